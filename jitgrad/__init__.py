@@ -1,0 +1,48 @@
+"""jitgrad: PyTorch-style autograd that compiles gradients of ordinary Python.
+
+>>> import jitgrad as torch
+>>> x = torch.tensor(2.0, requires_grad=True)
+>>> y = torch.tensor(3.0, requires_grad=True)
+>>> z = x * y + y ** 2
+>>> z.backward()
+>>> x.grad, y.grad
+(tensor(3.), tensor(8.))
+"""
+
+__version__ = "0.1.0"
+
+from jitgrad.tensor import Size, Tensor  # noqa: F401  (must come first: ops attach to Tensor)
+from jitgrad.dtypes import DType  # noqa: F401
+from jitgrad.dtypes import bool_ as bool  # noqa: F401,A001
+from jitgrad.dtypes import float32, float64, int64  # noqa: F401
+from jitgrad.dtypes import float32 as float  # noqa: F401,A001
+from jitgrad.dtypes import float64 as double  # noqa: F401
+from jitgrad.dtypes import int64 as long  # noqa: F401
+from jitgrad.errors import ShapeError, TraceError  # noqa: F401
+from jitgrad.ops import (  # noqa: F401
+    abs, add, amax, amin, arange, argmax, argmin, as_tensor, bmm, broadcast_to, cat, chunk, clamp,
+    clone, concatenate, cos, div, dot, empty, empty_like, eq, exp, expand, expm1, eye, flatten,
+    floor, floor_divide, from_numpy, full, full_like, ge, gt, isfinite, isinf, isnan, le,
+    linspace, log, log1p, log_softmax, logical_and, logical_not, logical_or, logsumexp, lt,
+    manual_seed, matmul, max, maximum, mean, min, minimum, mm, mul, mv, narrow, ne, neg, norm,
+    ones, ones_like, outer, permute, pow, prod, rand, rand_like, randint, randn, randn_like,
+    randperm, reciprocal, relu, reshape, rsqrt, select, sigmoid, sign, sin, softmax, split, sqrt,
+    square, squeeze, stack, std, sub, sum, t, tanh, tensor, transpose, unbind, unsqueeze, var,
+    where, zeros, zeros_like,
+)
+from jitgrad.ops import clamp as clip  # noqa: F401
+from jitgrad.autograd import (  # noqa: F401
+    enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
+)
+from jitgrad import autograd, nn  # noqa: F401
+
+subtract, multiply, divide, true_divide = sub, mul, div, div
+absolute = abs
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    return x.numel()

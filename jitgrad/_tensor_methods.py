@@ -1,0 +1,228 @@
+"""Operators and methods of ``Tensor``, each a thin call into ``jitgrad.ops``; in-place variants
+write the new value into the tensor's own storage and re-point its ``grad_fn``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad import dtypes, ops
+from jitgrad.autograd import grad_mode
+from jitgrad.ops.registry import trace_state
+from jitgrad.tensor import Tensor
+
+
+def _r(fn):
+    return lambda self, other: fn(other, self)
+
+
+_METHODS = {
+    "__add__": ops.add, "__radd__": _r(ops.add), "__sub__": ops.sub, "__rsub__": _r(ops.sub),
+    "__mul__": ops.mul, "__rmul__": _r(ops.mul), "__truediv__": ops.div,
+    "__rtruediv__": _r(ops.div), "__floordiv__": ops.floor_divide,
+    "__rfloordiv__": _r(ops.floor_divide), "__pow__": ops.pow, "__rpow__": _r(ops.pow),
+    "__matmul__": ops.matmul, "__rmatmul__": _r(ops.matmul), "__neg__": ops.neg,
+    "__abs__": ops.abs, "__pos__": lambda self: self, "__invert__": ops.invert,
+    "__eq__": ops.eq, "__ne__": ops.ne, "__lt__": ops.lt, "__le__": ops.le, "__gt__": ops.gt,
+    "__ge__": ops.ge, "__and__": ops.bitwise_and, "__or__": ops.bitwise_or,
+    "__xor__": ops.bitwise_xor, "__rand__": _r(ops.bitwise_and), "__ror__": _r(ops.bitwise_or),
+    "__getitem__": ops.getitem,
+    "add": ops.add, "sub": ops.sub, "mul": ops.mul, "div": ops.div, "pow": ops.pow,
+    "matmul": ops.matmul, "mm": ops.mm, "bmm": ops.bmm, "dot": ops.dot, "mv": ops.mv,
+    "neg": ops.neg, "exp": ops.exp, "log": ops.log, "sin": ops.sin, "cos": ops.cos,
+    "tanh": ops.tanh, "sigmoid": ops.sigmoid, "relu": ops.relu, "sqrt": ops.sqrt,
+    "abs": ops.abs, "sign": ops.sign, "square": ops.square, "reciprocal": ops.reciprocal,
+    "rsqrt": ops.rsqrt, "log1p": ops.log1p, "expm1": ops.expm1, "floor": ops.floor,
+    "maximum": ops.maximum, "minimum": ops.minimum, "clamp": ops.clamp, "clip": ops.clamp,
+    "eq": ops.eq, "ne": ops.ne, "lt": ops.lt, "le": ops.le, "gt": ops.gt, "ge": ops.ge,
+    "isnan": ops.isnan, "isinf": ops.isinf, "isfinite": ops.isfinite,
+    "logical_not": ops.logical_not, "logical_and": ops.logical_and,
+    "logical_or": ops.logical_or,
+    "sum": ops.sum, "mean": ops.mean, "max": ops.max, "min": ops.min, "amax": ops.amax,
+    "amin": ops.amin, "argmax": ops.argmax, "argmin": ops.argmin, "prod": ops.prod,
+    "norm": ops.norm, "var": ops.var, "std": ops.std, "logsumexp": ops.logsumexp,
+    "softmax": ops.softmax, "log_softmax": ops.log_softmax,
+    "reshape": ops.reshape, "view": ops.view, "permute": ops.permute,
+    "transpose": ops.transpose, "swapaxes": ops.transpose, "t": ops.t, "expand": ops.expand,
+    "broadcast_to": ops.broadcast_to, "squeeze": ops.squeeze, "unsqueeze": ops.unsqueeze,
+    "flatten": ops.flatten, "narrow": ops.narrow, "split": ops.split, "chunk": ops.chunk,
+    "unbind": ops.unbind, "select": ops.select, "clone": ops.clone,
+}
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+
+
+def _T(self):
+    return self if self.ndim < 2 else self.permute(*reversed(range(self.ndim)))
+
+
+def _mT(self):
+    return self.transpose(-2, -1)
+
+
+Tensor.T = property(_T)
+Tensor.mT = property(_mT)
+
+
+def _to(self, *args, dtype=None, copy: bool = False, **kwargs):
+    """``to(dtype)``, ``to("cpu")``, ``to(other_tensor)``: a dtype change stays in the graph."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, str) and a in ("cpu",):
+            continue
+        elif a is not None:
+            dtype = a
+    if dtype is None:
+        return self.clone() if copy else self
+    dt = dtypes.as_dtype(dtype)
+    if dt is self.dtype:
+        return self.clone() if copy else self
+    return ops.astype(self, dt)
+
+
+Tensor.to = _to
+Tensor.type = lambda self, dtype=None: repr(self.dtype) if dtype is None else self.to(dtype)
+Tensor.float = lambda self: self.to(dtypes.float32)
+Tensor.double = lambda self: self.to(dtypes.float64)
+Tensor.long = lambda self: self.to(dtypes.int64)
+Tensor.int = lambda self: self.to(dtypes.int64)
+Tensor.bool = lambda self: self.to(dtypes.bool_)
+Tensor.cpu = lambda self: self
+Tensor.contiguous = lambda self: self
+Tensor.type_as = lambda self, other: self.to(other.dtype)
+Tensor.view_as = lambda self, other: self.reshape(other.shape)
+Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
+Tensor.expand_as = lambda self, other: self.expand(other.shape)
+Tensor.masked_fill = lambda self, mask, value: ops.where(mask, value, self)
+Tensor.new_zeros = lambda self, *size: ops.zeros(*size, dtype=self.dtype)
+Tensor.new_ones = lambda self, *size: ops.ones(*size, dtype=self.dtype)
+Tensor.new_tensor = lambda self, data: ops.tensor(data, dtype=self.dtype)
+Tensor.all = lambda self, dim=None: (ops.logical_not(self.bool()).sum(dim) == 0) \
+    if dim is not None else (ops.logical_not(self.bool()).sum() == 0)
+Tensor.any = lambda self, dim=None: (self.bool().sum(dim) > 0) if dim is not None \
+    else (self.bool().sum() > 0)
+
+
+# -- in place ----------------------------------------------------------------------------------
+def _write(self: Tensor, compute, name: str) -> Tensor:
+    """Run ``compute(src)`` and store its value in ``self``'s storage.
+
+    With gradients on, the op reads a snapshot of the old value, so the new ``grad_fn`` is exact;
+    nodes that saved ``self`` earlier see its version move and refuse to run.
+    """
+    builder = trace_state.builder
+    if builder is not None:
+        return builder.inplace(self, compute, name)
+    recording = grad_mode.state.enabled
+    if recording and self._rg and self.grad_fn is None:
+        raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place "
+                           f"operation ({name}). Wrap it in jitgrad.no_grad() to update it, or "
+                           f"clone() it first.")
+    if recording:
+        if self._base is not None and (self._base._rg or self._rg):
+            raise RuntimeError(f"{name}: in-place modification of a view of a tensor that "
+                               "requires grad is not supported; clone() the view first")
+        src = Tensor._wrap(self._value.copy())
+        src._rg, src.grad_fn, src._output_nr = self._rg, self.grad_fn, self._output_nr
+        out = compute(src)
+    else:
+        out = compute(self)
+    val = out._value
+    if not np.can_cast(val.dtype, self._value.dtype, "same_kind"):
+        raise RuntimeError(f"{name}: result type {dtypes._BY_NP[val.dtype].name} can't be cast to "
+                           f"the desired output type {self.dtype.name}")
+    if val.shape != self._value.shape:
+        try:
+            if np.broadcast_shapes(val.shape, self._value.shape) != self._value.shape:
+                raise ValueError
+        except ValueError:
+            raise RuntimeError(f"{name}: output with shape {list(self.shape)} doesn't match the "
+                               f"broadcast shape {list(val.shape)}") from None
+    try:
+        np.copyto(self._value, val, casting="same_kind")
+    except ValueError:
+        raise RuntimeError(f"{name}: unsupported operation: more than one element of the "
+                           "written-to tensor refers to a single memory location (it is an "
+                           "expanded view). Please clone() the tensor before the operation.") from None
+    self._vc[0] += 1
+    if out.grad_fn is not None and recording:
+        self.grad_fn, self._output_nr, self._rg = out.grad_fn, out._output_nr, True
+    return self
+
+
+def _inplace(name: str, fn):
+    def method(self, *args, **kwargs):
+        # ``y.mul_(y)``: every use of self reads the value before the write.
+        return _write(self, lambda src: fn(src, *[src if a is self else a for a in args],
+                                           **kwargs), name)
+    method.__name__ = name
+    return method
+
+
+for _name, _fn in (("add_", ops.add), ("sub_", ops.sub), ("mul_", ops.mul), ("div_", ops.div),
+                   ("pow_", ops.pow), ("clamp_", ops.clamp), ("clamp_min_", None),
+                   ("exp_", ops.exp), ("log_", ops.log), ("tanh_", ops.tanh),
+                   ("sigmoid_", ops.sigmoid), ("relu_", ops.relu), ("sqrt_", ops.sqrt),
+                   ("neg_", ops.neg), ("abs_", ops.abs), ("__iadd__", ops.add),
+                   ("__isub__", ops.sub), ("__imul__", ops.mul), ("__itruediv__", ops.div),
+                   ("__ipow__", ops.pow)):
+    if _fn is not None:
+        setattr(Tensor, _name, _inplace(_name, _fn))
+Tensor.clamp_min_ = _inplace("clamp_min_", lambda x, m: ops.clamp(x, min=m))
+Tensor.clamp_max_ = _inplace("clamp_max_", lambda x, m: ops.clamp(x, max=m))
+Tensor.masked_fill_ = _inplace("masked_fill_", lambda x, mask, v: ops.where(mask, v, x))
+
+
+def _fill_(self, value):
+    return _write(self, lambda src: ops.full_like(src, value) if not isinstance(value, Tensor)
+                  else ops.expand(value.to(src.dtype), tuple(src.shape)) * 1, "fill_")
+
+
+def _zero_(self):
+    return _write(self, lambda src: ops.zeros_like(src), "zero_")
+
+
+def _copy_(self, other):
+    if not isinstance(other, Tensor):
+        other = ops.tensor(other)
+
+    def compute(src):
+        o = other.to(src.dtype)
+        return ops.expand(o, tuple(src.shape)) + ops.zeros_like(src) if o.shape != src.shape \
+            else ops.clone(o)
+    return _write(self, compute, "copy_")
+
+
+def _setitem(self, idx, value):
+    if trace_state.builder is None and not (grad_mode.state.enabled and (
+            self._rg or (isinstance(value, Tensor) and value._rg))):
+        # Nothing to record: write straight into storage, as NumPy would.
+        v = value._value if isinstance(value, Tensor) else value
+        spec, tensors = ops.parse_index(idx)
+        try:
+            self._value[ops.np_index(spec, tuple(t._value for t in tensors))] = v
+        except ValueError as e:
+            raise RuntimeError(f"__setitem__: {e}") from None
+        self._vc[0] += 1
+        return
+    _write(self, lambda src: ops.index_update(src, idx, value), "__setitem__")
+
+
+Tensor.fill_ = _fill_
+Tensor.zero_ = _zero_
+Tensor.copy_ = _copy_
+Tensor.__setitem__ = _setitem
+
+
+def _uniform_(self, a: float = 0.0, b: float = 1.0):
+    return _write(self, lambda src: ops.from_array(
+        ops.generator().uniform(a, b, tuple(src.shape)).astype(src.dtype.np)), "uniform_")
+
+
+def _normal_(self, mean: float = 0.0, std: float = 1.0):
+    return _write(self, lambda src: ops.from_array(
+        ops.generator().normal(mean, std, tuple(src.shape)).astype(src.dtype.np)), "normal_")
+
+
+Tensor.uniform_ = _uniform_
+Tensor.normal_ = _normal_

@@ -1,0 +1,16 @@
+"""Eager reverse-mode autodiff: the engine, ``grad``, custom Functions, grad modes, checks.
+
+>>> import jitgrad
+>>> x = jitgrad.tensor(2.0, requires_grad=True)
+>>> jitgrad.autograd.grad(x ** 3, x)
+(tensor(12.),)
+"""
+
+from jitgrad.autograd.grad_mode import (  # noqa: F401
+    detect_anomaly, enable_grad, inference_mode, is_anomaly_enabled, is_grad_enabled, no_grad,
+    set_detect_anomaly, set_grad_enabled,
+)
+from jitgrad.autograd import graph  # noqa: F401
+from jitgrad.autograd.functional import backward, grad  # noqa: F401
+from jitgrad.autograd.function import Function, FunctionCtx  # noqa: F401
+from jitgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401

@@ -1,0 +1,145 @@
+"""Custom differentiable operations: subclass ``Function`` with ``forward`` and ``backward``.
+
+>>> import jitgrad
+>>> class Cube(jitgrad.autograd.Function):
+...     @staticmethod
+...     def forward(ctx, x):
+...         ctx.save_for_backward(x)
+...         return x ** 3
+...     @staticmethod
+...     def backward(ctx, g):
+...         (x,) = ctx.saved_tensors
+...         return 3 * x ** 2 * g
+>>> x = jitgrad.tensor(2.0, requires_grad=True)
+>>> Cube.apply(x).backward()
+>>> x.grad
+tensor(12.)
+"""
+
+from __future__ import annotations
+
+from jitgrad.autograd import grad_mode
+from jitgrad.autograd.graph import _fit_cotangents, edge_of
+from jitgrad.errors import TraceError
+
+
+class FunctionCtx:
+    """What ``forward`` leaves for ``backward``: saved tensors and any attributes set on it."""
+
+    def save_for_backward(self, *tensors) -> None:
+        self._saved = tuple(tensors)
+        self._saved_versions = tuple(t._vc[0] if isinstance(t, Tensor) else None for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        saved = getattr(self, "_saved", ())
+        if getattr(self, "_freed", False):
+            raise RuntimeError("Trying to backward through the graph a second time (or directly "
+                               "access saved tensors after they have already been freed). Specify "
+                               "retain_graph=True if you need to backward a second time.")
+        for i, (t, v) in enumerate(zip(saved, self._saved_versions)):
+            if v is not None and t._vc[0] != v:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: saved tensor {i} of {type(self).__name__} is at version "
+                    f"{t._vc[0]}; expected version {v} instead.")
+        return saved
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_diff = {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self._materialize = bool(value)
+
+    def mark_dirty(self, *tensors) -> None:
+        self._dirty = tensors
+
+
+class FunctionNode(FunctionCtx):
+    """The ``grad_fn`` of a custom Function's outputs (the ctx object is the node, as in torch)."""
+
+    fn_cls: type = None
+    pre_hooks = None
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        from jitgrad.autograd.graph import _as_function
+        return tuple((_as_function(e), e[1]) if e is not None else (None, 0) for e in self.edges)
+
+    def apply(self, grads: list, create_graph: bool) -> list:
+        if getattr(self, "_materialize", True):
+            grads = [ops.zeros(*shape, dtype=dt) if g is None else g
+                     for g, (shape, dt) in zip(grads, self.out_meta)]
+        res = self.fn_cls.backward(self, *grads)
+        if not isinstance(res, tuple):
+            res = (res,)
+        if len(res) < len(self.args):
+            raise RuntimeError(f"function {self.name()} returned an incorrect number of gradients "
+                               f"(expected {len(self.args)}, got {len(res)})")
+        cts = [r for r, a in zip(res, self.args) if isinstance(a, Tensor)]
+        return _fit_cotangents(cts, self.inputs, self.edges, self.name())
+
+    def release(self) -> None:
+        self._freed = True
+
+
+_node_classes: dict[type, type] = {}
+
+
+class Function:
+    """Base class of custom autograd operations; call them with ``MyFunction.apply(...)``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must implement forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("a Function subclass must implement backward(ctx, ...)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from jitgrad.ops.registry import trace_state
+        if trace_state.builder is not None:
+            raise TraceError(f"custom autograd Function {cls.__name__} cannot be compiled yet; "
+                             "call it outside the compiled function, or write it with jitgrad ops")
+        node_cls = _node_classes.get(cls)
+        if node_cls is None:
+            node_cls = _node_classes[cls] = type(f"{cls.__name__}Backward", (FunctionNode,),
+                                                 {"fn_cls": cls})
+        ctx = node_cls()
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with grad_mode.no_grad():
+            out = cls.forward(ctx, *args, **kwargs)
+        track = grad_mode.state.enabled and any(t.requires_grad for t in tensors)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        if track:
+            ctx.args = args
+            ctx.inputs = tuple(tensors)
+            ctx.edges = tuple(edge_of(t) for t in tensors)
+            ctx.n_outputs = len(outs)
+            non_diff = getattr(ctx, "_non_diff", set())
+            wrapped = []
+            for i, o in enumerate(outs):
+                if isinstance(o, Tensor):
+                    if any(o is t for t in tensors):
+                        o = o.detach()  # an input returned as-is gets its own node
+                    if id(o) not in non_diff and o.dtype.is_floating_point:
+                        o._rg, o.grad_fn, o._output_nr = True, ctx, i
+                wrapped.append(o)
+            ctx.out_meta = tuple((tuple(o.shape), o.dtype) if isinstance(o, Tensor) else ((), None)
+                                 for o in wrapped)
+            outs = tuple(wrapped)
+        return outs[0] if single else outs
+
+
+from jitgrad import ops  # noqa: E402
+from jitgrad.tensor import Tensor  # noqa: E402

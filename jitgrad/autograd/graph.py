@@ -1,0 +1,161 @@
+"""Backward graph nodes: the ``grad_fn`` of every tensor an op produced.
+
+A node keeps what its primitive's VJP rule reads (inputs, output, or both, as the registry says),
+the version each saved tensor had, and an edge per input: the producing node, or the leaf tensor
+itself. Its type is named like torch's (``MulBackward0``) so ``print(y.grad_fn)`` reads the same.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import numpy as np
+
+from jitgrad.autograd import grad_mode
+
+
+class Node:
+    """Base of every backward node. ``name()`` and ``next_functions`` as in torch."""
+
+    __slots__ = ("prim", "params", "inputs", "edges", "versions", "out_value", "out_dtype",
+                 "pre_hooks", "freed", "forward_stack", "__weakref__")
+
+    n_outputs = 1
+
+    @classmethod
+    def record(cls, prim, args: tuple, params: dict, out) -> "Node":
+        node_cls = _node_classes.get(prim.name)
+        if node_cls is None:
+            node_cls = _node_classes[prim.name] = type(prim.backward_name, (Node,), {"__slots__": ()})
+        n = node_cls.__new__(node_cls)
+        n.prim = prim
+        n.params = params
+        n.inputs = args
+        n.edges = tuple([edge_of(a) for a in args])
+        saves = prim.saves
+        n.versions = tuple([a._vc[0] for a in args]) if saves in ("inputs", "both") else None
+        n.out_value = out._value if saves in ("output", "both") else None
+        n.out_dtype = out.dtype
+        n.pre_hooks = None
+        n.freed = False
+        n.forward_stack = traceback.format_stack()[:-3] if grad_mode.state.anomaly else None
+        out._rg = True
+        out.grad_fn = n
+        out._output_nr = 0
+        return n
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {id(self):#x}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        return tuple((_as_function(e), e[1]) if e is not None else (None, 0) for e in self.edges)
+
+    def register_hook(self, fn) -> None:
+        """Register ``fn(grad_inputs, grad_outputs)`` to run after this node (torch's post-hook)."""
+        raise NotImplementedError("Node.register_hook is not supported; use Tensor.register_hook")
+
+    def _check_saved(self) -> None:
+        if self.freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Saved intermediate values of the "
+                f"graph are freed when you call .backward() or autograd.grad(); {self.name()} was "
+                "freed. Specify retain_graph=True if you need to backward through the graph a "
+                "second time.")
+        if self.versions is not None:
+            for i, (a, v) in enumerate(zip(self.inputs, self.versions)):
+                if a._vc[0] != v:
+                    raise RuntimeError(
+                        "one of the variables needed for gradient computation has been modified "
+                        f"by an inplace operation: [{a.dtype.name} {list(a.shape)}], which is "
+                        f"input {i} of {self.name()}, is at version {a._vc[0]}; expected "
+                        f"version {v} instead. Use .clone() before the in-place operation.")
+
+    def apply(self, grads: list, create_graph: bool) -> list:
+        """Cotangents for every input (``None`` where an input needs none)."""
+        self._check_saved()
+        g = grads[0]
+        if g is None:
+            return [None] * len(self.edges)
+        out = None
+        if self.out_value is not None:
+            out = Tensor._wrap(self.out_value)
+            out._rg = True
+            out.grad_fn = self
+        cts = self.prim.vjp(g, out, *self.inputs, **self.params)
+        return _fit_cotangents(cts, self.inputs, self.edges, self.name())
+
+    def release(self) -> None:
+        """Drop what was saved (after a backward without ``retain_graph``)."""
+        if self.prim.saves != "none":
+            self.freed = True
+            self.out_value = None
+
+
+def _fit_cotangents(cts, inputs, edges, name: str) -> list:
+    if not isinstance(cts, (tuple, list)):
+        cts = (cts,)
+    if len(cts) != len(inputs):
+        raise RuntimeError(f"{name} returned {len(cts)} gradients for {len(inputs)} inputs")
+    res = []
+    for ct, a, e in zip(cts, inputs, edges):
+        if e is None or ct is None:
+            res.append(None)
+            continue
+        if not isinstance(ct, Tensor):
+            ct = Tensor._wrap(np.asarray(ct, dtype=a.dtype.np))
+        cv, av = ct._value, a._value
+        if cv is None or av is None:  # abstract values, in the autodiff pass
+            if ct.shape != a.shape:
+                ct = ops.sum_to(ct, a.shape)
+            if ct.dtype is not a.dtype:
+                ct = ct.to(a.dtype)
+        else:
+            if cv.shape != av.shape:
+                ct = ops.sum_to(ct, av.shape)
+            if ct._value.dtype is not av.dtype:
+                ct = ct.to(a.dtype)
+        res.append(ct)
+    return res
+
+
+def edge_of(t) -> tuple | None:
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    if t.requires_grad:
+        return (t, 0)
+    return None
+
+
+class AccumulateGrad:
+    """The node that stands for a leaf in ``next_functions`` (as in torch)."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+    @property
+    def next_functions(self) -> tuple:
+        return ()
+
+
+def _as_function(edge_target):
+    target = edge_target[0]
+    return AccumulateGrad(target) if isinstance(target, Tensor) else target
+
+
+_node_classes: dict[str, type] = {}
+
+from jitgrad import ops  # noqa: E402
+from jitgrad.tensor import Tensor  # noqa: E402

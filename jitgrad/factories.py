@@ -1,0 +1,219 @@
+"""Tensor factories: ``tensor``, ``zeros``, ``ones``, ``arange``, ``randn`` and friends.
+
+Inside a compiled function, a factory's result is a constant of the trace; random factories there
+are an error (their values would be frozen into the compiled code).
+
+>>> import jitgrad
+>>> jitgrad.zeros(2, 3).shape
+jitgrad.Size([2, 3])
+>>> jitgrad.tensor([1, 2]).dtype
+jitgrad.int64
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad import dtypes
+from jitgrad.errors import TraceError
+from jitgrad.ops.registry import trace_state
+from jitgrad.tensor import Tensor, _to_array
+
+
+def from_array(arr: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """Wrap a NumPy array (already of a supported dtype) as a tensor, or a trace constant."""
+    builder = trace_state.builder
+    if builder is not None:
+        return builder.const(arr)
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (float data becomes float32, as in torch).
+
+    >>> import jitgrad
+    >>> jitgrad.tensor(2.0, requires_grad=True)
+    tensor(2., requires_grad=True)
+    """
+    _check_device(device)
+    arr = _to_array(data, None if dtype is None else dtypes.as_dtype(dtype))
+    return from_array(arr, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    if isinstance(data, Tensor) and (dtype is None or data.dtype is dtypes.as_dtype(dtype)):
+        return data
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``arr`` (as torch.from_numpy)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy(): expected np.ndarray, got {type(arr).__name__}")
+    if arr.dtype not in dtypes._BY_NP:
+        raise TypeError(f"from_numpy(): unsupported dtype {arr.dtype}; jitgrad supports float32, "
+                        "float64, int64 and bool")
+    return from_array(arr)
+
+
+def _check_device(device) -> None:
+    if device not in (None, "cpu") and str(device) != "cpu":
+        raise ValueError(f"device {device!r} is not available to eager tensors; compiled functions "
+                         "take target='cuda'")
+
+
+def _shape(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"sizes must be non-negative integers, got {size!r}")
+    return tuple(int(s) for s in size)
+
+
+def _filled(size, value, dtype, requires_grad, device) -> Tensor:
+    _check_device(device)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else None
+    if dt is None:
+        dt = dtypes.scalar_dtype(value) if not isinstance(value, float) else dtypes.default_float
+    return from_array(np.full(_shape(size), value, dtype=dt.np), requires_grad)
+
+
+def zeros(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    return _filled(size, 0.0, dtype or dtypes.default_float, requires_grad, device)
+
+
+def ones(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    return _filled(size, 1.0, dtype or dtypes.default_float, requires_grad, device)
+
+
+def empty(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    return _filled(tuple(size) if isinstance(size, (tuple, list)) else (size,), fill_value, dtype,
+                   requires_grad, device)
+
+
+def _like(x: Tensor, dtype):
+    return tuple(x.shape), (dtypes.as_dtype(dtype) if dtype is not None else x.dtype)
+
+
+def zeros_like(x: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dt = _like(x, dtype)
+    return _filled(shape, 0, dt, requires_grad, None)
+
+
+def ones_like(x: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dt = _like(x, dtype)
+    return _filled(shape, 1, dt, requires_grad, None)
+
+
+def full_like(x: Tensor, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    shape, dt = _like(x, dtype)
+    return _filled(shape, fill_value, dt, requires_grad, None)
+
+
+def empty_like(x: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(x, dtype, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive); integers give int64, floats float32.
+
+    >>> import jitgrad
+    >>> jitgrad.arange(3)
+    tensor([0, 1, 2])
+    """
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange(): step must be nonzero")
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dt = dtypes.int64 if is_int else dtypes.default_float
+    else:
+        dt = dtypes.as_dtype(dtype)
+    return from_array(np.arange(start, end, step).astype(dt.np), requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False) -> Tensor:
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
+    return from_array(np.linspace(start, end, int(steps)).astype(dt.np), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
+    return from_array(np.eye(n, m, dtype=dt.np), requires_grad)
+
+
+# -- randomness --------------------------------------------------------------------------------
+class _RNG:
+    """The global generator behind ``manual_seed``/``randn``; one object, not loose state."""
+
+    def __init__(self) -> None:
+        self.gen = np.random.default_rng()
+
+    def seed(self, s: int) -> None:
+        self.gen = np.random.default_rng(int(s))
+
+
+_rng = _RNG()
+
+
+def manual_seed(seed: int) -> _RNG:
+    """Seed the generator behind ``randn``, ``rand``, ``randint``, ``randperm`` and ``nn.init``."""
+    _rng.seed(seed)
+    return _rng
+
+
+def seed() -> int:
+    s = int(np.random.SeedSequence().entropy % (2**63))
+    _rng.seed(s)
+    return s
+
+
+def generator() -> np.random.Generator:
+    if trace_state.builder is not None:
+        raise TraceError("random numbers inside a compiled function would be frozen into the "
+                         "compiled code; draw them outside and pass them as arguments")
+    return _rng.gen
+
+
+def randn(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """Standard normal samples (float32 unless ``dtype`` says otherwise)."""
+    _check_device(device)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
+    arr = generator().standard_normal(_shape(size)).astype(dt.np)
+    return from_array(arr, requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    _check_device(device)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
+    arr = generator().random(_shape(size)).astype(dt.np)
+    return from_array(arr, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    return from_array(generator().integers(low, high, size=tuple(size)).astype(dt.np))
+
+
+def randperm(n: int, dtype=None) -> Tensor:
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    return from_array(generator().permutation(int(n)).astype(dt.np))
+
+
+def randn_like(x: Tensor, dtype=None) -> Tensor:
+    return randn(*x.shape, dtype=dtype or x.dtype)
+
+
+def rand_like(x: Tensor, dtype=None) -> Tensor:
+    return rand(*x.shape, dtype=dtype or x.dtype)

@@ -1,0 +1,15 @@
+"""Neural-network building blocks with torch's names.
+
+>>> import jitgrad
+>>> layer = jitgrad.nn.Linear(3, 2)
+>>> sorted(k for k in layer.state_dict())
+['bias', 'weight']
+"""
+
+from jitgrad.nn import functional, init, utils  # noqa: F401
+from jitgrad.nn.layers import (  # noqa: F401
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Flatten, GELU, Identity, L1Loss, Linear,
+    LogSoftmax, ModuleList, MSELoss, NLLLoss, ReLU, Sequential, Sigmoid, Softmax, Tanh,
+)
+from jitgrad.nn.module import Module  # noqa: F401
+from jitgrad.nn.parameter import Parameter  # noqa: F401

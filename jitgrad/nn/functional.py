@@ -1,0 +1,138 @@
+"""``nn.functional``: activations and losses written with jitgrad ops (so they trace too).
+
+>>> import jitgrad
+>>> import jitgrad.nn.functional as F
+>>> logits = jitgrad.tensor([[2.0, 0.0, -1.0]])
+>>> round(F.cross_entropy(logits, jitgrad.tensor([0])).item(), 4)
+0.1698
+"""
+
+from __future__ import annotations
+
+from jitgrad import ops
+from jitgrad.errors import ShapeError
+from jitgrad.ops import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
+from jitgrad.tensor import Tensor
+
+
+def _reduce(x, reduction: str):
+    if reduction == "mean":
+        return x.mean()
+    if reduction == "sum":
+        return x.sum()
+    if reduction == "none":
+        return x
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def linear(x, weight, bias=None):
+    out = ops.matmul(x, weight.t())
+    return out if bias is None else out + bias
+
+
+def leaky_relu(x, negative_slope: float = 0.01):
+    return ops.where(x > 0, x, x * negative_slope)
+
+
+def gelu(x):
+    return 0.5 * x * (1 + ops.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0):
+    return ops.softplus(x, beta, threshold)
+
+
+def mse_loss(input, target, reduction: str = "mean"):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ShapeError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
+                         f"{tuple(target.shape)} differ")
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean"):
+    return _reduce(ops.abs(input - target), reduction)
+
+
+def _check_targets(target, n_classes: int, ignore_index: int | None = None) -> None:
+    if target._ir is not None:
+        return  # a traced target's range is checked by the indexing itself
+    v = target._value
+    bad = (v < 0) | (v >= n_classes)
+    if ignore_index is not None:
+        bad &= v != ignore_index
+    if bad.any():
+        raise IndexError(f"Target {int(v[bad].reshape(-1)[0])} is out of bounds: class indices "
+                         f"must lie in [0, {n_classes})")
+
+
+def nll_loss(log_probs, target, weight=None, reduction: str = "mean"):
+    """Negative log-likelihood of integer class ``target`` under ``log_probs`` (N, C)."""
+    if log_probs.ndim != 2:
+        raise ShapeError(f"nll_loss: expected input of shape (N, C), got {tuple(log_probs.shape)}")
+    if target.dtype.is_floating_point or target.ndim != 1 or target.shape[0] != log_probs.shape[0]:
+        raise ShapeError(f"nll_loss: expected an integer target of shape ({log_probs.shape[0]},), "
+                         f"got {target.dtype.name}{list(target.shape)}")
+    _check_targets(target, log_probs.shape[1])
+    picked = log_probs[ops.arange(log_probs.shape[0]), target]
+    if weight is not None:
+        w = weight[target]
+        loss = -picked * w
+        if reduction == "mean":
+            return loss.sum() / w.sum()
+        return _reduce(loss, reduction)
+    return _reduce(-picked, reduction)
+
+
+def cross_entropy(input, target, weight=None, reduction: str = "mean",
+                  label_smoothing: float = 0.0):
+    """Softmax cross-entropy of logits ``input`` (N, C) against class indices or probabilities."""
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise TypeError("cross_entropy(): input and target must be Tensors")
+    lp = log_softmax(input, dim=1)
+    if target.dtype.is_floating_point:
+        if tuple(target.shape) != tuple(input.shape):
+            raise ShapeError(f"cross_entropy: probability targets must have the input's shape "
+                             f"{tuple(input.shape)}, got {tuple(target.shape)}")
+        return _reduce(-(target * lp).sum(1), reduction)
+    if label_smoothing:
+        n = input.shape[1]
+        nll = nll_loss(lp, target, weight, reduction="none")
+        smooth = -lp.mean(1)
+        return _reduce((1 - label_smoothing) * nll + label_smoothing * smooth, reduction) \
+            if n else nll
+    return nll_loss(lp, target, weight, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ShapeError(f"binary_cross_entropy: target shape {tuple(target.shape)} differs from "
+                         f"input shape {tuple(input.shape)}")
+    # torch clamps the logs at -100 so that p = 0 or 1 gives a finite loss.
+    lp = ops.clamp(ops.log(input), min=-100.0)
+    lq = ops.clamp(ops.log(1 - input), min=-100.0)
+    loss = -(target * lp + (1 - target) * lq)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
+                                     pos_weight=None):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ShapeError(f"binary_cross_entropy_with_logits: target shape {tuple(target.shape)} "
+                         f"differs from input shape {tuple(input.shape)}")
+    # log(1 + exp(-|x|)) keeps large logits finite.
+    softplus_neg = ops.log1p(ops.exp(-ops.abs(input))) + ops.relu(-input)
+    if pos_weight is not None:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    else:
+        loss = (1 - target) * input + softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def one_hot(target, num_classes: int = -1):
+    n = int(target.max().item()) + 1 if num_classes < 0 else num_classes
+    return (target.unsqueeze(-1) == ops.arange(n)).long()

@@ -1,0 +1,235 @@
+"""``Module``: parameters, sub-modules and buffers registered by attribute assignment."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator
+
+import numpy as np
+
+from jitgrad.errors import ShapeError
+from jitgrad.nn.parameter import Parameter
+from jitgrad.tensor import Tensor
+
+
+class Module:
+    """Base class of layers and models, as torch.nn.Module.
+
+    >>> import jitgrad
+    >>> class Net(jitgrad.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = jitgrad.nn.Linear(3, 1)
+    ...     def forward(self, x):
+    ...         return self.fc(x)
+    >>> [n for n, _ in Net().named_parameters()]
+    ['fc.weight', 'fc.bias']
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- registration ------------------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign attributes before Module.__init__() is called")
+        for d in (self._parameters, self._modules, self._buffers):
+            d.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name: str):
+        d = self.__dict__
+        for key in ("_parameters", "_modules", "_buffers"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for d in (self._parameters, self._modules, self._buffers):
+            if name in d:
+                del d[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is None:
+            self._parameters[name] = None
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        self._buffers[name] = tensor
+
+    def add_module(self, name: str, module: "Module") -> None:
+        self._modules[name] = module
+
+    # -- traversal ---------------------------------------------------------------------------
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, m = stack.pop(0)
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            for n, c in m._modules.items():
+                if c is not None:
+                    stack.append((f"{name}.{n}" if name else n, c))
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def children(self) -> Iterator["Module"]:
+        for m in self._modules.values():
+            if m is not None:
+                yield m
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        yield from ((n, m) for n, m in self._modules.items() if m is not None)
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True):
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
+            for n, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{n}" if mname else n), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = ""):
+        for mname, m in self.named_modules(prefix):
+            for n, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mname}.{n}" if mname else n), b
+
+    def buffers(self):
+        for _, b in self.named_buffers():
+            yield b
+
+    # -- modes and gradients -----------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = p.grad.detach()
+                p.grad._value[...] = 0
+
+    def apply(self, fn) -> "Module":
+        for m in list(self.children()):
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def double(self) -> "Module":
+        return self._cast("float64")
+
+    def float(self) -> "Module":
+        return self._cast("float32")
+
+    def to(self, dtype) -> "Module":
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        return self._cast(dtype)
+
+    def _cast(self, dtype) -> "Module":
+        from jitgrad import dtypes
+        dt = dtypes.as_dtype(dtype)
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None and p.dtype.is_floating_point:
+                    p._value = p._value.astype(dt.np)
+                    if p.grad is not None:
+                        p.grad = p.grad.to(dt)
+        return self
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        out = OrderedDict()
+        for n, p in self.named_parameters():
+            out[n] = p.detach()
+        for n, b in self.named_buffers():
+            out[n] = b.detach()
+        return out
+
+    def load_state_dict(self, state: dict, strict: bool = True):
+        own = dict(self.named_parameters())
+        own.update(dict(self.named_buffers()))
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"Error(s) in loading state_dict for {type(self).__name__}: missing "
+                           f"keys {missing}, unexpected keys {unexpected}")
+        for k, v in state.items():
+            if k not in own:
+                continue
+            arr = v._value if isinstance(v, Tensor) else np.asarray(v)
+            if tuple(arr.shape) != tuple(own[k].shape):
+                raise ShapeError(f"size mismatch for {k}: copying a param with shape "
+                                 f"{tuple(arr.shape)} from checkpoint, the shape in current model "
+                                 f"is {tuple(own[k].shape)}")
+            own[k]._value[...] = arr
+            own[k]._vc[0] += 1
+        return _Keys(missing, unexpected)
+
+    # -- printing ----------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for n, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"({n}): {sub}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+class _Keys:
+    def __init__(self, missing: list, unexpected: list) -> None:
+        self.missing_keys, self.unexpected_keys = missing, unexpected
+
+    def __repr__(self) -> str:
+        return "<All keys matched successfully>" if not (self.missing_keys or self.unexpected_keys) \
+            else f"_IncompatibleKeys(missing_keys={self.missing_keys}, " \
+                 f"unexpected_keys={self.unexpected_keys})"

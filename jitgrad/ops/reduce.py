@@ -1,0 +1,292 @@
+"""Reductions and the normalizations built on them (softmax, log_softmax).
+
+>>> import jitgrad
+>>> x = jitgrad.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> x.sum(dim=0)
+tensor([4., 6.], grad_fn=<SumBackward0>)
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from jitgrad import dtypes
+from jitgrad.ops import _rules
+from jitgrad.ops.registry import Aval, bind, register
+
+_NO = {}
+
+
+def _red_abstract(x: Aval, axes: tuple, keepdims: bool) -> Aval:
+    return Aval(_rules.reduced_shape(x.shape, axes, keepdims), x.dtype)
+
+
+def _kept(g, x, axes, keepdims):
+    """``g`` reshaped so it broadcasts against ``x`` (reduced axes kept as size 1)."""
+    if keepdims:
+        return g
+    return reshape(g, _rules.reduced_shape(x.shape, axes, True))
+
+
+def _sum_impl(x, axes, keepdims):
+    out = np.sum(x, axis=axes, keepdims=keepdims)
+    if x.dtype.kind == "b":
+        out = out.astype(np.int64)
+    return out
+
+
+def _sum_abstract(x: Aval, axes, keepdims) -> Aval:
+    dt = dtypes.int64 if x.dtype is dtypes.bool_ else x.dtype
+    return Aval(_rules.reduced_shape(x.shape, axes, keepdims), dt)
+
+
+sum_p = register("sum", _sum_impl, _sum_abstract,
+                 lambda g, out, x, axes, keepdims: (expand(_kept(g, x, axes, keepdims), x.shape),),
+                 saves="none", kind="reduce", expr="+")
+
+
+def _mean_vjp(g, out, x, axes, keepdims):
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    return (expand(_kept(g, x, axes, keepdims), x.shape) / n,)
+
+
+mean_p = register("mean", lambda x, axes, keepdims: np.mean(x, axis=axes, keepdims=keepdims),
+                  _red_abstract, _mean_vjp, saves="none", kind="reduce", expr="mean")
+
+
+def _extreme_vjp(g, out, x, axes, keepdims):
+    # Ties share the gradient evenly (torch's amax/amin rule).
+    hit = (x == _kept(out, x, axes, keepdims)).to(x.dtype)
+    w = hit / hit.sum(dim=axes, keepdim=True)
+    return (_kept(g, x, axes, keepdims) * w,)
+
+
+max_p = register("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
+                 _red_abstract, _extreme_vjp, saves="both", kind="reduce", expr="max",
+                 backward_name="MaxBackward1")
+min_p = register("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
+                 _red_abstract, _extreme_vjp, saves="both", kind="reduce", expr="min",
+                 backward_name="MinBackward1")
+
+
+def _prod_others_impl(x, axes):
+    """For each element, the product of the others along ``axes`` (exact with zeros)."""
+    moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
+    lead = moved.shape[:moved.ndim - len(axes)]
+    flat = moved.reshape(lead + (-1,))
+    ones = np.ones(lead + (1,), dtype=x.dtype)
+    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    res = (left * right).reshape(moved.shape)
+    return np.moveaxis(res, tuple(range(-len(axes), 0)), axes)
+
+
+prod_others_p = register("prod_others", _prod_others_impl, lambda x, axes: x, None,
+                         saves="none", kind="reduce")
+prod_p = register("prod", lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims),
+                  _red_abstract,
+                  lambda g, out, x, axes, keepdims: (
+                      _kept(g, x, axes, keepdims) * bind(prod_others_p, (x,), {"axes": axes}),),
+                  kind="reduce", expr="*")
+
+
+def _arg_abstract(x: Aval, axis, keepdims) -> Aval:
+    axes = tuple(range(len(x.shape))) if axis is None else (axis,)
+    shape = _rules.reduced_shape(x.shape, axes, keepdims) if axis is not None else (
+        (1,) * len(x.shape) if keepdims else ())
+    return Aval(shape, dtypes.int64)
+
+
+def _arg_impl(fn):
+    def impl(x, axis, keepdims):
+        return fn(x, axis=axis, keepdims=keepdims).astype(np.int64)
+    return impl
+
+
+argmax_p = register("argmax", _arg_impl(np.argmax), _arg_abstract, None, saves="none",
+                    kind="reduce")
+argmin_p = register("argmin", _arg_impl(np.argmin), _arg_abstract, None, saves="none",
+                    kind="reduce")
+
+
+def _norm_vjp(g, out, x, axes, keepdims):
+    # The subgradient 0 at the origin, as torch gives, instead of 0/0.
+    o = _kept(out, x, axes, keepdims)
+    safe = where(o == 0, 1.0, o)
+    return (_kept(g, x, axes, keepdims) * where(o == 0, 0.0, x / safe),)
+
+
+norm_p = register("norm",
+                  lambda x, axes, keepdims: np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims)),
+                  _red_abstract, _norm_vjp, saves="both", kind="reduce",
+                  backward_name="LinalgVectorNormBackward0")
+
+
+def _softmax_impl(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_impl(x, axis):
+    s = x - np.max(x, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+softmax_p = register("softmax", _softmax_impl, lambda x, axis: x,
+                     lambda g, out, x, axis: (out * (g - (g * out).sum(dim=axis, keepdim=True)),),
+                     saves="output", kind="reduce")
+log_softmax_p = register("log_softmax", _log_softmax_impl, lambda x, axis: x,
+                         lambda g, out, x, axis: (g - exp(out) * g.sum(dim=axis, keepdim=True),),
+                         saves="output", kind="reduce")
+
+
+# -- the functional API ------------------------------------------------------------------------
+def _reduce(prim, x, dim, keepdim, op):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): argument 'input' must be a Tensor, not {type(x).__name__}")
+    axes = _rules.norm_axes(dim, x.ndim, op)
+    return bind(prim, (x,), {"axes": axes, "keepdims": bool(keepdim)})
+
+
+def sum(x, dim=None, keepdim: bool = False, dtype=None):  # noqa: A001
+    """Sum over ``dim`` (all dimensions by default)."""
+    if dtype is not None:
+        x = x.to(dtype)
+    return _reduce(sum_p, x, dim, keepdim, "sum")
+
+
+def mean(x, dim=None, keepdim: bool = False, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be floating "
+                           f"point, got {x.dtype.name}")
+    return _reduce(mean_p, x, dim, keepdim, "mean")
+
+
+MinMax = namedtuple("MinMax", ["values", "indices"])
+
+
+def _extreme(prim, argprim, x, dim, keepdim, op):
+    if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
+        from jitgrad.ops.elementwise import maximum, minimum
+        return (maximum if op == "max" else minimum)(x, dim)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError(f"{op}(): expected a non-empty tensor")
+        return _reduce(prim, x, None, False, op)
+    values = _reduce(prim, x, dim, keepdim, op)
+    axis = _rules.norm_axes(dim, x.ndim, op)[0]
+    indices = bind(argprim, (x,), {"axis": axis, "keepdims": bool(keepdim)})
+    return MinMax(values, indices)
+
+
+def max(x, dim=None, keepdim: bool = False):  # noqa: A001
+    """The maximum; with ``dim``, a ``(values, indices)`` pair as in torch."""
+    return _extreme(max_p, argmax_p, x, dim, keepdim, "max")
+
+
+def min(x, dim=None, keepdim: bool = False):  # noqa: A001
+    return _extreme(min_p, argmin_p, x, dim, keepdim, "min")
+
+
+def amax(x, dim=None, keepdim: bool = False):
+    return _reduce(max_p, x, dim, keepdim, "amax")
+
+
+def amin(x, dim=None, keepdim: bool = False):
+    return _reduce(min_p, x, dim, keepdim, "amin")
+
+
+def argmax(x, dim=None, keepdim: bool = False):
+    axis = None if dim is None else _rules.norm_axes(dim, x.ndim, "argmax")[0]
+    if axis is None:
+        return bind(argmax_p, (reshape(x, (-1,)),), {"axis": 0, "keepdims": False})
+    return bind(argmax_p, (x,), {"axis": axis, "keepdims": bool(keepdim)})
+
+
+def argmin(x, dim=None, keepdim: bool = False):
+    axis = None if dim is None else _rules.norm_axes(dim, x.ndim, "argmin")[0]
+    if axis is None:
+        return bind(argmin_p, (reshape(x, (-1,)),), {"axis": 0, "keepdims": False})
+    return bind(argmin_p, (x,), {"axis": axis, "keepdims": bool(keepdim)})
+
+
+def prod(x, dim=None, keepdim: bool = False):
+    return _reduce(prod_p, x, dim, keepdim, "prod")
+
+
+def norm(x, p=2, dim=None, keepdim: bool = False):
+    """The vector p-norm (p = 2, 1 or inf) over ``dim``."""
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"norm(): expected a floating point tensor, got {x.dtype.name}")
+    if p in (2, "fro", 2.0):
+        return _reduce(norm_p, x, dim, keepdim, "norm")
+    if p == 1:
+        return sum(abs(x), dim, keepdim)
+    if p == float("inf"):
+        return amax(abs(x), dim, keepdim)
+    return sum(abs(x) ** p, dim, keepdim) ** (1.0 / p)
+
+
+def var(x, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
+    axes = _rules.norm_axes(dim, x.ndim, "var")
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    ddof = correction if correction is not None else (1 if unbiased else 0)
+    d = x - mean(x, axes, keepdim=True)
+    return sum(d * d, axes, keepdim) / (n - ddof)
+
+
+def std(x, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
+    return sqrt(var(x, dim, unbiased, keepdim, correction))
+
+
+def logsumexp(x, dim, keepdim: bool = False):
+    axes = _rules.norm_axes(dim, x.ndim, "logsumexp")
+    m = amax(x, axes, keepdim=True).detach()
+    m = where(isinf(m), 0.0, m)
+    out = log(sum(exp(x - m), axes, keepdim=True)) + m
+    return out if keepdim else reshape(out, _rules.reduced_shape(x.shape, axes, False))
+
+
+def _one_axis(x, dim, op):
+    if dim is None:
+        raise TypeError(f"{op}(): argument 'dim' is required")
+    return _rules.norm_axes(dim, x.ndim, op)[0]
+
+
+def softmax(x, dim=None, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    if not x.dtype.is_floating_point:
+        x = x.to(dtypes.float32)
+    return bind(softmax_p, (x,), {"axis": _one_axis(x, dim, "softmax")})
+
+
+def log_softmax(x, dim=None, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
+    if not x.dtype.is_floating_point:
+        x = x.to(dtypes.float32)
+    return bind(log_softmax_p, (x,), {"axis": _one_axis(x, dim, "log_softmax")})
+
+
+def sum_to(g, shape: tuple):
+    """Sum ``g`` down to ``shape``: the adjoint of broadcasting ``shape`` up to ``g.shape``."""
+    shape = tuple(shape)
+    gs = g.shape
+    if tuple(gs) == shape:
+        return g
+    lead = len(gs) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and gs[i + lead] != 1)
+    out = bind(sum_p, (g,), {"axes": axes, "keepdims": True}) if axes else g
+    return reshape(out, shape)
+
+
+from jitgrad.ops.elementwise import abs, exp, isinf, log, sqrt, where  # noqa: E402,A004
+from jitgrad.ops.shape import expand, reshape  # noqa: E402
+from jitgrad.tensor import Tensor  # noqa: E402

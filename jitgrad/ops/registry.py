@@ -1,0 +1,188 @@
+"""The one primitive registry.
+
+Each primitive is declared once, with everything every stage needs:
+
+- ``impl``: the NumPy implementation (eager execution and the reference interpreter);
+- ``abstract``: the shape/dtype rule, ``(avals, **params) -> Aval`` (tracing, the autodiff pass,
+  the IR verifier);
+- ``vjp``: the reverse-mode rule ``vjp(g, out, *inputs, **params) -> cotangents``, written with
+  jitgrad's own ops so that one rule serves eager backward (``create_graph`` included), tracing, and
+  the autodiff pass that emits adjoint IR;
+- ``expr``: the codegen slot: a scalar expression template for elementwise primitives
+  (``"({0} * {1})"``), or ``None`` where a backend lowering hook takes over.
+
+``bind`` is the single entry point every op goes through: it runs eagerly (recording a
+``grad_fn`` node when gradients are needed) or, while a trace is active, hands the op to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from jitgrad import dtypes
+from jitgrad.autograd import grad_mode
+
+
+class Aval(NamedTuple):
+    """An abstract value: what the IR knows about a value before it exists."""
+
+    shape: tuple
+    dtype: dtypes.DType
+
+
+class Primitive:
+    """A registered operation. See the module docstring for the fields."""
+
+    __slots__ = ("name", "impl", "abstract", "vjp", "saves", "kind", "expr", "view",
+                 "backward_name", "nondiff_inputs")
+
+    def __init__(self, name: str, impl: Callable, abstract: Callable, vjp: Callable | None,
+                 *, saves: str, kind: str, expr: str | None, view: bool,
+                 backward_name: str, nondiff_inputs: tuple) -> None:
+        self.name = name
+        self.impl = impl
+        self.abstract = abstract
+        self.vjp = vjp
+        # Which tensors the vjp reads: "inputs", "output", "both" or "none". Only those are
+        # checked against in-place modification, exactly as torch checks only saved tensors.
+        self.saves = saves
+        self.kind = kind
+        self.expr = expr
+        self.view = view
+        self.backward_name = backward_name
+        self.nondiff_inputs = nondiff_inputs
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def register(name: str, impl: Callable, abstract: Callable, vjp: Callable | None = None, *,
+             saves: str = "inputs", kind: str = "elementwise", expr: str | None = None,
+             view: bool = False, backward_name: str | None = None,
+             nondiff_inputs: tuple = ()) -> Primitive:
+    """Declare a primitive. Registering a name twice is a bug, not an override."""
+    if name in PRIMITIVES:
+        raise ValueError(f"primitive {name!r} is already registered")
+    if saves not in ("inputs", "output", "both", "none"):
+        raise ValueError(f"saves must be inputs/output/both/none, got {saves!r}")
+    if backward_name is None:
+        backward_name = "".join(p.capitalize() for p in name.split("_")) + "Backward0"
+    p = Primitive(name, impl, abstract, vjp, saves=saves, kind=kind, expr=expr, view=view,
+                  backward_name=backward_name, nondiff_inputs=nondiff_inputs)
+    PRIMITIVES[name] = p
+    return p
+
+
+class _TraceState:
+    """Where ops go while a trace (or the autodiff pass) is building IR. A stack, so that
+    nested compiled functions restore the outer builder on exit."""
+
+    __slots__ = ("builder", "stack")
+
+    def __init__(self) -> None:
+        self.builder: Any = None
+        self.stack: list = []
+
+    def push(self, builder) -> None:
+        self.stack.append(self.builder)
+        self.builder = builder
+
+    def pop(self) -> None:
+        self.builder = self.stack.pop()
+
+
+trace_state = _TraceState()
+
+# Hooks that observe eager ops (the profiler, anomaly mode). Empty in the common case, so the
+# hot path pays one truthiness test.
+eager_observers: list = []
+
+
+def bind(prim: Primitive, args: tuple, params: dict) -> "Tensor":
+    """Apply ``prim`` to Tensor ``args``: eagerly, or into the active trace."""
+    builder = trace_state.builder
+    if builder is not None:
+        return builder.bind(prim, args, params)
+    if eager_observers:
+        return _observed(prim, args, params)
+    return _eager(prim, args, params)
+
+
+def _eager(prim: Primitive, args: tuple, params: dict) -> "Tensor":
+    if len(args) == 2:
+        out = prim.impl(args[0]._value, args[1]._value, **params)
+    else:
+        out = prim.impl(*[a._value for a in args], **params)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    t = Tensor._wrap(out)
+    if prim.view and out.base is not None:
+        # A view shares storage, so it shares the version counter too: an in-place write
+        # through either one must invalidate what was saved from the other.
+        src = args[0]
+        t._vc = src._vc
+        t._base = src._base if src._base is not None else src
+    if grad_mode.state.enabled and prim.vjp is not None:
+        for i, a in enumerate(args):
+            if a._rg and i not in prim.nondiff_inputs:
+                Node.record(prim, args, params, t)
+                break
+    return t
+
+
+def _observed(prim: Primitive, args: tuple, params: dict) -> "Tensor":
+    tokens = [obs.before(prim, args, params) for obs in eager_observers]
+    out = _eager(prim, args, params)
+    for obs, tok in zip(eager_observers, tokens):
+        obs.after(tok, prim, args, params, out)
+    return out
+
+
+def scalar(v, dtype: dtypes.DType) -> "Tensor":
+    """A Python scalar as a 0-d tensor of ``dtype`` (a literal, inside a trace)."""
+    builder = trace_state.builder
+    if builder is not None:
+        return builder.literal(v, dtype)
+    return Tensor._wrap(np.array(v, dtype=dtype.np))
+
+
+def promote(*xs) -> tuple:
+    """Bring Tensors and Python scalars to one dtype by torch's promotion rule."""
+    first = xs[0]
+    if type(first) is Tensor or isinstance(first, Tensor):
+        dt = first.dtype
+        for x in xs[1:]:
+            if not isinstance(x, Tensor) or x.dtype is not dt:
+                break
+        else:
+            return xs
+    dims, zerodims, scalars = [], [], []
+    for x in xs:
+        if isinstance(x, Tensor):
+            (dims if x.ndim else zerodims).append(x.dtype)
+        elif isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)):
+            scalars.append(dtypes.scalar_dtype(x))
+        else:
+            raise TypeError(f"unsupported operand of type {type(x).__name__}: expected a Tensor "
+                            "or a Python number")
+    dt = dtypes.result_type(dims, zerodims, scalars)
+    return tuple(_convert(x, dt) for x in xs)
+
+
+def _convert(x, dt: dtypes.DType) -> "Tensor":
+    if isinstance(x, Tensor):
+        return x if x.dtype is dt else x.to(dt)
+    return scalar(x, dt)
+
+
+def eval_abstract(prim: Primitive, avals: list, params: dict) -> Aval:
+    return prim.abstract(*avals, **params)
+
+
+from jitgrad.autograd.graph import Node  # noqa: E402  (graph imports nothing of ours back)
+from jitgrad.tensor import Tensor  # noqa: E402

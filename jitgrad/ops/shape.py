@@ -1,0 +1,405 @@
+"""Movement and indexing primitives: reshape, permute, expand, cat, and NumPy-style indexing.
+
+>>> import jitgrad
+>>> x = jitgrad.arange(6.0).reshape(2, 3)
+>>> x.T.shape
+jitgrad.Size([3, 2])
+>>> x[:, 1]
+tensor([1., 4.])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad import dtypes
+from jitgrad.errors import ShapeError
+from jitgrad.ops import _rules
+from jitgrad.ops.registry import Aval, bind, promote, register, scalar
+
+_NO = {}
+
+# -- movement ----------------------------------------------------------------------------------
+reshape_p = register("reshape", lambda x, shape: np.reshape(x, shape),
+                     lambda x, shape: Aval(shape, x.dtype),
+                     lambda g, out, x, shape: (reshape(g, x.shape),), saves="none",
+                     kind="movement", view=True, backward_name="ViewBackward0")
+permute_p = register("permute", lambda x, perm: np.transpose(x, perm),
+                     lambda x, perm: Aval(tuple(x.shape[p] for p in perm), x.dtype),
+                     lambda g, out, x, perm: (permute(g, tuple(np.argsort(perm).tolist())),),
+                     saves="none", kind="movement", view=True)
+expand_p = register("expand", lambda x, shape: np.broadcast_to(x, shape),
+                    lambda x, shape: Aval(shape, x.dtype),
+                    lambda g, out, x, shape: (sum_to(g, x.shape),), saves="none",
+                    kind="movement", view=True)
+
+
+def _cat_abstract(*xs: Aval, axis: int) -> Aval:
+    base = xs[0].shape
+    total = 0
+    for i, x in enumerate(xs):
+        if len(x.shape) != len(base) or any(a != b for d, (a, b) in enumerate(zip(x.shape, base))
+                                            if d != axis):
+            raise ShapeError(f"cat: tensor {i} has shape {tuple(x.shape)}, which does not match "
+                             f"tensor 0's shape {tuple(base)} outside dimension {axis}")
+        total += x.shape[axis]
+    return Aval(base[:axis] + (total,) + base[axis + 1:], xs[0].dtype)
+
+
+def _cat_vjp(g, out, *xs, axis):
+    res, start = [], 0
+    for x in xs:
+        n = x.shape[axis]
+        res.append(narrow(g, axis, start, n))
+        start += n
+    return tuple(res)
+
+
+cat_p = register("cat", lambda *xs, axis: np.concatenate(xs, axis=axis), _cat_abstract, _cat_vjp,
+                 saves="none", kind="movement")
+
+
+# -- indexing ----------------------------------------------------------------------------------
+def np_index(spec: tuple, arrays: tuple) -> tuple:
+    out = []
+    for item in spec:
+        k = item[0]
+        if k == "i":
+            out.append(item[1])
+        elif k == "s":
+            out.append(slice(item[1], item[2], item[3]))
+        elif k == "n":
+            out.append(None)
+        elif k == "e":
+            out.append(Ellipsis)
+        else:
+            out.append(arrays[item[1]])
+    return tuple(out)
+
+
+def _dummy(aval: Aval) -> np.ndarray:
+    return np.lib.stride_tricks.as_strided(np.zeros((), aval.dtype.np), aval.shape,
+                                           (0,) * len(aval.shape))
+
+
+def _index_abstract(x: Aval, *idx: Aval, index) -> Aval:
+    arrays = []
+    for a in idx:
+        if a.dtype is dtypes.bool_:
+            raise ShapeError("boolean-mask indexing gives a shape that depends on the data, which "
+                             "a compiled function cannot know in advance; use jitgrad.where(mask, "
+                             "x, 0) instead")
+        arrays.append(np.zeros(a.shape, np.int64))
+    try:
+        res = _dummy(x)[np_index(index, tuple(arrays))]
+    except IndexError as e:
+        raise IndexError(f"index {_format_index(index)} is invalid for a tensor of shape "
+                         f"{tuple(x.shape)}: {e}") from None
+    return Aval(res.shape, x.dtype)
+
+
+def _getitem_impl(x, *idx, index):
+    return x[np_index(index, idx)]
+
+
+def _getitem_vjp(g, out, x, *idx, index):
+    z = bind(scatter_add_p, (g, *idx), {"shape": tuple(x.shape), "index": index})
+    return (z,) + (None,) * len(idx)
+
+
+def _has_array(index) -> bool:
+    return any(item[0] == "t" for item in index)
+
+
+def _scatter_add_impl(g, *idx, shape, index):
+    z = np.zeros(shape, dtype=g.dtype)
+    ix = np_index(index, idx)
+    if _has_array(index):
+        np.add.at(z, ix, g)  # repeated indices must add up
+    else:
+        z[ix] += g
+    return z
+
+
+def _index_update_impl(x, v, *idx, index):
+    out = x.copy()
+    out[np_index(index, idx)] = v
+    return out
+
+
+def _index_update_vjp(g, out, x, v, *idx, index):
+    gx = bind(index_update_p, (g, scalar(0, g.dtype), *idx), {"index": index})
+    gv = bind(getitem_p, (g, *idx), {"index": index})
+    return (gx, gv) + (None,) * len(idx)
+
+
+getitem_p = register("getitem", _getitem_impl, _index_abstract, _getitem_vjp, saves="none",
+                     kind="index", view=True, nondiff_inputs=tuple(range(1, 64)),
+                     backward_name="IndexBackward0")
+scatter_add_p = register("scatter_add", _scatter_add_impl,
+                         lambda g, *idx, shape, index: Aval(shape, g.dtype),
+                         lambda gg, out, g, *idx, shape, index: (
+                             bind(getitem_p, (gg, *idx), {"index": index}),) + (None,) * len(idx),
+                         saves="none", kind="index", nondiff_inputs=tuple(range(1, 64)))
+index_update_p = register("index_update", _index_update_impl, lambda x, v, *idx, index: x,
+                          _index_update_vjp, saves="none", kind="index",
+                          nondiff_inputs=tuple(range(2, 64)), backward_name="CopySlices")
+
+
+def parse_index(idx) -> tuple[tuple, list]:
+    """A Python index as a hashable spec plus the index tensors it uses."""
+    if not isinstance(idx, tuple):
+        idx = (idx,)
+    spec, tensors = [], []
+    for item in idx:
+        if item is None:
+            spec.append(("n",))
+        elif item is Ellipsis:
+            spec.append(("e",))
+        elif isinstance(item, slice):
+            spec.append(("s", _opt_int(item.start), _opt_int(item.stop), _opt_int(item.step)))
+            if item.step is not None and int(item.step) <= 0:
+                raise ValueError("step must be greater than zero")
+        elif isinstance(item, (bool, np.bool_)):
+            raise TypeError("indexing with a Python bool is not supported; use a bool tensor")
+        elif isinstance(item, (int, np.integer)):
+            spec.append(("i", int(item)))
+        elif isinstance(item, Tensor):
+            if item.dtype.is_floating_point:
+                raise IndexError("tensors used as indices must be long, int or bool tensors")
+            spec.append(("t", len(tensors)))
+            tensors.append(item)
+        elif isinstance(item, (list, np.ndarray)):
+            arr = np.asarray(item)
+            if arr.dtype.kind not in "biu":
+                raise IndexError(f"index arrays must be integers or bools, got {arr.dtype}")
+            spec.append(("t", len(tensors)))
+            tensors.append(_const(arr.astype(np.bool_ if arr.dtype.kind == "b" else np.int64)))
+        else:
+            raise IndexError(f"unsupported index of type {type(item).__name__}: use ints, slices, "
+                             "None, Ellipsis, or integer/bool tensors")
+    return tuple(spec), tensors
+
+
+def _opt_int(v):
+    return None if v is None else int(v)
+
+
+def _format_index(spec) -> str:
+    parts = []
+    for item in spec:
+        k = item[0]
+        if k == "i":
+            parts.append(str(item[1]))
+        elif k == "s":
+            a, b, c = ("" if v is None else str(v) for v in item[1:])
+            parts.append(f"{a}:{b}" + (f":{c}" if c else ""))
+        elif k == "n":
+            parts.append("None")
+        elif k == "e":
+            parts.append("...")
+        else:
+            parts.append(f"<tensor {item[1]}>")
+    return "[" + ", ".join(parts) + "]"
+
+
+def _const(arr: np.ndarray):
+    from jitgrad.factories import from_array
+    return from_array(arr)
+
+
+def getitem(x, idx):
+    spec, tensors = parse_index(idx)
+    if x._value is not None and not tensors:
+        try:
+            x._value[np_index(spec, ())]
+        except IndexError as e:
+            raise IndexError(f"index {_format_index(spec)} is invalid for a tensor of shape "
+                             f"{tuple(x.shape)}: {e}") from None
+    return bind(getitem_p, (x, *tensors), {"index": spec})
+
+
+def index_update(x, idx, v):
+    """A copy of ``x`` with ``x[idx] = v`` (the functional form of ``__setitem__``)."""
+    spec, tensors = parse_index(idx)
+    (x2, v) = (x, v) if isinstance(v, Tensor) and v.dtype is x.dtype else (x, _as(v, x.dtype))
+    return bind(index_update_p, (x2, v, *tensors), {"index": spec})
+
+
+def _as(v, dtype):
+    if isinstance(v, Tensor):
+        return v.to(dtype)
+    return scalar(v, dtype) if np.ndim(v) == 0 else _const(np.asarray(v, dtype=dtype.np))
+
+
+# -- the functional API ------------------------------------------------------------------------
+def _sizes(args) -> tuple:
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
+def _resolve_shape(shape: tuple, numel: int, op: str) -> tuple:
+    if shape.count(-1) > 1:
+        raise ShapeError(f"{op}: only one dimension can be inferred (got {list(shape)})")
+    if -1 in shape:
+        rest = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        if rest == 0 or numel % rest:
+            raise ShapeError(f"{op}: shape {list(shape)} is invalid for input of size {numel}")
+        shape = tuple(numel // rest if s == -1 else s for s in shape)
+    if int(np.prod(shape, dtype=np.int64)) != numel or any(s < 0 for s in shape):
+        raise ShapeError(f"{op}: shape {list(shape)} is invalid for input of size {numel}")
+    return shape
+
+
+def reshape(x, *shape):
+    shape = _resolve_shape(_sizes(shape), x.numel(), "reshape")
+    return bind(reshape_p, (x,), {"shape": shape})
+
+
+def view(x, *shape):
+    if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
+        raise TypeError("view(dtype) is not supported; use .to(dtype)")
+    return reshape(x, *shape)
+
+
+def permute(x, *perm):
+    perm = tuple(p % max(x.ndim, 1) for p in _sizes(perm))
+    if sorted(perm) != list(range(x.ndim)):
+        raise ShapeError(f"permute: {list(perm)} is not a permutation of the {x.ndim} dimensions "
+                         f"of a tensor of shape {tuple(x.shape)}")
+    return bind(permute_p, (x,), {"perm": perm})
+
+
+def transpose(x, dim0: int, dim1: int):
+    n = x.ndim
+    if n == 0:
+        return x
+    d0, d1 = _rules.norm_axes(dim0, n, "transpose")[0], _rules.norm_axes(dim1, n, "transpose")[0]
+    perm = list(range(n))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return bind(permute_p, (x,), {"perm": tuple(perm)})
+
+
+def t(x):
+    if x.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but got {x.ndim}")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def expand(x, *sizes):
+    sizes = _sizes(sizes)
+    if len(sizes) < x.ndim:
+        raise ShapeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or "
+                         f"equal to the number of dimensions in the tensor ({x.ndim})")
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if (s == -1 and i >= lead) else s
+                  for i, s in enumerate(sizes))
+    for i in range(x.ndim):
+        if x.shape[i] != 1 and x.shape[i] != shape[i + lead]:
+            raise ShapeError(f"expand: the expanded size of the tensor ({shape[i + lead]}) must "
+                             f"match the existing size ({x.shape[i]}) at non-singleton dimension "
+                             f"{i + lead}; target sizes {list(sizes)}, tensor sizes {list(x.shape)}")
+    if shape == tuple(x.shape):
+        return x
+    return bind(expand_p, (x,), {"shape": shape})
+
+
+def broadcast_to(x, shape):
+    return expand(x, *shape)
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        axes = _rules.norm_axes(dim, x.ndim, "squeeze")
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
+    return reshape(x, shape)
+
+
+def unsqueeze(x, dim: int):
+    n = x.ndim + 1
+    if not -n <= dim < n:
+        raise IndexError(f"unsqueeze: dimension {dim} is out of range [{-n}, {n - 1}]")
+    d = dim % n
+    shape = tuple(x.shape)
+    return reshape(x, shape[:d] + (1,) + shape[d:])
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1):
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = _rules.norm_axes(start_dim, x.ndim, "flatten")[0]
+    e = _rules.norm_axes(end_dim, x.ndim, "flatten")[0]
+    shape = tuple(x.shape)
+    return reshape(x, shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:])
+
+
+def narrow(x, dim: int, start: int, length: int):
+    idx = [slice(None)] * x.ndim
+    idx[dim] = slice(start, start + length)
+    return getitem(x, tuple(idx))
+
+
+def cat(tensors, dim: int = 0):
+    """Concatenate along ``dim``.
+
+    >>> import jitgrad
+    >>> jitgrad.cat([jitgrad.ones(2), jitgrad.zeros(1)])
+    tensor([1., 1., 0.])
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat(): expected a non-empty list of Tensors")
+    tensors = list(promote(*tensors))
+    axis = _rules.norm_axes(dim, tensors[0].ndim, "cat")[0]
+    _cat_abstract(*[Aval(tuple(t.shape), t.dtype) for t in tensors], axis=axis)
+    return bind(cat_p, tuple(tensors), {"axis": axis})
+
+
+concatenate = cat
+
+
+def stack(tensors, dim: int = 0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack(): expected a non-empty list of Tensors")
+    for i, t_ in enumerate(tensors[1:], 1):
+        if tuple(t_.shape) != tuple(tensors[0].shape):
+            raise ShapeError(f"stack expects each tensor to be equal size, but got "
+                             f"{list(tensors[0].shape)} at entry 0 and {list(t_.shape)} at entry {i}")
+    n = tensors[0].ndim + 1
+    d = dim % n
+    return cat([unsqueeze(t_, d) for t_ in tensors], d)
+
+
+def split(x, split_size, dim: int = 0):
+    axis = _rules.norm_axes(dim, x.ndim, "split")[0]
+    n = x.shape[axis]
+    sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
+        if isinstance(split_size, int) else list(split_size)
+    out, start = [], 0
+    for s in sizes:
+        out.append(narrow(x, axis, start, s))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks: int, dim: int = 0):
+    n = x.shape[dim]
+    return split(x, -(-n // chunks), dim)
+
+
+def unbind(x, dim: int = 0):
+    return tuple(select(x, dim, i) for i in range(x.shape[dim]))
+
+
+def select(x, dim: int, index: int):
+    idx = [slice(None)] * x.ndim
+    idx[dim] = index
+    return getitem(x, tuple(idx))
+
+
+from jitgrad.ops.reduce import sum_to  # noqa: E402
+from jitgrad.tensor import Tensor  # noqa: E402

@@ -1,0 +1,95 @@
+"""The op table: one row per primitive. Each row is a function of float64 tensors, the NumPy
+reference of the same function, the input shapes it runs at (broadcasting included), the input
+domain, and whether second-order gradients are checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+import jitgrad as jg
+
+
+@dataclass
+class Row:
+    covers: tuple            # primitive names this row exercises
+    fn: Callable             # jitgrad function of tensors
+    ref: Callable            # NumPy reference of the same function
+    shapes: list             # list of input-shape tuples
+    domain: str = "real"     # real | positive | unit | away0 | distinct
+    order2: bool = True
+    gtol: float = 1e-6       # gradcheck tolerance (looser only where the row rounds to float32)
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+B = [((3,),), ((2, 3),), ((2, 1, 4),)]
+BIN = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 4)), ((), (2, 2))]
+
+ROWS = [
+    Row(("neg",), lambda x: -x, lambda x: -x, B),
+    Row(("exp",), jg.exp, np.exp, B),
+    Row(("log",), jg.log, np.log, B, domain="positive"),
+    Row(("sin",), jg.sin, np.sin, B),
+    Row(("cos",), jg.cos, np.cos, B),
+    Row(("tanh",), jg.tanh, np.tanh, B),
+    Row(("sigmoid",), jg.sigmoid, lambda x: 1 / (1 + np.exp(-x)), B),
+    Row(("relu",), jg.relu, lambda x: np.maximum(x, 0), B, domain="away0"),
+    Row(("sqrt",), jg.sqrt, np.sqrt, B, domain="positive"),
+    Row(("abs", "sign"), jg.abs, np.abs, B, domain="away0"),
+    Row(("clone",), lambda x: x.clone() * 1, lambda x: x * 1, B),
+    Row(("astype",), lambda x: x.float().double() * 2, lambda x: x.astype(np.float32) * 2, B,
+        order2=False, gtol=1e-3),
+    Row(("clamp",), lambda x: jg.clamp(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5), B,
+        domain="away_half"),
+    Row(("add",), lambda x, y: x + y, np.add, BIN),
+    Row(("sub",), lambda x, y: x - y, np.subtract, BIN),
+    Row(("mul",), lambda x, y: x * y, np.multiply, BIN),
+    Row(("div",), lambda x, y: x / y, np.divide, BIN, domain="positive"),
+    Row(("pow",), lambda x, y: x ** y, np.power, BIN, domain="positive"),
+    Row(("pow_scalar",), lambda x: x ** 3 + x ** 2 + x ** 0.5 + x ** 0,
+        lambda x: x ** 3 + x ** 2 + x ** 0.5 + 1, B, domain="positive"),
+    Row(("maximum",), jg.maximum, np.maximum, BIN, domain="distinct"),
+    Row(("minimum",), jg.minimum, np.minimum, BIN, domain="distinct"),
+    Row(("where", "gt"), lambda c, x, y: jg.where(c > 0, x, y),
+        lambda c, x, y: np.where(c > 0, x, y), [((3,), (3,), (3,)), ((2, 3), (3,), (2, 1))]),
+    Row(("eq", "ne", "lt", "le", "ge", "bitwise_and", "bitwise_or", "bitwise_xor", "invert"),
+        lambda x, y: jg.where(((x < y) | (x >= y + 1)) & ~(x == y) & (x != y + 5)
+                              ^ (x <= -9), x * y, y),
+        lambda x, y: np.where(((x < y) | (x >= y + 1)) & ~(x == y) & (x != y + 5) ^ (x <= -9),
+                              x * y, y), BIN, domain="distinct"),
+    Row(("isnan", "isinf", "floor"), lambda x: jg.where(jg.isfinite(x) & (x.floor() < 5), x, 0.0),
+        lambda x: np.where(np.isfinite(x) & (np.floor(x) < 5), x, 0.0), B),
+    Row(("sum",), lambda x: x.sum(-1), lambda x: x.sum(-1), B),
+    Row(("sum",), lambda x: x.sum(), lambda x: x.sum(), B),
+    Row(("mean",), lambda x: x.mean(0, keepdim=True), lambda x: x.mean(0, keepdims=True), B),
+    Row(("max",), lambda x: x.max(-1).values, lambda x: x.max(-1), B, domain="distinct"),
+    Row(("min", "argmin", "argmax"),
+        lambda x: x.min(0).values * (x.argmin(0) + x.argmax(0)),
+        lambda x: x.min(0) * (x.argmin(0) + x.argmax(0)), B, domain="distinct"),
+    Row(("prod", "prod_others"), lambda x: x.prod(-1), lambda x: x.prod(-1), B, order2=False),
+    Row(("norm",), lambda x: x.norm(), lambda x: np.sqrt((x * x).sum()), B),
+    Row(("softmax",), lambda x: jg.softmax(x, -1), lambda x: _softmax(x, -1), B),
+    Row(("log_softmax",), lambda x: jg.log_softmax(x, 0), lambda x: np.log(_softmax(x, 0)), B),
+    Row(("reshape",), lambda x: x.reshape(-1) * 1, lambda x: x.reshape(-1) * 1, B),
+    Row(("permute",), lambda x: x.T * 1, lambda x: x.T * 1, B),
+    Row(("expand",), lambda x: x.expand(2, *x.shape) * 1,
+        lambda x: np.broadcast_to(x, (2, *x.shape)) * 1, B),
+    Row(("cat",), lambda x, y: jg.cat([x, y], 0), lambda x, y: np.concatenate([x, y], 0),
+        [((2,), (3,)), ((1, 3), (2, 3))]),
+    Row(("getitem", "scatter_add"), lambda x: x[..., ::2] * x[..., :1],
+        lambda x: x[..., ::2] * x[..., :1], B),
+    Row(("getitem", "scatter_add"), lambda x: x[jg.tensor([0, 0, 1])],
+        lambda x: x[np.array([0, 0, 1])], [((3,),), ((2, 3),)]),
+    Row(("index_update",), lambda x, y: jg.ops.index_update(x, (0,), y) * x,
+        lambda x, y: np.concatenate([y[None] * x[:1], x[1:] * x[1:]]),
+        [((2, 3), (3,))]),
+    Row(("matmul",), jg.matmul, np.matmul,
+        [((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)), ((2, 2, 3), (3, 2)),
+         ((2, 1, 2, 3), (3, 3, 2))]),
+]

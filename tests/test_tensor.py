@@ -1,0 +1,87 @@
+"""Tensor basics: dtypes and promotion, factories, methods, printing."""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+
+
+def test_default_dtypes_follow_torch():
+    assert jg.tensor(1.0).dtype is jg.float32
+    assert jg.tensor([1, 2]).dtype is jg.int64
+    assert jg.tensor([True]).dtype is jg.bool
+    assert jg.tensor(np.zeros(2)).dtype is jg.float64  # a NumPy array keeps its dtype
+    assert jg.Tensor([1, 2]).dtype is jg.float32
+    assert jg.arange(3).dtype is jg.int64 and jg.arange(3.0).dtype is jg.float32
+
+
+def test_promotion():
+    f32, f64, i64 = jg.ones(2), jg.ones(2, dtype=jg.float64), jg.ones(2, dtype=jg.int64)
+    assert (f32 * 2.5).dtype is jg.float32
+    assert (f32 * f64).dtype is jg.float64
+    assert (i64 * 2).dtype is jg.int64
+    assert (i64 * 2.5).dtype is jg.float32
+    assert (i64 / 2).dtype is jg.float32
+    assert (f32 * jg.tensor(2.0, dtype=jg.float64)).dtype is jg.float32  # 0-d ranks lower
+
+
+def test_factories_and_seed():
+    jg.manual_seed(1)
+    a = jg.randn(3)
+    jg.manual_seed(1)
+    assert np.array_equal(a.numpy(), jg.randn(3).numpy())
+    assert jg.zeros(2, 3).shape == (2, 3) and jg.ones((2,)).tolist() == [1.0, 1.0]
+    assert jg.full((2,), 7).dtype is jg.int64
+    assert jg.eye(2).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    np.testing.assert_allclose(jg.linspace(0, 1, 3).numpy(), [0, 0.5, 1])
+    arr = np.arange(3.0)
+    t = jg.from_numpy(arr)
+    arr[0] = 5
+    assert t[0].item() == 5  # shares memory
+
+
+def test_methods():
+    x = jg.arange(6.0).reshape(2, 3)
+    assert x.t().shape == (3, 2) and x.T.shape == (3, 2)
+    assert x.sum(1).tolist() == [3.0, 12.0]
+    assert x.mean().item() == 2.5
+    assert x.max(1).indices.tolist() == [2, 2]
+    assert x.view(-1).shape == (6,) and x.flatten().shape == (6,)
+    assert x.unsqueeze(0).shape == (1, 2, 3) and x.unsqueeze(0).squeeze().shape == (2, 3)
+    assert x.double().dtype is jg.float64 and x.float().dtype is jg.float32
+    assert x.to(jg.float64).dtype is jg.float64
+    assert x.clone().data.tolist() == x.tolist()
+    assert float(x[1, 2]) == 5.0 and int(x[0, 1]) == 1
+    assert jg.stack([x, x]).shape == (2, 2, 3) and jg.cat([x, x], 1).shape == (2, 6)
+    assert np.asarray(x).shape == (2, 3)
+    assert x.size() == (2, 3) and x.size(1) == 3 and x.ndim == 2 and x.numel() == 6
+
+
+def test_requires_grad_is_settable_on_leaves():
+    x = jg.ones(2)
+    x.requires_grad = True
+    y = x * 2
+    assert y.requires_grad
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad = False
+    assert x.requires_grad_(False) is x and not x.requires_grad
+
+
+def test_numpy_of_tensor_requiring_grad():
+    x = jg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="detach"):
+        x.numpy()
+    assert x.detach().numpy().tolist() == [1.0, 1.0]
+
+
+def test_views_share_version_counter():
+    x = jg.zeros(4)
+    v = x[1:3]
+    v.add_(1)
+    assert x.tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert x._version == v._version == 1
+
+
+def test_bool_of_multi_element_tensor():
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(jg.ones(2))
