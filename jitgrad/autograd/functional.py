@@ -2,7 +2,7 @@
 
 >>> import jitgrad
 >>> x = jitgrad.tensor(3.0, requires_grad=True)
->>> (g,) = jitgrad.autograd.grad(x * x, x, create_graph=True)
+>>> (g,) = jitgrad.autograd.grad(x ** 2, x, create_graph=True)
 >>> g
 tensor(6., grad_fn=<MulBackward0>)
 >>> jitgrad.autograd.grad(g, x)
