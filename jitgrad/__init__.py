@@ -35,6 +35,8 @@ from jitgrad.autograd import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
 )
 from jitgrad import autograd, nn  # noqa: F401
+from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F401
+from jitgrad.runtime import RetraceWarning, config  # noqa: F401
 
 subtract, multiply, divide, true_divide = sub, mul, div, div
 absolute = abs

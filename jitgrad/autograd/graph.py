@@ -107,7 +107,7 @@ def _fit_cotangents(cts, inputs, edges, name: str) -> list:
             res.append(None)
             continue
         if not isinstance(ct, Tensor):
-            ct = Tensor._wrap(np.asarray(ct, dtype=a.dtype.np))
+            ct = ops.from_array(np.asarray(ct, dtype=a.dtype.np))
         cv, av = ct._value, a._value
         if cv is None or av is None:  # abstract values, in the autodiff pass
             if ct.shape != a.shape:

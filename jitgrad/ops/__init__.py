@@ -20,6 +20,7 @@ from jitgrad.ops.reduce import (  # noqa: F401
     amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, prod, softmax, std,
     sum, sum_to, var,
 )
+from jitgrad.ops import control  # noqa: F401
 from jitgrad.ops.linalg import bmm, dot, matmul, mm, mv, outer  # noqa: F401
 from jitgrad.factories import (  # noqa: F401
     arange, as_tensor, empty, empty_like, eye, from_array, from_numpy, full, full_like, generator,

@@ -1,0 +1,29 @@
+"""Backends: each compiles an optimized IR graph into an executable.
+
+An executable is called with a list of NumPy arrays (the graph's inputs, in order) and returns
+the list of output arrays, or raises ``GuardFailure`` for the first guard that does not hold.
+``kernels`` lists generated sources and ``text()`` is the "kernel" stage of ``lower()``.
+"""
+
+from __future__ import annotations
+
+from jitgrad.backends.reference import ReferenceBackend
+
+_BACKENDS: dict[str, object] = {"reference": ReferenceBackend()}
+
+
+def get_backend(target: str):
+    """The backend for ``target``: "cpu" (the default), "reference", or "cuda"."""
+    if target == "cpu":
+        target = _cpu_default()
+    b = _BACKENDS.get(target)
+    if b is not None:
+        return b
+    if target == "cuda":
+        raise RuntimeError("target='cuda' needs the CUDA backend (numba-cuda with a GPU or "
+                           "NUMBA_ENABLE_CUDASIM=1), which this build of jitgrad does not have yet")
+    raise ValueError(f"unknown target {target!r}: use 'cpu', 'cuda' or 'reference'")
+
+
+def _cpu_default() -> str:
+    return "reference"

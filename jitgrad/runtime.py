@@ -1,0 +1,358 @@
+"""The runtime behind compiled functions: a cache from argument signature to a *trace tree*.
+
+Each trace is compiled once. Running it either returns outputs or reports the first guard that
+failed, with the value it saw; the tree then follows (or grows, by tracing anew from the current
+inputs) the child for that outcome. Past the re-trace limit, or when one value guard keeps
+changing, the function warns once and runs eagerly from then on: slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from jitgrad.errors import GuardFailure
+from jitgrad.ir.graph import Var
+from jitgrad.ir.verify import verify
+from jitgrad.ops import registry
+from jitgrad.tensor import Tensor
+from jitgrad.trace.pytree import flatten, num_leaves, unflatten
+from jitgrad.trace.tracer import implicit_tensors, trace
+from jitgrad.transforms.autodiff import vjp_graph
+from jitgrad.transforms.simplify import simplify
+
+
+class Config:
+    """Global defaults; each compiled function may override ``retrace_limit``.
+
+    >>> import jitgrad
+    >>> jitgrad.config.retrace_limit
+    32
+    """
+
+    def __init__(self) -> None:
+        self.retrace_limit = 32
+        # A value guard (float(), .item()) that forces this many re-traces is "unstable".
+        self.unstable_guard_limit = 8
+        # Verify the IR after every pass (the tests switch this on).
+        self.verify = False
+
+
+config = Config()
+
+
+class RetraceWarning(UserWarning):
+    """A compiled function gave up on tracing and runs eagerly."""
+
+
+class CacheInfo(NamedTuple):
+    traces: int
+    compiles: int
+    hits: int
+    misses: int
+    guard_failures: int
+    retraces: tuple
+    eager_calls: int
+    eager_fallback: bool
+
+
+def _log(kind: str, msg: str) -> None:
+    if kind in os.environ.get("JITGRAD_LOG", "").split(","):
+        print(f"[jitgrad {kind}] {msg}", file=sys.stderr)
+
+
+def _outcome_key(v):
+    return "nan" if v != v else v
+
+
+class TraceNode:
+    """One trace in the tree: its stages, the compiled executable, and children by outcome."""
+
+    __slots__ = ("traced", "adjoint", "optimized", "exe", "children", "copy_out", "compile_s")
+
+    def __init__(self, traced, adjoint, optimized, exe, compile_s: float) -> None:
+        self.traced = traced
+        self.adjoint = adjoint
+        self.optimized = optimized
+        self.exe = exe
+        self.children: dict = {}
+        self.compile_s = compile_s
+        # Outputs that are inputs or constants of the graph are copied out, never aliased.
+        bound = {id(v) for v in optimized.inputs} | {id(v) for v, _ in optimized.consts}
+        self.copy_out = tuple(i for i, o in enumerate(optimized.outputs)
+                              if isinstance(o, Var) and id(o) in bound)
+
+
+class Call(NamedTuple):
+    """One call's flattened arguments."""
+
+    key: tuple
+    leaves: list
+    trees: list
+    implicit: list
+
+
+class Runtime:
+    def __init__(self, fn, mode: str, argnums, has_aux: bool, target: str,
+                 retrace_limit: int | None) -> None:
+        self.fn = fn
+        self.mode = mode  # "grad" (value and gradients) or "jit"
+        self.argnums = argnums
+        self.has_aux = has_aux
+        self.target = target
+        self.retrace_limit = retrace_limit
+        self.cache: dict[tuple, TraceNode] = {}
+        self.traces = self.compiles = self.hits = self.misses = 0
+        self.guard_failures = self.eager_calls = 0
+        self.retraces: list[str] = []
+        self.site_retraces: dict = {}
+        self.fallback: str | None = None
+        self._last_key = None
+        self._backend = None
+        self._names = _param_names(fn)
+
+    @property
+    def backend(self):
+        if self._backend is None:
+            from jitgrad.backends import get_backend
+            self._backend = get_backend(self.target)
+        return self._backend
+
+    # -- signatures --------------------------------------------------------------------------
+    def _argnums(self) -> tuple:
+        a = self.argnums
+        return (a,) if isinstance(a, int) else tuple(a)
+
+    def prepare(self, args: tuple, kwargs: dict) -> Call:
+        dyn = set(self._argnums()) if self.mode == "grad" else set()
+        leaves: list = []
+        trees = []
+        names = self._names
+        for i, a in enumerate(args):
+            where = f"argument {i}" + (f" ({names[i]!r})" if i < len(names) else "")
+            ls, t = flatten(a, where, dynamic_scalars=i in dyn)
+            leaves.extend(ls)
+            trees.append(t)
+        ls, t = flatten(kwargs, "keyword arguments")
+        leaves.extend(ls)
+        trees.append(t)
+        implicit = implicit_tensors(self.fn)
+        key = (tuple(trees), tuple((x._value.shape, x._value.dtype) for x in leaves),
+               tuple((x._value.shape, x._value.dtype) for x in implicit))
+        return Call(key, leaves, trees, implicit)
+
+    def wrt(self, call: Call) -> tuple:
+        """Input positions of the leaves being differentiated (argnums' leaves)."""
+        offs, out = 0, []
+        for i, t in enumerate(call.trees[:-1]):
+            n = num_leaves(t)
+            if i in self._argnums():
+                for j in range(offs, offs + n):
+                    leaf = call.leaves[j]
+                    if not leaf.dtype.is_floating_point:
+                        raise TypeError(f"grad: argument {i} holds a {leaf.dtype.name} tensor; "
+                                        "only floating-point inputs can be differentiated")
+                    out.append(j)
+            offs += n
+        return tuple(out)
+
+    # -- tracing and compiling ---------------------------------------------------------------
+    def new_trace(self, call: Call, args, kwargs) -> TraceNode:
+        t0 = time.perf_counter()
+        grad = self.mode == "grad"
+        traced = trace(self.fn, args, kwargs, call.trees, call.leaves, call.implicit,
+                       scalar_output=grad, has_aux=self.has_aux)
+        self.traces += 1
+        g = traced.graph
+        if config.verify:
+            verify(g)
+        adjoint = vjp_graph(g, self.wrt(call)) if grad else g
+        if config.verify and grad:
+            verify(adjoint)
+        optimized = simplify(adjoint, verify if config.verify else None)
+        exe = self.backend.compile(optimized)
+        self.compiles += 1
+        dt = time.perf_counter() - t0
+        _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} forward and "
+                        f"{len(optimized.eqns)} optimized equations, {len(traced.guard_sites)} "
+                        f"guards, compiled for {self.backend.name} in {dt * 1e3:.1f} ms")
+        return TraceNode(traced, adjoint, optimized, exe, dt)
+
+    def node_for(self, call: Call, args, kwargs) -> TraceNode:
+        root = self.cache.get(call.key)
+        if root is None:
+            self.misses += 1
+            if self.cache:
+                reason = f"new signature: {_describe_change(self._last_key, call.key)}"
+                self.retraces.append(reason)
+                _log("retrace", f"{_name(self.fn)}: {reason}")
+            root = self.cache[call.key] = self.new_trace(call, args, kwargs)
+        else:
+            self.hits += 1
+        self._last_key = call.key
+        return root
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, args: tuple, kwargs: dict):
+        if self.fallback is not None:
+            return self.eager(args, kwargs)
+        call = self.prepare(args, kwargs)
+        node = self.node_for(call, args, kwargs)
+        base = [x._value for x in call.leaves] + [x._value for x in call.implicit]
+        fresh = False
+        while True:
+            inputs = base + [t._value for t in node.traced.refs]
+            try:
+                outs = node.exe(inputs)
+                break
+            except GuardFailure as gf:
+                if fresh:
+                    return self._give_up(args, kwargs, "the function took a different path when "
+                                         "traced again on the same inputs (is it deterministic?)")
+                self.guard_failures += 1
+                key = (gf.index, _outcome_key(gf.observed))
+                child = node.children.get(key)
+                if child is None:
+                    site = node.traced.guard_sites[gf.index]
+                    expect = _expected(node, gf.index)
+                    reason = f"guard at {site} changed ({expect!r} -> {gf.observed!r})"
+                    self.retraces.append(reason)
+                    _log("retrace", f"{_name(self.fn)}: {reason}")
+                    n = self.site_retraces.get(site, 0) + 1
+                    self.site_retraces[site] = n
+                    limit = self.retrace_limit if self.retrace_limit is not None \
+                        else config.retrace_limit
+                    if self.traces >= limit:
+                        return self._give_up(args, kwargs, f"it was traced {self.traces} times "
+                                             f"(the limit); the last guard to change is at {site}")
+                    if not isinstance(gf.observed, bool) and n >= config.unstable_guard_limit:
+                        return self._give_up(args, kwargs, f"the value read at {site} changes on "
+                                             "nearly every call")
+                    child = node.children[key] = self.new_trace(call, args, kwargs)
+                    fresh = True
+                else:
+                    fresh = False
+                node = child
+        return self.finish(node, call, outs)
+
+    def finish(self, node: TraceNode, call: Call, outs: list):
+        for i in node.copy_out:
+            outs[i] = np.array(outs[i])
+        tensors = [Tensor._wrap(o) for o in outs]
+        tree = node.traced.out_tree
+        n_fwd = num_leaves(tree)
+        value = unflatten(tree, tensors[:n_fwd])
+        if self.mode == "jit":
+            return value
+        grads = iter(tensors[n_fwd:])
+        per_arg = []
+        for i in self._argnums():
+            t = call.trees[i]
+            per_arg.append(unflatten(t, [next(grads) for _ in range(num_leaves(t))]))
+        g = per_arg[0] if isinstance(self.argnums, int) else tuple(per_arg)
+        return value, g
+
+    # -- eager fallback ----------------------------------------------------------------------
+    def _give_up(self, args, kwargs, why: str):
+        self.fallback = why
+        warnings.warn(f"jitgrad: {_name(self.fn)} runs eagerly from now on: {why}. Results stay "
+                      "exact; raise the limit with retrace_limit= or jitgrad.config.retrace_limit "
+                      "if the paths are few.", RetraceWarning, stacklevel=4)
+        return self.eager(args, kwargs)
+
+    def eager(self, args: tuple, kwargs: dict):
+        from jitgrad.autograd import enable_grad
+        from jitgrad.autograd.functional import grad as autograd_grad
+        self.eager_calls += 1
+        if self.mode == "jit":
+            return self.fn(*args, **kwargs)
+        args = list(args)
+        wrt, trees = [], []
+        for i in self._argnums():
+            leaves, tree = flatten(args[i], f"argument {i}", dynamic_scalars=True)
+            trees.append(tree)
+            if tree[0] == "M":
+                wrt.extend(leaves)
+                continue
+            fresh = [Tensor._wrap(x._value).requires_grad_() for x in leaves]
+            wrt.extend(fresh)
+            args[i] = unflatten(tree, fresh)
+        with enable_grad():
+            out = self.fn(*args, **kwargs)
+        aux = None
+        if self.has_aux:
+            out, aux = out
+        from jitgrad.trace.tracer import _check_scalar
+        out = _check_scalar(out)
+        gs = autograd_grad(out, wrt, allow_unused=True) if out.requires_grad else [None] * len(wrt)
+        gs = [Tensor._wrap(np.zeros_like(w._value)) if g is None else g.detach()
+              for g, w in zip(gs, wrt)]
+        it = iter(gs)
+        per_arg = [unflatten(t, [next(it) for _ in range(num_leaves(t))]) for t in trees]
+        g = per_arg[0] if isinstance(self.argnums, int) else tuple(per_arg)
+        value = out.detach()
+        return ((value, _detach_tree(aux)) if self.has_aux else value), g
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self.traces, self.compiles, self.hits, self.misses,
+                         self.guard_failures, tuple(self.retraces), self.eager_calls,
+                         self.fallback is not None)
+
+    def cache_clear(self) -> None:
+        self.__init__(self.fn, self.mode, self.argnums, self.has_aux, self.target,
+                      self.retrace_limit)
+
+
+def _detach_tree(obj):
+    leaves, tree = flatten(obj, "aux")
+    return unflatten(tree, [x.detach() for x in leaves])
+
+
+def _expected(node: TraceNode, index: int):
+    for e in node.traced.graph.eqns:
+        if e.out is None and e.prim.name == "guard" and e.params["index"] == index:
+            return e.params["expect"]
+    return None
+
+
+def _describe_change(old, new) -> str:
+    if old is None:
+        return "first call"
+    if old[0] != new[0]:
+        return "the argument structure or a static argument changed"
+    for i, (a, b) in enumerate(zip(old[1], new[1])):
+        if a != b:
+            return f"input {i} was {_sig(a)}, now {_sig(b)}"
+    if len(old[1]) != len(new[1]):
+        return "the number of inputs changed"
+    for i, (a, b) in enumerate(zip(old[2], new[2])):
+        if a != b:
+            return f"closure tensor {i} was {_sig(a)}, now {_sig(b)}"
+    return "a closure tensor was added or removed"
+
+
+def _sig(s) -> str:
+    from jitgrad.dtypes import _BY_NP
+    from jitgrad.ir.graph import SHORT
+    return f"{SHORT[_BY_NP[s[1]]]}[{','.join(map(str, s[0]))}]"
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+def _param_names(fn) -> list:
+    import inspect
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def in_trace() -> bool:
+    return registry.trace_state.builder is not None

@@ -1,0 +1,200 @@
+"""The trace builder: where ops go while a function is being traced (and while the autodiff pass
+emits adjoint IR). Tracers are ordinary ``Tensor`` objects whose ``_ir`` names their IR value;
+during the forward trace they also carry the concrete value, so Python control flow can ask for it
+and the answer is recorded as a guard.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from jitgrad import dtypes
+from jitgrad.autograd import grad_mode
+from jitgrad.errors import TraceError
+from jitgrad.ir.graph import Eqn, Lit, Source, Var
+from jitgrad.ops import PRIMITIVES
+from jitgrad.ops.registry import Aval
+from jitgrad.tensor import Tensor
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_source() -> Source | None:
+    """The innermost frame outside jitgrad: the user's line that caused the current op."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not fn.startswith(_PKG_DIR):
+            return Source(fn, f.f_lineno)
+        f = f.f_back
+    return None
+
+
+def _with_location(e: Exception, src: Source | None) -> Exception:
+    if src is None:
+        return e
+    msg = f"{e.args[0] if e.args else e} (at {src.file}:{src.line})"
+    try:
+        new = type(e)(msg)
+    except Exception:  # an exception type with another constructor: keep it as it is
+        return e
+    return new
+
+
+class Builder:
+    """Collects equations. ``concrete`` says whether tracers carry values (the forward trace)."""
+
+    def __init__(self, concrete: bool = True) -> None:
+        self.concrete = concrete
+        self.eqns: list[Eqn] = []
+        self.consts: list[tuple[Var, np.ndarray]] = []
+        self.inputs: list[Var] = []
+        self.known: dict[int, Tensor] = {}      # id(outside tensor) -> its tracer
+        self.refs: list[tuple[Var, Tensor]] = []  # outside tensors met during the trace
+        self.input_tracers: set[int] = set()
+        self.guard_sites: list[Source | None] = []
+        self.src_override: Source | None = None
+        self._keep: list = []  # outside tensors whose ids are keys of ``known``
+
+    # -- making tracers ----------------------------------------------------------------------
+    def tracer(self, var: Var, value: np.ndarray | None) -> Tensor:
+        if value is not None:
+            t = Tensor._wrap(value)
+        else:
+            t = object.__new__(Tensor)
+            t._value = None
+            t._rg = False
+            t.grad_fn = None
+            t._vc = [0]
+            t._aval = var.aval
+        t._ir = var
+        return t
+
+    def new_input(self, value: np.ndarray | None, aval: Aval | None = None) -> Tensor:
+        if aval is None:
+            aval = Aval(tuple(value.shape), dtypes._BY_NP[value.dtype])
+        v = Var(aval)
+        self.inputs.append(v)
+        t = self.tracer(v, value)
+        self.input_tracers.add(id(t))
+        return t
+
+    def register_outside(self, outside: Tensor, tracer: Tensor) -> None:
+        """Map a tensor from outside the function (a Module parameter, a closure tensor) to
+        the tracer of its input."""
+        self.known[id(outside)] = tracer
+        self._keep.append(outside)
+        self.input_tracers.add(id(tracer))
+
+    def literal(self, v, dtype: dtypes.DType) -> Tensor:
+        return self.tracer(Lit(v, dtype), np.array(v, dtype=dtype.np) if self.concrete else None)
+
+    def const(self, arr: np.ndarray) -> Tensor:
+        var = Var(Aval(tuple(arr.shape), dtypes._BY_NP[arr.dtype]))
+        self.consts.append((var, arr))
+        return self.tracer(var, arr if self.concrete else None)
+
+    def atom(self, t: Tensor):
+        """The IR atom for a tensor used in the trace; outside tensors become live inputs."""
+        if t._ir is not None:
+            return t._ir
+        known = self.known.get(id(t))
+        if known is not None:
+            return known._ir
+        # A tensor created outside and reached by another path (an attribute, a helper's
+        # global): a live input held by reference, read afresh at every call.
+        tr = self.new_input(t._value)
+        self.refs.append((tr._ir, t))
+        self.register_outside(t, tr)
+        return tr._ir
+
+    # -- recording ---------------------------------------------------------------------------
+    def bind(self, prim, args: tuple, params: dict) -> Tensor:
+        src = self.src_override or user_source()
+        atoms = [self.atom(a) for a in args]
+        try:
+            aval = prim.abstract(*[a.aval for a in atoms], **params)
+        except (ValueError, IndexError, TypeError, RuntimeError) as e:
+            raise _with_location(e, src) from None
+        value = None
+        if self.concrete:
+            vals = [a._value for a in args]
+            value = prim.impl(*vals, **params)
+            if value is not None and type(value) is not np.ndarray:
+                value = np.asarray(value)
+        out = Var(aval) if aval is not None else None
+        self.eqns.append(Eqn(prim, tuple(atoms), out, params, src))
+        if out is None:
+            return None
+        t = self.tracer(out, value)
+        if not grad_mode.state.enabled and self.concrete:
+            # Computed under no_grad: the value is used, its derivative is not.
+            return self.bind(PRIMITIVES["stop_gradient"], (t,), {})
+        return t
+
+    def detach(self, t: Tensor) -> Tensor:
+        return self.bind(PRIMITIVES["stop_gradient"], (t,), {})
+
+    def concretize(self, t: Tensor, why: str):
+        """Python asked for a tracer's value: answer it, and record a guard on the answer."""
+        if not self.concrete:
+            raise TraceError(f"{why}() of an abstract value: a VJP rule must not branch on data")
+        if why in ("numpy", "__array__"):
+            src = user_source()
+            raise TraceError(
+                f"calling NumPy on a traced tensor would freeze its current value into the "
+                f"compiled code (at {src.file}:{src.line}); use jitgrad's own ops (jitgrad.exp, "
+                f"jitgrad.where, ...) inside compiled functions, or .item()/float() for a scalar "
+                f"(which is guarded)" if src else "calling NumPy on a traced tensor is not allowed")
+        value = t._value
+        if why == "bool":
+            if value.size != 1:
+                raise RuntimeError(f"Boolean value of Tensor with {value.size} values is ambiguous")
+            b = t if t.dtype is dtypes.bool_ else t != 0
+            self._guard(b, bool(value.reshape(())))
+            return value
+        if why == "tolist":
+            if value.size > 64:
+                raise TraceError(f"tolist() of a traced tensor of {value.size} elements would add "
+                                 f"a guard per element; compute with tensor ops instead")
+            flat = t.reshape(-1)
+            for i in range(value.size):
+                self._guard(flat[i], value.reshape(-1)[i].item())
+            return value
+        if value.size != 1:
+            raise ValueError(f"a Tensor with {value.size} elements cannot be converted to Scalar")
+        self._guard(t, value.reshape(()).item())
+        return value
+
+    def _guard(self, t: Tensor, expect) -> None:
+        src = user_source()
+        index = len(self.guard_sites)
+        self.guard_sites.append(src)
+        prev, self.src_override = self.src_override, src
+        try:
+            self.bind(PRIMITIVES["guard"], (t.reshape(()) if t.ndim else t,),
+                      {"expect": expect, "index": index})
+        finally:
+            self.src_override = prev
+
+    def inplace(self, target: Tensor, compute, name: str) -> Tensor:
+        """In-place ops on tracers rebind the tracer to the new value (SSA underneath)."""
+        if target._ir is None or id(target) in self.input_tracers:
+            src = user_source()
+            where = f" (at {src.file}:{src.line})" if src else ""
+            raise TraceError(f"{name}: a compiled function cannot modify its inputs or tensors from "
+                             f"outside it in place{where}; compute a new tensor instead "
+                             f"(y = x + 1 rather than x += 1)")
+        out = compute(target)
+        if tuple(out.shape) != tuple(target.shape):
+            out = out.expand(*target.shape) if out.ndim <= target.ndim else out
+            if tuple(out.shape) != tuple(target.shape):
+                raise RuntimeError(f"{name}: output with shape {list(target.shape)} doesn't match "
+                                   f"the broadcast shape {list(out.shape)}")
+        if out.dtype is not target.dtype:
+            out = out.to(target.dtype)
+        target._ir, target._value, target._aval = out._ir, out._value, out._aval
+        return target

@@ -1,0 +1,107 @@
+"""Pytrees: nested tuples, lists, dicts and None around Tensors, NumPy arrays and numbers, and
+``nn.Module``s (a pytree of their parameters, keyed like ``named_parameters()``).
+
+``flatten`` gives the leaves and a hashable ``treedef``; Python numbers are *static* (part of the
+treedef, hence of the cache key) unless the caller asks for them as dynamic leaves.
+
+>>> import jitgrad
+>>> from jitgrad.trace.pytree import flatten, unflatten
+>>> leaves, tree = flatten({"w": jitgrad.ones(2), "n": 3})
+>>> len(leaves), unflatten(tree, leaves)["n"]
+(1, 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad import dtypes
+from jitgrad.tensor import Tensor
+
+_SCALARS = (bool, int, float)
+
+
+def flatten(obj, where: str = "argument", dynamic_scalars: bool = False) -> tuple[list, tuple]:
+    leaves: list = []
+    tree = _flatten(obj, where, leaves, dynamic_scalars)
+    return leaves, tree
+
+
+def _flatten(obj, where: str, leaves: list, dyn: bool):
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+        return ("T",)
+    if isinstance(obj, np.bool_):
+        obj = bool(obj)
+    elif isinstance(obj, (np.ndarray, np.generic)):
+        arr = np.asarray(obj)
+        if arr.dtype not in dtypes._BY_NP:
+            raise TypeError(f"{where} is a NumPy array of dtype {arr.dtype}, which jitgrad does not "
+                            "support (use float32, float64, int64 or bool)")
+        leaves.append(Tensor._wrap(arr))
+        return ("T",)
+    if isinstance(obj, _SCALARS):
+        if dyn and not isinstance(obj, bool):
+            dt = dtypes.int64 if isinstance(obj, int) else dtypes.default_float
+            leaves.append(Tensor._wrap(np.array(obj, dtype=dt.np)))
+            return ("T",)
+        return ("S", type(obj).__name__, obj)
+    if obj is None:
+        return ("N",)
+    if isinstance(obj, (tuple, list)):
+        kind = "L" if isinstance(obj, list) else ("U" if type(obj) is tuple else type(obj))
+        return (kind, tuple(_flatten(x, f"{where}[{i}]", leaves, dyn) for i, x in enumerate(obj)))
+    if isinstance(obj, dict):
+        return ("D", tuple((k, _flatten(v, f"{where}[{k!r}]", leaves, dyn))
+                           for k, v in obj.items()))
+    if isinstance(obj, Module):
+        names = []
+        for n, p in obj.named_parameters():
+            names.append(n)
+            leaves.append(p)
+        return ("M", id(obj), obj.training, tuple(names))
+    raise TypeError(f"{where} has type {type(obj).__name__}, which jitgrad's compiled functions do "
+                    "not accept: pass Tensors, NumPy arrays, Python numbers, None, tuples/lists/"
+                    "dicts of them, or nn.Modules")
+
+
+def unflatten(tree: tuple, leaves) -> object:
+    it = iter(leaves)
+    out = _build(tree, it)
+    return out
+
+
+def _build(tree, it):
+    kind = tree[0]
+    if kind == "T":
+        return next(it)
+    if kind == "S":
+        return tree[2]
+    if kind == "N":
+        return None
+    if kind == "L":
+        return [_build(t, it) for t in tree[1]]
+    if kind == "U":
+        return tuple(_build(t, it) for t in tree[1])
+    if kind == "D":
+        return {k: _build(t, it) for k, t in tree[1]}
+    if kind == "M":
+        # A Module's gradient comes back as a dict keyed like named_parameters().
+        return {n: next(it) for n in tree[3]}
+    return kind(*[_build(t, it) for t in tree[1]])  # a namedtuple type
+
+
+def num_leaves(tree: tuple) -> int:
+    kind = tree[0]
+    if kind == "T":
+        return 1
+    if kind in ("S", "N"):
+        return 0
+    if kind == "D":
+        return sum(num_leaves(t) for _, t in tree[1])
+    if kind == "M":
+        return len(tree[3])
+    return sum(num_leaves(t) for t in tree[1])
+
+
+from jitgrad.nn.module import Module  # noqa: E402

@@ -1,0 +1,143 @@
+"""Simplification passes: named pure functions ``Graph -> Graph``.
+
+- ``fold``: equations whose inputs are all literals or constants are evaluated now (scalars
+  become literals, arrays constants); identities (``stop_gradient``, ``x * 1``, reshape/expand to
+  the same shape) forward their input. Nothing that could change NaN/inf or signed-zero results
+  (``x * 0``, ``x + 0``) is rewritten.
+- ``cse``: identical equations (same primitive, operands and params) computed once.
+- ``dce``: equations whose results are never used are dropped; guards always stay.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad.errors import GuardFailure
+from jitgrad.ir.graph import Eqn, Graph, Lit, Var
+
+_FOLD_LIMIT = 1 << 16  # elements; larger constant results stay computed at run time
+
+
+def _rename(a, alias: dict):
+    return alias.get(id(a), a) if isinstance(a, Var) else a
+
+
+def _identity_source(e: Eqn, ones: set):
+    """The operand ``e`` merely passes on, or None. ``ones`` holds Vars known to be all ones
+    (broadcasts of the literal 1), since ``x * 1`` is exactly ``x``, NaN and -0.0 included."""
+    name = e.prim.name
+    ins = e.inputs
+    if name == "stop_gradient":
+        return ins[0]
+    if name in ("reshape", "expand") and tuple(ins[0].aval.shape) == tuple(e.out.aval.shape):
+        return ins[0]
+    if name == "pow_scalar" and e.params["p"] == 1:
+        return ins[0]
+    if name == "mul":
+        for one, other in ((ins[0], ins[1]), (ins[1], ins[0])):
+            if _is_one(one, ones) and other.aval == e.out.aval:
+                return other
+    return None
+
+
+def _is_one(a, ones: set) -> bool:
+    return (isinstance(a, Lit) and a.value == 1) or id(a) in ones
+
+
+def fold(g: Graph) -> Graph:
+    consts = dict((id(v), (v, arr)) for v, arr in g.consts)
+    alias: dict[int, object] = {}
+    ones: set[int] = set()
+    eqns = []
+    for e in g.eqns:
+        ins = tuple(_rename(a, alias) for a in e.inputs)
+        e = Eqn(e.prim, ins, e.out, e.params, e.src)
+        if e.out is None:
+            eqns.append(e)
+            continue
+        src = _identity_source(e, ones)
+        if src is not None:
+            alias[id(e.out)] = src
+            continue
+        if e.prim.kind == "movement" and len(ins) == 1 and not isinstance(ins[0], Var) or (
+                e.prim.kind == "movement" and len(ins) == 1 and id(ins[0]) in ones):
+            # A broadcast of a literal stays an equation (fused code reads it for free);
+            # remember when it is all ones.
+            if _is_one(ins[0], ones):
+                ones.add(id(e.out))
+            eqns.append(e)
+            continue
+        if e.prim.kind != "guard" and ins and all(
+                isinstance(a, Lit) or id(a) in consts for a in ins) and \
+                int(np.prod(e.out.aval.shape, dtype=np.int64)) <= _FOLD_LIMIT:
+            vals = [np.array(a.value, dtype=a.aval.dtype.np) if isinstance(a, Lit)
+                    else consts[id(a)][1] for a in ins]
+            try:
+                with np.errstate(all="ignore"):
+                    out = np.asarray(e.prim.impl(*vals, **e.params)).astype(e.out.aval.dtype.np)
+            except (GuardFailure, ValueError, IndexError):
+                eqns.append(e)
+                continue
+            if out.ndim == 0:
+                alias[id(e.out)] = Lit(out.item(), e.out.aval.dtype)
+            else:
+                consts[id(e.out)] = (e.out, np.ascontiguousarray(out))
+            continue
+        eqns.append(e)
+    outs = tuple(_rename(o, alias) for o in g.outputs)
+    return Graph(tuple(consts.values()), g.inputs, tuple(eqns), outs)
+
+
+def _param_key(params: dict):
+    key = tuple((k, type(v), v) for k, v in params.items())
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def cse(g: Graph) -> Graph:
+    seen: dict[tuple, Var] = {}
+    alias: dict[int, object] = {}
+    eqns = []
+    for e in g.eqns:
+        ins = tuple(_rename(a, alias) for a in e.inputs)
+        e = Eqn(e.prim, ins, e.out, e.params, e.src)
+        if e.out is not None:
+            pk = _param_key(e.params)
+            if pk is not None:
+                key = (e.prim.name, tuple(a.key() if isinstance(a, Lit) else id(a) for a in ins), pk)
+                hit = seen.get(key)
+                if hit is not None:
+                    alias[id(e.out)] = hit
+                    continue
+                seen[key] = e.out
+        eqns.append(e)
+    outs = tuple(_rename(o, alias) for o in g.outputs)
+    return Graph(g.consts, g.inputs, tuple(eqns), outs)
+
+
+def dce(g: Graph) -> Graph:
+    live = {id(o) for o in g.outputs if isinstance(o, Var)}
+    kept = []
+    for e in reversed(g.eqns):
+        if e.out is None or id(e.out) in live:
+            kept.append(e)
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    live.add(id(a))
+    consts = tuple((v, arr) for v, arr in g.consts if id(v) in live)
+    return Graph(consts, g.inputs, tuple(reversed(kept)), g.outputs)
+
+
+PASSES = (fold, cse, dce)
+
+
+def simplify(g: Graph, verify=None) -> Graph:
+    """fold, then CSE, then DCE (``verify`` runs after each pass when given)."""
+    for p in PASSES:
+        g = p(g)
+        if verify is not None:
+            verify(g)
+    return g
