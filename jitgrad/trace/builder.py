@@ -34,14 +34,27 @@ def user_source() -> Source | None:
 
 
 def _with_location(e: Exception, src: Source | None) -> Exception:
-    if src is None:
+    if src is None or "(at " in str(e):
         return e
     msg = f"{e.args[0] if e.args else e} (at {src.file}:{src.line})"
     try:
         new = type(e)(msg)
     except Exception:  # an exception type with another constructor: keep it as it is
+        e.add_note(f"at {src.file}:{src.line}")
         return e
     return new
+
+
+def locate(e: Exception) -> Exception:
+    """``e`` with the user's innermost ``file:line`` from its traceback added to the message."""
+    tb = e.__traceback__
+    src = None
+    while tb is not None:
+        fn = tb.tb_frame.f_code.co_filename
+        if not fn.startswith(_PKG_DIR):
+            src = Source(fn, tb.tb_lineno)
+        tb = tb.tb_next
+    return _with_location(e, src)
 
 
 class Builder:
@@ -130,7 +143,7 @@ class Builder:
         if out is None:
             return None
         t = self.tracer(out, value)
-        if not grad_mode.state.enabled and self.concrete:
+        if not grad_mode.state.enabled and self.concrete and prim.vjp is not None:
             # Computed under no_grad: the value is used, its derivative is not.
             return self.bind(PRIMITIVES["stop_gradient"], (t,), {})
         return t

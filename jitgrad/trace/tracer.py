@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import types
 
+from jitgrad import dtypes
 from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
 from jitgrad.tensor import Tensor
-from jitgrad.trace.builder import Builder
+from jitgrad.trace.builder import Builder, locate
 from jitgrad.trace.pytree import flatten
 
 _MAX_SCAN = 1000  # elements of a container scanned for tensors
@@ -110,6 +111,12 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
             out = _check_scalar(out)
         out_leaves, out_tree = flatten((out, aux) if has_aux else out, where="the result")
         outputs = tuple(b.atom(t) if t._ir is None else t._ir for t in out_leaves)
+    except (ValueError, IndexError, RuntimeError) as e:
+        # Shape and index errors name the user's line, wherever in jitgrad they were raised.
+        new = e if isinstance(e, RecursionError) else locate(e)
+        if new is e:
+            raise
+        raise new from None
     finally:
         registry.trace_state.pop()
     graph = Graph(b.consts, b.inputs, b.eqns, outputs)
@@ -144,12 +151,12 @@ def _check_scalar(out):
         raise TypeError("the function returned None; grad needs it to return a scalar tensor "
                         "(did you forget a return statement?)")
     if not isinstance(out, Tensor):
-        if isinstance(out, (int, float)):
-            return out
+        if isinstance(out, (int, float)) and not isinstance(out, bool):
+            return registry.scalar(float(out), dtypes.default_float)  # a constant: zero gradient
         raise TypeError(f"grad needs the function to return a scalar tensor, got "
                         f"{type(out).__name__}")
     if out.numel() != 1:
-        raise ValueError(f"grad requires the function's output to be a scalar, but it has shape "
+        raise ValueError(f"grad: the function's output must be a scalar, but it has shape "
                          f"{tuple(out.shape)}; reduce it (e.g. .sum()) or use jitgrad.jit with "
                          "an explicit vector-Jacobian product")
     if not out.dtype.is_floating_point:

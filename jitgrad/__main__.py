@@ -1,0 +1,5 @@
+import sys
+
+from jitgrad.cli import main
+
+sys.exit(main())

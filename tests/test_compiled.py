@@ -1,0 +1,285 @@
+"""Compiled gradients (reference backend) against eager autograd: the whole op table, random
+programs, pytrees, argnums, has_aux, Modules, live closure tensors, changing shapes, dtypes."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import jitgrad as jg
+from jitgrad.ir import verify
+
+from .ops.table import ROWS
+from .ops.test_table import CASES, _id, make_inputs
+
+
+@pytest.fixture(autouse=True)
+def _verify_every_pass():
+    prev = jg.config.verify
+    jg.config.verify = True
+    yield
+    jg.config.verify = prev
+
+
+def eager_value_and_grads(fn, arrays):
+    xs = [jg.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    gs = jg.autograd.grad(out, xs, allow_unused=True)
+    return out.item(), [np.zeros_like(a) if g is None else g.numpy() for g, a in zip(gs, arrays)]
+
+
+def weighted(row, out_shape, seed=1):
+    w = jg.tensor(np.random.default_rng(seed).standard_normal(out_shape))
+    return lambda *xs: (row.fn(*xs) * w).sum()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_op_table_compiled_equals_eager(case):
+    row = ROWS[case[0]]
+    arrays = make_inputs(row, row.shapes[case[1]])
+    out_shape = tuple(row.fn(*[jg.tensor(a) for a in arrays]).shape)
+    f = weighted(row, out_shape)
+    v_ref, g_ref = eager_value_and_grads(f, arrays)
+    vg = jg.value_and_grad(f, argnums=tuple(range(len(arrays))), target="reference")
+    v, gs = vg(*[jg.tensor(a) for a in arrays])
+    np.testing.assert_allclose(v.item(), v_ref, rtol=1e-12, atol=1e-300)
+    for g, r in zip(gs, g_ref):
+        assert g.dtype is jg.float64
+        np.testing.assert_allclose(g.numpy(), r, rtol=1e-12, atol=1e-13)
+
+
+# -- random programs ---------------------------------------------------------------------------
+UNARY = [jg.sin, jg.tanh, jg.sigmoid, lambda t: t * t, lambda t: t.exp() * 0.1,
+         lambda t: (t.abs() + 1).log(), lambda t: t.relu(), lambda t: t.softmax(-1),
+         lambda t: -t, lambda t: (t * t + 1).sqrt(), lambda t: jg.clamp(t, -1.0, 1.0),
+         lambda t: t.T.T, lambda t: t - t.mean(-1, keepdim=True)]
+BINARY = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b * 0.5,
+          lambda a, b: jg.maximum(a, b), lambda a, b: a / (b * b + 1), lambda a, b: a @ b.T @ b]
+REDUCE = [lambda t: t.sum(-1, keepdim=True), lambda t: t.amax(0, keepdim=True),
+          lambda t: t.mean(0, keepdim=True), lambda t: t.norm(dim=-1, keepdim=True)]
+
+
+def build(program):
+    def f(x, y):
+        a, b = x, y
+        for kind, i in program:
+            if kind == 0:
+                a = UNARY[i % len(UNARY)](a)
+            elif kind == 1:
+                a = BINARY[i % len(BINARY)](a, b)
+            elif kind == 2:
+                a = a + REDUCE[i % len(REDUCE)](a)  # reduce, then broadcast back
+            else:
+                a, b = b * 1.0, a
+        return (a.sum() + b.sum() * 0.5) if a.shape == b.shape else a.sum() + b.sum()
+    return f
+
+
+programs = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20)), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs, st.integers(0, 2**16))
+def test_random_programs_compiled_equals_eager(program, seed):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))]
+    f = build(program)
+    v_ref, g_ref = eager_value_and_grads(f, arrays)
+    v, (gx, gy) = jg.value_and_grad(f, argnums=(0, 1), target="reference")(
+        *[jg.tensor(a) for a in arrays])
+    np.testing.assert_allclose(v.item(), v_ref, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(gx.numpy(), g_ref[0], rtol=1e-12, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(gy.numpy(), g_ref[1], rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+# -- arguments and results ---------------------------------------------------------------------
+def test_pytree_arguments_and_results():
+    @jg.grad
+    def f(p):
+        return (p["w"] * p["xs"][0]).sum() + p["xs"][1] ** 2 * p["scale"]
+
+    p = {"w": jg.tensor([1.0, 2.0]), "xs": [jg.tensor([3.0, 4.0]), jg.tensor(5.0)],
+         "scale": 2.0, "none": None}
+    g = f(p)
+    assert set(g) == {"w", "xs", "scale", "none"} and g["none"] is None
+    assert g["w"].tolist() == [3.0, 4.0] and g["xs"][0].tolist() == [1.0, 2.0]
+    assert g["xs"][1].item() == 20.0 and g["scale"].item() == 25.0
+
+
+def test_numpy_arguments_keep_dtype():
+    g = jg.grad(lambda x: (x * x).sum())(np.array([1.0, 2.0]))
+    assert g.dtype is jg.float64 and g.tolist() == [2.0, 4.0]
+
+
+def test_argnums_and_has_aux():
+    def f(x, y, z):
+        return (x * y * z).sum(), {"prod": x * y}
+
+    x, y, z = jg.tensor([1.0, 2.0]), jg.tensor([3.0, 4.0]), jg.tensor([5.0, 6.0])
+    (gy, gz), aux = jg.grad(f, argnums=(1, 2), has_aux=True)(x, y, z)
+    assert gy.tolist() == [5.0, 12.0] and gz.tolist() == [3.0, 8.0]
+    assert aux["prod"].tolist() == [3.0, 8.0]
+    (v, aux2), gx = jg.value_and_grad(f, has_aux=True)(x, y, z)
+    assert v.item() == 15 + 48 and gx.tolist() == [15.0, 24.0]
+
+
+def test_module_gradient_is_a_dict_like_named_parameters():
+    jg.manual_seed(0)
+    model = jg.nn.Sequential(jg.nn.Linear(4, 5), jg.nn.Tanh(), jg.nn.Linear(5, 3)).double()
+    x = jg.randn(6, 4, dtype=jg.float64)
+    t = jg.tensor([0, 1, 2, 0, 1, 2])
+    g = jg.grad(lambda m, x, t: jg.nn.functional.cross_entropy(m(x), t))(model, x, t)
+    assert list(g) == [n for n, _ in model.named_parameters()]
+    jg.nn.functional.cross_entropy(model(x), t).backward()
+    for n, p in model.named_parameters():
+        np.testing.assert_allclose(g[n].numpy(), p.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_live_closure_and_module_parameters_are_read_every_call():
+    jg.manual_seed(1)
+    model = jg.nn.Linear(3, 1).double()
+    W = jg.randn(3, 3, dtype=jg.float64)
+
+    @jg.grad
+    def f(x):
+        return model(x @ W).sum()
+
+    x = jg.randn(2, 3, dtype=jg.float64)
+
+    def eager():
+        xx = x.detach().requires_grad_()
+        model(xx @ W).sum().backward()
+        return xx.grad.numpy()
+
+    np.testing.assert_allclose(f(x).numpy(), eager(), rtol=1e-12)
+    with jg.no_grad():
+        model.weight.mul_(3)  # an optimizer-style in-place update
+        W.add_(1)
+    np.testing.assert_allclose(f(x).numpy(), eager(), rtol=1e-12)
+    W = W * 2  # noqa: F841  (rebinding the closure name to a new tensor)
+    np.testing.assert_allclose(f(x).numpy(), eager(), rtol=1e-12)
+    assert f.cache_info().traces == 1
+
+
+def test_shapes_changed_between_calls_retrace_with_reason():
+    f = jg.grad(lambda x: (x.sin() * x).sum())
+    for n in (3, 4, 3):
+        x = np.linspace(-1, 1, n)
+        np.testing.assert_allclose(f(jg.tensor(x)).numpy(), np.sin(x) + x * np.cos(x), rtol=1e-12)
+    info = f.cache_info()
+    assert (info.traces, info.hits, info.misses) == (2, 1, 2)
+    assert info.retraces == ("new signature: input 0 was f64[3], now f64[4]",)
+
+
+def test_float32_preserved_end_to_end():
+    f = jg.value_and_grad(lambda x, w: jg.tanh(x @ w).sum(), argnums=(0, 1))
+    v, (gx, gw) = f(jg.ones(2, 3), jg.ones(3, 4))
+    assert v.dtype is gx.dtype is gw.dtype is jg.float32
+    lowered = f.lower(jg.ones(2, 3), jg.ones(3, 4))
+    assert "f64" not in lowered.as_text("optimized")
+
+
+def test_jit_returns_forward_values():
+    @jg.jit
+    def f(x, n):
+        return {"y": x * n, "z": (x.exp(), x.sum())}
+
+    out = f(jg.tensor([0.0, 1.0]), 3)
+    assert out["y"].tolist() == [0.0, 3.0] and out["z"][1].item() == 1.0
+    assert not out["y"].requires_grad
+
+
+def test_static_scalars_are_part_of_the_key():
+    f = jg.grad(lambda x, k: (x ** k).sum())
+    assert f(jg.tensor([2.0]), 2).tolist() == [4.0]
+    assert f(jg.tensor([2.0]), 3).tolist() == [12.0]
+    assert f.cache_info().traces == 2
+
+
+def test_no_grad_and_detach_inside_compiled_function():
+    @jg.grad
+    def f(x):
+        with jg.no_grad():
+            scale = x.sum()
+        return (x * scale).sum() + (x * x.detach()).sum()
+
+    x = jg.tensor([1.0, 2.0])
+    assert f(x).tolist() == [3.0 + 1.0, 3.0 + 2.0]
+    assert "stop_gradient" in f.lower(x).as_text("forward")
+
+
+def test_function_without_dependence_on_input_has_zero_gradient():
+    g = jg.grad(lambda x, y: (y * 2).sum())(jg.ones(3), jg.ones(2))
+    assert g.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_outputs_never_alias_inputs():
+    x = jg.tensor([1.0, 2.0])
+    y = jg.jit(lambda t: t)(x)
+    y.add_(1)
+    assert x.tolist() == [1.0, 2.0]
+
+
+def test_lower_stages_kernels_and_verifier():
+    f = jg.grad(lambda x: (x * 2).exp().sum())
+    lw = f.lower(jg.ones(3))
+    for stage in ("forward", "adjoint", "optimized"):
+        verify(getattr(lw, stage))
+        assert lw.as_text(stage).startswith("{ lambda")
+    assert "reference backend" in lw.as_text("kernel")
+    assert lw.kernels == [] and lw.guards == []
+    with pytest.raises(ValueError, match="unknown stage"):
+        lw.as_text("bogus")
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_unsupported_argument_type_names_the_argument():
+    with pytest.raises(TypeError, match=r"argument 1 \('label'\)"):
+        jg.grad(lambda x, label: x.sum())(jg.ones(2), "cat")
+
+
+def test_grad_of_non_scalar_output():
+    with pytest.raises(ValueError, match="must be a scalar"):
+        jg.grad(lambda x: x * 2)(jg.ones(3))
+
+
+def test_shape_mismatch_names_shapes_and_user_line():
+    def f(x):
+        return (x @ jg.ones(4, 2)).sum()
+
+    with pytest.raises(ValueError, match=r"\(3,\) and \(4, 2\).*test_compiled.py:\d+"):
+        jg.grad(f)(jg.ones(3))
+
+
+def test_argnums_out_of_range():
+    with pytest.raises(ValueError, match="out of range"):
+        jg.grad(lambda x: x.sum(), argnums=1)
+    with pytest.raises(ValueError, match="out of range"):
+        jg.grad(lambda *xs: xs[0].sum(), argnums=2)(jg.ones(1))
+
+
+def test_function_returning_nothing():
+    def f(x):
+        x.sum()
+
+    with pytest.raises(TypeError, match="returned None"):
+        jg.grad(f)(jg.ones(2))
+
+
+def test_numpy_on_a_tracer_is_an_error_that_says_what_to_do():
+    with pytest.raises(jg.TraceError, match="jitgrad's own ops"):
+        jg.grad(lambda x: jg.tensor(np.exp(x)).sum())(jg.ones(2))
+
+
+def test_integer_argument_cannot_be_differentiated():
+    with pytest.raises(TypeError, match="int64"):
+        jg.grad(lambda x: x.sum().float())(jg.tensor([1, 2]))
+
+
+def test_in_place_on_an_input_is_refused():
+    def f(x):
+        x += 1
+        return x.sum()
+
+    with pytest.raises(jg.TraceError, match="in place"):
+        jg.grad(f)(jg.ones(2))
