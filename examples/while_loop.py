@@ -1,5 +1,6 @@
 """The norm-driven while loop from the autograd tutorials: the number of doublings depends on
-the data, and ``y.backward(v)`` gives a vector-Jacobian product.
+the data. Eagerly, ``y.backward(v)`` gives the vector-Jacobian product; compiled, the same Python
+runs under ``@jitgrad.grad`` and re-traces only when the trip count changes.
 
 Run: python examples/while_loop.py
 """
@@ -21,6 +22,16 @@ def eager(x_values, v_values):
     return y, x.grad
 
 
+def compiled_vjp(v_values):
+    v = torch.tensor(v_values)
+
+    @torch.grad
+    def vjp(x):
+        return (doubling(x) * v).sum()
+
+    return vjp
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
     x0 = torch.randn(3).tolist()
@@ -28,4 +39,11 @@ if __name__ == "__main__":
     y, g = eager(x0, v)
     print("y:", y)
     # y = 2**k x, so the vector-Jacobian product is 2**k v.
-    print("x.grad (eager):", g)
+    print("x.grad (eager):   ", g)
+    vjp = compiled_vjp(v)
+    print("x.grad (compiled):", vjp(torch.tensor(x0)))
+    for scale in (1e-3, 1.0, 10.0, 1e-3, 1.0):
+        vjp(torch.tensor(x0) * scale)
+    info = vjp.cache_info()
+    print(f"compiled calls: 6, traces: {info.traces} (one per distinct trip count), "
+          f"guard failures: {info.guard_failures}")

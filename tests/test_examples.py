@@ -47,3 +47,16 @@ def test_while_loop_example_vjp_is_power_of_two_times_v():
     assert np.allclose(k, k[0]) and np.log2(k[0]) == int(np.log2(k[0]))
     assert np.linalg.norm(y.detach().numpy()) >= 1000 > np.linalg.norm(y.detach().numpy()) / 2
     np.testing.assert_allclose(g.numpy(), k[0] * np.asarray(v, dtype=np.float32), rtol=1e-6)
+
+
+def test_while_loop_example_compiled_matches_eager():
+    mod = load("while_loop")
+    x0 = [0.3, -0.2, 0.05]
+    v = [0.1, 1.0, 0.0001]
+    _, g = mod.eager(x0, v)
+    vjp = mod.compiled_vjp(v)
+    import jitgrad
+    np.testing.assert_allclose(vjp(jitgrad.tensor(x0)).numpy(), g.numpy())
+    for s in (1e-3, 1.0, 1e-3):
+        vjp(jitgrad.tensor(x0) * s)
+    assert vjp.cache_info().traces == 2

@@ -14,6 +14,7 @@ import numpy as np
 
 from jitgrad.errors import GuardFailure
 from jitgrad.ir.graph import Eqn, Graph, Lit, Var
+from jitgrad.ops import PRIMITIVES
 
 _FOLD_LIMIT = 1 << 16  # elements; larger constant results stay computed at run time
 
@@ -22,9 +23,9 @@ def _rename(a, alias: dict):
     return alias.get(id(a), a) if isinstance(a, Var) else a
 
 
-def _identity_source(e: Eqn, ones: set):
-    """The operand ``e`` merely passes on, or None. ``ones`` holds Vars known to be all ones
-    (broadcasts of the literal 1), since ``x * 1`` is exactly ``x``, NaN and -0.0 included."""
+def _identity_source(e: Eqn, bcast: dict):
+    """The operand ``e`` merely passes on, or None. ``x * 1`` is exactly ``x`` (NaN and -0.0
+    included), also when the 1 is a broadcast literal."""
     name = e.prim.name
     ins = e.inputs
     if name == "stop_gradient":
@@ -35,38 +36,69 @@ def _identity_source(e: Eqn, ones: set):
         return ins[0]
     if name == "mul":
         for one, other in ((ins[0], ins[1]), (ins[1], ins[0])):
-            if _is_one(one, ones) and other.aval == e.out.aval:
+            lit = _lit_of(one, bcast)
+            if lit is not None and lit.value == 1 and other.aval == e.out.aval:
                 return other
     return None
 
 
-def _is_one(a, ones: set) -> bool:
-    return (isinstance(a, Lit) and a.value == 1) or id(a) in ones
+def _lit_of(a, bcast: dict):
+    """The literal that ``a`` is (or is a broadcast of), else None."""
+    if isinstance(a, Lit):
+        return a
+    return bcast.get(id(a))
+
+
+def _scalar_eval(e: Eqn, lits: list) -> Lit | None:
+    vals = [np.array(x.value, dtype=x.aval.dtype.np) for x in lits]
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(e.prim.impl(*vals, **e.params))
+    except (GuardFailure, ValueError, IndexError, TypeError):
+        return None
+    return Lit(out.astype(e.out.aval.dtype.np).reshape(()).item(), e.out.aval.dtype)
 
 
 def fold(g: Graph) -> Graph:
     consts = dict((id(v), (v, arr)) for v, arr in g.consts)
     alias: dict[int, object] = {}
-    ones: set[int] = set()
+    bcast: dict[int, Lit] = {}  # Vars that are a literal broadcast to their shape
+    expand_p = PRIMITIVES["expand"]
     eqns = []
+
+    def emit_broadcast(out: Var, lit: Lit, src) -> None:
+        if not out.aval.shape:
+            alias[id(out)] = lit
+            return
+        bcast[id(out)] = lit
+        eqns.append(Eqn(expand_p, (lit,), out, {"shape": tuple(out.aval.shape)}, src))
+
     for e in g.eqns:
         ins = tuple(_rename(a, alias) for a in e.inputs)
         e = Eqn(e.prim, ins, e.out, e.params, e.src)
         if e.out is None:
             eqns.append(e)
             continue
-        src = _identity_source(e, ones)
+        src = _identity_source(e, bcast)
         if src is not None:
             alias[id(e.out)] = src
             continue
-        if e.prim.kind == "movement" and len(ins) == 1 and not isinstance(ins[0], Var) or (
-                e.prim.kind == "movement" and len(ins) == 1 and id(ins[0]) in ones):
-            # A broadcast of a literal stays an equation (fused code reads it for free);
-            # remember when it is all ones.
-            if _is_one(ins[0], ones):
-                ones.add(id(e.out))
-            eqns.append(e)
-            continue
+        lits = [_lit_of(a, bcast) for a in ins]
+        if e.prim.kind == "elementwise" and len(ins) > 1 and any(x is None for x in lits):
+            # A broadcast literal next to an operand of the full shape is just the literal.
+            full = any(x is None and tuple(a.aval.shape) == tuple(e.out.aval.shape)
+                       for a, x in zip(ins, lits))
+            if full and any(x is not None and isinstance(a, Var) for a, x in zip(ins, lits)):
+                ins = tuple(x if x is not None else a for a, x in zip(ins, lits))
+                e = Eqn(e.prim, ins, e.out, e.params, e.src)
+        if ins and all(x is not None for x in lits) and (
+                e.prim.kind == "movement" and len(ins) == 1 or e.prim.kind == "elementwise"):
+            # Arithmetic on literals and their broadcasts: one literal, broadcast once (fused
+            # code reads it for free, and nothing is materialized).
+            lit = lits[0] if e.prim.kind == "movement" else _scalar_eval(e, lits)
+            if lit is not None and lit.aval.dtype is e.out.aval.dtype:
+                emit_broadcast(e.out, lit, e.src)
+                continue
         if e.prim.kind != "guard" and ins and all(
                 isinstance(a, Lit) or id(a) in consts for a in ins) and \
                 int(np.prod(e.out.aval.shape, dtype=np.int64)) <= _FOLD_LIMIT:
