@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 
-from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Graph
 from jitgrad.runtime import Runtime, in_trace
 
@@ -93,10 +92,16 @@ class Compiled:
         return grads
 
     def _inline(self, args, kwargs):
-        if self._rt.mode == "jit":
+        """Called while another function is being traced: become part of that trace (so
+        ``grad(grad(f))`` gives second derivatives)."""
+        rt = self._rt
+        if rt.mode == "jit":
             return self._fn(*args, **kwargs)
-        raise TraceError("calling a compiled gradient inside another compiled function is not "
-                         "supported yet; call the plain function, or compute the gradient outside")
+        out = rt.inline(args, kwargs)
+        if self._value:
+            return out
+        value, grads = out
+        return (grads, value[1]) if rt.has_aux else grads
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)

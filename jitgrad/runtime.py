@@ -240,11 +240,22 @@ class Runtime:
                 node = child
         return self.finish(node, call, outs)
 
+    def inline(self, args: tuple, kwargs: dict):
+        """Trace the gradient inside the active trace and replay it there."""
+        outer = registry.trace_state.builder
+        call = self.prepare(args, kwargs)
+        traced = trace(self.fn, args, kwargs, call.trees, call.leaves, call.implicit,
+                       scalar_output=True, has_aux=self.has_aux)
+        joint = vjp_graph(traced.graph, self.wrt(call))
+        outs = outer.inline(joint, list(call.leaves) + list(call.implicit) + traced.refs)
+        return self._structure(traced.out_tree, call, outs)
+
     def finish(self, node: TraceNode, call: Call, outs: list):
         for i in node.copy_out:
             outs[i] = np.array(outs[i])
-        tensors = [Tensor._wrap(o) for o in outs]
-        tree = node.traced.out_tree
+        return self._structure(node.traced.out_tree, call, [Tensor._wrap(o) for o in outs])
+
+    def _structure(self, tree, call: Call, tensors: list):
         n_fwd = num_leaves(tree)
         value = unflatten(tree, tensors[:n_fwd])
         if self.mode == "jit":

@@ -283,3 +283,23 @@ def test_in_place_on_an_input_is_refused():
 
     with pytest.raises(jg.TraceError, match="in place"):
         jg.grad(f)(jg.ones(2))
+
+
+def test_higher_order_compiled_gradients():
+    f = lambda x: x.sin() * x ** 3  # noqa: E731
+    v = 1.5
+    x = jg.tensor(v, dtype=jg.float64)
+    d2 = -np.sin(v) * v**3 + 6 * v**2 * np.cos(v) + 6 * v * np.sin(v)
+    d3 = -np.cos(v) * v**3 - 9 * v**2 * np.sin(v) + 18 * v * np.cos(v) + 6 * np.sin(v)
+    np.testing.assert_allclose(jg.grad(jg.grad(f))(x).item(), d2, rtol=1e-12)
+    np.testing.assert_allclose(jg.grad(jg.grad(jg.grad(f)))(x).item(), d3, rtol=1e-12)
+
+
+def test_compiled_gradient_closing_over_an_outer_traced_value():
+    def f(x, y):
+        return jg.grad(lambda t: (t * y).sin().sum())(x).sum()
+
+    x, y = np.array([1.0, 2.0]), np.array([0.5, 0.1])
+    gx, gy = jg.grad(f, argnums=(0, 1))(jg.tensor(x), jg.tensor(y))
+    np.testing.assert_allclose(gx.numpy(), -y * y * np.sin(x * y), rtol=1e-12)
+    np.testing.assert_allclose(gy.numpy(), np.cos(x * y) - x * y * np.sin(x * y), rtol=1e-12)

@@ -84,6 +84,7 @@ class Builder:
             t._vc = [0]
             t._aval = var.aval
         t._ir = var
+        t._builder = self
         return t
 
     def new_input(self, value: np.ndarray | None, aval: Aval | None = None) -> Tensor:
@@ -112,13 +113,15 @@ class Builder:
 
     def atom(self, t: Tensor):
         """The IR atom for a tensor used in the trace; outside tensors become live inputs."""
-        if t._ir is not None:
+        if t._ir is not None and t.__dict__.get("_builder") is self:
             return t._ir
         known = self.known.get(id(t))
         if known is not None:
             return known._ir
         # A tensor created outside and reached by another path (an attribute, a helper's
         # global): a live input held by reference, read afresh at every call.
+        if t._value is None:
+            raise TraceError("an abstract value from another trace reached this one")
         tr = self.new_input(t._value)
         self.refs.append((tr._ir, t))
         self.register_outside(t, tr)
@@ -182,8 +185,8 @@ class Builder:
         self._guard(t, value.reshape(()).item())
         return value
 
-    def _guard(self, t: Tensor, expect) -> None:
-        src = user_source()
+    def _guard(self, t: Tensor, expect, src: Source | None = None) -> None:
+        src = src or user_source()
         index = len(self.guard_sites)
         self.guard_sites.append(src)
         prev, self.src_override = self.src_override, src
@@ -211,3 +214,29 @@ class Builder:
             out = out.to(target.dtype)
         target._ir, target._value, target._aval = out._ir, out._value, out._aval
         return target
+
+    def inline(self, graph, inputs: list) -> list:
+        """Replay ``graph`` into this trace with ``inputs`` (tensors of this trace or outside
+        it) bound to its inputs; returns tracers for its outputs. Guards become this trace's."""
+        env: dict[int, Tensor] = {}
+        for v, arr in graph.consts:
+            env[id(v)] = self.const(arr)
+        for v, t in zip(graph.inputs, inputs):
+            env[id(v)] = t
+
+        def get(a):
+            if isinstance(a, Lit):
+                return self.literal(a.value, a.aval.dtype)
+            return env[id(a)]
+
+        for e in graph.eqns:
+            args = [get(a) for a in e.inputs]
+            if e.out is None:
+                self._guard(args[0], e.params["expect"], e.src)
+                continue
+            prev, self.src_override = self.src_override, e.src
+            try:
+                env[id(e.out)] = self.bind(e.prim, tuple(args), e.params)
+            finally:
+                self.src_override = prev
+        return [get(o) for o in graph.outputs]
