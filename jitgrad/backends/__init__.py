@@ -12,6 +12,11 @@ from jitgrad.backends.reference import ReferenceBackend
 _BACKENDS: dict[str, object] = {"reference": ReferenceBackend()}
 
 
+def _numba_cpu():
+    from jitgrad.backends.numba_cpu import NumbaCPUBackend
+    return NumbaCPUBackend()
+
+
 def get_backend(target: str):
     """The backend for ``target``: "cpu" (the default), "reference", or "cuda"."""
     if target == "cpu":
@@ -19,11 +24,14 @@ def get_backend(target: str):
     b = _BACKENDS.get(target)
     if b is not None:
         return b
+    if target == "numba-cpu":
+        b = _BACKENDS[target] = _numba_cpu()
+        return b
     if target == "cuda":
         raise RuntimeError("target='cuda' needs the CUDA backend (numba-cuda with a GPU or "
                            "NUMBA_ENABLE_CUDASIM=1), which this build of jitgrad does not have yet")
-    raise ValueError(f"unknown target {target!r}: use 'cpu', 'cuda' or 'reference'")
+    raise ValueError(f"unknown target {target!r}: use 'cpu', 'cuda', 'numba-cpu' or 'reference'")
 
 
 def _cpu_default() -> str:
-    return "reference"
+    return "numba-cpu"

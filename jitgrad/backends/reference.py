@@ -7,10 +7,11 @@ from jitgrad.ir.interpret import interpret
 
 
 class ReferenceExecutable:
-    __slots__ = ("graph",)
+    __slots__ = ("graph", "note")
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, note: str | None = None) -> None:
         self.graph = graph
+        self.note = note  # why a compiling backend handed this trace to the interpreter
 
     def __call__(self, args: list) -> list:
         return interpret(self.graph, args)
@@ -20,8 +21,9 @@ class ReferenceExecutable:
         return []
 
     def text(self) -> str:
-        return ("# reference backend: no generated kernels; the NumPy interpreter runs the "
-                "optimized IR\n" + str(self.graph))
+        why = f" ({self.note})" if self.note else ""
+        return (f"# reference backend{why}: no generated kernels; the NumPy interpreter runs "
+                "the optimized IR\n" + str(self.graph))
 
 
 class ReferenceBackend:

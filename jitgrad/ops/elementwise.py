@@ -156,10 +156,10 @@ for _name, _fn, _sym in (("bitwise_and", np.bitwise_and, "&"), ("bitwise_or", np
                            expr=f"({{0}} {_sym} {{1}})")
 invert_p = register("invert", np.invert, _rules.same, None, saves="none", expr="invert({0})")
 isnan_p = register("isnan", np.isnan, lambda x: Aval(x.shape, dtypes.bool_), None, saves="none",
-                   expr="math.isnan({0})")
+                   expr="isnan({0})")
 isinf_p = register("isinf", np.isinf, lambda x: Aval(x.shape, dtypes.bool_), None, saves="none",
-                   expr="math.isinf({0})")
-floor_p = register("floor", np.floor, _rules.same, None, saves="none", expr="math.floor({0})")
+                   expr="isinf({0})")
+floor_p = register("floor", np.floor, _rules.same, None, saves="none", expr="floor({0})")
 
 
 # -- the functional API ------------------------------------------------------------------------
