@@ -25,6 +25,10 @@ _NP = {dtypes.float32: "np.float32", dtypes.float64: "np.float64", dtypes.int64:
        dtypes.bool_: "np.bool_"}
 
 
+# Templates whose Python result type may differ from the operands' (int results, helpers).
+_RETYPES = frozenset({"sign", "floor", "clamp", "relu", "astype", "pow_scalar", "pow", "abs"})
+
+
 class Unsupported(Exception):
     """The plan has something this backend does not generate code for."""
 
@@ -266,12 +270,11 @@ class Codegen:
         else:
             text = tmpl.format(*args, **params)
         dt = e.out.aval.dtype
-        if dt is dtypes.float32:
-            return f"np.float32({text})"
-        if dt is dtypes.float64:
-            return f"np.float64({text})"
-        if dt is dtypes.int64:
-            return f"np.int64({text})"
+        if dt is not dtypes.bool_ and (dt is dtypes.float32 or e.prim.name in _RETYPES or any(
+                a.aval.dtype is not dt for a in e.inputs)):
+            # Keep the result in its IR dtype (math.* gives float64, a comparison bool...);
+            # where every operand already has it, the wrapper only slows Numba's typing.
+            return f"{_NP[dt]}({text})"
         return text
 
     def reduction_init(self, e) -> tuple:
@@ -373,8 +376,9 @@ class Codegen:
             cond = f"bool({v}) != {expect}"
         else:
             cond = f"{v} != {expect!r}"
+        seen = f"(1.0 if {v} else 0.0)" if isinstance(expect, bool) else f"float({v})"
         self.emit(f"if {cond}:")
-        self.emit(f"return {e.params['index']}, float({v}), (__DUMMIES__)", 2)
+        self.emit(f"return {e.params['index']}, {seen}, (__DUMMIES__)", 2)
 
     def call_matmul(self, e) -> None:
         a, b = e.inputs

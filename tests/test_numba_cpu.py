@@ -1,0 +1,174 @@
+"""The Numba CPU backend against the reference interpreter. Compiles are few: the op table is
+checked as a handful of combined traces (one kernel each; Numba's compile time grows faster
+than the kernel), in float64 and float32."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from jitgrad.backends.numba_cpu import NumbaExecutable
+from jitgrad.backends.reference import ReferenceExecutable
+
+from .ops.table import ROWS
+from .ops.test_table import make_inputs
+
+# prod's VJP needs prod_others, which this backend leaves to the interpreter (tested below).
+NUMBA_ROWS = [r for r in ROWS if "prod" not in r.covers]
+
+
+CHUNK = 10
+CHUNKS = range(0, len(NUMBA_ROWS), CHUNK)
+
+
+def combined(dtype, start=0, stop=None):
+    """Rows start:stop in one function of all their inputs: one trace, one kernel."""
+    arrays, spans, weights = [], [], []
+    rows = [r for r in NUMBA_ROWS[start:stop] if dtype == np.float64 or "astype" not in r.covers]
+    for k, row in enumerate(rows):
+        xs = make_inputs(row, row.shapes[0], seed=k)
+        out_shape = tuple(row.fn(*[jg.tensor(a) for a in xs]).shape)
+        spans.append((len(arrays), len(xs)))
+        arrays.extend(a.astype(dtype) for a in xs)
+        weights.append(jg.tensor(np.random.default_rng(k).standard_normal(out_shape).astype(dtype)))
+
+    def f(*ts):
+        total = 0.0
+        for row, (s, n), w in zip(rows, spans, weights):
+            total = total + (row.fn(*ts[s:s + n]) * w).sum()
+        return total
+    return f, arrays
+
+
+def _both(f, arrays):
+    argnums = tuple(range(len(arrays)))
+    num = jg.value_and_grad(f, argnums=argnums, target="numba-cpu")
+    ref = jg.value_and_grad(f, argnums=argnums, target="reference")
+    ts = [jg.tensor(a) for a in arrays]
+    assert isinstance(num.lower(*ts)._node.exe, NumbaExecutable), num.lower(*ts).as_text("kernel")
+    return num(*ts), ref(*ts)
+
+
+@pytest.mark.parametrize("start", CHUNKS)
+def test_op_table_float64_matches_reference(start):
+    f, arrays = combined(np.float64, start, start + CHUNK)
+    (v, gs), (vr, grs) = _both(f, arrays)
+    np.testing.assert_allclose(v.item(), vr.item(), rtol=1e-12)
+    for g, r in zip(gs, grs):
+        assert g.dtype is r.dtype
+        np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("start", CHUNKS)
+def test_op_table_float32_stays_float32_within_rounding(start):
+    f, arrays = combined(np.float32, start, start + CHUNK)
+    (v, gs), (vr, grs) = _both(f, arrays)
+    assert v.dtype is jg.float32
+    np.testing.assert_allclose(v.item(), vr.item(), rtol=2e-5)
+    for g, r in zip(gs, grs):
+        assert g.dtype is jg.float32
+        np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=2e-4, atol=2e-5)
+
+
+def test_guards_compiled_in_behave_like_the_reference():
+    def doubling(x):
+        y = x * 2
+        while y.norm() < 1000:
+            y = y * 2
+        return y
+
+    v = jg.tensor([0.1, 1.0, 0.0001], dtype=jg.float64)
+    num = jg.grad(lambda x: (doubling(x) * v).sum(), target="numba-cpu")
+    ref = jg.grad(lambda x: (doubling(x) * v).sum(), target="reference")
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        x = jg.tensor(rng.standard_normal(3) * 10.0 ** rng.uniform(-3, 1))
+        np.testing.assert_allclose(num(x).numpy(), ref(x).numpy(), rtol=1e-12)
+    assert num.cache_info().traces == ref.cache_info().traces
+    assert "return 0, " in num.lower(jg.tensor([1.0, 1.0, 1.0], dtype=jg.float64)).kernels[0]
+
+
+def test_mlp_cross_entropy_gather_and_scatter():
+    jg.manual_seed(0)
+    model = jg.nn.Sequential(jg.nn.Linear(6, 8), jg.nn.Tanh(), jg.nn.Linear(8, 3)).double()
+    x = jg.randn(5, 6, dtype=jg.float64)
+    t = jg.tensor([0, 2, 1, 2, 0])
+    loss = lambda m, x, t: jg.nn.functional.cross_entropy(m(x), t)  # noqa: E731
+    num = jg.value_and_grad(loss, target="numba-cpu")
+    ref = jg.value_and_grad(loss, target="reference")
+    assert isinstance(num.lower(model, x, t)._node.exe, NumbaExecutable)
+    (v, g), (vr, gr) = num(model, x, t), ref(model, x, t)
+    np.testing.assert_allclose(v.item(), vr.item(), rtol=1e-12)
+    for k in g:
+        np.testing.assert_allclose(g[k].numpy(), gr[k].numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_unsupported_primitive_falls_back_to_the_interpreter():
+    f = jg.grad(lambda x: x.prod(), target="numba-cpu")
+    x = jg.tensor([1.0, 2.0, 0.0, 4.0], dtype=jg.float64)
+    assert f(x).tolist() == [0.0, 0.0, 8.0, 0.0]
+    lw = f.lower(x)
+    assert isinstance(lw._node.exe, ReferenceExecutable)
+    assert "prod_others" in lw.as_text("kernel")
+
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import jitgrad as jg
+    f = jg.grad(lambda x: (jg.sin(x) * jg.exp(-x * x) + jg.tanh(x) * x).sum())
+    x = jg.tensor(np.linspace(-2.0, 2.0, 7))
+    g = f(x)
+    ref = np.cos(x.numpy()) * np.exp(-x.numpy() ** 2) - 2 * x.numpy() * np.sin(x.numpy()) * \\
+        np.exp(-x.numpy() ** 2) + np.tanh(x.numpy()) + x.numpy() * (1 - np.tanh(x.numpy()) ** 2)
+    assert np.allclose(g.numpy(), ref, rtol=1e-12), (g, ref)
+    exe = f.lower(x)._node.exe
+    print("hits", sum(exe.kernel.stats.cache_hits.values()))
+""")
+
+
+def _run(cache, extra_env=None):
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(cache), **(extra_env or {}))
+    return subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_disk_cache_hits_across_processes_and_survives_corruption(tmp_path):
+    first = _run(tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = _run(tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "hits 0" in first.stdout and "hits 1" in second.stdout
+    # Corrupt every entry: the generated source and Numba's own index and data files.
+    for root, _, files in os.walk(tmp_path):
+        for name in files:
+            with open(os.path.join(root, name), "r+b") as fh:
+                fh.truncate(max(os.path.getsize(os.path.join(root, name)) // 2, 1))
+    third = _run(tmp_path)
+    assert third.returncode == 0, third.stderr
+
+
+def test_two_processes_share_the_cache_folder(tmp_path):
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+
+
+@pytest.mark.parametrize("n", [3, 200_000])
+def test_large_loops_run_in_parallel_and_match(n):
+    x = jg.tensor(np.linspace(-3, 3, n))
+    f = jg.value_and_grad(lambda x: (jg.sin(x) * jg.exp(-x * x) + jg.tanh(x) * x).sum())
+    v, g = f(x)
+    vr, gr = jg.value_and_grad(f.__wrapped__, target="reference")(x)
+    # libm's sin/exp and NumPy's SIMD ones may differ by an ulp; where the gradient is a
+    # cancellation of O(1) terms that ulp is all that is left, hence the small atol.
+    np.testing.assert_allclose(g.numpy(), gr.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(v.item(), vr.item(), rtol=1e-10)
+    assert ("prange" in f.lower(x).kernels[0]) == (n > 100_000)
