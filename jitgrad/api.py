@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 
 from jitgrad.ir.graph import Graph
-from jitgrad.runtime import Runtime, in_trace
+from jitgrad.ops.registry import trace_state
+from jitgrad.runtime import Runtime
 
 STAGES = ("forward", "adjoint", "optimized", "kernel")
 
@@ -80,9 +81,8 @@ class Compiled:
         functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args, **kwargs):
-        if in_trace():
+        if trace_state.builder is not None:
             return self._inline(args, kwargs)
-        _check_argnums_call(self._rt, args)
         out = self._rt.run(args, kwargs)
         if self._rt.mode == "jit" or self._value:
             return out
@@ -140,15 +140,6 @@ def _check_argnums(fn, argnums) -> None:
         if a >= n:
             raise ValueError(f"argnums {argnums!r} is out of range: {_fname(fn)} takes {n} "
                              f"positional argument{'s' if n != 1 else ''}")
-
-
-def _check_argnums_call(rt, args) -> None:
-    if rt.mode != "grad":
-        return
-    for a in rt._argnums():
-        if a >= len(args):
-            raise ValueError(f"argnums {rt.argnums!r} is out of range: the call passed "
-                             f"{len(args)} positional argument{'s' if len(args) != 1 else ''}")
 
 
 def _fname(fn) -> str:

@@ -20,9 +20,10 @@ from jitgrad.errors import GuardFailure
 from jitgrad.ir.graph import Var
 from jitgrad.ir.verify import verify
 from jitgrad.ops import registry
+from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 from jitgrad.trace.pytree import flatten, num_leaves, unflatten
-from jitgrad.trace.tracer import implicit_tensors, trace
+from jitgrad.trace.tracer import Implicit, trace
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 
@@ -115,6 +116,10 @@ class Runtime:
         self._last_key = None
         self._backend = None
         self._names = _param_names(fn)
+        self.implicit = Implicit(fn)
+        # Calls whose arguments are all plain tensors skip flattening: their (shape, dtype)s
+        # and the closure's key straight to the trace tree's root.
+        self.fast: dict[tuple, tuple] = {}
 
     @property
     def backend(self):
@@ -129,6 +134,11 @@ class Runtime:
         return (a,) if isinstance(a, int) else tuple(a)
 
     def prepare(self, args: tuple, kwargs: dict) -> Call:
+        if self.mode == "grad":
+            for a in self._argnums():
+                if a >= len(args):
+                    raise ValueError(f"argnums {self.argnums!r} is out of range: the call passed "
+                                     f"{len(args)} positional argument{'s' if len(args) != 1 else ''}")
         dyn = set(self._argnums()) if self.mode == "grad" else set()
         leaves: list = []
         trees = []
@@ -141,7 +151,7 @@ class Runtime:
         ls, t = flatten(kwargs, "keyword arguments")
         leaves.extend(ls)
         trees.append(t)
-        implicit = implicit_tensors(self.fn)
+        implicit = self.implicit.tensors()
         key = (tuple(trees), tuple((x._value.shape, x._value.dtype) for x in leaves),
                tuple((x._value.shape, x._value.dtype) for x in implicit))
         return Call(key, leaves, trees, implicit)
@@ -201,12 +211,33 @@ class Runtime:
     def run(self, args: tuple, kwargs: dict):
         if self.fallback is not None:
             return self.eager(args, kwargs)
+        hit = None
+        if not kwargs:
+            for a in args:
+                if type(a) is not Tensor and type(a) is not Parameter:
+                    break
+            else:
+                implicit = self.implicit.tensors()
+                fkey = (tuple([(a._value.shape, a._value.dtype) for a in args]),
+                        tuple([(t._value.shape, t._value.dtype) for t in implicit]))
+                hit = self.fast.get(fkey)
+                if hit is None:
+                    call = self.prepare(args, kwargs)
+                    self.fast[fkey] = (call, self.node_for(call, args, kwargs))
+                    return self.execute(call, self.fast[fkey][1], args, kwargs)
+                self.hits += 1
+                call = Call(hit[0].key, args, hit[0].trees, implicit)
+                return self.execute(call, hit[1], args, kwargs)
         call = self.prepare(args, kwargs)
-        node = self.node_for(call, args, kwargs)
-        base = [x._value for x in call.leaves] + [x._value for x in call.implicit]
+        return self.execute(call, self.node_for(call, args, kwargs), args, kwargs)
+
+    def execute(self, call: Call, node: TraceNode, args, kwargs):
+        base = [x._value for x in call.leaves]
+        if call.implicit:
+            base += [x._value for x in call.implicit]
         fresh = False
         while True:
-            inputs = base + [t._value for t in node.traced.refs]
+            inputs = base + [t._value for t in node.traced.refs] if node.traced.refs else base
             try:
                 outs = node.exe(inputs)
                 break
@@ -256,6 +287,13 @@ class Runtime:
         return self._structure(node.traced.out_tree, call, [Tensor._wrap(o) for o in outs])
 
     def _structure(self, tree, call: Call, tensors: list):
+        if tree == _TENSOR and self.mode == "grad":  # common cases, without walking trees
+            nums = self.argnums
+            if isinstance(nums, int):
+                if len(tensors) == 2 and call.trees[nums] == _TENSOR:
+                    return tensors[0], tensors[1]
+            elif len(tensors) == len(nums) + 1 and all(call.trees[i] == _TENSOR for i in nums):
+                return tensors[0], tuple(tensors[1:])
         n_fwd = num_leaves(tree)
         value = unflatten(tree, tensors[:n_fwd])
         if self.mode == "jit":
@@ -315,8 +353,12 @@ class Runtime:
                          self.fallback is not None)
 
     def cache_clear(self) -> None:
+        self.fast.clear()
         self.__init__(self.fn, self.mode, self.argnums, self.has_aux, self.target,
                       self.retrace_limit)
+
+
+_TENSOR = ("T",)
 
 
 def _detach_tree(obj):

@@ -610,31 +610,28 @@ def generate(graph: Graph) -> tuple[str, bool]:
 class NumbaExecutable:
     """Calls the compiled kernel: contiguous inputs in, guard failures out as exceptions."""
 
-    __slots__ = ("kernel", "source", "consts", "out_dtypes", "guard_types", "graph")
+    __slots__ = ("kernel", "source", "consts", "out_dtypes", "guard_types", "graph", "scalar_in")
 
     def __init__(self, kernel, source: str, graph: Graph) -> None:
         self.kernel = kernel
         self.source = source
         self.graph = graph
-        self.consts = [np.ascontiguousarray(arr) for _, arr in graph.consts]
+        self.consts = [np.ascontiguousarray(arr) if arr.ndim else arr[()] for _, arr in graph.consts]
+        self.scalar_in = [not v.aval.shape for v in graph.inputs]
         self.out_dtypes = [None if o.aval.shape else o.aval.dtype.np for o in graph.outputs]
         self.guard_types = {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
                             if e.out is None and e.prim.name == "guard"}
 
     def __call__(self, args: list) -> list:
-        prepared = []
-        for a in self.consts + args:
-            if a.ndim == 0:
-                prepared.append(a[()])
-            elif a.flags.c_contiguous:
-                prepared.append(a)
-            else:
-                prepared.append(np.ascontiguousarray(a))
+        prepared = self.consts + [a[()] if s else (a if a.flags.c_contiguous else
+                                                    np.ascontiguousarray(a))
+                                  for a, s in zip(args, self.scalar_in)]
         status, observed, outs = self.kernel(*prepared)
         if status >= 0:
             t = self.guard_types.get(status, float)
             raise GuardFailure(status, t(observed) if t in (bool, int) else observed)
-        return [o if dt is None else np.asarray(o, dtype=dt) for o, dt in zip(outs, self.out_dtypes)]
+        # Numba returns scalars as Python numbers: give them back their dtype, as 0-d arrays.
+        return [o if dt is None else np.array(o, dtype=dt) for o, dt in zip(outs, self.out_dtypes)]
 
     @property
     def kernels(self) -> list:

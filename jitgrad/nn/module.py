@@ -12,6 +12,17 @@ from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 
 
+class _Version:
+    """Bumped whenever any Module gains, loses or swaps a parameter or sub-module, so compiled
+    functions know when the tensors they reach through Modules may have changed."""
+
+    value = 0
+
+
+def module_version() -> int:
+    return _Version.value
+
+
 class Module:
     """Base class of layers and models, as torch.nn.Module.
 
@@ -43,11 +54,14 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() is called")
         for d in (self._parameters, self._modules, self._buffers):
-            d.pop(name, None)
+            if d.pop(name, None) is not None:
+                _Version.value += 1
         if isinstance(value, Parameter):
             self._parameters[name] = value
+            _Version.value += 1
         elif isinstance(value, Module):
             self._modules[name] = value
+            _Version.value += 1
         else:
             object.__setattr__(self, name, value)
             return
@@ -64,20 +78,24 @@ class Module:
         for d in (self._parameters, self._modules, self._buffers):
             if name in d:
                 del d[name]
+                _Version.value += 1
                 return
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is None:
             self._parameters[name] = None
+            _Version.value += 1
         else:
             setattr(self, name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None) -> None:
         self._buffers[name] = tensor
+        _Version.value += 1
 
     def add_module(self, name: str, module: "Module") -> None:
         self._modules[name] = module
+        _Version.value += 1
 
     # -- traversal ---------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:

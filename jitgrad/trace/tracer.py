@@ -43,29 +43,68 @@ def _scan(obj, out: list, depth: int) -> None:
             _scan(x, out, depth + 1)
 
 
+class Implicit:
+    """The tensors a function reaches through its closure cells, the globals it names, and a
+    bound Module. It remembers the objects those roots held, so an unchanged closure costs a few
+    identity checks per call instead of a scan."""
+
+    def __init__(self, fn) -> None:
+        self.owner = None
+        target = fn
+        if isinstance(fn, Module):
+            self.owner = fn
+            target = type(fn).forward
+        if isinstance(target, types.MethodType):
+            self.owner = target.__self__
+            target = target.__func__
+        code = getattr(target, "__code__", None)
+        self.cells = tuple(getattr(target, "__closure__", None) or ()) if code else ()
+        self.globals = getattr(target, "__globals__", {}) if code else {}
+        self.names = tuple(sorted(_code_names(code, set()))) if code else ()
+        self._roots: tuple | None = None
+        self._tensors: list = []
+        self._version = -1
+
+    def roots(self) -> tuple:
+        out = [self.owner]
+        for cell in self.cells:
+            try:
+                out.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                out.append(None)
+        g = self.globals
+        out.extend(g.get(n) for n in self.names)
+        return tuple(out)
+
+    def tensors(self) -> list:
+        if self.owner is None and not self.cells and not self.names:
+            return self._tensors
+        roots = self.roots()
+        old = self._roots
+        if old is not None and self._version == module_version() and len(old) == len(roots) \
+                and all(a is b for a, b in zip(roots, old)):
+            return self._tensors
+        out: list = []
+        for r in roots:
+            _scan(r, out, 0)
+        # Containers can change behind an unchanged identity: rescan every call when one
+        # contributed tensors.
+        simple = not any(isinstance(r, (list, tuple, dict)) and _has_tensor(r) for r in roots)
+        self._roots = roots if simple else None
+        self._tensors = out
+        self._version = module_version()
+        return out
+
+
+def _has_tensor(obj) -> bool:
+    found: list = []
+    _scan(obj, found, 0)
+    return bool(found)
+
+
 def implicit_tensors(fn) -> list:
     """Tensors reached through ``fn``'s closure cells, its globals, and a bound Module."""
-    out: list = []
-    target = fn
-    if isinstance(fn, Module):
-        _scan(fn, out, 0)
-        target = type(fn).forward
-    if isinstance(target, types.MethodType):
-        _scan(target.__self__, out, 0)
-        target = target.__func__
-    code = getattr(target, "__code__", None)
-    if code is None:
-        return out
-    for cell in getattr(target, "__closure__", None) or ():
-        try:
-            _scan(cell.cell_contents, out, 0)
-        except ValueError:  # an empty cell
-            pass
-    g = getattr(target, "__globals__", {})
-    for name in sorted(_code_names(code, set())):
-        if name in g:
-            _scan(g[name], out, 0)
-    return out
+    return Implicit(fn).tensors()
 
 
 class Traced:
@@ -164,4 +203,4 @@ def _check_scalar(out):
     return out.reshape(()) if out.ndim else out
 
 
-from jitgrad.nn.module import Module  # noqa: E402
+from jitgrad.nn.module import Module, module_version  # noqa: E402
