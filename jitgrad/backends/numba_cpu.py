@@ -17,7 +17,7 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.errors import GuardFailure
 from jitgrad.ir.graph import Graph, Lit, Var
-from jitgrad.transforms.fusion import Call, Loop, View, fuse
+from jitgrad.transforms.fusion import Loop, View, fuse
 
 PARALLEL_MIN = 1 << 17  # elements; smaller loops run on one thread
 
@@ -299,7 +299,8 @@ class Codegen:
         name, kept, _ = acc
         target = name
         if kept is not None:
-            target = f"{name}[{', '.join('0' if kept[k] == 1 and shape[k] != 1 else idx[k] for k in range(len(shape)))}]"
+            at = ["0" if kept[k] == 1 and shape[k] != 1 else idx[k] for k in range(len(shape))]
+            target = f"{name}[{', '.join(at)}]"
         red = e.prim.name
         if red in ("sum", "mean"):
             self.emit(f"{target} += {v}", depth)
