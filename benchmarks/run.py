@@ -1,0 +1,212 @@
+"""Every workload of DESIGN §5 for jitgrad, PyTorch eager and JAX jit (each when installed), in
+one process: medians over repeats, and ratios. First-call latency and peak memory run in fresh
+processes.
+
+Run: python benchmarks/run.py            (pip install -e ".[bench]" for the comparisons)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from _timing import fmt, median_time  # noqa: E402
+
+import jitgrad as jg  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+try:
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_enable_x64", True)
+except ImportError:
+    jax = None
+
+ROWS: list[tuple[str, str, float]] = []
+
+
+def record(workload: str, who: str, seconds: float) -> None:
+    ROWS.append((workload, who, seconds))
+    print(f"  {who:22s} {fmt(seconds)}", flush=True)
+
+
+def scalar() -> None:
+    print("scalar x*y + y**2, forward+backward per call")
+    f = jg.value_and_grad(lambda x, y: x * y + y ** 2, argnums=(0, 1))
+    x, y = jg.tensor(2.0), jg.tensor(3.0)
+    record("scalar", "jitgrad compiled", median_time(lambda: f(x, y)))
+
+    def eager():
+        a = jg.tensor(2.0, requires_grad=True)
+        b = jg.tensor(3.0, requires_grad=True)
+        (a * b + b ** 2).backward()
+    record("scalar", "jitgrad eager", median_time(eager))
+    if torch is not None:
+        def teager():
+            a = torch.tensor(2.0, requires_grad=True)
+            b = torch.tensor(3.0, requires_grad=True)
+            (a * b + b ** 2).backward()
+        record("scalar", "torch eager", median_time(teager))
+    if jax is not None:
+        jf = jax.jit(jax.value_and_grad(lambda x, y: x * y + y ** 2, argnums=(0, 1)))
+        xa, ya = jnp.float32(2.0), jnp.float32(3.0)
+        record("scalar", "jax jit", median_time(lambda: jax.block_until_ready(jf(xa, ya))))
+
+
+def doubling(M, x):
+    y = x * 2
+    while y.norm() < 1000:
+        y = y * 2
+    return y
+
+
+def while_loop() -> None:
+    print("while-loop VJP, steady state over 64 inputs (all paths traced beforehand)")
+    rng = np.random.default_rng(0)
+    pool = [rng.standard_normal(3).astype(np.float32) * 10.0 ** rng.uniform(-3, 2)
+            for _ in range(64)]
+    v = np.array([0.1, 1.0, 0.0001], dtype=np.float32)
+    vt = jg.tensor(v)
+    f = jg.grad(lambda x: (doubling(jg, x) * vt).sum())
+    xs = [jg.tensor(p) for p in pool]
+    for x in xs:
+        f(x)
+    it = iter(range(1 << 62))
+    record("while", "jitgrad compiled", median_time(lambda: f(xs[next(it) % 64])))
+    print(f"    traces: {f.cache_info().traces}")
+    if torch is not None:
+        tv = torch.tensor(v)
+        txs = [torch.tensor(p) for p in pool]
+
+        def teager():
+            x = txs[next(it) % 64].clone().requires_grad_()
+            doubling(torch, x).backward(tv)
+        record("while", "torch eager", median_time(teager))
+
+
+def elementwise() -> None:
+    print("grad of sum(sin(x)*exp(-x*x) + tanh(x)*x), 1e6 float64")
+    xn = np.linspace(-3, 3, 1_000_000)
+    f = jg.grad(lambda x: (jg.sin(x) * jg.exp(-x * x) + jg.tanh(x) * x).sum())
+    x = jg.tensor(xn)
+    record("elementwise", "jitgrad compiled", median_time(lambda: f(x), repeats=9))
+    if torch is not None:
+        tx = torch.tensor(xn)
+
+        def teager():
+            a = tx.detach().requires_grad_()
+            (torch.sin(a) * torch.exp(-a * a) + torch.tanh(a) * a).sum().backward()
+        record("elementwise", "torch eager", median_time(teager, repeats=9))
+    if jax is not None:
+        jf = jax.jit(jax.grad(lambda a: (jnp.sin(a) * jnp.exp(-a * a) + jnp.tanh(a) * a).sum()))
+        ja = jnp.asarray(xn)
+        record("elementwise", "jax jit", median_time(lambda: jax.block_until_ready(jf(ja)),
+                                                     repeats=9))
+
+
+def mlp() -> None:
+    print("784-256-10 tanh MLP, cross-entropy, batch 128 float32: loss and parameter gradients")
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal((128, 784)).astype(np.float32)
+    tb = rng.integers(0, 10, 128)
+    jg.manual_seed(0)
+    model = jg.nn.Sequential(jg.nn.Linear(784, 256), jg.nn.Tanh(), jg.nn.Linear(256, 10))
+    f = jg.value_and_grad(lambda m, x, t: jg.nn.functional.cross_entropy(m(x), t))
+    x, t = jg.tensor(xb), jg.tensor(tb)
+    record("mlp", "jitgrad compiled", median_time(lambda: f(model, x, t)))
+
+    def eager():
+        model.zero_grad()
+        jg.nn.functional.cross_entropy(model(x), t).backward()
+    record("mlp", "jitgrad eager", median_time(eager))
+    if torch is not None:
+        tm = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.Tanh(), torch.nn.Linear(256, 10))
+        tx, tt = torch.tensor(xb), torch.tensor(tb)
+
+        def teager():
+            tm.zero_grad()
+            torch.nn.functional.cross_entropy(tm(tx), tt).backward()
+        record("mlp", "torch eager", median_time(teager))
+    if jax is not None:
+        params = [jnp.asarray(p.detach().numpy()) for p in model.parameters()]
+
+        def loss(ps, x, t):
+            w1, b1, w2, b2 = ps
+            logits = jnp.tanh(x @ w1.T + b1) @ w2.T + b2
+            lp = jax.nn.log_softmax(logits, axis=1)
+            return -jnp.take_along_axis(lp, t[:, None], axis=1).mean()
+        jf = jax.jit(jax.value_and_grad(loss))
+        ja, jt = jnp.asarray(xb), jnp.asarray(tb)
+        record("mlp", "jax jit", median_time(lambda: jax.block_until_ready(jf(params, ja, jt))))
+
+
+FIRST_CALL = textwrap.dedent("""
+    import time
+    t0 = time.perf_counter()
+    import numpy as np
+    import jitgrad as jg
+    t1 = time.perf_counter()
+    f = jg.grad(lambda x: (jg.sin(x) * jg.exp(-x * x) + jg.tanh(x) * x).sum())
+    x = jg.tensor(np.linspace(-3, 3, 1000))
+    f(x)
+    t2 = time.perf_counter()
+    print(t1 - t0, t2 - t1)
+""")
+
+PEAK = textwrap.dedent("""
+    import resource, numpy as np, jitgrad as jg
+    f = jg.grad(lambda x: (jg.sin(x) * jg.exp(-x * x) + jg.tanh(x) * x).sum())
+    f(jg.tensor(np.linspace(-3, 3, 1000)))     # compile on a small input first
+    x = jg.tensor(np.linspace(-3, 3, 10_000_000))
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    g = f(x)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((peak - base) * 1024 / x.numpy().nbytes)
+""")
+
+
+def fresh_process() -> None:
+    print("first call of the elementwise gradient in a fresh process (import excluded)")
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, JITGRAD_CACHE_DIR=d)
+        for label in ("cold (empty disk cache)", "from disk cache"):
+            out = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True,
+                                 text=True, check=True).stdout.split()
+            print(f"  {label:26s} import {float(out[0]):.2f} s, first call {float(out[1]):.3f} s")
+            ROWS.append(("first call", label, float(out[1])))
+        out = subprocess.run([sys.executable, "-c", PEAK], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        print(f"peak memory of the 1e7 float64 gradient beyond the input: {float(out):.2f}x the "
+              "input's bytes (the gradient itself is 1x)")
+
+
+def summary() -> None:
+    print("\nratios (time of the other / time of jitgrad compiled; above 1 means jitgrad is faster)")
+    by = {}
+    for w, who, s in ROWS:
+        by.setdefault(w, {})[who] = s
+    for w, d in by.items():
+        base = d.get("jitgrad compiled")
+        if base is None:
+            continue
+        parts = [f"{who}: {s / base:6.2f}x" for who, s in d.items() if who != "jitgrad compiled"]
+        print(f"  {w:12s} " + "   ".join(parts))
+
+
+if __name__ == "__main__":
+    which = sys.argv[1:] or ["scalar", "while", "elementwise", "mlp", "fresh"]
+    for name, fn in (("scalar", scalar), ("while", while_loop), ("elementwise", elementwise),
+                     ("mlp", mlp), ("fresh", fresh_process)):
+        if name in which:
+            fn()
+    summary()
