@@ -68,6 +68,12 @@ class Codegen:
         self.env: dict[int, _Val] = {}
         self.n = 0
         self.parallel = False
+        self.has_blas = any(e.prim.name == "matmul" for e in graph.eqns)
+        self.uses: dict[int, list] = {}
+        for e in graph.eqns:
+            for a in e.inputs:
+                if isinstance(a, Var):
+                    self.uses.setdefault(id(a), []).append(e)
 
     def fresh(self, prefix: str = "v") -> str:
         self.n += 1
@@ -202,8 +208,9 @@ class Codegen:
             _root(self.val(a)).kind != "array" or tuple(_root(self.val(a)).shape) == shape
             for e in lp.eqns for a in e.inputs if not (isinstance(a, Var) and id(a) in lp.produced))
         flat = full and arrays_full and size > 0
-        par = size >= PARALLEL_MIN and full and all(e.prim.name in ("sum", "mean", "norm")
-                                                    for e in reds)
+        # No threads beside BLAS: its spinning workers and Numba's would share two cores.
+        par = size >= PARALLEL_MIN and full and not self.has_blas and all(
+            e.prim.name in ("sum", "mean", "norm") for e in reds)
         if par:
             self.parallel = True
         accs = {}
@@ -386,7 +393,8 @@ class Codegen:
         if not a.aval.dtype.is_floating_point:
             raise Unsupported("integer matmul")
         sa, sb = tuple(a.aval.shape), tuple(b.aval.shape)
-        an, bn = self.array(a), self.array(b)
+        an = self.val(a).name if self.val(a).kind == "tview" else self.array(a)
+        bn = self.val(b).name if self.val(b).kind == "tview" else self.array(b)
         if len(sa) <= 2 and len(sb) <= 2:
             return self.set_array(e, f"np.dot({an}, {bn})")
         if sa[:-2] != sb[:-2] and len(sa) > 2 and len(sb) > 2:
@@ -412,7 +420,17 @@ class Codegen:
 
     def call_permute(self, e) -> None:
         x = self.array(e.inputs[0])
+        if e.params["perm"] == (1, 0) and self._only_matmul_reads(e.out):
+            # BLAS takes the transpose as a flag: a view, no copy.
+            self.env[id(e.out)] = _Val("tview", f"{x}.T", tuple(e.out.aval.shape))
+            return
         self.set_array(e, f"np.ascontiguousarray(np.transpose({x}, {e.params['perm']!r}))")
+
+    def _only_matmul_reads(self, v) -> bool:
+        uses = self.uses.get(id(v), [])
+        return bool(uses) and all(u.prim.name == "matmul" and len(u.inputs[0].aval.shape) == 2
+                                  and len(u.inputs[1].aval.shape) == 2 for u in uses) and \
+            id(v) not in {id(o) for o in self.g.outputs}
 
     def call_reshape(self, e) -> None:  # only reached for reshapes of loop results
         x = self.array(e.inputs[0])
