@@ -110,6 +110,7 @@ class Runtime:
         self.cache: dict[tuple, TraceNode] = {}
         self.traces = self.compiles = self.hits = self.misses = 0
         self.guard_failures = self.eager_calls = 0
+        self.compile_seconds = 0.0
         self.retraces: list[str] = []
         self.site_retraces: dict = {}
         self.fallback: str | None = None
@@ -188,6 +189,7 @@ class Runtime:
         exe = self.backend.compile(optimized)
         self.compiles += 1
         dt = time.perf_counter() - t0
+        self.compile_seconds += dt
         _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} forward and "
                         f"{len(optimized.eqns)} optimized equations, {len(traced.guard_sites)} "
                         f"guards, compiled for {self.backend.name} in {dt * 1e3:.1f} ms")
@@ -209,6 +211,17 @@ class Runtime:
 
     # -- running -----------------------------------------------------------------------------
     def run(self, args: tuple, kwargs: dict):
+        if registry.eager_observers:
+            t0, c0 = time.perf_counter(), self.compile_seconds
+            out = self._run(args, kwargs)
+            dt = time.perf_counter() - t0 - (self.compile_seconds - c0)
+            for o in registry.eager_observers:
+                if hasattr(o, "compiled_call"):
+                    o.compiled_call(self, _name(self.fn), dt)
+            return out
+        return self._run(args, kwargs)
+
+    def _run(self, args: tuple, kwargs: dict):
         if self.fallback is not None:
             return self.eager(args, kwargs)
         hit = None

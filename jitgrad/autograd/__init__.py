@@ -14,3 +14,4 @@ from jitgrad.autograd import graph  # noqa: F401
 from jitgrad.autograd.functional import backward, grad  # noqa: F401
 from jitgrad.autograd.function import Function, FunctionCtx  # noqa: F401
 from jitgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
+from jitgrad.autograd import profiler  # noqa: F401,E402

@@ -102,7 +102,14 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, allow_unused):
                 i = cap_node.get((id(target), nr))
                 if i is not None:
                     captured[i] = grads[nr]
-        cts = target.apply(grads, create_graph)
+        if registry.eager_observers:
+            toks = [(o, o.begin(target.name())) for o in registry.eager_observers
+                    if hasattr(o, "begin")]
+            cts = target.apply(grads, create_graph)
+            for o, tok in toks:
+                o.end(tok)
+        else:
+            cts = target.apply(grads, create_graph)
         if anomaly:
             _check_nan(target, cts)
         if not retain_graph:
@@ -172,4 +179,5 @@ def _check_nan(node, cts) -> None:
 
 
 from jitgrad import ops  # noqa: E402
+from jitgrad.ops import registry  # noqa: E402
 from jitgrad.tensor import Tensor  # noqa: E402

@@ -1,0 +1,217 @@
+"""Optimizer base class and the SGD / Adam / AdamW update rules (torch's formulas)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from jitgrad.errors import ShapeError
+from jitgrad.tensor import Tensor
+
+
+class Optimizer:
+    """Holds parameter groups and per-parameter state; subclasses define ``_update``."""
+
+    defaults: dict = {}
+
+    def __init__(self, params, defaults: dict) -> None:
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            "Tensors or dicts, but got a Tensor")
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict] = []
+        self.state: dict[int, dict] = {}
+        for g in groups:
+            self.add_param_group(g)
+
+    def add_param_group(self, group: dict) -> None:
+        group = dict(group)
+        ps = group["params"]
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        for i, p in enumerate(ps):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but parameter {i} is a "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"can't optimize a non-leaf Tensor (parameter {i}); optimize "
+                                 "the leaf it was computed from, or detach() it")
+            if not p.dtype.is_floating_point or not p.requires_grad:
+                raise ValueError(f"parameter {i} does not require grad; optimizers update "
+                                 "floating-point tensors with requires_grad=True (nn.Parameter)")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in ps):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group["params"] = ps
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad._value[...] = 0
+
+    def _grads(self, grads) -> list:
+        params = [p for g in self.param_groups for p in g["params"]]
+        if grads is None:
+            return [None if p.grad is None else p.grad._value for p in params]
+        if isinstance(grads, dict):
+            grads = list(grads.values())
+        elif isinstance(grads, Tensor):
+            grads = [grads]
+        grads = list(grads)
+        if len(grads) != len(params):
+            raise ValueError(f"step(grads) got {len(grads)} gradients for {len(params)} "
+                             "parameters (pass the gradient pytree of the same parameters, in "
+                             "named_parameters() order)")
+        out = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is None:
+                out.append(None)
+                continue
+            gv = g._value if isinstance(g, Tensor) else np.asarray(g)
+            if gv.shape != p._value.shape:
+                raise ShapeError(f"step(grads): gradient {i} has shape {tuple(gv.shape)}, but its "
+                                 f"parameter has shape {tuple(p.shape)}")
+            out.append(gv)
+        return out
+
+    def step(self, grads=None, closure=None):
+        """Update every parameter from its ``.grad`` (or from ``grads``)."""
+        loss = None
+        if closure is not None:
+            from jitgrad.autograd import enable_grad
+            with enable_grad():
+                loss = closure()
+        gs = iter(self._grads(grads))
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = next(gs)
+                if g is None:
+                    continue
+                st = self.state.setdefault(id(p), {})
+                self._update(p._value, g.astype(p._value.dtype, copy=False), st, group)
+                p._vc[0] += 1
+        return loss
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        params = [p for g in self.param_groups for p in g["params"]]
+        return {"state": {i: {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                              for k, v in self.state.get(id(p), {}).items()}
+                          for i, p in enumerate(params) if id(p) in self.state},
+                "param_groups": [{k: v for k, v in g.items() if k != "params"}
+                                 for g in self.param_groups]}
+
+    def load_state_dict(self, sd: dict) -> None:
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, st in sd["state"].items():
+            self.state[id(params[int(i)])] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                              for k, v in st.items()}
+        for g, saved in zip(self.param_groups, sd["param_groups"]):
+            g.update(saved)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(k for k in g if k != "params"):
+                lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines) + "\n)"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening, weight decay and Nesterov."""
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, maximize: bool = False) -> None:
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"invalid SGD hyper-parameters: lr={lr}, momentum={momentum}, "
+                             f"weight_decay={weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize))
+
+    def _update(self, p, g, state, group) -> None:
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        mom = group["momentum"]
+        if mom:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= mom
+                buf += (1 - group["dampening"]) * g
+            g = g + mom * buf if group["nesterov"] else buf
+        p -= p.dtype.type(group["lr"]) * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with torch's bias correction; ``weight_decay`` is L2 (coupled)."""
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False) -> None:
+        if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"invalid Adam hyper-parameters: lr={lr}, betas={betas}, eps={eps}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize))
+
+    def _update(self, p, g, state, group) -> None:
+        if group["maximize"]:
+            g = -g
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if wd:
+            if self.decoupled:
+                p *= p.dtype.type(1 - lr * wd)
+            else:
+                g = g + wd * p
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p)
+            state["exp_avg_sq"] = np.zeros_like(p)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(p)
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        if group["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        bc1 = 1 - b1 ** t
+        bc2 = 1 - b2 ** t
+        denom = np.sqrt(v) / math.sqrt(bc2) + eps
+        p -= (lr / bc1) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), torch's default 0.01."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
