@@ -60,3 +60,12 @@ def test_while_loop_example_compiled_matches_eager():
     for s in (1e-3, 1.0, 1e-3):
         vjp(jitgrad.tensor(x0) * s)
     assert vjp.cache_info().traces == 2
+
+
+def test_train_digits_reaches_95_percent(tmp_path):
+    import pytest
+    pytest.importorskip("sklearn")
+    mod = load("train_digits")
+    _, history, acc = mod.train(epochs=12, progress=False)
+    assert acc >= 0.95
+    assert history["loss"][-1] < history["loss"][0] / 5

@@ -1,0 +1,154 @@
+"""nn, optim, clipping, the profiler, and a compiled training loop."""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+import jitgrad.nn.functional as F
+from jitgrad import nn
+
+
+def test_compiled_training_loop_converges():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0], dtype=np.float32))[:, None] + 0.3
+    jg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = jg.optim.Adam(model.parameters(), lr=0.02)
+    step = jg.value_and_grad(lambda m, a, b: F.mse_loss(m(a), b))
+    xt, yt = jg.tensor(x), jg.tensor(y)
+    first = None
+    for _ in range(300):
+        loss, grads = step(model, xt, yt)
+        first = first if first is not None else loss.item()
+        opt.step(grads)
+    assert loss.item() < first / 50
+    assert step.cache_info().traces == 1
+
+
+def test_gradient_accumulation_both_ways():
+    jg.manual_seed(1)
+    model = nn.Linear(3, 2).double()
+    x = jg.randn(8, 3, dtype=jg.float64)
+    t = jg.tensor([0, 1, 1, 0, 1, 0, 0, 1])
+    # eager: .grad accumulates over two micro-batches
+    model.zero_grad()
+    for half in (slice(0, 4), slice(4, 8)):
+        (F.cross_entropy(model(x[half]), t[half]) / 2).backward()
+    eager = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    # compiled: sum the gradient pytrees
+    g = jg.grad(lambda m, a, b: F.cross_entropy(m(a), b) / 2)
+    ga, gb = g(model, x[:4], t[:4]), g(model, x[4:], t[4:])
+    for n in eager:
+        np.testing.assert_allclose((ga[n] + gb[n]).numpy(), eager[n], rtol=1e-12)
+
+
+def test_clip_grad_norm_and_value():
+    a, b = nn.Parameter(jg.zeros(2)), nn.Parameter(jg.zeros(1))
+    a.grad, b.grad = jg.tensor([3.0, 0.0]), jg.tensor([4.0])
+    total = nn.utils.clip_grad_norm_([a, b], max_norm=1.0)
+    assert abs(total.item() - 5.0) < 1e-6
+    np.testing.assert_allclose(a.grad.numpy(), [0.6, 0.0], rtol=1e-5)
+    np.testing.assert_allclose(b.grad.numpy(), [0.8], rtol=1e-5)
+    a.grad = jg.tensor([-3.0, 0.2])
+    nn.utils.clip_grad_value_([a], 0.5)
+    assert a.grad.tolist() == pytest.approx([-0.5, 0.2])
+
+
+def test_state_dict_round_trip_and_errors():
+    jg.manual_seed(2)
+    m1, m2 = nn.Linear(3, 2), nn.Linear(3, 2)
+    m2.load_state_dict(m1.state_dict())
+    x = jg.randn(4, 3)
+    assert np.array_equal(m1(x).detach().numpy(), m2(x).detach().numpy())
+    with pytest.raises(KeyError, match="missing keys \\['bias'\\]"):
+        m2.load_state_dict({"weight": m1.weight.detach()})
+    with pytest.raises(ValueError, match="size mismatch for weight"):
+        m2.load_state_dict({"weight": jg.zeros(5, 3), "bias": jg.zeros(2)})
+
+
+def test_module_repr_children_train_eval():
+    net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    assert repr(net) == ("Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n"
+                         "  (1): ReLU()\n)")
+    assert len(list(net.children())) == 2
+    net.eval()
+    assert not net[0].training
+    net.train()
+    assert net[1].training
+
+
+def test_optimizer_bad_input():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        jg.optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="only optimize Tensors"):
+        jg.optim.SGD([1.0], lr=0.1)
+    with pytest.raises(ValueError, match="non-leaf"):
+        jg.optim.Adam([jg.ones(2, requires_grad=True) * 2])
+    p = nn.Parameter(jg.zeros(2))
+    with pytest.raises(ValueError, match="shape"):
+        jg.optim.SGD([p], lr=0.1).step([jg.zeros(3)])
+
+
+def test_cross_entropy_target_out_of_range():
+    with pytest.raises(IndexError, match="Target 5 is out of bounds"):
+        F.cross_entropy(jg.zeros(2, 3), jg.tensor([0, 5]))
+
+
+def test_profiler_table_lists_eager_ops_backward_and_compiled():
+    x = jg.ones(3, 4, requires_grad=True)
+    f = jg.grad(lambda t: (t * t).sum(), target="reference")
+    with jg.autograd.profiler.profile(record_shapes=True) as prof:
+        (x.tanh() * 2).sum().backward()
+        f(x.detach())
+        f(x.detach())
+    table = prof.key_averages().table()
+    for name in ("tanh", "TanhBackward0", "MulBackward0", "SumBackward0", "[[3, 4]]",
+                 "Compiled function", "<lambda>"):
+        assert name in table
+    avg = {e.key: e for e in prof.key_averages()}
+    assert avg["tanh"].count == 1 and avg["TanhBackward0"].count == 1
+    assert all(e.self_cpu_time_total <= e.cpu_time_total + 1e-9 for e in avg.values())
+    line = [ln for ln in table.splitlines() if "<lambda>" in ln][0].split()
+    assert line[1:3] == ["2", "1"]  # calls, traces
+
+
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+                                      ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+                                      ("Adam", dict(lr=0.01, weight_decay=0.1)),
+                                      ("AdamW", dict(lr=0.01, weight_decay=0.1))])
+def test_optimizers_match_torch(name, kw):
+    torch = _torch()
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(5)
+    grads = [rng.standard_normal(5) for _ in range(4)]
+    pj = nn.Parameter(jg.tensor(w0))
+    pt = torch.nn.Parameter(torch.tensor(w0))
+    oj, ot = getattr(jg.optim, name)([pj], **kw), getattr(torch.optim, name)([pt], **kw)
+    for g in grads:
+        oj.step([jg.tensor(g)])
+        pt.grad = torch.tensor(g)
+        ot.step()
+    np.testing.assert_allclose(pj.detach().numpy(), pt.detach().numpy(), rtol=1e-12)
+
+
+def test_mlp_cross_entropy_gradients_match_torch():
+    torch = _torch()
+    rng = np.random.default_rng(1)
+    jg.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4)).double()
+    tm = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4)).double()
+    with torch.no_grad():
+        for (_, p), tp in zip(m.named_parameters(), tm.parameters()):
+            tp.copy_(torch.tensor(p.detach().numpy()))
+    x, t = rng.standard_normal((7, 6)), rng.integers(0, 4, 7)
+    g = jg.grad(lambda mm, a, b: F.cross_entropy(mm(a), b))(m, jg.tensor(x), jg.tensor(t))
+    torch.nn.functional.cross_entropy(tm(torch.tensor(x)), torch.tensor(t)).backward()
+    for (n, _), tp in zip(m.named_parameters(), tm.parameters()):
+        np.testing.assert_allclose(g[n].numpy(), tp.grad.numpy(), rtol=1e-10, atol=1e-14)
