@@ -46,17 +46,15 @@ def scalar() -> None:
     x, y = jg.tensor(2.0), jg.tensor(3.0)
     record("scalar", "jitgrad compiled", median_time(lambda: f(x, y)))
 
-    def eager():
-        a = jg.tensor(2.0, requires_grad=True)
-        b = jg.tensor(3.0, requires_grad=True)
-        (a * b + b ** 2).backward()
-    record("scalar", "jitgrad eager", median_time(eager))
-    if torch is not None:
-        def teager():
-            a = torch.tensor(2.0, requires_grad=True)
-            b = torch.tensor(3.0, requires_grad=True)
+    def eager(M):
+        def step():
+            a = M.tensor(2.0, requires_grad=True)
+            b = M.tensor(3.0, requires_grad=True)
             (a * b + b ** 2).backward()
-        record("scalar", "torch eager", median_time(teager))
+        return step
+    record("scalar", "jitgrad eager", median_time(eager(jg)))
+    if torch is not None:
+        record("scalar", "torch eager", median_time(eager(torch)))
     if jax is not None:
         jf = jax.jit(jax.value_and_grad(lambda x, y: x * y + y ** 2, argnums=(0, 1)))
         xa, ya = jnp.float32(2.0), jnp.float32(3.0)

@@ -444,16 +444,25 @@ class Codegen:
         shape = tuple(x.aval.shape)
         return _numel(shape[:axis]), shape[axis], _numel(shape[axis + 1:])
 
-    def _softmax(self, e, log: bool) -> None:
+    def _along_axis(self, e, out_init: str, out_view: bool) -> tuple:
+        """Emit ``out = out_init``, (before, axis, after) views of the input (and of the output
+        when ``out_view``), and the loops over the positions before and after the axis; returns
+        (input name, output name, axis size)."""
         x = self.array(e.inputs[0])
         o, n, i = self._axis3(e.inputs[0], e.params["axis"])
         out = self.fresh()
-        dt = _NP[e.out.aval.dtype]
-        self.emit(f"{out} = np.empty({_shape(tuple(e.out.aval.shape))}, {dt})")
-        self.emit(f"{out}_3 = {out}.reshape({o}, {n}, {i})")
+        self.emit(f"{out} = {out_init.format(o=o, n=n, i=i)}")
+        if out_view:
+            self.emit(f"{out}_3 = {out}.reshape({o}, {n}, {i})")
         self.emit(f"{x}_3 = {x}.reshape({o}, {n}, {i})")
         self.emit(f"for p in range({o}):")
         self.emit(f"for q in range({i}):", 2)
+        return x, out, n
+
+    def _softmax(self, e, log: bool) -> None:
+        dt = _NP[e.out.aval.dtype]
+        shape = tuple(e.out.aval.shape)
+        x, out, n = self._along_axis(e, f"np.empty({_shape(shape)}, {dt})", True)
         self.emit("m = -np.inf", 3)
         self.emit(f"for k in range({n}):", 3)
         self.emit(f"if {x}_3[p, k, q] > m or {x}_3[p, k, q] != {x}_3[p, k, q]:", 4)
@@ -476,13 +485,7 @@ class Codegen:
         self._softmax(e, True)
 
     def _arg(self, e, cmp: str) -> None:
-        x = self.array(e.inputs[0])
-        o, n, i = self._axis3(e.inputs[0], e.params["axis"])
-        out = self.fresh()
-        self.emit(f"{out} = np.empty(({o}, {i}), np.int64)")
-        self.emit(f"{x}_3 = {x}.reshape({o}, {n}, {i})")
-        self.emit(f"for p in range({o}):")
-        self.emit(f"for q in range({i}):", 2)
+        x, out, n = self._along_axis(e, "np.empty(({o}, {i}), np.int64)", False)
         self.emit("best = 0", 3)
         self.emit(f"for k in range(1, {n}):", 3)
         self.emit(f"if {x}_3[p, k, q] {cmp} {x}_3[p, best, q] and {x}_3[p, best, q] == "
