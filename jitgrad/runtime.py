@@ -418,7 +418,3 @@ def _param_names(fn) -> list:
         return list(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
         return []
-
-
-def in_trace() -> bool:
-    return registry.trace_state.builder is not None

@@ -1,0 +1,278 @@
+"""Lowerings of the non-loop equations ("calls") for the Numba CPU backend: matmul through
+BLAS, permute, cat, softmax and argmax along an axis, indexing (basic slices and gathers by
+index tensors), and guards. Mixed into ``Codegen``; each ``call_<primitive>`` emits source lines.
+"""
+
+from __future__ import annotations
+
+from jitgrad import dtypes
+from jitgrad.backends.numba_values import _NP, Unsupported, _numel, _root, _shape, _Val
+
+
+class CallsMixin:
+    """``Codegen``'s lowerings of calls (it supplies ``val``, ``array``, ``emit``, ``env``...)."""
+
+    def call(self, e) -> None:
+        fn = getattr(self, f"call_{e.prim.name}", None)
+        if e.prim.kind == "elementwise" and not e.out.aval.shape:
+            return self.scalar_op(e)
+        if e.prim.name in ("sum", "mean", "max", "min", "norm", "prod"):
+            return self.scalar_alias(e)  # a reduction of a 0-d value is the value
+        if fn is None:
+            raise Unsupported(f"the Numba CPU backend has no lowering for {e.prim.name}")
+        fn(e)
+
+    def set_array(self, e, expr: str) -> None:
+        name = self.fresh()
+        self.emit(f"{name} = {expr}")
+        shape = tuple(e.out.aval.shape)
+        if shape:
+            self.env[id(e.out)] = _Val("array", name, shape)
+            if _numel(shape):
+                self.emit(f"{name}_f = {name}.reshape(-1)")
+        else:
+            self.env[id(e.out)] = _Val("scalar", name)
+
+    def scalar_op(self, e) -> None:
+        args = [_root(self.val(a)).name for a in e.inputs]
+        name = self.fresh()
+        self.emit(f"{name} = {self.expr(e, args)}")
+        self.env[id(e.out)] = _Val("scalar", name)
+
+    def scalar_alias(self, e) -> None:
+        v = _root(self.val(e.inputs[0]))
+        name = self.fresh()
+        op = "math.sqrt({0} * {0})" if e.prim.name == "norm" else "{0}"
+        self.emit(f"{name} = {_NP[e.out.aval.dtype]}({op.format(v.name)})")
+        self.env[id(e.out)] = _Val("scalar", name)
+
+    def call_guard(self, e) -> None:
+        v = _root(self.val(e.inputs[0])).name
+        expect = e.params["expect"]
+        if isinstance(expect, float) and expect != expect:
+            cond = f"{v} == {v}"
+        elif isinstance(expect, bool):
+            cond = f"bool({v}) != {expect}"
+        else:
+            cond = f"{v} != {expect!r}"
+        seen = f"(1.0 if {v} else 0.0)" if isinstance(expect, bool) else f"float({v})"
+        self.emit(f"if {cond}:")
+        self.emit(f"return {e.params['index']}, {seen}, (__DUMMIES__)", 2)
+
+    def call_matmul(self, e) -> None:
+        a, b = e.inputs
+        if not a.aval.dtype.is_floating_point:
+            raise Unsupported("integer matmul")
+        sa, sb = tuple(a.aval.shape), tuple(b.aval.shape)
+        an = self.val(a).name if self.val(a).kind == "tview" else self.array(a)
+        bn = self.val(b).name if self.val(b).kind == "tview" else self.array(b)
+        if len(sa) <= 2 and len(sb) <= 2:
+            return self.set_array(e, f"np.dot({an}, {bn})")
+        if sa[:-2] != sb[:-2] and len(sa) > 2 and len(sb) > 2:
+            raise Unsupported("matmul with broadcast batch dimensions")
+        out = tuple(e.out.aval.shape)
+        batch = _numel(out[:-2])
+        name = self.fresh()
+        self.emit(f"{name} = np.empty({_shape(out)}, {_NP[e.out.aval.dtype]})")
+        self.emit(f"{name}_3 = {name}.reshape({batch}, {out[-2]}, {out[-1]})")
+        a3 = f"{an}.reshape({batch}, {sa[-2]}, {sa[-1]})" if len(sa) > 2 else None
+        b3 = f"{bn}.reshape({batch}, {sb[-2]}, {sb[-1]})" if len(sb) > 2 else None
+        if a3:
+            self.emit(f"{name}_a = {a3}")
+        if b3:
+            self.emit(f"{name}_b = {b3}")
+        if len(sa) == 1 or len(sb) == 1:
+            raise Unsupported("batched matmul with a 1-D operand")
+        self.emit(f"for bi in range({batch}):")
+        self.emit(f"{name}_3[bi] = np.dot({name + '_a[bi]' if a3 else an}, "
+                  f"{name + '_b[bi]' if b3 else bn})", 2)
+        self.env[id(e.out)] = _Val("array", name, out)
+        self.emit(f"{name}_f = {name}.reshape(-1)")
+
+    def call_permute(self, e) -> None:
+        x = self.array(e.inputs[0])
+        if e.params["perm"] == (1, 0) and self._only_matmul_reads(e.out):
+            # BLAS takes the transpose as a flag: a view, no copy.
+            self.env[id(e.out)] = _Val("tview", f"{x}.T", tuple(e.out.aval.shape))
+            return
+        self.set_array(e, f"np.ascontiguousarray(np.transpose({x}, {e.params['perm']!r}))")
+
+    def _only_matmul_reads(self, v) -> bool:
+        uses = self.uses.get(id(v), [])
+        return bool(uses) and all(u.prim.name == "matmul" and len(u.inputs[0].aval.shape) == 2
+                                  and len(u.inputs[1].aval.shape) == 2 for u in uses) and \
+            id(v) not in {id(o) for o in self.g.outputs}
+
+    def call_reshape(self, e) -> None:  # only reached for reshapes of loop results
+        x = self.array(e.inputs[0])
+        self.set_array(e, f"{x}.reshape({_shape(tuple(e.out.aval.shape))})")
+
+    def call_cat(self, e) -> None:
+        xs = [self.array(a) for a in e.inputs]
+        self.set_array(e, f"np.concatenate(({', '.join(xs)},), axis={e.params['axis']})")
+
+    def _axis3(self, x, axis: int) -> tuple:
+        shape = tuple(x.aval.shape)
+        return _numel(shape[:axis]), shape[axis], _numel(shape[axis + 1:])
+
+    def _along_axis(self, e, out_init: str, out_view: bool) -> tuple:
+        """Emit ``out = out_init``, (before, axis, after) views of the input (and of the output
+        when ``out_view``), and the loops over the positions before and after the axis; returns
+        (input name, output name, axis size)."""
+        x = self.array(e.inputs[0])
+        o, n, i = self._axis3(e.inputs[0], e.params["axis"])
+        out = self.fresh()
+        self.emit(f"{out} = {out_init.format(o=o, n=n, i=i)}")
+        if out_view:
+            self.emit(f"{out}_3 = {out}.reshape({o}, {n}, {i})")
+        self.emit(f"{x}_3 = {x}.reshape({o}, {n}, {i})")
+        self.emit(f"for p in range({o}):")
+        self.emit(f"for q in range({i}):", 2)
+        return x, out, n
+
+    def _softmax(self, e, log: bool) -> None:
+        dt = _NP[e.out.aval.dtype]
+        shape = tuple(e.out.aval.shape)
+        x, out, n = self._along_axis(e, f"np.empty({_shape(shape)}, {dt})", True)
+        self.emit("m = -np.inf", 3)
+        self.emit(f"for k in range({n}):", 3)
+        self.emit(f"if {x}_3[p, k, q] > m or {x}_3[p, k, q] != {x}_3[p, k, q]:", 4)
+        self.emit(f"m = {x}_3[p, k, q]", 5)
+        self.emit("s = 0.0", 3)
+        self.emit(f"for k in range({n}):", 3)
+        self.emit(f"s += math.exp({x}_3[p, k, q] - m)", 4)
+        self.emit(f"for k in range({n}):", 3)
+        if log:
+            self.emit(f"{out}_3[p, k, q] = {x}_3[p, k, q] - m - math.log(s)", 4)
+        else:
+            self.emit(f"{out}_3[p, k, q] = math.exp({x}_3[p, k, q] - m) / s", 4)
+        self.env[id(e.out)] = _Val("array", out, tuple(e.out.aval.shape))
+        self.emit(f"{out}_f = {out}.reshape(-1)")
+
+    def call_softmax(self, e) -> None:
+        self._softmax(e, False)
+
+    def call_log_softmax(self, e) -> None:
+        self._softmax(e, True)
+
+    def _arg(self, e, cmp: str) -> None:
+        x, out, n = self._along_axis(e, "np.empty(({o}, {i}), np.int64)", False)
+        self.emit("best = 0", 3)
+        self.emit(f"for k in range(1, {n}):", 3)
+        self.emit(f"if {x}_3[p, k, q] {cmp} {x}_3[p, best, q] and {x}_3[p, best, q] == "
+                  f"{x}_3[p, best, q] or ({x}_3[p, k, q] != {x}_3[p, k, q] and "
+                  f"{x}_3[p, best, q] == {x}_3[p, best, q]):", 4)
+        self.emit("best = k", 5)
+        self.emit(f"{out}[p, q] = best", 3)
+        shape = tuple(e.out.aval.shape)
+        if shape:
+            self.set_array(e, f"{out}.reshape({_shape(shape)})")
+        else:
+            self.set_array(e, f"{out}[0, 0]")
+
+    def call_argmax(self, e) -> None:
+        self._arg(e, ">")
+
+    def call_argmin(self, e) -> None:
+        self._arg(e, "<")
+
+    # indexing: basic indices (ints, slices, None, ...) and gathers by leading index tensors
+    def _basic(self, spec) -> str | None:
+        parts = []
+        for item in spec:
+            k = item[0]
+            if k == "t":
+                return None
+            if k == "i":
+                parts.append(str(item[1]))
+            elif k == "s":
+                parts.append(":".join("" if v is None else str(v) for v in item[1:]))
+            elif k == "n":
+                parts.append("None")
+            else:
+                parts.append("...")
+        return ", ".join(parts) if parts else "..."
+
+    def _gather(self, e, x_shape: tuple):
+        """For ``x[t0, t1, ...]`` with equal-shape index tensors on the leading dims: the index
+        arrays' names, their shape, and the number of indexed dims."""
+        spec = e.params["index"]
+        if not spec or any(item[0] != "t" for item in spec):
+            raise Unsupported("mixed advanced indexing")
+        first = 1 if e.prim.name in ("getitem", "scatter_add") else 2
+        idx = e.inputs[first:]
+        shapes = {tuple(a.aval.shape) for a in idx}
+        if len(shapes) != 1 or any(a.aval.dtype is not dtypes.int64 for a in idx):
+            raise Unsupported("advanced indexing with broadcast or bool index tensors")
+        names = [self.array(a) for a in idx]
+        return names, shapes.pop(), len(spec)
+
+    def _gather_loop(self, names, bshape, k, x_shape, body: str) -> None:
+        nb = _numel(bshape)
+        rest = _numel(x_shape[k:])
+        self.emit(f"for b in range({nb}):")
+        subs = []
+        for j, nm in enumerate(names):
+            self.emit(f"g{j} = {nm}_f[b] if {nm}_f[b] >= 0 else {nm}_f[b] + {x_shape[j]}", 2)
+            subs.append(f"g{j}")
+        self.emit(f"for r in range({rest}):", 2)
+        self.emit(body.format(idx=", ".join(subs), b="b", r="r", rest=rest), 3)
+
+    def call_getitem(self, e) -> None:
+        x = self.array(e.inputs[0])
+        basic = self._basic(e.params["index"])
+        if basic is not None:
+            return self.set_array(e, f"np.ascontiguousarray({x}[{basic}])")
+        xs = tuple(e.inputs[0].aval.shape)
+        names, bshape, k = self._gather(e, xs)
+        out = self.fresh()
+        oshape = tuple(e.out.aval.shape)
+        self.emit(f"{out} = np.empty({_shape(oshape)}, {_NP[e.out.aval.dtype]})")
+        self.emit(f"{out}_2 = {out}.reshape({_numel(bshape)}, {_numel(xs[k:])})")
+        self.emit(f"{x}_k = {x}.reshape({_shape(xs[:k] + (_numel(xs[k:]),))})")
+        self._gather_loop(names, bshape, k, xs, f"{out}_2[{{b}}, {{r}}] = {x}_k[{{idx}}, {{r}}]")
+        self.env[id(e.out)] = _Val("array", out, oshape)
+        if _numel(oshape):
+            self.emit(f"{out}_f = {out}.reshape(-1)")
+        else:
+            self.env[id(e.out)] = _Val("array", out, oshape)
+
+    def call_scatter_add(self, e) -> None:
+        g = self.array(e.inputs[0])
+        shape = tuple(e.params["shape"])
+        dt = _NP[e.out.aval.dtype]
+        out = self.fresh()
+        self.emit(f"{out} = np.zeros({_shape(shape)}, {dt})")
+        basic = self._basic(e.params["index"])
+        if basic is not None:
+            self.emit(f"{out}_v = {out}[{basic}]")
+            self.emit(f"{out}_v += {g}")
+        else:
+            names, bshape, k = self._gather(e, shape)
+            gs = tuple(e.inputs[0].aval.shape)
+            self.emit(f"{g}_2 = {g}.reshape({_numel(bshape)}, {_numel(gs) // max(_numel(bshape), 1)})")
+            self.emit(f"{out}_k = {out}.reshape({_shape(shape[:k] + (_numel(shape[k:]),))})")
+            self._gather_loop(names, bshape, k, shape, f"{out}_k[{{idx}}, {{r}}] += {g}_2[{{b}}, {{r}}]")
+        self.env[id(e.out)] = _Val("array", out, shape)
+        if _numel(shape):
+            self.emit(f"{out}_f = {out}.reshape(-1)")
+
+    def call_index_update(self, e) -> None:
+        basic = self._basic(e.params["index"])
+        if basic is None:
+            raise Unsupported("index_update with index tensors")
+        x = self.array(e.inputs[0])
+        v = self.val(e.inputs[1])
+        vv = _root(v).name if _root(v).kind == "scalar" else self.array(e.inputs[1])
+        out = self.fresh()
+        self.emit(f"{out} = {x}.copy()")
+        self.emit(f"{out}[{basic}] = {vv}")
+        shape = tuple(e.out.aval.shape)
+        self.env[id(e.out)] = _Val("array", out, shape)
+        if _numel(shape):
+            self.emit(f"{out}_f = {out}.reshape(-1)")
+
+    def call_expand(self, e) -> None:
+        self.view(e)
+
+

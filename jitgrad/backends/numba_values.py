@@ -1,0 +1,71 @@
+"""How generated Numba code names and holds IR values, and the small text helpers codegen
+shares."""
+
+from __future__ import annotations
+
+import math
+
+from jitgrad import dtypes
+from jitgrad.ir.graph import Lit
+
+PARALLEL_MIN = 1 << 17  # elements; smaller loops run on one thread
+
+_NP = {dtypes.float32: "np.float32", dtypes.float64: "np.float64", dtypes.int64: "np.int64",
+       dtypes.bool_: "np.bool_"}
+
+
+# Templates whose Python result type may differ from the operands' (int results, helpers).
+_RETYPES = frozenset({"sign", "floor", "clamp", "relu", "astype", "pow_scalar", "pow", "abs"})
+
+
+class Unsupported(Exception):
+    """The plan has something this backend does not generate code for."""
+
+
+def literal(a: Lit) -> str:
+    v, dt = a.value, a.aval.dtype
+    if dt is dtypes.bool_:
+        return repr(bool(v))
+    if dt is dtypes.int64:
+        return f"np.int64({int(v)})"
+    if math.isnan(v):
+        text = "np.nan"
+    elif math.isinf(v):
+        text = "np.inf" if v > 0 else "-np.inf"
+    else:
+        text = repr(float(v))
+    return f"np.float32({text})" if dt is dtypes.float32 else text
+
+
+class _Val:
+    """How generated code holds an IR value."""
+
+    __slots__ = ("kind", "name", "shape", "src")
+
+    def __init__(self, kind: str, name: str, shape: tuple = (), src=None) -> None:
+        self.kind = kind      # scalar | array | temp | bcast (a broadcast of ``src``)
+        self.name = name
+        self.shape = tuple(shape)
+        self.src = src
+
+
+
+
+def _root(v: _Val) -> _Val:
+    while v.kind == "bcast":
+        v = v.src
+    return v
+
+
+def _numel(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def _shape(shape) -> str:
+    shape = tuple(int(s) for s in shape)
+    return f"({shape[0]},)" if len(shape) == 1 else repr(shape)
+
+
