@@ -27,9 +27,7 @@ class CallsMixin:
         self.emit(f"{name} = {expr}")
         shape = tuple(e.out.aval.shape)
         if shape:
-            self.env[id(e.out)] = _Val("array", name, shape)
-            if _numel(shape):
-                self.emit(f"{name}_f = {name}.reshape(-1)")
+            self.publish(e.out, name, shape)
         else:
             self.env[id(e.out)] = _Val("scalar", name)
 
@@ -231,11 +229,7 @@ class CallsMixin:
         self.emit(f"{out}_2 = {out}.reshape({_numel(bshape)}, {_numel(xs[k:])})")
         self.emit(f"{x}_k = {x}.reshape({_shape(xs[:k] + (_numel(xs[k:]),))})")
         self._gather_loop(names, bshape, k, xs, f"{out}_2[{{b}}, {{r}}] = {x}_k[{{idx}}, {{r}}]")
-        self.env[id(e.out)] = _Val("array", out, oshape)
-        if _numel(oshape):
-            self.emit(f"{out}_f = {out}.reshape(-1)")
-        else:
-            self.env[id(e.out)] = _Val("array", out, oshape)
+        self.publish(e.out, out, oshape)
 
     def call_scatter_add(self, e) -> None:
         g = self.array(e.inputs[0])
@@ -253,9 +247,7 @@ class CallsMixin:
             self.emit(f"{g}_2 = {g}.reshape({_numel(bshape)}, {_numel(gs) // max(_numel(bshape), 1)})")
             self.emit(f"{out}_k = {out}.reshape({_shape(shape[:k] + (_numel(shape[k:]),))})")
             self._gather_loop(names, bshape, k, shape, f"{out}_k[{{idx}}, {{r}}] += {g}_2[{{b}}, {{r}}]")
-        self.env[id(e.out)] = _Val("array", out, shape)
-        if _numel(shape):
-            self.emit(f"{out}_f = {out}.reshape(-1)")
+        self.publish(e.out, out, shape)
 
     def call_index_update(self, e) -> None:
         basic = self._basic(e.params["index"])
@@ -268,9 +260,7 @@ class CallsMixin:
         self.emit(f"{out} = {x}.copy()")
         self.emit(f"{out}[{basic}] = {vv}")
         shape = tuple(e.out.aval.shape)
-        self.env[id(e.out)] = _Val("array", out, shape)
-        if _numel(shape):
-            self.emit(f"{out}_f = {out}.reshape(-1)")
+        self.publish(e.out, out, shape)
 
     def call_expand(self, e) -> None:
         self.view(e)

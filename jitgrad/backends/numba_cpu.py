@@ -128,11 +128,15 @@ class Codegen(CallsMixin):
         body = "\n".join(self.lines).replace("__DUMMIES__", ", ".join(dummies) + ",")
         return "\n".join(head) + "\n" + body + "\n"
 
+    def publish(self, var, name: str, shape) -> None:
+        """``var`` is now the contiguous array ``name`` (with a flat alias for flat loops)."""
+        self.env[id(var)] = _Val("array", name, shape)
+        if _numel(shape):
+            self.emit(f"{name}_f = {name}.reshape(-1)")
+
     def bind_input(self, v: Var, name: str) -> str:
         if v.aval.shape:
-            self.env[id(v)] = _Val("array", name, v.aval.shape)
-            if _numel(v.aval.shape):
-                self.emit(f"{name}_f = {name}.reshape(-1)")
+            self.publish(v, name, v.aval.shape)
         else:
             self.env[id(v)] = _Val("scalar", name)
         return name
@@ -143,9 +147,7 @@ class Codegen(CallsMixin):
         if e.prim.name == "reshape" and src.kind == "array":
             name = self.fresh()
             self.emit(f"{name} = {src.name}.reshape({_shape(shape)})")
-            self.env[id(e.out)] = _Val("array", name, shape)
-            if _numel(shape):
-                self.emit(f"{name}_f = {name}.reshape(-1)")
+            self.publish(e.out, name, shape)
         elif e.prim.name == "reshape" and src.kind == "bcast" and _root(src).kind == "scalar":
             self.env[id(e.out)] = _Val("bcast", "", shape, src)
         elif e.prim.name == "reshape" and src.kind != "scalar":
@@ -156,9 +158,7 @@ class Codegen(CallsMixin):
     def _reshape_named(self, e, name: str, shape: tuple) -> None:
         out = self.fresh()
         self.emit(f"{out} = {name}.reshape({_shape(shape)})")
-        self.env[id(e.out)] = _Val("array", out, shape)
-        if _numel(shape):
-            self.emit(f"{out}_f = {out}.reshape(-1)")
+        self.publish(e.out, out, shape)
 
     # -- loops -------------------------------------------------------------------------------
     def loop(self, lp: Loop) -> None:
@@ -299,9 +299,7 @@ class Codegen(CallsMixin):
             self.env[id(e.out)] = _Val("scalar", out)
             return
         self.emit(f"{out} = ({val}).astype({dt}).reshape({_shape(e.out.aval.shape)})")
-        self.env[id(e.out)] = _Val("array", out, e.out.aval.shape)
-        if _numel(e.out.aval.shape):
-            self.emit(f"{out}_f = {out}.reshape(-1)")
+        self.publish(e.out, out, e.out.aval.shape)
 
 
 
