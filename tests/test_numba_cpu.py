@@ -9,6 +9,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import jitgrad as jg
 from jitgrad.backends.numba_cpu import NumbaExecutable
@@ -172,3 +174,22 @@ def test_large_loops_run_in_parallel_and_match(n):
     np.testing.assert_allclose(g.numpy(), gr.numpy(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(v.item(), vr.item(), rtol=1e-10)
     assert ("prange" in f.lower(x).kernels[0]) == (n > 100_000)
+
+
+@settings(max_examples=10, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20)), min_size=3, max_size=10),
+       st.integers(0, 2**16), st.sampled_from([np.float64, np.float32]))
+def test_random_programs_numba_equals_reference(program, seed, dt):
+    from .test_compiled import build
+    rng = np.random.default_rng(seed)
+    ts = [jg.tensor(rng.standard_normal((3, 4)).astype(dt)) for _ in range(2)]
+    f = build(program)
+    num = jg.value_and_grad(f, argnums=(0, 1), target="numba-cpu")
+    ref = jg.value_and_grad(f, argnums=(0, 1), target="reference")
+    assert isinstance(num.lower(*ts)._node.exe, NumbaExecutable)
+    tol = 1e-12 if dt == np.float64 else 1e-4
+    (v, gs), (vr, grs) = num(*ts), ref(*ts)
+    for a, b in zip([v, *gs], [vr, *grs]):
+        assert a.dtype is b.dtype
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tol, atol=tol, equal_nan=True)

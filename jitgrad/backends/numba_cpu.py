@@ -183,9 +183,7 @@ class Codegen(CallsMixin):
             elif id(e.out) in mat:
                 name = self.fresh()
                 self.emit(f"{name} = np.empty({_shape(shape)}, {_NP[e.out.aval.dtype]})")
-                if flat:
-                    self.emit(f"{name}_f = {name}.reshape(-1)")
-                self.env[id(e.out)] = _Val("array", name, shape)
+                self.publish(e.out, name, shape)  # later flat loops read it through name_f
         rng = "numba.prange" if par else "range"
         if flat:
             self.emit(f"for i in {rng}({size}):")
