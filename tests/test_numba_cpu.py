@@ -17,6 +17,7 @@ from jitgrad.backends.numba_cpu import NumbaExecutable
 from jitgrad.backends.reference import ReferenceExecutable
 
 from .ops.table import ROWS
+from .test_compiled import build
 from .ops.test_table import make_inputs
 
 # prod's VJP needs prod_others, which this backend leaves to the interpreter (tested below).
@@ -181,7 +182,6 @@ def test_large_loops_run_in_parallel_and_match(n):
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 20)), min_size=3, max_size=10),
        st.integers(0, 2**16), st.sampled_from([np.float64, np.float32]))
 def test_random_programs_numba_equals_reference(program, seed, dt):
-    from .test_compiled import build
     rng = np.random.default_rng(seed)
     ts = [jg.tensor(rng.standard_normal((3, 4)).astype(dt)) for _ in range(2)]
     f = build(program)
