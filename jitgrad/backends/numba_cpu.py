@@ -308,30 +308,45 @@ def generate(graph: Graph) -> tuple[str, bool]:
 
 
 class NumbaExecutable:
-    """Calls the compiled kernel: contiguous inputs in, guard failures out as exceptions."""
+    """Calls the compiled kernel: contiguous inputs in, guard failures out as exceptions.
 
-    __slots__ = ("kernel", "source", "consts", "out_dtypes", "guard_types", "graph", "scalar_in")
+    The call itself is a few lines of Python generated for this kernel's inputs and outputs
+    (no loops over flags per call): it is on every compiled call's path."""
+
+    __slots__ = ("kernel", "source", "graph", "guard_types", "_call")
 
     def __init__(self, kernel, source: str, graph: Graph) -> None:
         self.kernel = kernel
         self.source = source
         self.graph = graph
-        self.consts = [np.ascontiguousarray(arr) if arr.ndim else arr[()] for _, arr in graph.consts]
-        self.scalar_in = [not v.aval.shape for v in graph.inputs]
-        self.out_dtypes = [None if o.aval.shape else o.aval.dtype.np for o in graph.outputs]
         self.guard_types = {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
                             if e.out is None and e.prim.name == "guard"}
+        ns = {"kernel": kernel, "fail": self._fail, "_a": np.array, "_c": _contiguous}
+        params = []
+        for i, (_, arr) in enumerate(graph.consts):
+            ns[f"c{i}"] = np.ascontiguousarray(arr) if arr.ndim else arr[()]
+            params.append(f"c{i}")
+        for j, v in enumerate(graph.inputs):
+            params.append(f"args[{j}][()]" if not v.aval.shape else f"_c(args[{j}])")
+        outs = []
+        for i, o in enumerate(graph.outputs):
+            if o.aval.shape:
+                outs.append(f"outs[{i}]")
+            else:  # Numba returns scalars as Python numbers: restore the dtype, as 0-d arrays
+                ns[f"d{i}"] = o.aval.dtype.np
+                outs.append(f"_a(outs[{i}], d{i})")
+        src = (f"def call(args):\n    status, observed, outs = kernel({', '.join(params)})\n"
+               f"    if status >= 0:\n        fail(status, observed)\n"
+               f"    return [{', '.join(outs)}]\n")
+        exec(src, ns)  # noqa: S102  (a fixed template over this kernel's own arity)
+        self._call = ns["call"]
+
+    def _fail(self, status: int, observed):
+        t = self.guard_types.get(status, float)
+        raise GuardFailure(status, t(observed) if t in (bool, int) else observed)
 
     def __call__(self, args: list) -> list:
-        prepared = self.consts + [a[()] if s else (a if a.flags.c_contiguous else
-                                                    np.ascontiguousarray(a))
-                                  for a, s in zip(args, self.scalar_in)]
-        status, observed, outs = self.kernel(*prepared)
-        if status >= 0:
-            t = self.guard_types.get(status, float)
-            raise GuardFailure(status, t(observed) if t in (bool, int) else observed)
-        # Numba returns scalars as Python numbers: give them back their dtype, as 0-d arrays.
-        return [o if dt is None else np.array(o, dtype=dt) for o, dt in zip(outs, self.out_dtypes)]
+        return self._call(args)
 
     @property
     def kernels(self) -> list:
@@ -339,6 +354,10 @@ class NumbaExecutable:
 
     def text(self) -> str:
         return self.source
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _numba_type(aval):
