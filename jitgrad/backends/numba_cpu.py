@@ -21,6 +21,12 @@ from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.transforms.fusion import Loop, View, fuse
 
 
+_REDUCTIONS = ("sum", "mean", "max", "min", "norm", "prod")
+_BLOCK = 1024  # elements per block of a loop whose reductions are buffered
+# Loop bodies use vectorizable versions of these (libm's exp and sigmoid are as fast here).
+_VECTOR_MATH = {"sin": "vsin({0})", "cos": "vcos({0})", "tanh": "vtanh({0})"}
+
+
 class Codegen(CallsMixin):
     """Turns a fusion plan into the source of one ``@njit`` kernel."""
 
@@ -122,6 +128,7 @@ class Codegen(CallsMixin):
         self.emit(f"return -1, 0.0, ({', '.join(outs)},)")
         head = ["import math", "import numpy as np", "import numba",
                 "from jitgrad.backends._numba_helpers import clamp, floor, isinf, isnan, max2, min2, sign",
+                "from jitgrad.backends._vecmath import trig_ok, vcos, vsin, vtanh",
                 "",
                 f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')",
                 f"def kernel({', '.join(args)}):"]
@@ -165,7 +172,7 @@ class Codegen(CallsMixin):
         shape = lp.shape
         size = _numel(shape)
         mat = self.plan.materialize
-        reds = [e for e in lp.eqns if e.prim.name in ("sum", "mean", "max", "min", "norm", "prod")]
+        reds = [e for e in lp.eqns if e.prim.name in _REDUCTIONS]
         full = all(not e.out.aval.shape for e in reds)
         arrays_full = all(
             _root(self.val(a)).kind != "array" or tuple(_root(self.val(a)).shape) == shape
@@ -176,16 +183,47 @@ class Codegen(CallsMixin):
             e.prim.name in ("sum", "mean", "norm") for e in reds)
         if par:
             self.parallel = True
-        accs = {}
         for e in lp.eqns:
-            if e.prim.name in ("sum", "mean", "max", "min", "norm", "prod"):
-                accs[id(e)] = self.reduction_init(e)
-            elif id(e.out) in mat:
+            if e.prim.name not in _REDUCTIONS and id(e.out) in mat:
                 name = self.fresh()
                 self.emit(f"{name} = np.empty({_shape(shape)}, {_NP[e.out.aval.dtype]})")
                 self.publish(e.out, name, shape)  # later flat loops read it through name_f
+        start = len(self.lines)
+        flag = self.fresh("tb")
+        trig = self.loop_body(lp, shape, size, flat, par, flag)
+        if trig:
+            # The vectorized sin/cos reduce arguments exactly only below 2**19: when any
+            # argument was larger, the same loop runs again with libm's sin and cos.
+            body = self.lines[start:]
+            self.lines.insert(start, f"    {flag} = 0")
+            self.emit(f"if {flag} > 0:")
+            for line in body:
+                if "trig_ok(" not in line:
+                    self.lines.append("    " + line.replace("vsin(", "math.sin(")
+                                      .replace("vcos(", "math.cos("))
+        for e in lp.eqns:  # temps are not visible after the loop
+            if id(e.out) not in self.env:
+                self.env[id(e.out)] = _Val("temp", "<dead>")
+
+    def loop_body(self, lp: Loop, shape, size, flat, par, flag) -> bool:
+        """Emit accumulators, the loop nest and the reductions' results; returns whether the
+        body calls the vectorized sin/cos (which then need a fallback)."""
+        mat = self.plan.materialize
+        accs = {id(e): self.reduction_init(e) for e in lp.eqns if e.prim.name in _REDUCTIONS}
         rng = "numba.prange" if par else "range"
-        if flat:
+        blocked = flat and bool(accs) and size > _BLOCK
+        if blocked:
+            # Reductions go through a block buffer, so the elementwise loop carries no
+            # floating-point recurrence and LLVM can vectorize it.
+            nblk = -(-size // _BLOCK)
+            self.emit(f"for blk in {rng}({nblk}):")
+            self.emit(f"lo = blk * {_BLOCK}", 2)
+            self.emit(f"hi = min(lo + {_BLOCK}, {size})", 2)
+            for k in accs:
+                self.emit(f"{accs[k][0]}_b = np.empty({_BLOCK}, np.float64)", 2)
+            self.emit("for i in range(lo, hi):", 2)
+            idx, fl, depth = None, "i", 3
+        elif flat:
             self.emit(f"for i in {rng}({size}):")
             idx, fl, depth = None, "i", 2
         else:
@@ -194,30 +232,60 @@ class Codegen(CallsMixin):
                 self.emit(f"for i{k} in {rng if k == 0 else 'range'}({s}):", 1 + k)
             fl, depth = None, 1 + len(shape)
         temps: dict[int, str] = {}
+        trig = False
         for e in lp.eqns:
             def rd(a):
                 if isinstance(a, Var) and id(a) in temps:
                     return temps[id(a)]
                 return self.read(a, shape, idx, fl)
             if id(e) in accs:
-                self.reduction_step(e, accs[id(e)], rd(e.inputs[0]), shape, idx, depth)
+                v = rd(e.inputs[0])
+                if blocked:
+                    sq = f"{v} * {v}" if e.prim.name == "norm" else v
+                    self.emit(f"{accs[id(e)][0]}_b[i - lo] = {sq}", depth)
+                else:
+                    self.reduction_step(e, accs[id(e)], v, shape, idx, depth)
                 continue
             t = self.fresh("t")
-            self.emit(f"{t} = {self.expr(e, [rd(a) for a in e.inputs])}", depth)
+            args = [rd(a) for a in e.inputs]
+            text = self.expr(e, args, vector=True)
+            if e.prim.name in ("sin", "cos") and e.out.aval.dtype.is_floating_point:
+                trig = True
+                self.emit(f"{flag} += 0 if trig_ok({args[0]}) else 1", depth)
+            self.emit(f"{t} = {text}", depth)
             temps[id(e.out)] = t
             if id(e.out) in mat:
                 target = f"{self.env[id(e.out)].name}_f[i]" if flat else \
                     f"{self.env[id(e.out)].name}[{', '.join(idx)}]"
                 self.emit(f"{target} = {t}", depth)
+        if blocked:
+            for e in lp.eqns:
+                if id(e) in accs:
+                    self.block_combine(e, accs[id(e)][0])
         for e in lp.eqns:
             if id(e) in accs:
                 self.reduction_finish(e, accs[id(e)], shape)
-        for e in lp.eqns:  # temps are not visible after the loop
-            if id(e.out) not in self.env:
-                self.env[id(e.out)] = _Val("temp", "<dead>")
+        return trig
 
-    def expr(self, e, args: list[str]) -> str:
+    def block_combine(self, e, acc: str) -> None:
+        """Fold one block's buffered values into the accumulator, in order."""
+        red = e.prim.name
+        if red in ("sum", "mean", "norm", "prod"):
+            op, init = ("*=", "1.0") if red == "prod" else ("+=", "0.0")
+            self.emit(f"s = {init}", 2)
+            self.emit("for j in range(hi - lo):", 2)
+            self.emit(f"s {op} {acc}_b[j]", 3)
+            self.emit(f"{acc} {op} s", 2)
+            return
+        cmp = ">" if red == "max" else "<"
+        self.emit("for j in range(hi - lo):", 2)
+        self.emit(f"if {acc}_b[j] {cmp} {acc} or {acc}_b[j] != {acc}_b[j]:", 3)
+        self.emit(f"{acc} = {acc}_b[j]", 4)
+
+    def expr(self, e, args: list[str], vector: bool = False) -> str:
         tmpl = e.prim.expr
+        if vector and e.prim.name in _VECTOR_MATH and e.out.aval.dtype.is_floating_point:
+            tmpl = _VECTOR_MATH[e.prim.name]
         if tmpl is None:
             raise Unsupported(f"no scalar template for {e.prim.name}")
         params = {k: (repr(v) if not isinstance(v, dtypes.DType) else _NP[v])

@@ -1,0 +1,192 @@
+"""Vectorizable exp, tanh, sin and cos for generated kernels.
+
+The llvmlite build has no vector math library, so ``math.exp``/``math.sin`` compile to scalar
+libm calls and the loops around them stay scalar. These use arithmetic, roundings and a bit-cast
+(``2**k`` is built from its exponent bits), so LLVM vectorizes the loops that call them. All
+work in float64 (float32 callers round the result once). sin/cos reduce by pi/2 in three exact
+pieces, which is accurate for |x| < 2**19 (``trig_ok``); kernels run a libm version of a loop
+when any argument is larger.
+tests/test_vecmath.py checks dense grids and edge values against NumPy.
+"""
+
+import math
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts: k * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+_2_OVER_PI = 6.36619772367581382433e-01
+_PIO2_1 = 1.57079632673412561417e+00  # pi/2 in three 33-bit parts: n * part is exact
+_PIO2_2 = 6.07710050630396597660e-11
+_PIO2_3 = 2.02226624871116645580e-21
+_PIO2_3T = 8.47842766036889956997e-32
+_TRIG_MAX = 524288.0  # 2**19: beyond it, libm's full reduction
+
+
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits_of_f64(typingctx, x):
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+_TWO52 = 4503599627370496.0
+
+
+@numba.njit(inline="always", error_model="numpy", cache=True)
+def _pow2(k):
+    """2**k for a whole float k in [-1022, 1023], without float-to-int conversion (which AVX2
+    cannot vectorize): the bits of k + 1023 + 2**52 end in k + 1023; shift them into place."""
+    return _f64_from_bits(_bits_of_f64(k + (1023.0 + _TWO52)) << 52)
+
+
+_jit = numba.njit(inline="always", error_model="numpy", cache=True)
+
+
+@_jit
+def _exp_poly(r):
+    """exp(r) for |r| <= ln(2)/2: Taylor to degree 13 (truncation below 1e-17)."""
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    return p * r + 1.0
+
+
+@_jit
+def vexp(x):
+    x = float(x)
+    # Clamp (NaN to 0) so k fits; the clamped ends still overflow to inf or round to 0.
+    xc = 0.0 if x != x else (710.0 if x > 710.0 else (-746.0 if x < -746.0 else x))
+    k = math.floor(xc * _LOG2E + 0.5)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = _exp_poly(r)
+    k1 = math.floor(k * 0.5)
+    # Two power-of-two factors: each is a normal number, and a subnormal result is rounded
+    # once, by the last multiplication.
+    y = p * _pow2(k1) * _pow2(k - k1)
+    return x if x != x else y
+
+
+@_jit
+def _expm1_small(r):
+    """exp(r) - 1 for |r| <= 1.25 without cancellation: r * (1/1! + r/2! + ... + r^20/21!)."""
+    p = 1.9572941063391263e-20
+    p = p * r + 4.110317623312165e-19
+    p = p * r + 8.22063524662433e-18
+    p = p * r + 1.5619206968586225e-16
+    p = p * r + 2.8114572543455206e-15
+    p = p * r + 4.779477332387385e-14
+    p = p * r + 7.647163731819816e-13
+    p = p * r + 1.1470745597729725e-11
+    p = p * r + 1.6059043836821613e-10
+    p = p * r + 2.08767569878681e-09
+    p = p * r + 2.505210838544172e-08
+    p = p * r + 2.755731922398589e-07
+    p = p * r + 2.7557319223985893e-06
+    p = p * r + 2.48015873015873e-05
+    p = p * r + 0.0001984126984126984
+    p = p * r + 0.001388888888888889
+    p = p * r + 0.008333333333333333
+    p = p * r + 0.041666666666666664
+    p = p * r + 0.16666666666666666
+    p = p * r + 0.5
+    p = p * r + 1.0
+    return p * r
+
+
+@_jit
+def vtanh(x):
+    x = float(x)
+    a = abs(x)
+    small = a < 0.625
+    e1 = _expm1_small(2.0 * (a if small else 0.0))
+    t_small = e1 / (e1 + 2.0)
+    e2 = vexp(2.0 * (a if a < 22.0 else 22.0))
+    t_big = 1.0 - 2.0 / (e2 + 1.0)
+    t = math.copysign(t_small if small else t_big, x)
+    return x if x != x else t
+
+
+@_jit
+def _sin_kernel(r):
+    z = r * r
+    p = 1.58969099521155010221e-10
+    p = p * z - 2.50507602534068634195e-08
+    p = p * z + 2.75573137070700676789e-06
+    p = p * z - 1.98412698298579493134e-04
+    p = p * z + 8.33333333332248946124e-03
+    p = p * z - 1.66666666666666324348e-01
+    return r + r * z * p
+
+
+@_jit
+def _cos_kernel(r):
+    z = r * r
+    p = -1.13596475577881948265e-11
+    p = p * z + 2.08757232129817482790e-09
+    p = p * z - 2.75573143513906633035e-07
+    p = p * z + 2.48015872894767294178e-05
+    p = p * z - 1.38888888888741095749e-03
+    p = p * z + 4.16666666666666019037e-02
+    hz = 0.5 * z
+    w = 1.0 - hz
+    return w + (((1.0 - w) - hz) + z * z * p)
+
+
+@_jit
+def _reduce(x):
+    """x = n pi/2 + r, |r| <= pi/4; returns (r, n mod 4 as a float). Exact pieces for
+    |x| < 2**19 only: callers check ``trig_ok`` and take libm's path otherwise."""
+    n = math.floor(x * _2_OVER_PI + 0.5)
+    r = (((x - n * _PIO2_1) - n * _PIO2_2) - n * _PIO2_3) - n * _PIO2_3T
+    return r, n - 4.0 * math.floor(n * 0.25)
+
+
+@_jit
+def trig_ok(x):
+    """Whether vsin/vcos are exact for x (NaN and inf are: they give NaN)."""
+    return not (abs(x) >= _TRIG_MAX) or abs(x) == math.inf
+
+
+@_jit
+def vsin(x):
+    x = float(x)
+    r, q = _reduce(x)
+    s, c = _sin_kernel(r), _cos_kernel(r)
+    v = s if q == 0.0 else (c if q == 1.0 else (-s if q == 2.0 else -c))
+    return x if x == 0.0 else v  # sin(-0.0) is -0.0
+
+
+@_jit
+def vcos(x):
+    x = float(x)
+    r, q = _reduce(x)
+    s, c = _sin_kernel(r), _cos_kernel(r)
+    return c if q == 0.0 else (-s if q == 1.0 else (-c if q == 2.0 else s))

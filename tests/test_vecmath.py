@@ -1,0 +1,92 @@
+"""The vectorizable math of the Numba backend against NumPy: dense grids and edge values."""
+
+import numba
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from jitgrad.backends._vecmath import vcos, vexp, vsin, vtanh
+
+FUNCS = {"exp": (vexp, np.exp), "tanh": (vtanh, np.tanh), "sin": (vsin, np.sin),
+         "cos": (vcos, np.cos)}
+KERNELS = {}
+
+
+def apply(name, a):
+    k = KERNELS.get(name)
+    if k is None:
+        fn = FUNCS[name][0]
+
+        @numba.njit(error_model="numpy")
+        def k(x, out):
+            for i in range(x.size):
+                out[i] = fn(x[i])
+        KERNELS[name] = k
+    out = np.empty_like(a)
+    k(a, out)
+    return out
+
+
+def max_ulp(got, ref):
+    ok = np.isfinite(ref) & (ref != 0)
+    return float(np.max(np.abs(got[ok] - ref[ok]) / np.spacing(np.abs(ref[ok]))))
+
+
+GRIDS = {"wide": np.linspace(-40.0, 40.0, 400_001), "small": np.linspace(-1e-3, 1e-3, 20_001),
+         "tiny": np.geomspace(1e-300, 1e-8, 2_001)}
+LIMITS = {"exp": 1, "tanh": 3, "sin": 2, "cos": 2}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCS))
+def test_dense_grids_within_a_few_ulp(name):
+    ref_fn = FUNCS[name][1]
+    for grid in GRIDS.values():
+        for g in (grid, -grid):
+            with np.errstate(all="ignore"):
+                assert max_ulp(apply(name, g), ref_fn(g)) <= LIMITS[name]
+    if name in ("sin", "cos"):
+        g = np.linspace(-5e5, 5e5, 400_001)
+        # Near the zeros the result is tiny: compare on the scale of the function's range.
+        assert np.max(np.abs(apply(name, g) - ref_fn(g))) <= 4e-16
+    if name == "exp":
+        g = np.linspace(-745.2, 709.78, 400_001)
+        with np.errstate(all="ignore"):
+            ref = np.exp(g)
+        got = apply(name, g)
+        normal = ref > np.finfo(np.float64).tiny
+        assert max_ulp(got[normal], ref[normal]) <= 1
+        assert np.max(np.abs(got[~normal] - ref[~normal])) <= 5e-324  # subnormals: one ulp
+
+
+@pytest.mark.parametrize("name", sorted(FUNCS))
+def test_edge_values(name):
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e-310, 709.7, 710.0,
+                      -745.0, -746.0, 0.625, -0.625, 22.0, np.pi / 2, -np.pi, 1e300])
+    if name in ("sin", "cos"):
+        edges = edges[np.abs(edges) < 2 ** 19]  # beyond, kernels use libm (tested below)
+    with np.errstate(all="ignore"):
+        ref = FUNCS[name][1](edges)
+        got = apply(name, edges)
+        same = (got == ref) | (np.isnan(got) & np.isnan(ref)) | (
+            np.abs(got - ref) <= 4 * np.spacing(np.abs(ref)))
+    assert same.all(), list(zip(edges[~same], got[~same], ref[~same]))
+    assert (np.signbit(got[ref == 0]) == np.signbit(ref[ref == 0])).all()  # -0.0 stays -0.0
+
+
+def test_compiled_sin_cos_of_huge_arguments_fall_back_to_libm():
+    x = np.array([1e20, 3.0, -7e5, 2.0 ** 19, 1e300, -0.0])
+    f = jg.jit(lambda t: (jg.sin(t), jg.cos(t), jg.sin(t).sum()), target="numba-cpu")
+    s, c, total = f(jg.tensor(x))
+    np.testing.assert_array_equal(s.numpy(), np.sin(x))
+    np.testing.assert_array_equal(c.numpy(), np.cos(x))
+    assert total.item() == pytest.approx(np.sin(x).sum(), rel=1e-15)
+    assert "math.sin(" in f.lower(jg.tensor(x)).kernels[0]
+
+
+def test_float32_rounds_once():
+    x = np.linspace(-20, 20, 100_001).astype(np.float32)
+    f = jg.jit(lambda t: (jg.sin(t), jg.cos(t), jg.tanh(t)), target="numba-cpu")
+    for got, ref in zip(f(jg.tensor(x)), (np.sin, np.cos, np.tanh)):
+        assert got.dtype is jg.float32
+        r = ref(x.astype(np.float64)).astype(np.float32)
+        assert np.max(np.abs(got.numpy() - r) / np.spacing(np.abs(r) + 1e-30)) <= 1
