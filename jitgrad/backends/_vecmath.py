@@ -4,8 +4,8 @@ The llvmlite build has no vector math library, so ``math.exp``/``math.sin`` comp
 libm calls and the loops around them stay scalar. These use arithmetic, roundings and a bit-cast
 (``2**k`` is built from its exponent bits), so LLVM vectorizes the loops that call them. All
 work in float64 (float32 callers round the result once). sin/cos reduce by pi/2 in three exact
-pieces, which is accurate for |x| < 2**19 (``trig_ok``); kernels run a libm version of a loop
-when any argument is larger.
+pieces, which is accurate for |x| < 2**19 (``trig_ok``); a kernel that meets a larger argument
+returns -2 and its twin with libm's sin and cos runs instead.
 tests/test_vecmath.py checks dense grids and edge values against NumPy.
 """
 
@@ -163,7 +163,7 @@ def _cos_kernel(r):
 @_jit
 def _reduce(x):
     """x = n pi/2 + r, |r| <= pi/4; returns (r, n mod 4 as a float). Exact pieces for
-    |x| < 2**19 only: callers check ``trig_ok`` and take libm's path otherwise."""
+    |x| < 2**19 only: kernels check ``trig_ok`` and run libm's twin otherwise."""
     n = math.floor(x * _2_OVER_PI + 0.5)
     r = (((x - n * _PIO2_1) - n * _PIO2_2) - n * _PIO2_3) - n * _PIO2_3T
     return r, n - 4.0 * math.floor(n * 0.25)
@@ -173,6 +173,12 @@ def _reduce(x):
 def trig_ok(x):
     """Whether vsin/vcos are exact for x (NaN and inf are: they give NaN)."""
     return not (abs(x) >= _TRIG_MAX) or abs(x) == math.inf
+
+
+@_jit
+def libm_ok(x):
+    """``trig_ok`` for the libm twin of a kernel: every argument is fine there."""
+    return True
 
 
 @_jit

@@ -128,7 +128,7 @@ class Codegen(CallsMixin):
         self.emit(f"return -1, 0.0, ({', '.join(outs)},)")
         head = ["import math", "import numpy as np", "import numba",
                 "from jitgrad.backends._numba_helpers import clamp, floor, isinf, isnan, max2, min2, sign",
-                "from jitgrad.backends._vecmath import trig_ok, vcos, vsin, vtanh",
+                "from jitgrad.backends._vecmath import libm_ok, trig_ok, vcos, vsin, vtanh",
                 "",
                 f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')",
                 f"def kernel({', '.join(args)}):"]
@@ -190,17 +190,12 @@ class Codegen(CallsMixin):
                 self.publish(e.out, name, shape)  # later flat loops read it through name_f
         start = len(self.lines)
         flag = self.fresh("tb")
-        trig = self.loop_body(lp, shape, size, flat, par, flag)
-        if trig:
+        if self.loop_body(lp, shape, size, flat, par, flag):
             # The vectorized sin/cos reduce arguments exactly only below 2**19: when any
-            # argument was larger, the same loop runs again with libm's sin and cos.
-            body = self.lines[start:]
+            # argument was larger, the kernel says so (-2) and the caller runs its libm twin.
             self.lines.insert(start, f"    {flag} = 0")
             self.emit(f"if {flag} > 0:")
-            for line in body:
-                if "trig_ok(" not in line:
-                    self.lines.append("    " + line.replace("vsin(", "math.sin(")
-                                      .replace("vcos(", "math.cos("))
+            self.emit("return -2, 0.0, (__DUMMIES__)", 2)
         for e in lp.eqns:  # temps are not visible after the loop
             if id(e.out) not in self.env:
                 self.env[id(e.out)] = _Val("temp", "<dead>")
@@ -381,15 +376,16 @@ class NumbaExecutable:
     The call itself is a few lines of Python generated for this kernel's inputs and outputs
     (no loops over flags per call): it is on every compiled call's path."""
 
-    __slots__ = ("kernel", "source", "graph", "guard_types", "_call")
+    __slots__ = ("kernel", "source", "graph", "guard_types", "_call", "_libm")
 
     def __init__(self, kernel, source: str, graph: Graph) -> None:
         self.kernel = kernel
         self.source = source
         self.graph = graph
+        self._libm = None
         self.guard_types = {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
                             if e.out is None and e.prim.name == "guard"}
-        ns = {"kernel": kernel, "fail": self._fail, "_a": np.array, "_c": _contiguous}
+        ns = {"kernel": kernel, "slow": self._slow, "_a": np.array, "_c": _contiguous}
         params = []
         for i, (_, arr) in enumerate(graph.consts):
             ns[f"c{i}"] = np.ascontiguousarray(arr) if arr.ndim else arr[()]
@@ -404,12 +400,16 @@ class NumbaExecutable:
                 ns[f"d{i}"] = o.aval.dtype.np
                 outs.append(f"_a(outs[{i}], d{i})")
         src = (f"def call(args):\n    status, observed, outs = kernel({', '.join(params)})\n"
-               f"    if status >= 0:\n        fail(status, observed)\n"
+               f"    if status != -1:\n        return slow(status, observed, args)\n"
                f"    return [{', '.join(outs)}]\n")
         exec(src, ns)  # noqa: S102  (a fixed template over this kernel's own arity)
         self._call = ns["call"]
 
-    def _fail(self, status: int, observed):
+    def _slow(self, status: int, observed, args: list) -> list:
+        if status == -2:  # a sin/cos argument beyond the vectorized range: use the libm twin
+            if self._libm is None:
+                self._libm = compile_source(libm_source(self.source), self.graph)
+            return self._libm(args)
         t = self.guard_types.get(status, float)
         raise GuardFailure(status, t(observed) if t in (bool, int) else observed)
 
@@ -444,29 +444,48 @@ class NumbaCPUBackend:
     name = "numba-cpu"
 
     def compile(self, graph: Graph):
-        from jitgrad.backends import disk_cache
         from jitgrad.backends.reference import ReferenceExecutable
         from jitgrad.runtime import _log
         try:
             source, _ = generate(graph)
+            return compile_source(source, graph)
         except Unsupported as e:
             _log("compile", f"reference interpreter for this trace: {e}")
             return ReferenceExecutable(graph, note=str(e))
-        path, k = disk_cache.source_path(source)
-        sig = tuple(_numba_type(v.aval) for v, _ in graph.consts) + \
-            tuple(_numba_type(v.aval) for v in graph.inputs)
-        for attempt in range(2):
-            try:
-                mod = disk_cache.load(path, k)
-                mod.kernel.compile(sig)
-                return NumbaExecutable(mod.kernel, source, graph)
-            except Exception as e:  # a stale/corrupt Numba cache entry, or a typing failure
-                disk_cache.purge_numba_cache(path)
-                import sys
-                sys.modules.pop(f"jitgrad_kernel_{k}", None)
-                if attempt == 1:
-                    _log("compile", f"reference interpreter for this trace: Numba failed: "
-                                    f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
-                    return ReferenceExecutable(graph, note=f"Numba could not compile it "
-                                                           f"({type(e).__name__})")
-        raise AssertionError("unreachable")
+        except _NumbaFailed as e:
+            _log("compile", f"reference interpreter for this trace: Numba failed: {e}")
+            return ReferenceExecutable(graph, note=f"Numba could not compile it ({e.kind})")
+
+
+class _NumbaFailed(Exception):
+    def __init__(self, e: Exception) -> None:
+        super().__init__(f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+        self.kind = type(e).__name__
+
+
+def libm_source(source: str) -> str:
+    """The kernel with libm's sin and cos, for arguments beyond the vectorized range."""
+    return (source.replace("vsin(", "math.sin(").replace("vcos(", "math.cos(")
+            .replace("trig_ok(", "libm_ok("))
+
+
+def compile_source(source: str, graph: Graph) -> NumbaExecutable:
+    """Write ``source`` to the disk cache, compile it for ``graph``'s input types, and wrap it.
+    A stale or corrupt Numba cache entry is purged and compiled again once."""
+    import sys
+
+    from jitgrad.backends import disk_cache
+    path, k = disk_cache.source_path(source)
+    sig = tuple(_numba_type(v.aval) for v, _ in graph.consts) + \
+        tuple(_numba_type(v.aval) for v in graph.inputs)
+    for attempt in range(2):
+        try:
+            mod = disk_cache.load(path, k)
+            mod.kernel.compile(sig)
+            return NumbaExecutable(mod.kernel, source, graph)
+        except Exception as e:  # a stale/corrupt Numba cache entry, or a typing failure
+            disk_cache.purge_numba_cache(path)
+            sys.modules.pop(f"jitgrad_kernel_{k}", None)
+            if attempt == 1:
+                raise _NumbaFailed(e) from e
+    raise AssertionError("unreachable")
