@@ -68,8 +68,11 @@ def _to(self, *args, dtype=None, copy: bool = False, **kwargs):
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif isinstance(a, str) and a in ("cpu",):
+        elif isinstance(a, str) and a == "cpu":
             continue
+        elif isinstance(a, str) and a.split(":")[0] in ("cuda", "mps", "xla", "meta"):
+            raise ValueError(f"device {a!r} is not available to eager tensors; compiled functions "
+                             "take target='cuda'")
         elif a is not None:
             dtype = a
     if dtype is None:
@@ -97,10 +100,8 @@ Tensor.masked_fill = lambda self, mask, value: ops.where(mask, value, self)
 Tensor.new_zeros = lambda self, *size: ops.zeros(*size, dtype=self.dtype)
 Tensor.new_ones = lambda self, *size: ops.ones(*size, dtype=self.dtype)
 Tensor.new_tensor = lambda self, data: ops.tensor(data, dtype=self.dtype)
-Tensor.all = lambda self, dim=None: (ops.logical_not(self.bool()).sum(dim) == 0) \
-    if dim is not None else (ops.logical_not(self.bool()).sum() == 0)
-Tensor.any = lambda self, dim=None: (self.bool().sum(dim) > 0) if dim is not None \
-    else (self.bool().sum() > 0)
+Tensor.all = lambda self, dim=None: ops.logical_not(self.bool()).sum(dim) == 0
+Tensor.any = lambda self, dim=None: self.bool().sum(dim) > 0
 
 
 # -- in place ----------------------------------------------------------------------------------
