@@ -303,3 +303,17 @@ def test_compiled_gradient_closing_over_an_outer_traced_value():
     gx, gy = jg.grad(f, argnums=(0, 1))(jg.tensor(x), jg.tensor(y))
     np.testing.assert_allclose(gx.numpy(), -y * y * np.sin(x * y), rtol=1e-12)
     np.testing.assert_allclose(gy.numpy(), np.cos(x * y) - x * y * np.sin(x * y), rtol=1e-12)
+
+
+def test_simplify_cancels_transposes_and_transposes_products():
+    f = jg.grad(lambda x, w: jg.tanh(x @ w.T).sum(), argnums=1, target="reference")
+    rng = np.random.default_rng(4)
+    x, w = jg.tensor(rng.standard_normal((5, 3))), jg.tensor(rng.standard_normal((4, 3)))
+    opt = f.lower(x, w).optimized
+    made_by = {id(e.out): e.prim.name for e in opt.eqns if e.out is not None}
+    for e in opt.eqns:
+        if e.prim.name == "permute":
+            assert made_by.get(id(e.inputs[0])) not in ("permute", "matmul")
+    wt = w.detach().requires_grad_()
+    jg.tanh(x @ wt.T).sum().backward()
+    np.testing.assert_allclose(f(x, w).numpy(), wt.grad.numpy(), rtol=1e-12)

@@ -63,6 +63,7 @@ def fold(g: Graph) -> Graph:
     consts = dict((id(v), (v, arr)) for v, arr in g.consts)
     alias: dict[int, object] = {}
     bcast: dict[int, Lit] = {}  # Vars that are a literal broadcast to their shape
+    permuted: dict[int, tuple] = {}  # Vars made by a permute: (its input, its perm)
     expand_p = PRIMITIVES["expand"]
     eqns = []
 
@@ -79,6 +80,17 @@ def fold(g: Graph) -> Graph:
         if e.out is None:
             eqns.append(e)
             continue
+        if e.prim.name == "permute" and id(ins[0]) in permuted:
+            # A permute of a permute is one permute, and none at all when they cancel.
+            inner, p0 = permuted[id(ins[0])]
+            perm = tuple(p0[p] for p in e.params["perm"])
+            if perm == tuple(range(len(perm))):
+                alias[id(e.out)] = inner
+                continue
+            e = Eqn(e.prim, (inner,), e.out, {"perm": perm}, e.src)
+            ins = e.inputs
+        if e.prim.name == "permute":
+            permuted[id(e.out)] = (ins[0], e.params["perm"])
         src = _identity_source(e, bcast)
         if src is not None:
             alias[id(e.out)] = src
@@ -163,7 +175,45 @@ def dce(g: Graph) -> Graph:
     return Graph(consts, g.inputs, tuple(reversed(kept)), g.outputs)
 
 
-PASSES = (fold, cse, dce)
+def transpose_products(g: Graph) -> Graph:
+    """``(a @ b).T`` as ``b.T @ a.T`` for 2-D operands, when the product is used only there:
+    reverse mode makes ``(x.T @ g).T`` for the weight of ``x @ w.T``, and this way no transposed
+    copy of the result is made (transposed operands go to BLAS as views, and a transpose of a
+    transpose cancels)."""
+    uses: dict[int, int] = {}
+    for e in g.eqns:
+        for a in e.inputs:
+            if isinstance(a, Var):
+                uses[id(a)] = uses.get(id(a), 0) + 1
+    for o in g.outputs:
+        if isinstance(o, Var):
+            uses[id(o)] = uses.get(id(o), 0) + 1
+    producer = {id(e.out): e for e in g.eqns if e.out is not None}
+    permute_p, matmul_p = PRIMITIVES["permute"], PRIMITIVES["matmul"]
+    eqns = []
+    for e in g.eqns:
+        m = producer.get(id(e.inputs[0])) if e.inputs and isinstance(e.inputs[0], Var) else None
+        if (e.prim is permute_p and e.params["perm"] == (1, 0) and m is not None
+                and m.prim is matmul_p and uses.get(id(m.out)) == 1
+                and all(len(a.aval.shape) == 2 for a in m.inputs)):
+            a, b = m.inputs
+            ta, tb = _transposed(b, producer, eqns, e.src), _transposed(a, producer, eqns, e.src)
+            eqns.append(Eqn(matmul_p, (ta, tb), e.out, {}, e.src))
+            continue
+        eqns.append(e)
+    return Graph(g.consts, g.inputs, tuple(eqns), g.outputs)
+
+
+def _transposed(v, producer: dict, eqns: list, src):
+    p = producer.get(id(v))
+    if p is not None and p.prim.name == "permute" and p.params["perm"] == (1, 0):
+        return p.inputs[0]
+    out = Var(type(v.aval)(tuple(reversed(v.aval.shape)), v.aval.dtype))
+    eqns.append(Eqn(PRIMITIVES["permute"], (v,), out, {"perm": (1, 0)}, src))
+    return out
+
+
+PASSES = (fold, cse, transpose_products, dce)
 
 
 def simplify(g: Graph, verify=None) -> Graph:
