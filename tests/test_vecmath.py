@@ -74,12 +74,13 @@ def test_edge_values(name):
 
 
 def test_compiled_sin_cos_of_huge_arguments_fall_back_to_libm():
-    x = np.array([1e20, 3.0, -7e5, 2.0 ** 19, 1e300, -0.0])
+    # Large enough for the vectorized loop (small loops keep libm).
+    x = np.tile(np.array([1e20, 3.0, -7e5, 2.0 ** 19, 1e300, -0.0]), 1000)
     f = jg.jit(lambda t: (jg.sin(t), jg.cos(t), jg.sin(t).sum()), target="numba-cpu")
     s, c, total = f(jg.tensor(x))
     np.testing.assert_array_equal(s.numpy(), np.sin(x))
     np.testing.assert_array_equal(c.numpy(), np.cos(x))
-    assert total.item() == pytest.approx(np.sin(x).sum(), rel=1e-15)
+    assert total.item() == pytest.approx(np.sin(x).sum(), rel=1e-12)
     exe = f.lower(jg.tensor(x))._node.exe
     assert "vsin(" in exe.kernels[0] and exe._libm is not None  # the libm twin ran
     assert "math.sin(" in exe._libm.kernels[0]

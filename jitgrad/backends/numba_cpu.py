@@ -25,6 +25,8 @@ _REDUCTIONS = ("sum", "mean", "max", "min", "norm", "prod")
 _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
 # Loop bodies use vectorizable versions of these (libm's exp and sigmoid are as fast here).
 _VECTOR_MATH = {"sin": "vsin({0})", "cos": "vcos({0})", "tanh": "vtanh({0})"}
+# Below this many elements a loop keeps libm: vectorizing it saves little and costs compile time.
+_VECTOR_MIN = 4096
 
 
 class Codegen(CallsMixin):
@@ -243,8 +245,9 @@ class Codegen(CallsMixin):
                 continue
             t = self.fresh("t")
             args = [rd(a) for a in e.inputs]
-            text = self.expr(e, args, vector=True)
-            if e.prim.name in ("sin", "cos") and e.out.aval.dtype.is_floating_point:
+            vector = size >= _VECTOR_MIN
+            text = self.expr(e, args, vector=vector)
+            if vector and e.prim.name in ("sin", "cos") and e.out.aval.dtype.is_floating_point:
                 trig = True
                 self.emit(f"{flag} += 0 if trig_ok({args[0]}) else 1", depth)
             self.emit(f"{t} = {text}", depth)
