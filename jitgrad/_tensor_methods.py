@@ -105,11 +105,12 @@ Tensor.any = lambda self, dim=None: self.bool().sum(dim) > 0
 
 
 # -- in place ----------------------------------------------------------------------------------
-def _write(self: Tensor, compute, name: str) -> Tensor:
-    """Run ``compute(src)`` and store its value in ``self``'s storage.
+def _write(self: Tensor, compute, name: str, reads: tuple = ()) -> Tensor:
+    """Run ``compute(src)`` and store its value in ``self``'s storage; ``reads`` are the other
+    tensors the op uses.
 
-    With gradients on, the op reads a snapshot of the old value, so the new ``grad_fn`` is exact;
-    nodes that saved ``self`` earlier see its version move and refuse to run.
+    When the op records a gradient it reads a snapshot of the old value, so the new ``grad_fn``
+    is exact; nodes that saved ``self`` earlier see its version move and refuse to run.
     """
     builder = trace_state.builder
     if builder is not None:
@@ -123,10 +124,11 @@ def _write(self: Tensor, compute, name: str) -> Tensor:
         if self._base is not None and (self._base._rg or self._rg):
             raise RuntimeError(f"{name}: in-place modification of a view of a tensor that "
                                "requires grad is not supported; clone() the view first")
+    if recording and (self._rg or any(isinstance(t, Tensor) and t._rg for t in reads)):
         src = Tensor._wrap(self._value.copy())
         src._rg, src.grad_fn, src._output_nr = self._rg, self.grad_fn, self._output_nr
         out = compute(src)
-    else:
+    else:  # nothing to differentiate: no copy
         out = compute(self)
     val = out._value
     if not np.can_cast(val.dtype, self._value.dtype, "same_kind"):
@@ -155,20 +157,19 @@ def _inplace(name: str, fn):
     def method(self, *args, **kwargs):
         # ``y.mul_(y)``: every use of self reads the value before the write.
         return _write(self, lambda src: fn(src, *[src if a is self else a for a in args],
-                                           **kwargs), name)
+                                           **kwargs), name, args)
     method.__name__ = name
     return method
 
 
 for _name, _fn in (("add_", ops.add), ("sub_", ops.sub), ("mul_", ops.mul), ("div_", ops.div),
-                   ("pow_", ops.pow), ("clamp_", ops.clamp), ("clamp_min_", None),
-                   ("exp_", ops.exp), ("log_", ops.log), ("tanh_", ops.tanh),
+                   ("pow_", ops.pow), ("clamp_", ops.clamp), ("exp_", ops.exp), ("log_", ops.log),
+                   ("tanh_", ops.tanh),
                    ("sigmoid_", ops.sigmoid), ("relu_", ops.relu), ("sqrt_", ops.sqrt),
                    ("neg_", ops.neg), ("abs_", ops.abs), ("__iadd__", ops.add),
                    ("__isub__", ops.sub), ("__imul__", ops.mul), ("__itruediv__", ops.div),
                    ("__ipow__", ops.pow)):
-    if _fn is not None:
-        setattr(Tensor, _name, _inplace(_name, _fn))
+    setattr(Tensor, _name, _inplace(_name, _fn))
 Tensor.clamp_min_ = _inplace("clamp_min_", lambda x, m: ops.clamp(x, min=m))
 Tensor.clamp_max_ = _inplace("clamp_max_", lambda x, m: ops.clamp(x, max=m))
 Tensor.masked_fill_ = _inplace("masked_fill_", lambda x, mask, v: ops.where(mask, v, x))
@@ -176,7 +177,7 @@ Tensor.masked_fill_ = _inplace("masked_fill_", lambda x, mask, v: ops.where(mask
 
 def _fill_(self, value):
     return _write(self, lambda src: ops.full_like(src, value) if not isinstance(value, Tensor)
-                  else ops.expand(value.to(src.dtype), tuple(src.shape)) * 1, "fill_")
+                  else ops.expand(value.to(src.dtype), tuple(src.shape)) * 1, "fill_", (value,))
 
 
 def _zero_(self):
@@ -191,7 +192,7 @@ def _copy_(self, other):
         o = other.to(src.dtype)
         return ops.expand(o, tuple(src.shape)) + ops.zeros_like(src) if o.shape != src.shape \
             else ops.clone(o)
-    return _write(self, compute, "copy_")
+    return _write(self, compute, "copy_", (other,))
 
 
 def _setitem(self, idx, value):
@@ -206,7 +207,7 @@ def _setitem(self, idx, value):
             raise RuntimeError(f"__setitem__: {e}") from None
         self._vc[0] += 1
         return
-    _write(self, lambda src: ops.index_update(src, idx, value), "__setitem__")
+    _write(self, lambda src: ops.index_update(src, idx, value), "__setitem__", (value,))
 
 
 Tensor.fill_ = _fill_
