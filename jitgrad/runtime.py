@@ -74,15 +74,14 @@ def _outcome_key(v):
 class TraceNode:
     """One trace in the tree: its stages, the compiled executable, and children by outcome."""
 
-    __slots__ = ("traced", "adjoint", "optimized", "exe", "children", "copy_out", "compile_s")
+    __slots__ = ("traced", "adjoint", "optimized", "exe", "children", "copy_out")
 
-    def __init__(self, traced, adjoint, optimized, exe, compile_s: float) -> None:
+    def __init__(self, traced, adjoint, optimized, exe) -> None:
         self.traced = traced
         self.adjoint = adjoint
         self.optimized = optimized
         self.exe = exe
         self.children: dict = {}
-        self.compile_s = compile_s
         # Outputs that are inputs or constants of the graph are copied out, never aliased.
         bound = {id(v) for v in optimized.inputs} | {id(v) for v, _ in optimized.consts}
         self.copy_out = tuple(i for i, o in enumerate(optimized.outputs)
@@ -194,7 +193,7 @@ class Runtime:
         _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} forward and "
                         f"{len(optimized.eqns)} optimized equations, {len(traced.guard_sites)} "
                         f"guards, compiled for {self.backend.name} in {dt * 1e3:.1f} ms")
-        return TraceNode(traced, adjoint, optimized, exe, dt)
+        return TraceNode(traced, adjoint, optimized, exe)
 
     def node_for(self, call: Call, args, kwargs) -> TraceNode:
         root = self.cache.get(call.key)

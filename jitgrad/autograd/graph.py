@@ -17,8 +17,8 @@ from jitgrad.autograd import grad_mode
 class Node:
     """Base of every backward node. ``name()`` and ``next_functions`` as in torch."""
 
-    __slots__ = ("prim", "params", "inputs", "edges", "versions", "out_value", "out_dtype",
-                 "pre_hooks", "freed", "forward_stack", "__weakref__")
+    __slots__ = ("prim", "params", "inputs", "edges", "versions", "out_value", "pre_hooks",
+                 "freed", "forward_stack", "__weakref__")
 
     n_outputs = 1
 
@@ -35,13 +35,11 @@ class Node:
         saves = prim.saves
         n.versions = tuple([a._vc[0] for a in args]) if saves in ("inputs", "both") else None
         n.out_value = out._value if saves in ("output", "both") else None
-        n.out_dtype = out.dtype
         n.pre_hooks = None
         n.freed = False
         n.forward_stack = traceback.format_stack()[:-3] if grad_mode.state.anomaly else None
         out._rg = True
-        out.grad_fn = n
-        out._output_nr = 0
+        out.grad_fn = n  # ``out`` is fresh from the op: its _output_nr is already 0
         return n
 
     def name(self) -> str:

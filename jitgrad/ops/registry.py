@@ -180,9 +180,5 @@ def _convert(x, dt: dtypes.DType) -> "Tensor":
     return scalar(x, dt)
 
 
-def eval_abstract(prim: Primitive, avals: list, params: dict) -> Aval:
-    return prim.abstract(*avals, **params)
-
-
 from jitgrad.autograd.graph import Node  # noqa: E402  (graph imports nothing of ours back)
 from jitgrad.tensor import Tensor  # noqa: E402

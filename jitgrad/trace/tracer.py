@@ -110,13 +110,11 @@ def implicit_tensors(fn) -> list:
 class Traced:
     """One trace: the forward graph and what the runtime needs to feed and read it."""
 
-    __slots__ = ("graph", "out_tree", "n_explicit", "n_implicit", "refs", "guard_sites")
+    __slots__ = ("graph", "out_tree", "refs", "guard_sites")
 
-    def __init__(self, graph, out_tree, n_explicit, n_implicit, refs, guard_sites) -> None:
+    def __init__(self, graph, out_tree, refs, guard_sites) -> None:
         self.graph = graph
         self.out_tree = out_tree
-        self.n_explicit = n_explicit
-        self.n_implicit = n_implicit
         self.refs = refs
         self.guard_sites = guard_sites
 
@@ -159,8 +157,7 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
     finally:
         registry.trace_state.pop()
     graph = Graph(b.consts, b.inputs, b.eqns, outputs)
-    return Traced(graph, out_tree, len(leaves), len(implicit), [t for _, t in b.refs],
-                  list(b.guard_sites))
+    return Traced(graph, out_tree, [t for _, t in b.refs], list(b.guard_sites))
 
 
 def _rebuild(args, kwargs, arg_trees, tracers):
