@@ -6,6 +6,7 @@ index tensors), and guards. Mixed into ``Codegen``; each ``call_<primitive>`` em
 from __future__ import annotations
 
 from jitgrad import dtypes
+from jitgrad.transforms.fusion import REDUCTIONS
 from jitgrad.backends.numba_values import _NP, Unsupported, _numel, _root, _shape, _Val
 
 
@@ -16,7 +17,7 @@ class CallsMixin:
         fn = getattr(self, f"call_{e.prim.name}", None)
         if e.prim.kind == "elementwise" and not e.out.aval.shape:
             return self.scalar_op(e)
-        if e.prim.name in ("sum", "mean", "max", "min", "norm", "prod"):
+        if e.prim.name in REDUCTIONS:
             return self.scalar_alias(e)  # a reduction of a 0-d value is the value
         if fn is None:
             raise Unsupported(f"the Numba CPU backend has no lowering for {e.prim.name}")

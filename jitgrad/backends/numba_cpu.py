@@ -18,10 +18,8 @@ from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, Unsuppor
                                            _root, _shape, _Val, literal)
 from jitgrad.errors import GuardFailure
 from jitgrad.ir.graph import Graph, Lit, Var
-from jitgrad.transforms.fusion import Loop, View, fuse
+from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
 
-
-_REDUCTIONS = ("sum", "mean", "max", "min", "norm", "prod")
 _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
 # Loop bodies use vectorizable versions of these (libm's exp and sigmoid are as fast here).
 _VECTOR_MATH = {"sin": "vsin({0})", "cos": "vcos({0})", "tanh": "vtanh({0})"}
@@ -68,8 +66,7 @@ class Codegen(CallsMixin):
             return v.name
         if flat is not None:
             return f"{v.name}_f[{flat}]"
-        n, k = len(shape), len(v.shape)
-        parts = [idx[n - k + j] if v.shape[j] == shape[n - k + j] else "0" for j in range(k)]
+        parts = _broadcast_index(v.shape, shape, idx)
         return f"{v.name}[{', '.join(parts)}]" if parts else v.name
 
     def array(self, a, depth: int = 1) -> str:
@@ -88,8 +85,7 @@ class Codegen(CallsMixin):
             idx = [f"j{i}" for i in range(len(shape))]
             for i, s in enumerate(shape):
                 self.emit(f"for j{i} in range({s}):", depth + i)
-            n, k = len(shape), len(src.shape)
-            parts = [idx[n - k + j] if src.shape[j] == shape[n - k + j] else "0" for j in range(k)]
+            parts = _broadcast_index(src.shape, shape, idx)
             self.emit(f"{name}[{', '.join(idx)}] = {src.name}[{', '.join(parts)}]",
                       depth + len(shape))
         if _numel(shape):
@@ -153,28 +149,21 @@ class Codegen(CallsMixin):
     def view(self, e) -> None:
         src = self.val(e.inputs[0])
         shape = tuple(e.out.aval.shape)
-        if e.prim.name == "reshape" and src.kind == "array":
-            name = self.fresh()
-            self.emit(f"{name} = {src.name}.reshape({_shape(shape)})")
-            self.publish(e.out, name, shape)
-        elif e.prim.name == "reshape" and src.kind == "bcast" and _root(src).kind == "scalar":
-            self.env[id(e.out)] = _Val("bcast", "", shape, src)
-        elif e.prim.name == "reshape" and src.kind != "scalar":
-            self._reshape_named(e, self.array(e.inputs[0]), shape)
+        if e.prim.name == "reshape" and _root(src).kind != "scalar":
+            # A reshape of an array is a view of it (a broadcast one is materialized first).
+            name = src.name if src.kind == "array" else self.array(e.inputs[0])
+            out = self.fresh()
+            self.emit(f"{out} = {name}.reshape({_shape(shape)})")
+            self.publish(e.out, out, shape)
         else:  # expand, or a reshape of a scalar: a broadcast read in place
             self.env[id(e.out)] = _Val("bcast", "", shape, src)
-
-    def _reshape_named(self, e, name: str, shape: tuple) -> None:
-        out = self.fresh()
-        self.emit(f"{out} = {name}.reshape({_shape(shape)})")
-        self.publish(e.out, out, shape)
 
     # -- loops -------------------------------------------------------------------------------
     def loop(self, lp: Loop) -> None:
         shape = lp.shape
         size = _numel(shape)
         mat = self.plan.materialize
-        reds = [e for e in lp.eqns if e.prim.name in _REDUCTIONS]
+        reds = [e for e in lp.eqns if e.prim.name in REDUCTIONS]
         full = all(not e.out.aval.shape for e in reds)
         arrays_full = all(
             _root(self.val(a)).kind != "array" or tuple(_root(self.val(a)).shape) == shape
@@ -186,7 +175,7 @@ class Codegen(CallsMixin):
         if par:
             self.parallel = True
         for e in lp.eqns:
-            if e.prim.name not in _REDUCTIONS and id(e.out) in mat:
+            if e.prim.name not in REDUCTIONS and id(e.out) in mat:
                 name = self.fresh()
                 self.emit(f"{name} = np.empty({_shape(shape)}, {_NP[e.out.aval.dtype]})")
                 self.publish(e.out, name, shape)  # later flat loops read it through name_f
@@ -206,7 +195,7 @@ class Codegen(CallsMixin):
         """Emit accumulators, the loop nest and the reductions' results; returns whether the
         body calls the vectorized sin/cos (which then need a fallback)."""
         mat = self.plan.materialize
-        accs = {id(e): self.reduction_init(e) for e in lp.eqns if e.prim.name in _REDUCTIONS}
+        accs = {id(e): self.reduction_init(e) for e in lp.eqns if e.prim.name in REDUCTIONS}
         rng = "numba.prange" if par else "range"
         blocked = flat and bool(accs) and size > _BLOCK
         if blocked:
@@ -425,6 +414,13 @@ class NumbaExecutable:
 
     def text(self) -> str:
         return self.source
+
+
+def _broadcast_index(src_shape: tuple, shape: tuple, idx: list) -> list:
+    """Index expressions reading an array of ``src_shape`` at loop position ``idx`` over
+    ``shape`` (NumPy broadcasting: dims aligned on the right, size-1 dims read at 0)."""
+    n, k = len(shape), len(src_shape)
+    return [idx[n - k + j] if src_shape[j] == shape[n - k + j] else "0" for j in range(k)]
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:
