@@ -120,7 +120,6 @@ class Runtime:
         # Calls whose arguments are all plain tensors skip flattening: their (shape, dtype)s
         # and the closure's key straight to the trace tree's root.
         self.fast: dict[tuple, tuple] = {}
-        self._plain: dict[tuple, object] = {}
 
     @property
     def backend(self):
@@ -247,15 +246,7 @@ class Runtime:
                     except GuardFailure:
                         pass
                     else:
-                        if node.copy_out or self.mode != "grad":
-                            return self.finish(node, template, outs)
-                        shaped = self._plain_grads(node, template)
-                        if shaped is None:
-                            return self.finish(node, template, outs)
-                        w = Tensor._wrap
-                        if shaped:  # argnums is a tuple of plain tensors
-                            return w(outs[0]), tuple([w(o) for o in outs[1:]])
-                        return w(outs[0]), w(outs[1])
+                        return self.finish(node, template, outs)
                 return self.execute(Call(template.key, args, template.trees, implicit), node,
                                     args, kwargs)
         call = self.prepare(args, kwargs)
@@ -310,22 +301,6 @@ class Runtime:
         joint = vjp_graph(traced.graph, self.wrt(call))
         outs = outer.inline(joint, list(call.leaves) + list(call.implicit) + traced.refs)
         return self._structure(traced.out_tree, call, outs)
-
-    def _plain_grads(self, node: TraceNode, template: Call):
-        """For a scalar output and plain-tensor argnums: True when gradients come back as a tuple,
-        False for a single one; None when the result has any other structure."""
-        key = (id(node), id(template))
-        got = self._plain.get(key, 0)
-        if got == 0:
-            got = None
-            if node.traced.out_tree == _TENSOR:
-                nums = self.argnums
-                if isinstance(nums, int):
-                    got = False if template.trees[nums] == _TENSOR else None
-                elif all(template.trees[i] == _TENSOR for i in nums):
-                    got = True
-            self._plain[key] = got
-        return got
 
     def finish(self, node: TraceNode, call: Call, outs: list):
         for i in node.copy_out:
