@@ -185,16 +185,21 @@ class Builder:
         self._guard(t, value.reshape(()).item())
         return value
 
+    def bind_at(self, src: Source | None, prim, args: tuple, params: dict):
+        """``bind``, attributing the equation to ``src`` rather than the calling frame."""
+        prev, self.src_override = self.src_override, src
+        try:
+            return self.bind(prim, args, params)
+        finally:
+            self.src_override = prev
+
     def _guard(self, t: Tensor, expect, src: Source | None = None) -> None:
         src = src or user_source()
         index = len(self.guard_sites)
         self.guard_sites.append(src)
-        prev, self.src_override = self.src_override, src
-        try:
-            self.bind(PRIMITIVES["guard"], (t.reshape(()) if t.ndim else t,),
-                      {"expect": expect, "index": index})
-        finally:
-            self.src_override = prev
+        if t.ndim:
+            t = self.bind_at(src, PRIMITIVES["reshape"], (t,), {"shape": ()})
+        self.bind_at(src, PRIMITIVES["guard"], (t,), {"expect": expect, "index": index})
 
     def inplace(self, target: Tensor, compute, name: str) -> Tensor:
         """In-place ops on tracers rebind the tracer to the new value (SSA underneath)."""
@@ -234,9 +239,5 @@ class Builder:
             if e.out is None:
                 self._guard(args[0], e.params["expect"], e.src)
                 continue
-            prev, self.src_override = self.src_override, e.src
-            try:
-                env[id(e.out)] = self.bind(e.prim, tuple(args), e.params)
-            finally:
-                self.src_override = prev
+            env[id(e.out)] = self.bind_at(e.src, e.prim, tuple(args), e.params)
         return [get(o) for o in graph.outputs]
