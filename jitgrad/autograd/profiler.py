@@ -119,19 +119,19 @@ class profile:
             registry.eager_observers.remove(self)
 
     # -- hooks -------------------------------------------------------------------------------
-    def before(self, prim, args, params):
+    def begin(self, name: str, shapes: str = ""):
+        """Open an event (an eager op, or a backward node); ``end`` closes it."""
         self._stack.append(0.0)
-        shapes = str([list(a.shape) for a in args]) if self.record_shapes else ""
-        return (prim.name, shapes, time.perf_counter())
+        return (name, shapes, time.perf_counter())
+
+    def before(self, prim, args, params):
+        return self.begin(prim.name, str([list(a.shape) for a in args])
+                          if self.record_shapes else "")
 
     def after(self, token, prim, args, params, out) -> None:
-        self._finish(token)
+        self.end(token)
 
-    def begin(self, name: str):
-        self._stack.append(0.0)
-        return (name, "", time.perf_counter())
-
-    def _finish(self, token) -> None:
+    def end(self, token) -> None:
         name, shapes, t0 = token
         dt = (time.perf_counter() - t0) * 1e6
         child = self._stack.pop()
@@ -143,8 +143,6 @@ class profile:
         ev.count += 1
         ev.cpu_time_total += dt
         ev.self_cpu_time_total += dt - child
-
-    end = _finish
 
     def compiled_call(self, runtime, name: str, seconds: float) -> None:
         """One call of a compiled function; ``seconds`` excludes tracing and compiling."""

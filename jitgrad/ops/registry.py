@@ -98,8 +98,8 @@ class _TraceState:
 
 trace_state = _TraceState()
 
-# Hooks that observe eager ops (the profiler, anomaly mode). Empty in the common case, so the
-# hot path pays one truthiness test.
+# Hooks that observe eager ops (profilers). Empty in the common case, so the hot path pays one
+# truthiness test.
 eager_observers: list = []
 
 
