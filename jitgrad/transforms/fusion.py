@@ -59,7 +59,8 @@ class View:
 
 
 class Plan:
-    """The fused program: steps in order and the values each loop must materialize."""
+    """The fused program: steps in order and the elementwise results each loop must store
+    (reductions always produce their result)."""
 
     __slots__ = ("graph", "steps", "materialize")
 
@@ -89,15 +90,11 @@ def fuse(g: Graph) -> Plan:
 
     for e in g.eqns:
         name = e.prim.name
-        if _is_elementwise(e):
-            if loop is None or loop.shape != tuple(e.out.aval.shape) or reads_unfinished(e, loop):
-                close()
-                loop = Loop(e.out.aval.shape)
-            loop.add(e)
-            where[id(e.out)] = loop
-            continue
-        if name in REDUCTIONS and e.inputs[0].aval.shape:
-            shape = tuple(e.inputs[0].aval.shape)
+        # An elementwise op iterates over its output, a reduction over its input.
+        shape = tuple(e.out.aval.shape) if _is_elementwise(e) else (
+            tuple(e.inputs[0].aval.shape) if name in REDUCTIONS and e.inputs[0].aval.shape
+            else None)
+        if shape is not None:
             if loop is None or loop.shape != shape or reads_unfinished(e, loop):
                 close()
                 loop = Loop(shape)
@@ -125,9 +122,4 @@ def fuse(g: Graph) -> Plan:
     for o in outputs:
         if o in where:
             materialize.add(o)
-    for step in steps:
-        if isinstance(step, Loop):
-            for e in step.eqns:
-                if e.prim.name in REDUCTIONS:
-                    materialize.add(id(e.out))
     return Plan(g, steps, materialize)
