@@ -102,10 +102,6 @@ class CallsMixin:
                                   and len(u.inputs[1].aval.shape) == 2 for u in uses) and \
             id(v) not in {id(o) for o in self.g.outputs}
 
-    def call_reshape(self, e) -> None:  # only reached for reshapes of loop results
-        x = self.array(e.inputs[0])
-        self.set_array(e, f"{x}.reshape({_shape(tuple(e.out.aval.shape))})")
-
     def call_cat(self, e) -> None:
         xs = [self.array(a) for a in e.inputs]
         self.set_array(e, f"np.concatenate(({', '.join(xs)},), axis={e.params['axis']})")
@@ -192,14 +188,13 @@ class CallsMixin:
                 parts.append("...")
         return ", ".join(parts) if parts else "..."
 
-    def _gather(self, e, x_shape: tuple):
-        """For ``x[t0, t1, ...]`` with equal-shape index tensors on the leading dims: the index
-        arrays' names, their shape, and the number of indexed dims."""
+    def _gather(self, e):
+        """For ``x[t0, t1, ...]`` (getitem, scatter_add) with equal-shape index tensors on the
+        leading dims: the index arrays' names, their shape, and the number of indexed dims."""
         spec = e.params["index"]
         if not spec or any(item[0] != "t" for item in spec):
             raise Unsupported("mixed advanced indexing")
-        first = 1 if e.prim.name in ("getitem", "scatter_add") else 2
-        idx = e.inputs[first:]
+        idx = e.inputs[1:]
         shapes = {tuple(a.aval.shape) for a in idx}
         if len(shapes) != 1 or any(a.aval.dtype is not dtypes.int64 for a in idx):
             raise Unsupported("advanced indexing with broadcast or bool index tensors")
@@ -215,7 +210,7 @@ class CallsMixin:
             self.emit(f"g{j} = {nm}_f[b] if {nm}_f[b] >= 0 else {nm}_f[b] + {x_shape[j]}", 2)
             subs.append(f"g{j}")
         self.emit(f"for r in range({rest}):", 2)
-        self.emit(body.format(idx=", ".join(subs), b="b", r="r", rest=rest), 3)
+        self.emit(body.format(idx=", ".join(subs)), 3)
 
     def call_getitem(self, e) -> None:
         x = self.array(e.inputs[0])
@@ -223,13 +218,13 @@ class CallsMixin:
         if basic is not None:
             return self.set_array(e, f"np.ascontiguousarray({x}[{basic}])")
         xs = tuple(e.inputs[0].aval.shape)
-        names, bshape, k = self._gather(e, xs)
+        names, bshape, k = self._gather(e)
         out = self.fresh()
         oshape = tuple(e.out.aval.shape)
         self.emit(f"{out} = np.empty({_shape(oshape)}, {_NP[e.out.aval.dtype]})")
         self.emit(f"{out}_2 = {out}.reshape({_numel(bshape)}, {_numel(xs[k:])})")
         self.emit(f"{x}_k = {x}.reshape({_shape(xs[:k] + (_numel(xs[k:]),))})")
-        self._gather_loop(names, bshape, k, xs, f"{out}_2[{{b}}, {{r}}] = {x}_k[{{idx}}, {{r}}]")
+        self._gather_loop(names, bshape, k, xs, f"{out}_2[b, r] = {x}_k[{{idx}}, r]")
         self.publish(e.out, out, oshape)
 
     def call_scatter_add(self, e) -> None:
@@ -243,11 +238,11 @@ class CallsMixin:
             self.emit(f"{out}_v = {out}[{basic}]")
             self.emit(f"{out}_v += {g}")
         else:
-            names, bshape, k = self._gather(e, shape)
+            names, bshape, k = self._gather(e)
             gs = tuple(e.inputs[0].aval.shape)
             self.emit(f"{g}_2 = {g}.reshape({_numel(bshape)}, {_numel(gs) // max(_numel(bshape), 1)})")
             self.emit(f"{out}_k = {out}.reshape({_shape(shape[:k] + (_numel(shape[k:]),))})")
-            self._gather_loop(names, bshape, k, shape, f"{out}_k[{{idx}}, {{r}}] += {g}_2[{{b}}, {{r}}]")
+            self._gather_loop(names, bshape, k, shape, f"{out}_k[{{idx}}, r] += {g}_2[b, r]")
         self.publish(e.out, out, shape)
 
     def call_index_update(self, e) -> None:
@@ -262,8 +257,4 @@ class CallsMixin:
         self.emit(f"{out}[{basic}] = {vv}")
         shape = tuple(e.out.aval.shape)
         self.publish(e.out, out, shape)
-
-    def call_expand(self, e) -> None:
-        self.view(e)
-
 
