@@ -17,7 +17,7 @@ from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
 from jitgrad.tensor import Tensor
 from jitgrad.trace.builder import Builder, locate
-from jitgrad.trace.pytree import flatten
+from jitgrad.trace.pytree import flatten, num_leaves, unflatten
 
 _MAX_SCAN = 1000  # elements of a container scanned for tensors
 
@@ -85,26 +85,18 @@ class Implicit:
                 and all(a is b for a, b in zip(roots, old)):
             return self._tensors
         out: list = []
+        simple = True
         for r in roots:
+            n = len(out)
             _scan(r, out, 0)
-        # Containers can change behind an unchanged identity: rescan every call when one
-        # contributed tensors.
-        simple = not any(isinstance(r, (list, tuple, dict)) and _has_tensor(r) for r in roots)
+            # Containers can change behind an unchanged identity: rescan every call when one
+            # contributed tensors.
+            if len(out) > n and isinstance(r, (list, tuple, dict)):
+                simple = False
         self._roots = roots if simple else None
         self._tensors = out
         self._version = module_version()
         return out
-
-
-def _has_tensor(obj) -> bool:
-    found: list = []
-    _scan(obj, found, 0)
-    return bool(found)
-
-
-def implicit_tensors(fn) -> list:
-    """Tensors reached through ``fn``'s closure cells, its globals, and a bound Module."""
-    return Implicit(fn).tensors()
 
 
 class Traced:
@@ -163,7 +155,6 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
 def _rebuild(args, kwargs, arg_trees, tracers):
     """Put tracers in place of the leaves; Modules stay themselves (their parameters are mapped
     to tracers by identity)."""
-    from jitgrad.trace.pytree import unflatten
     it = iter(tracers)
     out = []
     for a, tree in zip(list(args) + [kwargs], arg_trees):
@@ -172,14 +163,9 @@ def _rebuild(args, kwargs, arg_trees, tracers):
                 next(it)
             out.append(a)
             continue
-        sub = [next(it) for _ in range(_count(tree))]
+        sub = [next(it) for _ in range(num_leaves(tree))]
         out.append(unflatten(tree, sub))
     return out[:-1], out[-1]
-
-
-def _count(tree) -> int:
-    from jitgrad.trace.pytree import num_leaves
-    return num_leaves(tree)
 
 
 def _check_scalar(out):
