@@ -83,25 +83,21 @@ class Compiled:
     def __call__(self, *args, **kwargs):
         if trace_state.builder is not None:
             return self._inline(args, kwargs)
-        out = self._rt.run(args, kwargs)
-        if self._rt.mode == "jit" or self._value:
-            return out
-        value, grads = out
-        if self._rt.has_aux:
-            return grads, value[1]
-        return grads
+        return self._result(self._rt.run(args, kwargs))
 
     def _inline(self, args, kwargs):
         """Called while another function is being traced: become part of that trace (so
         ``grad(grad(f))`` gives second derivatives)."""
-        rt = self._rt
-        if rt.mode == "jit":
+        if self._rt.mode == "jit":
             return self._fn(*args, **kwargs)
-        out = rt.inline(args, kwargs)
-        if self._value:
+        return self._result(self._rt.inline(args, kwargs))
+
+    def _result(self, out):
+        """The runtime's ``(value, grads)`` as this transform returns it."""
+        if self._rt.mode == "jit" or self._value:
             return out
         value, grads = out
-        return (grads, value[1]) if rt.has_aux else grads
+        return (grads, value[1]) if self._rt.has_aux else grads
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)
@@ -157,6 +153,7 @@ def _make(mode: str, value: bool):
 
 _grad = _make("grad", False)
 _value_and_grad = _make("grad", True)
+_jit = _make("jit", False)
 
 
 def grad(fn=None, argnums=0, has_aux: bool = False, target: str = "cpu",
@@ -192,6 +189,4 @@ def jit(fn=None, target: str = "cpu", retrace_limit: int | None = None):
     >>> jitgrad.jit(lambda x: x.exp() + 1)(jitgrad.zeros(2))
     tensor([2., 2.])
     """
-    if fn is None:
-        return lambda f: Compiled(f, "jit", 0, False, target, False, retrace_limit)
-    return Compiled(fn, "jit", 0, False, target, False, retrace_limit)
+    return _jit(fn, 0, False, target, retrace_limit)
