@@ -61,7 +61,7 @@ def scalar() -> None:
         record("scalar", "jax jit", median_time(lambda: jax.block_until_ready(jf(xa, ya))))
 
 
-def doubling(M, x):
+def doubling(x):
     y = x * 2
     while y.norm() < 1000:
         y = y * 2
@@ -75,7 +75,7 @@ def while_loop() -> None:
             for _ in range(64)]
     v = np.array([0.1, 1.0, 0.0001], dtype=np.float32)
     vt = jg.tensor(v)
-    f = jg.grad(lambda x: (doubling(jg, x) * vt).sum())
+    f = jg.grad(lambda x: (doubling(x) * vt).sum())
     xs = [jg.tensor(p) for p in pool]
     for x in xs:
         f(x)
@@ -88,7 +88,7 @@ def while_loop() -> None:
 
         def teager():
             x = txs[next(it) % 64].clone().requires_grad_()
-            doubling(torch, x).backward(tv)
+            doubling(x).backward(tv)
         record("while", "torch eager", median_time(teager))
 
 
