@@ -22,7 +22,7 @@ from jitgrad.ir.verify import verify
 from jitgrad.ops import registry
 from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
-from jitgrad.trace.pytree import flatten, num_leaves, unflatten
+from jitgrad.trace.pytree import DeviceLeaf, flatten, num_leaves, to_host, unflatten
 from jitgrad.trace.tracer import Implicit, trace
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
@@ -151,6 +151,12 @@ class Runtime:
         ls, t = flatten(kwargs, "keyword arguments")
         leaves.extend(ls)
         trees.append(t)
+        if self.target != "cuda":
+            for x in leaves:
+                if type(x) is DeviceLeaf:
+                    raise TypeError(f"{x.where} is a CUDA device array, but this function was "
+                                    f"compiled for target={self.target!r}: use target='cuda', or "
+                                    "copy it to the host (np.asarray)")
         implicit = self.implicit.tensors()
         key = (tuple(trees), tuple((x._value.shape, x._value.dtype) for x in leaves),
                tuple((x._value.shape, x._value.dtype) for x in implicit))
@@ -175,7 +181,10 @@ class Runtime:
     def new_trace(self, call: Call, args, kwargs) -> TraceNode:
         t0 = time.perf_counter()
         grad = self.mode == "grad"
-        traced = trace(self.fn, args, kwargs, call.trees, call.leaves, call.implicit,
+        leaves = call.leaves
+        if any(type(x) is DeviceLeaf for x in leaves):  # tracing computes on host copies
+            leaves = [x.host() if type(x) is DeviceLeaf else x for x in leaves]
+        traced = trace(self.fn, args, kwargs, call.trees, leaves, call.implicit,
                        scalar_output=grad, has_aux=self.has_aux)
         self.traces += 1
         g = traced.graph
@@ -304,8 +313,10 @@ class Runtime:
 
     def finish(self, node: TraceNode, call: Call, outs: list):
         for i in node.copy_out:
-            outs[i] = np.array(outs[i])
-        return self._structure(node.traced.out_tree, call, [Tensor._wrap(o) for o in outs])
+            outs[i] = outs[i].copy()  # ndarray or DeviceArray: a copy either way
+        # Device backends return DeviceArrays, which stay as they are.
+        return self._structure(node.traced.out_tree, call,
+                               [Tensor._wrap(o) if type(o) is np.ndarray else o for o in outs])
 
     def _structure(self, tree, call: Call, tensors: list):
         if tree == _TENSOR and self.mode == "grad":  # common cases, without walking trees
@@ -339,6 +350,7 @@ class Runtime:
         from jitgrad.autograd import enable_grad
         from jitgrad.autograd.functional import grad as autograd_grad
         self.eager_calls += 1
+        args, kwargs = to_host(tuple(args)), to_host(kwargs)
         if self.mode == "jit":
             return self.fn(*args, **kwargs)
         args = list(args)

@@ -1,3 +1,13 @@
+import os
+import sys
+
+# The CUDA backend's tests run on a real GPU when there is one and in Numba's CUDA simulator
+# otherwise; the simulator has to be chosen before numba.cuda is first imported.
+if not os.path.exists("/dev/nvidia0") and "NUMBA_ENABLE_CUDASIM" not in os.environ:
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    if "numba" in sys.modules:
+        sys.modules["numba"].core.config.reload_config()
+
 import numpy as np
 import pytest
 

@@ -28,8 +28,10 @@ def get_backend(target: str):
         b = _BACKENDS[target] = _numba_cpu()
         return b
     if target == "cuda":
-        raise RuntimeError("target='cuda' needs the CUDA backend (numba-cuda with a GPU or "
-                           "NUMBA_ENABLE_CUDASIM=1), which this build of jitgrad does not have yet")
+        from jitgrad.backends.numba_cuda import NumbaCUDABackend, check_available
+        check_available()
+        b = _BACKENDS[target] = NumbaCUDABackend()
+        return b
     raise ValueError(f"unknown target {target!r}: use 'cpu', 'cuda', 'numba-cpu' or 'reference'")
 
 

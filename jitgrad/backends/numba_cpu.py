@@ -270,35 +270,7 @@ class Codegen(CallsMixin):
         self.emit(f"{acc} = {acc}_b[j]", 4)
 
     def expr(self, e, args: list[str], vector: bool = False) -> str:
-        tmpl = e.prim.expr
-        if vector and e.prim.name in _VECTOR_MATH and e.out.aval.dtype.is_floating_point:
-            tmpl = _VECTOR_MATH[e.prim.name]
-        if tmpl is None:
-            raise Unsupported(f"no scalar template for {e.prim.name}")
-        params = {k: (repr(v) if not isinstance(v, dtypes.DType) else _NP[v])
-                  for k, v in e.params.items()}
-        if e.prim.name == "astype":
-            params["cast"] = _NP[e.params["dtype"]]
-        if e.prim.name == "clamp":
-            dt = e.out.aval.dtype
-            for k in ("lo", "hi"):
-                v = e.params[k]
-                params[k] = ("np.inf" if k == "hi" else "-np.inf") if v is None else repr(v)
-                if dt is dtypes.int64 and v is None:
-                    params[k] = "np.iinfo(np.int64).max" if k == "hi" else "np.iinfo(np.int64).min"
-        if e.prim.name == "pow_scalar" and e.params["p"] == 2:
-            text = f"({args[0]} * {args[0]})"
-        elif e.prim.name == "invert":
-            text = f"(not {args[0]})" if e.out.aval.dtype is dtypes.bool_ else f"(~{args[0]})"
-        else:
-            text = tmpl.format(*args, **params)
-        dt = e.out.aval.dtype
-        if dt is not dtypes.bool_ and (dt is dtypes.float32 or e.prim.name in _RETYPES or any(
-                a.aval.dtype is not dt for a in e.inputs)):
-            # Keep the result in its IR dtype (math.* gives float64, a comparison bool...);
-            # where every operand already has it, the wrapper only slows Numba's typing.
-            return f"{_NP[dt]}({text})"
-        return text
+        return scalar_expr(e, args, vector)
 
     def reduction_init(self, e) -> tuple:
         red = e.prim.name
@@ -354,6 +326,40 @@ class Codegen(CallsMixin):
         self.emit(f"{out} = ({val}).astype({dt}).reshape({_shape(e.out.aval.shape)})")
         self.publish(e.out, out, e.out.aval.shape)
 
+
+
+def scalar_expr(e, args: list[str], vector: bool = False) -> str:
+    """Python text for one elementwise equation on scalar operand texts ``args`` (the
+    registry's template, typed to the equation's dtype); the CUDA backend shares it."""
+    tmpl = e.prim.expr
+    if vector and e.prim.name in _VECTOR_MATH and e.out.aval.dtype.is_floating_point:
+        tmpl = _VECTOR_MATH[e.prim.name]
+    if tmpl is None:
+        raise Unsupported(f"no scalar template for {e.prim.name}")
+    params = {k: (repr(v) if not isinstance(v, dtypes.DType) else _NP[v])
+              for k, v in e.params.items()}
+    if e.prim.name == "astype":
+        params["cast"] = _NP[e.params["dtype"]]
+    if e.prim.name == "clamp":
+        dt = e.out.aval.dtype
+        for k in ("lo", "hi"):
+            v = e.params[k]
+            params[k] = ("np.inf" if k == "hi" else "-np.inf") if v is None else repr(v)
+            if dt is dtypes.int64 and v is None:
+                params[k] = "np.iinfo(np.int64).max" if k == "hi" else "np.iinfo(np.int64).min"
+    if e.prim.name == "pow_scalar" and e.params["p"] == 2:
+        text = f"({args[0]} * {args[0]})"
+    elif e.prim.name == "invert":
+        text = f"(not {args[0]})" if e.out.aval.dtype is dtypes.bool_ else f"(~{args[0]})"
+    else:
+        text = tmpl.format(*args, **params)
+    dt = e.out.aval.dtype
+    if dt is not dtypes.bool_ and (dt is dtypes.float32 or e.prim.name in _RETYPES or any(
+            a.aval.dtype is not dt for a in e.inputs)):
+        # Keep the result in its IR dtype (math.* gives float64, a comparison bool...);
+        # where every operand already has it, the wrapper only slows Numba's typing.
+        return f"{_NP[dt]}({text})"
+    return text
 
 
 def generate(graph: Graph) -> tuple[str, bool]:

@@ -60,9 +60,49 @@ def _flatten(obj, where: str, leaves: list, dyn: bool):
             names.append(n)
             leaves.append(p)
         return ("M", id(obj), obj.training, tuple(names))
+    from jitgrad.backends.device_array import is_device_array
+    if is_device_array(obj):
+        leaves.append(DeviceLeaf(obj, where))
+        return ("T",)
     raise TypeError(f"{where} has type {type(obj).__name__}, which jitgrad's compiled functions do "
                     "not accept: pass Tensors, NumPy arrays, Python numbers, None, tuples/lists/"
                     "dicts of them, or nn.Modules")
+
+
+class DeviceLeaf:
+    """A GPU array argument (for ``target="cuda"``). ``_value`` is a ``DeviceArray`` over the same
+    memory: its shape and dtype key the cache; tracing reads a host copy (``host()``)."""
+
+    __slots__ = ("_value", "where")
+
+    def __init__(self, obj, where: str) -> None:
+        from jitgrad.backends.device_array import DeviceArray
+        self.where = where
+        if type(obj) is DeviceArray:
+            self._value = obj
+            return
+        from jitgrad.backends import _cuda_runtime as rt
+        dev = rt.device_view(obj)
+        if dev.dtype not in dtypes._BY_NP:
+            raise TypeError(f"{where} is a device array of dtype {dev.dtype}, which jitgrad does "
+                            "not support (use float32, float64, int64 or bool)")
+        shape = tuple(dev.shape)
+        self._value = DeviceArray(rt.to_device(dev, dev.dtype), shape)
+
+    @property
+    def dtype(self):
+        return dtypes._BY_NP[self._value.dtype]
+
+    def host(self) -> Tensor:
+        return Tensor._wrap(self._value.numpy())
+
+
+def to_host(obj):
+    """``obj`` with every device array replaced by a host Tensor (the eager fallback's input)."""
+    leaves, tree = flatten(obj)
+    if not any(type(x) is DeviceLeaf for x in leaves):
+        return obj
+    return unflatten(tree, [x.host() if type(x) is DeviceLeaf else x for x in leaves])
 
 
 def unflatten(tree: tuple, leaves) -> object:

@@ -1,0 +1,89 @@
+"""``DeviceArray``: what ``target="cuda"`` functions return. The data stays on the GPU; it
+exposes ``__cuda_array_interface__`` (so CuPy, Numba and PyTorch can use it without a copy), and
+``np.asarray`` / ``.numpy()`` copy it to host memory. Passing it back into a compiled function
+uses it in place.
+
+>>> import numpy as np, jitgrad
+>>> f = jitgrad.jit(lambda x: x * 2, target="cuda")   # doctest: +SKIP
+>>> y = f(jitgrad.ones(3))                            # doctest: +SKIP
+>>> np.asarray(y)                                     # doctest: +SKIP
+array([2., 2., 2.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad import dtypes
+
+
+class DeviceArray:
+    __slots__ = ("_flat", "shape", "dtype")
+
+    def __init__(self, flat, shape: tuple) -> None:
+        self._flat = flat          # a flat Numba device array
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(flat.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        iface = dict(self._flat.__cuda_array_interface__)  # AttributeError in the simulator
+        iface["shape"] = self.shape
+        iface["strides"] = None
+        return iface
+
+    def copy(self) -> "DeviceArray":
+        """A device-side copy."""
+        from numba import cuda
+        out = cuda.device_array_like(self._flat)
+        out.copy_to_device(self._flat)
+        return DeviceArray(out, self.shape)
+
+    def numpy(self) -> np.ndarray:
+        """A host copy."""
+        return self._flat.copy_to_host().reshape(self.shape)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def cpu(self):
+        """A host ``jitgrad.Tensor`` with the same values."""
+        from jitgrad.tensor import Tensor
+        return Tensor._wrap(self.numpy())
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a one-element array, this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d device array")
+        return self.shape[0]
+
+    @property
+    def jitgrad_dtype(self):
+        return dtypes._BY_NP[self.dtype]
+
+    def __repr__(self) -> str:
+        return f"DeviceArray({np.array2string(self.numpy(), separator=', ')}, device='cuda')"
+
+
+def is_device_array(obj) -> bool:
+    """Whether ``obj`` lives on the GPU: jitgrad's, Numba's (real or simulated) device arrays,
+    or anything with ``__cuda_array_interface__`` (CuPy, PyTorch CUDA tensors)."""
+    t = type(obj)
+    return (t is DeviceArray or hasattr(t, "__cuda_array_interface__")
+            or t.__name__ in ("DeviceNDArray", "FakeCUDAArray"))

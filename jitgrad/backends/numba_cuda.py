@@ -1,0 +1,512 @@
+"""The CUDA backend (NVIDIA's numba-cuda): one kernel per fusion group and a host driver per trace.
+
+Loops of the fusion plan become grid-stride kernels over flat device arrays: elementwise bodies
+from the registry's scalar templates, full reductions as block reductions in shared memory
+finished with one atomic per block, partial reductions (kept axes) with atomics per element.
+Scalar work (0-d arithmetic and the guards) runs in single-thread kernels, so a data-dependent
+``while`` loop never copies its tensors to the host: a failed guard writes its index and the value
+it saw to a two-element status array, the only thing read back. Matmul is a tiled shared-memory
+kernel (cuBLAS through CuPy when installed); the few equations without a kernel (gathers,
+softmax, ...) run on the host with their NumPy body, each named in the kernel text.
+``lower().as_text("kernel")`` shows the whole module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad.backends.numba_cpu import _broadcast_index, scalar_expr
+from jitgrad.backends.numba_values import _NP, _numel, literal
+from jitgrad.errors import GuardFailure
+from jitgrad.ir.graph import Graph, Lit, Var
+from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
+
+_HEAD = """import math
+import numpy as np
+import numba
+from numba import cuda
+from jitgrad.backends import _cuda_runtime as rt
+from jitgrad.backends._numba_helpers import clamp, floor, isinf, isnan, max2, min2, sign
+from jitgrad.backends.device_array import DeviceArray
+"""
+
+
+class _D:
+    """How the driver holds an IR value: a flat device array with a logical shape, a literal,
+    or a broadcast of another value."""
+
+    __slots__ = ("kind", "name", "shape", "src")
+
+    def __init__(self, kind: str, name: str, shape=(), src=None) -> None:
+        self.kind, self.name, self.shape, self.src = kind, name, tuple(shape), src
+
+    def root(self) -> "_D":
+        v = self
+        while v.kind == "bcast":
+            v = v.src
+        return v
+
+
+def _strides(shape) -> list[int]:
+    out, s = [], 1
+    for d in reversed(shape):
+        out.append(s)
+        s *= int(d)
+    return out[::-1]
+
+
+def _acc_dtype(e) -> str:
+    return "np.float64" if e.out.aval.dtype.is_floating_point else "np.int64"
+
+
+class CudaCodegen:
+    def __init__(self, graph: Graph) -> None:
+        self.g = graph
+        self.plan = fuse(graph)
+        self.kernels: list[str] = []
+        self.drv: list[str] = []
+        self.env: dict[int, _D] = {}
+        self.host: list = []       # equations the driver runs with their NumPy body
+        self.n = 0
+        self.guards = any(e.out is None and e.prim.name == "guard" for e in graph.eqns)
+        self.scalar_block: list = []
+        self.dt: dict[str, str] = {"st": "float64"}   # driver array name -> dtype
+        self.sigs: dict[str, tuple] = {}             # kernel name -> its parameters' dtypes
+
+    def fresh(self, p: str = "v") -> str:
+        self.n += 1
+        return f"{p}{self.n}"
+
+    def emit(self, line: str) -> None:
+        self.drv.append("    " + line)
+
+    def val(self, a) -> _D:
+        if isinstance(a, Lit):
+            return _D("lit", literal(a))
+        return self.env[id(a)]
+
+    def alloc(self, var, n: int) -> str:
+        name = self.fresh()
+        self.emit(f"{name} = cuda.device_array({n}, {_NP[var.aval.dtype]})")
+        self.env[id(var)] = _D("dev", name, var.aval.shape)
+        self.dt[name] = var.aval.dtype.np.name
+        return name
+
+    # -- the program -------------------------------------------------------------------------
+    def generate(self) -> str:
+        g = self.g
+        for i, (v, _) in enumerate(g.consts):
+            self.env[id(v)] = _D("dev", f"c{i}", v.aval.shape)
+            self.dt[f"c{i}"] = v.aval.dtype.np.name
+            self.emit(f"c{i} = C[{i}]")
+        for i, v in enumerate(g.inputs):
+            self.env[id(v)] = _D("dev", f"a{i}", v.aval.shape)
+            self.dt[f"a{i}"] = v.aval.dtype.np.name
+            self.emit(f"a{i} = rt.to_device(args[{i}], {_NP[v.aval.dtype]})")
+        if self.guards:
+            self.emit("st = rt.status()")
+        for step in self.plan.steps:
+            if not isinstance(step, (Loop, View)) and self.is_scalar(step.eqn):
+                self.scalar_block.append(step.eqn)
+                continue
+            self.flush_scalars()
+            if isinstance(step, Loop):
+                self.loop(step)
+            elif isinstance(step, View):
+                self.view(step.eqn)
+            else:
+                self.call(step.eqn)
+        self.flush_scalars()
+        bound = {id(v) for v in g.inputs} | {id(v) for v, _ in g.consts}
+        outs = []
+        for o in g.outputs:
+            name = self.dense(o)
+            if isinstance(o, Var) and id(o) in bound:  # never hand out an argument's memory
+                copy = self.fresh()
+                self.emit(f"{copy} = cuda.device_array_like({name})")
+                self.emit(f"{copy}.copy_to_device({name})")
+                name = copy
+            outs.append(f"DeviceArray({name}, {tuple(o.aval.shape)!r})")
+        self.emit(f"return [{', '.join(outs)}], {'st' if self.guards else 'None'}")
+        return (_HEAD + "\n\n" + "\n\n".join(self.kernels) + "\n\ndef driver(args, C, E):\n"
+                + "\n".join(self.drv) + "\n\n\n# Each kernel's parameters: flat arrays of these dtypes.\n"
+                + f"SIGNATURES = {self.sigs!r}\n")
+
+    def dense(self, a) -> str:
+        """A flat device array holding ``a`` (literals and broadcasts are materialized)."""
+        v = self.val(a)
+        if v.kind == "dev":
+            return v.name
+        shape = tuple(a.aval.shape)
+        n = max(1, _numel(shape))
+        name = self.fresh()
+        dt = _NP[a.aval.dtype]
+        root = v.root()
+        if root.kind == "lit":
+            self.emit(f"{name} = rt.full({n}, {root.name}, {dt})")
+        else:  # a broadcast: one copy kernel
+            k = self.fresh("bcast")
+            self.kernel([f"def {k}(src, out):", "    i = cuda.grid(1)", f"    while i < {n}:",
+                         *["        " + ln for ln in self.unravel(shape)],
+                         f"        out[i] = {self.index(root, shape, 'i')}",
+                         "        i += cuda.gridsize(1)"])
+            self.emit(f"{name} = cuda.device_array({n}, {dt})")
+            self.run(k, self.launch(n), [root.name, name])
+        self.dt[name] = a.aval.dtype.np.name
+        if isinstance(a, Var):
+            self.env[id(a)] = _D("dev", name, shape)
+        return name
+
+    def kernel(self, lines: list[str]) -> None:
+        self.kernels.append("@cuda.jit(cache=True)\n" + "\n".join(lines))
+
+    def run(self, k: str, grid: str, names: list) -> None:
+        """Launch kernel ``k`` on driver arrays ``names`` (all flat: one signature per kernel)."""
+        self.emit(f"{k}[{grid}]({', '.join(names)})")
+        self.sigs[k] = tuple(self.dt[n] for n in names)
+
+    @staticmethod
+    def launch(n: int) -> str:
+        from jitgrad.backends import _cuda_runtime as rt
+        return f"{rt.blocks(n)}, {rt.THREADS}"
+
+    # -- indexing ----------------------------------------------------------------------------
+    @staticmethod
+    def unravel(shape) -> list[str]:
+        """Lines computing i0..i{d-1} from the flat position i over ``shape``."""
+        if len(shape) <= 1:
+            return ["i0 = i"] if shape else []
+        lines = ["r = i"]
+        for k in range(len(shape) - 1, 0, -1):
+            lines.append(f"i{k} = r % {shape[k]}")
+            lines.append(f"r = r // {shape[k]}")
+        lines.append("i0 = r")
+        return lines
+
+    @staticmethod
+    def index(root: _D, shape, flat: str, name: str | None = None) -> str:
+        """``root``'s element at the position of a loop over ``shape`` (broadcasting)."""
+        name = name or "src"
+        if _numel(root.shape) == 1:
+            return f"{name}[0]"
+        if tuple(root.shape) == tuple(shape):
+            return f"{name}[{flat}]"
+        idx = [f"i{k}" for k in range(len(shape))]
+        parts = _broadcast_index(root.shape, shape, idx)
+        terms = [f"{p} * {s}" if s != 1 else p for p, s in zip(parts, _strides(root.shape))
+                 if p != "0"]
+        return f"{name}[{' + '.join(terms) or '0'}]"
+
+    # -- loops -------------------------------------------------------------------------------
+    def loop(self, lp: Loop) -> None:
+        shape, n = lp.shape, _numel(lp.shape)
+        mat = self.plan.materialize
+        k = self.fresh("loop")
+        params: dict[str, str] = {}   # driver name -> kernel parameter name
+
+        def param(dname: str) -> str:
+            if dname not in params:
+                params[dname] = f"p{len(params)}"
+            return params[dname]
+
+        temps: dict[int, str] = {}
+        body: list[str] = []
+        finish: list[tuple] = []      # (reduction eqn, accumulator, out name, kept size)
+        full_reds: list[tuple] = []   # (eqn, local partial, accumulator param)
+        pre: list[str] = []
+        for e in lp.eqns:
+            if e.prim.name not in REDUCTIONS and id(e.out) in mat:
+                self.alloc(e.out, n)
+        for e in lp.eqns:
+            def rd(a):
+                if isinstance(a, Var) and id(a) in temps:
+                    return temps[id(a)]
+                v = self.val(a)
+                root = v.root()
+                if root.kind == "lit":
+                    return root.name
+                return self.index(root, shape, "i", param(root.name))
+            if e.prim.name in REDUCTIONS:
+                self.reduction(e, rd(e.inputs[0]), shape, param, body, pre, finish, full_reds)
+                continue
+            t = self.fresh("t")
+            body.append(f"{t} = {scalar_expr(e, [rd(a) for a in e.inputs])}")
+            temps[id(e.out)] = t
+            if id(e.out) in mat:
+                body.append(f"{param(self.env[id(e.out)].name)}[i] = {t}")
+        src = [f"def {k}(__PARAMS__):", "    i = cuda.grid(1)", *["    " + ln for ln in pre],
+               f"    while i < {n}:", *["        " + ln for ln in self.unravel(shape)],
+               *["        " + ln for ln in body], "        i += cuda.gridsize(1)"]
+        for e, local, acc in full_reds:
+            from jitgrad.backends import _cuda_runtime as rt
+            sh = "shi" if _acc_dtype(e) == "np.int64" else "shf"
+            ty = "numba.int64" if sh == "shi" else "numba.float64"
+            decl = f"    {sh} = cuda.shared.array({rt.THREADS}, {ty})"
+            if decl not in src:
+                src.insert(1, decl)
+            op = {"max": "max2({0}, {1})", "min": "min2({0}, {1})"}.get(e.prim.name, "{0} + {1}")
+            atomic = {"max": "nanmax", "min": "nanmin"}.get(e.prim.name, "add")
+            if _acc_dtype(e) == "np.int64" and atomic != "add":
+                atomic = atomic[3:]
+            # A tree reduction over the block in shared memory, then one atomic per block.
+            src += ["    tid = cuda.threadIdx.x", f"    {sh}[tid] = {local}", "    cuda.syncthreads()",
+                    f"    s = {rt.THREADS // 2}", "    while s > 0:", "        if tid < s:",
+                    f"            {sh}[tid] = {op.format(f'{sh}[tid]', f'{sh}[tid + s]')}",
+                    "        cuda.syncthreads()", "        s //= 2",
+                    "    if tid == 0:", f"        cuda.atomic.{atomic}({acc}, 0, {sh}[0])",
+                    "    cuda.syncthreads()"]
+        names = list(params)
+        text = "\n".join(src).replace("__PARAMS__", ", ".join(params[d] for d in names))
+        self.kernel([text])
+        self.run(k, self.launch(n), names)
+        if finish:
+            self.finish(finish)
+        for e in lp.eqns:
+            if id(e.out) not in self.env:
+                self.env[id(e.out)] = _D("temp", "<dead>")
+
+    def reduction(self, e, v: str, shape, param, body, pre, finish, full_reds) -> None:
+        red, axes = e.prim.name, e.params["axes"]
+        acc_dt = _acc_dtype(e)
+        cast = f"{acc_dt}({v})"
+        if red == "norm":
+            cast = f"{acc_dt}({v}) * {acc_dt}({v})"
+        fl = acc_dt == "np.float64"
+        init = {"sum": "0", "mean": "0", "norm": "0",
+                "max": "-np.inf" if fl else "np.iinfo(np.int64).min",
+                "min": "np.inf" if fl else "np.iinfo(np.int64).max"}.get(red)
+        if init is None:
+            from jitgrad.backends.numba_values import Unsupported
+            raise Unsupported(f"the CUDA backend has no reduction kernel for {red}")
+        acc = self.fresh("acc")
+        kept = tuple(1 if i in axes else s for i, s in enumerate(shape))
+        size = _numel(kept)
+        init_text = init.replace("np.iinfo(np.int64).min", str(np.iinfo(np.int64).min)).replace(
+            "np.iinfo(np.int64).max", str(np.iinfo(np.int64).max))
+        self.emit(f"{acc} = rt.full({size}, {init_text}, {acc_dt})")
+        self.dt[acc] = acc_dt[3:]
+        if not e.out.aval.shape:
+            local = self.fresh("part")
+            pre.append(f"{local} = {acc_dt}({init_text})")
+            if red in ("max", "min"):
+                body.append(f"{local} = {'max2' if red == 'max' else 'min2'}({local}, {cast})")
+            else:
+                body.append(f"{local} += {cast}")
+            full_reds.append((e, local, param(acc)))
+        else:
+            idx = [f"i{k}" for k in range(len(shape))]
+            terms = [f"{idx[k]} * {s}" if s != 1 else idx[k]
+                     for k, s in enumerate(_strides(kept)) if kept[k] != 1]
+            at = " + ".join(terms) or "0"
+            atomic = {"max": "nanmax", "min": "nanmin"}.get(red, "add")
+            if not fl and atomic != "add":
+                atomic = atomic[3:]
+            body.append(f"cuda.atomic.{atomic}({param(acc)}, {at}, {cast})")
+        out = self.alloc(e.out, max(1, size))
+        n = _numel([shape[a] for a in axes])
+        finish.append((e, acc, out, size, n))
+
+    def finish(self, items: list) -> None:
+        """One kernel turns the accumulators into the reductions' results (mean, sqrt, dtype)."""
+        k = self.fresh("finish")
+        m = max(it[3] for it in items)
+        lines, params = [], []
+        for j, (e, acc, out, size, n) in enumerate(items):
+            params += [acc, out]
+            x = f"a{j}[i]"
+            val = {"mean": f"{x} / {n}", "norm": f"math.sqrt({x})"}.get(e.prim.name, x)
+            lines += [f"        if i < {size}:", f"            o{j}[i] = {_NP[e.out.aval.dtype]}({val})"]
+        sig = ", ".join(f"a{j}, o{j}" for j in range(len(items)))
+        self.kernel([f"def {k}({sig}):", "    i = cuda.grid(1)", f"    while i < {m}:", *lines,
+                     "        i += cuda.gridsize(1)"])
+        self.run(k, self.launch(m), params)
+
+    # -- scalar work and guards --------------------------------------------------------------
+    @staticmethod
+    def is_scalar(e) -> bool:
+        if e.out is None:
+            return e.prim.name == "guard"
+        if e.out.aval.shape:
+            return False
+        return e.prim.kind == "elementwise" or (e.prim.name in REDUCTIONS
+                                                 and not e.inputs[0].aval.shape)
+
+    def flush_scalars(self) -> None:
+        eqns, self.scalar_block = self.scalar_block, []
+        if not eqns:
+            return
+        k = self.fresh("scalar")
+        params: dict[str, str] = {}
+
+        def param(d: str) -> str:
+            if d not in params:
+                params[d] = f"p{len(params)}"
+            return params[d]
+
+        temps: dict[int, str] = {}
+
+        def rd(a) -> str:
+            if isinstance(a, Var) and id(a) in temps:
+                return temps[id(a)]
+            root = self.val(a).root()
+            return root.name if root.kind == "lit" else f"{param(root.name)}[0]"
+
+        body = []
+        for e in eqns:
+            if e.out is None:
+                body += self.guard(e, rd(e.inputs[0]), param("st"))
+                continue
+            x = rd(e.inputs[0])
+            if e.prim.name in REDUCTIONS:  # of a 0-d value: the value (norm: its magnitude)
+                text = f"{_NP[e.out.aval.dtype]}(" + (f"math.sqrt({x} * {x}))" if e.prim.name == "norm"
+                                                      else f"{x})")
+            else:
+                text = scalar_expr(e, [rd(a) for a in e.inputs])
+            t = self.fresh("t")
+            body.append(f"{t} = {text}")
+            temps[id(e.out)] = t
+            out = self.alloc(e.out, 1)
+            body.append(f"{param(out)}[0] = {t}")
+        names = list(params)
+        self.kernel([f"def {k}({', '.join(params[d] for d in names)}):",
+                     *["    " + b for b in body]])
+        self.run(k, "1, 1", names)
+
+    @staticmethod
+    def guard(e, v: str, st: str) -> list[str]:
+        expect = e.params["expect"]
+        if isinstance(expect, float) and expect != expect:
+            cond = f"{v} == {v}"
+        elif isinstance(expect, bool):
+            cond = f"bool({v}) != {expect}"
+        else:
+            cond = f"{v} != {expect!r}"
+        seen = f"(1.0 if {v} else 0.0)" if isinstance(expect, bool) else f"np.float64({v})"
+        return [f"if ({cond}) and {st}[0] < 0:  # the first guard to fail wins",
+                f"    {st}[0] = {e.params['index']}", f"    {st}[1] = {seen}"]
+
+    # -- views and calls ---------------------------------------------------------------------
+    def view(self, e) -> None:
+        src = self.val(e.inputs[0])
+        shape = tuple(e.out.aval.shape)
+        if e.prim.name == "reshape" and src.root().kind != "lit":
+            # Flat storage: a reshape of a dense value is the same array with a new shape.
+            name = self.dense(e.inputs[0])
+            self.env[id(e.out)] = _D("dev", name, shape)
+        else:
+            self.env[id(e.out)] = _D("bcast", "", shape, src)
+
+    def call(self, e) -> None:
+        fn = getattr(self, f"call_{e.prim.name}", None)
+        if fn is not None and fn(e) is not False:
+            return
+        self.host_call(e)
+
+    def host_call(self, e) -> None:
+        """Run ``e`` with its NumPy body (inputs copied to the host, the result back)."""
+        self.host.append(e)
+        ins = []
+        for a in e.inputs:
+            v = self.val(a)
+            root = v.root()
+            shape = tuple(a.aval.shape)
+            ins.append(f"({root.name}, {tuple(root.shape)!r}, {shape!r})")
+        name = self.fresh()
+        self.emit(f"{name} = rt.host_eqn(E[{len(self.host) - 1}], [{', '.join(ins)}])"
+                  f"  # {e.prim.name}: no CUDA kernel, runs on the host")
+        self.env[id(e.out)] = _D("dev", name, e.out.aval.shape)
+        self.dt[name] = e.out.aval.dtype.np.name
+
+    def call_matmul(self, e):
+        a, b = e.inputs
+        sa, sb = tuple(a.aval.shape), tuple(b.aval.shape)
+        if len(sa) > 2 or len(sb) > 2 or not a.aval.dtype.is_floating_point:
+            return False
+        m = sa[0] if len(sa) == 2 else 1
+        k = sa[-1]
+        nn = sb[1] if len(sb) == 2 else 1
+        an, bn = self.dense(a), self.dense(b)
+        name = self.fresh()
+        self.emit(f"{name} = rt.matmul({an}, {bn}, {m}, {k}, {nn}, {_NP[e.out.aval.dtype]})")
+        self.env[id(e.out)] = _D("dev", name, e.out.aval.shape)
+        self.dt[name] = e.out.aval.dtype.np.name
+        return None
+
+    def call_permute(self, e):
+        src = self.dense(e.inputs[0])
+        sshape = tuple(e.inputs[0].aval.shape)
+        perm = e.params["perm"] if "perm" in e.params else e.params["dims"]
+        shape = tuple(e.out.aval.shape)
+        n = _numel(shape)
+        st = _strides(sshape)
+        off = " + ".join(f"i{k} * {st[p]}" for k, p in enumerate(perm)) or "0"
+        k = self.fresh("permute")
+        self.kernel([f"def {k}(src, out):", "    i = cuda.grid(1)", f"    while i < {n}:",
+                     *["        " + ln for ln in self.unravel(shape)], f"        out[i] = src[{off}]",
+                     "        i += cuda.gridsize(1)"])
+        out = self.alloc(e.out, max(1, n))
+        self.run(k, self.launch(n), [src, out])
+        return None
+
+
+class CudaExecutable:
+    """Runs the driver: arguments (host or device arrays) in, ``DeviceArray``s out; a failed
+    guard (read back from the device) raises ``GuardFailure``."""
+
+    def __init__(self, module, source: str, graph: Graph, host: list) -> None:
+        from jitgrad.backends import _cuda_runtime as rt
+        self.driver = module.driver
+        self.source = source
+        self.graph = graph
+        self.host = host
+        self.consts = [rt.to_device(np.asarray(arr), np.asarray(arr).dtype)
+                       for _, arr in graph.consts]
+        self.guard_types = {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
+                            if e.out is None and e.prim.name == "guard"}
+
+    def __call__(self, args: list) -> list:
+        outs, st = self.driver(args, self.consts, self.host)
+        if st is not None:
+            s = st.copy_to_host()
+            if s[0] >= 0:
+                index = int(s[0])
+                t = self.guard_types.get(index, float)
+                raise GuardFailure(index, t(s[1]) if t in (bool, int) else float(s[1]))
+        return outs
+
+    @property
+    def kernels(self) -> list:
+        return [self.source]
+
+    def text(self) -> str:
+        return self.source
+
+
+class NumbaCUDABackend:
+    name = "numba-cuda"
+
+    def compile(self, graph: Graph) -> CudaExecutable:
+        from jitgrad.backends import disk_cache
+        cg = CudaCodegen(graph)
+        source = cg.generate()
+        path, k = disk_cache.source_path(source)
+        mod = disk_cache.load(path, k)
+        return CudaExecutable(mod, source, graph, cg.host)
+
+
+def check_available() -> None:
+    """Raise a clear error unless numba-cuda and a GPU (or the simulator) are there."""
+    try:
+        import numba_cuda  # noqa: F401
+        from numba import cuda
+    except ImportError as e:
+        raise RuntimeError("target='cuda' needs NVIDIA's numba-cuda package: "
+                           "pip install 'jitgrad[cuda]'") from e
+    import numba
+    if numba.config.ENABLE_CUDASIM:
+        return
+    if not cuda.is_available():
+        raise RuntimeError("target='cuda': no usable CUDA GPU was found (numba-cuda is installed, "
+                           "but the driver or device is missing). Set NUMBA_ENABLE_CUDASIM=1 "
+                           "before starting Python to run on Numba's CUDA simulator instead.")
+

@@ -1,0 +1,191 @@
+"""The CUDA backend against the reference interpreter: on a GPU when there is one, else in Numba's
+CUDA simulator (tests/conftest.py chooses). Small sizes: the simulator runs each thread in Python."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import jitgrad
+import jitgrad.nn.functional as F
+from jitgrad import nn
+
+pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip install 'jitgrad[cuda]')")
+
+from numba import cuda  # noqa: E402
+
+from jitgrad.backends.device_array import DeviceArray  # noqa: E402
+
+SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def both(fn, *args, mode="value_and_grad", **kw):
+    """(CUDA result, reference result) of the same transform of ``fn``."""
+    make = getattr(jitgrad, mode)
+    return make(fn, target="cuda", **kw)(*args), make(fn, target="reference", **kw)(*args)
+
+
+def host(x):
+    if isinstance(x, (tuple, list)):
+        return [host(y) for y in x]
+    if isinstance(x, dict):
+        return {k: host(v) for k, v in x.items()}
+    return np.asarray(x.numpy() if isinstance(x, jitgrad.Tensor) else x)
+
+
+def close(got, want, dtype=np.float64):
+    got, want = host(got), host(want)
+    if isinstance(want, list):
+        for g, w in zip(got, want):
+            close(g, w, dtype)
+        return
+    if isinstance(want, dict):
+        for k in want:
+            close(got[k], want[k], dtype)
+        return
+    assert got.shape == want.shape and got.dtype == want.dtype
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+def rand(*shape, dtype=np.float64, seed=0):
+    return jitgrad.tensor(np.random.default_rng(seed).standard_normal(shape).astype(dtype))
+
+
+PROGRAMS = {
+    "elementwise": lambda x: (jitgrad.sin(x) * jitgrad.exp(-x * x) + jitgrad.tanh(x) * x).sum(),
+    "broadcast_and_axis_sums": lambda x: ((x - x.mean(0)) ** 2).sum(1).sqrt().sum(),
+    "max_min_norm": lambda x: x.amax(1).sum() - x.amin(0).mean() + x.norm(),
+    "transcendentals": lambda x: (jitgrad.log1p(x * x) + jitgrad.sigmoid(x) * jitgrad.cos(x)
+                                  + (jitgrad.relu(x) + 1).sqrt()).mean(),
+    "matmul_transpose": lambda x: (x @ x.t()).tanh().sum(),
+    "softmax_on_host": lambda x: (jitgrad.softmax(x, 1) * x).sum(),
+}
+
+
+@pytest.mark.parametrize("name", list(PROGRAMS))
+def test_gradients_match_reference_float64(name):
+    x = rand(6, 5)
+    (v, g), (rv, rg) = both(PROGRAMS[name], x)
+    assert isinstance(v, DeviceArray) and isinstance(g, DeviceArray)
+    close([v, g], [rv, rg])
+
+
+def test_float32_stays_float32():
+    x = rand(4, 7, dtype=np.float32)
+    (v, g), (rv, rg) = both(PROGRAMS["elementwise"], x)
+    assert v.dtype == np.float32 and g.dtype == np.float32
+    close([v, g], [rv, rg], np.float32)
+    assert "float64(" not in jitgrad.jit(lambda x: x * 2 + 1, target="cuda").lower(x).as_text(
+        "kernel").split("def driver")[0].replace("np.float64(0)", "")
+
+
+def test_jit_forward_with_several_outputs():
+    x, y = rand(3, 4), rand(4, seed=1)
+    f = lambda x, y: (x * y, (x + y).sum(0), x.t())  # noqa: E731
+    got, want = both(f, x, y, mode="jit")
+    close(list(got), list(want))
+
+
+def test_mlp_module_gradients():
+    jitgrad.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    x = rand(6, 5)
+    t = jitgrad.tensor(np.array([0, 2, 1, 1, 0, 2]))
+    (v, g), (rv, rg) = both(lambda m, x, t: F.cross_entropy(m(x), t), model, x, t)
+    close(v, rv)
+    assert set(g) == set(rg)
+    close(g, rg)
+
+
+def doubling(x):
+    y = x * 2
+    while y.norm() < 1000:
+        y = y * 2
+    return y.sum()
+
+
+def test_while_loop_guards_run_on_the_device_and_retrace():
+    f = jitgrad.value_and_grad(doubling, target="cuda")
+    r = jitgrad.value_and_grad(doubling, target="reference")
+    for s in (1.0, 1.0, 10.0, 1.0, 0.01):
+        x = jitgrad.tensor(np.array([0.3, -0.2, 0.05]) * s)
+        close(f(x), r(x))
+    fi, ri = f.cache_info(), r.cache_info()
+    assert fi.traces == ri.traces == 3 and fi.guard_failures == ri.guard_failures
+    text = f.lower(jitgrad.tensor([0.3, -0.2, 0.05])).as_text("kernel")
+    assert "the first guard to fail wins" in text and "copy_to_host" not in text
+
+
+def test_device_arrays_in_and_out():
+    f = jitgrad.jit(lambda x, y: x * y + 1.0, target="cuda")
+    a = np.arange(6.0).reshape(2, 3)
+    y = f(cuda.to_device(a), a)          # a Numba device array and a host array
+    assert isinstance(y, DeviceArray) and y.shape == (2, 3) and y.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(y), a * a + 1)
+    z = f(y, y)                          # results go back in without leaving the device
+    np.testing.assert_array_equal(z.numpy(), (a * a + 1) ** 2 + 1)
+    assert f.cache_info().traces == 1    # same shapes and dtypes: one trace
+    np.testing.assert_array_equal(y.cpu().numpy(), a * a + 1)
+    if not SIM:
+        assert y.__cuda_array_interface__["shape"] == (2, 3)
+
+
+def test_result_never_aliases_an_argument():
+    f = jitgrad.jit(lambda x: x, target="cuda")
+    d = cuda.to_device(np.ones(3))
+    y = f(d)
+    d.copy_to_device(np.zeros(3))
+    np.testing.assert_array_equal(np.asarray(y), np.ones(3))
+
+
+def test_scalar_fwd_bwd():
+    x, y = jitgrad.tensor(2.0), jitgrad.tensor(3.0)
+    (v, g), (rv, rg) = both(lambda x, y: x * y + y ** 2, x, y, argnums=(0, 1))
+    close([v, *g], [rv, *rg])
+    assert float(g[1]) == 8.0 and g[0].shape == ()
+
+
+def test_device_array_on_cpu_target_is_a_clear_error():
+    f = jitgrad.jit(lambda x: x * 2)
+    with pytest.raises(TypeError, match="argument 0 .* CUDA device array.*target='cpu'"):
+        f(cuda.to_device(np.ones(2)))
+
+
+def test_unsupported_device_dtype_is_named():
+    f = jitgrad.jit(lambda x: x * 2, target="cuda")
+    with pytest.raises(TypeError, match="dtype int32"):
+        f(cuda.to_device(np.ones(2, np.int32)))
+
+
+def test_cli_shows_cuda_kernels(capsys):
+    from jitgrad.cli import main
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "while_loop.py")
+    assert main(["ir", f"{path}:doubling", "--args", "f64[3]", "--stage", "kernel",
+                 "--target", "cuda", "--jit"]) == 0
+    out = capsys.readouterr().out
+    assert "@cuda.jit" in out and "def driver(args, C, E):" in out
+
+
+@pytest.mark.skipif(not SIM, reason="a GPU is present")
+def test_no_gpu_and_no_simulator_is_a_clear_error():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    code = ("import jitgrad\ntry:\n    jitgrad.jit(lambda x: x, target='cuda')(jitgrad.ones(2))\n"
+            "except RuntimeError as e:\n    print('ERR', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert "ERR target='cuda'" in r.stdout, r.stdout + r.stderr
+    assert "NUMBA_ENABLE_CUDASIM=1" in r.stdout
+
+
+def test_generated_kernels_compile_with_the_gpu_compiler():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    script = os.path.join(os.path.dirname(__file__), "cuda_ptx_check.py")
+    r = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    if r.stdout.startswith("skip"):
+        pytest.skip(r.stdout.strip())
+    assert r.stdout.startswith("ok ") and int(r.stdout.split()[1]) > 20
