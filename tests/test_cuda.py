@@ -84,7 +84,7 @@ def test_float32_stays_float32():
 
 def test_jit_forward_with_several_outputs():
     x, y = rand(3, 4), rand(4, seed=1)
-    f = lambda x, y: (x * y, (x + y).sum(0), x.t())  # noqa: E731
+    f = lambda x, y: (x * y, (x + y).sum(0), x.t(), x.reshape(2, 3, 2).permute(2, 0, 1) + 1)  # noqa: E731
     got, want = both(f, x, y, mode="jit")
     close(list(got), list(want))
 

@@ -435,7 +435,7 @@ class CudaCodegen:
     def call_permute(self, e):
         src = self.dense(e.inputs[0])
         sshape = tuple(e.inputs[0].aval.shape)
-        perm = e.params["perm"] if "perm" in e.params else e.params["dims"]
+        perm = e.params["perm"]
         shape = tuple(e.out.aval.shape)
         n = _numel(shape)
         st = _strides(sshape)
