@@ -189,3 +189,13 @@ def test_generated_kernels_compile_with_the_gpu_compiler():
     if r.stdout.startswith("skip"):
         pytest.skip(r.stdout.strip())
     assert r.stdout.startswith("ok ") and int(r.stdout.split()[1]) > 20
+
+
+def test_eager_fallback_takes_device_arrays():
+    f = jitgrad.value_and_grad(doubling, target="cuda", retrace_limit=1)
+    r = jitgrad.value_and_grad(doubling, target="reference")
+    with pytest.warns(jitgrad.RetraceWarning):
+        for s in (1.0, 10.0, 100.0):
+            x = np.array([0.3, -0.2, 0.05]) * s
+            close(f(cuda.to_device(x)), r(jitgrad.tensor(x)))
+    assert f.cache_info().eager_fallback

@@ -98,11 +98,22 @@ class DeviceLeaf:
 
 
 def to_host(obj):
-    """``obj`` with every device array replaced by a host Tensor (the eager fallback's input)."""
-    leaves, tree = flatten(obj)
-    if not any(type(x) is DeviceLeaf for x in leaves):
+    """``obj`` with every device array replaced by a host Tensor (the eager fallback's input);
+    Modules and everything else stay as they are."""
+    from jitgrad.backends.device_array import is_device_array
+    if isinstance(obj, (Tensor, np.ndarray, Module)) or obj is None or isinstance(obj, _SCALARS):
         return obj
-    return unflatten(tree, [x.host() if type(x) is DeviceLeaf else x for x in leaves])
+    if is_device_array(obj):
+        return DeviceLeaf(obj, "argument").host()
+    if isinstance(obj, dict):
+        return {k: to_host(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [to_host(v) for v in obj]
+    if type(obj) is tuple:
+        return tuple(to_host(v) for v in obj)
+    if isinstance(obj, tuple):  # a namedtuple
+        return type(obj)(*[to_host(v) for v in obj])
+    return obj
 
 
 def unflatten(tree: tuple, leaves) -> object:
