@@ -244,10 +244,11 @@ class Runtime:
                 hit = self.fast.get(fkey)
                 if hit is None:
                     call = self.prepare(args, kwargs)
-                    hit = self.fast[fkey] = (call, self.node_for(call, args, kwargs))
+                    node = self.node_for(call, args, kwargs)
+                    hit = self.fast[fkey] = (call, node, self._builder(node, call))
                 else:
                     self.hits += 1
-                template, node = hit
+                template, node, build = hit
                 if not implicit and not node.traced.refs and not node.children:
                     # The steady state: one trace, inputs are the arguments.
                     try:
@@ -255,7 +256,7 @@ class Runtime:
                     except GuardFailure:
                         pass
                     else:
-                        return self.finish(node, template, outs)
+                        return build(outs)
                 return self.execute(Call(template.key, args, template.trees, implicit), node,
                                     args, kwargs)
         call = self.prepare(args, kwargs)
@@ -317,6 +318,31 @@ class Runtime:
         # Device backends return DeviceArrays, which stay as they are.
         return self._structure(node.traced.out_tree, call,
                                [Tensor._wrap(o) if type(o) is np.ndarray else o for o in outs])
+
+    def _builder(self, node: TraceNode, call: Call):
+        """``finish`` for one trace and call structure: for host arrays and plain-tensor trees,
+        straight-line code (copies, Tensor objects and the result tuple, no tree walks: this is on
+        every steady-state call); else the general path."""
+        tree, nums = node.traced.out_tree, self.argnums
+        plain = tree == _TENSOR and (self.mode == "jit" or all(
+            call.trees[i] == _TENSOR for i in self._argnums()))
+        if not plain or self.target == "cuda" or self.has_aux:
+            return lambda outs: self.finish(node, call, outs)
+        n = len(node.optimized.outputs)
+        lines = ["def build(outs):"]
+        for i in range(n):
+            src = f"outs[{i}].copy()" if i in node.copy_out else f"outs[{i}]"
+            lines += [f"    t{i} = new(Tensor)", f"    t{i}._value = {src}", f"    t{i}._rg = False",
+                      f"    t{i}.grad_fn = None", f"    t{i}._vc = [0]"]
+        if self.mode == "jit":
+            lines.append("    return t0")
+        elif isinstance(nums, int):
+            lines.append("    return t0, t1")
+        else:
+            lines.append(f"    return t0, ({''.join(f't{i}, ' for i in range(1, n))})")
+        ns = {"new": object.__new__, "Tensor": Tensor}
+        exec("\n".join(lines), ns)  # noqa: S102  (a fixed template over this trace's arity)
+        return ns["build"]
 
     def _structure(self, tree, call: Call, tensors: list):
         if tree == _TENSOR and self.mode == "grad":  # common cases, without walking trees

@@ -323,6 +323,7 @@ class _RemovableHandle:
 
 
 def _init(t: Tensor, arr: np.ndarray) -> None:
+    # runtime.Runtime._builder writes these same four fields inline (per-call hot path).
     t._value = arr
     t._rg = False
     t.grad_fn = None
