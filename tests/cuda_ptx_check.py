@@ -12,6 +12,7 @@ from numba import cuda
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jitgrad  # noqa: E402
+import jitgrad.nn.functional as F  # noqa: E402
 from jitgrad.backends import _cuda_runtime as rt  # noqa: E402
 from jitgrad.backends import disk_cache  # noqa: E402
 from jitgrad.backends.numba_cuda import CudaCodegen  # noqa: E402
@@ -40,6 +41,8 @@ def main() -> None:
              for dt in (np.float64, np.float32)]
     cases.append((doubling, jitgrad.tensor([0.3, -0.2, 0.05]), "value_and_grad"))
     cases.append((lambda x: (x > 0, x.argmax(), x.sum(0) * 2), rand(3, 4), "jit"))
+    t = jitgrad.tensor(np.array([0, 2, 1, 1, 0, 2]))
+    cases.append((lambda x: F.cross_entropy(x, t), rand(6, 5), "value_and_grad"))
     for fn, x, mode in cases:
         graph = getattr(jitgrad, mode)(fn, target="reference").lower(x).optimized
         source = CudaCodegen(graph).generate()

@@ -61,7 +61,9 @@ PROGRAMS = {
     "transcendentals": lambda x: (jitgrad.log1p(x * x) + jitgrad.sigmoid(x) * jitgrad.cos(x)
                                   + (jitgrad.relu(x) + 1).sqrt()).mean(),
     "matmul_transpose": lambda x: (x @ x.t()).tanh().sum(),
-    "softmax_on_host": lambda x: (jitgrad.softmax(x, 1) * x).sum(),
+    "softmax": lambda x: (jitgrad.softmax(x, 1) * x).sum() + jitgrad.log_softmax(x, 0).amax(),
+    "gather": lambda x: (x[jitgrad.tensor([0, 2, 2, 5]), jitgrad.tensor([1, -1, 4, 0])] ** 2).sum(),
+    "slice_and_cat_on_host": lambda x: jitgrad.cat([x[1:3], x[:2] * 2], 0).tanh().sum(),
 }
 
 
@@ -84,8 +86,11 @@ def test_float32_stays_float32():
 
 def test_jit_forward_with_several_outputs():
     x, y = rand(3, 4), rand(4, seed=1)
-    f = lambda x, y: (x * y, (x + y).sum(0), x.t(), x.reshape(2, 3, 2).permute(2, 0, 1) + 1)  # noqa: E731
+    def f(x, y):
+        return (x * y, (x + y).sum(0), x.t(), x.reshape(2, 3, 2).permute(2, 0, 1) + 1,
+                x.argmax(1), x.argmin(0), jitgrad.softmax(x.reshape(3, 2, 2), 1))
     got, want = both(f, x, y, mode="jit")
+    assert got[4].dtype == np.int64
     close(list(got), list(want))
 
 
@@ -98,6 +103,10 @@ def test_mlp_module_gradients():
     close(v, rv)
     assert set(g) == set(rg)
     close(g, rg)
+    # log_softmax, the target gather and its scatter_add all have kernels: nothing on the host.
+    text = jitgrad.value_and_grad(lambda m, x, t: F.cross_entropy(m(x), t), target="cuda").lower(
+        model, x, t).as_text("kernel")
+    assert "host_eqn" not in text.split("def driver")[1]
 
 
 def doubling(x):

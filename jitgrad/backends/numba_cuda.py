@@ -449,6 +449,115 @@ class CudaCodegen:
         return None
 
 
+    # -- along an axis: one thread per position before x after the axis ----------------------
+    def _along(self, e, name: str, body: list[str]) -> None:
+        """A kernel over the positions before x after ``e``'s axis; ``body`` reads element ``k``
+        along the axis as ``AT(k)`` and the axis length as ``AXIS_N``."""
+        x = self.dense(e.inputs[0])
+        shape = tuple(e.inputs[0].aval.shape)
+        ax = e.params["axis"]
+        o, n, i = _numel(shape[:ax]), shape[ax], _numel(shape[ax + 1:])
+        k = self.fresh(name)
+        lines = [f"def {k}(x, out):", "    j = cuda.grid(1)", f"    while j < {o * i}:",
+                 f"        base = (j // {i}) * {n * i} + j % {i}"]
+        for ln in body:
+            for kk in ("k", "best"):
+                ln = ln.replace(f"AT({kk})", f"base + {kk} * {i}")
+            lines.append("        " + ln.replace("AXIS_N", str(n)))
+        lines.append("        j += cuda.gridsize(1)")
+        self.kernel(lines)
+        out = self.alloc(e.out, max(1, _numel(e.out.aval.shape)))
+        self.run(k, self.launch(o * i), [x, out])
+
+    def _softmax(self, e, log: bool):
+        if not e.out.aval.dtype.is_floating_point:
+            return False
+        last = ["out[AT(k)] = x[AT(k)] - m - math.log(s)" if log
+                else "out[AT(k)] = math.exp(x[AT(k)] - m) / s"]
+        body = ["m = -np.inf", "for k in range(AXIS_N):", "    if x[AT(k)] > m or x[AT(k)] != x[AT(k)]:",
+                "        m = x[AT(k)]", "s = 0.0", "for k in range(AXIS_N):",
+                "    s += math.exp(x[AT(k)] - m)", "for k in range(AXIS_N):", "    " + last[0]]
+        self._along(e, "log_softmax" if log else "softmax", body)
+        return None
+
+    def call_softmax(self, e):
+        return self._softmax(e, False)
+
+    def call_log_softmax(self, e):
+        return self._softmax(e, True)
+
+    def _arg(self, e, cmp: str):
+        # NaN wins (NumPy's argmax/argmin return the first NaN); else the first extreme.
+        body = ["best = 0", "for k in range(1, AXIS_N):",
+                f"    if (x[AT(k)] {cmp} x[AT(best)] and x[AT(best)] == x[AT(best)]) or "
+                "(x[AT(k)] != x[AT(k)] and x[AT(best)] == x[AT(best)]):", "        best = k",
+                "out[j] = best"]
+        self._along(e, "arg", body)
+        return None
+
+    def call_argmax(self, e):
+        return self._arg(e, ">")
+
+    def call_argmin(self, e):
+        return self._arg(e, "<")
+
+    # -- gathers by leading index tensors (what cross-entropy and embedding lookups use) ---------
+    def _gather(self, e, x_shape):
+        spec = e.params["index"]
+        idx = e.inputs[1:]
+        if not spec or any(item[0] != "t" for item in spec) or \
+                len({tuple(a.aval.shape) for a in idx}) != 1 or \
+                any(a.aval.dtype.np != np.int64 for a in idx):
+            return None
+        k = len(spec)
+        rest = _numel(x_shape[k:])
+        strides = _strides(x_shape[:k])
+        names = [self.dense(a) for a in idx]
+        terms = [f"(g{j} if g{j} >= 0 else g{j} + {x_shape[j]}) * {strides[j] * rest}"
+                 for j in range(k)]
+        loads = [f"g{j} = ix{j}[b]" for j in range(k)]
+        return names, _numel(idx[0].aval.shape), rest, loads, " + ".join(terms)
+
+    def call_getitem(self, e):
+        xs = tuple(e.inputs[0].aval.shape)
+        got = self._gather(e, xs)
+        if got is None:
+            return False
+        names, nb, rest, loads, off = got
+        x = self.dense(e.inputs[0])
+        k = self.fresh("gather")
+        ix = ", ".join(f"ix{j}" for j in range(len(names)))
+        self.kernel([f"def {k}(x, out, {ix}):", "    j = cuda.grid(1)",
+                     f"    while j < {nb * rest}:", f"        b = j // {rest}",
+                     *["        " + ln for ln in loads],
+                     f"        out[j] = x[{off} + j % {rest}]", "        j += cuda.gridsize(1)"])
+        out = self.alloc(e.out, max(1, nb * rest))
+        self.run(k, self.launch(nb * rest), [x, out, *names])
+        return None
+
+    def call_scatter_add(self, e):
+        shape = tuple(e.params["shape"])
+        got = self._gather(e, shape)
+        if got is None:
+            return False
+        names, nb, rest, loads, off = got
+        g = self.dense(e.inputs[0])
+        k = self.fresh("scatter_add")
+        ix = ", ".join(f"ix{j}" for j in range(len(names)))
+        self.kernel([f"def {k}(g, out, {ix}):", "    j = cuda.grid(1)",
+                     f"    while j < {nb * rest}:", f"        b = j // {rest}",
+                     *["        " + ln for ln in loads],
+                     f"        cuda.atomic.add(out, {off} + j % {rest}, g[j])",
+                     "        j += cuda.gridsize(1)"])
+        out = self.fresh()
+        dt = _NP[e.out.aval.dtype]
+        self.emit(f"{out} = rt.full({max(1, _numel(shape))}, 0, {dt})")
+        self.env[id(e.out)] = _D("dev", out, shape)
+        self.dt[out] = e.out.aval.dtype.np.name
+        self.run(k, self.launch(nb * rest), [g, out, *names])
+        return None
+
+
 class CudaExecutable:
     """Runs the driver: arguments (host or device arrays) in, ``DeviceArray``s out; a failed
     guard (read back from the device) raises ``GuardFailure``."""
