@@ -82,8 +82,13 @@ class TraceNode:
         self.optimized = optimized
         self.exe = exe
         self.children: dict = {}
-        # Outputs that are inputs or constants of the graph are copied out, never aliased.
+        # Outputs that are (views of) inputs or constants are copied out, never aliased: a
+        # backend may return an input's reshape or transpose as a view of the caller's memory.
         bound = {id(v) for v in optimized.inputs} | {id(v) for v, _ in optimized.consts}
+        for e in optimized.eqns:
+            if e.out is not None and (e.prim.view or e.prim.name == "stop_gradient") and \
+                    isinstance(e.inputs[0], Var) and id(e.inputs[0]) in bound:
+                bound.add(id(e.out))
         self.copy_out = tuple(i for i, o in enumerate(optimized.outputs)
                               if isinstance(o, Var) and id(o) in bound)
 

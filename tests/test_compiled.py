@@ -317,3 +317,14 @@ def test_simplify_cancels_transposes_and_transposes_products():
     wt = w.detach().requires_grad_()
     jg.tanh(x @ wt.T).sum().backward()
     np.testing.assert_allclose(f(x, w).numpy(), wt.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["cpu", "reference"])
+def test_results_never_alias_the_arguments_even_through_views(target):
+    f = jg.jit(lambda x: (x.reshape(6), x.expand(2, 2, 3), x.t(), x[0], x.detach(), x),
+               target=target)
+    t = jg.ones(2, 3)
+    outs = f(t)
+    t.add_(1)  # an in-place change to the argument must not show through any result
+    for o in outs:
+        assert np.all(o.numpy() == 1.0)
