@@ -176,7 +176,7 @@ def test_cli_shows_cuda_kernels(capsys):
     assert main(["ir", f"{path}:doubling", "--args", "f64[3]", "--stage", "kernel",
                  "--target", "cuda", "--jit"]) == 0
     out = capsys.readouterr().out
-    assert "@cuda.jit" in out and "def driver(args, C, E):" in out
+    assert "@cuda.jit" in out and "def driver(args, C, E, P):" in out
 
 
 @pytest.mark.skipif(not SIM, reason="a GPU is present")
@@ -209,3 +209,15 @@ def test_eager_fallback_takes_device_arrays():
             x = np.array([0.3, -0.2, 0.05]) * s
             close(f(cuda.to_device(x)), r(jitgrad.tensor(x)))
     assert f.cache_info().eager_fallback
+
+
+def test_results_survive_later_calls():
+    # Intermediates reuse scratch buffers across calls; results (even reshapes of an
+    # intermediate) are the caller's own.
+    f = jitgrad.jit(lambda x: ((x * 2).reshape(6), (x + 1).sum(0), (x * 3).t()), target="cuda")
+    first = [np.asarray(r).copy() for r in f(np.ones((2, 3)))]
+    keep = f(np.ones((2, 3)))
+    f(np.full((2, 3), 5.0))
+    for r, want in zip(keep, first):
+        np.testing.assert_array_equal(np.asarray(r), want)
+    np.testing.assert_array_equal(first[0], np.full(6, 2.0))

@@ -37,6 +37,17 @@ def full(n: int, value, dtype) -> object:
     return a
 
 
+def scratch(pool: dict, key: str, n: int, dtype, fill=None) -> object:
+    """The executable's reusable buffer ``key`` (allocated on first use), ``fill``ed if given.
+    Work is ordered on one stream, so a call's kernels never overtake the previous call's."""
+    a = pool.get(key)
+    if a is None:
+        a = pool[key] = cuda.device_array(n, dtype=dtype)
+    if fill is not None:
+        _fill[blocks(n), THREADS](a, dtype(fill))
+    return a
+
+
 def status() -> object:
     """[failed guard index or -1, the value it saw]."""
     return cuda.to_device(np.array([-1.0, 0.0]))
@@ -70,15 +81,15 @@ def _matmul(a, b, c, m, k, n, ta, tb):
         c[row * n + col] = acc
 
 
-def matmul(a, b, m: int, k: int, n: int, dtype, ta: bool = False, tb: bool = False):
-    """A flat [m, n] product of flat operands (cuBLAS through CuPy when it is installed)."""
+def matmul(a, b, m: int, k: int, n: int, c, ta: bool = False, tb: bool = False):
+    """The flat [m, n] product of flat operands, written into ``c`` (cuBLAS through CuPy when
+    it is installed)."""
     cp = _cupy()
     if cp is not None:
         x = cp.asarray(a).reshape((k, m) if ta else (m, k))
         y = cp.asarray(b).reshape((n, k) if tb else (k, n))
-        out = cp.matmul(x.T if ta else x, y.T if tb else y).astype(dtype, copy=False).reshape(-1)
-        return cuda.as_cuda_array(cp.ascontiguousarray(out))
-    c = cuda.device_array(m * n, dtype=dtype)
+        cp.matmul(x.T if ta else x, y.T if tb else y, out=cp.asarray(c).reshape(m, n))
+        return c
     grid = (-(-n // TILE), -(-m // TILE))
     _matmul[grid, (TILE, TILE)](a, b, c, m, k, n, ta, tb)
     return c

@@ -13,6 +13,8 @@ softmax, ...) run on the host with their NumPy body, each named in the kernel te
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from jitgrad.backends.numba_cpu import _broadcast_index, scalar_expr
@@ -72,6 +74,10 @@ class CudaCodegen:
         self.scalar_block: list = []
         self.dt: dict[str, str] = {"st": "float64"}   # driver array name -> dtype
         self.sigs: dict[str, tuple] = {}             # kernel name -> its parameters' dtypes
+        # Intermediates live in scratch buffers kept across calls (allocating device memory per
+        # call costs more than most kernels); only the results are allocated fresh.
+        self.results = {id(o) for o in graph.outputs if isinstance(o, Var)}
+        self.pooled: set[str] = set()
 
     def fresh(self, p: str = "v") -> str:
         self.n += 1
@@ -85,11 +91,25 @@ class CudaCodegen:
             return _D("lit", literal(a))
         return self.env[id(a)]
 
+    def new_array(self, var, n: int, fill: str | None = None, dtype: str | None = None) -> str:
+        """A driver line that allocates ``var``'s flat array (``fill``ed when given): fresh for a
+        result, a reused scratch buffer otherwise. Returns its name."""
+        name = self.fresh("acc" if var is None else "v")
+        dt = dtype or _NP[var.aval.dtype]
+        fresh = var is not None and isinstance(var, Var) and id(var) in self.results
+        if fresh:
+            how = f"rt.full({n}, {fill}, {dt})" if fill is not None else \
+                f"cuda.device_array({n}, {dt})"
+        else:
+            self.pooled.add(name)
+            how = f"rt.scratch(P, {name!r}, {n}, {dt}" + (f", {fill})" if fill is not None else ")")
+        self.emit(f"{name} = {how}")
+        self.dt[name] = dt[3:]
+        return name
+
     def alloc(self, var, n: int) -> str:
-        name = self.fresh()
-        self.emit(f"{name} = cuda.device_array({n}, {_NP[var.aval.dtype]})")
+        name = self.new_array(var, n)
         self.env[id(var)] = _D("dev", name, var.aval.shape)
-        self.dt[name] = var.aval.dtype.np.name
         return name
 
     # -- the program -------------------------------------------------------------------------
@@ -118,9 +138,17 @@ class CudaCodegen:
                 self.call(step.eqn)
         self.flush_scalars()
         # (The runtime copies outputs that alias an argument or a constant.)
-        outs = [f"DeviceArray({self.dense(o)}, {tuple(o.aval.shape)!r})" for o in g.outputs]
+        outs = []
+        for o in g.outputs:
+            name = self.dense(o)
+            if name in self.pooled:  # a view of a scratch buffer: the caller gets its own copy
+                copy = self.fresh()
+                self.emit(f"{copy} = cuda.device_array_like({name})")
+                self.emit(f"{copy}.copy_to_device({name})")
+                name = copy
+            outs.append(f"DeviceArray({name}, {tuple(o.aval.shape)!r})")
         self.emit(f"return [{', '.join(outs)}], {'st' if self.guards else 'None'}")
-        return (_HEAD + "\n\n" + "\n\n".join(self.kernels) + "\n\ndef driver(args, C, E):\n"
+        return (_HEAD + "\n\n" + "\n\n".join(self.kernels) + "\n\ndef driver(args, C, E, P):\n"
                 + "\n".join(self.drv) + "\n\n\n# Each kernel's parameters: flat arrays of these dtypes.\n"
                 + f"SIGNATURES = {self.sigs!r}\n")
 
@@ -131,21 +159,17 @@ class CudaCodegen:
             return v.name
         shape = tuple(a.aval.shape)
         n = max(1, _numel(shape))
-        name = self.fresh()
-        dt = _NP[a.aval.dtype]
         root = v.root()
         if root.kind == "lit":
-            self.emit(f"{name} = rt.full({n}, {root.name}, {dt})")
+            name = self.new_array(a, n, fill=root.name)
         else:  # a broadcast: one copy kernel
             k = self.fresh("bcast")
             self.kernel([f"def {k}(src, out):", "    i = cuda.grid(1)", f"    while i < {n}:",
                          *["        " + ln for ln in self.unravel(shape)],
                          f"        out[i] = {self.index(root, shape, 'i')}",
                          "        i += cuda.gridsize(1)"])
-            self.emit(f"{name} = cuda.device_array({n}, {dt})")
-            self.dt[name] = a.aval.dtype.np.name
+            name = self.new_array(a, n)
             self.run(k, self.launch(n), [root.name, name])
-        self.dt[name] = a.aval.dtype.np.name
         if isinstance(a, Var):
             self.env[id(a)] = _D("dev", name, shape)
         return name
@@ -271,13 +295,11 @@ class CudaCodegen:
         if init is None:
             from jitgrad.backends.numba_values import Unsupported
             raise Unsupported(f"the CUDA backend has no reduction kernel for {red}")
-        acc = self.fresh("acc")
         kept = tuple(1 if i in axes else s for i, s in enumerate(shape))
         size = _numel(kept)
         init_text = init.replace("np.iinfo(np.int64).min", str(np.iinfo(np.int64).min)).replace(
             "np.iinfo(np.int64).max", str(np.iinfo(np.int64).max))
-        self.emit(f"{acc} = rt.full({size}, {init_text}, {acc_dt})")
-        self.dt[acc] = acc_dt[3:]
+        acc = self.new_array(None, size, fill=init_text, dtype=acc_dt)
         if not e.out.aval.shape:
             local = self.fresh("part")
             pre.append(f"{local} = {acc_dt}({init_text})")
@@ -419,10 +441,8 @@ class CudaCodegen:
         k = sa[-1]
         nn = sb[1] if len(sb) == 2 else 1
         an, bn = self.dense(a), self.dense(b)
-        name = self.fresh()
-        self.emit(f"{name} = rt.matmul({an}, {bn}, {m}, {k}, {nn}, {_NP[e.out.aval.dtype]})")
-        self.env[id(e.out)] = _D("dev", name, e.out.aval.shape)
-        self.dt[name] = e.out.aval.dtype.np.name
+        out = self.alloc(e.out, m * nn)
+        self.emit(f"{out} = rt.matmul({an}, {bn}, {m}, {k}, {nn}, {out})")
         return None
 
     def call_permute(self, e):
@@ -542,11 +562,8 @@ class CudaCodegen:
                      *["        " + ln for ln in loads],
                      f"        cuda.atomic.add(out, {off} + j % {rest}, g[j])",
                      "        j += cuda.gridsize(1)"])
-        out = self.fresh()
-        dt = _NP[e.out.aval.dtype]
-        self.emit(f"{out} = rt.full({max(1, _numel(shape))}, 0, {dt})")
+        out = self.new_array(e.out, max(1, _numel(shape)), fill="0")
         self.env[id(e.out)] = _D("dev", out, shape)
-        self.dt[out] = e.out.aval.dtype.np.name
         self.run(k, self.launch(nb * rest), [g, out, *names])
         return None
 
@@ -565,9 +582,12 @@ class CudaExecutable:
                        for _, arr in graph.consts]
         self.guard_types = {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
                             if e.out is None and e.prim.name == "guard"}
+        self.pool: dict = {}
+        self._lock = threading.Lock()
 
     def __call__(self, args: list) -> list:
-        outs, st = self.driver(args, self.consts, self.host)
+        with self._lock:  # calls share the scratch buffers
+            outs, st = self.driver(args, self.consts, self.host, self.pool)
         if st is not None:
             s = st.copy_to_host()
             if s[0] >= 0:
