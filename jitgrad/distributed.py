@@ -214,7 +214,7 @@ class DistributedSampler:
                  shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
         n = len(n) if hasattr(n, "__len__") else int(n)
         self.num_replicas = world_size() if num_replicas is None else int(num_replicas)
-        self.rank = globals()["rank"]() if rank is None else int(rank)
+        self.rank = _comm().Get_rank() if rank is None else int(rank)
         if self.num_replicas < 1 or not 0 <= self.rank < self.num_replicas:
             raise ValueError(f"DistributedSampler: rank {self.rank} is not in [0, "
                              f"{self.num_replicas})")
