@@ -63,8 +63,18 @@ PROGRAMS = {
     "matmul_transpose": lambda x: (x @ x.t()).tanh().sum(),
     "softmax": lambda x: (jitgrad.softmax(x, 1) * x).sum() + jitgrad.log_softmax(x, 0).amax(),
     "gather": lambda x: (x[jitgrad.tensor([0, 2, 2, 5]), jitgrad.tensor([1, -1, 4, 0])] ** 2).sum(),
-    "slice_and_cat_on_host": lambda x: jitgrad.cat([x[1:3], x[:2] * 2], 0).tanh().sum(),
+    "slice_and_cat": lambda x: jitgrad.cat([x[:, 1:3], x[:, None, ::2].reshape(6, 3) * 2,
+                                            x[:, -1:]], 1).tanh().sum() + x[2, 3] ** 2,
+    "setitem": lambda x: _setitem(x),
+    "mixed_index_on_host": lambda x: (x[1:, jitgrad.tensor([0, 2])] ** 3).sum(),
 }
+
+
+def _setitem(x):
+    y = x * 1.0
+    y[1:3] = 0.5
+    y[0] = x[4] * 2
+    return (y * y).sum()
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))
@@ -73,6 +83,9 @@ def test_gradients_match_reference_float64(name):
     (v, g), (rv, rg) = both(PROGRAMS[name], x)
     assert isinstance(v, DeviceArray) and isinstance(g, DeviceArray)
     close([v, g], [rv, rg])
+    driver = jitgrad.value_and_grad(PROGRAMS[name], target="cuda").lower(x).as_text(
+        "kernel").split("def driver")[1]
+    assert ("host_eqn" in driver) == name.endswith("on_host")
 
 
 def test_float32_stays_float32():

@@ -531,8 +531,39 @@ class CudaCodegen:
         loads = [f"g{j} = ix{j}[b]" for j in range(k)]
         return names, _numel(idx[0].aval.shape), rest, loads, " + ".join(terms)
 
+    # -- basic indices (ints, slices, None, ...): a strided view, known when compiling ---------
+    @staticmethod
+    def _positions(spec, shape):
+        """(offset, strides) in elements: element j of ``x[index]`` is element offset +
+        sum(j_k * strides_k) of x. None when the index uses tensors or x is empty."""
+        if any(item[0] == "t" for item in spec) or not _numel(shape):
+            return None
+        from jitgrad.ops.shape import np_index
+        pos = np.asarray(np.arange(_numel(shape)).reshape(shape)[np_index(spec, ())])
+        if not pos.size:
+            return None
+        return int(pos.reshape(-1)[0]), [st // pos.itemsize for st in pos.strides], pos.shape
+
+    def _strided_kernel(self, name: str, shape, offset: int, strides, stmt: str, args: list):
+        """A kernel over ``shape`` running ``stmt`` with ``AT`` the strided source position."""
+        n = _numel(shape)
+        at = " + ".join([str(offset)] + [f"i{k} * {st}" for k, st in enumerate(strides) if st])
+        k = self.fresh(name)
+        self.kernel([f"def {k}({', '.join(f'q{j}' for j in range(len(args)))}):",
+                     "    i = cuda.grid(1)", f"    while i < {n}:",
+                     *["        " + ln for ln in self.unravel(shape)],
+                     "        " + stmt.replace("AT", at), "        i += cuda.gridsize(1)"])
+        self.run(k, self.launch(n), args)
+
     def call_getitem(self, e):
         xs = tuple(e.inputs[0].aval.shape)
+        basic = self._positions(e.params["index"], xs)
+        if basic is not None:
+            offset, strides, shape = basic
+            x = self.dense(e.inputs[0])
+            out = self.alloc(e.out, max(1, _numel(shape)))
+            self._strided_kernel("slice", shape, offset, strides, "q1[i] = q0[AT]", [x, out])
+            return None
         got = self._gather(e, xs)
         if got is None:
             return False
@@ -550,6 +581,14 @@ class CudaCodegen:
 
     def call_scatter_add(self, e):
         shape = tuple(e.params["shape"])
+        basic = self._positions(e.params["index"], shape)
+        if basic is not None:  # a basic index names each position once: no atomics
+            offset, strides, vshape = basic
+            g = self.dense(e.inputs[0])
+            out = self.new_array(e.out, _numel(shape), fill="0")
+            self.env[id(e.out)] = _D("dev", out, shape)
+            self._strided_kernel("unslice", vshape, offset, strides, "q1[AT] += q0[i]", [g, out])
+            return None
         got = self._gather(e, shape)
         if got is None:
             return False
@@ -565,6 +604,49 @@ class CudaCodegen:
         out = self.new_array(e.out, max(1, _numel(shape)), fill="0")
         self.env[id(e.out)] = _D("dev", out, shape)
         self.run(k, self.launch(nb * rest), [g, out, *names])
+        return None
+
+    def call_index_update(self, e):
+        shape = tuple(e.inputs[0].aval.shape)
+        basic = self._positions(e.params["index"], shape)
+        if basic is None:
+            return False
+        offset, strides, vshape = basic
+        x = self.dense(e.inputs[0])
+        out = self.alloc(e.out, _numel(shape))
+        k = self.fresh("copy")
+        n = _numel(shape)
+        self.kernel([f"def {k}(x, out):", "    i = cuda.grid(1)", f"    while i < {n}:",
+                     "        out[i] = x[i]", "        i += cuda.gridsize(1)"])
+        self.run(k, self.launch(n), [x, out])
+        root = self.val(e.inputs[1]).root()
+        if root.kind == "lit":
+            self._strided_kernel("update", vshape, offset, strides, f"q0[AT] = {root.name}", [out])
+        else:
+            v = self.index(root, vshape, "i", "q1")
+            self._strided_kernel("update", vshape, offset, strides, f"q0[AT] = {v}",
+                                 [out, root.name])
+        return None
+
+    def call_cat(self, e):
+        shape = tuple(e.out.aval.shape)
+        ax = e.params["axis"]
+        inner = _numel(shape[ax + 1:])
+        out = self.alloc(e.out, max(1, _numel(shape)))
+        off = 0
+        for a in e.inputs:
+            na = a.aval.shape[ax]
+            n = _numel(a.aval.shape)
+            if n:
+                x = self.dense(a)
+                k = self.fresh("cat")
+                block = na * inner
+                self.kernel([f"def {k}(x, out):", "    j = cuda.grid(1)", f"    while j < {n}:",
+                             f"        r = j % {block}",
+                             f"        out[(j // {block}) * {shape[ax] * inner} + {off * inner} + r]"
+                             " = x[j]", "        j += cuda.gridsize(1)"])
+                self.run(k, self.launch(n), [x, out])
+            off += na
         return None
 
 
