@@ -234,3 +234,13 @@ def test_results_survive_later_calls():
     for r, want in zip(keep, first):
         np.testing.assert_array_equal(np.asarray(r), want)
     np.testing.assert_array_equal(first[0], np.full(6, 2.0))
+
+
+def test_trace_without_kernels_runs_on_the_host_with_device_results():
+    fn = lambda x: x.prod() + x.prod(0).sum()  # noqa: E731  (no CUDA kernel for prod yet)
+    x = rand(2, 3)
+    (v, g), (rv, rg) = both(fn, x)
+    assert isinstance(g, DeviceArray)
+    close([v, g], [rv, rg])
+    assert "NumPy interpreter runs it on the host" in jitgrad.value_and_grad(
+        fn, target="cuda").lower(x).as_text("kernel")

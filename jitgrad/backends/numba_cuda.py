@@ -6,8 +6,9 @@ finished with one atomic per block, partial reductions (kept axes) with atomics 
 Scalar work (0-d arithmetic and the guards) runs in single-thread kernels, so a data-dependent
 ``while`` loop never copies its tensors to the host: a failed guard writes its index and the value
 it saw to a two-element status array, the only thing read back. Matmul is a tiled shared-memory
-kernel (cuBLAS through CuPy when installed); the few equations without a kernel (gathers,
-softmax, ...) run on the host with their NumPy body, each named in the kernel text.
+kernel (cuBLAS through CuPy when installed); the few equations without a kernel (mixed
+basic/tensor indexing, batched matmul) run on the host with their NumPy body, each named in the
+kernel text.
 ``lower().as_text("kernel")`` shows the whole module.
 """
 
@@ -686,13 +687,45 @@ class CudaExecutable:
         return self.source
 
 
+class HostExecutable:
+    """A trace with something the CUDA backend has no kernel for (a ``prod`` reduction): the
+    NumPy interpreter runs it on host copies, and the results go to the device like any other."""
+
+    def __init__(self, graph: Graph, note: str) -> None:
+        self.graph = graph
+        self.note = note
+
+    def __call__(self, args: list) -> list:
+        from jitgrad.backends import _cuda_runtime as rt
+        from jitgrad.backends.device_array import DeviceArray
+        from jitgrad.ir.interpret import interpret
+        host = [a if isinstance(a, np.ndarray) else DeviceArray(rt.to_device(a, None), v.aval.shape)
+                .numpy() for a, v in zip(args, self.graph.inputs)]
+        return [DeviceArray(rt.to_device(np.asarray(o), np.asarray(o).dtype), np.shape(o))
+                for o in interpret(self.graph, host)]
+
+    @property
+    def kernels(self) -> list:
+        return []
+
+    def text(self) -> str:
+        return (f"# CUDA backend: no kernels for this trace ({self.note}); the NumPy interpreter "
+                "runs it on the host and the results are copied to the device\n" + str(self.graph))
+
+
 class NumbaCUDABackend:
     name = "numba-cuda"
 
-    def compile(self, graph: Graph) -> CudaExecutable:
+    def compile(self, graph: Graph):
         from jitgrad.backends import disk_cache
+        from jitgrad.backends.numba_values import Unsupported
+        from jitgrad.runtime import _log
         cg = CudaCodegen(graph)
-        source = cg.generate()
+        try:
+            source = cg.generate()
+        except Unsupported as e:
+            _log("compile", f"host interpreter for this trace: {e}")
+            return HostExecutable(graph, str(e))
         path, k = disk_cache.source_path(source)
         mod = disk_cache.load(path, k)
         return CudaExecutable(mod, source, graph, cg.host)
