@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import jitgrad
 import jitgrad.nn.functional as F
@@ -17,6 +19,8 @@ pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (pip insta
 from numba import cuda  # noqa: E402
 
 from jitgrad.backends.device_array import DeviceArray  # noqa: E402
+
+from .test_compiled import build, programs  # noqa: E402
 
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
@@ -244,3 +248,19 @@ def test_trace_without_kernels_runs_on_the_host_with_device_results():
     close([v, g], [rv, rg])
     assert "NumPy interpreter runs it on the host" in jitgrad.value_and_grad(
         fn, target="cuda").lower(x).as_text("kernel")
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs, st.integers(0, 2**16))
+def test_random_programs_match_reference(program, seed):
+    rng = np.random.default_rng(seed)
+    xs = [jitgrad.tensor(rng.standard_normal((3, 4))) for _ in range(2)]
+    f = build(program)
+    want = jitgrad.value_and_grad(f, argnums=(0, 1), target="reference")(*xs)
+    assume(all(np.all(np.isfinite(host(w))) for w in (want[0], *want[1])))
+    try:
+        got = jitgrad.value_and_grad(f, argnums=(0, 1), target="cuda")(*xs)
+    except (OverflowError, ZeroDivisionError):  # the simulator's Python arithmetic raises
+        assume(not SIM)
+        raise
+    close([got[0], *got[1]], [want[0], *want[1]])
