@@ -122,15 +122,24 @@ def _expm1_small(r):
 
 
 @_jit
+def _exp_0_44(x):
+    """exp(x) for 0 <= x <= 44 (no NaN, overflow or subnormal to handle)."""
+    k = math.floor(x * _LOG2E + 0.5)
+    return _exp_poly((x - k * _LN2_HI) - k * _LN2_LO) * _pow2(k)
+
+
+@_jit
 def vtanh(x):
     x = float(x)
     a = abs(x)
     small = a < 0.625
     e1 = _expm1_small(2.0 * (a if small else 0.0))
-    t_small = e1 / (e1 + 2.0)
-    e2 = vexp(2.0 * (a if a < 22.0 else 22.0))
-    t_big = 1.0 - 2.0 / (e2 + 1.0)
-    t = math.copysign(t_small if small else t_big, x)
+    e2 = _exp_0_44(2.0 * (a if a < 22.0 else 22.0))
+    # tanh(a) = expm1(2a) / (expm1(2a) + 2): one division for both ranges (divisions are the
+    # slowest vector instructions here); exp(2a) - 1 is exact enough once 2a >= 1.25.
+    num = e1 if small else e2 - 1.0
+    den = e1 + 2.0 if small else e2 + 1.0
+    t = math.copysign(num / den, x)
     return x if x != x else t
 
 
@@ -188,6 +197,23 @@ def vsin(x):
     s, c = _sin_kernel(r), _cos_kernel(r)
     v = s if q == 0.0 else (c if q == 1.0 else (-s if q == 2.0 else -c))
     return x if x == 0.0 else v  # sin(-0.0) is -0.0
+
+
+@_jit
+def vsincos(x):
+    """(sin x, cos x) with one range reduction."""
+    x = float(x)
+    r, q = _reduce(x)
+    s, c = _sin_kernel(r), _cos_kernel(r)
+    sv = s if q == 0.0 else (c if q == 1.0 else (-s if q == 2.0 else -c))
+    cv = c if q == 0.0 else (-s if q == 1.0 else (-c if q == 2.0 else s))
+    return (x if x == 0.0 else sv), cv
+
+
+@_jit
+def libm_sincos(x):
+    """``vsincos`` for the libm twin of a kernel."""
+    return math.sin(x), math.cos(x)
 
 
 @_jit

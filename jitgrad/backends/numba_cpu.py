@@ -126,7 +126,8 @@ class Codegen(CallsMixin):
         self.emit(f"return -1, 0.0, ({', '.join(outs)},)")
         head = ["import math", "import numpy as np", "import numba",
                 "from jitgrad.backends._numba_helpers import clamp, floor, isinf, isnan, max2, min2, sign",
-                "from jitgrad.backends._vecmath import libm_ok, trig_ok, vcos, vsin, vtanh",
+                "from jitgrad.backends._vecmath import (libm_ok, libm_sincos, trig_ok, vcos, vsin,",
+                "                                       vsincos, vtanh)",
                 "",
                 f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')",
                 f"def kernel({', '.join(args)}):"]
@@ -219,6 +220,12 @@ class Codegen(CallsMixin):
             fl, depth = None, 1 + len(shape)
         temps: dict[int, str] = {}
         trig = False
+        # sin and cos of the same value share one range reduction (the backward of sin is cos).
+        kinds: dict = {}
+        for e in lp.eqns:
+            if e.prim.name in ("sin", "cos") and e.out.aval.dtype.is_floating_point:
+                kinds.setdefault(_key(e.inputs[0]), set()).add(e.prim.name)
+        pairs: dict = {}  # value key -> name of its (sin, cos) tuple
         for e in lp.eqns:
             def rd(a):
                 if isinstance(a, Var) and id(a) in temps:
@@ -238,7 +245,16 @@ class Codegen(CallsMixin):
             text = self.expr(e, args, vector=vector)
             if vector and e.prim.name in ("sin", "cos") and e.out.aval.dtype.is_floating_point:
                 trig = True
-                self.emit(f"{flag} += 0 if trig_ok({args[0]}) else 1", depth)
+                key = _key(e.inputs[0])
+                if len(kinds[key]) == 2:
+                    if key not in pairs:
+                        pairs[key] = self.fresh("sc")
+                        self.emit(f"{flag} += 0 if trig_ok({args[0]}) else 1", depth)
+                        self.emit(f"{pairs[key]} = vsincos({args[0]})", depth)
+                    text = text.replace(f"vsin({args[0]})", f"{pairs[key]}[0]").replace(
+                        f"vcos({args[0]})", f"{pairs[key]}[1]")
+                else:
+                    self.emit(f"{flag} += 0 if trig_ok({args[0]}) else 1", depth)
             self.emit(f"{t} = {text}", depth)
             temps[id(e.out)] = t
             if id(e.out) in mat:
@@ -422,6 +438,11 @@ class NumbaExecutable:
         return self.source
 
 
+def _key(a):
+    """Identifies an equation's operand: the same key, the same value in a loop."""
+    return ("lit", a.value, a.aval.dtype) if isinstance(a, Lit) else id(a)
+
+
 def _broadcast_index(src_shape: tuple, shape: tuple, idx: list) -> list:
     """Index expressions reading an array of ``src_shape`` at loop position ``idx`` over
     ``shape`` (NumPy broadcasting: dims aligned on the right, size-1 dims read at 0)."""
@@ -470,8 +491,8 @@ class _NumbaFailed(Exception):
 
 def libm_source(source: str) -> str:
     """The kernel with libm's sin and cos, for arguments beyond the vectorized range."""
-    return (source.replace("vsin(", "math.sin(").replace("vcos(", "math.cos(")
-            .replace("trig_ok(", "libm_ok("))
+    return (source.replace("vsincos(", "libm_sincos(").replace("vsin(", "math.sin(")
+            .replace("vcos(", "math.cos(").replace("trig_ok(", "libm_ok("))
 
 
 def compile_source(source: str, graph: Graph) -> NumbaExecutable:
