@@ -74,7 +74,8 @@ def _outcome_key(v):
 class TraceNode:
     """One trace in the tree: its stages, the compiled executable, and children by outcome."""
 
-    __slots__ = ("traced", "adjoint", "optimized", "exe", "children", "copy_out")
+    __slots__ = ("traced", "adjoint", "optimized", "exe", "children", "copy_out", "build",
+                 "build_trees")
 
     def __init__(self, traced, adjoint, optimized, exe) -> None:
         self.traced = traced
@@ -82,6 +83,7 @@ class TraceNode:
         self.optimized = optimized
         self.exe = exe
         self.children: dict = {}
+        self.build = self.build_trees = None  # Runtime._builder's result, for these arg trees
         # Outputs that are (views of) inputs or constants are copied out, never aliased: a
         # backend may return an input's reshape or transpose as a view of the caller's memory.
         bound = {id(v) for v in optimized.inputs} | {id(v) for v, _ in optimized.consts}
@@ -305,7 +307,9 @@ class Runtime:
                 else:
                     fresh = False
                 node = child
-        return self.finish(node, call, outs)
+        if node.build_trees is not call.trees:
+            node.build, node.build_trees = self._builder(node, call), call.trees
+        return node.build(outs)
 
     def inline(self, args: tuple, kwargs: dict):
         """Trace the gradient inside the active trace and replay it there."""
