@@ -236,6 +236,10 @@ def test_lower_stages_kernels_and_verifier():
 def test_unsupported_argument_type_names_the_argument():
     with pytest.raises(TypeError, match=r"argument 1 \('label'\)"):
         jg.grad(lambda x, label: x.sum())(jg.ones(2), "cat")
+    from fractions import Fraction
+    # Another library's type is named with its module (another "Tensor" must not read as ours).
+    with pytest.raises(TypeError, match=r"has type fractions\.Fraction, which jitgrad"):
+        jg.jit(lambda x: x)(Fraction(1, 2))
 
 
 def test_grad_of_non_scalar_output():

@@ -85,5 +85,9 @@ def is_device_array(obj) -> bool:
     """Whether ``obj`` lives on the GPU: jitgrad's, Numba's (real or simulated) device arrays,
     or anything with ``__cuda_array_interface__`` (CuPy, PyTorch CUDA tensors)."""
     t = type(obj)
-    return (t is DeviceArray or hasattr(t, "__cuda_array_interface__")
-            or t.__name__ in ("DeviceNDArray", "FakeCUDAArray"))
+    if t is DeviceArray or t.__name__ in ("DeviceNDArray", "FakeCUDAArray"):
+        return True
+    try:  # on the instance: a PyTorch CPU tensor's class has the property, which then raises
+        return hasattr(obj, "__cuda_array_interface__")
+    except Exception:
+        return False

@@ -64,7 +64,9 @@ def _flatten(obj, where: str, leaves: list, dyn: bool):
     if is_device_array(obj):
         leaves.append(DeviceLeaf(obj, where))
         return ("T",)
-    raise TypeError(f"{where} has type {type(obj).__name__}, which jitgrad's compiled functions do "
+    t = type(obj)
+    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    raise TypeError(f"{where} has type {name}, which jitgrad's compiled functions do "
                     "not accept: pass Tensors, NumPy arrays, Python numbers, None, tuples/lists/"
                     "dicts of them, or nn.Modules")
 
