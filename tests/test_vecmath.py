@@ -107,10 +107,58 @@ def test_sincos_is_sin_and_cos():
     assert np.signbit(s[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()
 
 
-def test_float32_rounds_once():
+def test_float32_loops_stay_within_float32_rounding():
+    # sin and cos run in float64 and round once (<= 1 ulp); tanh and exp run in float32
+    # arithmetic (_vecmath32, <= 2 ulp).
     x = np.linspace(-20, 20, 100_001).astype(np.float32)
-    f = jg.jit(lambda t: (jg.sin(t), jg.cos(t), jg.tanh(t)), target="numba-cpu")
-    for got, ref in zip(f(jg.tensor(x)), (np.sin, np.cos, np.tanh)):
+    f = jg.jit(lambda t: (jg.sin(t), jg.cos(t), jg.tanh(t), jg.exp(t)), target="numba-cpu")
+    text = f.lower(jg.tensor(x)).as_text("kernel")
+    assert "vtanh32(" in text and "vexp32(" in text
+    for got, ref, ulps in zip(f(jg.tensor(x)), (np.sin, np.cos, np.tanh, np.exp), (1, 1, 2, 2)):
         assert got.dtype is jg.float32
         r = ref(x.astype(np.float64)).astype(np.float32)
-        assert np.max(np.abs(got.numpy() - r) / np.spacing(np.abs(r) + 1e-30)) <= 1
+        assert np.max(np.abs(got.numpy() - r) / np.spacing(np.abs(r) + 1e-30)) <= ulps
+
+
+def _apply32(fn, x):
+    k = KERNELS.get(fn)
+    if k is None:
+        @numba.njit(error_model="numpy")
+        def k(x, out):
+            for i in range(x.size):
+                out[i] = fn(x[i])
+        KERNELS[fn] = k
+    out = np.empty_like(x)
+    k(x, out)
+    return out
+
+
+def _ulp32(got, ref64):
+    ref = ref64.astype(np.float32)
+    ok = np.isfinite(ref) & (ref != 0) & (np.abs(ref) >= np.finfo(np.float32).tiny)
+    return float(np.max(np.abs(got[ok].astype(np.float64) - ref64[ok])
+                        / np.spacing(np.abs(ref[ok])).astype(np.float64)))
+
+
+def test_float32_tanh_and_exp_on_dense_grids_and_edges():
+    from jitgrad.backends._vecmath32 import vexp32, vtanh32
+    with np.errstate(all="ignore"):
+        for lo, hi in ((-12, 12), (-1e-3, 1e-3), (0.5, 0.6)):  # incl. the 0.55 switch
+            x = np.linspace(lo, hi, 1_000_001).astype(np.float32)
+            assert _ulp32(_apply32(vtanh32, x), np.tanh(x.astype(np.float64))) <= 2
+        x = np.linspace(-110, 89, 2_000_001).astype(np.float32)
+        got, ref = _apply32(vexp32, x), np.exp(x.astype(np.float64))
+        assert _ulp32(got, ref) <= 2
+        sub = (ref < np.finfo(np.float32).tiny)
+        assert np.max(np.abs(got[sub] - ref[sub].astype(np.float32))) <= 1.5e-45  # one step
+        edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, 0.55, 10.0,
+                          -20.0, 88.72, 88.73, -87.5, -103.9, -104.5, 3e38], np.float32)
+        for fn, ref_fn in ((vtanh32, np.tanh), (vexp32, np.exp)):
+            got = _apply32(fn, edges)
+            ref = ref_fn(edges.astype(np.float64)).astype(np.float32)
+            same = (got == ref) | (np.isnan(got) & np.isnan(ref)) | (
+                np.abs(got - ref) <= 2 * np.spacing(np.abs(ref)))
+            assert same.all(), list(zip(edges[~same], got[~same], ref[~same]))
+            assert got.dtype == np.float32
+        t = _apply32(vtanh32, edges)
+        assert np.signbit(t[edges == 0]).tolist() == [False, True]  # tanh(-0.0) is -0.0

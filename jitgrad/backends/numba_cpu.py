@@ -23,6 +23,8 @@ from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
 _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
 # Loop bodies use vectorizable versions of these (libm's exp and sigmoid are as fast here).
 _VECTOR_MATH = {"sin": "vsin({0})", "cos": "vcos({0})", "tanh": "vtanh({0})"}
+# float32 loops: float32 arithmetic, eight lanes (within 2 ulp); libm's expf is scalar.
+_VECTOR_MATH32 = {"tanh": "vtanh32({0})", "exp": "vexp32({0})"}
 # Below this many elements a loop keeps libm: vectorizing it saves little and costs compile time.
 _VECTOR_MIN = 4096
 
@@ -128,6 +130,7 @@ class Codegen(CallsMixin):
                 "from jitgrad.backends._numba_helpers import clamp, floor, isinf, isnan, max2, min2, sign",
                 "from jitgrad.backends._vecmath import (libm_ok, libm_sincos, trig_ok, vcos, vsin,",
                 "                                       vsincos, vtanh)",
+                "from jitgrad.backends._vecmath32 import vexp32, vtanh32",
                 "",
                 f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')",
                 f"def kernel({', '.join(args)}):"]
@@ -348,7 +351,10 @@ def scalar_expr(e, args: list[str], vector: bool = False) -> str:
     """Python text for one elementwise equation on scalar operand texts ``args`` (the
     registry's template, typed to the equation's dtype); the CUDA backend shares it."""
     tmpl = e.prim.expr
-    if vector and e.prim.name in _VECTOR_MATH and e.out.aval.dtype.is_floating_point:
+    if vector and e.out.aval.dtype is dtypes.float32 and e.inputs[0].aval.dtype is dtypes.float32 \
+            and e.prim.name in _VECTOR_MATH32:
+        tmpl = _VECTOR_MATH32[e.prim.name]
+    elif vector and e.prim.name in _VECTOR_MATH and e.out.aval.dtype.is_floating_point:
         tmpl = _VECTOR_MATH[e.prim.name]
     if tmpl is None:
         raise Unsupported(f"no scalar template for {e.prim.name}")
