@@ -111,6 +111,15 @@ def test_jit_forward_with_several_outputs():
     close(list(got), list(want))
 
 
+
+def test_non_finite_values_match_reference():
+    x = jitgrad.tensor(np.array([np.inf, -np.inf, np.nan, 1e300, 1e19, -2.5, 3.7, -0.0, 0.0]))
+    got, want = both(lambda t: (t.floor(), jitgrad.sign(t), jitgrad.relu(t), t.clamp(-1.0, 1.0)),
+                     x, mode="jit")
+    for g, w in zip(host(list(got)), host(list(want))):
+        np.testing.assert_array_equal(g, w)
+        assert np.signbit(g).tolist() == np.signbit(w).tolist()
+
 def test_mlp_module_gradients():
     jitgrad.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).double()

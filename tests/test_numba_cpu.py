@@ -193,3 +193,20 @@ def test_random_programs_numba_equals_reference(program, seed, dt):
     for a, b in zip([v, *gs], [vr, *grs]):
         assert a.dtype is b.dtype
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tol, atol=tol, equal_nan=True)
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_non_finite_and_huge_values_match_the_reference(dt):
+    # floor once went through an int64 conversion: inf, NaN and |x| >= 2**63 came out as -2**63.
+    big = np.finfo(dt).max
+    x = np.array([np.inf, -np.inf, np.nan, big, -big, 1e19, -1e19, -2.5, 3.7, -0.0, 0.0], dt)
+
+    def f(t):
+        return t.floor(), t // 2.0, jg.sign(t), t.abs(), t.clamp(-1.0, 1.0), jg.relu(t)
+    num = jg.jit(f, target="numba-cpu")
+    ref = jg.jit(f, target="reference")
+    assert isinstance(num.lower(jg.tensor(x))._node.exe, NumbaExecutable)
+    for got, want in zip(num(jg.tensor(x)), ref(jg.tensor(x))):
+        assert got.dtype is want.dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        assert np.signbit(got.numpy()).tolist() == np.signbit(want.numpy()).tolist()

@@ -19,6 +19,18 @@ MAX_BLOCKS = 2 if SIM else 4096
 TILE = 4 if SIM else 16  # matmul tile edge (threads per block: TILE * TILE)
 
 
+if SIM:  # threads run as Python: NumPy's floor
+    floor = np.floor
+else:
+    from numba.cuda import libdevice
+
+    @cuda.jit(device=True, inline=True)
+    def floor(x):
+        """A float's floor as a float (math.floor converts to int64, which wrecks inf, NaN and
+        huge values; numba-cuda has no np.floor). float32 goes through float64 exactly."""
+        return libdevice.floor(x)
+
+
 def blocks(n: int) -> int:
     return max(1, min(MAX_BLOCKS, -(-n // THREADS)))
 

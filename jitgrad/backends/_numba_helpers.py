@@ -1,6 +1,5 @@
 """Scalar helpers the generated kernels call, with NumPy's semantics (NaN propagates)."""
 
-import math
 
 import numba
 import numpy as np
@@ -37,7 +36,9 @@ def sign(x):
         return 1
     if x < 0:
         return -1
-    return x  # 0, -0.0 and NaN keep their value, as np.sign (callers cast the result)
+    if x == 0:
+        return 0  # -0.0 too, as np.sign
+    return x  # NaN (callers cast the result)
 
 
 @numba.njit(cache=True, inline="always")
@@ -52,4 +53,6 @@ def isinf(x):
 
 @numba.njit(cache=True, inline="always")
 def floor(x):
-    return math.floor(x)  # callers cast the result back to the operand's dtype
+    # np.floor keeps a float a float: math.floor converts to int64, which turns inf, NaN and
+    # values beyond 2**63 into garbage (and keeps AVX2 from vectorizing the loop).
+    return np.floor(x)  # callers cast the result back to the operand's dtype

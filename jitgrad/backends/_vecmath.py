@@ -12,6 +12,7 @@ tests/test_vecmath.py checks dense grids and edge values against NumPy.
 import math
 
 import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -84,10 +85,10 @@ def vexp(x):
     x = float(x)
     # Clamp (NaN to 0) so k fits; the clamped ends still overflow to inf or round to 0.
     xc = 0.0 if x != x else (710.0 if x > 710.0 else (-746.0 if x < -746.0 else x))
-    k = math.floor(xc * _LOG2E + 0.5)
+    k = np.floor(xc * _LOG2E + 0.5)
     r = (xc - k * _LN2_HI) - k * _LN2_LO
     p = _exp_poly(r)
-    k1 = math.floor(k * 0.5)
+    k1 = np.floor(k * 0.5)
     # Two power-of-two factors: each is a normal number, and a subnormal result is rounded
     # once, by the last multiplication.
     y = p * _pow2(k1) * _pow2(k - k1)
@@ -124,7 +125,7 @@ def _expm1_small(r):
 @_jit
 def _exp_0_44(x):
     """exp(x) for 0 <= x <= 44 (no NaN, overflow or subnormal to handle)."""
-    k = math.floor(x * _LOG2E + 0.5)
+    k = np.floor(x * _LOG2E + 0.5)
     return _exp_poly((x - k * _LN2_HI) - k * _LN2_LO) * _pow2(k)
 
 
@@ -173,9 +174,9 @@ def _cos_kernel(r):
 def _reduce(x):
     """x = n pi/2 + r, |r| <= pi/4; returns (r, n mod 4 as a float). Exact pieces for
     |x| < 2**19 only: kernels check ``trig_ok`` and run libm's twin otherwise."""
-    n = math.floor(x * _2_OVER_PI + 0.5)
+    n = np.floor(x * _2_OVER_PI + 0.5)
     r = (((x - n * _PIO2_1) - n * _PIO2_2) - n * _PIO2_3) - n * _PIO2_3T
-    return r, n - 4.0 * math.floor(n * 0.25)
+    return r, n - 4.0 * np.floor(n * 0.25)
 
 
 @_jit

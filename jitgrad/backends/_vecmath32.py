@@ -67,7 +67,7 @@ def _pow2(k):
 def _exp_reduced(y):
     """exp(y) for y in [-104, 88.8]: overflows to inf past float32's range, and rounds a
     subnormal result once (2**k is applied as two normal factors)."""
-    k = np.float32(math.floor(y * _LOG2E + _HALF))
+    k = np.floor(y * _LOG2E + _HALF)
     r = (y - k * _LN2_HI) - k * _LN2_LO
     p = _E7
     p = p * r + _E6
@@ -77,7 +77,7 @@ def _exp_reduced(y):
     p = p * r + _E2
     p = p * r + _ONE
     p = p * r + _ONE
-    k1 = np.float32(math.floor(k * _HALF))
+    k1 = np.floor(k * _HALF)
     return p * _pow2(k1) * _pow2(k - k1)
 
 

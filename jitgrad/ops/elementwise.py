@@ -48,7 +48,7 @@ sigmoid_p = register("sigmoid", _quiet(_sigmoid), _rules.same,
                      expr="(1.0 / (1.0 + math.exp(-{0})))")
 relu_p = register("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), _rules.same,
                   lambda g, out, x: (g * (out > 0),), saves="output",
-                  expr="({0} if {0} > 0.0 else 0.0 * {0})")
+                  expr="({0} if {0} > 0.0 or {0} != {0} else 0.0)")  # +0.0 for -0.0 and negatives
 sqrt_p = register("sqrt", _quiet(np.sqrt), _rules.same, lambda g, out, x: (g / (2 * out),),
                   saves="output", expr="math.sqrt({0})")
 abs_p = register("abs", np.abs, _rules.same, lambda g, out, x: (g * sign(x),),
