@@ -3,9 +3,11 @@
 The llvmlite build has no vector math library, so ``math.exp``/``math.sin`` compile to scalar
 libm calls and the loops around them stay scalar. These use arithmetic, roundings and a bit-cast
 (``2**k`` is built from its exponent bits), so LLVM vectorizes the loops that call them. All
-work in float64 (float32 callers round the result once). sin/cos reduce by pi/2 in three exact
-pieces, which is accurate for |x| < 2**19 (``trig_ok``); a kernel that meets a larger argument
-returns -2 and its twin with libm's sin and cos runs instead.
+work in float64 (float32 loops round sin and cos once; their exp and tanh are ``_vecmath32``'s).
+exp and tanh share one polynomial, in Estrin's scheme: the loops are bound by the latency of
+dependent operations. sin/cos reduce by pi/2 in three exact pieces, which is accurate for
+|x| < 2**19 (``trig_ok``); a kernel that meets a larger argument returns -2 and its twin with
+libm's sin and cos runs instead.
 tests/test_vecmath.py checks dense grids and edge values against NumPy.
 """
 
@@ -61,23 +63,22 @@ def _pow2(k):
 _jit = numba.njit(inline="always", error_model="numpy", cache=True)
 
 
+# expm1(r) = r + r^2 * sum_n r^n / (n + 2)!, to n = 14 for |r| <= ln(2)/2 (below 1e-17).
+_Q = tuple(1.0 / math.factorial(n + 2) for n in range(15))
+(_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6, _Q7, _Q8, _Q9, _Q10, _Q11, _Q12, _Q13, _Q14) = _Q
+
+
 @_jit
-def _exp_poly(r):
-    """exp(r) for |r| <= ln(2)/2: Taylor to degree 13 (truncation below 1e-17)."""
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    return p * r + 1.0
+def _expm1_reduced(r):
+    """exp(r) - 1 for |r| <= ln(2)/2, without cancellation. Estrin's scheme: a dependency chain
+    of five multiply-adds instead of Horner's fifteen (the loops are latency-bound)."""
+    r2 = r * r
+    r4 = r2 * r2
+    q0 = (_Q0 + _Q1 * r) + (_Q2 + _Q3 * r) * r2
+    q1 = (_Q4 + _Q5 * r) + (_Q6 + _Q7 * r) * r2
+    q2 = (_Q8 + _Q9 * r) + (_Q10 + _Q11 * r) * r2
+    q3 = (_Q12 + _Q13 * r) + _Q14 * r2
+    return r + r2 * ((q0 + q1 * r4) + (q2 + q3 * r4) * (r4 * r4))
 
 
 @_jit
@@ -87,7 +88,7 @@ def vexp(x):
     xc = 0.0 if x != x else (710.0 if x > 710.0 else (-746.0 if x < -746.0 else x))
     k = np.floor(xc * _LOG2E + 0.5)
     r = (xc - k * _LN2_HI) - k * _LN2_LO
-    p = _exp_poly(r)
+    p = 1.0 + _expm1_reduced(r)
     k1 = np.floor(k * 0.5)
     # Two power-of-two factors: each is a normal number, and a subnormal result is rounded
     # once, by the last multiplication.
@@ -96,51 +97,17 @@ def vexp(x):
 
 
 @_jit
-def _expm1_small(r):
-    """exp(r) - 1 for |r| <= 1.25 without cancellation: r * (1/1! + r/2! + ... + r^20/21!)."""
-    p = 1.9572941063391263e-20
-    p = p * r + 4.110317623312165e-19
-    p = p * r + 8.22063524662433e-18
-    p = p * r + 1.5619206968586225e-16
-    p = p * r + 2.8114572543455206e-15
-    p = p * r + 4.779477332387385e-14
-    p = p * r + 7.647163731819816e-13
-    p = p * r + 1.1470745597729725e-11
-    p = p * r + 1.6059043836821613e-10
-    p = p * r + 2.08767569878681e-09
-    p = p * r + 2.505210838544172e-08
-    p = p * r + 2.755731922398589e-07
-    p = p * r + 2.7557319223985893e-06
-    p = p * r + 2.48015873015873e-05
-    p = p * r + 0.0001984126984126984
-    p = p * r + 0.001388888888888889
-    p = p * r + 0.008333333333333333
-    p = p * r + 0.041666666666666664
-    p = p * r + 0.16666666666666666
-    p = p * r + 0.5
-    p = p * r + 1.0
-    return p * r
-
-
-@_jit
-def _exp_0_44(x):
-    """exp(x) for 0 <= x <= 44 (no NaN, overflow or subnormal to handle)."""
-    k = np.floor(x * _LOG2E + 0.5)
-    return _exp_poly((x - k * _LN2_HI) - k * _LN2_LO) * _pow2(k)
-
-
-@_jit
 def vtanh(x):
     x = float(x)
     a = abs(x)
-    small = a < 0.625
-    e1 = _expm1_small(2.0 * (a if small else 0.0))
-    e2 = _exp_0_44(2.0 * (a if a < 22.0 else 22.0))
-    # tanh(a) = expm1(2a) / (expm1(2a) + 2): one division for both ranges (divisions are the
-    # slowest vector instructions here); exp(2a) - 1 is exact enough once 2a >= 1.25.
-    num = e1 if small else e2 - 1.0
-    den = e1 + 2.0 if small else e2 + 1.0
-    t = math.copysign(num / den, x)
+    # tanh(a) = e / (e + 2) with e = expm1(2a) = 2**k (1 + expm1(r)) - 1, computed as
+    # 2**k expm1(r) + (2**k - 1): exact for k = 0 (small a), one rounding otherwise. One
+    # polynomial and one division (the slowest vector instruction here) for every a.
+    u = 2.0 * (a if a < 22.0 else 22.0)  # tanh(22) rounds to 1
+    k = np.floor(u * _LOG2E + 0.5)
+    s = _pow2(k)
+    e = s * _expm1_reduced((u - k * _LN2_HI) - k * _LN2_LO) + (s - 1.0)
+    t = math.copysign(e / (e + 2.0), x)
     return x if x != x else t
 
 

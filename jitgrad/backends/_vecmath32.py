@@ -22,15 +22,9 @@ _LN2_LO = _f(1.4286067653301870e-06)   # ln 2 - _LN2_HI
 _BIAS = _f(127.0 + 2.0 ** 23)          # k + _BIAS holds k + 127 in its low mantissa bits
 _HALF, _ONE, _TWO = _f(0.5), _f(1.0), _f(2.0)
 _EXP_HI, _EXP_LO = _f(88.8), _f(-104.0)  # clamps: exp overflows to inf, and rounds to 0
-_TANH_SMALL = _f(0.55)
 _TANH_ONE = _f(10.0)  # tanh(10) rounds to 1 in float32
-# Taylor coefficients (1/n!) for exp on |r| <= ln(2)/2: degree 7 errs below 2e-9.
-_E2, _E3, _E4, _E5, _E6, _E7 = (_f(1 / 2), _f(1 / 6), _f(1 / 24), _f(1 / 120), _f(1 / 720),
-                                _f(1 / 5040))
-# tanh(a) = a + a^3 * P(a^2) for a < 0.55: Taylor to a^17 (truncation below 3e-9 relative).
-_T3, _T5, _T7, _T9 = _f(-1 / 3), _f(2 / 15), _f(-17 / 315), _f(62 / 2835)
-_T11, _T13 = _f(-1382 / 155925), _f(21844 / 6081075)
-_T15, _T17 = _f(-929569 / 638512875), _f(6404582 / 10854718875)
+# expm1(r) = r + r^2 * sum_n r^n / (n + 2)!, to n = 6 for |r| <= ln(2)/2 (below 1e-9).
+(_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6) = (_f(1 / math.factorial(n + 2)) for n in range(7))
 
 
 @intrinsic
@@ -64,28 +58,23 @@ def _pow2(k):
 
 
 @_jit
-def _exp_reduced(y):
-    """exp(y) for y in [-104, 88.8]: overflows to inf past float32's range, and rounds a
-    subnormal result once (2**k is applied as two normal factors)."""
-    k = np.floor(y * _LOG2E + _HALF)
-    r = (y - k * _LN2_HI) - k * _LN2_LO
-    p = _E7
-    p = p * r + _E6
-    p = p * r + _E5
-    p = p * r + _E4
-    p = p * r + _E3
-    p = p * r + _E2
-    p = p * r + _ONE
-    p = p * r + _ONE
-    k1 = np.floor(k * _HALF)
-    return p * _pow2(k1) * _pow2(k - k1)
+def _expm1_reduced(r):
+    """exp(r) - 1 for |r| <= ln(2)/2, without cancellation (Estrin's scheme, as _vecmath)."""
+    r2 = r * r
+    q = ((_Q0 + _Q1 * r) + (_Q2 + _Q3 * r) * r2) + ((_Q4 + _Q5 * r) + _Q6 * r2) * (r2 * r2)
+    return r + r2 * q
 
 
 @_jit
 def vexp32(x):
     x = np.float32(x)
+    # Clamp (NaN to 0) so k fits: exp overflows to inf, and rounds to 0, at the clamped ends.
     xc = _f(0.0) if x != x else (_EXP_HI if x > _EXP_HI else (_EXP_LO if x < _EXP_LO else x))
-    y = _exp_reduced(xc)
+    k = np.floor(xc * _LOG2E + _HALF)
+    p = _ONE + _expm1_reduced((xc - k * _LN2_HI) - k * _LN2_LO)
+    k1 = np.floor(k * _HALF)
+    # Two normal power-of-two factors: a subnormal result is rounded once, by the last one.
+    y = p * _pow2(k1) * _pow2(k - k1)
     return x if x != x else y
 
 
@@ -93,20 +82,16 @@ def vexp32(x):
 def vtanh32(x):
     x = np.float32(x)
     a = abs(x)
-    small = a < _TANH_SMALL
-    s = a if small else _f(0.0)
-    z = s * s
-    p = _T17
-    p = p * z + _T15
-    p = p * z + _T13
-    p = p * z + _T11
-    p = p * z + _T9
-    p = p * z + _T7
-    p = p * z + _T5
-    p = p * z + _T3
-    t_small = s + s * z * p
-    e = _exp_reduced(_TWO * (a if a < _TANH_ONE else _TANH_ONE))
-    t_big = _ONE - _TWO / (e + _ONE)
-    t = t_small if small else t_big
-    t = math.copysign(t, x)
-    return x if x != x else np.float32(t)
+    # tanh(a) = e / (e + 2), e = expm1(2a) = 2**k expm1(r) + (2**k - 1), as _vecmath.vtanh.
+    u = _TWO * (a if a < _TANH_ONE else _TANH_ONE)
+    k = np.floor(u * _LOG2E + _HALF)
+    s = _pow2(k)
+    e = s * _expm1_reduced((u - k * _LN2_HI) - k * _LN2_LO) + (s - _ONE)
+    # t = h / (1 + h), h = e / 2. The rounding of 1 + h would add up to 1 ulp near 0: its
+    # error (exact, Fast2Sum) corrects the quotient, using 1 / (1 + h) = 1 - t.
+    h = e * _HALF
+    d = _ONE + h
+    err = (_ONE - d) + h if h <= _ONE else (h - d) + _ONE
+    q = h / d
+    t = math.copysign(q - q * (err * (_ONE - q)), x)
+    return x if x != x else t
