@@ -307,7 +307,7 @@ class Runtime:
                 else:
                     fresh = False
                 node = child
-        if node.build_trees is not call.trees:
+        if node.build_trees != call.trees:  # equal trees build alike: no rebuild per call
             node.build, node.build_trees = self._builder(node, call), call.trees
         return node.build(outs)
 

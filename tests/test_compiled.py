@@ -135,6 +135,35 @@ def test_module_gradient_is_a_dict_like_named_parameters():
         np.testing.assert_allclose(g[n].numpy(), p.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
+
+def test_parameters_swapped_in_a_module_argument_are_seen():
+    # Module arguments' parameter lists are kept between calls until a registry changes;
+    # direct edits of _parameters/_modules (torch style) count as changes.
+    jg.manual_seed(2)
+    model = jg.nn.Sequential(jg.nn.Linear(3, 2), jg.nn.Tanh()).double()
+    x = jg.randn(4, 3, dtype=jg.float64)
+    f = jg.value_and_grad(lambda m, x: m(x).sum())
+
+    def check():
+        v, g = f(model, x)
+        model.zero_grad()
+        out = model(x).sum()
+        out.backward()
+        assert v.item() == pytest.approx(out.item(), rel=1e-12)
+        assert list(g) == [n for n, _ in model.named_parameters()]
+        for n, p in model.named_parameters():
+            np.testing.assert_allclose(g[n].numpy(), p.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+    check()
+    model[0]._parameters["weight"] = jg.nn.Parameter(jg.randn(2, 3, dtype=jg.float64))
+    check()
+    model[0].bias = jg.nn.Parameter(jg.randn(2, dtype=jg.float64) + 5)
+    check()
+    model._modules["1"] = jg.nn.Linear(2, 1).double()
+    check()
+    model[0]._parameters["bias"] = None  # no bias from now on
+    check()
+
 def test_live_closure_and_module_parameters_are_read_every_call():
     jg.manual_seed(1)
     model = jg.nn.Linear(3, 1).double()

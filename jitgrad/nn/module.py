@@ -23,6 +23,39 @@ def module_version() -> int:
     return _Version.value
 
 
+class _Registry(OrderedDict):
+    """A Module's parameters, sub-modules or buffers: any change bumps the version, also when
+    code edits ``_parameters`` directly (as torch code does)."""
+
+    def __setitem__(self, key, value) -> None:
+        _Version.value += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key) -> None:
+        _Version.value += 1
+        super().__delitem__(key)
+
+    def pop(self, *args):
+        _Version.value += 1
+        return super().pop(*args)
+
+    def popitem(self, last: bool = True):
+        _Version.value += 1
+        return super().popitem(last)
+
+    def clear(self) -> None:
+        _Version.value += 1
+        super().clear()
+
+    def setdefault(self, key, default=None):
+        _Version.value += 1
+        return super().setdefault(key, default)
+
+    def move_to_end(self, key, last: bool = True) -> None:
+        _Version.value += 1
+        super().move_to_end(key, last)
+
+
 class Module:
     """Base class of layers and models, as torch.nn.Module.
 
@@ -38,9 +71,9 @@ class Module:
     """
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_parameters", _Registry())
+        object.__setattr__(self, "_modules", _Registry())
+        object.__setattr__(self, "_buffers", _Registry())
         object.__setattr__(self, "training", True)
 
     def forward(self, *args, **kwargs):
@@ -54,14 +87,12 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() is called")
         for d in (self._parameters, self._modules, self._buffers):
-            if d.pop(name, None) is not None:
-                _Version.value += 1
+            if name in d:
+                del d[name]
         if isinstance(value, Parameter):
             self._parameters[name] = value
-            _Version.value += 1
         elif isinstance(value, Module):
             self._modules[name] = value
-            _Version.value += 1
         else:
             object.__setattr__(self, name, value)
             return
@@ -78,24 +109,20 @@ class Module:
         for d in (self._parameters, self._modules, self._buffers):
             if name in d:
                 del d[name]
-                _Version.value += 1
                 return
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if param is None:
             self._parameters[name] = None
-            _Version.value += 1
         else:
             setattr(self, name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None) -> None:
         self._buffers[name] = tensor
-        _Version.value += 1
 
     def add_module(self, name: str, module: "Module") -> None:
         self._modules[name] = module
-        _Version.value += 1
 
     # -- traversal ---------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:

@@ -55,11 +55,15 @@ def _flatten(obj, where: str, leaves: list, dyn: bool):
         return ("D", tuple((k, _flatten(v, f"{where}[{k!r}]", leaves, dyn))
                            for k, v in obj.items()))
     if isinstance(obj, Module):
-        names = []
-        for n, p in obj.named_parameters():
-            names.append(n)
-            leaves.append(p)
-        return ("M", id(obj), obj.training, tuple(names))
+        # Walking the module tree costs microseconds on every compiled call: keep the walk
+        # until any Module's registries change (module_version).
+        flat = obj.__dict__.get("_flat_params")
+        if flat is None or flat[0] != module_version():
+            ps = list(obj.named_parameters())
+            flat = (module_version(), tuple(n for n, _ in ps), [p for _, p in ps])
+            object.__setattr__(obj, "_flat_params", flat)
+        leaves.extend(flat[2])
+        return ("M", id(obj), obj.training, flat[1])
     from jitgrad.backends.device_array import is_device_array
     if is_device_array(obj):
         leaves.append(DeviceLeaf(obj, where))
@@ -157,4 +161,4 @@ def num_leaves(tree: tuple) -> int:
     return sum(num_leaves(t) for t in tree[1])
 
 
-from jitgrad.nn.module import Module  # noqa: E402
+from jitgrad.nn.module import Module, module_version  # noqa: E402
