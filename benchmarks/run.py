@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _timing import fmt, median_time  # noqa: E402
+from _timing import fmt, median_times  # noqa: E402
 
 import jitgrad as jg  # noqa: E402
 
@@ -32,19 +32,23 @@ try:
 except ImportError:
     jax = None
 
-ROWS: list[tuple[str, str, float]] = []
+RATIOS: dict[str, dict[str, float]] = {}
 
 
-def record(workload: str, who: str, seconds: float) -> None:
-    ROWS.append((workload, who, seconds))
-    print(f"  {who:22s} {fmt(seconds)}", flush=True)
+def compare(workload: str, fns: dict, repeats: int = 9) -> None:
+    """Time ``fns`` (the first is jitgrad compiled) interleaved, round by round; the ratios are
+    medians of each round's own ratio, which a drifting machine speed cancels out of."""
+    times, ratios = median_times(fns, repeats=repeats)
+    for who, seconds in times.items():
+        print(f"  {who:22s} {fmt(seconds)}", flush=True)
+    RATIOS[workload] = {who: r for who, r in ratios.items() if who != next(iter(fns))}
 
 
 def scalar() -> None:
     print("scalar x*y + y**2, forward+backward per call")
     f = jg.value_and_grad(lambda x, y: x * y + y ** 2, argnums=(0, 1))
     x, y = jg.tensor(2.0), jg.tensor(3.0)
-    record("scalar", "jitgrad compiled", median_time(lambda: f(x, y)))
+    fns = {"jitgrad compiled": lambda: f(x, y)}
 
     def eager(M):
         def step():
@@ -52,13 +56,14 @@ def scalar() -> None:
             b = M.tensor(3.0, requires_grad=True)
             (a * b + b ** 2).backward()
         return step
-    record("scalar", "jitgrad eager", median_time(eager(jg)))
+    fns["jitgrad eager"] = eager(jg)
     if torch is not None:
-        record("scalar", "torch eager", median_time(eager(torch)))
+        fns["torch eager"] = eager(torch)
     if jax is not None:
         jf = jax.jit(jax.value_and_grad(lambda x, y: x * y + y ** 2, argnums=(0, 1)))
         xa, ya = jnp.float32(2.0), jnp.float32(3.0)
-        record("scalar", "jax jit", median_time(lambda: jax.block_until_ready(jf(xa, ya))))
+        fns["jax jit"] = lambda: jax.block_until_ready(jf(xa, ya))
+    compare("scalar", fns)
 
 
 def doubling(x):
@@ -80,8 +85,7 @@ def while_loop() -> None:
     for x in xs:
         f(x)
     it = iter(range(1 << 62))
-    record("while", "jitgrad compiled", median_time(lambda: f(xs[next(it) % 64])))
-    print(f"    traces: {f.cache_info().traces}")
+    fns = {"jitgrad compiled": lambda: f(xs[next(it) % 64])}
     if torch is not None:
         tv = torch.tensor(v)
         txs = [torch.tensor(p) for p in pool]
@@ -89,7 +93,9 @@ def while_loop() -> None:
         def teager():
             x = txs[next(it) % 64].clone().requires_grad_()
             doubling(x).backward(tv)
-        record("while", "torch eager", median_time(teager))
+        fns["torch eager"] = teager
+    compare("while", fns)
+    print(f"    traces: {f.cache_info().traces}")
 
 
 def elementwise() -> None:
@@ -97,19 +103,19 @@ def elementwise() -> None:
     xn = np.linspace(-3, 3, 1_000_000)
     f = jg.grad(lambda x: (jg.sin(x) * jg.exp(-x * x) + jg.tanh(x) * x).sum())
     x = jg.tensor(xn)
-    record("elementwise", "jitgrad compiled", median_time(lambda: f(x), repeats=9))
+    fns = {"jitgrad compiled": lambda: f(x)}
     if torch is not None:
         tx = torch.tensor(xn)
 
         def teager():
             a = tx.detach().requires_grad_()
             (torch.sin(a) * torch.exp(-a * a) + torch.tanh(a) * a).sum().backward()
-        record("elementwise", "torch eager", median_time(teager, repeats=9))
+        fns["torch eager"] = teager
     if jax is not None:
         jf = jax.jit(jax.grad(lambda a: (jnp.sin(a) * jnp.exp(-a * a) + jnp.tanh(a) * a).sum()))
         ja = jnp.asarray(xn)
-        record("elementwise", "jax jit", median_time(lambda: jax.block_until_ready(jf(ja)),
-                                                     repeats=9))
+        fns["jax jit"] = lambda: jax.block_until_ready(jf(ja))
+    compare("elementwise", fns, repeats=11)
 
 
 def mlp() -> None:
@@ -121,12 +127,12 @@ def mlp() -> None:
     model = jg.nn.Sequential(jg.nn.Linear(784, 256), jg.nn.Tanh(), jg.nn.Linear(256, 10))
     f = jg.value_and_grad(lambda m, x, t: jg.nn.functional.cross_entropy(m(x), t))
     x, t = jg.tensor(xb), jg.tensor(tb)
-    record("mlp", "jitgrad compiled", median_time(lambda: f(model, x, t)))
+    fns = {"jitgrad compiled": lambda: f(model, x, t)}
 
     def eager():
         model.zero_grad()
         jg.nn.functional.cross_entropy(model(x), t).backward()
-    record("mlp", "jitgrad eager", median_time(eager))
+    fns["jitgrad eager"] = eager
     if torch is not None:
         tm = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.Tanh(), torch.nn.Linear(256, 10))
         tx, tt = torch.tensor(xb), torch.tensor(tb)
@@ -134,7 +140,7 @@ def mlp() -> None:
         def teager():
             tm.zero_grad()
             torch.nn.functional.cross_entropy(tm(tx), tt).backward()
-        record("mlp", "torch eager", median_time(teager))
+        fns["torch eager"] = teager
     if jax is not None:
         params = [jnp.asarray(p.detach().numpy()) for p in model.parameters()]
 
@@ -145,7 +151,8 @@ def mlp() -> None:
             return -jnp.take_along_axis(lp, t[:, None], axis=1).mean()
         jf = jax.jit(jax.value_and_grad(loss))
         ja, jt = jnp.asarray(xb), jnp.asarray(tb)
-        record("mlp", "jax jit", median_time(lambda: jax.block_until_ready(jf(params, ja, jt))))
+        fns["jax jit"] = lambda: jax.block_until_ready(jf(params, ja, jt))
+    compare("mlp", fns, repeats=15)
 
 
 FIRST_CALL = textwrap.dedent("""
@@ -196,7 +203,6 @@ def fresh_process() -> None:
             out = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True,
                                  text=True, check=True).stdout.split()
             print(f"  {label:26s} import {float(out[0]):.2f} s, first call {float(out[1]):.3f} s")
-            ROWS.append(("first call", label, float(out[1])))
         out = subprocess.run([sys.executable, "-c", PEAK], env=env, capture_output=True,
                              text=True, check=True).stdout
         print(f"peak memory of a steady-state 1e7 float64 gradient call, input included: "
@@ -204,16 +210,10 @@ def fresh_process() -> None:
 
 
 def summary() -> None:
-    print("\nratios (time of the other / time of jitgrad compiled; above 1 means jitgrad is faster)")
-    by = {}
-    for w, who, s in ROWS:
-        by.setdefault(w, {})[who] = s
-    for w, d in by.items():
-        base = d.get("jitgrad compiled")
-        if base is None:
-            continue
-        parts = [f"{who}: {s / base:6.2f}x" for who, s in d.items() if who != "jitgrad compiled"]
-        print(f"  {w:12s} " + "   ".join(parts))
+    print("\nratios (time of the other / time of jitgrad compiled, the median of each round's "
+          "ratio; above 1 means jitgrad is faster)")
+    for w, d in RATIOS.items():
+        print(f"  {w:12s} " + "   ".join(f"{who}: {r:6.2f}x" for who, r in d.items()))
 
 
 if __name__ == "__main__":
