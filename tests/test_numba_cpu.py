@@ -155,6 +155,16 @@ def test_disk_cache_hits_across_processes_and_survives_corruption(tmp_path):
     assert third.returncode == 0, third.stderr
 
 
+
+def test_cache_key_covers_the_helpers_kernels_inline(monkeypatch):
+    # Numba's cache checks a kernel's own file only; the helpers it inlines live elsewhere.
+    from jitgrad.backends import _numba_helpers, _vecmath, _vecmath32, disk_cache
+    for mod in (_numba_helpers, _vecmath, _vecmath32):
+        assert os.path.basename(mod.__file__) in disk_cache._HELPERS
+    k = disk_cache.key("def kernel(): pass")
+    monkeypatch.setattr(disk_cache, "_helpers_digest", "an edited helper")
+    assert disk_cache.key("def kernel(): pass") != k
+
 def test_two_processes_share_the_cache_folder(tmp_path):
     env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path))
     procs = [subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE,
@@ -195,18 +205,32 @@ def test_random_programs_numba_equals_reference(program, seed, dt):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tol, atol=tol, equal_nan=True)
 
 
-@pytest.mark.parametrize("dt", [np.float64, np.float32])
-def test_non_finite_and_huge_values_match_the_reference(dt):
-    # floor once went through an int64 conversion: inf, NaN and |x| >= 2**63 came out as -2**63.
-    big = np.finfo(dt).max
-    x = np.array([np.inf, -np.inf, np.nan, big, -big, 1e19, -1e19, -2.5, 3.7, -0.0, 0.0], dt)
+EDGES = {dt: np.array([np.inf, -np.inf, np.nan, np.finfo(dt).max, -np.finfo(dt).max, 1e19, -1e19,
+                       np.finfo(dt).tiny, -np.finfo(dt).smallest_subnormal, 1e-30, -2.5, 3.7, 1.0,
+                       -1.0, 0.5, 30.0, -30.0, 100.0, -800.0, -0.0, 0.0], dt)
+         for dt in (np.float64, np.float32)}
 
-    def f(t):
-        return t.floor(), t // 2.0, jg.sign(t), t.abs(), t.clamp(-1.0, 1.0), jg.relu(t)
-    num = jg.jit(f, target="numba-cpu")
-    ref = jg.jit(f, target="reference")
-    assert isinstance(num.lower(jg.tensor(x))._node.exe, NumbaExecutable)
-    for got, want in zip(num(jg.tensor(x)), ref(jg.tensor(x))):
-        assert got.dtype is want.dtype
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
-        assert np.signbit(got.numpy()).tolist() == np.signbit(want.numpy()).tolist()
+
+def _every_op(t):
+    a = t.abs()
+    return (t.floor(), t // 2.0, jg.sign(t), a, t.clamp(-1.0, 1.0), jg.relu(t), jg.exp(t),
+            jg.log(a), jg.sin(t), jg.cos(t), jg.tanh(t), jg.sigmoid(t), a.sqrt(), -t, t ** 2,
+            t ** 3, a ** 0.5, 1.0 / t, jg.maximum(t, 0.0), jg.minimum(t, 0.0), t.isnan(), t.isinf())
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+@pytest.mark.parametrize("reps", [1, 400])  # 400 copies: loops long enough for vector math
+def test_non_finite_huge_and_signed_zero_values_match_the_reference(dt, reps):
+    # floor once went through an int64 conversion: inf, NaN and |x| >= 2**63 came out as -2**63.
+    x = jg.tensor(np.tile(EDGES[dt], reps))
+    num = jg.jit(_every_op, target="numba-cpu")
+    rtol = 1e-12 if dt == np.float64 else 4e-7  # float32: vector exp/tanh within 2 ulp
+    with np.errstate(all="ignore"):  # tracing evaluates with NumPy: inf - inf and such warn
+        assert isinstance(num.lower(x)._node.exe, NumbaExecutable)
+        for k, (got, want) in enumerate(zip(num(x), jg.jit(_every_op, target="reference")(x))):
+            assert got.dtype is want.dtype, k
+            g, w = got.numpy(), want.numpy()
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=str(k))
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=0, err_msg=str(k))
+            zero = w == 0
+            assert (np.signbit(g[zero]) == np.signbit(w[zero])).all(), k

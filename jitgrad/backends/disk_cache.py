@@ -2,7 +2,7 @@
 
 Numba cannot cache functions made with ``exec`` (numba#3501), so each kernel's source is written
 to a file under ``JITGRAD_CACHE_DIR`` (default: the user's cache folder), named by a hash of the
-source and the jitgrad/Numba/NumPy versions, and imported from there, so Numba's own
+source, the helpers it inlines and the jitgrad/Numba/NumPy versions, and imported from there, so Numba's own
 ``cache=True`` works. Writes are atomic (a temporary file, then ``os.replace``), so two processes
 can share the folder; an entry whose text differs from what it should hold is rewritten, and a
 Numba cache entry that fails to load is deleted and compiled again.
@@ -32,9 +32,26 @@ def cache_dir() -> str:
     return d
 
 
+# Kernels inline these modules' functions, and Numba's cache checks only the kernel's own file:
+# their text is part of the key, so an edited helper never meets a kernel compiled with the old.
+_HELPERS = ("_numba_helpers.py", "_vecmath.py", "_vecmath32.py", "_cuda_runtime.py")
+_helpers_digest: str | None = None
+
+
+def _helpers() -> str:
+    global _helpers_digest
+    if _helpers_digest is None:
+        h = hashlib.sha256()
+        for name in _HELPERS:
+            with open(os.path.join(os.path.dirname(__file__), name), "rb") as f:
+                h.update(f.read())
+        _helpers_digest = h.hexdigest()
+    return _helpers_digest
+
+
 def key(source: str) -> str:
     h = hashlib.sha256()
-    for part in (jitgrad.__version__, numba.__version__, np.__version__, source):
+    for part in (jitgrad.__version__, numba.__version__, np.__version__, _helpers(), source):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
