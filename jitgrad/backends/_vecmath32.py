@@ -3,7 +3,7 @@
 The float64 versions (``_vecmath``) are accurate to 1e-16 and run four lanes wide; a float32
 result needs neither, so these compute in float32 (eight lanes on AVX2) with polynomials just
 long enough for float32: within 2 ulp of the correctly rounded result (tests/test_vecmath.py
-checks every float32 in the ranges that matter, and the edge values). Constants are float32 so
+checks dense grids over the ranges that matter, and the edge values). Constants are float32 so
 Numba keeps every operation in float32.
 """
 

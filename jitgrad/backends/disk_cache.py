@@ -2,10 +2,10 @@
 
 Numba cannot cache functions made with ``exec`` (numba#3501), so each kernel's source is written
 to a file under ``JITGRAD_CACHE_DIR`` (default: the user's cache folder), named by a hash of the
-source, the helpers it inlines and the jitgrad/Numba/NumPy versions, and imported from there, so Numba's own
-``cache=True`` works. Writes are atomic (a temporary file, then ``os.replace``), so two processes
-can share the folder; an entry whose text differs from what it should hold is rewritten, and a
-Numba cache entry that fails to load is deleted and compiled again.
+source, the helpers it inlines and the jitgrad/Numba/NumPy versions, and imported from there, so
+Numba's own ``cache=True`` works. Writes are atomic (a temporary file, then ``os.replace``), so
+two processes can share the folder; an entry whose text differs from what it should hold is
+rewritten, and a Numba cache entry that fails to load is deleted and compiled again.
 """
 
 from __future__ import annotations
