@@ -160,6 +160,11 @@ isnan_p = register("isnan", np.isnan, lambda x: Aval(x.shape, dtypes.bool_), Non
 isinf_p = register("isinf", np.isinf, lambda x: Aval(x.shape, dtypes.bool_), None, saves="none",
                    expr="isinf({0})")
 floor_p = register("floor", np.floor, _rules.same, None, saves="none", expr="floor({0})")
+# Integer floor division (floats go through div and floor): exact for all of int64, where a
+# detour through floating point rounds above 2**24 (float32) or 2**53. Division by zero gives
+# 0, as NumPy.
+floor_divide_p = register("floor_divide", _quiet(np.floor_divide), _rules.binary, None,
+                          saves="none", expr="({0} // {1})")
 
 
 # -- the functional API ------------------------------------------------------------------------
@@ -251,11 +256,14 @@ def div(x, y, rounding_mode=None):
 
 
 def floor_divide(x, y):
-    q = div(x, y)
     xd = x.dtype if isinstance(x, Tensor) else dtypes.scalar_dtype(x)
     yd = y.dtype if isinstance(y, Tensor) else dtypes.scalar_dtype(y)
-    out = floor(q)
-    return out if (xd.is_floating_point or yd.is_floating_point) else out.to(dtypes.int64)
+    if xd.is_floating_point or yd.is_floating_point:
+        return floor(div(x, y))
+    x, y = promote(x, y)
+    if x.dtype is dtypes.bool_:  # bools divide as int64, as in torch
+        x, y = x.to(dtypes.int64), y.to(dtypes.int64)
+    return _binary(floor_divide_p, x, y)
 
 
 def pow(x, y):  # noqa: A001
