@@ -1,6 +1,5 @@
 """Scalar helpers the generated kernels call, with NumPy's semantics (NaN propagates)."""
 
-
 import numba
 import numpy as np
 
