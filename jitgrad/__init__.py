@@ -26,7 +26,7 @@ from jitgrad.ops import (  # noqa: F401
     linspace, log, log1p, log_softmax, logical_and, logical_not, logical_or, logsumexp, lt,
     manual_seed, matmul, max, maximum, mean, min, minimum, mm, mul, mv, narrow, ne, neg, norm,
     ones, ones_like, outer, permute, pow, prod, rand, rand_like, randint, randn, randn_like,
-    randperm, reciprocal, relu, reshape, rsqrt, select, sigmoid, sign, sin, softmax, split, sqrt,
+    randperm, reciprocal, relu, remainder, reshape, rsqrt, select, sigmoid, sign, sin, softmax, split, sqrt,
     square, squeeze, stack, std, sub, sum, t, tanh, tensor, transpose, unbind, unsqueeze, var,
     where, zeros, zeros_like,
 )

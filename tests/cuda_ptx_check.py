@@ -42,7 +42,8 @@ def main() -> None:
     cases.append((doubling, jitgrad.tensor([0.3, -0.2, 0.05]), "value_and_grad"))
     cases.append((lambda x: (x > 0, x.argmax(), x.sum(0) * 2), rand(3, 4), "jit"))
     cases.append((lambda x: (x.floor(), jitgrad.sign(x), x.clamp(-1.0, 1.0), x // 2.0,
-                             (x * 10).to(jitgrad.int64) // 3), rand(3, 4), "jit"))
+                             (x * 10).to(jitgrad.int64) // 3, x % 0.7,
+                             (x * 10).to(jitgrad.int64) % 3), rand(3, 4), "jit"))
     t = jitgrad.tensor(np.array([0, 2, 1, 1, 0, 2]))
     cases.append((lambda x: F.cross_entropy(x, t), rand(6, 5), "value_and_grad"))
     for fn, x, mode in cases:

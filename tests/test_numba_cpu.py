@@ -215,7 +215,8 @@ def _every_op(t):
     a = t.abs()
     return (t.floor(), t // 2.0, jg.sign(t), a, t.clamp(-1.0, 1.0), jg.relu(t), jg.exp(t),
             jg.log(a), jg.sin(t), jg.cos(t), jg.tanh(t), jg.sigmoid(t), a.sqrt(), -t, t ** 2,
-            t ** 3, a ** 0.5, 1.0 / t, jg.maximum(t, 0.0), jg.minimum(t, 0.0), t.isnan(), t.isinf())
+            t ** 3, a ** 0.5, 1.0 / t, jg.maximum(t, 0.0), jg.minimum(t, 0.0), t.isnan(), t.isinf(),
+            t % 3.0, t % -0.75)
 
 
 @pytest.mark.parametrize("dt", [np.float64, np.float32])

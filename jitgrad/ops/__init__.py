@@ -9,7 +9,8 @@ from jitgrad.ops.elementwise import (  # noqa: F401
     abs, add, astype, bitwise_and, bitwise_or, bitwise_xor, clamp, clone, cos, div, eq, exp,
     expm1, floor, floor_divide, ge, gt, invert, isfinite, isinf, isnan, le, log, log1p,
     logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum, mul, ne, neg, pow,
-    reciprocal, relu, rsqrt, sigmoid, sign, sin, softplus, sqrt, square, sub, tanh, where,
+    reciprocal, relu, remainder, rsqrt, sigmoid, sign, sin, softplus, sqrt, square, sub, tanh,
+    where,
 )
 from jitgrad.ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, concatenate, expand, flatten, getitem, index_update, narrow,

@@ -165,6 +165,11 @@ floor_p = register("floor", np.floor, _rules.same, None, saves="none", expr="flo
 # 0, as NumPy.
 floor_divide_p = register("floor_divide", _quiet(np.floor_divide), _rules.binary, None,
                           saves="none", expr="({0} // {1})")
+# x - floor(x / y) * y with the sign of y (Python's %, torch.remainder), computed as NumPy does
+# (fmod, then a correction) rather than by that formula, which rounds: 1.0 % 0.1 is 0.0999...
+remainder_p = register("remainder", _quiet(np.remainder), _rules.binary,
+                       lambda g, out, x, y: (g, -g * floor(div(x, y))), saves="inputs",
+                       expr="({0} % {1})")
 
 
 # -- the functional API ------------------------------------------------------------------------
@@ -264,6 +269,19 @@ def floor_divide(x, y):
     if x.dtype is dtypes.bool_:  # bools divide as int64, as in torch
         x, y = x.to(dtypes.int64), y.to(dtypes.int64)
     return _binary(floor_divide_p, x, y)
+
+
+def remainder(x, y):
+    """``x % y``: the remainder of floor division, with the sign of ``y`` (as Python and torch).
+
+    >>> import jitgrad
+    >>> (jitgrad.tensor([7.5, -7.5]) % 2).tolist()
+    [1.5, 0.5]
+    """
+    x, y = promote(x, y)
+    if x.dtype is dtypes.bool_:  # as floor_divide
+        x, y = x.to(dtypes.int64), y.to(dtypes.int64)
+    return _binary(remainder_p, x, y)
 
 
 def pow(x, y):  # noqa: A001
