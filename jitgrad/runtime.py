@@ -127,6 +127,7 @@ class Runtime:
         # Calls whose arguments are all plain tensors skip flattening: their (shape, dtype)s
         # and the closure's key straight to the trace tree's root.
         self.fast: dict[tuple, tuple] = {}
+        self._last_steady = None
 
     @property
     def backend(self):
@@ -240,6 +241,16 @@ class Runtime:
         if self.fallback is not None:
             return self.eager(args, kwargs)
         if not kwargs:
+            last = self._last_steady  # the last plain call's whole path, if it still fits
+            if last is not None:
+                try:
+                    out = last(args)
+                except GuardFailure:  # the tree grows or is walked from now on: not this way
+                    out = _MISS
+                    self._last_steady = None
+                if out is not _MISS:
+                    self.hits += 1
+                    return out
             for a in args:
                 if type(a) is not Tensor and type(a) is not Parameter:
                     break
@@ -252,13 +263,19 @@ class Runtime:
                 if hit is None:
                     call = self.prepare(args, kwargs)
                     node = self.node_for(call, args, kwargs)
-                    hit = self.fast[fkey] = (call, node, self._builder(node, call))
+                    build = self._builder(node, call)
+                    hit = self.fast[fkey] = (call, node, build, self._steady(node, call, build))
                 else:
                     self.hits += 1
-                template, node, build = hit
+                template, node, build, steady = hit
                 if not implicit and not node.traced.refs and not node.children:
                     # The steady state: one trace, inputs are the arguments.
                     try:
+                        if steady is not None:
+                            out = steady(args)
+                            if out is not _MISS:
+                                self._last_steady = steady
+                                return out
                         outs = node.exe([a._value for a in args])
                     except GuardFailure:
                         pass
@@ -328,30 +345,70 @@ class Runtime:
         return self._structure(node.traced.out_tree, call,
                                [Tensor._wrap(o) if type(o) is np.ndarray else o for o in outs])
 
-    def _builder(self, node: TraceNode, call: Call):
-        """``finish`` for one trace and call structure: for host arrays and plain-tensor trees,
-        straight-line code (copies, Tensor objects and the result tuple, no tree walks: this is on
-        every steady-state call); else the general path."""
-        tree, nums = node.traced.out_tree, self.argnums
-        plain = tree == _TENSOR and (self.mode == "jit" or all(
+    def _plain(self, node: TraceNode, call: Call) -> bool:
+        """Whether results can be built with straight-line code: host arrays, and a tensor in
+        and out where the tree structure matters."""
+        plain = node.traced.out_tree == _TENSOR and (self.mode == "jit" or all(
             call.trees[i] == _TENSOR for i in self._argnums()))
-        if not plain or self.target == "cuda" or self.has_aux:
+        return plain and self.target != "cuda" and not self.has_aux
+
+    def _result_lines(self, node: TraceNode, outs: list[str]) -> list[str]:
+        """Straight-line code building the result from output arrays ``outs`` (expressions):
+        copies of aliased outputs, Tensor objects, the result tuple."""
+        lines = []
+        for i, src in enumerate(outs):
+            if i in node.copy_out:
+                src += ".copy()"
+            lines += [f"t{i} = new(Tensor)", f"t{i}._value = {src}", f"t{i}._rg = False",
+                      f"t{i}.grad_fn = None", f"t{i}._vc = [0]"]
+        n, nums = len(outs), self.argnums
+        if self.mode == "jit":
+            lines.append("return t0")
+        elif isinstance(nums, int):
+            lines.append("return t0, t1")
+        else:
+            lines.append(f"return t0, ({''.join(f't{i}, ' for i in range(1, n))})")
+        return lines
+
+    def _builder(self, node: TraceNode, call: Call):
+        """``finish`` for one trace and call structure: straight-line code where ``_plain``
+        (this is on every steady-state call); else the general path."""
+        if not self._plain(node, call):
             return lambda outs: self.finish(node, call, outs)
         n = len(node.optimized.outputs)
-        lines = ["def build(outs):"]
-        for i in range(n):
-            src = f"outs[{i}].copy()" if i in node.copy_out else f"outs[{i}]"
-            lines += [f"    t{i} = new(Tensor)", f"    t{i}._value = {src}", f"    t{i}._rg = False",
-                      f"    t{i}.grad_fn = None", f"    t{i}._vc = [0]"]
-        if self.mode == "jit":
-            lines.append("    return t0")
-        elif isinstance(nums, int):
-            lines.append("    return t0, t1")
-        else:
-            lines.append(f"    return t0, ({''.join(f't{i}, ' for i in range(1, n))})")
+        lines = ["def build(outs):"] + ["    " + line for line in self._result_lines(
+            node, [f"outs[{i}]" for i in range(n)])]
         ns = {"new": object.__new__, "Tensor": Tensor}
         exec("\n".join(lines), ns)  # noqa: S102  (a fixed template over this trace's arity)
         return ns["build"]
+
+    def _steady(self, node: TraceNode, call: Call, build):
+        """The whole steady-state call in one generated function, where the executable can make
+        one (the Numba CPU backend) and the call's inputs are exactly its arguments: it checks
+        the arguments' types, shapes and dtypes, and that no closure or global holds a tensor,
+        itself, and returns ``_MISS`` when any differs from this call's. Else None."""
+        make = getattr(node.exe, "steady", None)
+        if make is None or not self._plain(node, call) or call.implicit or node.traced.refs:
+            return None
+        n = len(call.leaves)
+        names = [f"a{j}" for j in range(n)]
+        ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
+              "MISS": _MISS, "implicit": self.implicit.tensors}
+        # Guards are compiled into the kernel: once the tree has children, this trace still
+        # answers every call whose guards pass, and raises GuardFailure for the others.
+        prologue = [f"if len(args) != {n}:", "    return MISS"]
+        if not self.implicit.fixed:  # a closure or global may come to hold a tensor
+            prologue += ["if implicit():", "    return MISS"]
+        prologue.append(f"{', '.join(names)}{',' if n == 1 else ''} = args")
+        for j, leaf in enumerate(call.leaves):
+            ns[f"S{j}"], ns[f"D{j}"] = leaf._value.shape, leaf._value.dtype
+            prologue += [f"if type(a{j}) is not Tensor and type(a{j}) is not Parameter:",
+                         "    return MISS",
+                         f"v{j} = a{j}._value",
+                         f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
+                         "    return MISS"]
+        finish = self._result_lines(node, [f"o{i}" for i in range(len(node.optimized.outputs))])
+        return make(prologue, finish, ns)
 
     def _structure(self, tree, call: Call, tensors: list):
         if tree == _TENSOR and self.mode == "grad":  # common cases, without walking trees
@@ -427,6 +484,7 @@ class Runtime:
 
 
 _TENSOR = ("T",)
+_MISS = object()  # a steady-state function's "not this call": take the general path
 
 
 def _detach_tree(obj):

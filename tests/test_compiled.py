@@ -361,3 +361,44 @@ def test_results_never_alias_the_arguments_even_through_views(target):
     t.add_(1)  # an in-place change to the argument must not show through any result
     for o in outs:
         assert np.all(o.numpy() == 1.0)
+
+
+_SCALE = None  # a global the function below reads: rebinding it to a tensor changes the trace
+
+
+def _scaled(x, y):
+    s = _SCALE if _SCALE is not None else 1.0
+    return (x * y * s).sum() if x.sum() > 0 else (x - y).sum() * 3
+
+
+def test_steady_state_fast_path_sees_every_change():
+    # The last plain call's whole path is one generated function that checks argument types,
+    # shapes and dtypes, guards, and closure/global tensors itself; each change must reach the
+    # general path.
+    global _SCALE
+    f = jg.value_and_grad(_scaled, argnums=(0, 1))
+    ref = jg.value_and_grad(_scaled, argnums=(0, 1), target="reference")
+
+    def check(x, y):
+        (v, (gx, gy)), (rv, (rgx, rgy)) = f(x, y), ref(x, y)
+        assert v.dtype is rv.dtype and gx.dtype is rgx.dtype
+        np.testing.assert_allclose(v.numpy(), rv.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(gx.numpy(), rgx.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(gy.numpy(), rgy.numpy(), rtol=1e-12)
+
+    pos, neg = np.array([1.0, 2.0, 3.0]), np.array([-1.0, -2.0, 0.5])
+    y = jg.tensor([0.5, -1.5, 2.0])
+    for _ in range(2):
+        check(jg.tensor(pos), y)                    # steady
+    check(jg.tensor(pos.astype(np.float32)), y.float())   # dtype
+    check(jg.tensor(np.ones((2, 3))), jg.tensor(np.ones((2, 3))))  # shape
+    check(jg.nn.Parameter(jg.tensor(pos)), y)       # a Parameter argument
+    check(jg.tensor(neg), y)                        # a guard fails: a child trace
+    check(jg.tensor(pos), y)                        # and the tree is walked from then on
+    _SCALE = jg.tensor(2.0)
+    try:
+        check(jg.tensor(pos), y)                    # a global now holds a tensor
+    finally:
+        _SCALE = None
+    check(jg.tensor(pos), y)
+    assert f.cache_info().traces >= 5

@@ -398,7 +398,8 @@ class NumbaExecutable:
     The call itself is a few lines of Python generated for this kernel's inputs and outputs
     (no loops over flags per call): it is on every compiled call's path."""
 
-    __slots__ = ("kernel", "source", "graph", "guard_types", "_call", "_libm")
+    __slots__ = ("kernel", "source", "graph", "guard_types", "_call", "_libm", "_ns", "_params",
+                 "_outs")
 
     def __init__(self, kernel, source: str, graph: Graph) -> None:
         self.kernel = kernel
@@ -408,12 +409,14 @@ class NumbaExecutable:
         self.guard_types = {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
                             if e.out is None and e.prim.name == "guard"}
         ns = {"kernel": kernel, "slow": self._slow, "_a": np.array, "_c": _contiguous}
-        params = []
+        params = []  # the kernel's arguments; {j} is the j-th input array
         for i, (_, arr) in enumerate(graph.consts):
             ns[f"c{i}"] = np.ascontiguousarray(arr) if arr.ndim else arr[()]
             params.append(f"c{i}")
         for j, v in enumerate(graph.inputs):
-            params.append(f"args[{j}][()]" if not v.aval.shape else f"_c(args[{j}])")
+            params.append(f"{{{j}}}[()]" if not v.aval.shape else f"_c({{{j}}})")
+        self._ns, self._params = ns, params
+        args = [f"args[{j}]" for j in range(len(graph.inputs))]
         outs = []
         for i, o in enumerate(graph.outputs):
             if o.aval.shape:
@@ -421,11 +424,30 @@ class NumbaExecutable:
             else:  # Numba returns scalars as Python numbers: restore the dtype, as 0-d arrays
                 ns[f"d{i}"] = o.aval.dtype.np
                 outs.append(f"_a(outs[{i}], d{i})")
-        src = (f"def call(args):\n    status, observed, outs = kernel({', '.join(params)})\n"
+        src = (f"def call(args):\n    status, observed, outs = kernel("
+               f"{', '.join(p.format(*args) for p in params)})\n"
                f"    if status != -1:\n        return slow(status, observed, args)\n"
                f"    return [{', '.join(outs)}]\n")
         exec(src, ns)  # noqa: S102  (a fixed template over this kernel's own arity)
         self._call = ns["call"]
+        self._outs = outs
+
+    def steady(self, prologue: list[str], finish: list[str], ns: dict):
+        """One function for a whole steady-state call, ``steady(args)``: ``prologue`` (lines of
+        code) checks the arguments and binds the input arrays to ``v0, v1, ...``, the kernel
+        runs, and ``finish`` builds the result from the outputs ``o0, o1, ...``
+        (``ns['build']`` builds it from an output list, for the libm twin). A failed guard
+        raises GuardFailure, as ``__call__``."""
+        vs = [f"v{j}" for j in range(len(self.graph.inputs))]
+        lines = ["def steady(args):"] + ["    " + line for line in prologue] + [
+            f"    status, observed, outs = kernel({', '.join(p.format(*vs) for p in self._params)})",
+            "    if status != -1:",
+            f"        return build(slow(status, observed, [{', '.join(vs)}]))"]
+        lines += [f"    o{i} = {o}" for i, o in enumerate(self._outs)]
+        lines += ["    " + line for line in finish]
+        scope = dict(self._ns, **ns)
+        exec("\n".join(lines), scope)  # noqa: S102  (a fixed template over this kernel's arity)
+        return scope["steady"]
 
     def _slow(self, status: int, observed, args: list) -> list:
         if status == -2:  # a sin/cos argument beyond the vectorized range: use the libm twin

@@ -76,6 +76,11 @@ class Implicit:
         out.extend(g.get(n) for n in self.names)
         return tuple(out)
 
+    @property
+    def fixed(self) -> bool:
+        """Whether the function reaches nothing (no closure, globals or owner): no tensors."""
+        return self.owner is None and not self.cells and not self.names
+
     def tensors(self) -> list:
         if self.owner is None and not self.cells and not self.names:
             return self._tensors
