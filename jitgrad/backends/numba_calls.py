@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from jitgrad import dtypes
 from jitgrad.transforms.fusion import REDUCTIONS
-from jitgrad.backends.numba_values import _NP, Unsupported, _numel, _root, _shape, _Val
+from jitgrad.backends.numba_values import (_NP, Unsupported, _numel, _root, _shape, _Val,
+                                           flat_alias)
 
 
 class CallsMixin:
@@ -86,7 +87,7 @@ class CallsMixin:
         self.emit(f"{name}_3[bi] = np.dot({name + '_a[bi]' if a3 else an}, "
                   f"{name + '_b[bi]' if b3 else bn})", 2)
         self.env[id(e.out)] = _Val("array", name, out)
-        self.emit(f"{name}_f = {name}.reshape(-1)")
+        self.emit(flat_alias(name, out))
 
     def call_permute(self, e) -> None:
         x = self.array(e.inputs[0])
@@ -142,7 +143,7 @@ class CallsMixin:
         else:
             self.emit(f"{out}_3[p, k, q] = math.exp({x}_3[p, k, q] - m) / s", 4)
         self.env[id(e.out)] = _Val("array", out, tuple(e.out.aval.shape))
-        self.emit(f"{out}_f = {out}.reshape(-1)")
+        self.emit(flat_alias(out, e.out.aval.shape))
 
     def call_softmax(self, e) -> None:
         self._softmax(e, False)

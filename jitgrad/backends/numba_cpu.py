@@ -15,7 +15,8 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, Unsupported, _numel,
-                                           _root, _shape, _Val, literal)
+                                           _root, _shape, _Val, flat_alias, literal,
+                                           prune_flat_aliases)
 from jitgrad.errors import GuardFailure
 from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
@@ -93,7 +94,7 @@ class Codegen(CallsMixin):
             self.emit(f"{name}[{', '.join(idx)}] = {src.name}[{', '.join(parts)}]",
                       depth + len(shape))
         if _numel(shape):
-            self.emit(f"{name}_f = {name}.reshape(-1)", depth)
+            self.emit(flat_alias(name, shape), depth)
         if isinstance(a, Var):
             self.env[id(a)] = _Val("array", name, shape)
         return name
@@ -136,14 +137,15 @@ class Codegen(CallsMixin):
                 "",
                 f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')",
                 f"def kernel({', '.join(args)}):"]
-        body = "\n".join(self.lines).replace("__DUMMIES__", ", ".join(dummies) + ",")
+        body = "\n".join(prune_flat_aliases(self.lines)).replace("__DUMMIES__",
+                                                                ", ".join(dummies) + ",")
         return "\n".join(head) + "\n" + body + "\n"
 
     def publish(self, var, name: str, shape) -> None:
         """``var`` is now the contiguous array ``name`` (with a flat alias for flat loops)."""
         self.env[id(var)] = _Val("array", name, shape)
         if _numel(shape):
-            self.emit(f"{name}_f = {name}.reshape(-1)")
+            self.emit(flat_alias(name, shape))
 
     def bind_input(self, v: Var, name: str) -> str:
         if v.aval.shape:

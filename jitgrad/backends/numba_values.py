@@ -4,6 +4,7 @@ shares."""
 from __future__ import annotations
 
 import math
+import re
 
 from jitgrad import dtypes
 from jitgrad.ir.graph import Lit
@@ -62,6 +63,27 @@ def _numel(shape) -> int:
     for s in shape:
         n *= int(s)
     return n
+
+
+def flat_alias(name: str, shape) -> str:
+    """The line binding ``name_f``, the flat view flat loops index. A 1-d array is its own
+    (Numba's reshape costs ~0.2 s of compile the first time a process uses it);
+    ``prune_flat_aliases`` drops the ones no loop reads."""
+    return f"{name}_f = {name}" if len(shape) == 1 else f"{name}_f = {name}.reshape(-1)"
+
+
+_ALIAS = re.compile(r"^\s*(\w+)_f = \1(\.reshape\(-1\))?$")
+
+
+def prune_flat_aliases(lines: list[str]) -> list[str]:
+    text = "\n".join(lines)
+    out = []
+    for line in lines:
+        m = _ALIAS.match(line)
+        if m and len(re.findall(rf"\b{m.group(1)}_f\b", text)) == 1:
+            continue
+        out.append(line)
+    return out
 
 
 def _shape(shape) -> str:
