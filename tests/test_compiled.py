@@ -402,3 +402,107 @@ def test_steady_state_fast_path_sees_every_change():
         _SCALE = None
     check(jg.tensor(pos), y)
     assert f.cache_info().traces >= 5
+
+
+class _Cube(jg.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 3 * x ** 2 * g
+
+
+class _StraightThroughClamp(jg.autograd.Function):
+    """Its gradient is 1 everywhere: differentiating forward instead would give 0 outside."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.scale = 2.0  # a plain attribute
+        return x.clamp(lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.scale / 2.0, None, None
+
+
+class _ScaleAndSin(jg.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        ctx.w_again = w  # a tensor kept as an attribute
+        return x * w, x.sin()
+
+    @staticmethod
+    def backward(ctx, ga, gb):
+        x, w = ctx.saved_tensors
+        return ga * ctx.w_again + gb * x.cos(), (ga * x).sum(0)
+
+
+def _uses_functions(x, w):
+    a, b = _ScaleAndSin.apply(x, w)
+    return _Cube.apply(a).sum() + _StraightThroughClamp.apply(b * 3, -0.5, 0.5).sum()
+
+
+@pytest.mark.parametrize("target", ["cpu", "reference"])
+def test_custom_functions_compile_with_their_own_backward(target):
+    f = jg.value_and_grad(_uses_functions, argnums=(0, 1), target=target)
+    for seed in (0, 1):  # a second call with new values: saved tensors are read per call
+        rng = np.random.default_rng(seed)
+        xn, wn = rng.standard_normal((4, 3)), rng.standard_normal(3)
+        v, (gx, gw) = f(jg.tensor(xn), jg.tensor(wn))
+        a = xn * wn
+        want_v = (a ** 3).sum() + np.clip(3 * np.sin(xn), -0.5, 0.5).sum()
+        da = 3 * a ** 2                      # Cube's rule
+        db = 3.0 * np.ones_like(xn)          # the straight-through rule, not clamp's derivative
+        np.testing.assert_allclose(v.item(), want_v, rtol=1e-12)
+        np.testing.assert_allclose(gx.numpy(), da * wn + db * np.cos(xn), rtol=1e-12)
+        np.testing.assert_allclose(gw.numpy(), (da * xn).sum(0), rtol=1e-12)
+    assert f.cache_info().traces == 1
+
+
+def test_custom_function_backward_that_reads_values_is_a_clear_error():
+    class Peek(jg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2 if float(x.sum()) > 0 else g
+
+    with pytest.raises(jg.TraceError, match="VJP rule must not branch on data"):
+        jg.grad(lambda x: Peek.apply(x).sum())(jg.tensor([1.0, 2.0]))
+    # Eagerly it is fine.
+    x = jg.tensor([1.0, 2.0], requires_grad=True)
+    Peek.apply(x).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_custom_function_non_differentiable_output_and_jit():
+    class ArgAndMax(jg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            i = x.argmax()
+            ctx.mark_non_differentiable(i)
+            ctx.save_for_backward(x)
+            return x.max(), i
+
+        @staticmethod
+        def backward(ctx, g, gi):
+            (x,) = ctx.saved_tensors
+            return g * (x == x.max()).to(x.dtype)
+
+    def f(x):
+        m, i = ArgAndMax.apply(x)
+        return m * 2 + i.to(x.dtype)
+
+    x = jg.tensor([0.5, 3.0, -1.0], dtype=jg.float64)
+    v, g = jg.value_and_grad(f)(x)
+    assert v.item() == 7.0 and g.tolist() == [0.0, 2.0, 0.0]
+    assert jg.jit(f)(x).item() == 7.0

@@ -20,7 +20,7 @@ from numba import cuda  # noqa: E402
 
 from jitgrad.backends.device_array import DeviceArray  # noqa: E402
 
-from .test_compiled import build, programs  # noqa: E402
+from .test_compiled import _uses_functions, build, programs  # noqa: E402
 
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
@@ -275,3 +275,8 @@ def test_random_programs_match_reference(program, seed):
         assume(not SIM)
         raise
     close([got[0], *got[1]], [want[0], *want[1]])
+
+
+def test_custom_functions_run_on_the_device():
+    got, want = both(_uses_functions, rand(4, 3), rand(3, seed=1), argnums=(0, 1))
+    close(list(got[1]) + [got[0]], list(want[1]) + [want[0]])

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from jitgrad.autograd import grad_mode
 from jitgrad.autograd.graph import _fit_cotangents, edge_of
-from jitgrad.errors import TraceError
 
 
 class FunctionCtx:
@@ -106,13 +105,12 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         from jitgrad.ops.registry import trace_state
-        if trace_state.builder is not None:
-            raise TraceError(f"custom autograd Function {cls.__name__} cannot be compiled yet; "
-                             "call it outside the compiled function, or write it with jitgrad ops")
         node_cls = _node_classes.get(cls)
         if node_cls is None:
             node_cls = _node_classes[cls] = type(f"{cls.__name__}Backward", (FunctionNode,),
                                                  {"fn_cls": cls})
+        if trace_state.builder is not None:
+            return _apply_traced(cls, node_cls(), args, kwargs)
         ctx = node_cls()
         tensors = [a for a in args if isinstance(a, Tensor)]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -141,5 +139,69 @@ class Function:
         return outs[0] if single else outs
 
 
+def _apply_traced(cls, ctx, args, kwargs):
+    """``Function.apply`` inside a trace. ``forward`` is traced as it runs (its values are the
+    outputs' values); each differentiable output then passes through a ``custom_vjp`` equation,
+    an identity whose VJP rule calls ``backward``, so the autodiff pass differentiates the
+    Function with the user's rule, never through ``forward``."""
+    from jitgrad.ops.control import custom_vjp_p
+    from jitgrad.ops.registry import bind
+    tensors = tuple(a for a in args if isinstance(a, Tensor))
+    ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.dtype.is_floating_point
+                                 for a in args)
+    with grad_mode.no_grad():
+        out = cls.forward(ctx, *args, **kwargs)
+    single = not isinstance(out, tuple)
+    outs = (out,) if single else out
+    ctx.args = args
+    ctx.n_outputs = len(outs)
+    ctx.out_meta = tuple((tuple(o.shape), o.dtype) if isinstance(o, Tensor) else ((), None)
+                         for o in outs)
+    non_diff = getattr(ctx, "_non_diff", set())
+    wrapped = tuple(
+        bind(custom_vjp_p, (o,) + tensors, {"ctx": ctx, "index": i})
+        if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in non_diff and tensors
+        else o for i, o in enumerate(outs))
+    return wrapped[0] if single else wrapped
+
+
+def _custom_vjp_rule(g, out, y, *xs, ctx, index):
+    """Cotangents of a traced Function's tensor arguments for output ``index``'s cotangent:
+    ``backward`` with zeros for the other outputs (it is linear in them, so the per-output calls
+    add up to one call with all of them). It runs on this pass's abstract tracers: the tensors
+    ``forward`` left on ``ctx`` are swapped for them while it runs."""
+    from jitgrad.ops.registry import trace_state
+    b = trace_state.builder
+    grads = [None] * ctx.n_outputs
+    grads[index] = g
+    if getattr(ctx, "_materialize", True):
+        grads = [ops.zeros(*shape, dtype=dt) if gr is None and dt is not None else gr
+                 for gr, (shape, dt) in zip(grads, ctx.out_meta)]
+
+    def local(v):
+        if isinstance(v, Tensor) and getattr(v, "_ir", None) is not None \
+                and v.__dict__.get("_builder") is not b:
+            return b.tracer(v._ir, None)
+        if isinstance(v, tuple):
+            return tuple(local(x) for x in v)
+        return v
+    saved = dict(vars(ctx))
+    for k, v in saved.items():
+        if k not in ("args", "out_meta"):
+            setattr(ctx, k, local(v))
+    try:
+        res = ctx.fn_cls.backward(ctx, *grads)
+    finally:
+        for k, v in saved.items():
+            setattr(ctx, k, v)
+    if not isinstance(res, tuple):
+        res = (res,)
+    if len(res) < len(ctx.args):
+        raise RuntimeError(f"function {type(ctx).__name__} returned an incorrect number of "
+                           f"gradients (expected {len(ctx.args)}, got {len(res)})")
+    return (None,) + tuple(r for r, a in zip(res, ctx.args) if isinstance(a, Tensor))
+
+
 from jitgrad import ops  # noqa: E402
 from jitgrad.tensor import Tensor  # noqa: E402
+

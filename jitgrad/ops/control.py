@@ -1,5 +1,6 @@
-"""Primitives that exist for the compiler: ``guard`` (a decision the trace relied on) and
-``stop_gradient`` (``detach`` inside a trace)."""
+"""Primitives that exist for the compiler: ``guard`` (a decision the trace relied on),
+``stop_gradient`` (``detach`` inside a trace) and ``custom_vjp`` (a custom autograd Function's
+output inside a trace)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,16 @@ guard_p = register("guard", _guard_impl, lambda x, expect, index: None, None, sa
                    kind="guard")
 stop_gradient_p = register("stop_gradient", lambda x: x, _rules.same, None, saves="none",
                            expr="{0}")
+
+
+def _custom_vjp(g, out, y, *xs, ctx, index):
+    from jitgrad.autograd.function import _custom_vjp_rule
+    return _custom_vjp_rule(g, out, y, *xs, ctx=ctx, index=index)
+
+
+# A custom Function's output in a trace: the value of ``forward``'s output (operand 0), with the
+# Function's tensor arguments as further operands so the autodiff pass reaches them and applies
+# the Function's ``backward``; once the gradient is taken it is an identity, which simplify drops.
+custom_vjp_p = register("custom_vjp", lambda y, *xs, ctx, index: y,
+                        lambda y, *xs, ctx, index: y, _custom_vjp, saves="none", expr="{0}",
+                        nondiff_inputs=(0,))

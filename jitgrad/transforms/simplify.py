@@ -28,7 +28,7 @@ def _identity_source(e: Eqn, bcast: dict):
     included), also when the 1 is a broadcast literal."""
     name = e.prim.name
     ins = e.inputs
-    if name == "stop_gradient":
+    if name in ("stop_gradient", "custom_vjp"):  # identities once the gradient is taken
         return ins[0]
     if name in ("reshape", "expand") and tuple(ins[0].aval.shape) == tuple(e.out.aval.shape):
         return ins[0]
