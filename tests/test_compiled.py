@@ -506,3 +506,11 @@ def test_custom_function_non_differentiable_output_and_jit():
     v, g = jg.value_and_grad(f)(x)
     assert v.item() == 7.0 and g.tolist() == [0.0, 2.0, 0.0]
     assert jg.jit(f)(x).item() == 7.0
+
+
+def test_custom_function_second_order():
+    g1 = jg.grad(lambda x: _Cube.apply(x).sum())
+    g2 = jg.grad(lambda x: g1(x).sum())
+    x = jg.tensor([1.0, -2.0, 0.5], dtype=jg.float64)
+    np.testing.assert_allclose(g1(x).numpy(), 3 * x.numpy() ** 2, rtol=1e-12)
+    np.testing.assert_allclose(g2(x).numpy(), 6 * x.numpy(), rtol=1e-12)
