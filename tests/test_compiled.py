@@ -514,3 +514,22 @@ def test_custom_function_second_order():
     x = jg.tensor([1.0, -2.0, 0.5], dtype=jg.float64)
     np.testing.assert_allclose(g1(x).numpy(), 3 * x.numpy() ** 2, rtol=1e-12)
     np.testing.assert_allclose(g2(x).numpy(), 6 * x.numpy(), rtol=1e-12)
+
+
+def test_custom_function_gradient_of_the_wrong_shape_is_named():
+    class Bad(jg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.sum().reshape(1).expand(5)
+
+    msg = r"BadBackward returned an invalid gradient at index 0: got shape \[5\], expected a " \
+          r"shape compatible with \[2\]"
+    with pytest.raises(RuntimeError, match=msg):
+        jg.grad(lambda x: Bad.apply(x).sum())(jg.tensor([1.0, 2.0]))
+    x = jg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=msg):
+        Bad.apply(x).sum().backward()

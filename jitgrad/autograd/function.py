@@ -19,7 +19,7 @@ tensor(12.)
 from __future__ import annotations
 
 from jitgrad.autograd import grad_mode
-from jitgrad.autograd.graph import _fit_cotangents, edge_of
+from jitgrad.autograd.graph import _fit_cotangents, check_gradient_shape, edge_of
 
 
 class FunctionCtx:
@@ -199,6 +199,9 @@ def _custom_vjp_rule(g, out, y, *xs, ctx, index):
     if len(res) < len(ctx.args):
         raise RuntimeError(f"function {type(ctx).__name__} returned an incorrect number of "
                            f"gradients (expected {len(ctx.args)}, got {len(res)})")
+    for i, (r, a) in enumerate(zip(res, ctx.args)):
+        if isinstance(r, Tensor) and isinstance(a, Tensor) and r.shape != a.shape:
+            check_gradient_shape(type(ctx).__name__, i, r.shape, a.shape)
     return (None,) + tuple(r for r, a in zip(res, ctx.args) if isinstance(a, Tensor))
 
 

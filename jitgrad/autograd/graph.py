@@ -94,13 +94,25 @@ class Node:
             self.out_value = None
 
 
+def check_gradient_shape(name: str, index: int, got, want) -> None:
+    """A gradient must have its input's shape, or one that sums down to it (broadcasting)."""
+    got, want = tuple(got), tuple(want)
+    try:
+        ok = np.broadcast_shapes(want, got) == got
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(f"{name} returned an invalid gradient at index {index}: got shape "
+                           f"{list(got)}, expected a shape compatible with {list(want)}")
+
+
 def _fit_cotangents(cts, inputs, edges, name: str) -> list:
     if not isinstance(cts, (tuple, list)):
         cts = (cts,)
     if len(cts) != len(inputs):
         raise RuntimeError(f"{name} returned {len(cts)} gradients for {len(inputs)} inputs")
     res = []
-    for ct, a, e in zip(cts, inputs, edges):
+    for i, (ct, a, e) in enumerate(zip(cts, inputs, edges)):
         if e is None or ct is None:
             res.append(None)
             continue
@@ -109,11 +121,13 @@ def _fit_cotangents(cts, inputs, edges, name: str) -> list:
         cv, av = ct._value, a._value
         if cv is None or av is None:  # abstract values, in the autodiff pass
             if ct.shape != a.shape:
+                check_gradient_shape(name, i, ct.shape, a.shape)
                 ct = ops.sum_to(ct, a.shape)
             if ct.dtype is not a.dtype:
                 ct = ct.to(a.dtype)
         else:
             if cv.shape != av.shape:
+                check_gradient_shape(name, i, cv.shape, av.shape)
                 ct = ops.sum_to(ct, av.shape)
             if ct._value.dtype is not av.dtype:
                 ct = ct.to(a.dtype)
