@@ -16,8 +16,10 @@ def _r(fn):
 
 
 _METHODS = {
-    "__add__": ops.add, "__radd__": _r(ops.add), "__sub__": ops.sub, "__rsub__": _r(ops.sub),
-    "__mul__": ops.mul, "__rmul__": _r(ops.mul), "__truediv__": ops.div,
+    # Commutative ops keep the tensor first when reflected (2 * t is mul(t, 2)), so grad_fn's
+    # next_functions list the same order as torch's.
+    "__add__": ops.add, "__radd__": ops.add, "__sub__": ops.sub, "__rsub__": _r(ops.sub),
+    "__mul__": ops.mul, "__rmul__": ops.mul, "__truediv__": ops.div,
     "__rtruediv__": _r(ops.div), "__floordiv__": ops.floor_divide,
     "__rfloordiv__": _r(ops.floor_divide), "__mod__": ops.remainder,
     "__rmod__": _r(ops.remainder), "remainder": ops.remainder, "__pow__": ops.pow, "__rpow__": _r(ops.pow),
@@ -25,7 +27,8 @@ _METHODS = {
     "__abs__": ops.abs, "__pos__": lambda self: self, "__invert__": ops.invert,
     "__eq__": ops.eq, "__ne__": ops.ne, "__lt__": ops.lt, "__le__": ops.le, "__gt__": ops.gt,
     "__ge__": ops.ge, "__and__": ops.bitwise_and, "__or__": ops.bitwise_or,
-    "__xor__": ops.bitwise_xor, "__rand__": _r(ops.bitwise_and), "__ror__": _r(ops.bitwise_or),
+    "__xor__": ops.bitwise_xor, "__rand__": ops.bitwise_and, "__ror__": ops.bitwise_or,
+    "__rxor__": ops.bitwise_xor,
     "__getitem__": ops.getitem,
     "add": ops.add, "sub": ops.sub, "mul": ops.mul, "div": ops.div, "pow": ops.pow,
     "matmul": ops.matmul, "mm": ops.mm, "bmm": ops.bmm, "dot": ops.dot, "mv": ops.mv,

@@ -279,3 +279,16 @@ def test_reshape_and_index_errors():
         jg.ones(2, 3).reshape(4, 2)
     with pytest.raises(IndexError, match="shape"):
         jg.ones(2, 3)[5]
+
+
+def test_reflected_operators_keep_the_tensor_first_as_torch():
+    a = jg.linspace(0.0, 6.0, steps=5, requires_grad=True)
+    d = 2 * jg.sin(a) + 1  # the tutorial's graph
+    (mul, _), (const, _) = d.grad_fn.next_functions
+    assert mul.name() == "MulBackward0" and const is None
+    assert mul.next_functions[0][0].name() == "SinBackward0" and mul.next_functions[1][0] is None
+    d.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), 2 * np.cos(np.linspace(0.0, 6.0, 5)), rtol=1e-6)
+    assert (True ^ jg.tensor([True, False])).tolist() == [False, True]
+    assert (3 ^ jg.tensor([1, 2])).tolist() == [2, 1]
+    assert (1 - jg.tensor([1.0, 2.0])).tolist() == [0.0, -1.0]  # non-commutative: still other - t
