@@ -166,10 +166,8 @@ class CudaCodegen:
             name = self.new_array(a, n, fill=root.name)
         else:  # a broadcast: one copy kernel
             k = self.fresh("bcast")
-            self.kernel([f"def {k}(src, out):", "    i = cuda.grid(1)", f"    while i < {n}:",
-                         *["        " + ln for ln in self.unravel(shape)],
-                         f"        out[i] = {self.index(root, shape, 'i')}",
-                         "        i += cuda.gridsize(1)"])
+            self.grid_kernel(k, "src, out", n,
+                             [*self.unravel(shape), f"out[i] = {self.index(root, shape, 'i')}"])
             name = self.new_array(a, n)
             self.run(k, self.launch(n), [root.name, name])
         if isinstance(a, Var):
@@ -178,6 +176,17 @@ class CudaCodegen:
 
     def kernel(self, lines: list[str]) -> None:
         self.kernels.append("@cuda.jit(cache=True)\n" + "\n".join(lines))
+
+    @staticmethod
+    def grid_lines(k: str, params: str, n, body: list[str], pre=(), var: str = "i") -> list[str]:
+        """A grid-stride kernel ``k(params)``: ``pre`` once per thread, then ``body`` for every
+        position ``var`` below ``n`` that the thread owns."""
+        return [f"def {k}({params}):", f"    {var} = cuda.grid(1)", *["    " + ln for ln in pre],
+                f"    while {var} < {n}:", *["        " + ln for ln in body],
+                f"        {var} += cuda.gridsize(1)"]
+
+    def grid_kernel(self, k: str, params: str, n, body: list[str], var: str = "i") -> None:
+        self.kernel(self.grid_lines(k, params, n, body, var=var))
 
     def run(self, k: str, grid: str, names: list) -> None:
         """Launch kernel ``k`` on driver arrays ``names`` (all flat: one signature per kernel)."""
@@ -253,9 +262,7 @@ class CudaCodegen:
             temps[id(e.out)] = t
             if id(e.out) in mat:
                 body.append(f"{param(self.env[id(e.out)].name)}[i] = {t}")
-        src = [f"def {k}(__PARAMS__):", "    i = cuda.grid(1)", *["    " + ln for ln in pre],
-               f"    while i < {n}:", *["        " + ln for ln in self.unravel(shape)],
-               *["        " + ln for ln in body], "        i += cuda.gridsize(1)"]
+        src = self.grid_lines(k, "__PARAMS__", n, [*self.unravel(shape), *body], pre)
         for e, local, acc in full_reds:
             from jitgrad.backends import _cuda_runtime as rt
             sh = "shi" if _acc_dtype(e) == "np.int64" else "shf"
@@ -332,10 +339,8 @@ class CudaCodegen:
             params += [acc, out]
             x = f"a{j}[i]"
             val = {"mean": f"{x} / {n}", "norm": f"math.sqrt({x})"}.get(e.prim.name, x)
-            lines += [f"        if i < {size}:", f"            o{j}[i] = {_NP[e.out.aval.dtype]}({val})"]
-        sig = ", ".join(f"a{j}, o{j}" for j in range(len(items)))
-        self.kernel([f"def {k}({sig}):", "    i = cuda.grid(1)", f"    while i < {m}:", *lines,
-                     "        i += cuda.gridsize(1)"])
+            lines += [f"if i < {size}:", f"    o{j}[i] = {_NP[e.out.aval.dtype]}({val})"]
+        self.grid_kernel(k, ", ".join(f"a{j}, o{j}" for j in range(len(items))), m, lines)
         self.run(k, self.launch(m), params)
 
     # -- scalar work and guards --------------------------------------------------------------
@@ -456,9 +461,7 @@ class CudaCodegen:
         st = _strides(sshape)
         off = " + ".join(f"i{k} * {st[p]}" for k, p in enumerate(perm)) or "0"
         k = self.fresh("permute")
-        self.kernel([f"def {k}(src, out):", "    i = cuda.grid(1)", f"    while i < {n}:",
-                     *["        " + ln for ln in self.unravel(shape)], f"        out[i] = src[{off}]",
-                     "        i += cuda.gridsize(1)"])
+        self.grid_kernel(k, "src, out", n, [*self.unravel(shape), f"out[i] = src[{off}]"])
         out = self.alloc(e.out, max(1, n))
         self.run(k, self.launch(n), [src, out])
         return None
@@ -473,14 +476,12 @@ class CudaCodegen:
         ax = e.params["axis"]
         o, n, i = _numel(shape[:ax]), shape[ax], _numel(shape[ax + 1:])
         k = self.fresh(name)
-        lines = [f"def {k}(x, out):", "    j = cuda.grid(1)", f"    while j < {o * i}:",
-                 f"        base = (j // {i}) * {n * i} + j % {i}"]
+        lines = [f"base = (j // {i}) * {n * i} + j % {i}"]
         for ln in body:
             for kk in ("k", "best"):
                 ln = ln.replace(f"AT({kk})", f"base + {kk} * {i}")
-            lines.append("        " + ln.replace("AXIS_N", str(n)))
-        lines.append("        j += cuda.gridsize(1)")
-        self.kernel(lines)
+            lines.append(ln.replace("AXIS_N", str(n)))
+        self.grid_kernel(k, "x, out", o * i, lines, var="j")
         out = self.alloc(e.out, max(1, _numel(e.out.aval.shape)))
         self.run(k, self.launch(o * i), [x, out])
 
@@ -551,10 +552,8 @@ class CudaCodegen:
         n = _numel(shape)
         at = " + ".join([str(offset)] + [f"i{k} * {st}" for k, st in enumerate(strides) if st])
         k = self.fresh(name)
-        self.kernel([f"def {k}({', '.join(f'q{j}' for j in range(len(args)))}):",
-                     "    i = cuda.grid(1)", f"    while i < {n}:",
-                     *["        " + ln for ln in self.unravel(shape)],
-                     "        " + stmt.replace("AT", at), "        i += cuda.gridsize(1)"])
+        self.grid_kernel(k, ", ".join(f"q{j}" for j in range(len(args))), n,
+                         [*self.unravel(shape), stmt.replace("AT", at)])
         self.run(k, self.launch(n), args)
 
     def call_getitem(self, e):
@@ -573,10 +572,8 @@ class CudaCodegen:
         x = self.dense(e.inputs[0])
         k = self.fresh("gather")
         ix = ", ".join(f"ix{j}" for j in range(len(names)))
-        self.kernel([f"def {k}(x, out, {ix}):", "    j = cuda.grid(1)",
-                     f"    while j < {nb * rest}:", f"        b = j // {rest}",
-                     *["        " + ln for ln in loads],
-                     f"        out[j] = x[{off} + j % {rest}]", "        j += cuda.gridsize(1)"])
+        self.grid_kernel(k, f"x, out, {ix}", nb * rest,
+                         [f"b = j // {rest}", *loads, f"out[j] = x[{off} + j % {rest}]"], var="j")
         out = self.alloc(e.out, max(1, nb * rest))
         self.run(k, self.launch(nb * rest), [x, out, *names])
         return None
@@ -598,11 +595,9 @@ class CudaCodegen:
         g = self.dense(e.inputs[0])
         k = self.fresh("scatter_add")
         ix = ", ".join(f"ix{j}" for j in range(len(names)))
-        self.kernel([f"def {k}(g, out, {ix}):", "    j = cuda.grid(1)",
-                     f"    while j < {nb * rest}:", f"        b = j // {rest}",
-                     *["        " + ln for ln in loads],
-                     f"        cuda.atomic.add(out, {off} + j % {rest}, g[j])",
-                     "        j += cuda.gridsize(1)"])
+        self.grid_kernel(k, f"g, out, {ix}", nb * rest,
+                         [f"b = j // {rest}", *loads,
+                          f"cuda.atomic.add(out, {off} + j % {rest}, g[j])"], var="j")
         out = self.new_array(e.out, max(1, _numel(shape)), fill="0")
         self.env[id(e.out)] = _D("dev", out, shape)
         self.run(k, self.launch(nb * rest), [g, out, *names])
@@ -618,8 +613,7 @@ class CudaCodegen:
         out = self.alloc(e.out, _numel(shape))
         k = self.fresh("copy")
         n = _numel(shape)
-        self.kernel([f"def {k}(x, out):", "    i = cuda.grid(1)", f"    while i < {n}:",
-                     "        out[i] = x[i]", "        i += cuda.gridsize(1)"])
+        self.grid_kernel(k, "x, out", n, ["out[i] = x[i]"])
         self.run(k, self.launch(n), [x, out])
         root = self.val(e.inputs[1]).root()
         if root.kind == "lit":
@@ -643,10 +637,10 @@ class CudaCodegen:
                 x = self.dense(a)
                 k = self.fresh("cat")
                 block = na * inner
-                self.kernel([f"def {k}(x, out):", "    j = cuda.grid(1)", f"    while j < {n}:",
-                             f"        r = j % {block}",
-                             f"        out[(j // {block}) * {shape[ax] * inner} + {off * inner} + r]"
-                             " = x[j]", "        j += cuda.gridsize(1)"])
+                self.grid_kernel(k, "x, out", n, [
+                    f"r = j % {block}",
+                    f"out[(j // {block}) * {shape[ax] * inner} + {off * inner} + r] = x[j]"],
+                    var="j")
                 self.run(k, self.launch(n), [x, out])
             off += na
         return None
