@@ -241,12 +241,14 @@ class Runtime:
         if self.fallback is not None:
             return self.eager(args, kwargs)
         if not kwargs:
+            tried = None  # a steady-state function that already ran this call: a guard failed
             last = self._last_steady  # the last plain call's whole path, if it still fits
             if last is not None:
                 try:
                     out = last(args)
                 except GuardFailure:  # the tree grows or is walked from now on: not this way
                     out = _MISS
+                    tried = last
                     self._last_steady = None
                 if out is not _MISS:
                     self.hits += 1
@@ -268,7 +270,8 @@ class Runtime:
                 else:
                     self.hits += 1
                 template, node, build, steady = hit
-                if not implicit and not node.traced.refs and not node.children:
+                if not implicit and not node.traced.refs and not node.children and \
+                        (steady is None or steady is not tried):
                     # The steady state: one trace, inputs are the arguments.
                     try:
                         if steady is not None:
