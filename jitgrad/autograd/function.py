@@ -75,13 +75,7 @@ class FunctionNode(FunctionCtx):
         if getattr(self, "_materialize", True):
             grads = [ops.zeros(*shape, dtype=dt) if g is None else g
                      for g, (shape, dt) in zip(grads, self.out_meta)]
-        res = self.fn_cls.backward(self, *grads)
-        if not isinstance(res, tuple):
-            res = (res,)
-        if len(res) < len(self.args):
-            raise RuntimeError(f"function {self.name()} returned an incorrect number of gradients "
-                               f"(expected {len(self.args)}, got {len(res)})")
-        cts = [r for r, a in zip(res, self.args) if isinstance(a, Tensor)]
+        cts = _backward_cotangents(self, grads)
         return _fit_cotangents(cts, self.inputs, self.edges, self.name())
 
     def release(self) -> None:
@@ -133,10 +127,14 @@ class Function:
                     if id(o) not in non_diff and o.dtype.is_floating_point:
                         o._rg, o.grad_fn, o._output_nr = True, ctx, i
                 wrapped.append(o)
-            ctx.out_meta = tuple((tuple(o.shape), o.dtype) if isinstance(o, Tensor) else ((), None)
-                                 for o in wrapped)
+            ctx.out_meta = _out_meta(wrapped)
             outs = tuple(wrapped)
         return outs[0] if single else outs
+
+
+def _out_meta(outs) -> tuple:
+    """Shape and dtype of each output, for the zeros that stand in for missing gradients."""
+    return tuple((tuple(o.shape), o.dtype) if isinstance(o, Tensor) else ((), None) for o in outs)
 
 
 def _apply_traced(cls, ctx, args, kwargs):
@@ -155,8 +153,7 @@ def _apply_traced(cls, ctx, args, kwargs):
     outs = (out,) if single else out
     ctx.args = args
     ctx.n_outputs = len(outs)
-    ctx.out_meta = tuple((tuple(o.shape), o.dtype) if isinstance(o, Tensor) else ((), None)
-                         for o in outs)
+    ctx.out_meta = _out_meta(outs)
     non_diff = getattr(ctx, "_non_diff", set())
     wrapped = tuple(
         bind(custom_vjp_p, (o,) + tensors, {"ctx": ctx, "index": i})
@@ -190,19 +187,27 @@ def _custom_vjp_rule(g, out, y, *xs, ctx, index):
         if k not in ("args", "out_meta"):
             setattr(ctx, k, local(v))
     try:
-        res = ctx.fn_cls.backward(ctx, *grads)
+        cts = _backward_cotangents(ctx, grads)
     finally:
         for k, v in saved.items():
             setattr(ctx, k, v)
+    return (None,) + tuple(cts)
+
+
+def _backward_cotangents(ctx, grads: list) -> list:
+    """The Function's ``backward`` on ``grads``, checked (a gradient per argument, each of a
+    shape that sums down to its argument's); the gradients of the tensor arguments."""
+    res = ctx.fn_cls.backward(ctx, *grads)
     if not isinstance(res, tuple):
         res = (res,)
+    name = type(ctx).__name__
     if len(res) < len(ctx.args):
-        raise RuntimeError(f"function {type(ctx).__name__} returned an incorrect number of "
-                           f"gradients (expected {len(ctx.args)}, got {len(res)})")
+        raise RuntimeError(f"function {name} returned an incorrect number of gradients "
+                           f"(expected {len(ctx.args)}, got {len(res)})")
     for i, (r, a) in enumerate(zip(res, ctx.args)):
         if isinstance(r, Tensor) and isinstance(a, Tensor) and r.shape != a.shape:
-            check_gradient_shape(type(ctx).__name__, i, r.shape, a.shape)
-    return (None,) + tuple(r for r, a in zip(res, ctx.args) if isinstance(a, Tensor))
+            check_gradient_shape(name, i, r.shape, a.shape)
+    return [r for r, a in zip(res, ctx.args) if isinstance(a, Tensor)]
 
 
 from jitgrad import ops  # noqa: E402

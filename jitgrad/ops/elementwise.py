@@ -265,10 +265,15 @@ def floor_divide(x, y):
     yd = y.dtype if isinstance(y, Tensor) else dtypes.scalar_dtype(y)
     if xd.is_floating_point or yd.is_floating_point:
         return floor(div(x, y))
+    return _binary(floor_divide_p, *_division_operands(x, y))
+
+
+def _division_operands(x, y) -> tuple:
+    """Promoted operands of floor division and remainder: bools divide as int64, as in torch."""
     x, y = promote(x, y)
-    if x.dtype is dtypes.bool_:  # bools divide as int64, as in torch
+    if x.dtype is dtypes.bool_:
         x, y = x.to(dtypes.int64), y.to(dtypes.int64)
-    return _binary(floor_divide_p, x, y)
+    return x, y
 
 
 def remainder(x, y):
@@ -278,10 +283,7 @@ def remainder(x, y):
     >>> (jitgrad.tensor([7.5, -7.5]) % 2).tolist()
     [1.5, 0.5]
     """
-    x, y = promote(x, y)
-    if x.dtype is dtypes.bool_:  # as floor_divide
-        x, y = x.to(dtypes.int64), y.to(dtypes.int64)
-    return _binary(remainder_p, x, y)
+    return _binary(remainder_p, *_division_operands(x, y))
 
 
 def pow(x, y):  # noqa: A001

@@ -61,6 +61,8 @@ class Implicit:
         self.cells = tuple(getattr(target, "__closure__", None) or ()) if code else ()
         self.globals = getattr(target, "__globals__", {}) if code else {}
         self.names = tuple(sorted(_code_names(code, set()))) if code else ()
+        # The function reaches nothing (no closure, globals or owner): never any tensors.
+        self.fixed = self.owner is None and not self.cells and not self.names
         self._roots: tuple | None = None
         self._tensors: list = []
         self._version = -1
@@ -76,13 +78,8 @@ class Implicit:
         out.extend(g.get(n) for n in self.names)
         return tuple(out)
 
-    @property
-    def fixed(self) -> bool:
-        """Whether the function reaches nothing (no closure, globals or owner): no tensors."""
-        return self.owner is None and not self.cells and not self.names
-
     def tensors(self) -> list:
-        if self.owner is None and not self.cells and not self.names:
+        if self.fixed:
             return self._tensors
         roots = self.roots()
         old = self._roots
