@@ -15,7 +15,6 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -30,42 +29,33 @@ _PIO2_3T = 8.47842766036889956997e-32
 _TRIG_MAX = 524288.0  # 2**19: beyond it, libm's full reduction
 
 
-@intrinsic
-def _f64_from_bits(typingctx, bits):
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_of_f64(typingctx, x):
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
+def bitcast(src, dst):
+    """An intrinsic that reinterprets a ``src`` value's bits as ``dst`` (same width: no
+    conversion, which AVX2 could not vectorize)."""
+    def cast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(dst))
+        return dst(src), codegen
+    cast.__name__ = f"bitcast_{src}_{dst}"  # intrinsics are told apart by name
+    return intrinsic(cast)
 
 
+_f64_from_bits = bitcast(types.int64, types.float64)
+_bits_of_f64 = bitcast(types.float64, types.int64)
 _TWO52 = 4503599627370496.0
+_jit = numba.njit(inline="always", error_model="numpy", cache=True)
 
 
-@numba.njit(inline="always", error_model="numpy", cache=True)
+@_jit
 def _pow2(k):
     """2**k for a whole float k in [-1022, 1023], without float-to-int conversion (which AVX2
     cannot vectorize): the bits of k + 1023 + 2**52 end in k + 1023; shift them into place."""
     return _f64_from_bits(_bits_of_f64(k + (1023.0 + _TWO52)) << 52)
 
 
-_jit = numba.njit(inline="always", error_model="numpy", cache=True)
-
-
 # expm1(r) = r + r^2 * sum_n r^n / (n + 2)!, to n = 14 for |r| <= ln(2)/2 (below 1e-17).
-_Q = tuple(1.0 / math.factorial(n + 2) for n in range(15))
-(_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6, _Q7, _Q8, _Q9, _Q10, _Q11, _Q12, _Q13, _Q14) = _Q
+(_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6, _Q7, _Q8, _Q9, _Q10, _Q11, _Q12, _Q13, _Q14) = (
+    1.0 / math.factorial(n + 2) for n in range(15))
 
 
 @_jit

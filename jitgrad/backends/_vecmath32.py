@@ -11,9 +11,9 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
 from numba import types
-from numba.extending import intrinsic
+
+from jitgrad.backends._vecmath import bitcast
 
 _f = np.float32
 _LOG2E = _f(1.4426950408889634)
@@ -27,26 +27,8 @@ _TANH_ONE = _f(10.0)  # tanh(10) rounds to 1 in float32
 (_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6) = (_f(1 / math.factorial(n + 2)) for n in range(7))
 
 
-@intrinsic
-def _f32_from_bits(typingctx, bits):
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
-
-
-@intrinsic
-def _bits_of_f32(typingctx, x):
-    sig = types.int32(types.float32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return sig, codegen
-
-
+_f32_from_bits = bitcast(types.int32, types.float32)
+_bits_of_f32 = bitcast(types.float32, types.int32)
 _jit = numba.njit(inline="always", error_model="numpy", cache=True)
 
 
