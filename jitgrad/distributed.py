@@ -113,11 +113,12 @@ def _pack(arrays: list[np.ndarray], idx: list[int], dtype) -> np.ndarray:
     return buf
 
 
-def _unpack(buf: np.ndarray, arrays: list[np.ndarray], idx: list[int], out: list) -> None:
+def _views(buf: np.ndarray, arrays: list[np.ndarray], idx: list[int]) -> Iterator[tuple]:
+    """``_pack`` undone: (leaf index, its part of ``buf`` shaped like the leaf)."""
     o = 0
     for i in idx:
         n = arrays[i].size
-        out[i] = buf[o:o + n].reshape(arrays[i].shape)
+        yield i, buf[o:o + n].reshape(arrays[i].shape)
         o += n
 
 
@@ -148,7 +149,8 @@ def all_reduce(grads, op: str = "mean"):
         comm.Allreduce(MPI.IN_PLACE, buf, op=mpi_op)
         if op == "mean" and size > 1:
             buf /= dtype.type(size)
-        _unpack(buf, arrays, idx, out)
+        for i, v in _views(buf, arrays, idx):
+            out[i] = v
     return unflatten(tree, [Tensor._wrap(a) for a in out])
 
 
@@ -188,11 +190,8 @@ def broadcast_parameters(module_or_pytree, root: int = 0) -> None:
     for dtype, idx in _groups(arrays).items():
         buf = _pack(arrays, idx, dtype)
         comm.Bcast(buf, root=root)
-        o = 0
-        for i in idx:
-            n = arrays[i].size
-            arrays[i][...] = buf[o:o + n].reshape(arrays[i].shape)
-            o += n
+        for i, v in _views(buf, arrays, idx):
+            arrays[i][...] = v
 
 
 class DistributedSampler:
