@@ -19,7 +19,7 @@ import threading
 import numpy as np
 
 from jitgrad.backends.numba_cpu import _broadcast_index, scalar_expr
-from jitgrad.backends.numba_values import _NP, _numel, literal
+from jitgrad.backends.numba_values import _NP, _numel, _root, _Val, literal
 from jitgrad.errors import GuardFailure
 from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
@@ -33,22 +33,6 @@ from jitgrad.backends._cuda_runtime import floor
 from jitgrad.backends._numba_helpers import clamp, isinf, isnan, max2, min2, sign
 from jitgrad.backends.device_array import DeviceArray
 """
-
-
-class _D:
-    """How the driver holds an IR value: a flat device array with a logical shape, a literal,
-    or a broadcast of another value."""
-
-    __slots__ = ("kind", "name", "shape", "src")
-
-    def __init__(self, kind: str, name: str, shape=(), src=None) -> None:
-        self.kind, self.name, self.shape, self.src = kind, name, tuple(shape), src
-
-    def root(self) -> "_D":
-        v = self
-        while v.kind == "bcast":
-            v = v.src
-        return v
 
 
 def _strides(shape) -> list[int]:
@@ -69,7 +53,7 @@ class CudaCodegen:
         self.plan = fuse(graph)
         self.kernels: list[str] = []
         self.drv: list[str] = []
-        self.env: dict[int, _D] = {}
+        self.env: dict[int, _Val] = {}
         self.host: list = []       # equations the driver runs with their NumPy body
         self.n = 0
         self.guards = any(e.out is None and e.prim.name == "guard" for e in graph.eqns)
@@ -88,9 +72,9 @@ class CudaCodegen:
     def emit(self, line: str) -> None:
         self.drv.append("    " + line)
 
-    def val(self, a) -> _D:
+    def val(self, a) -> _Val:
         if isinstance(a, Lit):
-            return _D("lit", literal(a))
+            return _Val("lit", literal(a))
         return self.env[id(a)]
 
     def new_array(self, var, n: int, fill: str | None = None, dtype: str | None = None) -> str:
@@ -111,18 +95,18 @@ class CudaCodegen:
 
     def alloc(self, var, n: int) -> str:
         name = self.new_array(var, n)
-        self.env[id(var)] = _D("dev", name, var.aval.shape)
+        self.env[id(var)] = _Val("dev", name, var.aval.shape)
         return name
 
     # -- the program -------------------------------------------------------------------------
     def generate(self) -> str:
         g = self.g
         for i, (v, _) in enumerate(g.consts):
-            self.env[id(v)] = _D("dev", f"c{i}", v.aval.shape)
+            self.env[id(v)] = _Val("dev", f"c{i}", v.aval.shape)
             self.dt[f"c{i}"] = v.aval.dtype.np.name
             self.emit(f"c{i} = C[{i}]")
         for i, v in enumerate(g.inputs):
-            self.env[id(v)] = _D("dev", f"a{i}", v.aval.shape)
+            self.env[id(v)] = _Val("dev", f"a{i}", v.aval.shape)
             self.dt[f"a{i}"] = v.aval.dtype.np.name
             self.emit(f"a{i} = rt.to_device(args[{i}], {_NP[v.aval.dtype]})")
         if self.guards:
@@ -161,7 +145,7 @@ class CudaCodegen:
             return v.name
         shape = tuple(a.aval.shape)
         n = max(1, _numel(shape))
-        root = v.root()
+        root = _root(v)
         if root.kind == "lit":
             name = self.new_array(a, n, fill=root.name)
         else:  # a broadcast: one copy kernel
@@ -171,7 +155,7 @@ class CudaCodegen:
             name = self.new_array(a, n)
             self.run(k, self.launch(n), [root.name, name])
         if isinstance(a, Var):
-            self.env[id(a)] = _D("dev", name, shape)
+            self.env[id(a)] = _Val("dev", name, shape)
         return name
 
     def kernel(self, lines: list[str]) -> None:
@@ -212,7 +196,7 @@ class CudaCodegen:
         return lines
 
     @staticmethod
-    def index(root: _D, shape, flat: str, name: str | None = None) -> str:
+    def index(root: _Val, shape, flat: str, name: str | None = None) -> str:
         """``root``'s element at the position of a loop over ``shape`` (broadcasting)."""
         name = name or "src"
         if _numel(root.shape) == 1:
@@ -250,7 +234,7 @@ class CudaCodegen:
                 if isinstance(a, Var) and id(a) in temps:
                     return temps[id(a)]
                 v = self.val(a)
-                root = v.root()
+                root = _root(v)
                 if root.kind == "lit":
                     return root.name
                 return self.index(root, shape, "i", param(root.name))
@@ -289,7 +273,7 @@ class CudaCodegen:
             self.finish(finish)
         for e in lp.eqns:
             if id(e.out) not in self.env:
-                self.env[id(e.out)] = _D("temp", "<dead>")
+                self.env[id(e.out)] = _Val("temp", "<dead>")
 
     def reduction(self, e, v: str, shape, param, body, pre, finish, full_reds) -> None:
         red, axes = e.prim.name, e.params["axes"]
@@ -370,7 +354,7 @@ class CudaCodegen:
         def rd(a) -> str:
             if isinstance(a, Var) and id(a) in temps:
                 return temps[id(a)]
-            root = self.val(a).root()
+            root = _root(self.val(a))
             return root.name if root.kind == "lit" else f"{param(root.name)}[0]"
 
         body = []
@@ -411,12 +395,12 @@ class CudaCodegen:
     def view(self, e) -> None:
         src = self.val(e.inputs[0])
         shape = tuple(e.out.aval.shape)
-        if e.prim.name == "reshape" and src.root().kind != "lit":
+        if e.prim.name == "reshape" and _root(src).kind != "lit":
             # Flat storage: a reshape of a dense value is the same array with a new shape.
             name = self.dense(e.inputs[0])
-            self.env[id(e.out)] = _D("dev", name, shape)
+            self.env[id(e.out)] = _Val("dev", name, shape)
         else:
-            self.env[id(e.out)] = _D("bcast", "", shape, src)
+            self.env[id(e.out)] = _Val("bcast", "", shape, src)
 
     def call(self, e) -> None:
         fn = getattr(self, f"call_{e.prim.name}", None)
@@ -430,13 +414,13 @@ class CudaCodegen:
         ins = []
         for a in e.inputs:
             v = self.val(a)
-            root = v.root()
+            root = _root(v)
             shape = tuple(a.aval.shape)
             ins.append(f"({root.name}, {tuple(root.shape)!r}, {shape!r})")
         name = self.fresh()
         self.emit(f"{name} = rt.host_eqn(E[{len(self.host) - 1}], [{', '.join(ins)}])"
                   f"  # {e.prim.name}: no CUDA kernel, runs on the host")
-        self.env[id(e.out)] = _D("dev", name, e.out.aval.shape)
+        self.env[id(e.out)] = _Val("dev", name, e.out.aval.shape)
         self.dt[name] = e.out.aval.dtype.np.name
 
     def call_matmul(self, e):
@@ -585,7 +569,7 @@ class CudaCodegen:
             offset, strides, vshape = basic
             g = self.dense(e.inputs[0])
             out = self.new_array(e.out, _numel(shape), fill="0")
-            self.env[id(e.out)] = _D("dev", out, shape)
+            self.env[id(e.out)] = _Val("dev", out, shape)
             self._strided_kernel("unslice", vshape, offset, strides, "q1[AT] += q0[i]", [g, out])
             return None
         got = self._gather(e, shape)
@@ -599,7 +583,7 @@ class CudaCodegen:
                          [f"b = j // {rest}", *loads,
                           f"cuda.atomic.add(out, {off} + j % {rest}, g[j])"], var="j")
         out = self.new_array(e.out, max(1, _numel(shape)), fill="0")
-        self.env[id(e.out)] = _D("dev", out, shape)
+        self.env[id(e.out)] = _Val("dev", out, shape)
         self.run(k, self.launch(nb * rest), [g, out, *names])
         return None
 
@@ -615,7 +599,7 @@ class CudaCodegen:
         n = _numel(shape)
         self.grid_kernel(k, "x, out", n, ["out[i] = x[i]"])
         self.run(k, self.launch(n), [x, out])
-        root = self.val(e.inputs[1]).root()
+        root = _root(self.val(e.inputs[1]))
         if root.kind == "lit":
             self._strided_kernel("update", vshape, offset, strides, f"q0[AT] = {root.name}", [out])
         else:

@@ -44,7 +44,8 @@ class _Val:
     __slots__ = ("kind", "name", "shape", "src")
 
     def __init__(self, kind: str, name: str, shape: tuple = (), src=None) -> None:
-        self.kind = kind      # scalar | array | temp | bcast (a broadcast of ``src``)
+        self.kind = kind      # scalar | array | temp | bcast (a broadcast of ``src``);
+        #                       the CUDA backend's: dev (a flat device array) | lit | temp | bcast
         self.name = name
         self.shape = tuple(shape)
         self.src = src
