@@ -47,6 +47,21 @@ def _acc_dtype(e) -> str:
     return "np.float64" if e.out.aval.dtype.is_floating_point else "np.int64"
 
 
+def _atomic(e) -> str:
+    """The ``cuda.atomic`` function that combines partial results of reduction ``e``."""
+    atomic = {"max": "nanmax", "min": "nanmin"}.get(e.prim.name, "add")
+    return atomic[3:] if _acc_dtype(e) == "np.int64" and atomic != "add" else atomic
+
+
+class _Params(dict):
+    """A kernel's parameters: driver array name -> parameter name, numbered by first use."""
+
+    def __call__(self, dname: str) -> str:
+        if dname not in self:
+            self[dname] = f"p{len(self)}"
+        return self[dname]
+
+
 class CudaCodegen:
     def __init__(self, graph: Graph) -> None:
         self.g = graph
@@ -214,13 +229,7 @@ class CudaCodegen:
         shape, n = lp.shape, _numel(lp.shape)
         mat = self.plan.materialize
         k = self.fresh("loop")
-        params: dict[str, str] = {}   # driver name -> kernel parameter name
-
-        def param(dname: str) -> str:
-            if dname not in params:
-                params[dname] = f"p{len(params)}"
-            return params[dname]
-
+        param = _Params()
         temps: dict[int, str] = {}
         body: list[str] = []
         finish: list[tuple] = []      # (reduction eqn, accumulator, out name, kept size)
@@ -255,9 +264,7 @@ class CudaCodegen:
             if decl not in src:
                 src.insert(1, decl)
             op = {"max": "max2({0}, {1})", "min": "min2({0}, {1})"}.get(e.prim.name, "{0} + {1}")
-            atomic = {"max": "nanmax", "min": "nanmin"}.get(e.prim.name, "add")
-            if _acc_dtype(e) == "np.int64" and atomic != "add":
-                atomic = atomic[3:]
+            atomic = _atomic(e)
             # A tree reduction over the block in shared memory, then one atomic per block.
             src += ["    tid = cuda.threadIdx.x", f"    {sh}[tid] = {local}", "    cuda.syncthreads()",
                     f"    s = {rt.THREADS // 2}", "    while s > 0:", "        if tid < s:",
@@ -265,8 +272,8 @@ class CudaCodegen:
                     "        cuda.syncthreads()", "        s //= 2",
                     "    if tid == 0:", f"        cuda.atomic.{atomic}({acc}, 0, {sh}[0])",
                     "    cuda.syncthreads()"]
-        names = list(params)
-        text = "\n".join(src).replace("__PARAMS__", ", ".join(params[d] for d in names))
+        names = list(param)
+        text = "\n".join(src).replace("__PARAMS__", ", ".join(param[d] for d in names))
         self.kernel([text])
         self.run(k, self.launch(n), names)
         if finish:
@@ -282,16 +289,14 @@ class CudaCodegen:
         if red == "norm":
             cast = f"{acc_dt}({v}) * {acc_dt}({v})"
         fl = acc_dt == "np.float64"
-        init = {"sum": "0", "mean": "0", "norm": "0",
-                "max": "-np.inf" if fl else "np.iinfo(np.int64).min",
-                "min": "np.inf" if fl else "np.iinfo(np.int64).max"}.get(red)
-        if init is None:
+        init_text = {"sum": "0", "mean": "0", "norm": "0",
+                     "max": "-np.inf" if fl else str(np.iinfo(np.int64).min),
+                     "min": "np.inf" if fl else str(np.iinfo(np.int64).max)}.get(red)
+        if init_text is None:
             from jitgrad.backends.numba_values import Unsupported
             raise Unsupported(f"the CUDA backend has no reduction kernel for {red}")
         kept = tuple(1 if i in axes else s for i, s in enumerate(shape))
         size = _numel(kept)
-        init_text = init.replace("np.iinfo(np.int64).min", str(np.iinfo(np.int64).min)).replace(
-            "np.iinfo(np.int64).max", str(np.iinfo(np.int64).max))
         acc = self.new_array(None, size, fill=init_text, dtype=acc_dt)
         if not e.out.aval.shape:
             local = self.fresh("part")
@@ -306,10 +311,7 @@ class CudaCodegen:
             terms = [f"{idx[k]} * {s}" if s != 1 else idx[k]
                      for k, s in enumerate(_strides(kept)) if kept[k] != 1]
             at = " + ".join(terms) or "0"
-            atomic = {"max": "nanmax", "min": "nanmin"}.get(red, "add")
-            if not fl and atomic != "add":
-                atomic = atomic[3:]
-            body.append(f"cuda.atomic.{atomic}({param(acc)}, {at}, {cast})")
+            body.append(f"cuda.atomic.{_atomic(e)}({param(acc)}, {at}, {cast})")
         out = self.alloc(e.out, max(1, size))
         n = _numel([shape[a] for a in axes])
         finish.append((e, acc, out, size, n))
@@ -342,13 +344,7 @@ class CudaCodegen:
         if not eqns:
             return
         k = self.fresh("scalar")
-        params: dict[str, str] = {}
-
-        def param(d: str) -> str:
-            if d not in params:
-                params[d] = f"p{len(params)}"
-            return params[d]
-
+        param = _Params()
         temps: dict[int, str] = {}
 
         def rd(a) -> str:
@@ -373,8 +369,8 @@ class CudaCodegen:
             temps[id(e.out)] = t
             out = self.alloc(e.out, 1)
             body.append(f"{param(out)}[0] = {t}")
-        names = list(params)
-        self.kernel([f"def {k}({', '.join(params[d] for d in names)}):",
+        names = list(param)
+        self.kernel([f"def {k}({', '.join(param[d] for d in names)}):",
                      *["    " + b for b in body]])
         self.run(k, "1, 1", names)
 
