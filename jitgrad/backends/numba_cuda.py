@@ -434,16 +434,11 @@ class CudaCodegen:
 
     def call_permute(self, e):
         src = self.dense(e.inputs[0])
-        sshape = tuple(e.inputs[0].aval.shape)
-        perm = e.params["perm"]
+        st = _strides(e.inputs[0].aval.shape)
         shape = tuple(e.out.aval.shape)
-        n = _numel(shape)
-        st = _strides(sshape)
-        off = " + ".join(f"i{k} * {st[p]}" for k, p in enumerate(perm)) or "0"
-        k = self.fresh("permute")
-        self.grid_kernel(k, "src, out", n, [*self.unravel(shape), f"out[i] = src[{off}]"])
-        out = self.alloc(e.out, max(1, n))
-        self.run(k, self.launch(n), [src, out])
+        out = self.alloc(e.out, max(1, _numel(shape)))
+        self._strided_kernel("permute", shape, 0, [st[p] for p in e.params["perm"]],
+                             "q1[i] = q0[AT]", [src, out])
         return None
 
 
@@ -514,6 +509,17 @@ class CudaCodegen:
         loads = [f"g{j} = ix{j}[b]" for j in range(k)]
         return names, _numel(idx[0].aval.shape), rest, loads, " + ".join(terms)
 
+    def _by_index(self, name: str, got, x: str, out: str, stmt: str) -> None:
+        """A kernel over the elements ``_gather`` found (``got``): ``stmt`` with ``POS`` the
+        position in the indexed array of element ``j`` of the gathered values."""
+        names, nb, rest, loads, off = got
+        k = self.fresh(name)
+        ix = ", ".join(f"ix{j}" for j in range(len(names)))
+        self.grid_kernel(k, f"x, out, {ix}", nb * rest,
+                         [f"b = j // {rest}", *loads, stmt.replace("POS", f"{off} + j % {rest}")],
+                         var="j")
+        self.run(k, self.launch(nb * rest), [x, out, *names])
+
     # -- basic indices (ints, slices, None, ...): a strided view, known when compiling ---------
     @staticmethod
     def _positions(spec, shape):
@@ -548,14 +554,9 @@ class CudaCodegen:
         got = self._gather(e, xs)
         if got is None:
             return False
-        names, nb, rest, loads, off = got
         x = self.dense(e.inputs[0])
-        k = self.fresh("gather")
-        ix = ", ".join(f"ix{j}" for j in range(len(names)))
-        self.grid_kernel(k, f"x, out, {ix}", nb * rest,
-                         [f"b = j // {rest}", *loads, f"out[j] = x[{off} + j % {rest}]"], var="j")
-        out = self.alloc(e.out, max(1, nb * rest))
-        self.run(k, self.launch(nb * rest), [x, out, *names])
+        out = self.alloc(e.out, max(1, got[1] * got[2]))
+        self._by_index("gather", got, x, out, "out[j] = x[POS]")
         return None
 
     def call_scatter_add(self, e):
@@ -571,16 +572,10 @@ class CudaCodegen:
         got = self._gather(e, shape)
         if got is None:
             return False
-        names, nb, rest, loads, off = got
         g = self.dense(e.inputs[0])
-        k = self.fresh("scatter_add")
-        ix = ", ".join(f"ix{j}" for j in range(len(names)))
-        self.grid_kernel(k, f"g, out, {ix}", nb * rest,
-                         [f"b = j // {rest}", *loads,
-                          f"cuda.atomic.add(out, {off} + j % {rest}, g[j])"], var="j")
         out = self.new_array(e.out, max(1, _numel(shape)), fill="0")
         self.env[id(e.out)] = _Val("dev", out, shape)
-        self.run(k, self.launch(nb * rest), [g, out, *names])
+        self._by_index("scatter_add", got, g, out, "cuda.atomic.add(out, POS, x[j])")
         return None
 
     def call_index_update(self, e):
