@@ -17,7 +17,7 @@ from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, Unsupported, _numel,
                                            _root, _shape, _Val, flat_alias, literal,
                                            prune_flat_aliases)
-from jitgrad.errors import GuardFailure
+from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
 
@@ -408,8 +408,7 @@ class NumbaExecutable:
         self.source = source
         self.graph = graph
         self._libm = None
-        self.guard_types = {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
-                            if e.out is None and e.prim.name == "guard"}
+        self.guard_types = guard_types(graph)
         ns = {"kernel": kernel, "slow": self._slow, "_a": np.array, "_c": _contiguous}
         params = []  # the kernel's arguments; {j} is the j-th input array
         for i, (_, arr) in enumerate(graph.consts):
@@ -456,8 +455,7 @@ class NumbaExecutable:
             if self._libm is None:
                 self._libm = compile_source(libm_source(self.source), self.graph)
             return self._libm(args)
-        t = self.guard_types.get(status, float)
-        raise GuardFailure(status, t(observed) if t in (bool, int) else observed)
+        raise guard_failure(self.guard_types, status, observed)
 
     def __call__(self, args: list) -> list:
         return self._call(args)

@@ -20,7 +20,7 @@ import numpy as np
 
 from jitgrad.backends.numba_cpu import _broadcast_index, scalar_expr
 from jitgrad.backends.numba_values import _NP, _numel, _root, _Val, literal
-from jitgrad.errors import GuardFailure
+from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
 
@@ -633,8 +633,7 @@ class CudaExecutable:
         self.host = host
         self.consts = [rt.to_device(np.asarray(arr), np.asarray(arr).dtype)
                        for _, arr in graph.consts]
-        self.guard_types = {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
-                            if e.out is None and e.prim.name == "guard"}
+        self.guard_types = guard_types(graph)
         self.pool: dict = {}
         self._lock = threading.Lock()
 
@@ -644,9 +643,7 @@ class CudaExecutable:
         if st is not None:
             s = st.copy_to_host()
             if s[0] >= 0:
-                index = int(s[0])
-                t = self.guard_types.get(index, float)
-                raise GuardFailure(index, t(s[1]) if t in (bool, int) else float(s[1]))
+                raise guard_failure(self.guard_types, int(s[0]), s[1])
         return outs
 
     @property

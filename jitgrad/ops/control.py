@@ -22,6 +22,19 @@ def _guard_impl(x: np.ndarray, expect, index: int) -> None:
         raise GuardFailure(index, v)
 
 
+def guard_types(graph) -> dict:
+    """Guard index -> the type of the value it expects: compiled kernels report the value they
+    saw as a float, and ``guard_failure`` gives it back in this type."""
+    return {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
+            if e.out is None and e.prim.name == "guard"}
+
+
+def guard_failure(types: dict, index: int, observed) -> GuardFailure:
+    """The GuardFailure for guard ``index`` of a compiled kernel, which saw ``observed``."""
+    t = types.get(index, float)
+    return GuardFailure(index, t(observed) if t in (bool, int) else float(observed))
+
+
 guard_p = register("guard", _guard_impl, lambda x, expect, index: None, None, saves="none",
                    kind="guard")
 stop_gradient_p = register("stop_gradient", lambda x: x, _rules.same, None, saves="none",
