@@ -12,16 +12,16 @@ FUNCS = {"exp": (vexp, np.exp), "tanh": (vtanh, np.tanh), "sin": (vsin, np.sin),
 KERNELS = {}
 
 
-def apply(name, a):
-    k = KERNELS.get(name)
+def apply(fn, a):
+    """``fn`` (a vector-math function or a FUNCS name) on every element of ``a``, in a loop."""
+    fn = FUNCS[fn][0] if isinstance(fn, str) else fn
+    k = KERNELS.get(fn)
     if k is None:
-        fn = FUNCS[name][0]
-
         @numba.njit(error_model="numpy")
         def k(x, out):
             for i in range(x.size):
                 out[i] = fn(x[i])
-        KERNELS[name] = k
+        KERNELS[fn] = k
     out = np.empty_like(a)
     k(a, out)
     return out
@@ -120,19 +120,6 @@ def test_float32_loops_stay_within_float32_rounding():
         assert np.max(np.abs(got.numpy() - r) / np.spacing(np.abs(r) + 1e-30)) <= ulps
 
 
-def _apply32(fn, x):
-    k = KERNELS.get(fn)
-    if k is None:
-        @numba.njit(error_model="numpy")
-        def k(x, out):
-            for i in range(x.size):
-                out[i] = fn(x[i])
-        KERNELS[fn] = k
-    out = np.empty_like(x)
-    k(x, out)
-    return out
-
-
 def _ulp32(got, ref64):
     ref = ref64.astype(np.float32)
     ok = np.isfinite(ref) & (ref != 0) & (np.abs(ref) >= np.finfo(np.float32).tiny)
@@ -146,20 +133,20 @@ def test_float32_tanh_and_exp_on_dense_grids_and_edges():
         # Dense around where the reduction's k steps (2a = ln2/2, 3 ln2/2) and near 0.
         for lo, hi in ((-12, 12), (-1e-3, 1e-3), (0.15, 0.2), (0.5, 0.55)):
             x = np.linspace(lo, hi, 1_000_001).astype(np.float32)
-            assert _ulp32(_apply32(vtanh32, x), np.tanh(x.astype(np.float64))) <= 2
+            assert _ulp32(apply(vtanh32, x), np.tanh(x.astype(np.float64))) <= 2
         x = np.linspace(-110, 89, 2_000_001).astype(np.float32)
-        got, ref = _apply32(vexp32, x), np.exp(x.astype(np.float64))
+        got, ref = apply(vexp32, x), np.exp(x.astype(np.float64))
         assert _ulp32(got, ref) <= 2
         sub = (ref < np.finfo(np.float32).tiny)
         assert np.max(np.abs(got[sub] - ref[sub].astype(np.float32))) <= 1.5e-45  # one step
         edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-38, 0.55, 10.0,
                           -20.0, 88.72, 88.73, -87.5, -103.9, -104.5, 3e38], np.float32)
         for fn, ref_fn in ((vtanh32, np.tanh), (vexp32, np.exp)):
-            got = _apply32(fn, edges)
+            got = apply(fn, edges)
             ref = ref_fn(edges.astype(np.float64)).astype(np.float32)
             same = (got == ref) | (np.isnan(got) & np.isnan(ref)) | (
                 np.abs(got - ref) <= 2 * np.spacing(np.abs(ref)))
             assert same.all(), list(zip(edges[~same], got[~same], ref[~same]))
             assert got.dtype == np.float32
-        t = _apply32(vtanh32, edges)
+        t = apply(vtanh32, edges)
         assert np.signbit(t[edges == 0]).tolist() == [False, True]  # tanh(-0.0) is -0.0
