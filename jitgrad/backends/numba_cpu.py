@@ -425,13 +425,16 @@ class NumbaExecutable:
             else:  # Numba returns scalars as Python numbers: restore the dtype, as 0-d arrays
                 ns[f"d{i}"] = o.aval.dtype.np
                 outs.append(f"_a(outs[{i}], d{i})")
-        src = (f"def call(args):\n    status, observed, outs = kernel("
-               f"{', '.join(p.format(*args) for p in params)})\n"
+        src = (f"def call(args):\n    {self._kernel_call(args)}\n"
                f"    if status != -1:\n        return slow(status, observed, args)\n"
                f"    return [{', '.join(outs)}]\n")
         exec(src, ns)  # noqa: S102  (a fixed template over this kernel's own arity)
         self._call = ns["call"]
         self._outs = outs
+
+    def _kernel_call(self, arrays: list[str]) -> str:
+        """The line that runs the kernel on the input arrays ``arrays`` (expressions)."""
+        return f"status, observed, outs = kernel({', '.join(p.format(*arrays) for p in self._params)})"
 
     def steady(self, prologue: list[str], finish: list[str], ns: dict):
         """One function for a whole steady-state call, ``steady(args)``: ``prologue`` (lines of
@@ -441,7 +444,7 @@ class NumbaExecutable:
         raises GuardFailure, as ``__call__``."""
         vs = [f"v{j}" for j in range(len(self.graph.inputs))]
         lines = ["def steady(args):"] + ["    " + line for line in prologue] + [
-            f"    status, observed, outs = kernel({', '.join(p.format(*vs) for p in self._params)})",
+            f"    {self._kernel_call(vs)}",
             "    if status != -1:",
             f"        return build(slow(status, observed, [{', '.join(vs)}]))"]
         lines += [f"    o{i} = {o}" for i, o in enumerate(self._outs)]
