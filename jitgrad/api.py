@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 
 from jitgrad.ir.graph import Graph
+from jitgrad.ops import registry
 from jitgrad.ops.registry import trace_state
-from jitgrad.runtime import Runtime
+from jitgrad.runtime import _MISS, GuardFailure, Runtime
 
 STAGES = ("forward", "adjoint", "optimized", "kernel")
 
@@ -78,12 +79,29 @@ class Compiled:
         self._fn = fn
         self._value = value
         self._rt = Runtime(fn, mode, argnums, has_aux, target, retrace_limit)
+        # Whether _result returns the runtime's result as it is (else: its gradients, [1]).
+        self._plain_result = mode == "jit" or value
         functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args, **kwargs):
+        rt = self._rt
+        last = rt._last_steady  # the last plain call's whole path, if it still fits
+        if last is not None and not kwargs and trace_state.builder is None and \
+                not registry.eager_observers:
+            # The steady state, with no layer between the user and the generated function:
+            # on a scalar gradient the layers cost as much as the kernel.
+            try:
+                out = last(args)
+            except GuardFailure:  # the tree grows or is walked from now on: not this way
+                rt._last_steady = None
+                return self._result(rt.run(args, kwargs, tried=last))
+            if out is not _MISS:
+                rt.hits += 1
+                return out if self._plain_result else out[1]
+            return self._result(rt.run(args, kwargs, tried=_MISS))
         if trace_state.builder is not None:
             return self._inline(args, kwargs)
-        return self._result(self._rt.run(args, kwargs))
+        return self._result(rt.run(args, kwargs))
 
     def _inline(self, args, kwargs):
         """Called while another function is being traced: become part of that trace (so

@@ -226,23 +226,26 @@ class Runtime:
         return root
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, args: tuple, kwargs: dict):
+    def run(self, args: tuple, kwargs: dict, tried=None):
+        """The result of calling the function. ``tried``: the last steady-state function if it
+        already ran this call and a guard failed in it; ``_MISS`` if it ran and did not fit."""
         if registry.eager_observers:
             t0, c0 = time.perf_counter(), self.compile_seconds
-            out = self._run(args, kwargs)
+            out = self._run(args, kwargs, tried)
             dt = time.perf_counter() - t0 - (self.compile_seconds - c0)
             for o in registry.eager_observers:
                 if hasattr(o, "compiled_call"):
                     o.compiled_call(self, _name(self.fn), dt)
             return out
-        return self._run(args, kwargs)
+        return self._run(args, kwargs, tried)
 
-    def _run(self, args: tuple, kwargs: dict):
+    def _run(self, args: tuple, kwargs: dict, tried=None):
         if self.fallback is not None:
             return self.eager(args, kwargs)
         if not kwargs:
-            tried = None  # a steady-state function that already ran this call: a guard failed
-            last = self._last_steady  # the last plain call's whole path, if it still fits
+            last = self._last_steady if tried is None else None
+            if tried is _MISS:
+                tried = None
             if last is not None:
                 try:
                     out = last(args)
@@ -359,8 +362,9 @@ class Runtime:
         """Straight-line code building the result from output arrays ``outs`` (expressions):
         copies of aliased outputs, Tensor objects, the result tuple."""
         lines = []
+        fresh = getattr(node.exe, "fresh", ())  # outputs the executable made anew on this call
         for i, src in enumerate(outs):
-            if i in node.copy_out:
+            if i in node.copy_out and i not in fresh:
                 src += ".copy()"
             lines += [f"t{i} = new(Tensor)", f"t{i}._value = {src}", f"t{i}._rg = False",
                       f"t{i}.grad_fn = None", f"t{i}._vc = [0]"]
@@ -436,6 +440,7 @@ class Runtime:
     # -- eager fallback ----------------------------------------------------------------------
     def _give_up(self, args, kwargs, why: str):
         self.fallback = why
+        self._last_steady = None
         warnings.warn(f"jitgrad: {_name(self.fn)} runs eagerly from now on: {why}. Results stay "
                       "exact; raise the limit with retrace_limit= or jitgrad.config.retrace_limit "
                       "if the paths are few.", RetraceWarning, stacklevel=4)

@@ -401,7 +401,7 @@ class NumbaExecutable:
     (no loops over flags per call): it is on every compiled call's path."""
 
     __slots__ = ("kernel", "source", "graph", "guard_types", "_call", "_libm", "_ns", "_params",
-                 "_outs")
+                 "_outs", "fresh")
 
     def __init__(self, kernel, source: str, graph: Graph) -> None:
         self.kernel = kernel
@@ -425,6 +425,8 @@ class NumbaExecutable:
             else:  # Numba returns scalars as Python numbers: restore the dtype, as 0-d arrays
                 ns[f"d{i}"] = o.aval.dtype.np
                 outs.append(f"_a(outs[{i}], d{i})")
+        # 0-d outputs are new arrays on every call: never a view of an argument to copy.
+        self.fresh = frozenset(i for i, o in enumerate(graph.outputs) if not o.aval.shape)
         src = (f"def call(args):\n    {self._kernel_call(args)}\n"
                f"    if status != -1:\n        return slow(status, observed, args)\n"
                f"    return [{', '.join(outs)}]\n")
