@@ -235,3 +235,25 @@ def test_non_finite_huge_and_signed_zero_values_match_the_reference(dt, reps):
             np.testing.assert_allclose(g, w, rtol=rtol, atol=0, err_msg=str(k))
             zero = w == 0
             assert (np.signbit(g[zero]) == np.signbit(w[zero])).all(), k
+
+
+def test_integer_edge_values_match_the_reference():
+    # Numba's own // gives 0 for min // -1, where NumPy (and torch) wrap around to min; and a
+    # detour through floating point rounds above 2**24 or 2**53.
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    a = np.array([lo, lo, hi, hi, 2**24 + 1, 2**53 + 1, -(2**53) - 3, -7, 7, -7, 7, 0, 5, lo],
+                 np.int64)
+    b = np.array([-1, 1, -1, 2, 1, 1, 2, 2, -2, -2, 2, -3, 0, 0], np.int64)
+    x, y = jg.from_numpy(np.tile(a, 40)), jg.from_numpy(np.tile(b, 40))
+
+    def ops(x, y):
+        return x // y, x % y, x // 3, -x, x * y, abs(x)
+
+    num = jg.jit(ops, target="numba-cpu")
+    assert isinstance(num.lower(x, y)._node.exe, NumbaExecutable)
+    with np.errstate(all="ignore"):
+        want = [ops(*(v.numpy() for v in (x, y)))]  # NumPy itself, on the same arrays
+        for k, (got, ref) in enumerate(zip(num(x, y), jg.jit(ops, target="reference")(x, y))):
+            assert got.dtype is ref.dtype, k
+            np.testing.assert_array_equal(got.numpy(), ref.numpy(), err_msg=str(k))
+            np.testing.assert_array_equal(got.numpy(), np.asarray(want[0][k]), err_msg=str(k))

@@ -41,6 +41,15 @@ def sign(x):
 
 
 @numba.njit(cache=True, inline="always")
+def floordiv(a, b):
+    # Integer floor division as NumPy's: Numba's own gives 0 for the one quotient that
+    # overflows, min // -1, where NumPy (and torch) wrap around to min. -a wraps too.
+    if b == -1:
+        return -a
+    return a // b
+
+
+@numba.njit(cache=True, inline="always")
 def isnan(x):
     return x != x
 

@@ -130,7 +130,8 @@ class Codegen(CallsMixin):
                 dummies.append(f"{dt}(0)")
         self.emit(f"return -1, 0.0, ({', '.join(outs)},)")
         head = ["import math", "import numpy as np", "import numba",
-                "from jitgrad.backends._numba_helpers import clamp, floor, isinf, isnan, max2, min2, sign",
+                "from jitgrad.backends._numba_helpers import (clamp, floor, floordiv, isinf, isnan, max2,",
+                "                                             min2, sign)",
                 "from jitgrad.backends._vecmath import (libm_ok, libm_sincos, trig_ok, vcos, vexp,",
                 "                                       vsin, vsincos, vtanh)",
                 "from jitgrad.backends._vecmath32 import vexp32, vtanh32",

@@ -30,7 +30,7 @@ import numba
 from numba import cuda
 from jitgrad.backends import _cuda_runtime as rt
 from jitgrad.backends._cuda_runtime import floor
-from jitgrad.backends._numba_helpers import clamp, isinf, isnan, max2, min2, sign
+from jitgrad.backends._numba_helpers import clamp, floordiv, isinf, isnan, max2, min2, sign
 from jitgrad.backends.device_array import DeviceArray
 """
 

@@ -162,9 +162,9 @@ isinf_p = register("isinf", np.isinf, lambda x: Aval(x.shape, dtypes.bool_), Non
 floor_p = register("floor", np.floor, _rules.same, None, saves="none", expr="floor({0})")
 # Integer floor division (floats go through div and floor): exact for all of int64, where a
 # detour through floating point rounds above 2**24 (float32) or 2**53. Division by zero gives
-# 0, as NumPy.
+# 0 and min // -1 wraps to min, as NumPy.
 floor_divide_p = register("floor_divide", _quiet(np.floor_divide), _rules.binary, None,
-                          saves="none", expr="({0} // {1})")
+                          saves="none", expr="floordiv({0}, {1})")
 # x - floor(x / y) * y with the sign of y (Python's %, torch.remainder), computed as NumPy does
 # (fmod, then a correction) rather than by that formula, which rounds: 1.0 % 0.1 is 0.0999...
 remainder_p = register("remainder", _quiet(np.remainder), _rules.binary,
