@@ -447,6 +447,12 @@ class Runtime:
         return self.eager(args, kwargs)
 
     def eager(self, args: tuple, kwargs: dict):
+        out = self._eager(args, kwargs)
+        if self.target == "cuda":  # results as the compiled path gives them: on the device
+            out = _to_device_tree(out)
+        return out
+
+    def _eager(self, args: tuple, kwargs: dict):
         from jitgrad.autograd import enable_grad
         from jitgrad.autograd.functional import grad as autograd_grad
         self.eager_calls += 1
@@ -493,6 +499,24 @@ class Runtime:
 
 _TENSOR = ("T",)
 _MISS = object()  # a steady-state function's "not this call": take the general path
+
+
+def _to_device_tree(obj):
+    """``obj`` with every Tensor replaced by a DeviceArray holding its value."""
+    from jitgrad.backends import _cuda_runtime as rt
+    from jitgrad.backends.device_array import DeviceArray
+    if isinstance(obj, Tensor):
+        v = obj._value
+        return DeviceArray(rt.to_device(v, v.dtype), v.shape)
+    if isinstance(obj, list):
+        return [_to_device_tree(v) for v in obj]
+    if type(obj) is tuple:
+        return tuple(_to_device_tree(v) for v in obj)
+    if isinstance(obj, tuple):  # a namedtuple
+        return type(obj)(*[_to_device_tree(v) for v in obj])
+    if isinstance(obj, dict):
+        return {k: _to_device_tree(v) for k, v in obj.items()}
+    return obj
 
 
 def _detach_tree(obj):

@@ -235,8 +235,20 @@ def test_eager_fallback_takes_device_arrays():
     with pytest.warns(jitgrad.RetraceWarning):
         for s in (1.0, 10.0, 100.0):
             x = np.array([0.3, -0.2, 0.05]) * s
-            close(f(cuda.to_device(x)), r(jitgrad.tensor(x)))
+            got = f(cuda.to_device(x))
+            # Compiled or eager, results stay on the device: their type does not change
+            # under a training loop when the function falls back.
+            assert all(isinstance(g, DeviceArray) for g in got), [type(g) for g in got]
+            close(got, r(jitgrad.tensor(x)))
     assert f.cache_info().eager_fallback
+    j = jitgrad.jit(doubling, target="cuda", retrace_limit=1)
+    with pytest.warns(jitgrad.RetraceWarning):
+        for s in (1.0, 10.0, 100.0):
+            x = np.array([0.3, -0.2, 0.05]) * s
+            got = j(x)
+            assert isinstance(got, DeviceArray), type(got)
+            np.testing.assert_allclose(np.asarray(got), doubling(jitgrad.tensor(x)).numpy())
+    assert j.cache_info().eager_fallback
 
 
 def test_results_survive_later_calls():

@@ -114,6 +114,22 @@ def test_retrace_limit_warns_once_and_falls_back_to_eager():
     assert info.traces == 3 and info.eager_fallback and info.eager_calls >= 3
 
 
+def test_eager_fallback_takes_numpy_arguments_as_compiled_code_does():
+    # Compiled code takes NumPy arrays for tensors; the eager fallback once passed them on to
+    # the function as they were ('numpy.ndarray' object has no attribute 'norm').
+    f = jg.jit(lambda x: doubling(x) * 1.0, retrace_limit=1, target="reference")
+    g = jg.grad(lambda x: doubling(x).sum(), retrace_limit=1, target="reference")
+    with pytest.warns(jg.RetraceWarning):
+        for s in (1e-2, 1.0, 10.0):
+            x = np.array([0.3, -0.2, 0.05]) * s
+            out = f(x)
+            assert isinstance(out, jg.Tensor)
+            np.testing.assert_allclose(out.numpy(), doubling(jg.tensor(x)).numpy(), rtol=1e-12)
+            np.testing.assert_allclose(g(x).numpy(), eager_vjp(doubling, x, np.ones(3)),
+                                       rtol=1e-12)
+    assert f.cache_info().eager_fallback and g.cache_info().eager_fallback
+
+
 def test_unstable_value_guard_is_detected_early():
     def f(x):
         return x.sum() * float(x.sum())

@@ -104,11 +104,14 @@ class DeviceLeaf:
 
 
 def to_host(obj):
-    """``obj`` with every device array replaced by a host Tensor (the eager fallback's input);
-    Modules and everything else stay as they are."""
+    """``obj`` with every device array and NumPy array (or scalar) replaced by a host Tensor,
+    as compiled code sees them (the eager fallback's input); Modules and everything else stay
+    as they are."""
     from jitgrad.backends.device_array import is_device_array
-    if isinstance(obj, (Tensor, np.ndarray, Module)) or obj is None or isinstance(obj, _SCALARS):
+    if isinstance(obj, (Tensor, Module)) or obj is None or isinstance(obj, (_SCALARS, np.bool_)):
         return obj
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return Tensor._wrap(np.asarray(obj))
     if is_device_array(obj):
         return DeviceLeaf(obj, "argument").host()
     if isinstance(obj, dict):
