@@ -34,7 +34,8 @@ from jitgrad.ops import clamp as clip  # noqa: F401
 from jitgrad.autograd import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
 )
-from jitgrad import autograd, nn, optim  # noqa: F401
+from jitgrad import autograd, cuda, nn, optim  # noqa: F401
+from jitgrad.devices import device  # noqa: F401
 from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F401
 from jitgrad.runtime import RetraceWarning, config  # noqa: F401
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jitgrad import dtypes, ops
+from jitgrad import devices, dtypes, ops
 from jitgrad.autograd import grad_mode
 from jitgrad.ops.registry import trace_state
 from jitgrad.tensor import Tensor
@@ -67,18 +67,18 @@ Tensor.T = property(_T)
 Tensor.mT = property(_mT)
 
 
-def _to(self, *args, dtype=None, copy: bool = False, **kwargs):
-    """``to(dtype)``, ``to("cpu")``, ``to(other_tensor)``: a dtype change stays in the graph."""
+def _to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False,
+        memory_format=None):
+    """``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(other_tensor)``: a dtype change
+    stays in the graph; a device other than the CPU is an error."""
     for a in args:
         if isinstance(a, Tensor):
             dtype = a.dtype
-        elif isinstance(a, str) and a == "cpu":
-            continue
-        elif isinstance(a, str) and a.split(":")[0] in ("cuda", "mps", "xla", "meta"):
-            raise ValueError(f"device {a!r} is not available to eager tensors; compiled functions "
-                             "take target='cuda'")
+        elif devices.is_device(a):
+            device = a
         elif a is not None:
             dtype = a
+    devices.check_host(device)
     if dtype is None:
         return self.clone() if copy else self
     dt = dtypes.as_dtype(dtype)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from jitgrad import dtypes
+from jitgrad.devices import check_host
 from jitgrad.errors import TraceError
 from jitgrad.ops.registry import trace_state
 from jitgrad.tensor import Tensor, _to_array
@@ -60,9 +61,8 @@ def from_numpy(arr: np.ndarray) -> Tensor:
 
 
 def _check_device(device) -> None:
-    if device not in (None, "cpu") and str(device) != "cpu":
-        raise ValueError(f"device {device!r} is not available to eager tensors; compiled functions "
-                         "take target='cuda'")
+    if device is not None and device != "cpu":
+        check_host(device)
 
 
 def _shape(size) -> tuple:
@@ -103,32 +103,35 @@ def _like(x: Tensor, dtype):
     return tuple(x.shape), (dtypes.as_dtype(dtype) if dtype is not None else x.dtype)
 
 
-def zeros_like(x: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+def zeros_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _filled(shape, 0, dt, requires_grad, None)
+    return _filled(shape, 0, dt, requires_grad, device)
 
 
-def ones_like(x: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+def ones_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _filled(shape, 1, dt, requires_grad, None)
+    return _filled(shape, 1, dt, requires_grad, device)
 
 
-def full_like(x: Tensor, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+def full_like(x: Tensor, fill_value, dtype=None, requires_grad: bool = False,
+              device=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _filled(shape, fill_value, dt, requires_grad, None)
+    return _filled(shape, fill_value, dt, requires_grad, device)
 
 
-def empty_like(x: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    return zeros_like(x, dtype, requires_grad)
+def empty_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    return zeros_like(x, dtype, requires_grad, device)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> Tensor:
+def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False,
+           device=None) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive); integers give int64, floats float32.
 
     >>> import jitgrad
     >>> jitgrad.arange(3)
     tensor([0, 1, 2])
     """
+    _check_device(device)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -141,12 +144,16 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False) -> 
     return from_array(np.arange(start, end, step).astype(dt.np), requires_grad)
 
 
-def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False) -> Tensor:
+def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False,
+             device=None) -> Tensor:
+    _check_device(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
     return from_array(np.linspace(start, end, int(steps)).astype(dt.np), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False,
+        device=None) -> Tensor:
+    _check_device(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
     return from_array(np.eye(n, m, dtype=dt.np), requires_grad)
 
@@ -199,21 +206,23 @@ def rand(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     return from_array(arr, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None) -> Tensor:
+def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+    _check_device(device)
     if high is None:
         low, high = 0, low
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
     return from_array(generator().integers(low, high, size=tuple(size)).astype(dt.np))
 
 
-def randperm(n: int, dtype=None) -> Tensor:
+def randperm(n: int, dtype=None, device=None) -> Tensor:
+    _check_device(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
     return from_array(generator().permutation(int(n)).astype(dt.np))
 
 
-def randn_like(x: Tensor, dtype=None) -> Tensor:
-    return randn(*x.shape, dtype=dtype or x.dtype)
+def randn_like(x: Tensor, dtype=None, device=None) -> Tensor:
+    return randn(*x.shape, dtype=dtype or x.dtype, device=device)
 
 
-def rand_like(x: Tensor, dtype=None) -> Tensor:
-    return rand(*x.shape, dtype=dtype or x.dtype)
+def rand_like(x: Tensor, dtype=None, device=None) -> Tensor:
+    return rand(*x.shape, dtype=dtype or x.dtype, device=device)

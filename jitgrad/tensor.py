@@ -194,8 +194,9 @@ class Tensor:
         return self.dtype.itemsize
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self):
+        from jitgrad.devices import CPU
+        return CPU
 
     @property
     def is_cuda(self) -> bool:

@@ -1,5 +1,7 @@
 """nn, optim, clipping, the profiler, and a compiled training loop."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -122,7 +124,12 @@ def _torch():
 @pytest.mark.parametrize("name, kw", [("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
                                       ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
                                       ("Adam", dict(lr=0.01, weight_decay=0.1)),
-                                      ("AdamW", dict(lr=0.01, weight_decay=0.1))])
+                                      ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+                                      ("RMSprop", dict(lr=0.01)),
+                                      ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True,
+                                                       weight_decay=0.1)),
+                                      ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1,
+                                                       initial_accumulator_value=0.5))])
 def test_optimizers_match_torch(name, kw):
     torch = _torch()
     rng = np.random.default_rng(0)
@@ -152,3 +159,66 @@ def test_mlp_cross_entropy_gradients_match_torch():
     torch.nn.functional.cross_entropy(tm(torch.tensor(x)), torch.tensor(t)).backward()
     for (n, _), tp in zip(m.named_parameters(), tm.parameters()):
         np.testing.assert_allclose(g[n].numpy(), tp.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def _rmsprop_reference(w, grads, lr, alpha, eps, momentum, centered, wd):
+    """torch.optim.RMSprop's documented algorithm, one coordinate at a time."""
+    w = list(w)
+    for i in range(len(w)):
+        sq = ga = buf = 0.0
+        for g in grads:
+            gi = g[i] + wd * w[i]
+            sq = alpha * sq + (1 - alpha) * gi * gi
+            if centered:
+                ga = alpha * ga + (1 - alpha) * gi
+            avg = math.sqrt(sq - ga * ga) + eps
+            if momentum:
+                buf = momentum * buf + gi / avg
+                w[i] -= lr * buf
+            else:
+                w[i] -= lr * gi / avg
+    return w
+
+
+def _adagrad_reference(w, grads, lr, lr_decay, wd, init, eps):
+    """torch.optim.Adagrad's documented algorithm, one coordinate at a time."""
+    w = list(w)
+    for i in range(len(w)):
+        acc = init
+        for t, g in enumerate(grads, 1):
+            gi = g[i] + wd * w[i]
+            acc += gi * gi
+            w[i] -= lr / (1 + (t - 1) * lr_decay) * gi / (math.sqrt(acc) + eps)
+    return w
+
+
+@pytest.mark.parametrize("momentum, centered, wd", [(0.0, False, 0.0), (0.9, True, 0.1)])
+def test_rmsprop_follows_its_algorithm(momentum, centered, wd):
+    rng = np.random.default_rng(2)
+    w0 = rng.standard_normal(4)
+    grads = [rng.standard_normal(4) for _ in range(5)]
+    p = nn.Parameter(jg.tensor(w0))
+    opt = jg.optim.RMSprop([p], lr=0.01, alpha=0.9, eps=1e-8, momentum=momentum,
+                           centered=centered, weight_decay=wd)
+    for g in grads:
+        p.grad = jg.tensor(g)  # the eager path: .grad
+        opt.step()
+    want = _rmsprop_reference(w0, grads, 0.01, 0.9, 1e-8, momentum, centered, wd)
+    np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-12)
+
+
+def test_adagrad_follows_its_algorithm():
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal(4)
+    grads = [rng.standard_normal(4) for _ in range(5)]
+    p = nn.Parameter(jg.tensor(w0))
+    opt = jg.optim.Adagrad([p], lr=0.1, lr_decay=0.05, weight_decay=0.1,
+                           initial_accumulator_value=0.2)
+    for g in grads:
+        opt.step([jg.tensor(g)])  # the compiled path: gradients passed in
+    want = _adagrad_reference(w0, grads, 0.1, 0.05, 0.1, 0.2, 1e-10)
+    np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-12)
+    with pytest.raises(ValueError, match="lr_decay"):
+        jg.optim.Adagrad([p], lr_decay=-1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        jg.optim.RMSprop([p], alpha=1.5)

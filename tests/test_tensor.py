@@ -85,3 +85,46 @@ def test_views_share_version_counter():
 def test_bool_of_multi_element_tensor():
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(jg.ones(2))
+
+
+def test_device_objects_as_pytorch_code_uses_them():
+    cpu = jg.device("cpu")
+    assert repr(cpu) == "device(type='cpu')" and str(cpu) == "cpu" and cpu.type == "cpu"
+    assert cpu.index is None and cpu == jg.device(cpu) and cpu == "cpu" and cpu != "cuda"
+    assert {cpu: 1}[jg.device("cpu")] == 1
+    d1 = jg.device("cuda:1")
+    assert (d1.type, d1.index, str(d1)) == ("cuda", 1, "cuda:1") and d1 == jg.device("cuda", 1)
+    assert repr(d1) == "device(type='cuda', index=1)"
+    # What tutorials write before anything else.
+    dev = jg.device("cuda" if jg.cuda.is_available() else "cpu")
+    assert dev == cpu and jg.cuda.device_count() == 0
+    for make in (lambda: jg.linspace(0, 1, 5, device=dev), lambda: jg.zeros(2, device=dev),
+                 lambda: jg.randn(2, device=dev), lambda: jg.arange(3, device=dev),
+                 lambda: jg.eye(2, device=dev), lambda: jg.tensor([1.0], device=dev),
+                 lambda: jg.zeros_like(jg.ones(2), device="cpu")):
+        t = make()
+        assert t.device == cpu and t.device == "cpu" and str(t.device) == "cpu"
+    t = jg.tensor([1.0, 2.0])
+    assert t.to(dev) is t and t.to(dev, jg.float64).dtype is jg.float64
+    assert t.to(device="cpu", dtype=jg.float64).dtype is jg.float64
+    m = jg.nn.Linear(2, 1).to(dev)
+    assert m.to(dev, jg.float64).weight.dtype is jg.float64
+
+
+@pytest.mark.parametrize("bad", [lambda: jg.zeros(2, device="cuda"),
+                                 lambda: jg.linspace(0, 1, 3, device=jg.device("cuda:0")),
+                                 lambda: jg.tensor([1.0]).to(jg.device("cuda")),
+                                 lambda: jg.tensor([1.0]).to(device="cuda:0"),
+                                 lambda: jg.nn.Linear(2, 1).to("cuda")])
+def test_a_gpu_device_for_eager_tensors_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="not available to eager tensors.*target='cuda'"):
+        bad()
+
+
+def test_bad_device_strings_are_named():
+    with pytest.raises(ValueError, match="unknown device type 'gpu'"):
+        jg.device("gpu")
+    with pytest.raises(ValueError, match="invalid index"):
+        jg.device("cuda:x")
+    with pytest.raises(TypeError, match="expected a string"):
+        jg.device(3)

@@ -210,10 +210,20 @@ class Module:
     def float(self) -> "Module":
         return self._cast("float32")
 
-    def to(self, dtype) -> "Module":
-        if isinstance(dtype, str) and dtype == "cpu":
-            return self
-        return self._cast(dtype)
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> "Module":
+        """``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(tensor)``: casts the
+        floating-point parameters in place; a device other than the CPU is an error."""
+        from jitgrad import devices
+        from jitgrad.tensor import Tensor
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif devices.is_device(a):
+                device = a
+            elif a is not None:
+                dtype = a
+        devices.check_host(device)
+        return self if dtype is None else self._cast(dtype)
 
     def _cast(self, dtype) -> "Module":
         from jitgrad import dtypes

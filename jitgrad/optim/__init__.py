@@ -1,4 +1,5 @@
-"""Optimizers with torch's names and update rules: ``SGD``, ``Adam``, ``AdamW``.
+"""Optimizers with torch's names and update rules: ``SGD``, ``Adam``, ``AdamW``, ``RMSprop``,
+``Adagrad``.
 
 ``step()`` reads each parameter's ``.grad``; ``step(grads)`` takes the gradients that a compiled
 ``jitgrad.grad`` returns (a dict keyed like ``named_parameters()`` for a Module, or a sequence in
@@ -14,4 +15,4 @@ Parameter containing:
 tensor([0.8000, 1.6000], requires_grad=True)
 """
 
-from jitgrad.optim.optimizer import SGD, Adam, AdamW, Optimizer  # noqa: F401
+from jitgrad.optim.optimizer import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop  # noqa: F401

@@ -1,4 +1,5 @@
-"""Optimizer base class and the SGD / Adam / AdamW update rules (torch's formulas)."""
+"""Optimizer base class and the SGD / Adam / AdamW / RMSprop / Adagrad update rules (torch's
+formulas)."""
 
 from __future__ import annotations
 
@@ -215,3 +216,79 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton): divide by a running root mean square of the gradients; ``centered``
+    subtracts the squared running mean; ``momentum`` keeps a buffer of the scaled steps."""
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 maximize: bool = False) -> None:
+        if lr < 0 or eps < 0 or momentum < 0 or weight_decay < 0 or not 0 <= alpha <= 1:
+            raise ValueError(f"invalid RMSprop hyper-parameters: lr={lr}, alpha={alpha}, "
+                             f"eps={eps}, momentum={momentum}, weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def _update(self, p, g, state, group) -> None:
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        alpha = group["alpha"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(p)
+            if group["momentum"]:
+                state["momentum_buffer"] = np.zeros_like(p)
+            if group["centered"]:
+                state["grad_avg"] = np.zeros_like(p)
+        state["step"] += 1
+        sq = state["square_avg"]
+        sq *= alpha
+        sq += (1 - alpha) * g * g
+        if group["centered"]:
+            ga = state["grad_avg"]
+            ga *= alpha
+            ga += (1 - alpha) * g
+            avg = np.sqrt(sq - ga * ga) + group["eps"]
+        else:
+            avg = np.sqrt(sq) + group["eps"]
+        if group["momentum"]:
+            buf = state["momentum_buffer"]
+            buf *= group["momentum"]
+            buf += g / avg
+            p -= p.dtype.type(group["lr"]) * buf
+        else:
+            p -= p.dtype.type(group["lr"]) * (g / avg)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.): steps scaled by the root of each coordinate's summed squared
+    gradients, with torch's ``lr_decay`` and ``initial_accumulator_value``."""
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                 maximize: bool = False) -> None:
+        if lr < 0 or lr_decay < 0 or weight_decay < 0 or eps < 0 or initial_accumulator_value < 0:
+            raise ValueError(f"invalid Adagrad hyper-parameters: lr={lr}, lr_decay={lr_decay}, "
+                             f"weight_decay={weight_decay}, eps={eps}, "
+                             f"initial_accumulator_value={initial_accumulator_value}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def _update(self, p, g, state, group) -> None:
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        if not state:
+            state["step"] = 0
+            state["sum"] = np.full_like(p, group["initial_accumulator_value"])
+        state["step"] += 1
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        s = state["sum"]
+        s += g * g
+        p -= p.dtype.type(clr) * (g / (np.sqrt(s) + group["eps"]))
