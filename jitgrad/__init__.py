@@ -39,6 +39,15 @@ from jitgrad.devices import device  # noqa: F401
 from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F401
 from jitgrad.runtime import RetraceWarning, config  # noqa: F401
 
+
+def _add_out() -> None:
+    from jitgrad._out import NAMES, with_out
+    g = globals()
+    for name in NAMES:
+        g[name] = with_out(g[name])
+
+
+_add_out()
 subtract, multiply, divide, true_divide = sub, mul, div, div
 absolute = abs
 

@@ -128,3 +128,49 @@ def test_bad_device_strings_are_named():
         jg.device("cuda:x")
     with pytest.raises(TypeError, match="expected a string"):
         jg.device(3)
+
+
+def test_out_writes_into_the_given_tensor_as_pytorch_does():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    c = jg.zeros(3, 2, dtype=jg.float64)
+    view, arr = c[0], c.numpy()  # both share c's storage
+    assert jg.matmul(jg.tensor(a), jg.tensor(b), out=c) is c
+    np.testing.assert_allclose(c.numpy(), a @ b, rtol=1e-12)
+    np.testing.assert_allclose(view.numpy(), (a @ b)[0], rtol=1e-12)
+    np.testing.assert_allclose(arr, a @ b, rtol=1e-12)
+    x = jg.tensor(a)
+    for fn, ref in ((lambda o: jg.mul(x, 2.0, out=o), a * 2),
+                    (lambda o: jg.exp(x, out=o), np.exp(a)),
+                    (lambda o: jg.add(x, x, alpha=2, out=o), a + 2 * a),
+                    (lambda o: jg.clamp(x, -0.5, 0.5, out=o), np.clip(a, -0.5, 0.5)),
+                    (lambda o: jg.where(x > 0, x, 0.0, out=o), np.where(a > 0, a, 0.0))):
+        o = jg.empty(3, 4, dtype=jg.float64)
+        assert fn(o) is o
+        np.testing.assert_allclose(o.numpy(), ref, rtol=1e-12)
+    o = jg.empty(0, dtype=jg.float64)  # an empty out grows silently
+    jg.sum(x, 1, out=o)
+    np.testing.assert_allclose(o.numpy(), a.sum(1), rtol=1e-12)
+    with pytest.warns(UserWarning, match="resized since it had shape \\[2\\]"):
+        jg.cat([x, x], out=jg.zeros(2, dtype=jg.float64))
+    f32 = jg.zeros(3, 4)  # float64 results into float32: a same-kind cast, as torch
+    jg.sin(x, out=f32)
+    assert f32.dtype is jg.float32
+    np.testing.assert_allclose(f32.numpy(), np.sin(a).astype(np.float32))
+
+
+def test_out_refuses_gradients_bad_dtypes_and_compiled_code():
+    w = jg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="mul\\(\\): functions with out=.*requires grad"):
+        jg.mul(w, 2.0, out=jg.zeros(2))
+    with jg.no_grad():  # nothing to differentiate: allowed
+        np.testing.assert_array_equal(jg.mul(w, 2.0, out=jg.zeros(2)).numpy(), [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="out= was given a tensor that requires grad"):
+        jg.add(jg.ones(2), 1.0, out=jg.zeros(2, requires_grad=True))
+    with pytest.raises(RuntimeError, match="result type float32 can't be cast.*int64"):
+        jg.add(jg.ones(2), 1.0, out=jg.zeros(2, dtype=jg.int64))
+    with pytest.raises(TypeError, match="out= must be a Tensor"):
+        jg.exp(jg.ones(2), out=np.zeros(2))
+    f = jg.jit(lambda x: jg.exp(x, out=jg.zeros(2)), target="reference")
+    with pytest.raises(jg.TraceError, match="out=.*inside a compiled function"):
+        f(jg.ones(2))
