@@ -42,6 +42,9 @@ class Config:
         self.unstable_guard_limit = 8
         # Verify the IR after every pass (the tests switch this on).
         self.verify = False
+        # Build serial CPU kernels ahead of time in the background, and load them so in later
+        # processes, without importing Numba (backends/aot.py; also JITGRAD_AOT=0).
+        self.aot = True
 
 
 config = Config()

@@ -21,3 +21,7 @@ def rng():
 
 def t64(arr, requires_grad=True):
     return jitgrad.tensor(np.asarray(arr, dtype=np.float64), requires_grad=requires_grad)
+
+# Ahead-of-time builds take seconds of CPU each in the background: the suite compiles many
+# kernels, so they stay off here; tests/test_aot.py turns them on for its own processes.
+os.environ.setdefault("JITGRAD_AOT", "0")

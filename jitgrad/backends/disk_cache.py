@@ -17,7 +17,6 @@ import os
 import sys
 import tempfile
 
-import numba
 import numpy as np
 
 import jitgrad
@@ -50,6 +49,7 @@ def _helpers() -> str:
 
 
 def key(source: str) -> str:
+    import numba  # here, not at import: a kernel compiled ahead of time loads without Numba
     h = hashlib.sha256()
     for part in (jitgrad.__version__, numba.__version__, np.__version__, _helpers(), source):
         h.update(part.encode())

@@ -459,7 +459,7 @@ class NumbaExecutable:
     def _slow(self, status: int, observed, args: list) -> list:
         if status == -2:  # a sin/cos argument beyond the vectorized range: use the libm twin
             if self._libm is None:
-                self._libm = compile_source(libm_source(self.source), self.graph)
+                self._libm = compile_source(libm_source(self.source), self.graph, aot_ok=False)
             return self._libm(args)
         raise guard_failure(self.guard_types, status, observed)
 
@@ -531,11 +531,19 @@ def libm_source(source: str) -> str:
             .replace("vcos(", "math.cos(").replace("trig_ok(", "libm_ok("))
 
 
-def compile_source(source: str, graph: Graph) -> NumbaExecutable:
+def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecutable:
     """Write ``source`` to the disk cache, compile it for ``graph``'s input types, and wrap it.
-    A stale or corrupt Numba cache entry is purged and compiled again once."""
+    A stale or corrupt Numba cache entry is purged and compiled again once. A serial kernel
+    compiled ahead of time (``aot``) loads without Numba; one that is not yet is queued."""
     import sys
 
+    from jitgrad.backends import aot
+    ak = aot.key(source) if aot_ok and "parallel=False" in source and aot.enabled() else None
+    if ak is not None:
+        kernel = aot.load(ak)
+        if kernel is not None:
+            return NumbaExecutable(kernel, source, graph)
+        aot.pump()
     from jitgrad.backends import disk_cache
     path, k = disk_cache.source_path(source)
     sig = tuple(_numba_type(v.aval) for v, _ in graph.consts) + \
@@ -544,6 +552,9 @@ def compile_source(source: str, graph: Graph) -> NumbaExecutable:
         try:
             mod = disk_cache.load(path, k)
             mod.kernel.compile(sig)
+            if ak is not None:
+                aot.request(path, ak, next(s for s in mod.kernel.nopython_signatures
+                                           if s.args == sig))
             return NumbaExecutable(mod.kernel, source, graph)
         except Exception as e:  # a stale/corrupt Numba cache entry, or a typing failure
             disk_cache.purge_numba_cache(path)
