@@ -71,14 +71,7 @@ def _to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: 
         memory_format=None):
     """``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(other_tensor)``: a dtype change
     stays in the graph; a device other than the CPU is an error."""
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif devices.is_device(a):
-            device = a
-        elif a is not None:
-            dtype = a
-    devices.check_host(device)
+    dtype, _ = devices.to_args(args, dtype, device)
     if dtype is None:
         return self.clone() if copy else self
     dt = dtypes.as_dtype(dtype)

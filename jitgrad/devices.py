@@ -82,3 +82,19 @@ def check_host(d) -> None:
         return
     raise ValueError(f"device {str(d)!r} is not available to eager tensors, which live in host "
                      "memory; compiled functions run on a GPU with target='cuda'")
+
+
+def to_args(args: tuple, dtype=None, device=None) -> tuple:
+    """``to(...)``'s positional arguments as ``(dtype, device)``: a tensor gives its dtype, a
+    device (or a string naming one) the device, anything else is a dtype. A device other than
+    the CPU is an error (``check_host``)."""
+    from jitgrad.tensor import Tensor
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif is_device(a):
+            device = a
+        elif a is not None:
+            dtype = a
+    check_host(device)
+    return dtype, device

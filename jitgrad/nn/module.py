@@ -214,15 +214,7 @@ class Module:
         """``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(tensor)``: casts the
         floating-point parameters in place; a device other than the CPU is an error."""
         from jitgrad import devices
-        from jitgrad.tensor import Tensor
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif devices.is_device(a):
-                device = a
-            elif a is not None:
-                dtype = a
-        devices.check_host(device)
+        dtype, _ = devices.to_args(args, dtype, device)
         return self if dtype is None else self._cast(dtype)
 
     def _cast(self, dtype) -> "Module":
