@@ -543,7 +543,6 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
         kernel = aot.load(ak)
         if kernel is not None:
             return NumbaExecutable(kernel, source, graph)
-        aot.pump()
     from jitgrad.backends import disk_cache
     path, k = disk_cache.source_path(source)
     sig = tuple(_numba_type(v.aval) for v, _ in graph.consts) + \
