@@ -159,7 +159,10 @@ def start():
 
 @atexit.register
 def _at_exit() -> None:
-    p = start()
+    try:
+        p = start()
+    except OSError:  # an unwritable cache, no fork: the kernels load through Numba's cache
+        return
     if p is not None:
         p.returncode = 0  # it outlives us on purpose (init reaps it): not a leak to warn of
 
