@@ -538,7 +538,11 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     import sys
 
     from jitgrad.backends import aot
-    ak = aot.key(source) if aot_ok and "parallel=False" in source and aot.enabled() else None
+    ak = None
+    if aot_ok and "parallel=False" in source and aot.enabled():
+        # An AOT module takes exactly the argument types it was built for: they are in its key.
+        ak = aot.key(source + "".join(f"\n# {v.aval.dtype} {len(v.aval.shape)}" for v in
+                                      [c for c, _ in graph.consts] + list(graph.inputs)))
     if ak is not None:
         kernel = aot.load(ak)
         if kernel is not None:
