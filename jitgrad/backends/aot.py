@@ -143,7 +143,7 @@ def request(source_path: str, k: str, signature) -> None:
     _log("compile", f"queued an ahead-of-time build, to run at exit: {path}")
 
 
-def start():
+def start(wait_for_free_core: bool = True):
     """Start one background process that builds the queued kernels, one after the other, at
     idle priority, and outlives this process; return it (None when nothing is queued)."""
     with _mutex:
@@ -158,7 +158,9 @@ def start():
     root = os.path.dirname(os.path.dirname(jitgrad.__file__))  # the child imports this jitgrad
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=os.pathsep.join(
         [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    return subprocess.Popen([sys.executable, "-m", "jitgrad.backends.aot", job],
+    argv = [sys.executable, "-m", "jitgrad.backends.aot", job] + ([] if wait_for_free_core
+                                                                 else ["now"])
+    return subprocess.Popen(argv,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True, env=env)
 
@@ -174,8 +176,8 @@ def _at_exit() -> None:
 
 
 def wait(timeout: float = 300.0) -> bool:
-    """Start the queued builds now and wait for them; True if they ended in time."""
-    p = start()
+    """Build the queued kernels now, busy machine or not, and wait; True if done in time."""
+    p = start(wait_for_free_core=False)
     if p is None:
         return True
     try:
@@ -224,8 +226,10 @@ def _cpu_times():
             fields = [int(v) for v in f.readline().split()[1:]]
     except (OSError, ValueError):
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
-    return sum(fields) - idle, sum(fields)
+    # user nice system idle iowait irq softirq steal ...: time the hypervisor stole is not
+    # this machine's processes at work, so it counts as neither
+    busy = sum(fields[:3]) + sum(fields[5:7])
+    return busy, busy + sum(fields[3:5])
 
 
 def _quiet_cpu(limit: float = 600.0) -> bool:
@@ -247,8 +251,9 @@ def _quiet_cpu(limit: float = 600.0) -> bool:
         time.sleep(2.0)
 
 
-def _build_all(jobfile: str) -> None:
-    """In the build process: build each job's kernel into its module file."""
+def _build_all(jobfile: str, now: bool = False) -> None:
+    """In the build process: build each job's kernel into its module file (``now``: without
+    waiting for a free core)."""
     import warnings
 
     warnings.simplefilter("ignore")
@@ -259,7 +264,7 @@ def _build_all(jobfile: str) -> None:
     finally:
         _remove(jobfile)
     for source_path, k, sig, path in jobs:
-        if not _quiet_cpu():
+        if not now and not _quiet_cpu():
             return  # the machine stays busy: the next process to exit queues these again
         lock = path + ".lock"
         try:
@@ -361,4 +366,4 @@ def _compiler_class():
 
 
 if __name__ == "__main__":
-    _build_all(sys.argv[1])
+    _build_all(sys.argv[1], now=sys.argv[2:] == ["now"])
