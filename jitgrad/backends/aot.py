@@ -77,12 +77,8 @@ def cpu_tag() -> str:
 
 
 def key(source: str) -> str:
-    from jitgrad.backends.disk_cache import _helpers
-    h = hashlib.sha256()
-    for part in (jitgrad.__version__, np.__version__, _helpers(), cpu_tag(), source):
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:24]
+    from jitgrad.backends.disk_cache import _helpers, digest
+    return digest(jitgrad.__version__, np.__version__, _helpers(), cpu_tag(), source)
 
 
 def module_path(k: str) -> str:
@@ -263,6 +259,7 @@ def _build_all(jobfile: str, now: bool = False) -> None:
             jobs = pickle.load(f)
     finally:
         _remove(jobfile)
+    compiler = None  # Numba and pycc, set up once for all the jobs
     for source_path, k, sig, path in jobs:
         if not now and not _quiet_cpu():
             return  # the machine stays busy: the next process to exit queues these again
@@ -280,7 +277,9 @@ def _build_all(jobfile: str, now: bool = False) -> None:
         os.close(fd)
         try:
             if not os.path.exists(path + ".sha256"):
-                _build(source_path, k, sig, path)
+                if compiler is None:
+                    compiler = _compiler_class()
+                _build(compiler, source_path, k, sig, path)
         except Exception:  # noqa: BLE001  (recorded in the marker; go on with the next)
             import traceback
             with open(path + ".failed", "w", encoding="utf-8") as f:
@@ -289,19 +288,17 @@ def _build_all(jobfile: str, now: bool = False) -> None:
             _remove(lock)
 
 
-def _build(source_path: str, k: str, sig, path: str) -> None:
+def _build(compiler, source_path: str, k: str, sig, path: str) -> None:
     import glob
     import shutil
 
     import llvmlite.binding as ll
-    from numba.pycc import compiler as pycc_compiler
 
-    pycc_compiler.Flags = _numpy_errors_flags()
     from jitgrad.backends import disk_cache
     mod = disk_cache.load(source_path, f"aot_{k}")
     tmp = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=".aot-")
     try:
-        cc = _compiler_class()(_CNAME)
+        cc = compiler(_CNAME)
         cc.output_dir = tmp
         cc.output_file = os.path.basename(path)
         cc.target_cpu = ll.get_host_cpu_name()
@@ -335,10 +332,14 @@ def _numpy_errors_flags():
 
 def _compiler_class():
     """numba.pycc's CC with its C runtime (helperlib, NRT: about 5 s of C compiling) compiled
-    once into the cache and linked into every module, rather than compiled for each."""
+    once into the cache and linked into every module, rather than compiled for each; and
+    pycc set to compile with NumPy's error model."""
     import shutil
 
     from numba.pycc import CC
+    from numba.pycc import compiler as pycc_compiler
+
+    pycc_compiler.Flags = _numpy_errors_flags()
 
     class _CC(CC):
         def _compile_mixins(self, build_dir):

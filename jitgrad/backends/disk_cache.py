@@ -48,13 +48,18 @@ def _helpers() -> str:
     return _helpers_digest
 
 
-def key(source: str) -> str:
-    import numba  # here, not at import: a kernel compiled ahead of time loads without Numba
+def digest(*parts: str) -> str:
+    """A cache key: the hash of ``parts`` (a kernel's source and what its code depends on)."""
     h = hashlib.sha256()
-    for part in (jitgrad.__version__, numba.__version__, np.__version__, _helpers(), source):
+    for part in parts:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
+
+
+def key(source: str) -> str:
+    import numba  # here, not at import: a kernel compiled ahead of time loads without Numba
+    return digest(jitgrad.__version__, numba.__version__, np.__version__, _helpers(), source)
 
 
 def source_path(source: str) -> tuple[str, str]:
