@@ -98,7 +98,7 @@ class Compiled:
             if out is not _MISS:
                 rt.hits += 1
                 return out if self._plain_result else out[1]
-            return self._result(rt.run(args, kwargs, tried=_MISS))
+            return self._result(rt.run(args, kwargs))
         if trace_state.builder is not None:
             return self._inline(args, kwargs)
         return self._result(rt.run(args, kwargs))

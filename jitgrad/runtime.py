@@ -230,8 +230,8 @@ class Runtime:
 
     # -- running -----------------------------------------------------------------------------
     def run(self, args: tuple, kwargs: dict, tried=None):
-        """The result of calling the function. ``tried``: the last steady-state function if it
-        already ran this call and a guard failed in it; ``_MISS`` if it ran and did not fit."""
+        """The result of calling the function. ``tried``: a steady-state function that already
+        ran this call (``Compiled.__call__`` tries the last one) and whose guard failed."""
         if registry.eager_observers:
             t0, c0 = time.perf_counter(), self.compile_seconds
             out = self._run(args, kwargs, tried)
@@ -246,19 +246,6 @@ class Runtime:
         if self.fallback is not None:
             return self.eager(args, kwargs)
         if not kwargs:
-            last = self._last_steady if tried is None else None
-            if tried is _MISS:
-                tried = None
-            if last is not None:
-                try:
-                    out = last(args)
-                except GuardFailure:  # the tree grows or is walked from now on: not this way
-                    out = _MISS
-                    tried = last
-                    self._last_steady = None
-                if out is not _MISS:
-                    self.hits += 1
-                    return out
             for a in args:
                 if type(a) is not Tensor and type(a) is not Parameter:
                     break
