@@ -22,7 +22,8 @@ from jitgrad.ir.verify import verify
 from jitgrad.ops import registry
 from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
-from jitgrad.trace.pytree import DeviceLeaf, flatten, num_leaves, to_host, unflatten
+from jitgrad.trace.pytree import (DeviceLeaf, flatten, map_leaves, num_leaves, to_host,
+                                  unflatten)
 from jitgrad.trace.tracer import Implicit, trace
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
@@ -495,18 +496,12 @@ def _to_device_tree(obj):
     """``obj`` with every Tensor replaced by a DeviceArray holding its value."""
     from jitgrad.backends import _cuda_runtime as rt
     from jitgrad.backends.device_array import DeviceArray
-    if isinstance(obj, Tensor):
-        v = obj._value
-        return DeviceArray(rt.to_device(v, v.dtype), v.shape)
-    if isinstance(obj, list):
-        return [_to_device_tree(v) for v in obj]
-    if type(obj) is tuple:
-        return tuple(_to_device_tree(v) for v in obj)
-    if isinstance(obj, tuple):  # a namedtuple
-        return type(obj)(*[_to_device_tree(v) for v in obj])
-    if isinstance(obj, dict):
-        return {k: _to_device_tree(v) for k, v in obj.items()}
-    return obj
+
+    def leaf(x):
+        if not isinstance(x, Tensor):
+            return x
+        return DeviceArray(rt.to_device(x._value, x._value.dtype), x._value.shape)
+    return map_leaves(leaf, obj)
 
 
 def _detach_tree(obj):

@@ -103,10 +103,28 @@ class DeviceLeaf:
         return Tensor._wrap(self._value.numpy())
 
 
+def map_leaves(fn, obj):
+    """``obj`` with ``fn`` applied to everything that is not a dict, list or tuple (namedtuples
+    keep their type)."""
+    if isinstance(obj, dict):
+        return {k: map_leaves(fn, v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [map_leaves(fn, v) for v in obj]
+    if type(obj) is tuple:
+        return tuple(map_leaves(fn, v) for v in obj)
+    if isinstance(obj, tuple):  # a namedtuple
+        return type(obj)(*[map_leaves(fn, v) for v in obj])
+    return fn(obj)
+
+
 def to_host(obj):
     """``obj`` with every device array and NumPy array (or scalar) replaced by a host Tensor,
     as compiled code sees them (the eager fallback's input); Modules and everything else stay
     as they are."""
+    return map_leaves(_host_leaf, obj)
+
+
+def _host_leaf(obj):
     from jitgrad.backends.device_array import is_device_array
     if isinstance(obj, (Tensor, Module)) or obj is None or isinstance(obj, (_SCALARS, np.bool_)):
         return obj
@@ -114,14 +132,6 @@ def to_host(obj):
         return Tensor._wrap(np.asarray(obj))
     if is_device_array(obj):
         return DeviceLeaf(obj, "argument").host()
-    if isinstance(obj, dict):
-        return {k: to_host(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [to_host(v) for v in obj]
-    if type(obj) is tuple:
-        return tuple(to_host(v) for v in obj)
-    if isinstance(obj, tuple):  # a namedtuple
-        return type(obj)(*[to_host(v) for v in obj])
     return obj
 
 
