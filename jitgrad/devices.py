@@ -78,7 +78,7 @@ def is_device(obj) -> bool:
 def check_host(d) -> None:
     """Raise unless ``d`` (a device, its string, or None for the default) is the host: eager
     tensors live in host memory."""
-    if d is None or device(d).type == "cpu":
+    if d is None or d == "cpu" or device(d).type == "cpu":  # the common cases, cheaply first
         return
     raise ValueError(f"device {str(d)!r} is not available to eager tensors, which live in host "
                      "memory; compiled functions run on a GPU with target='cuda'")

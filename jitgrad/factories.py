@@ -39,7 +39,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     >>> jitgrad.tensor(2.0, requires_grad=True)
     tensor(2., requires_grad=True)
     """
-    _check_device(device)
+    check_host(device)
     arr = _to_array(data, None if dtype is None else dtypes.as_dtype(dtype))
     return from_array(arr, requires_grad)
 
@@ -60,11 +60,6 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     return from_array(arr)
 
 
-def _check_device(device) -> None:
-    if device is not None and device != "cpu":
-        check_host(device)
-
-
 def _shape(size) -> tuple:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
@@ -75,7 +70,7 @@ def _shape(size) -> tuple:
 
 
 def _filled(size, value, dtype, requires_grad, device) -> Tensor:
-    _check_device(device)
+    check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else None
     if dt is None:
         dt = dtypes.scalar_dtype(value) if not isinstance(value, float) else dtypes.default_float
@@ -131,7 +126,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False,
     >>> jitgrad.arange(3)
     tensor([0, 1, 2])
     """
-    _check_device(device)
+    check_host(device)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -146,14 +141,14 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False,
 
 def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False,
              device=None) -> Tensor:
-    _check_device(device)
+    check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
     return from_array(np.linspace(start, end, int(steps)).astype(dt.np), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False,
         device=None) -> Tensor:
-    _check_device(device)
+    check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
     return from_array(np.eye(n, m, dtype=dt.np), requires_grad)
 
@@ -193,21 +188,21 @@ def generator() -> np.random.Generator:
 
 def randn(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     """Standard normal samples (float32 unless ``dtype`` says otherwise)."""
-    _check_device(device)
+    check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
     arr = generator().standard_normal(_shape(size)).astype(dt.np)
     return from_array(arr, requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    _check_device(device)
+    check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
     arr = generator().random(_shape(size)).astype(dt.np)
     return from_array(arr, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
-    _check_device(device)
+    check_host(device)
     if high is None:
         low, high = 0, low
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
@@ -215,7 +210,7 @@ def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
 
 
 def randperm(n: int, dtype=None, device=None) -> Tensor:
-    _check_device(device)
+    check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
     return from_array(generator().permutation(int(n)).astype(dt.np))
 
