@@ -9,11 +9,10 @@ Numba keeps every operation in float32.
 
 import math
 
-import numba
 import numpy as np
 from numba import types
 
-from jitgrad.backends._vecmath import bitcast
+from jitgrad.backends._vecmath import _jit, bitcast
 
 _f = np.float32
 _LOG2E = _f(1.4426950408889634)
@@ -29,7 +28,6 @@ _TANH_ONE = _f(10.0)  # tanh(10) rounds to 1 in float32
 
 _f32_from_bits = bitcast(types.int32, types.float32)
 _bits_of_f32 = bitcast(types.float32, types.int32)
-_jit = numba.njit(inline="always", error_model="numpy", cache=True)
 
 
 @_jit
