@@ -24,7 +24,7 @@ from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 from jitgrad.trace.pytree import (DeviceLeaf, flatten, map_leaves, num_leaves, to_host,
                                   unflatten)
-from jitgrad.trace.tracer import Implicit, trace
+from jitgrad.trace.tracer import Implicit, module_leaves, trace
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 
@@ -88,15 +88,32 @@ class TraceNode:
         self.exe = exe
         self.children: dict = {}
         self.build = self.build_trees = None  # Runtime._builder's result, for these arg trees
-        # Outputs that are (views of) inputs or constants are copied out, never aliased: a
-        # backend may return an input's reshape or transpose as a view of the caller's memory.
-        bound = {id(v) for v in optimized.inputs} | {id(v) for v, _ in optimized.consts}
-        for e in optimized.eqns:
-            if e.out is not None and (e.prim.view or e.prim.name == "stop_gradient") and \
-                    isinstance(e.inputs[0], Var) and id(e.inputs[0]) in bound:
-                bound.add(id(e.out))
-        self.copy_out = tuple(i for i, o in enumerate(optimized.outputs)
-                              if isinstance(o, Var) and id(o) in bound)
+        self.copy_out = _shared_outputs(optimized, getattr(exe, "pools_intermediates", False))
+
+
+def _shared_outputs(graph, pooled: bool) -> tuple:
+    """Positions of the outputs that must be copied so that no result shares memory with
+    another result, an argument, a constant, or (``pooled``: a backend that keeps intermediates
+    in buffers reused by the next call) scratch memory. A backend may return an input's reshape
+    or transpose as a view of the caller's memory, and one value twice (the gradients of
+    ``b + c`` with respect to ``b`` and ``c`` are one array)."""
+    root: dict[int, int] = {}  # id(var) -> id of the var whose storage it views
+    for e in graph.eqns:
+        if e.out is not None and (e.prim.view or e.prim.name == "stop_gradient") and \
+                isinstance(e.inputs[0], Var):
+            root[id(e.out)] = root.get(id(e.inputs[0]), id(e.inputs[0]))
+    bound = {id(v) for v in graph.inputs} | {id(v) for v, _ in graph.consts}
+    results = {id(o) for o in graph.outputs if isinstance(o, Var)}
+    seen: set = set()
+    out = []
+    for i, o in enumerate(graph.outputs):
+        if not isinstance(o, Var):
+            continue
+        r = root.get(id(o), id(o))
+        if r in bound or r in seen or (pooled and r not in results):
+            out.append(i)
+        seen.add(r)
+    return tuple(out)
 
 
 class Call(NamedTuple):
@@ -154,13 +171,14 @@ class Runtime:
         dyn = set(self._argnums()) if self.mode == "grad" else set()
         leaves: list = []
         trees = []
+        extras: list = []  # Module arguments' buffers and tensor attributes
         names = self._names
         for i, a in enumerate(args):
             where = f"argument {i}" + (f" ({names[i]!r})" if i < len(names) else "")
-            ls, t = flatten(a, where, dynamic_scalars=i in dyn)
+            ls, t = flatten(a, where, dynamic_scalars=i in dyn, extras=extras)
             leaves.extend(ls)
             trees.append(t)
-        ls, t = flatten(kwargs, "keyword arguments")
+        ls, t = flatten(kwargs, "keyword arguments", extras=extras)
         leaves.extend(ls)
         trees.append(t)
         if self.target != "cuda":
@@ -169,9 +187,17 @@ class Runtime:
                     raise TypeError(f"{x.where} is a CUDA device array, but this function was "
                                     f"compiled for target={self.target!r}: use target='cuda', or "
                                     "copy it to the host (np.asarray)")
-        implicit = self.implicit.tensors()
+        implicit, extra = self.implicit.state()
+        if extras:
+            implicit = implicit + extras
+        aliases = None
+        if implicit and any(t[0] == "M" for t in trees):
+            # Which implicit tensors are parameters of a Module argument: the trace maps those
+            # to the argument's input, so the pattern is part of the key.
+            params = {id(leaves[k]): k for k in module_leaves(trees)}
+            aliases = tuple(params.get(id(t), -1) for t in implicit)
         key = (tuple(trees), tuple((x._value.shape, x._value.dtype) for x in leaves),
-               tuple((x._value.shape, x._value.dtype) for x in implicit))
+               tuple((x._value.shape, x._value.dtype) for x in implicit), extra, aliases)
         return Call(key, leaves, trees, implicit)
 
     def wrt(self, call: Call) -> tuple:
@@ -251,10 +277,11 @@ class Runtime:
                 if type(a) is not Tensor and type(a) is not Parameter:
                     break
             else:
-                implicit = self.implicit.tensors()
+                implicit, extra = self.implicit.state()
                 fkey = tuple([(a._value.shape, a._value.dtype) for a in args])
-                if implicit:
-                    fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]))
+                if implicit or extra:
+                    fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]),
+                            extra)
                 hit = self.fast.get(fkey)
                 if hit is None:
                     call = self.prepare(args, kwargs)
@@ -391,12 +418,15 @@ class Runtime:
         n = len(call.leaves)
         names = [f"a{j}" for j in range(n)]
         ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
-              "MISS": _MISS, "implicit": self.implicit.tensors}
+              "MISS": _MISS, "implicit": self.implicit.state, "EXTRA": self.implicit.extra}
         # Guards are compiled into the kernel: once the tree has children, this trace still
         # answers every call whose guards pass, and raises GuardFailure for the others.
         prologue = [f"if len(args) != {n}:", "    return MISS"]
-        if not self.implicit.fixed:  # a closure or global may come to hold a tensor
-            prologue += ["if implicit():", "    return MISS"]
+        if not self.implicit.fixed:
+            # A closure or global may come to hold a tensor, or a Python value the trace baked
+            # in may have changed.
+            prologue += ["its, iex = implicit()", "if its or (iex is not EXTRA and iex != EXTRA):",
+                         "    return MISS"]
         prologue.append(f"{', '.join(names)}{',' if n == 1 else ''} = args")
         for j, leaf in enumerate(call.leaves):
             ns[f"S{j}"], ns[f"D{j}"] = leaf._value.shape, leaf._value.dtype

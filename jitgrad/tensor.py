@@ -242,8 +242,19 @@ class Tensor:
         return self._value
 
     def __array__(self, dtype=None, copy=None):
+        # NumPy 2's protocol: copy=True always copies (np.array(t) does not alias t, as in
+        # torch), copy=False never does (an error where a cast needs one), None shares if it can.
         v = self._concrete("__array__")
-        return v if dtype is None else v.astype(dtype, copy=False)
+        if dtype is not None and np.dtype(dtype) != v.dtype:
+            if copy is False:
+                raise ValueError(f"converting a {self.dtype.name} tensor to NumPy dtype "
+                                 f"{np.dtype(dtype)} needs a copy, but copy=False was given")
+            return v.astype(dtype)
+        return v.copy() if copy else v
+
+    def __array_wrap__(self, arr, context=None, return_scalar=False):
+        # A NumPy ufunc applied to a tensor gives a tensor back (no gradient), as in torch.
+        return Tensor._wrap(np.asarray(arr))
 
     def __float__(self) -> float:
         return float(self.item())

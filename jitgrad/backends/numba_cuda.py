@@ -397,6 +397,10 @@ class CudaExecutable:
     """Runs the driver: arguments (host or device arrays) in, ``DeviceArray``s out; a failed
     guard (read back from the device) raises ``GuardFailure``."""
 
+    # Intermediates live in scratch buffers the next call overwrites: the runtime copies any
+    # result that views one.
+    pools_intermediates = True
+
     def __init__(self, module, source: str, graph: Graph, host: list) -> None:
         from jitgrad.backends import _cuda_runtime as rt
         self.driver = module.driver

@@ -13,8 +13,9 @@ from jitgrad.tensor import Tensor
 
 
 class _Version:
-    """Bumped whenever any Module gains, loses or swaps a parameter or sub-module, so compiled
-    functions know when the tensors they reach through Modules may have changed."""
+    """Bumped whenever any Module gains, loses or swaps a parameter, buffer, sub-module or any
+    other attribute, or changes mode, so compiled functions know when the tensors and Python
+    values they reach through Modules may have changed."""
 
     value = 0
 
@@ -86,6 +87,10 @@ class Module:
     def __setattr__(self, name: str, value) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign attributes before Module.__init__() is called")
+        if name in self._buffers and (value is None or (isinstance(value, Tensor) and
+                                                        not isinstance(value, Parameter))):
+            self._buffers[name] = value  # as torch: a tensor assigned to a buffer stays one
+            return
         for d in (self._parameters, self._modules, self._buffers):
             if name in d:
                 del d[name]
@@ -94,6 +99,7 @@ class Module:
         elif isinstance(value, Module):
             self._modules[name] = value
         else:
+            _Version.value += 1  # a tensor or a Python value a trace may have read
             object.__setattr__(self, name, value)
             return
         self.__dict__.pop(name, None)
@@ -119,6 +125,8 @@ class Module:
             setattr(self, name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+        if name in self.__dict__:
+            object.__delattr__(self, name)
         self._buffers[name] = tensor
 
     def add_module(self, name: str, module: "Module") -> None:
@@ -178,6 +186,7 @@ class Module:
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
+        _Version.value += 1
         return self
 
     def eval(self) -> "Module":

@@ -38,6 +38,12 @@ exp_p = register("exp", _quiet(np.exp), _rules.same, lambda g, out, x: (g * out,
                  saves="output", expr="math.exp({0})")
 log_p = register("log", _quiet(np.log), _rules.same, lambda g, out, x: (g / x,),
                  expr="math.log({0})")
+# Primitives, not log(1 + x) and exp(x) - 1: those round to 0 for |x| below the epsilon of the
+# dtype (float32 log1p(1e-8) gave 0.0), while these stay accurate to the last bit near 0.
+log1p_p = register("log1p", _quiet(np.log1p), _rules.same, lambda g, out, x: (g / (x + 1),),
+                   expr="math.log1p({0})", backward_name="Log1PBackward0")
+expm1_p = register("expm1", _quiet(np.expm1), _rules.same, lambda g, out, x: (g * (out + 1),),
+                   saves="output", expr="math.expm1({0})")
 sin_p = register("sin", np.sin, _rules.same, lambda g, out, x: (g * cos(x),), expr="math.sin({0})")
 cos_p = register("cos", np.cos, _rules.same, lambda g, out, x: (-(g * sin(x)),),
                  expr="math.cos({0})")
@@ -198,6 +204,8 @@ def _unary(prim, float_only: bool = True):
 neg = _unary(neg_p, float_only=False)
 exp = _unary(exp_p)
 log = _unary(log_p)
+log1p = _unary(log1p_p)
+expm1 = _unary(expm1_p)
 sin = _unary(sin_p)
 cos = _unary(cos_p)
 tanh = _unary(tanh_p)
@@ -380,14 +388,6 @@ def reciprocal(x):
 
 def rsqrt(x):
     return div(1.0, sqrt(x))
-
-
-def log1p(x):
-    return log(add(x, 1.0))
-
-
-def expm1(x):
-    return sub(exp(x), 1.0)
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0):

@@ -161,6 +161,8 @@ def promote(*xs) -> tuple:
                 break
         else:
             return xs
+    if any(type(x) is np.ndarray for x in xs):
+        xs = tuple(as_tensor_operand(x) if type(x) is np.ndarray else x for x in xs)
     dims, zerodims, scalars = [], [], []
     for x in xs:
         if isinstance(x, Tensor):
@@ -168,10 +170,23 @@ def promote(*xs) -> tuple:
         elif isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)):
             scalars.append(dtypes.scalar_dtype(x))
         else:
-            raise TypeError(f"unsupported operand of type {type(x).__name__}: expected a Tensor "
-                            "or a Python number")
+            raise TypeError(f"unsupported operand of type {type(x).__name__}: expected a Tensor, "
+                            "a NumPy array or a Python number")
     dt = dtypes.result_type(dims, zerodims, scalars)
     return tuple(_convert(x, dt) for x in xs)
+
+
+def as_tensor_operand(arr: np.ndarray) -> "Tensor":
+    """A NumPy array operand as a Tensor of its own dtype (promoted like any tensor); inside a
+    trace, a constant holding a copy of its current value (as JAX treats NumPy arrays)."""
+    if arr.dtype not in dtypes._BY_NP:
+        raise TypeError(f"unsupported operand: a NumPy array of dtype {arr.dtype}; jitgrad "
+                        "tensors are float32, float64, int64 or bool (convert it with .astype)")
+    arr = np.array(arr)  # a copy: later writes to the caller's array change nothing here
+    builder = trace_state.builder
+    if builder is not None:
+        return builder.const(arr)
+    return Tensor._wrap(arr)
 
 
 def _convert(x, dt: dtypes.DType) -> "Tensor":

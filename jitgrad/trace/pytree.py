@@ -21,13 +21,39 @@ from jitgrad.tensor import Tensor
 _SCALARS = (bool, int, float)
 
 
-def flatten(obj, where: str = "argument", dynamic_scalars: bool = False) -> tuple[list, tuple]:
+def flatten(obj, where: str = "argument", dynamic_scalars: bool = False,
+            extras: list | None = None) -> tuple[list, tuple]:
+    """Leaves and treedef of ``obj``. ``extras``, when given, receives the other tensors of
+    Module leaves (buffers, tensor attributes): live inputs that are not differentiated."""
     leaves: list = []
-    tree = _flatten(obj, where, leaves, dynamic_scalars)
+    tree = _flatten(obj, where, leaves, dynamic_scalars, extras)
     return leaves, tree
 
 
-def _flatten(obj, where: str, leaves: list, dyn: bool):
+def module_flat(m) -> tuple:
+    """``(version, parameter names, parameters, other tensors, Python values)`` of Module ``m``
+    and its sub-modules, kept until any Module changes (``module_version``): walking the tree
+    costs microseconds on every compiled call."""
+    flat = m.__dict__.get("_flat_params")
+    if flat is None or flat[0] != module_version():
+        ps = list(m.named_parameters())
+        others, values = [], []
+        for name, sub in m.named_modules():
+            others.extend(b for b in sub._buffers.values() if b is not None)
+            for k, v in sub.__dict__.items():
+                if k.startswith("_"):
+                    continue
+                if isinstance(v, Tensor):
+                    others.append(v)
+                elif isinstance(v, (_SCALARS, str)):
+                    values.append((name, k, v))
+        flat = (module_version(), tuple(n for n, _ in ps), [p for _, p in ps], others,
+                tuple(values))
+        object.__setattr__(m, "_flat_params", flat)
+    return flat
+
+
+def _flatten(obj, where: str, leaves: list, dyn: bool, extras: list | None):
     if isinstance(obj, Tensor):
         leaves.append(obj)
         return ("T",)
@@ -50,20 +76,19 @@ def _flatten(obj, where: str, leaves: list, dyn: bool):
         return ("N",)
     if isinstance(obj, (tuple, list)):
         kind = "L" if isinstance(obj, list) else ("U" if type(obj) is tuple else type(obj))
-        return (kind, tuple(_flatten(x, f"{where}[{i}]", leaves, dyn) for i, x in enumerate(obj)))
+        return (kind, tuple(_flatten(x, f"{where}[{i}]", leaves, dyn, extras)
+                            for i, x in enumerate(obj)))
     if isinstance(obj, dict):
-        return ("D", tuple((k, _flatten(v, f"{where}[{k!r}]", leaves, dyn))
+        return ("D", tuple((k, _flatten(v, f"{where}[{k!r}]", leaves, dyn, extras))
                            for k, v in obj.items()))
     if isinstance(obj, Module):
         # Walking the module tree costs microseconds on every compiled call: keep the walk
         # until any Module's registries change (module_version).
-        flat = obj.__dict__.get("_flat_params")
-        if flat is None or flat[0] != module_version():
-            ps = list(obj.named_parameters())
-            flat = (module_version(), tuple(n for n, _ in ps), [p for _, p in ps])
-            object.__setattr__(obj, "_flat_params", flat)
+        flat = module_flat(obj)
         leaves.extend(flat[2])
-        return ("M", id(obj), obj.training, flat[1])
+        if extras is not None:
+            extras.extend(flat[3])
+        return ("M", id(obj), obj.training, flat[1], flat[4])
     from jitgrad.backends.device_array import is_device_array
     if is_device_array(obj):
         leaves.append(DeviceLeaf(obj, where))

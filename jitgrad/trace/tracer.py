@@ -1,105 +1,24 @@
 """Tracing a Python function into forward IR.
 
 Explicit arguments are flattened into leaves (tensors become input tracers; a Module's parameters
-are mapped to input tracers by identity). Tensors the function reaches through its closure cells
-and the globals it names are *implicit* inputs, found afresh at every call, so a compiled function
-always sees their current values, even when the name is rebound to a new tensor. Any other outside
+are mapped to input tracers by identity). Tensors the function reaches through closure cells,
+globals, defaults and Module attributes are *implicit* inputs (``implicit.py``), found afresh at
+every call, so a compiled function always sees their current values, even when the name is
+rebound to a new tensor. An argument is its own input even when the same tensor is also reached
+implicitly (as in JAX: the gradient is with respect to the argument alone). Any other outside
 tensor met during the trace is a live input held by reference (its current value is read at each
 call).
 """
 
 from __future__ import annotations
 
-import types
-
 from jitgrad import dtypes
+from jitgrad.autograd import grad_mode
 from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
 from jitgrad.tensor import Tensor
 from jitgrad.trace.builder import Builder, locate
-from jitgrad.trace.pytree import flatten, num_leaves, unflatten
-
-_MAX_SCAN = 1000  # elements of a container scanned for tensors
-
-
-def _code_names(code: types.CodeType, out: set) -> set:
-    out.update(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            _code_names(c, out)
-    return out
-
-
-def _scan(obj, out: list, depth: int) -> None:
-    if isinstance(obj, Tensor):
-        out.append(obj)
-    elif isinstance(obj, Module):
-        out.extend(p for _, p in obj.named_parameters())
-    elif depth < 3 and isinstance(obj, (list, tuple)) and len(obj) <= _MAX_SCAN:
-        for x in obj:
-            _scan(x, out, depth + 1)
-    elif depth < 3 and isinstance(obj, dict) and len(obj) <= _MAX_SCAN:
-        for x in obj.values():
-            _scan(x, out, depth + 1)
-
-
-class Implicit:
-    """The tensors a function reaches through its closure cells, the globals it names, and a
-    bound Module. It remembers the objects those roots held, so an unchanged closure costs a few
-    identity checks per call instead of a scan."""
-
-    def __init__(self, fn) -> None:
-        self.owner = None
-        target = fn
-        if isinstance(fn, Module):
-            self.owner = fn
-            target = type(fn).forward
-        if isinstance(target, types.MethodType):
-            self.owner = target.__self__
-            target = target.__func__
-        code = getattr(target, "__code__", None)
-        self.cells = tuple(getattr(target, "__closure__", None) or ()) if code else ()
-        self.globals = getattr(target, "__globals__", {}) if code else {}
-        self.names = tuple(sorted(_code_names(code, set()))) if code else ()
-        # The function reaches nothing (no closure, globals or owner): never any tensors.
-        self.fixed = self.owner is None and not self.cells and not self.names
-        self._roots: tuple | None = None
-        self._tensors: list = []
-        self._version = -1
-
-    def roots(self) -> tuple:
-        out = [self.owner]
-        for cell in self.cells:
-            try:
-                out.append(cell.cell_contents)
-            except ValueError:  # an empty cell
-                out.append(None)
-        g = self.globals
-        out.extend(g.get(n) for n in self.names)
-        return tuple(out)
-
-    def tensors(self) -> list:
-        if self.fixed:
-            return self._tensors
-        roots = self.roots()
-        old = self._roots
-        if old is not None and self._version == module_version() and len(old) == len(roots) \
-                and all(a is b for a, b in zip(roots, old)):
-            return self._tensors
-        out: list = []
-        simple = True
-        for r in roots:
-            n = len(out)
-            _scan(r, out, 0)
-            # Containers can change behind an unchanged identity: rescan every call when one
-            # contributed tensors.
-            if len(out) > n and isinstance(r, (list, tuple, dict)):
-                simple = False
-        self._roots = roots if simple else None
-        self._tensors = out
-        self._version = module_version()
-        return out
-
+from jitgrad.trace.pytree import flatten, unflatten
 
 class Traced:
     """One trace: the forward graph and what the runtime needs to feed and read it."""
@@ -118,12 +37,10 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
     """Run ``fn`` once on tracers. ``leaves`` are the flattened explicit leaves (Tensors) that
     ``arg_trees`` describe; ``implicit`` are the closure/global tensors."""
     b = Builder(concrete=True)
-    tracers = []
-    for leaf in leaves:
-        t = b.new_input(leaf._value)
-        # By identity too: a Module's parameters are reached through the module, not the args.
-        b.register_outside(leaf, t)
-        tracers.append(t)
+    tracers = [b.new_input(leaf._value) for leaf in leaves]
+    for k in module_leaves(arg_trees):
+        # By identity: a Module's parameters are reached through the module, not the args.
+        b.register_outside(leaves[k], tracers[k])
     for t in implicit:
         if id(t) not in b.known:
             b.register_outside(t, b.new_input(t._value))
@@ -131,8 +48,11 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
             b.new_input(t._value)  # keep positions aligned with the implicit list
     new_args, new_kwargs = _rebuild(args, kwargs, arg_trees, tracers)
     registry.trace_state.push(b)
+    # The caller's grad mode does not reach inside a compiled function (as in JAX and
+    # torch.func): ``no_grad`` around a call must not turn its trace into a constant.
     try:
-        out = fn(*new_args, **new_kwargs)
+        with grad_mode.enable_grad():
+            out = fn(*new_args, **new_kwargs)
         aux = None
         if has_aux:
             if not isinstance(out, tuple) or len(out) != 2:
@@ -155,19 +75,49 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
 
 
 def _rebuild(args, kwargs, arg_trees, tracers):
-    """Put tracers in place of the leaves; Modules stay themselves (their parameters are mapped
-    to tracers by identity)."""
+    """Put tracers in place of the leaves; Modules, at any depth, stay themselves (their
+    parameters are mapped to tracers by identity)."""
     it = iter(tracers)
-    out = []
-    for a, tree in zip(list(args) + [kwargs], arg_trees):
-        if tree[0] == "M":
-            for _ in tree[3]:
-                next(it)
-            out.append(a)
-            continue
-        sub = [next(it) for _ in range(num_leaves(tree))]
-        out.append(unflatten(tree, sub))
+    out = [_put(a, tree, it) for a, tree in zip(list(args) + [kwargs], arg_trees)]
     return out[:-1], out[-1]
+
+
+def _put(obj, tree, it):
+    kind = tree[0]
+    if kind == "T":
+        return next(it)
+    if kind == "M":
+        for _ in tree[3]:
+            next(it)
+        return obj
+    if kind in ("S", "N"):
+        return unflatten(tree, ())
+    if kind == "D":
+        return {k: _put(obj[k], t, it) for k, t in tree[1]}
+    items = [_put(o, t, it) for o, t in zip(obj, tree[1])]
+    return items if kind == "L" else tuple(items) if kind == "U" else kind(*items)
+
+
+def module_leaves(trees) -> list:
+    """Positions of the leaves that are parameters of Module arguments (at any depth)."""
+    out: list = []
+    it = iter(range(1 << 62))
+
+    def walk(tree):
+        kind = tree[0]
+        if kind == "T":
+            next(it)
+        elif kind == "M":
+            out.extend(next(it) for _ in tree[3])
+        elif kind == "D":
+            for _, t in tree[1]:
+                walk(t)
+        elif kind not in ("S", "N"):
+            for t in tree[1]:
+                walk(t)
+    for tree in trees:
+        walk(tree)
+    return out
 
 
 def _check_scalar(out):
@@ -188,4 +138,4 @@ def _check_scalar(out):
     return out.reshape(()) if out.ndim else out
 
 
-from jitgrad.nn.module import Module, module_version  # noqa: E402
+from jitgrad.trace.implicit import Implicit  # noqa: E402, F401  (the runtime's name for it)

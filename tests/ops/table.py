@@ -40,6 +40,8 @@ ROWS = [
     Row(("neg",), lambda x: -x, lambda x: -x, B),
     Row(("exp",), jg.exp, np.exp, B),
     Row(("log",), jg.log, np.log, B, domain="positive"),
+    Row(("log1p",), jg.log1p, np.log1p, B, domain="positive"),
+    Row(("expm1",), jg.expm1, np.expm1, B),
     Row(("sin",), jg.sin, np.sin, B),
     Row(("cos",), jg.cos, np.cos, B),
     Row(("tanh",), jg.tanh, np.tanh, B),
@@ -104,4 +106,28 @@ ROWS = [
     Row(("matmul",), jg.matmul, np.matmul,
         [((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)), ((2, 2, 3), (3, 2)),
          ((2, 1, 2, 3), (3, 3, 2))]),
+]
+
+
+def _sigmoid64(x):
+    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+
+
+# Accuracy where naive formulas lose it: near 0 (log(1 + x) rounds 1 + x) and at large |x|
+# (overflow, cancellation). Each row: a function of one 1-D tensor, its float64 reference (a
+# stable formula), and the points. Every target must match the reference to a few ulps of the
+# dtype, float32 included.
+ACCURACY = [
+    ("log1p", jg.log1p, np.log1p, [1e-8, -1e-8, 1e-20, 3e-5, 0.5, 1e3, 1e30]),
+    ("expm1", jg.expm1, np.expm1, [1e-8, -1e-8, 1e-20, -3e-5, 0.5, -30.0, 40.0]),
+    ("softplus", lambda x: jg.nn.functional.softplus(x), lambda x: np.logaddexp(0.0, x),
+     [1e-8, -1e-8, 0.5, -30.0, 30.0, 80.0]),
+    ("sigmoid", jg.sigmoid, _sigmoid64, [1e-8, -1e-8, 0.5, -30.0, 30.0, -80.0]),
+    ("logsumexp", lambda x: jg.logsumexp(x.reshape(-1, 1) * jg.ones(1, 2, dtype=x.dtype), -1),
+     lambda x: x + np.log(2.0), [1e-8, -1e-8, 0.5, -80.0, 80.0, 1e4]),
+    ("log_softmax", lambda x: jg.log_softmax(jg.stack([x, x * 0], -1), -1)[:, 0],
+     lambda x: x - np.logaddexp(x, 0.0), [1e-8, -1e-8, 0.5, -60.0, 60.0]),
+    ("bce_with_logits", lambda x: jg.nn.functional.binary_cross_entropy_with_logits(
+        x, jg.ones_like(x), reduction="none"), lambda x: np.logaddexp(0.0, -x),
+     [1e-8, -1e-8, 0.5, -60.0, 60.0]),
 ]

@@ -7,7 +7,7 @@ import pytest
 import jitgrad as jg
 from jitgrad.ops import PRIMITIVES
 
-from .table import ROWS
+from .table import ACCURACY, ROWS
 
 
 def make_inputs(row, shapes, seed=0):
@@ -82,3 +82,27 @@ def test_float32_stays_float32():
             out.sum().backward()
             for x in xs:
                 assert x.grad is None or x.grad.dtype is jg.float32
+
+
+_ULPS = {np.float32: 4e-7, np.float64: 4e-15}
+
+
+@pytest.mark.parametrize("target", [None, "reference", "cpu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_accuracy_near_zero_and_large(target, dtype):
+    """Values of the primitives and composites in ACCURACY, eager and compiled, against stable
+    float64 formulas, to a few ulps of the dtype. One compiled function per target and dtype
+    computes every row (few compiles)."""
+    xs = [jg.tensor(np.array(pts, dtype=dtype)) for _, _, _, pts in ACCURACY]
+    fns = [fn for _, fn, _, _ in ACCURACY]
+
+    def all_rows(*ts):
+        return tuple(f(t) for f, t in zip(fns, ts))
+    run = all_rows if target is None else jg.jit(all_rows, target=target)
+    outs = run(*xs)
+    for (name, _, ref, pts), out in zip(ACCURACY, outs):
+        x64 = np.array(pts, dtype=np.float64)
+        want = ref(x64.astype(dtype).astype(np.float64))
+        assert out.dtype.np == dtype, name
+        got = out.numpy().astype(np.float64)
+        np.testing.assert_allclose(got, want, rtol=_ULPS[dtype], atol=0, err_msg=f"{name} {target}")
