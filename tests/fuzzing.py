@@ -51,7 +51,8 @@ def _bcast(a: tuple, b: tuple) -> tuple | None:
 
 
 class Program:
-    """``source`` defines ``build(T, MOD)`` returning ``(prog, set_cell)``; ``prog(x, y)``."""
+    """``source`` defines ``build(T, MOD)`` returning ``(prog, prog_vec, set_cell)``:
+    ``prog(x, y)`` is a scalar, ``prog_vec(x, y)`` the pair of values it sums."""
 
     def __init__(self, pick, n_ops: int) -> None:
         self.pick = pick
@@ -66,6 +67,8 @@ class Program:
         # x and y always reach the output, so every gradient is defined eagerly too
         self.out = f"{last}.sum() + 0.25 * {other}.sum() + 0.125 * (x * y).sum()"
         body = textwrap.indent("\n".join(self.lines + [f"return {self.out}"]), " " * 8)
+        # The same body returning two intermediate values (for jit: shapes and dtypes checked)
+        body_vec = textwrap.indent("\n".join(self.lines + [f"return {last}, {other}"]), " " * 8)
         self.source = (
             "def build(T, MOD):\n"
             "    C = T.tensor(C0)\n"
@@ -74,7 +77,9 @@ class Program:
             "        C = v\n"
             "    def prog(x, y):\n"
             f"{body}\n"
-            "    return prog, set_cell\n")
+            "    def prog_vec(x, y):\n"
+            f"{body_vec}\n"
+            "    return prog, prog_vec, set_cell\n")
         self.nonsmooth = any(s in self.source for s in NONSMOOTH)
 
     def choose(self, cond=lambda s: True):
@@ -242,7 +247,7 @@ class World:
         self.ns = {"T": T, "G": T.tensor(st.G), "K": st.K, "helper": self.helper_ns["helper"],
                    "MOD": self.mod, "C0": st.C}
         exec(program.source, self.ns)  # noqa: S102  (generated from the fixed templates)
-        self.prog, self.set_cell = self.ns["build"](T, self.mod)
+        self.prog, self.prog_vec, self.set_cell = self.ns["build"](T, self.mod)
         self.cell = T.tensor(st.C)
         self.set_cell(self.cell)
 
@@ -344,6 +349,14 @@ def eager_result(world: World, st: State, argnums: tuple, x_is_global: bool):
     grads = [np.zeros(args[i].shape, dtype=st.dtype) if g is None else
              g.detach().numpy().copy() for i, g in zip(argnums, gs)]
     return np.array(out.detach().numpy()), grads
+
+
+def eager_values(world: World, st: State, x_is_global: bool) -> list:
+    """``prog_vec``'s two values, run eagerly (no gradient)."""
+    T = world.T
+    x = world.ns["G"] if x_is_global else T.tensor(st.x)
+    with T.no_grad():
+        return [np.array(v.numpy()) for v in world.prog_vec(x, T.tensor(st.y))]
 
 
 def tolerance(dtype) -> tuple:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import jitgrad as jg
 
 from .fuzzing import (ACTIONS, Program, State, World, apply_action, as_numpy, assert_close,
-                      check_no_sharing, eager_result)
+                      check_no_sharing, eager_result, eager_values)
 
 try:
     import torch
@@ -68,7 +68,7 @@ def run_program(data, target: str) -> None:
     data.draw(st.just(note), label="program")
     nums = argnums if len(argnums) != 1 else argnums[0]
     if mode == "jit":
-        f = jg.jit(worlds[0].prog, target=target)
+        f = jg.jit(worlds[0].prog_vec, target=target)
     elif mode == "grad":
         f = jg.grad(worlds[0].prog, argnums=nums, target=target)
     else:
@@ -78,6 +78,8 @@ def run_program(data, target: str) -> None:
         state = apply_action(action, state, worlds, rng)
         x_is_global = action == "arg_is_global"
         want_v, want_g = eager_result(worlds[0], state, argnums or (0,), x_is_global)
+        if mode == "jit":
+            want_vals = eager_values(worlds[0], state, x_is_global)
         what = f"call {step} after {action}"
         x = worlds[0].ns["G"] if x_is_global else jg.tensor(state.x)
         y = jg.tensor(state.y)
@@ -91,16 +93,21 @@ def run_program(data, target: str) -> None:
             out = f(x, y)
         stats["calls"] += 1
         if mode == "jit":
-            value, grads = out, []
+            value, grads = None, []
+            results = [as_numpy(v) for v in out]
+            for i, (r, w) in enumerate(zip(results, want_vals)):
+                assert r.shape == w.shape, f"{what}: output {i} shape {r.shape} != {w.shape}"
+                assert r.dtype == w.dtype, f"{what}: output {i} dtype {r.dtype} != {w.dtype}"
+                assert_close(r, w, state.dtype, f"{what}: output {i}")
         elif mode == "grad":
             value, grads = None, [out] if len(argnums) == 1 else list(out)
         else:
             value, grads = out[0], [out[1]] if len(argnums) == 1 else list(out[1])
-        results = ([] if value is None else [as_numpy(value)]) + [as_numpy(g) for g in grads]
+        if mode != "jit":
+            results = ([] if value is None else [as_numpy(value)]) + [as_numpy(g) for g in grads]
         if value is not None:
             assert_close(results[0], want_v, state.dtype, f"{what}: value")
-            assert results[0].dtype == state.dtype or np.result_type(
-                want_v) == results[0].dtype, f"{what}: value dtype"
+            assert results[0].dtype == want_v.dtype, f"{what}: value dtype"
         for i, (g, w) in enumerate(zip(results[len(results) - len(grads):], want_g)):
             assert g.shape == w.shape, f"{what}: gradient {i} shape {g.shape} != {w.shape}"
             assert g.dtype == w.dtype, f"{what}: gradient {i} dtype {g.dtype} != {w.dtype}"

@@ -216,6 +216,11 @@ class CallsMixin:
     def call_getitem(self, e) -> None:
         x = self.array(e.inputs[0])
         basic = self._basic(e.params["index"])
+        if basic is not None and not e.out.aval.shape:
+            # A single element (every dim indexed by an int): a scalar, not
+            # ascontiguousarray's 1-element array (which gave x[0] of a vector shape (1,)).
+            ints = [str(item[1]) for item in e.params["index"] if item[0] == "i"]
+            return self.set_array(e, f"{x}[{', '.join(ints) if ints else '()'}]")
         if basic is not None:
             return self.set_array(e, f"np.ascontiguousarray({x}[{basic}])")
         xs = tuple(e.inputs[0].aval.shape)
