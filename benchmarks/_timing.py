@@ -45,8 +45,8 @@ def median_times(fns: dict, repeats: int = 9, batch_time: float = 0.1,
                  pause: float = 0.05) -> tuple[dict, dict]:
     """Seconds per call of each of ``fns`` (name -> callable), measured interleaved: every round
     times one batch of each, so a shared machine's drift in speed hits all of them alike.
-    Returns (median seconds per call, median over rounds of each one's time divided by the
-    first one's time in the same round)."""
+    Returns (median seconds per call, (lowest, highest) over rounds of each one's time divided
+    by the first one's time in the same round)."""
     ns = {k: _calls_per_batch(fn, batch_time) for k, fn in fns.items()}
     first = next(iter(fns))
     times: dict = {k: [] for k in fns}
@@ -57,7 +57,7 @@ def median_times(fns: dict, repeats: int = 9, batch_time: float = 0.1,
             times[k].append(t)
             ratios[k].append(t / row[first])
     return ({k: statistics.median(v) for k, v in times.items()},
-            {k: statistics.median(v) for k, v in ratios.items()})
+            {k: (min(v), max(v)) for k, v in ratios.items()})
 
 
 def fmt(seconds: float) -> str:

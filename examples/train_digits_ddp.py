@@ -6,6 +6,9 @@ Run: pip install -e ".[examples,dist]"
      mpirun -n 2 python examples/train_digits_ddp.py            # two processes on this machine
      mpirun -n 2 python examples/train_digits_ddp.py --bench    # steps/s and all-reduce share
      python examples/train_digits_ddp.py                        # one process, same result
+
+As root, Open MPI refuses to start unless told it may: add --allow-run-as-root to mpirun (or
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1).
 """
 
 from __future__ import annotations
@@ -98,7 +101,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64, help="global batch (split over the ranks)")
     p.add_argument("--bench", action="store_true", help="time steps at --batch (default 1024)")
     args = p.parse_args()
-    dist.init()
+    try:
+        dist.init()
+    except ImportError as e:  # no MPI here: one line, not a traceback
+        sys.exit(f"train_digits_ddp.py: {e}")
     log = print if dist.rank() == 0 else (lambda *a: None)
     if args.bench:
         r = bench(args.batch if args.batch != 64 else 1024)

@@ -38,6 +38,7 @@ from jitgrad import autograd, cuda, nn, optim  # noqa: F401
 from jitgrad.devices import device  # noqa: F401
 from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F401
 from jitgrad.runtime import RetraceWarning, config  # noqa: F401
+from jitgrad.backends.disk_cache import CacheWarning  # noqa: F401
 
 
 def _add_out() -> None:

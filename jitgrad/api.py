@@ -121,11 +121,23 @@ class Compiled:
         return self if obj is None else functools.partial(self, obj)
 
     def lower(self, *args, **kwargs) -> Lowered:
-        """Trace (or reuse the trace for) these arguments and return its stages."""
+        """The stages of the trace these arguments take: where the function branches on
+        values, the path these values follow (traced now if it is new).
+
+        >>> import jitgrad
+        >>> f = jitgrad.jit(lambda x: x * 2 if x.sum() > 0 else -x)
+        >>> "mul" in f.lower(jitgrad.ones(2)).as_text("forward")
+        True
+        >>> "neg" in f.lower(-jitgrad.ones(2)).as_text("forward")
+        True
+        """
         rt = self._rt
         call = rt.prepare(args, kwargs)
         node = rt.node_for(call, args, kwargs)
-        return Lowered(node, rt.mode)
+        taken = rt.follow(call, node, args, kwargs)
+        if isinstance(taken, str):
+            raise RuntimeError(f"lower: no single trace serves these arguments: {taken}")
+        return Lowered(taken[0], rt.mode)
 
     def cache_info(self):
         """Traces, compiles, hits, misses, guard failures, and the reason for each re-trace."""

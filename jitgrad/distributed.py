@@ -33,9 +33,10 @@ _state: dict = {"comm": None}
 def _mpi():
     try:
         from mpi4py import MPI
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("jitgrad.distributed needs mpi4py and an MPI library: "
-                          "pip install 'jitgrad[dist]' (and e.g. Debian's openmpi-bin)") from e
+    except (ImportError, RuntimeError, OSError) as e:  # no mpi4py, or no MPI library for it
+        raise ImportError(f"jitgrad.distributed needs mpi4py and an MPI library ({e}): "
+                          "pip install 'jitgrad[dist]' and an MPI, e.g. Debian's openmpi-bin "
+                          "libopenmpi-dev") from None
     return MPI
 
 

@@ -311,6 +311,18 @@ class Runtime:
         return self.execute(call, self.node_for(call, args, kwargs), args, kwargs)
 
     def execute(self, call: Call, node: TraceNode, args, kwargs):
+        taken = self.follow(call, node, args, kwargs)
+        if isinstance(taken, str):
+            return self._give_up(args, kwargs, taken)
+        node, outs = taken
+        if node.build_trees != call.trees:  # equal trees build alike: no rebuild per call
+            node.build, node.build_trees = self._builder(node, call), call.trees
+        return node.build(outs)
+
+    def follow(self, call: Call, node: TraceNode, args, kwargs):
+        """Run ``node`` and, where a guard fails, the child for its outcome (traced anew when
+        there is none) until a trace's guards all hold: ``(node, outputs)``; or, past the
+        re-trace limits, the reason to give up (a string)."""
         base = [x._value for x in call.leaves]
         if call.implicit:
             base += [x._value for x in call.implicit]
@@ -318,12 +330,11 @@ class Runtime:
         while True:
             inputs = base + [t._value for t in node.traced.refs] if node.traced.refs else base
             try:
-                outs = node.exe(inputs)
-                break
+                return node, node.exe(inputs)
             except GuardFailure as gf:
                 if fresh:
-                    return self._give_up(args, kwargs, "the function took a different path when "
-                                         "traced again on the same inputs (is it deterministic?)")
+                    return ("the function took a different path when traced again on the same "
+                            "inputs (is it deterministic?)")
                 self.guard_failures += 1
                 key = (gf.index, _outcome_key(gf.observed))
                 child = node.children.get(key)
@@ -338,19 +349,15 @@ class Runtime:
                     limit = self.retrace_limit if self.retrace_limit is not None \
                         else config.retrace_limit
                     if self.traces >= limit:
-                        return self._give_up(args, kwargs, f"it was traced {self.traces} times "
-                                             f"(the limit); the last guard to change is at {site}")
+                        return (f"it was traced {self.traces} times (the limit); the last guard "
+                                f"to change is at {site}")
                     if not isinstance(gf.observed, bool) and n >= config.unstable_guard_limit:
-                        return self._give_up(args, kwargs, f"the value read at {site} changes on "
-                                             "nearly every call")
+                        return f"the value read at {site} changes on nearly every call"
                     child = node.children[key] = self.new_trace(call, args, kwargs)
                     fresh = True
                 else:
                     fresh = False
                 node = child
-        if node.build_trees != call.trees:  # equal trees build alike: no rebuild per call
-            node.build, node.build_trees = self._builder(node, call), call.trees
-        return node.build(outs)
 
     def inline(self, args: tuple, kwargs: dict):
         """Trace the gradient inside the active trace and replay it there."""

@@ -8,6 +8,10 @@ if not os.path.exists("/dev/nvidia0") and "NUMBA_ENABLE_CUDASIM" not in os.envir
     if "numba" in sys.modules:
         sys.modules["numba"].core.config.reload_config()
 
+import atexit
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -25,3 +29,9 @@ def t64(arr, requires_grad=True):
 # Ahead-of-time builds take seconds of CPU each in the background: the suite compiles many
 # kernels, so they stay off here; tests/test_aot.py turns them on for its own processes.
 os.environ.setdefault("JITGRAD_AOT", "0")
+
+# The suite's kernels go to a folder of its own, removed at the end, never the user's cache
+# (~/.cache/jitgrad); JITGRAD_CACHE_DIR set outside is kept (to reuse compiles across runs).
+if "JITGRAD_CACHE_DIR" not in os.environ:
+    os.environ["JITGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="jitgrad-tests-")
+    atexit.register(shutil.rmtree, os.environ["JITGRAD_CACHE_DIR"], ignore_errors=True)

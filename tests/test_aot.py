@@ -95,3 +95,32 @@ def test_the_key_covers_the_cpu_and_the_source(monkeypatch):
     assert aot.key("def kernel(): return 1") != k
     monkeypatch.setattr(aot, "_cpu", "another cpu")
     assert aot.key("def kernel(): pass") != k
+
+
+def test_modules_swapped_with_their_digests_do_not_load(tmp_path):
+    """Each module's digest covers the key it was built for: two modules swapped together with
+    their digests are both refused (and built again), never run as the other kernel."""
+    from .test_cache_faults import SCRIPT as TWO_KERNELS
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path), JITGRAD_AOT="1")
+
+    def run(*flags):
+        r = subprocess.run([sys.executable, "-c", TWO_KERNELS, *flags], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+    run("aot")
+    mods = sorted(glob.glob(str(tmp_path / "jg_aot_*.so")))
+    assert len(mods) == 2 and all(os.path.exists(m + ".sha256") for m in mods), os.listdir(tmp_path)
+    a, b = mods
+    for suffix in ("", ".sha256"):
+        os.rename(a + suffix, a + suffix + ".tmp")
+        os.rename(b + suffix, a + suffix)
+        os.rename(a + suffix + ".tmp", b + suffix)
+    run()  # the script checks both gradients against their formulas
+    from jitgrad.backends import aot
+    for m in mods:  # refused and deleted (or, by the builder at exit, built again rightly)
+        k = os.path.basename(m)[len("jg_aot_"):].split(".")[0]
+        try:
+            with open(m + ".sha256") as fh, open(m, "rb") as mod:
+                assert fh.read().strip() == aot.module_digest(k, mod.read())
+        except FileNotFoundError:
+            pass

@@ -47,9 +47,16 @@ def test_single_stage_and_jit(prog, capsys):
     (["ir", "{prog}:f", "--args", "f64[3"], "malformed --args"),
     (["ir", "{prog}", "--args", "f64[3]"], "expected FILE.py:FUNC"),
     (["ir", "{prog}:f", "--args", "f64[3]", "f64[4,2]"], "(3,) and (4, 2)"),
+    (["ir", "{prog}:f"], "takes 2 arguments, but --args gave 0"),
+    (["ir", "{txt}:f", "--args", "f64[3]", "f64[3,2]"], "is not a Python file"),
+    (["ir", "{prog}:f", "--args", "f64[3]", "f64[3,2]", "--jit", "--stage", "adjoint"],
+     "no adjoint stage"),
 ])
 def test_errors_are_one_line(prog, capsys, argv, message):
-    argv = [a.replace("{prog}", prog) for a in argv]
+    txt = prog[:-3] + ".txt"
+    with open(prog) as src, open(txt, "w") as dst:
+        dst.write(src.read())
+    argv = [a.replace("{prog}", prog).replace("{txt}", txt) for a in argv]
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
@@ -59,3 +66,35 @@ def test_python_dash_m_and_console_script(prog):
     r = subprocess.run([sys.executable, "-m", "jitgrad", "ir", f"{prog}:nope", "--args",
                         "f64[3]"], capture_output=True, text=True)
     assert r.returncode != 0 and "Traceback" not in r.stderr and "nope" in r.stderr
+
+
+def test_bare_command_prints_help_and_version(capsys):
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("jitgrad ")
+    with pytest.raises(SystemExit):
+        main(["ir", "--help"])
+    assert "fixed seed" in capsys.readouterr().out
+
+
+def test_jit_prints_no_adjoint_section(prog, capsys):
+    assert main(["ir", f"{prog}:f", "--args", "f32[3]", "f32[3,2]", "--jit"]) == 0
+    out = capsys.readouterr().out
+    assert "== forward ==" in out and "== kernel ==" in out and "== adjoint ==" not in out
+
+
+def test_lower_shows_the_path_the_arguments_take():
+    import jitgrad
+
+    @jitgrad.grad
+    def f(x):
+        y = x * 2
+        while y.norm() < 1000:
+            y = y * 2
+        return y.sum()
+    f(jitgrad.tensor([0.3, -0.2, 0.05]))  # 12 doublings
+    ones = f.lower(jitgrad.ones(3)).as_text("forward")  # 10 doublings: not the cached trace
+    assert ones.count(" mul ") == 10, ones
+    assert f.lower(jitgrad.tensor([0.3, -0.2, 0.05])).as_text("forward").count(" mul ") == 12

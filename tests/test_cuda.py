@@ -224,8 +224,8 @@ def test_generated_kernels_compile_with_the_gpu_compiler():
     r = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
-    if r.stdout.startswith("skip"):
-        pytest.skip(r.stdout.strip())
+    if r.stdout.startswith("skip: "):
+        pytest.skip(r.stdout.strip()[len("skip: "):])  # pytest adds its own "skip" to the line
     assert r.stdout.startswith("ok ") and int(r.stdout.split()[1]) > 20
 
 

@@ -81,15 +81,25 @@ def key(source: str) -> str:
     return digest(jitgrad.__version__, np.__version__, _helpers(), cpu_tag(), source)
 
 
-def module_path(k: str) -> str:
+def module_path(k: str) -> str | None:
+    """Where the module for key ``k`` lives; None without a usable disk cache."""
     from jitgrad.backends.disk_cache import cache_dir
-    return os.path.join(cache_dir(), f"jg_aot_{k}{_SUFFIX}")
+    d = cache_dir()
+    return None if d is None else os.path.join(d, f"jg_aot_{k}{_SUFFIX}")
+
+
+def module_digest(k: str, data: bytes) -> str:
+    """The digest a module's ``.sha256`` file holds: of its key and its bytes, so a module
+    (with its digest) moved to another key's name does not load there."""
+    return hashlib.sha256(k.encode() + b"\0" + data).hexdigest()
 
 
 def load(k: str):
     """The AOT-compiled ``kernel`` for key ``k``, or None where there is none (or it does not
     load: it is deleted, and built again)."""
     path = module_path(k)
+    if path is None:
+        return None
     # Every module's C name is "jg_aot" (so one compiled runtime serves all builds); the
     # spec's last component picks PyInit_jg_aot, the rest keeps the modules apart.
     name = f"jitgrad_aot_{k}.{_CNAME}"
@@ -101,7 +111,7 @@ def load(k: str):
             with open(path + ".sha256", encoding="ascii") as f:
                 want = f.read().strip()
             with open(path, "rb") as f:
-                got = hashlib.sha256(f.read()).hexdigest()
+                got = module_digest(k, f.read())
         except OSError:
             return None  # not built (or being built)
         if got != want:
@@ -128,7 +138,7 @@ def request(source_path: str, k: str, signature) -> None:
     ``wait()``): while it runs, they would take CPU from it."""
     global _requested
     path = module_path(k)
-    if os.path.exists(path + ".sha256") or os.path.exists(path + ".failed"):
+    if path is None or os.path.exists(path + ".sha256") or os.path.exists(path + ".failed"):
         return
     with _mutex:
         if any(q[1] == k for q in _queue) or _requested >= MAX_BUILDS:
@@ -148,9 +158,16 @@ def start(wait_for_free_core: bool = True):
         jobs = list(_queue)
         _queue.clear()
     from jitgrad.backends.disk_cache import cache_dir
-    fd, job = tempfile.mkstemp(dir=cache_dir(), prefix=".aot-", suffix=".job")
-    with os.fdopen(fd, "wb") as f:
-        pickle.dump(jobs, f)
+    d = cache_dir()
+    if d is None:
+        return None
+    fd, job = tempfile.mkstemp(dir=d, prefix=".aot-", suffix=".job")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(jobs, f)
+    except OSError:  # a full disk: no builds; the kernels load through Numba's cache
+        _remove(job)
+        raise
     root = os.path.dirname(os.path.dirname(jitgrad.__file__))  # the child imports this jitgrad
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=os.pathsep.join(
         [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
@@ -282,8 +299,11 @@ def _build_all(jobfile: str, now: bool = False) -> None:
                 _build(compiler, source_path, k, sig, path)
         except Exception:  # noqa: BLE001  (recorded in the marker; go on with the next)
             import traceback
-            with open(path + ".failed", "w", encoding="utf-8") as f:
-                f.write(traceback.format_exc())
+            try:
+                with open(path + ".failed", "w", encoding="utf-8") as f:
+                    f.write(traceback.format_exc())
+            except OSError:  # a full disk: the marker is lost, the build is tried again later
+                _remove(path + ".failed")
         finally:
             _remove(lock)
 
@@ -309,7 +329,7 @@ def _build(compiler, source_path: str, k: str, sig, path: str) -> None:
         if len(built) != 1:
             raise RuntimeError(f"the build left {os.listdir(tmp)}")
         with open(built[0], "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
+            digest = module_digest(k, f.read())
         os.replace(built[0], path)
         with open(os.path.join(tmp, "digest"), "w", encoding="ascii") as f:
             f.write(digest)
@@ -351,7 +371,11 @@ def _compiler_class():
             done = os.path.join(cache_dir(), f".aot-runtime-{tag}")
             if not os.path.isdir(done):
                 tmp = tempfile.mkdtemp(dir=cache_dir(), prefix=".aot-runtime-")
-                super()._compile_mixins(tmp)
+                try:
+                    super()._compile_mixins(tmp)
+                except BaseException:  # a full disk, a failed compile: leave nothing half-made
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
                 try:
                     os.rename(tmp, done)  # whole or not at all; a concurrent builder's wins
                 except OSError:

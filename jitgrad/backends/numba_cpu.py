@@ -535,6 +535,7 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     """Write ``source`` to the disk cache, compile it for ``graph``'s input types, and wrap it.
     A stale or corrupt Numba cache entry is purged and compiled again once. A serial kernel
     compiled ahead of time (``aot``) loads without Numba; one that is not yet is queued."""
+    import os
     import sys
 
     from jitgrad.backends import aot
@@ -551,17 +552,27 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     path, k = disk_cache.source_path(source)
     sig = tuple(_numba_type(v.aval) for v, _ in graph.consts) + \
         tuple(_numba_type(v.aval) for v in graph.inputs)
-    for attempt in range(2):
+    retried = False
+    while True:
         try:
-            mod = disk_cache.load(path, k)
+            mod = disk_cache.load(path, k, source)
             mod.kernel.compile(sig)
-            if ak is not None:
+            disk_cache.record_numba_cache(path)
+            if ak is not None and path is not None:
                 aot.request(path, ak, next(s for s in mod.kernel.nopython_signatures
                                            if s.args == sig))
             return NumbaExecutable(mod.kernel, source, graph)
-        except Exception as e:  # a stale/corrupt Numba cache entry, or a typing failure
-            disk_cache.purge_numba_cache(path)
+        except OSError as e:  # Numba could not write its cache (a full disk): go on in memory
             sys.modules.pop(f"jitgrad_kernel_{k}", None)
-            if attempt == 1:
+            if path is None:
                 raise _NumbaFailed(e) from e
-    raise AssertionError("unreachable")
+            disk_cache.purge_numba_cache(path)
+            disk_cache.disable(f"{os.path.dirname(path)!r} cannot be written ({e.strerror or e})")
+            path = None
+        except Exception as e:  # a stale/corrupt Numba cache entry, or a typing failure
+            sys.modules.pop(f"jitgrad_kernel_{k}", None)
+            if path is not None:
+                disk_cache.purge_numba_cache(path)
+            if retried:
+                raise _NumbaFailed(e) from e
+            retried = True

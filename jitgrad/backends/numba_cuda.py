@@ -470,7 +470,9 @@ class NumbaCUDABackend:
             _log("compile", f"host interpreter for this trace: {e}")
             return HostExecutable(graph, str(e))
         path, k = disk_cache.source_path(source)
-        mod = disk_cache.load(path, k)
+        # CUDA kernels compile (and are cached by Numba) at their first launch, after this:
+        # their files are not checked against digests.
+        mod = disk_cache.load(path, k, source, verify=False)
         return CudaExecutable(mod, source, graph, cg.host)
 
 
