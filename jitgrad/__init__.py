@@ -21,7 +21,7 @@ from jitgrad.dtypes import int64 as long  # noqa: F401
 from jitgrad.errors import ShapeError, TraceError  # noqa: F401
 from jitgrad.ops import (  # noqa: F401
     abs, add, amax, amin, arange, argmax, argmin, as_tensor, bmm, broadcast_to, cat, chunk, clamp,
-    clone, concatenate, cos, div, dot, empty, empty_like, eq, exp, expand, expm1, eye, flatten,
+    clone, concatenate, cos, div, dot, empty, empty_like, eq, exp, erf, expand, expm1, eye, flatten,
     floor, floor_divide, from_numpy, full, full_like, ge, gt, isfinite, isinf, isnan, le,
     linspace, log, log1p, log_softmax, logical_and, logical_not, logical_or, logsumexp, lt,
     manual_seed, matmul, max, maximum, mean, min, minimum, mm, mul, mv, narrow, ne, neg, norm,

@@ -35,7 +35,7 @@ _METHODS = {
     "neg": ops.neg, "exp": ops.exp, "log": ops.log, "sin": ops.sin, "cos": ops.cos,
     "tanh": ops.tanh, "sigmoid": ops.sigmoid, "relu": ops.relu, "sqrt": ops.sqrt,
     "abs": ops.abs, "sign": ops.sign, "square": ops.square, "reciprocal": ops.reciprocal,
-    "rsqrt": ops.rsqrt, "log1p": ops.log1p, "expm1": ops.expm1, "floor": ops.floor,
+    "rsqrt": ops.rsqrt, "log1p": ops.log1p, "expm1": ops.expm1, "erf": ops.erf, "floor": ops.floor,
     "maximum": ops.maximum, "minimum": ops.minimum, "clamp": ops.clamp, "clip": ops.clamp,
     "eq": ops.eq, "ne": ops.ne, "lt": ops.lt, "le": ops.le, "gt": ops.gt, "ge": ops.ge,
     "isnan": ops.isnan, "isinf": ops.isinf, "isfinite": ops.isfinite,

@@ -383,13 +383,21 @@ def _to_array(data, dtype: dtypes.DType | None) -> np.ndarray:
             arr = np.array(data)
         except ValueError as e:
             raise ValueError(f"tensor(): ragged or malformed nested sequence: {e}") from None
-        if arr.dtype.kind not in "biuf" or (arr.dtype.kind == "f" and arr.dtype != np.float64):
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"tensor(): unsupported data (NumPy made it {arr.dtype}); expected "
-                                "numbers: float, int or bool")
+        if arr.dtype.kind not in "biuf":
+            big = next((v for v in arr.reshape(-1).tolist() if isinstance(v, int) and
+                        not isinstance(v, bool) and not -2**63 <= v < 2**63), None) \
+                if arr.dtype == object else None
+            if big is not None:
+                raise OverflowError(f"tensor(): the integer {big} does not fit in int64 (the "
+                                    "largest integer dtype); pass it as a float to keep its "
+                                    "magnitude")
+            raise TypeError(f"tensor(): unsupported data (NumPy made it {arr.dtype}); expected "
+                            "numbers: float, int or bool")
         if dtype is None:
             dtype = {"b": dtypes.bool_, "i": dtypes.int64, "u": dtypes.int64}.get(arr.dtype.kind,
                                                                               dtypes.float32)
+    if arr.dtype.kind == "u" and dtype is dtypes.int64 and arr.size and arr.max() >= 2**63:
+        raise OverflowError(f"tensor(): the unsigned value {arr.max()} does not fit in int64")
     return np.array(arr, dtype=dtype.np, order="C")
 
 

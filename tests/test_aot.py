@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent("""
         y = x * 2
         while y.norm() < 1000:  # guards, compiled into the kernel
             y = y * 2
-        return ((y * x).sum() * 1e-3 + (x / (x - x)).isinf().sum() * 1.0 + (n // (n - n)).sum()
+        return ((y * x).sum() * 1e-3 + (x / (x - x)).isinf().sum() * 1.0 + (n // (n + 1)).sum()
                 + jg.tanh(x).sum())
 
     x = jg.tensor(np.linspace(0.5, 3.0, 257))  # positive terms: no cancellation in the gradient

@@ -243,7 +243,7 @@ def test_integer_edge_values_match_the_reference():
     lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
     a = np.array([lo, lo, hi, hi, 2**24 + 1, 2**53 + 1, -(2**53) - 3, -7, 7, -7, 7, 0, 5, lo],
                  np.int64)
-    b = np.array([-1, 1, -1, 2, 1, 1, 2, 2, -2, -2, 2, -3, 0, 0], np.int64)
+    b = np.array([-1, 1, -1, 2, 1, 1, 2, 2, -2, -2, 2, -3, 3, -lo - 1], np.int64)
     x, y = jg.from_numpy(np.tile(a, 40)), jg.from_numpy(np.tile(b, 40))
 
     def ops(x, y):
@@ -257,3 +257,17 @@ def test_integer_edge_values_match_the_reference():
             assert got.dtype is ref.dtype, k
             np.testing.assert_array_equal(got.numpy(), ref.numpy(), err_msg=str(k))
             np.testing.assert_array_equal(got.numpy(), np.asarray(want[0][k]), err_msg=str(k))
+
+
+@pytest.mark.parametrize("target", [None, "reference", "numba-cpu"])
+def test_integer_division_by_zero_raises_as_torch(target):
+    def f(x, y):
+        return x // y + x % y
+    run = f if target is None else jg.jit(f, target=target)
+    x = jg.tensor([7, -7, 5])
+    np.testing.assert_array_equal(run(x, jg.tensor([2, 2, -3])).numpy(), [4, -3, -3])
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        run(x, jg.tensor([2, 0, 1]))  # compiled: the guard fails, and the re-trace raises
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        run(x, 0)
+    np.testing.assert_array_equal(run(x, jg.tensor([2, 2, -3])).numpy(), [4, -3, -3])

@@ -34,8 +34,14 @@ def leaky_relu(x, negative_slope: float = 0.01):
     return ops.where(x > 0, x, x * negative_slope)
 
 
-def gelu(x):
-    return 0.5 * x * (1 + ops.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+def gelu(x, approximate: str = "none"):
+    """GELU, as torch: ``x * Phi(x)`` with the exact normal CDF (``approximate="none"``), or
+    the tanh approximation (``approximate="tanh"``)."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + ops.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1 + ops.erf(x * 0.7071067811865476))
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0):

@@ -121,8 +121,13 @@ class Sigmoid(_Act):
     fn = staticmethod(ops.sigmoid)
 
 
-class GELU(_Act):
-    fn = staticmethod(F.gelu)
+class GELU(Module):
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
 
 
 class Identity(Module):

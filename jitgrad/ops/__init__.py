@@ -7,7 +7,7 @@ to the user-facing functions that bind them.
 from jitgrad.ops.registry import PRIMITIVES, Aval, Primitive, bind, promote, register  # noqa: F401
 from jitgrad.ops.elementwise import (  # noqa: F401
     abs, add, astype, bitwise_and, bitwise_or, bitwise_xor, clamp, clone, cos, div, eq, exp,
-    expm1, floor, floor_divide, ge, gt, invert, isfinite, isinf, isnan, le, log, log1p,
+    erf, expm1, floor, floor_divide, ge, gt, invert, isfinite, isinf, isnan, le, log, log1p,
     logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum, mul, ne, neg, pow,
     reciprocal, relu, remainder, rsqrt, sigmoid, sign, sin, softplus, sqrt, square, sub, tanh,
     where,

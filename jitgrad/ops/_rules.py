@@ -51,8 +51,11 @@ def norm_axes(axes, ndim: int, op: str = "reduction") -> tuple:
         if not -max(ndim, 1) <= a < max(ndim, 1):
             raise IndexError(f"{op}: dimension {a} is out of range for a tensor of {ndim} "
                              f"dimension{'s' if ndim != 1 else ''}")
-        out.append(a % ndim if ndim else 0)
-    return tuple(sorted(set(out)))
+        a = a % ndim if ndim else 0
+        if a in out:
+            raise RuntimeError(f"{op}: dim {a} appears multiple times in the list of dims")
+        out.append(a)
+    return tuple(sorted(out))
 
 
 def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:

@@ -44,6 +44,14 @@ log1p_p = register("log1p", _quiet(np.log1p), _rules.same, lambda g, out, x: (g 
                    expr="math.log1p({0})", backward_name="Log1PBackward0")
 expm1_p = register("expm1", _quiet(np.expm1), _rules.same, lambda g, out, x: (g * (out + 1),),
                    saves="output", expr="math.expm1({0})")
+def _erf(x):
+    from scipy.special import erf  # NumPy has no erf; imported at first use
+    return erf(x)
+
+
+erf_p = register("erf", _erf, _rules.same,
+                 lambda g, out, x: (g * (1.1283791670955126 * exp(-(x * x))),),
+                 expr="math.erf({0})")
 sin_p = register("sin", np.sin, _rules.same, lambda g, out, x: (g * cos(x),), expr="math.sin({0})")
 cos_p = register("cos", np.cos, _rules.same, lambda g, out, x: (-(g * sin(x)),),
                  expr="math.cos({0})")
@@ -205,6 +213,7 @@ neg = _unary(neg_p, float_only=False)
 exp = _unary(exp_p)
 log = _unary(log_p)
 log1p = _unary(log1p_p)
+erf = _unary(erf_p)
 expm1 = _unary(expm1_p)
 sin = _unary(sin_p)
 cos = _unary(cos_p)
@@ -273,7 +282,26 @@ def floor_divide(x, y):
     yd = y.dtype if isinstance(y, Tensor) else dtypes.scalar_dtype(y)
     if xd.is_floating_point or yd.is_floating_point:
         return floor(div(x, y))
-    return _binary(floor_divide_p, *_division_operands(x, y))
+    x, y = _division_operands(x, y)
+    _no_zero_divisor(y, "floor_divide")
+    return _binary(floor_divide_p, x, y)
+
+
+def _no_zero_divisor(y, op: str) -> None:
+    """Integer division by zero raises, as in torch (NumPy and compiled loops would give 0).
+    Inside a trace the test is a guard: a later call with a zero divisor re-traces, and raises."""
+    if y.dtype.is_floating_point:
+        return
+    builder = trace_state.builder
+    if builder is None:
+        zero = bool((y._value == 0).any())
+    elif builder.concrete:
+        zero = bool((y == 0).sum() > 0)  # a guard on the answer
+    else:
+        return
+    if zero:
+        raise RuntimeError(f"ZeroDivisionError: integer {op} by zero (a divisor holds 0; "
+                           "divide floats, or replace the zeros, e.g. with jitgrad.where)")
 
 
 def _division_operands(x, y) -> tuple:
@@ -291,7 +319,9 @@ def remainder(x, y):
     >>> (jitgrad.tensor([7.5, -7.5]) % 2).tolist()
     [1.5, 0.5]
     """
-    return _binary(remainder_p, *_division_operands(x, y))
+    x, y = _division_operands(x, y)
+    _no_zero_divisor(y, "remainder")
+    return _binary(remainder_p, x, y)
 
 
 def pow(x, y):  # noqa: A001

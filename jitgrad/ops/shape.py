@@ -258,9 +258,19 @@ def reshape(x, *shape):
 
 
 def view(x, *shape):
+    """``reshape`` that refuses to copy, as torch: writes through a view reach the original,
+    so a layout a view cannot describe is an error that points to ``reshape``."""
     if len(shape) == 1 and isinstance(shape[0], dtypes.DType):
         raise TypeError("view(dtype) is not supported; use .to(dtype)")
-    return reshape(x, *shape)
+    out = reshape(x, *shape)
+    v = x._value
+    if v is not None and v.size and out._value is not None and \
+            not np.shares_memory(out._value, v):
+        raise RuntimeError(f"view size is not compatible with input tensor's size and stride (a "
+                           f"tensor of shape {tuple(x.shape)} whose memory is not laid out as "
+                           f"one block cannot be viewed as {tuple(out.shape)}); use "
+                           ".reshape(...) instead")
+    return out
 
 
 def permute(x, *perm):
@@ -337,6 +347,18 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
 
 
 def narrow(x, dim: int, start: int, length: int):
+    """``length`` elements of ``dim`` from ``start`` (negative: from the end), as torch: a
+    range past the end is an error, not a shorter result."""
+    (dim,) = _rules.norm_axes(dim, x.ndim, "narrow")
+    size = x.shape[dim]
+    start, length = int(start), int(length)
+    if not -size <= start <= size:
+        raise IndexError(f"narrow: start {start} is out of range for dimension {dim} of size "
+                         f"{size}")
+    start = start + size if start < 0 else start
+    if length < 0 or start + length > size:
+        raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                           f"({size})")
     idx = [slice(None)] * x.ndim
     idx[dim] = slice(start, start + length)
     return getitem(x, tuple(idx))
@@ -370,6 +392,9 @@ def stack(tensors, dim: int = 0):
             raise ShapeError(f"stack expects each tensor to be equal size, but got "
                              f"{list(tensors[0].shape)} at entry 0 and {list(t_.shape)} at entry {i}")
     n = tensors[0].ndim + 1
+    if not -n <= dim < n:
+        raise IndexError(f"stack: dimension {dim} is out of range [{-n}, {n - 1}] for tensors "
+                         f"of {n - 1} dimension{'s' if n != 2 else ''}")
     d = dim % n
     return cat([unsqueeze(t_, d) for t_ in tensors], d)
 

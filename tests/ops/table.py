@@ -28,9 +28,10 @@ def _softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def _ifloordiv(a, b):
-    with np.errstate(divide="ignore"):  # the rows divide by zero on purpose: 0, as NumPy
-        return a // b
+def _divisor(d):
+    """Integer divisors of both signs, none 0 (integer division by zero raises)."""
+    where = jg.where if isinstance(d, jg.Tensor) else np.where
+    return where(d == 0, 3, d)
 
 
 B = [((3,),), ((2, 3),), ((2, 1, 4),)]
@@ -42,6 +43,7 @@ ROWS = [
     Row(("log",), jg.log, np.log, B, domain="positive"),
     Row(("log1p",), jg.log1p, np.log1p, B, domain="positive"),
     Row(("expm1",), jg.expm1, np.expm1, B),
+    Row(("erf",), jg.erf, lambda x: __import__("scipy.special").special.erf(x), B),
     Row(("sin",), jg.sin, np.sin, B),
     Row(("cos",), jg.cos, np.cos, B),
     Row(("tanh",), jg.tanh, np.tanh, B),
@@ -71,8 +73,9 @@ ROWS = [
         lambda x, y: np.where(((x < y) | (x >= y + 1)) & ~(x == y) & (x != y + 5) ^ (x <= -9),
                               x * y, y), BIN, domain="distinct"),
     Row(("floor_divide",),  # integers: x's gradient is the (piecewise constant) quotient
-        lambda x, y: x * ((x * 100).to(jg.int64) // ((y * 7).to(jg.int64).abs() - 2)),
-        lambda x, y: x * _ifloordiv((x * 100).astype(np.int64), np.abs((y * 7).astype(np.int64)) - 2),
+        lambda x, y: x * ((x * 100).to(jg.int64) // _divisor((y * 7).to(jg.int64).abs() - 2)),
+        lambda x, y: x * ((x * 100).astype(np.int64) // _divisor(
+            np.abs((y * 7).astype(np.int64)) - 2)),
         BIN),
     Row(("remainder",), lambda x, y: x % (y.abs() + 0.5) + (x * 3) % -1.5,
         lambda x, y: np.remainder(x, np.abs(y) + 0.5) + np.remainder(x * 3, -1.5), BIN,
