@@ -201,6 +201,25 @@ PEAK = textwrap.dedent("""
     print((arr.nbytes + peak - base) / arr.nbytes)
 """)
 
+EAGER_PEAK = textwrap.dedent("""
+    import sys
+    import numpy as np
+    m = __import__(sys.argv[1])  # jitgrad or torch, the same eager program
+
+    def status(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024
+
+    n = 10_000_000
+    x = m.tensor(np.linspace(-3, 3, n), requires_grad=True)
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    base = status("VmRSS")
+    (m.sin(x) * m.exp(-x * x) + m.tanh(x) * x).sum().backward()
+    print((n * 8 + status("VmHWM") - base) / (n * 8))
+""")
+
 
 
 def fresh_process() -> None:
@@ -217,6 +236,10 @@ def fresh_process() -> None:
                              text=True, check=True).stdout
         print(f"peak memory of a steady-state 1e7 float64 gradient call, input included: "
               f"{float(out):.2f}x the input's bytes (input + gradient alone would be 2x)")
+        for who in ["jitgrad"] + (["torch"] if torch is not None else []):
+            out = subprocess.run([sys.executable, "-c", EAGER_PEAK, who], env=env,
+                                 capture_output=True, text=True, check=True).stdout
+            print(f"  the same gradient eagerly, {who}: {float(out):.2f}x")
 
 
 def summary() -> None:

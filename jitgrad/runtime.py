@@ -64,6 +64,9 @@ class CacheInfo(NamedTuple):
     retraces: tuple
     eager_calls: int
     eager_fallback: bool
+    # What a compiling backend did not compile: an equation run on the host inside a kernel,
+    # or a whole trace handed to the interpreter, each with where and why.
+    fallbacks: tuple = ()
 
 
 def _log(kind: str, msg: str) -> None:
@@ -517,7 +520,19 @@ class Runtime:
     def cache_info(self) -> CacheInfo:
         return CacheInfo(self.traces, self.compiles, self.hits, self.misses,
                          self.guard_failures, tuple(self.retraces), self.eager_calls,
-                         self.fallback is not None)
+                         self.fallback is not None, tuple(self._fallbacks()))
+
+    def _fallbacks(self):
+        stack = list(self.cache.values())
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children.values())
+            for name, src, why in getattr(node.exe, "host_ops", ()):
+                where = f" at {src.file}:{src.line}" if src else ""
+                yield f"{name}{where} runs on the host ({why})"
+            note = getattr(node.exe, "note", None)
+            if note:
+                yield f"a trace runs on the interpreter ({note})"
 
     def cache_clear(self) -> None:
         self.fast.clear()

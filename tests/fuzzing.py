@@ -29,14 +29,19 @@ import jitgrad as jg
 UNARY = ["{0}.sin()", "{0}.cos()", "{0}.tanh()", "({0} * 0.1).exp()", "{0}.sigmoid()",
          "{0}.relu()", "{0}.abs()", "({0} * {0} + 1).sqrt()", "(-{0})", "{0}.clamp(-1.0, 1.0)",
          "{0} ** 2", "({0}.abs() + 1).log()", "({0} * {0}).log1p()", "{0}.tanh().expm1()",
-         "T.nn.functional.softplus({0})", "{0} * K"]
-NONSMOOTH = ("relu", "abs", "clamp", "maximum", "minimum", "amax", "max(", "where", "> 0.0")
+         "T.nn.functional.softplus({0})", "{0} * K", "{0}.erf()", "({0}.floor() * 0.5 + {0})",
+         "(T.sign({0}) * {0})", "({0} % 0.7)", "({0}.abs() + 1) ** 1.5",
+         "({0}.abs() + 0.5) ** {0}.tanh()", "T.where(T.isnan({0}) | T.isinf({0}), 0.0, {0})"]
+NONSMOOTH = ("relu", "abs", "clamp", "maximum", "minimum", "amax", "max(", "min(", "where",
+             "> 0.0", "floor", "sign", "%", "argm")
 BINARY = ["({0} + {1})", "({0} - {1})", "({0} * {1})", "({0} / ({1} * {1} + 1))",
           "T.maximum({0}, {1})", "T.minimum({0}, {1})", "T.where({0} > {1}, {0}, {1})"]
 REDUCE = ["{0}.sum({d}, keepdim={k})", "{0}.mean({d}, keepdim={k})",
           "{0}.amax({d}, keepdim={k})", "{0}.max({d}, keepdim={k}).values",
           "{0}.norm(dim={d}, keepdim={k})", "({0}.tanh() + 1.5).prod({d}, keepdim={k})",
-          "T.logsumexp({0}, {d}, keepdim={k})"]
+          "T.logsumexp({0}, {d}, keepdim={k})", "{0}.min({d}, keepdim={k}).values",
+          "({0} * ({0}.argmax({d}, keepdim=True) + {0}.argmin({d}, keepdim=True) * 2)"
+          ".to({0}.dtype)).sum({d}, keepdim={k})"]
 
 
 def _bcast(a: tuple, b: tuple) -> tuple | None:
@@ -116,7 +121,7 @@ class Program:
         elif kind == 8 and sa:
             self.matmul_or_join(a, sa)
         elif kind == 9:
-            self.branch(a, sa)
+            [self.branch, self.update][self.pick(2)](a, sa)
         else:
             self.emit(f"T.{['softmax', 'log_softmax'][self.pick(2)]}({a}, -1)" if sa else
                       f"{a}.tanh()", sa)
@@ -178,6 +183,16 @@ class Program:
             return
         b = self.choose(lambda s: s == sa)
         self.emit(f"T.stack([{a}, {b[0]} * 0.5], 0)", (2,) + sa)
+
+    def update(self, a: str, sa: tuple) -> None:
+        # An in-place update of a copy (index_update in the trace).
+        name = f"v{self.n}"
+        self.n += 1
+        if sa:
+            self.lines += [f"{name} = {a}.clone()", f"{name}[0] = {name}[-1] * 2.0"]
+        else:
+            self.lines += [f"{name} = {a}.clone()", f"{name} += 1.0"]
+        self.pool.append((name, sa))
 
     def branch(self, a: str, sa: tuple) -> None:
         # Python control flow on a tensor value: a guard in compiled code.

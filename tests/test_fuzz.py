@@ -60,8 +60,17 @@ def run_program(data, target: str) -> None:
     stats = STATS.setdefault(target, {"programs": 0, "calls": 0, "traces": 0, "invalid": 0})
     try:
         eager_result(worlds[0], state, argnums or (0,), False)
-    except (RuntimeError, ValueError, IndexError, TypeError):
-        stats["invalid"] += 1  # a program whose shapes the generator got wrong: not a test
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
+        # A program whose shapes the generator got wrong: not a test, unless torch runs it
+        if len(worlds) > 1:
+            try:
+                eager_result(worlds[1], state, argnums or (0,), False)
+            except Exception:  # noqa: BLE001  (torch refuses it too)
+                pass
+            else:
+                raise AssertionError(f"jitgrad raised {e!r} where torch runs:\n"
+                                     f"{program.source}") from e
+        stats["invalid"] += 1
         return
     stats["programs"] += 1
     note = f"program:\n{program.source}\nmode={mode} argnums={argnums} actions={actions}"
@@ -127,6 +136,21 @@ def run_program(data, target: str) -> None:
                     np.testing.assert_allclose(w, t, rtol=1e-9, atol=1e-9,
                                                err_msg=f"{what}: eager gradient {i} vs torch")
     stats["traces"] += f.cache_info().traces
+    if target == "cpu":
+        # Every trace of registered primitives compiles with Numba: no silent interpreter runs.
+        fell_back = [n for n in _nodes(f) if type(n.exe).__name__ == "ReferenceExecutable"]
+        stats["numba"] = stats.get("numba", 0) + len(list(_nodes(f))) - len(fell_back)
+        stats["fallback"] = stats.get("fallback", 0) + len(fell_back)
+        assert not fell_back, f"ran on the interpreter: {fell_back[0].exe.note}\n{note}"
+
+
+def _nodes(f):
+    """Every trace node of compiled function ``f``'s trace trees."""
+    stack = list(f._rt.cache.values())
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(node.children.values())
 
 
 @_settings("reference")
@@ -146,6 +170,9 @@ def test_fuzz_summary():
     if not STATS:
         pytest.skip("the fuzz tests did not run in this session")
     for target, s in STATS.items():
+        compiled = f", {s['numba']} compiled by Numba, {s['fallback']} on the interpreter" \
+            if "numba" in s else ""
         print(f"\nfuzz {target}: {s['programs']} programs, {s['calls']} calls, {s['traces']} "
-              f"traces, {s['invalid']} generated programs skipped as invalid, 0 mismatches")
+              f"traces{compiled}, {s['invalid']} generated programs skipped as invalid, "
+              "0 mismatches")
         assert s["programs"] > 0

@@ -110,13 +110,30 @@ def test_mlp_cross_entropy_gather_and_scatter():
         np.testing.assert_allclose(g[k].numpy(), gr[k].numpy(), rtol=1e-12, atol=1e-15)
 
 
-def test_unsupported_primitive_falls_back_to_the_interpreter():
-    f = jg.grad(lambda x: x.prod(), target="numba-cpu")
+def test_an_equation_without_a_lowering_runs_on_the_host_alone():
+    """prod's gradient (prod_others), integer matmul and mixed advanced indexing have no Numba
+    lowering: each runs its NumPy body in an object-mode block, the rest of the trace compiles,
+    and cache_info() names each."""
+    f = jg.grad(lambda x: (x.prod() + x.sin()).sum(), target="numba-cpu")
     x = jg.tensor([1.0, 2.0, 0.0, 4.0], dtype=jg.float64)
-    assert f(x).tolist() == [0.0, 0.0, 8.0, 0.0]
+    np.testing.assert_allclose(f(x).numpy(), np.array([0.0, 0.0, 8.0, 0.0]) + np.cos(x.numpy()),
+                               rtol=1e-12)
     lw = f.lower(x)
-    assert isinstance(lw._node.exe, ReferenceExecutable)
-    assert "prod_others" in lw.as_text("kernel")
+    assert isinstance(lw._node.exe, NumbaExecutable) and "objmode" in lw.as_text("kernel")
+    assert any("prod_others" in s and "runs on the host" for s in f.cache_info().fallbacks)
+
+    def g(a, n, w):
+        return ((a @ n).float().sum() * w).sum() + (w[jg.tensor([0, 1]), 1:] ** 2).sum()
+    n = jg.tensor([[1, 2], [3, 4]])
+    w = jg.tensor(np.arange(6.0).reshape(2, 3), dtype=jg.float32)
+    num = jg.value_and_grad(g, argnums=2, target="numba-cpu")
+    ref = jg.value_and_grad(g, argnums=2, target="reference")
+    (v, d), (vr, dr) = num(n, n, w), ref(n, n, w)
+    assert isinstance(num.lower(n, n, w)._node.exe, NumbaExecutable)
+    assert v.item() == vr.item() and d.dtype is jg.float32
+    np.testing.assert_array_equal(d.numpy(), dr.numpy())
+    whys = " ".join(num.cache_info().fallbacks)
+    assert "integer matmul" in whys and "mixed advanced indexing" in whys
 
 
 SCRIPT = textwrap.dedent("""
@@ -271,3 +288,27 @@ def test_integer_division_by_zero_raises_as_torch(target):
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         run(x, 0)
     np.testing.assert_array_equal(run(x, jg.tensor([2, 2, -3])).numpy(), [4, -3, -3])
+
+
+def test_long_kernels_compile_in_segments():
+    """Past a budget of guards and reductions a kernel is cut into segment functions (Numba's
+    compile time grows with the square of one function's); guards failing in any segment
+    re-trace, and every path matches the interpreter."""
+    def f(x, t):
+        y = x
+        for _ in range(24):
+            if (y * t).sum() > 0:  # a guard and a reduction per step
+                y = y * 1.01 + 0.001
+            else:
+                y = y.sin()
+        return (y * x).sum() + y.max()
+
+    x = jg.tensor(np.linspace(0.1, 1, 16))
+    c = jg.grad(f, target="numba-cpu", retrace_limit=100)
+    r = jg.grad(f, target="reference", retrace_limit=100)
+    src = c.lower(x, jg.tensor(1.0, dtype=jg.float64)).as_text("kernel")
+    assert src.count("def segment") >= 2
+    for t in (1.0, -1.0, 0.3, 1.0):
+        tt = jg.tensor(t, dtype=jg.float64)
+        np.testing.assert_allclose(c(x, tt).numpy(), r(x, tt).numpy(), rtol=1e-12, atol=0)
+    assert c.cache_info().traces == 2

@@ -125,6 +125,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, allow_unused):
             deps[k] = left
             if left == 0:
                 ready.append(nxt)
+        grads = cts = ct = None  # this node's cotangents are in the buffers now: drop ours
     if capture is not None:
         for i, g in enumerate(captured):
             if g is None and not allow_unused:

@@ -30,9 +30,13 @@ class Node:
         n = node_cls.__new__(node_cls)
         n.prim = prim
         n.params = params
-        n.inputs = args
-        n.edges = tuple([edge_of(a) for a in args])
         saves = prim.saves
+        # A rule that reads no input keeps only their shapes and dtypes, not their memory: an
+        # intermediate only such nodes refer to is freed as soon as the forward pass drops it.
+        n.inputs = args if saves in ("inputs", "both") else tuple([
+            _stand_in(a) if i not in prim.nondiff_inputs and a.dtype.is_floating_point else a
+            for i, a in enumerate(args)])  # indices and masks are read: kept
+        n.edges = tuple([edge_of(a) for a in args])
         n.versions = tuple([a._vc[0] for a in args]) if saves in ("inputs", "both") else None
         n.out_value = out._value if saves in ("output", "both") else None
         n.pre_hooks = None
@@ -65,8 +69,11 @@ class Node:
                 "freed. Specify retain_graph=True if you need to backward through the graph a "
                 "second time.")
         if self.versions is not None:
+            reads = self.prim.reads
+            if reads is not None:
+                reads = reads(tuple(e is not None for e in self.edges))
             for i, (a, v) in enumerate(zip(self.inputs, self.versions)):
-                if a._vc[0] != v:
+                if a._vc[0] != v and (reads is None or reads[i]):
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified "
                         f"by an inplace operation: [{a.dtype.name} {list(a.shape)}], which is "
@@ -92,6 +99,9 @@ class Node:
         if self.prim.saves != "none":
             self.freed = True
             self.out_value = None
+            # the saved inputs too: a graph kept after backward holds no intermediates
+            self.inputs = tuple([_stand_in(a) if a._value is not None and
+                                 a.dtype.is_floating_point else a for a in self.inputs])
 
 
 def check_gradient_shape(name: str, index: int, got, want) -> None:
@@ -133,6 +143,19 @@ def _fit_cotangents(cts, inputs, edges, name: str) -> list:
                 ct = ct.to(a.dtype)
         res.append(ct)
     return res
+
+
+def _stand_in(t):
+    """A value-less tensor with ``t``'s shape, dtype and requires_grad (for rules that read
+    no input)."""
+    from jitgrad.ops.registry import Aval  # here: the registry imports this module
+    s = object.__new__(Tensor)
+    s._value = None
+    s._aval = Aval(tuple(t.shape), t.dtype)
+    s._rg = t._rg
+    s.grad_fn = None
+    s._vc = t._vc
+    return s
 
 
 def edge_of(t) -> tuple | None:

@@ -6,6 +6,7 @@ index tensors), and guards. Mixed into ``Codegen``; each ``call_<primitive>`` em
 from __future__ import annotations
 
 from jitgrad import dtypes
+from jitgrad.backends import numba_host
 from jitgrad.transforms.fusion import REDUCTIONS
 from jitgrad.backends.numba_values import (_NP, Unsupported, _numel, _root, _shape, _Val,
                                            flat_alias)
@@ -21,8 +22,29 @@ class CallsMixin:
         if e.prim.name in REDUCTIONS:
             return self.scalar_alias(e)  # a reduction of a 0-d value is the value
         if fn is None:
-            raise Unsupported(f"the Numba CPU backend has no lowering for {e.prim.name}")
-        fn(e)
+            return self.host_call(e, f"no lowering for {e.prim.name}")
+        mark, env = len(self.lines), dict(self.env)
+        try:
+            fn(e)
+        except Unsupported as why:  # this one equation runs on the host; the rest compiles
+            del self.lines[mark:]
+            self.env = env
+            self.host_call(e, str(why))
+
+    def host_call(self, e, why: str) -> None:
+        """Run equation ``e``'s NumPy implementation in an object-mode block (numba_host)."""
+        if e.out is None:
+            raise Unsupported(f"{e.prim.name} on the host: {why}")
+        self.host_ops.append((e.prim.name, e.src, why))
+        key = numba_host.register(e)
+        args = [self.array(a) if a.aval.shape else _root(self.val(a)).name for a in e.inputs]
+        name = self.fresh()
+        self.emit(f"with numba.objmode({name}={numba_host.numba_type(e.out.aval)!r}):")
+        self.emit(f"{name} = run_host({key!r}, ({''.join(f'{a}, ' for a in args)}))", 2)
+        if e.out.aval.shape:
+            self.publish(e.out, name, tuple(e.out.aval.shape))
+        else:
+            self.env[id(e.out)] = _Val("scalar", name)
 
     def set_array(self, e, expr: str) -> None:
         name = self.fresh()

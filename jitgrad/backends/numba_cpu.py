@@ -3,6 +3,8 @@
 The fusion plan becomes Python source: each loop is a loop nest (``prange`` when it is large and
 its reductions allow) whose body is the registry's scalar templates; calls are NumPy code Numba
 compiles (matmul through BLAS) or dedicated loops; guards return their index and the value seen.
+A long kernel (many guards and reductions) is cut into segment functions it calls in turn
+(``numba_segments``), which keeps Numba's compile time linear in the trace's length.
 The source is written to the disk cache and compiled for the exact input types at once, so a
 function that Numba cannot type falls back, whole, to the reference interpreter: slower, never
 wrong. ``lower().as_text("kernel")`` shows the source.
@@ -10,13 +12,17 @@ wrong. ``lower().as_text("kernel")`` shows the source.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from jitgrad import dtypes
+from jitgrad.backends import numba_segments
 from jitgrad.backends.numba_calls import CallsMixin
+from jitgrad.backends.numba_segments import SEGMENT_COST
 from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, Unsupported, _numel,
                                            _root, _shape, _Val, flat_alias, literal,
-                                           prune_flat_aliases)
+                                           unused_flat_aliases)
 from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
@@ -43,6 +49,7 @@ class Codegen(CallsMixin):
         self.n = 0
         self.parallel = False
         self.has_blas = any(e.prim.name == "matmul" for e in graph.eqns)
+        self.host_ops: list = []  # (primitive, source line, why) run in object mode
         self.uses: dict[int, list] = {}
         for e in graph.eqns:
             for a in e.inputs:
@@ -107,13 +114,19 @@ class Codegen(CallsMixin):
             args.append(self.bind_input(v, f"c{i}"))
         for i, v in enumerate(g.inputs):
             args.append(self.bind_input(v, f"a{i}"))
+        cuts, cost = [], 0  # where segments may start (numba_segments), and their cost
         for step in self.plan.steps:
+            if cost >= SEGMENT_COST:
+                cuts.append(len(self.lines))
+                cost = 0
             if isinstance(step, Loop):
                 self.loop(step)
+                cost += sum(1 for e in step.eqns if e.prim.name in REDUCTIONS)
             elif isinstance(step, View):
                 self.view(step.eqn)
             else:
                 self.call(step.eqn)
+                cost += step.eqn.prim.name == "guard"
         outs = []
         for o in g.outputs:
             v = self.val(o)
@@ -129,18 +142,42 @@ class Codegen(CallsMixin):
             else:
                 dummies.append(f"{dt}(0)")
         self.emit(f"return -1, 0.0, ({', '.join(outs)},)")
+        decorator = f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')"
         head = ["import math", "import numpy as np", "import numba",
                 "from jitgrad.backends._numba_helpers import (clamp, floor, floordiv, isinf, isnan, max2,",
                 "                                             min2, sign)",
                 "from jitgrad.backends._vecmath import (libm_ok, libm_sincos, trig_ok, vcos, vexp,",
                 "                                       vsin, vsincos, vtanh)",
                 "from jitgrad.backends._vecmath32 import vexp32, vtanh32",
-                "",
-                f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')",
-                f"def kernel({', '.join(args)}):"]
-        body = "\n".join(prune_flat_aliases(self.lines)).replace("__DUMMIES__",
-                                                                ", ".join(dummies) + ",")
-        return "\n".join(head) + "\n" + body + "\n"
+                ""]
+        if self.host_ops:
+            head.insert(-1, "from jitgrad.backends.numba_host import run_host")
+        dead = unused_flat_aliases(self.lines)
+        lines = [line for i, line in enumerate(self.lines) if i not in dead]
+        out_dummies = ", ".join(dummies) + ","
+        if cuts:
+            # the cuts, in the pruned lines
+            gone = sorted(dead)
+            cuts = [c - bisect.bisect_left(gone, c) for c in cuts]
+            split = numba_segments.split(lines, cuts, args, self.value_types(), decorator,
+                                         out_dummies)
+            if split is not None:
+                return "\n".join(head) + "\n" + split
+        body = "\n".join(lines).replace("__DUMMIES__", out_dummies)
+        return "\n".join(head + [decorator, f"def kernel({', '.join(args)}):"]) + "\n" + \
+            body + "\n"
+
+    def value_types(self) -> dict:
+        """``name -> (dtype text, ndim)`` of the generated names that hold IR values."""
+        g = self.g
+        out = {}
+        for v in [c for c, _ in g.consts] + list(g.inputs) + [e.out for e in g.eqns if e.out]:
+            val = self.env.get(id(v))
+            if val is not None and val.kind in ("array", "scalar", "tview") and \
+                    val.name.isidentifier():
+                out[val.name] = (_NP[v.aval.dtype], len(v.aval.shape) if val.kind != "scalar"
+                                 else 0)
+        return out
 
     def publish(self, var, name: str, shape) -> None:
         """``var`` is now the contiguous array ``name`` (with a flat alias for flat loops)."""
@@ -389,12 +426,6 @@ def scalar_expr(e, args: list[str], vector: bool = False) -> str:
     return text
 
 
-def generate(graph: Graph) -> tuple[str, bool]:
-    """Source of the kernel for ``graph`` and whether it uses parallel loops."""
-    cg = Codegen(graph)
-    return cg.generate(), cg.parallel
-
-
 class NumbaExecutable:
     """Calls the compiled kernel: contiguous inputs in, guard failures out as exceptions.
 
@@ -402,13 +433,14 @@ class NumbaExecutable:
     (no loops over flags per call): it is on every compiled call's path."""
 
     __slots__ = ("kernel", "source", "graph", "guard_types", "_call", "_libm", "_ns", "_params",
-                 "_outs", "fresh")
+                 "_outs", "fresh", "host_ops")
 
     def __init__(self, kernel, source: str, graph: Graph) -> None:
         self.kernel = kernel
         self.source = source
         self.graph = graph
         self._libm = None
+        self.host_ops: tuple = ()  # equations run in object mode (numba_host)
         self.guard_types = guard_types(graph)
         ns = {"kernel": kernel, "slow": self._slow, "_a": np.array, "_c": _contiguous}
         params = []  # the kernel's arguments; {j} is the j-th input array
@@ -509,8 +541,12 @@ class NumbaCPUBackend:
         from jitgrad.backends.reference import ReferenceExecutable
         from jitgrad.runtime import _log
         try:
-            source, _ = generate(graph)
-            return compile_source(source, graph)
+            cg = Codegen(graph)
+            source = cg.generate()
+            # object-mode blocks do not build ahead of time: no AOT for those kernels
+            exe = compile_source(source, graph, aot_ok=not cg.host_ops)
+            exe.host_ops = tuple(cg.host_ops)
+            return exe
         except Unsupported as e:
             _log("compile", f"reference interpreter for this trace: {e}")
             return ReferenceExecutable(graph, note=str(e))

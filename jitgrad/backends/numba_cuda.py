@@ -407,6 +407,7 @@ class CudaExecutable:
         self.source = source
         self.graph = graph
         self.host = host
+        self.host_ops = tuple((e.prim.name, e.src, "no CUDA kernel for it") for e in host)
         self.consts = [rt.to_device(np.asarray(arr), np.asarray(arr).dtype)
                        for _, arr in graph.consts]
         self.guard_types = guard_types(graph)

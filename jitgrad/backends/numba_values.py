@@ -70,23 +70,22 @@ def _numel(shape) -> int:
 def flat_alias(name: str, shape) -> str:
     """The line binding ``name_f``, the flat view flat loops index. A 1-d array is its own
     (Numba's reshape costs ~0.2 s of compile the first time a process uses it);
-    ``prune_flat_aliases`` drops the ones no loop reads."""
+    the kernel drops the ones no loop reads (``unused_flat_aliases``)."""
     return f"{name}_f = {name}" if len(shape) == 1 else f"{name}_f = {name}.reshape(-1)"
 
 
 _ALIAS = re.compile(r"^\s*(\w+)_f = \1(\.reshape\(-1\))?$")
 
 
-def prune_flat_aliases(lines: list[str]) -> list[str]:
-    """``lines`` without the flat aliases that nothing reads (an alias read nowhere occurs once:
-    where it is bound). One count of every ``name_f`` token: linear in the source."""
+def unused_flat_aliases(lines: list[str]) -> set:
+    """Indices of the flat-alias lines nothing reads (an alias read nowhere occurs once: where
+    it is bound). One count of every ``name_f`` token: linear in the source."""
     uses = Counter(_FLAT_NAME.findall("\n".join(lines)))
-    out = []
-    for line in lines:
+    out = set()
+    for i, line in enumerate(lines):
         m = _ALIAS.match(line)
         if m and uses[f"{m.group(1)}_f"] == 1:
-            continue
-        out.append(line)
+            out.add(i)
     return out
 
 

@@ -62,3 +62,8 @@ def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
     if keepdims:
         return tuple(1 if i in axes else s for i, s in enumerate(shape))
     return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def reads_other(needs: tuple) -> tuple:
+    """For ``x * y``-like rules: x's gradient reads y, and y's reads x."""
+    return needs[1], needs[0]

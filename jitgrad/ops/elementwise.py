@@ -100,9 +100,10 @@ add_p = register("add", np.add, _rules.binary, lambda g, out, x, y: (g, g), save
 sub_p = register("sub", np.subtract, _rules.binary, lambda g, out, x, y: (g, -g), saves="none",
                  expr="({0} - {1})")
 mul_p = register("mul", np.multiply, _rules.binary, lambda g, out, x, y: (g * y, g * x),
-                 expr="({0} * {1})")
+                 expr="({0} * {1})", reads=_rules.reads_other)
 div_p = register("div", _quiet(np.true_divide), _rules.binary,
-                 lambda g, out, x, y: (g / y, -(g * x) / (y * y)), expr="({0} / {1})")
+                 lambda g, out, x, y: (g / y, -(g * x) / (y * y)), expr="({0} / {1})",
+                 reads=lambda needs: (needs[1], needs[0] or needs[1]))
 
 
 def _pow_vjp(g, out, x, y):

@@ -61,7 +61,8 @@ def _matmul_vjp(g, out, a, b):
 
 matmul_p = register("matmul", np.matmul,
                     lambda a, b: Aval(matmul_shape(a.shape, b.shape), a.dtype),
-                    _matmul_vjp, kind="linalg", backward_name="MmBackward0")
+                    _matmul_vjp, kind="linalg", backward_name="MmBackward0",
+                    reads=_rules.reads_other)
 
 
 def matmul(a, b):

@@ -36,11 +36,11 @@ class Primitive:
     """A registered operation. See the module docstring for the fields."""
 
     __slots__ = ("name", "impl", "abstract", "vjp", "saves", "kind", "expr", "view",
-                 "backward_name", "nondiff_inputs")
+                 "backward_name", "nondiff_inputs", "reads")
 
     def __init__(self, name: str, impl: Callable, abstract: Callable, vjp: Callable | None,
                  *, saves: str, kind: str, expr: str | None, view: bool,
-                 backward_name: str, nondiff_inputs: tuple) -> None:
+                 backward_name: str, nondiff_inputs: tuple, reads: Callable | None) -> None:
         self.name = name
         self.impl = impl
         self.abstract = abstract
@@ -53,6 +53,10 @@ class Primitive:
         self.view = view
         self.backward_name = backward_name
         self.nondiff_inputs = nondiff_inputs
+        # With saves="inputs": which inputs' values the vjp reads, given which inputs need a
+        # gradient (None: all of them). Only those are checked for in-place modification, as
+        # torch saves ``other`` of ``x * other`` only when ``x`` needs a gradient.
+        self.reads = reads
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -64,7 +68,7 @@ PRIMITIVES: dict[str, Primitive] = {}
 def register(name: str, impl: Callable, abstract: Callable, vjp: Callable | None = None, *,
              saves: str = "inputs", kind: str = "elementwise", expr: str | None = None,
              view: bool = False, backward_name: str | None = None,
-             nondiff_inputs: tuple = ()) -> Primitive:
+             nondiff_inputs: tuple = (), reads: Callable | None = None) -> Primitive:
     """Declare a primitive. Registering a name twice is a bug, not an override."""
     if name in PRIMITIVES:
         raise ValueError(f"primitive {name!r} is already registered")
@@ -73,7 +77,7 @@ def register(name: str, impl: Callable, abstract: Callable, vjp: Callable | None
     if backward_name is None:
         backward_name = "".join(p.capitalize() for p in name.split("_")) + "Backward0"
     p = Primitive(name, impl, abstract, vjp, saves=saves, kind=kind, expr=expr, view=view,
-                  backward_name=backward_name, nondiff_inputs=nondiff_inputs)
+                  backward_name=backward_name, nondiff_inputs=nondiff_inputs, reads=reads)
     PRIMITIVES[name] = p
     return p
 
