@@ -13,6 +13,7 @@ wrong. ``lower().as_text("kernel")`` shows the source.
 from __future__ import annotations
 
 import bisect
+import re
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
 
 _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
+# The names generated code uses for loop indices and block temporaries (local to one step).
+_LOCALS = re.compile(r"\b(?:i\d*|j\d*|blk|lo|hi|s|p|q|k|b|r)\b")
 # Loop bodies use vectorizable versions of these (libm's are scalar calls: 3x slower here).
 _VECTOR_MATH = {"sin": "vsin({0})", "cos": "vcos({0})", "tanh": "vtanh({0})", "exp": "vexp({0})",
                 "sigmoid": "(1.0 / (1.0 + vexp(-{0})))"}
@@ -114,19 +117,22 @@ class Codegen(CallsMixin):
             args.append(self.bind_input(v, f"c{i}"))
         for i, v in enumerate(g.inputs):
             args.append(self.bind_input(v, f"a{i}"))
-        cuts, cost = [], 0  # where segments may start (numba_segments), and their cost
-        for step in self.plan.steps:
+        cuts, cost = [], 0  # where segments may start (numba_segments), and guards since
+        for k, step in enumerate(self.plan.steps):
             if cost >= SEGMENT_COST:
                 cuts.append(len(self.lines))
                 cost = 0
+            mark = len(self.lines)
             if isinstance(step, Loop):
                 self.loop(step)
-                cost += sum(1 for e in step.eqns if e.prim.name in REDUCTIONS)
             elif isinstance(step, View):
                 self.view(step.eqn)
             else:
                 self.call(step.eqn)
                 cost += step.eqn.prim.name == "guard"
+            # Loop indices and block temporaries of their own per step: a name assigned in many
+            # places costs Numba's SSA pass a rewrite of the whole function.
+            self.lines[mark:] = [_LOCALS.sub(rf"\g<0>_{k}", line) for line in self.lines[mark:]]
         outs = []
         for o in g.outputs:
             v = self.val(o)
