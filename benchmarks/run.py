@@ -69,6 +69,11 @@ def scalar() -> None:
         xa, ya = jnp.float32(2.0), jnp.float32(3.0)
         fns["jax jit"] = lambda: jax.block_until_ready(jf(xa, ya))
     compare("scalar", fns)
+    print("the same with Python floats as the arguments")
+    fns = {"jitgrad compiled": lambda: f(2.0, 3.0)}
+    if jax is not None:
+        fns["jax jit"] = lambda: jax.block_until_ready(jf(2.0, 3.0))
+    compare("scalar floats", fns)
 
 
 def doubling(x):

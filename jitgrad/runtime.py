@@ -8,14 +8,13 @@ changing, the function warns once and runs eagerly from then on: slower, never w
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 
+from jitgrad._settings import config, log as _log
 from jitgrad.errors import GuardFailure
 from jitgrad.ir.graph import Var
 from jitgrad.ir.verify import verify
@@ -27,28 +26,6 @@ from jitgrad.trace.pytree import (DeviceLeaf, flatten, map_leaves, num_leaves, t
 from jitgrad.trace.tracer import Implicit, module_leaves, trace
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
-
-
-class Config:
-    """Global defaults; each compiled function may override ``retrace_limit``.
-
-    >>> import jitgrad
-    >>> jitgrad.config.retrace_limit
-    32
-    """
-
-    def __init__(self) -> None:
-        self.retrace_limit = 32
-        # A value guard (float(), .item()) that forces this many re-traces is "unstable".
-        self.unstable_guard_limit = 8
-        # Verify the IR after every pass (the tests switch this on).
-        self.verify = False
-        # Build serial CPU kernels ahead of time in the background, and load them so in later
-        # processes, without importing Numba (backends/aot.py; also JITGRAD_AOT=0).
-        self.aot = True
-
-
-config = Config()
 
 
 class RetraceWarning(UserWarning):
@@ -67,11 +44,6 @@ class CacheInfo(NamedTuple):
     # What a compiling backend did not compile: an equation run on the host inside a kernel,
     # or a whole trace handed to the interpreter, each with where and why.
     fallbacks: tuple = ()
-
-
-def _log(kind: str, msg: str) -> None:
-    if kind in os.environ.get("JITGRAD_LOG", "").split(","):
-        print(f"[jitgrad {kind}] {msg}", file=sys.stderr)
 
 
 def _outcome_key(v):
@@ -278,6 +250,8 @@ class Runtime:
         if not kwargs:
             for a in args:
                 if type(a) is not Tensor and type(a) is not Parameter:
+                    if type(a) in _FAST_SCALARS:
+                        return self._run_scalars(args, tried)
                     break
             else:
                 implicit, extra = self.implicit.state()
@@ -312,6 +286,36 @@ class Runtime:
                                     args, kwargs)
         call = self.prepare(args, kwargs)
         return self.execute(call, self.node_for(call, args, kwargs), args, kwargs)
+
+    def _run_scalars(self, args: tuple, tried):
+        """Plain calls with Python numbers among tensors: keyed by the numbers' types (and
+        values, where they are static) without flattening, so their steady state is fast too."""
+        dyn = self._argnums() if self.mode == "grad" else ()
+        fkey = tuple([(a._value.shape, a._value.dtype) if type(a) is Tensor or
+                      type(a) is Parameter else (type(a), None if i in dyn else a)
+                      for i, a in enumerate(args)])
+        implicit, extra = self.implicit.state()
+        if implicit or extra:
+            fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]), extra)
+        hit = self.fast.get(fkey)
+        if hit is None:
+            call = self.prepare(args, {})
+            node = self.node_for(call, args, {})
+            build = self._builder(node, call)
+            hit = self.fast[fkey] = (call, node, build, self._steady(node, call, build, args))
+        else:
+            self.hits += 1
+        template, node, build, steady = hit
+        if steady is not None and steady is not tried and not implicit and not node.children:
+            try:
+                out = steady(args)
+            except GuardFailure:
+                out = _MISS
+            if out is not _MISS:
+                self._last_steady = steady
+                return out
+        call = self.prepare(args, {})
+        return self.execute(call, self.node_for(call, args, {}), args, {})
 
     def execute(self, call: Call, node: TraceNode, args, kwargs):
         taken = self.follow(call, node, args, kwargs)
@@ -417,14 +421,17 @@ class Runtime:
         exec("\n".join(lines), ns)  # noqa: S102  (a fixed template over this trace's arity)
         return ns["build"]
 
-    def _steady(self, node: TraceNode, call: Call, build):
+    def _steady(self, node: TraceNode, call: Call, build, args: tuple | None = None):
         """The whole steady-state call in one generated function, where the executable can make
-        one (the Numba CPU backend) and the call's inputs are exactly its arguments: it checks
-        the arguments' types, shapes and dtypes, and that no closure or global holds a tensor,
-        itself, and returns ``_MISS`` when any differs from this call's. Else None."""
+        one (the Numba CPU backend) and the call's inputs are its arguments (tensors, or the
+        Python numbers among ``args``): it checks the arguments' types, shapes and dtypes (the
+        values of static numbers), and that no closure or global holds a tensor, itself, and
+        returns ``_MISS`` when any differs from this call's. Else None."""
         make = getattr(node.exe, "steady", None)
         if make is None or not self._plain(node, call) or call.implicit or node.traced.refs:
             return None
+        if args is not None:
+            return self._steady_scalars(node, call, build, args, make)
         n = len(call.leaves)
         names = [f"a{j}" for j in range(n)]
         ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
@@ -445,6 +452,42 @@ class Runtime:
                          f"v{j} = a{j}._value",
                          f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
                          "    return MISS"]
+        finish = self._result_lines(node, [f"o{i}" for i in range(len(node.optimized.outputs))])
+        return make(prologue, finish, ns)
+
+    def _steady_scalars(self, node: TraceNode, call: Call, build, args: tuple, make):
+        """``_steady`` for arguments that mix tensors and Python numbers: a dynamic number (a
+        differentiated argument) becomes its 0-d input, a static one must equal the traced
+        value."""
+        n = len(args)
+        ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
+              "MISS": _MISS, "implicit": self.implicit.state, "EXTRA": self.implicit.extra}
+        prologue = [f"if len(args) != {n}:", "    return MISS"]
+        if not self.implicit.fixed:
+            prologue += ["its, iex = implicit()", "if its or (iex is not EXTRA and iex != EXTRA):",
+                         "    return MISS"]
+        prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
+        leaves = iter(call.leaves)
+        j = 0
+        for i, (a, tree) in enumerate(zip(args, call.trees)):
+            if type(a) is Tensor or type(a) is Parameter:
+                v = next(leaves)._value
+                ns[f"S{j}"], ns[f"D{j}"] = v.shape, v.dtype
+                prologue += [f"if type(a{i}) is not Tensor and type(a{i}) is not Parameter:",
+                             "    return MISS",
+                             f"v{j} = a{i}._value",
+                             f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
+                             "    return MISS"]
+                j += 1
+            elif tree == _TENSOR:  # a differentiated number: a 0-d input of the leaf's dtype
+                ns[f"T{j}"] = next(leaves)._value.dtype.type
+                prologue += [f"if type(a{i}) is not {type(a).__name__}:", "    return MISS",
+                             f"v{j} = T{j}(a{i})"]
+                j += 1
+            else:  # static: part of the trace
+                ns[f"K{i}"] = a
+                prologue += [f"if type(a{i}) is not {type(a).__name__} or a{i} != K{i}:",
+                             "    return MISS"]
         finish = self._result_lines(node, [f"o{i}" for i in range(len(node.optimized.outputs))])
         return make(prologue, finish, ns)
 
@@ -541,6 +584,7 @@ class Runtime:
 
 
 _TENSOR = ("T",)
+_FAST_SCALARS = (float, int, bool)  # argument types the plain-call paths take besides tensors
 _MISS = object()  # a steady-state function's "not this call": take the general path
 
 

@@ -533,3 +533,25 @@ def test_custom_function_gradient_of_the_wrong_shape_is_named():
     x = jg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match=msg):
         Bad.apply(x).sum().backward()
+
+
+@pytest.mark.parametrize("target", ["reference", "cpu"])
+def test_python_number_arguments_take_the_fast_path(target):
+    """Differentiated floats are inputs (one trace for any value); static numbers are part of
+    the trace (a new value re-traces); mixing them with tensors, or switching to a tensor,
+    gives the same answers as the general path."""
+    f = jg.value_and_grad(lambda x, y: x * y + y ** 2, argnums=(0, 1), target=target)
+    for x, y in ((2.0, 3.0), (2.5, -1.0), (2.0, 3.0)):
+        v, (dx, dy) = f(x, y)
+        assert (v.item(), dx.item(), dy.item()) == (x * y + y * y, y, x + 2 * y)
+        assert dx.dtype is jg.float32
+    assert f.cache_info().traces == 1
+    v, (dx, dy) = f(jg.tensor(2.0), 3.0)
+    assert (v.item(), dx.item(), dy.item()) == (15.0, 3.0, 8.0)
+    h = jg.grad(lambda x, k, flag: (x * k).sum() if flag else (x / k).sum(), target=target)
+    x = jg.ones(2, dtype=jg.float64)
+    np.testing.assert_allclose(h(x, 3.0, True).numpy(), [3, 3])
+    np.testing.assert_allclose(h(x, 4, True).numpy(), [4, 4])  # another type: another trace
+    np.testing.assert_allclose(h(x, 4.0, False).numpy(), [0.25, 0.25])
+    np.testing.assert_allclose(h(x, 3.0, True).numpy(), [3, 3])
+    assert h.cache_info().traces == 3

@@ -52,7 +52,7 @@ _mutex = threading.Lock()
 
 
 def enabled() -> bool:
-    from jitgrad.runtime import config
+    from jitgrad._settings import config
     return config.aot and os.environ.get("JITGRAD_AOT", "1") != "0"
 
 
@@ -127,7 +127,7 @@ def load(k: str):
             _remove(path + ".sha256")
             return None
         sys.modules[name] = mod
-        from jitgrad.runtime import _log
+        from jitgrad._settings import log as _log
         _log("compile", f"loaded the ahead-of-time kernel {path}")
     return getattr(mod, "kernel", None)
 
@@ -145,7 +145,7 @@ def request(source_path: str, k: str, signature) -> None:
             return
         _requested += 1
         _queue.append((source_path, k, _plain(signature), path))
-    from jitgrad.runtime import _log
+    from jitgrad._settings import log as _log
     _log("compile", f"queued an ahead-of-time build, to run at exit: {path}")
 
 

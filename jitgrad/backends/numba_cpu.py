@@ -545,7 +545,7 @@ class NumbaCPUBackend:
 
     def compile(self, graph: Graph):
         from jitgrad.backends.reference import ReferenceExecutable
-        from jitgrad.runtime import _log
+        from jitgrad._settings import log as _log
         try:
             cg = Codegen(graph)
             source = cg.generate()

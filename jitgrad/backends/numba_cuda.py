@@ -463,7 +463,7 @@ class NumbaCUDABackend:
     def compile(self, graph: Graph):
         from jitgrad.backends import disk_cache
         from jitgrad.backends.numba_values import Unsupported
-        from jitgrad.runtime import _log
+        from jitgrad._settings import log as _log
         cg = CudaCodegen(graph)
         try:
             source = cg.generate()

@@ -199,5 +199,5 @@ def _convert(x, dt: dtypes.DType) -> "Tensor":
     return scalar(x, dt)
 
 
-from jitgrad.autograd.graph import Node  # noqa: E402  (graph imports nothing of ours back)
+from jitgrad.autograd.graph import Node  # noqa: E402  (graph needs ops and Tensor in turn: last)
 from jitgrad.tensor import Tensor  # noqa: E402

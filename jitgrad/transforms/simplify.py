@@ -5,6 +5,8 @@
   the same shape) forward their input. Nothing that could change NaN/inf or signed-zero results
   (``x * 0``, ``x + 0``) is rewritten.
 - ``cse``: identical equations (same primitive, operands and params) computed once.
+- ``transpose_products``: ``(a @ b).T`` becomes ``b.T @ a.T`` where the product is used only
+  there, so no transposed copy of the result is made.
 - ``dce``: equations whose results are never used are dropped; guards always stay.
 """
 
@@ -217,7 +219,8 @@ PASSES = (fold, cse, transpose_products, dce)
 
 
 def simplify(g: Graph, verify=None) -> Graph:
-    """fold, then CSE, then DCE (``verify`` runs after each pass when given)."""
+    """The passes of ``PASSES`` in order: fold, CSE, transpose_products, DCE (``verify`` runs
+    after each pass when given)."""
     for p in PASSES:
         g = p(g)
         if verify is not None:

@@ -1,0 +1,36 @@
+"""Settings and logging, below every layer that reads them (the backends and the runtime):
+``jitgrad.config`` and ``JITGRAD_LOG``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+class Config:
+    """Global defaults; each compiled function may override ``retrace_limit``.
+
+    >>> import jitgrad
+    >>> jitgrad.config.retrace_limit
+    32
+    """
+
+    def __init__(self) -> None:
+        self.retrace_limit = 32
+        # A value guard (float(), .item()) that forces this many re-traces is "unstable".
+        self.unstable_guard_limit = 8
+        # Verify the IR after every pass (the tests switch this on).
+        self.verify = False
+        # Build serial CPU kernels ahead of time in the background, and load them so in later
+        # processes, without importing Numba (backends/aot.py; also JITGRAD_AOT=0).
+        self.aot = True
+
+
+config = Config()
+
+
+def log(kind: str, msg: str) -> None:
+    """Print ``msg`` to stderr when ``JITGRAD_LOG`` names ``kind`` (retrace, compile)."""
+    if kind in os.environ.get("JITGRAD_LOG", "").split(","):
+        print(f"[jitgrad {kind}] {msg}", file=sys.stderr)

@@ -1,0 +1,51 @@
+"""Imports point one way through the compiler's layers: ir -> transforms -> backends ->
+runtime (``runtime``, ``api``). A module may import its own layer and those before it, never one
+after it (function-level imports count too)."""
+
+import ast
+import os
+
+import pytest
+
+PKG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jitgrad")
+ORDER = ["ir", "transforms", "backends", "runtime"]
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    if len(parts) < 2 or parts[0] != "jitgrad":
+        return None
+    return "runtime" if parts[1] in ("runtime", "api") else parts[1] if parts[1] in ORDER else None
+
+
+def _modules():
+    for d, _, files in os.walk(PKG):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(d, f)
+                rel = os.path.relpath(path, os.path.dirname(PKG))[:-3].replace(os.sep, ".")
+                yield rel.removesuffix(".__init__"), path
+
+
+def _imports(path: str):
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module, node.lineno
+            for alias in node.names:  # from jitgrad import runtime
+                yield f"{node.module}.{alias.name}", node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+
+
+MODULES = [(m, p) for m, p in _modules() if _layer(m) is not None]
+
+
+@pytest.mark.parametrize("module,path", MODULES, ids=[m for m, _ in MODULES])
+def test_no_import_points_backwards(module, path):
+    mine = ORDER.index(_layer(module))
+    for target, line in _imports(path):
+        theirs = _layer(target)
+        if theirs is not None:
+            assert ORDER.index(theirs) <= mine, (
+                f"{module} (layer {ORDER[mine]}) imports {target} (layer {theirs}) at line {line}")
