@@ -264,7 +264,8 @@ class Runtime:
                     call = self.prepare(args, kwargs)
                     node = self.node_for(call, args, kwargs)
                     build = self._builder(node, call)
-                    hit = self.fast[fkey] = (call, node, build, self._steady(node, call, build))
+                    hit = self.fast[fkey] = (call, node, build,
+                                             self._steady(node, call, build, args))
                 else:
                     self.hits += 1
                 template, node, build, steady = hit
@@ -421,19 +422,17 @@ class Runtime:
         exec("\n".join(lines), ns)  # noqa: S102  (a fixed template over this trace's arity)
         return ns["build"]
 
-    def _steady(self, node: TraceNode, call: Call, build, args: tuple | None = None):
+    def _steady(self, node: TraceNode, call: Call, build, args: tuple):
         """The whole steady-state call in one generated function, where the executable can make
-        one (the Numba CPU backend) and the call's inputs are its arguments (tensors, or the
-        Python numbers among ``args``): it checks the arguments' types, shapes and dtypes (the
-        values of static numbers), and that no closure or global holds a tensor, itself, and
-        returns ``_MISS`` when any differs from this call's. Else None."""
+        one (the Numba CPU backend) and the call's inputs are its arguments ``args`` (tensors
+        and Python numbers): it checks the arguments' types, shapes and dtypes (a static
+        number's value), and that no closure or global holds a tensor, itself, and returns
+        ``_MISS`` when any differs from this call's. A differentiated number becomes its 0-d
+        input. Else None."""
         make = getattr(node.exe, "steady", None)
         if make is None or not self._plain(node, call) or call.implicit or node.traced.refs:
             return None
-        if args is not None:
-            return self._steady_scalars(node, call, build, args, make)
-        n = len(call.leaves)
-        names = [f"a{j}" for j in range(n)]
+        n = len(args)
         ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
               "MISS": _MISS, "implicit": self.implicit.state, "EXTRA": self.implicit.extra}
         # Guards are compiled into the kernel: once the tree has children, this trace still
@@ -442,28 +441,6 @@ class Runtime:
         if not self.implicit.fixed:
             # A closure or global may come to hold a tensor, or a Python value the trace baked
             # in may have changed.
-            prologue += ["its, iex = implicit()", "if its or (iex is not EXTRA and iex != EXTRA):",
-                         "    return MISS"]
-        prologue.append(f"{', '.join(names)}{',' if n == 1 else ''} = args")
-        for j, leaf in enumerate(call.leaves):
-            ns[f"S{j}"], ns[f"D{j}"] = leaf._value.shape, leaf._value.dtype
-            prologue += [f"if type(a{j}) is not Tensor and type(a{j}) is not Parameter:",
-                         "    return MISS",
-                         f"v{j} = a{j}._value",
-                         f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
-                         "    return MISS"]
-        finish = self._result_lines(node, [f"o{i}" for i in range(len(node.optimized.outputs))])
-        return make(prologue, finish, ns)
-
-    def _steady_scalars(self, node: TraceNode, call: Call, build, args: tuple, make):
-        """``_steady`` for arguments that mix tensors and Python numbers: a dynamic number (a
-        differentiated argument) becomes its 0-d input, a static one must equal the traced
-        value."""
-        n = len(args)
-        ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
-              "MISS": _MISS, "implicit": self.implicit.state, "EXTRA": self.implicit.extra}
-        prologue = [f"if len(args) != {n}:", "    return MISS"]
-        if not self.implicit.fixed:
             prologue += ["its, iex = implicit()", "if its or (iex is not EXTRA and iex != EXTRA):",
                          "    return MISS"]
         prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")

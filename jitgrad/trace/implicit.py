@@ -237,16 +237,12 @@ def _scan(obj, tensors: list, scalars: list, depth: int, path: tuple) -> bool:
         tensors.append(obj)
         return False
     if _is_module(obj):
-        for _, m in obj.named_modules():
-            tensors.extend(p for p in m._parameters.values() if p is not None)
-            tensors.extend(b for b in m._buffers.values() if b is not None)
-            for k, v in m.__dict__.items():
-                if k.startswith("_"):
-                    continue
-                if isinstance(v, Tensor):
-                    tensors.append(v)
-                elif isinstance(v, _SCALARS):
-                    scalars.append((path, id(m), k, v))
+        # parameters, buffers, tensor attributes and Python values, kept until a Module changes
+        _, _, params, others, values = module_flat(obj)
+        tensors.extend(params)
+        tensors.extend(others)
+        if values:
+            scalars.append((path, id(obj), values))
         return False
     if depth >= 3:
         return False
@@ -289,3 +285,4 @@ def _user_object(obj) -> bool:
 
 from functools import partial as functools_partial  # noqa: E402
 from jitgrad.nn.module import Module, module_version  # noqa: E402
+from jitgrad.trace.pytree import module_flat  # noqa: E402
