@@ -206,3 +206,24 @@ def test_log1p_expm1_accurate_in_float32(target):
         got = host(out)
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, [1e-8, -1e-8], rtol=1e-6)
+
+
+class _Loss:
+    def __init__(self):
+        self.w = jg.tensor([1.0, 2.0])
+        self.scale = 1.0
+
+    def __call__(self, x):
+        return (x * self.w).sum() * self.scale
+
+
+@pytest.mark.parametrize("target", ["reference", "cpu"])
+def test_attributes_of_a_callable_object_are_live(target):
+    loss = _Loss()
+    f = jg.grad(loss, target=target)
+    x = jg.ones(2)
+    np.testing.assert_allclose(host(f(x)), [1, 2])
+    loss.w = jg.tensor([5.0, 6.0])
+    np.testing.assert_allclose(host(f(x)), [5, 6])
+    loss.scale = 2.0
+    np.testing.assert_allclose(host(f(x)), [10, 12])

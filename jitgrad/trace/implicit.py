@@ -111,6 +111,8 @@ class _Slots:
         if isinstance(target, types.MethodType):
             self.owner = target.__self__
             target = target.__func__
+        elif not isinstance(target, types.FunctionType) and _user_object(target):
+            self.owner = target  # an object of the user's with __call__: its methods and state
         self.cells: list = []
         self.names: list = []    # (globals dict, name)
         self.funcs: list = []    # functions whose defaults are read
