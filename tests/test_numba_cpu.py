@@ -311,3 +311,22 @@ def test_long_kernels_compile_in_segments():
         tt = jg.tensor(t, dtype=jg.float64)
         np.testing.assert_allclose(c(x, tt).numpy(), r(x, tt).numpy(), rtol=1e-12, atol=0)
     assert c.cache_info().traces == 2
+
+
+def test_single_element_updates_and_gradients_compile():
+    """y[0] = y[-1] * 2 and x[1, 2] read single elements: their gradients add into one element
+    (found by the fuzzer: Numba's x[i] is a scalar, not a view, and typing failed)."""
+    def prog(x, y):
+        v = y.clone()
+        v[0] = v[-1] * 2.0
+        return v.sum() + (x * y).sum() * 0.125 + x[1, 2] * 3 + x[0][-1]
+
+    x = jg.tensor(np.random.default_rng(0).standard_normal((3, 4)))
+    y = jg.tensor(np.arange(4.0))
+    num = jg.value_and_grad(prog, argnums=(0, 1), target="numba-cpu")
+    ref = jg.value_and_grad(prog, argnums=(0, 1), target="reference")
+    (v, gs), (vr, grs) = num(x, y), ref(x, y)
+    assert num.cache_info().fallbacks == ()
+    assert v.item() == vr.item()
+    for g, gr in zip(gs, grs):
+        np.testing.assert_array_equal(g.numpy(), gr.numpy())

@@ -256,12 +256,21 @@ class CallsMixin:
         self.publish(e.out, out, oshape)
 
     def call_scatter_add(self, e) -> None:
-        g = self.array(e.inputs[0])
         shape = tuple(e.params["shape"])
         dt = _NP[e.out.aval.dtype]
+        basic = self._basic(e.params["index"])
+        if basic is not None and not e.inputs[0].aval.shape:
+            # One element (the gradient of x[i, j]): Numba's x[i, j] is a scalar, not a view
+            # to add into, so the element is written directly.
+            out = self.fresh()
+            self.emit(f"{out} = np.zeros({_shape(shape)}, {dt})")
+            ints = [str(item[1]) for item in e.params["index"] if item[0] == "i"]
+            self.emit(f"{out}[{', '.join(ints) if ints else '()'}] = "
+                      f"{_root(self.val(e.inputs[0])).name}")
+            return self.publish(e.out, out, shape)
+        g = self.array(e.inputs[0])
         out = self.fresh()
         self.emit(f"{out} = np.zeros({_shape(shape)}, {dt})")
-        basic = self._basic(e.params["index"])
         if basic is not None:
             self.emit(f"{out}_v = {out}[{basic}]")
             self.emit(f"{out}_v += {g}")
