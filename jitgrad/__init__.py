@@ -21,16 +21,20 @@ from jitgrad.dtypes import int64 as long  # noqa: F401
 from jitgrad.errors import ShapeError, TraceError  # noqa: F401
 from jitgrad.ops import (  # noqa: F401
     abs, add, amax, amin, arange, argmax, argmin, as_tensor, bmm, broadcast_to, cat, chunk, clamp,
-    clone, concatenate, cos, div, dot, empty, empty_like, eq, exp, erf, expand, expm1, eye, flatten,
+    clone, concatenate, cos, cumsum, div, dot, empty, empty_like, eq, exp, erf, expand, expm1, eye, flatten,
     floor, floor_divide, from_numpy, full, full_like, ge, gt, isfinite, isinf, isnan, le,
-    linspace, log, log1p, log_softmax, logical_and, logical_not, logical_or, logsumexp, lt,
-    manual_seed, matmul, max, maximum, mean, min, minimum, mm, mul, mv, narrow, ne, neg, norm,
+    linspace, log, log10, log1p, log2, log_softmax, logical_and, logical_not, logical_or, logsumexp, lt,
+    manual_seed, matmul, max, maximum, mean, min, minimum, mm, movedim, mul, mv, narrow, ne, neg, norm,
     ones, ones_like, outer, permute, pow, prod, rand, rand_like, randint, randn, randn_like,
     randperm, reciprocal, relu, remainder, reshape, rsqrt, select, sigmoid, sign, sin, softmax, split, sqrt,
     square, squeeze, stack, std, sub, sum, t, tanh, tensor, transpose, unbind, unsqueeze, var,
     where, zeros, zeros_like,
 )
 from jitgrad.ops import clamp as clip  # noqa: F401
+from jitgrad.ops import movedim as moveaxis  # noqa: F401
+from jitgrad._compat import (  # noqa: F401,A004
+    BoolTensor, DoubleTensor, FloatTensor, LongTensor, all, allclose, any, isclose,
+)
 from jitgrad.autograd import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
 )

@@ -35,7 +35,8 @@ _METHODS = {
     "neg": ops.neg, "exp": ops.exp, "log": ops.log, "sin": ops.sin, "cos": ops.cos,
     "tanh": ops.tanh, "sigmoid": ops.sigmoid, "relu": ops.relu, "sqrt": ops.sqrt,
     "abs": ops.abs, "sign": ops.sign, "square": ops.square, "reciprocal": ops.reciprocal,
-    "rsqrt": ops.rsqrt, "log1p": ops.log1p, "expm1": ops.expm1, "erf": ops.erf, "floor": ops.floor,
+    "rsqrt": ops.rsqrt, "log10": ops.log10, "log2": ops.log2, "log1p": ops.log1p,
+    "expm1": ops.expm1, "erf": ops.erf, "floor": ops.floor,
     "maximum": ops.maximum, "minimum": ops.minimum, "clamp": ops.clamp, "clip": ops.clamp,
     "eq": ops.eq, "ne": ops.ne, "lt": ops.lt, "le": ops.le, "gt": ops.gt, "ge": ops.ge,
     "isnan": ops.isnan, "isinf": ops.isinf, "isfinite": ops.isfinite,
@@ -49,7 +50,8 @@ _METHODS = {
     "transpose": ops.transpose, "swapaxes": ops.transpose, "t": ops.t, "expand": ops.expand,
     "broadcast_to": ops.broadcast_to, "squeeze": ops.squeeze, "unsqueeze": ops.unsqueeze,
     "flatten": ops.flatten, "narrow": ops.narrow, "split": ops.split, "chunk": ops.chunk,
-    "unbind": ops.unbind, "select": ops.select, "clone": ops.clone,
+    "unbind": ops.unbind, "select": ops.select, "clone": ops.clone, "movedim": ops.movedim,
+    "moveaxis": ops.movedim, "cumsum": ops.cumsum,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
@@ -94,11 +96,18 @@ Tensor.view_as = lambda self, other: self.reshape(other.shape)
 Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
 Tensor.expand_as = lambda self, other: self.expand(other.shape)
 Tensor.masked_fill = lambda self, mask, value: ops.where(mask, value, self)
-Tensor.new_zeros = lambda self, *size: ops.zeros(*size, dtype=self.dtype)
-Tensor.new_ones = lambda self, *size: ops.ones(*size, dtype=self.dtype)
-Tensor.new_tensor = lambda self, data: ops.tensor(data, dtype=self.dtype)
-Tensor.all = lambda self, dim=None: ops.logical_not(self.bool()).sum(dim) == 0
-Tensor.any = lambda self, dim=None: self.bool().sum(dim) > 0
+Tensor.new_zeros = lambda self, *size, dtype=None, requires_grad=False, device=None: ops.zeros(
+    *size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=device)
+Tensor.new_ones = lambda self, *size, dtype=None, requires_grad=False, device=None: ops.ones(
+    *size, dtype=dtype or self.dtype, requires_grad=requires_grad, device=device)
+Tensor.new_full = lambda self, size, fill_value, dtype=None, requires_grad=False, device=None: \
+    ops.full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad,
+             device=device)
+Tensor.new_tensor = lambda self, data, dtype=None, requires_grad=False, device=None: ops.tensor(
+    data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+Tensor.all = lambda self, dim=None, keepdim=False: ops.logical_not(self.bool()).sum(
+    dim, keepdim) == 0
+Tensor.any = lambda self, dim=None, keepdim=False: self.bool().sum(dim, keepdim) > 0
 
 
 # -- in place ----------------------------------------------------------------------------------

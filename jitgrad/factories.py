@@ -69,6 +69,15 @@ def _shape(size) -> tuple:
     return tuple(int(s) for s in size)
 
 
+def _size_arg(shape: tuple, size) -> tuple:
+    """The sizes given positionally (``zeros(2, 3)``, ``zeros((2, 3))``) or as ``size=``."""
+    if size is None:
+        return shape
+    if shape:
+        raise TypeError("give the sizes either positionally or as size=, not both")
+    return (tuple(size),) if isinstance(size, (tuple, list)) else (size,)
+
+
 def _filled(size, value, dtype, requires_grad, device) -> Tensor:
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else None
@@ -77,16 +86,19 @@ def _filled(size, value, dtype, requires_grad, device) -> Tensor:
     return from_array(np.full(_shape(size), value, dtype=dt.np), requires_grad)
 
 
-def zeros(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return _filled(size, 0.0, dtype or dtypes.default_float, requires_grad, device)
+def zeros(*shape, size=None, dtype=None, requires_grad: bool = False,
+          device=None) -> Tensor:
+    return _filled(_size_arg(shape, size), 0.0, dtype or dtypes.default_float, requires_grad, device)
 
 
-def ones(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return _filled(size, 1.0, dtype or dtypes.default_float, requires_grad, device)
+def ones(*shape, size=None, dtype=None, requires_grad: bool = False,
+         device=None) -> Tensor:
+    return _filled(_size_arg(shape, size), 1.0, dtype or dtypes.default_float, requires_grad, device)
 
 
-def empty(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad, device=device)
+def empty(*shape, size=None, dtype=None, requires_grad: bool = False,
+          device=None) -> Tensor:
+    return zeros(*_size_arg(shape, size), dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 def full(size, fill_value, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
@@ -186,18 +198,20 @@ def generator() -> np.random.Generator:
     return _rng.gen
 
 
-def randn(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+def randn(*shape, size=None, dtype=None, requires_grad: bool = False,
+          device=None) -> Tensor:
     """Standard normal samples (float32 unless ``dtype`` says otherwise)."""
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
-    arr = generator().standard_normal(_shape(size)).astype(dt.np)
+    arr = generator().standard_normal(_shape(_size_arg(shape, size))).astype(dt.np)
     return from_array(arr, requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+def rand(*shape, size=None, dtype=None, requires_grad: bool = False,
+         device=None) -> Tensor:
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
-    arr = generator().random(_shape(size)).astype(dt.np)
+    arr = generator().random(_shape(_size_arg(shape, size))).astype(dt.np)
     return from_array(arr, requires_grad)
 
 

@@ -7,18 +7,19 @@ to the user-facing functions that bind them.
 from jitgrad.ops.registry import PRIMITIVES, Aval, Primitive, bind, promote, register  # noqa: F401
 from jitgrad.ops.elementwise import (  # noqa: F401
     abs, add, astype, bitwise_and, bitwise_or, bitwise_xor, clamp, clone, cos, div, eq, exp,
-    erf, expm1, floor, floor_divide, ge, gt, invert, isfinite, isinf, isnan, le, log, log1p,
+    erf, expm1, floor, floor_divide, ge, gt, invert, isfinite, isinf, isnan, le, log, log10,
+    log1p, log2,
     logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum, mul, ne, neg, pow,
     reciprocal, relu, remainder, rsqrt, sigmoid, sign, sin, softplus, sqrt, square, sub, tanh,
     where,
 )
 from jitgrad.ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, concatenate, expand, flatten, getitem, index_update, narrow,
-    np_index, parse_index, permute, reshape, select, split, squeeze, stack, t, transpose, unbind,
+    movedim, np_index, parse_index, permute, reshape, select, split, squeeze, stack, t, transpose, unbind,
     unsqueeze, view,
 )
 from jitgrad.ops.reduce import (  # noqa: F401
-    amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, norm, prod, softmax, std,
+    amax, amin, argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, norm, prod, softmax, std,
     sum, sum_to, var,
 )
 from jitgrad.ops import control  # noqa: F401

@@ -421,6 +421,14 @@ def rsqrt(x):
     return div(1.0, sqrt(x))
 
 
+def log10(x):
+    return log(x) * 0.4342944819032518  # 1 / ln 10
+
+
+def log2(x):
+    return log(x) * 1.4426950408889634  # 1 / ln 2
+
+
 def softplus(x, beta: float = 1.0, threshold: float = 20.0):
     bx = x * beta
     return where(bx > threshold, x, log1p(exp(minimum(bx, threshold))) / beta)

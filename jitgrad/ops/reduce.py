@@ -151,6 +151,24 @@ def _reduce(prim, x, dim, keepdim, op):
     return bind(prim, (x,), {"axes": axes, "keepdims": bool(keepdim)})
 
 
+def numpy_keywords(fn):
+    """Accept NumPy's spellings as torch does: ``axis`` for ``dim``, ``keepdims`` for
+    ``keepdim`` (``x.sum(axis=0, keepdims=True)``)."""
+    def with_aliases(*args, **kw):
+        if kw:
+            for np_name, name in (("axis", "dim"), ("keepdims", "keepdim")):
+                if np_name in kw:
+                    if name in kw:
+                        raise TypeError(f"{fn.__name__}(): got both {name}= and {np_name}=")
+                    kw[name] = kw.pop(np_name)
+        return fn(*args, **kw)
+    with_aliases.__name__ = fn.__name__
+    with_aliases.__qualname__ = fn.__qualname__
+    with_aliases.__doc__ = fn.__doc__
+    with_aliases.__wrapped__ = fn
+    return with_aliases
+
+
 def sum(x, dim=None, keepdim: bool = False, dtype=None):  # noqa: A001
     """Sum over ``dim`` (all dimensions by default)."""
     if dtype is not None:
@@ -286,6 +304,37 @@ def sum_to(g, shape: tuple):
     out = bind(sum_p, (g,), {"axes": axes, "keepdims": True}) if axes else g
     return reshape(out, shape)
 
+
+def _cumsum_vjp(g, out, x, axis):
+    # Each input reaches the outputs at and after it: a reversed cumulative sum of g, written
+    # with jitgrad ops (so it differentiates again).
+    return (sum(g, axis, keepdim=True) - cumsum(g, axis) + g,)
+
+
+cumsum_p = register("cumsum", lambda x, axis: np.cumsum(x, axis=axis, dtype=x.dtype if
+                                                        x.dtype != np.bool_ else np.int64),
+                    lambda x, axis: Aval(x.shape, dtypes.int64 if x.dtype is dtypes.bool_
+                                         else x.dtype),
+                    _cumsum_vjp, saves="none", kind="scan")
+
+
+def cumsum(x, dim, dtype=None):
+    """Cumulative sum along ``dim``, as torch (bools sum as int64).
+
+    >>> import jitgrad
+    >>> jitgrad.tensor([1, 2, 3]).cumsum(0)
+    tensor([1, 3, 6])
+    """
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.ndim == 0:
+        return x.clone()
+    return bind(cumsum_p, (x,), {"axis": _rules.norm_axes(dim, x.ndim, "cumsum")[0]})
+
+
+for _f in ("sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "prod", "norm", "var",
+           "std", "logsumexp", "softmax", "log_softmax", "cumsum"):
+    globals()[_f] = numpy_keywords(globals()[_f])
 
 from jitgrad.ops.elementwise import abs, exp, isinf, log, sqrt, where  # noqa: E402,A004
 from jitgrad.ops.shape import expand, reshape  # noqa: E402

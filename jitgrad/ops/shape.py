@@ -291,6 +291,24 @@ def transpose(x, dim0: int, dim1: int):
     return bind(permute_p, (x,), {"perm": tuple(perm)})
 
 
+def movedim(x, source, destination):
+    """Move dims ``source`` to positions ``destination`` (ints or sequences), as torch."""
+    src = (source,) if isinstance(source, int) else tuple(source)
+    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {list(src)} and destination {list(dst)} must have "
+                         "the same number of dims")
+    n = x.ndim
+    src = tuple(_rules.norm_axes(d, n, "movedim")[0] for d in src)
+    dst = tuple(_rules.norm_axes(d, n, "movedim")[0] for d in dst)
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError("movedim: repeated dim in source or destination")
+    rest = iter(d for d in range(n) if d not in src)
+    by_dst = dict(zip(dst, src))
+    perm = tuple(by_dst[i] if i in by_dst else next(rest) for i in range(n))
+    return bind(permute_p, (x,), {"perm": perm}) if n else x
+
+
 def t(x):
     if x.ndim > 2:
         raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but got {x.ndim}")

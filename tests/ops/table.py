@@ -91,6 +91,7 @@ ROWS = [
         lambda x: x.min(0) * (x.argmin(0) + x.argmax(0)), B, domain="distinct"),
     Row(("prod", "prod_others"), lambda x: x.prod(-1), lambda x: x.prod(-1), B, order2=False),
     Row(("norm",), lambda x: x.norm(), lambda x: np.sqrt((x * x).sum()), B),
+    Row(("cumsum",), lambda x: x.cumsum(-1) * x, lambda x: np.cumsum(x, -1) * x, B),
     Row(("softmax",), lambda x: jg.softmax(x, -1), lambda x: _softmax(x, -1), B),
     Row(("log_softmax",), lambda x: jg.log_softmax(x, 0), lambda x: np.log(_softmax(x, 0)), B),
     Row(("reshape",), lambda x: x.reshape(-1) * 1, lambda x: x.reshape(-1) * 1, B),

@@ -1,0 +1,68 @@
+"""PyTorch names learners type, checked against torch: NumPy-style keywords (axis=, keepdims=,
+size=), log10/log2, cumsum, movedim, all/any/allclose/isclose, the legacy typed constructors,
+autograd.Variable, new_* with a dtype."""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+
+torch = pytest.importorskip("torch", reason="checked against PyTorch")
+
+X = np.arange(6.0).reshape(2, 3) / 5 + 0.1
+CASES = {
+    "sum(axis=)": lambda m, x: x.sum(axis=1),
+    "sum(dim, keepdims=)": lambda m, x: x.sum(1, keepdims=True),
+    "torch.sum(axis=, keepdims=)": lambda m, x: m.sum(x, axis=0, keepdims=True),
+    "mean(axis=)": lambda m, x: x.mean(axis=0),
+    "max(axis=).values": lambda m, x: x.max(axis=1).values,
+    "amax(axis=)": lambda m, x: x.amax(axis=1),
+    "argmax(axis=)": lambda m, x: x.argmax(axis=1),
+    "std(axis=)": lambda m, x: x.std(axis=0),
+    "logsumexp(axis=)": lambda m, x: m.logsumexp(x, axis=1),
+    "softmax(axis=)": lambda m, x: x.softmax(axis=1),
+    "zeros(size=)": lambda m, x: m.zeros(size=(2, 3)),
+    "full(size=, fill_value=)": lambda m, x: m.full(size=(2,), fill_value=3.0),
+    "log10": lambda m, x: m.log10(x * 100),
+    "log2": lambda m, x: x.log2(),
+    "cumsum": lambda m, x: x.cumsum(1),
+    "cumsum of bools": lambda m, x: m.cumsum(x > 0.5, 1),
+    "movedim": lambda m, x: x.reshape(1, 2, 3).movedim(0, 2),
+    "movedim of sequences": lambda m, x: x.reshape(1, 2, 3).movedim((0, 1), (2, 0)),
+    "all": lambda m, x: m.all(x > 0),
+    "any(dim)": lambda m, x: (x > 0.5).any(dim=1),
+    "isclose": lambda m, x: m.isclose(x, x + 1e-9),
+    "FloatTensor": lambda m, x: m.FloatTensor([1, 2]),
+    "LongTensor": lambda m, x: m.LongTensor([1, 2]),
+    "FloatTensor(sizes)": lambda m, x: m.FloatTensor(2, 3) * 0,  # torch leaves it unset
+    "new_ones(dtype=)": lambda m, x: x.new_ones(3, dtype=m.int64),
+    "Variable": lambda m, x: m.autograd.Variable(x, requires_grad=True) * 2,
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_as_torch(name):
+    fn = CASES[name]
+    got = fn(jg, jg.tensor(X))
+    want = fn(torch, torch.tensor(X))
+    assert tuple(got.shape) == tuple(want.shape), name
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1], name
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+
+
+def test_allclose_and_gradients_of_cumsum_and_movedim():
+    assert jg.allclose(jg.tensor(X), jg.tensor(X + 1e-9)) and not jg.allclose(
+        jg.tensor(X), jg.tensor(X + 1e-3))
+    w = np.random.default_rng(0).standard_normal((3, 1, 2))
+    x = jg.tensor(X, requires_grad=True)
+    tx = torch.tensor(X, requires_grad=True)
+    (x.cumsum(1).reshape(1, 2, 3).movedim(0, 2) * jg.tensor(w.transpose(1, 0, 2).reshape(2, 3, 1))
+     ).sum().backward()
+    (tx.cumsum(1).reshape(1, 2, 3).movedim(0, 2) * torch.tensor(
+        w.transpose(1, 0, 2).reshape(2, 3, 1))).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+    for target in ("reference", "cpu"):
+        g = jg.grad(lambda x: (x.cumsum(0) * x).sum(), target=target)(jg.tensor(X))
+        tx = torch.tensor(X, requires_grad=True)
+        (tx.cumsum(0) * tx).sum().backward()
+        np.testing.assert_allclose(g.numpy(), tx.grad.numpy(), rtol=1e-12)
