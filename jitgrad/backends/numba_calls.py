@@ -239,10 +239,9 @@ class CallsMixin:
         x = self.array(e.inputs[0])
         basic = self._basic(e.params["index"])
         if basic is not None and not e.out.aval.shape:
-            # A single element (every dim indexed by an int): a scalar, not
-            # ascontiguousarray's 1-element array (which gave x[0] of a vector shape (1,)).
-            ints = [str(item[1]) for item in e.params["index"] if item[0] == "i"]
-            return self.set_array(e, f"{x}[{', '.join(ints) if ints else '()'}]")
+            # A single element: a scalar, not ascontiguousarray's 1-element array (which gave
+            # x[0] of a vector shape (1,)).
+            return self.set_array(e, f"{x}[{_element(e.params['index'])}]")
         if basic is not None:
             return self.set_array(e, f"np.ascontiguousarray({x}[{basic}])")
         xs = tuple(e.inputs[0].aval.shape)
@@ -264,8 +263,7 @@ class CallsMixin:
             # to add into, so the element is written directly.
             out = self.fresh()
             self.emit(f"{out} = np.zeros({_shape(shape)}, {dt})")
-            ints = [str(item[1]) for item in e.params["index"] if item[0] == "i"]
-            self.emit(f"{out}[{', '.join(ints) if ints else '()'}] = "
+            self.emit(f"{out}[{_element(e.params['index'])}] = "
                       f"{_root(self.val(e.inputs[0])).name}")
             return self.publish(e.out, out, shape)
         g = self.array(e.inputs[0])
@@ -295,3 +293,10 @@ class CallsMixin:
         shape = tuple(e.out.aval.shape)
         self.publish(e.out, out, shape)
 
+
+
+def _element(spec) -> str:
+    """The subscript of a basic index that picks one element (every dim indexed by an int; an
+    ellipsis then stands for no dims)."""
+    ints = [str(item[1]) for item in spec if item[0] == "i"]
+    return ", ".join(ints) if ints else "()"
