@@ -330,3 +330,20 @@ def test_single_element_updates_and_gradients_compile():
     assert v.item() == vr.item()
     for g, gr in zip(gs, grs):
         np.testing.assert_array_equal(g.numpy(), gr.numpy())
+
+
+def test_reshapes_to_0d_are_scalars():
+    """logsumexp of a vector ends in a reshape to (): Numba's 0-d arrays do not go where its
+    scalars do (math.tanh of one failed typing, sending the trace to the interpreter)."""
+    def prog(x, y):
+        return jg.logsumexp(y, -1).tanh() + (x * y).sum() + x.reshape(1, 12)[:, 3:4].reshape(())
+
+    x = jg.tensor(np.random.default_rng(1).standard_normal((3, 4)))
+    y = jg.tensor(np.arange(4.0))
+    num = jg.value_and_grad(prog, argnums=(0, 1), target="numba-cpu")
+    ref = jg.value_and_grad(prog, argnums=(0, 1), target="reference")
+    (v, gs), (vr, grs) = num(x, y), ref(x, y)
+    assert num.cache_info().fallbacks == ()
+    np.testing.assert_allclose(v.item(), vr.item(), rtol=1e-12)
+    for g, gr in zip(gs, grs):
+        np.testing.assert_allclose(g.numpy(), gr.numpy(), rtol=1e-12, atol=1e-15)

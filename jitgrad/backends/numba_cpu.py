@@ -205,6 +205,11 @@ class Codegen(CallsMixin):
             # A reshape of an array is a view of it (a broadcast one is materialized first).
             name = src.name if src.kind == "array" else self.array(e.inputs[0])
             out = self.fresh()
+            if not shape:  # to 0-d: the one element, a scalar (Numba's 0-d arrays are not)
+                n = len(e.inputs[0].aval.shape)
+                self.emit(f"{out} = {name}[{', '.join(['0'] * n) if n else '()'}]")
+                self.env[id(e.out)] = _Val("scalar", out)
+                return
             self.emit(f"{out} = {name}.reshape({_shape(shape)})")
             self.publish(e.out, out, shape)
         else:  # expand, or a reshape of a scalar: a broadcast read in place
