@@ -299,6 +299,7 @@ class Runtime:
         if implicit or extra:
             fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]), extra)
         hit = self.fast.get(fkey)
+        call = None
         if hit is None:
             call = self.prepare(args, {})
             node = self.node_for(call, args, {})
@@ -306,7 +307,7 @@ class Runtime:
             hit = self.fast[fkey] = (call, node, build, self._steady(node, call, build, args))
         else:
             self.hits += 1
-        template, node, build, steady = hit
+        _, node, build, steady = hit
         if steady is not None and steady is not tried and not implicit and not node.children:
             try:
                 out = steady(args)
@@ -315,8 +316,10 @@ class Runtime:
             if out is not _MISS:
                 self._last_steady = steady
                 return out
-        call = self.prepare(args, {})
-        return self.execute(call, self.node_for(call, args, {}), args, {})
+        if call is None:  # this call's own leaves (the template holds the first call's)
+            call = self.prepare(args, {})
+            node = self.node_for(call, args, {})
+        return self.execute(call, node, args, {})
 
     def execute(self, call: Call, node: TraceNode, args, kwargs):
         taken = self.follow(call, node, args, kwargs)
