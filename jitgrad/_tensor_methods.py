@@ -51,7 +51,7 @@ _METHODS = {
     "broadcast_to": ops.broadcast_to, "squeeze": ops.squeeze, "unsqueeze": ops.unsqueeze,
     "flatten": ops.flatten, "narrow": ops.narrow, "split": ops.split, "chunk": ops.chunk,
     "unbind": ops.unbind, "select": ops.select, "clone": ops.clone, "movedim": ops.movedim,
-    "moveaxis": ops.movedim, "cumsum": ops.cumsum,
+    "moveaxis": ops.movedim, "cumsum": ops.cumsum, "multinomial": ops.multinomial,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -166,67 +166,132 @@ def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False,
 
 
 # -- randomness --------------------------------------------------------------------------------
-class _RNG:
-    """The global generator behind ``manual_seed``/``randn``; one object, not loose state."""
+class Generator:
+    """A source of random numbers, as ``torch.Generator``: pass it as ``generator=`` to draw
+    from it instead of the global one (which ``manual_seed`` seeds).
 
-    def __init__(self) -> None:
-        self.gen = np.random.default_rng()
+    >>> import jitgrad
+    >>> g = jitgrad.Generator().manual_seed(0)
+    >>> a = jitgrad.randn(3, generator=g)
+    >>> bool((a == jitgrad.randn(3, generator=jitgrad.Generator().manual_seed(0))).all())
+    True
+    """
 
-    def seed(self, s: int) -> None:
-        self.gen = np.random.default_rng(int(s))
+    def __init__(self, device=None) -> None:
+        check_host(device)
+        self._seed = int(np.random.SeedSequence().entropy % (2**63))
+        self.gen = np.random.default_rng(self._seed)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self._seed = int(seed)
+        self.gen = np.random.default_rng(self._seed)
+        return self
+
+    def seed(self) -> int:
+        """Reseed from fresh entropy; returns the new seed."""
+        return self.manual_seed(int(np.random.SeedSequence().entropy % (2**63)))._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
 
 
-_rng = _RNG()
+default_generator = Generator()
 
 
-def manual_seed(seed: int) -> _RNG:
+def manual_seed(seed: int) -> Generator:
     """Seed the generator behind ``randn``, ``rand``, ``randint``, ``randperm`` and ``nn.init``."""
-    _rng.seed(seed)
-    return _rng
+    return default_generator.manual_seed(seed)
 
 
 def seed() -> int:
-    s = int(np.random.SeedSequence().entropy % (2**63))
-    _rng.seed(s)
-    return s
+    return default_generator.seed()
 
 
-def generator() -> np.random.Generator:
+def generator(gen: Generator | None = None) -> np.random.Generator:
+    """The NumPy generator to draw from: ``gen``'s, or the global one."""
     if trace_state.builder is not None:
         raise TraceError("random numbers inside a compiled function would be frozen into the "
                          "compiled code; draw them outside and pass them as arguments")
-    return _rng.gen
+    if gen is not None and not isinstance(gen, Generator):
+        raise TypeError(f"generator= takes a jitgrad.Generator, got {type(gen).__name__}")
+    return (gen or default_generator).gen
 
 
 def randn(*shape, size=None, dtype=None, requires_grad: bool = False,
-          device=None) -> Tensor:
+          device=None, generator: Generator | None = None) -> Tensor:
     """Standard normal samples (float32 unless ``dtype`` says otherwise)."""
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
-    arr = generator().standard_normal(_shape(_size_arg(shape, size))).astype(dt.np)
+    arr = _gen(generator).standard_normal(_shape(_size_arg(shape, size))).astype(dt.np)
     return from_array(arr, requires_grad)
 
 
 def rand(*shape, size=None, dtype=None, requires_grad: bool = False,
-         device=None) -> Tensor:
+         device=None, generator: Generator | None = None) -> Tensor:
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
-    arr = generator().random(_shape(_size_arg(shape, size))).astype(dt.np)
+    arr = _gen(generator).random(_shape(_size_arg(shape, size))).astype(dt.np)
     return from_array(arr, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None) -> Tensor:
+def randint(low, high=None, size=(), dtype=None, device=None,
+            generator: Generator | None = None) -> Tensor:
     check_host(device)
     if high is None:
         low, high = 0, low
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
-    return from_array(generator().integers(low, high, size=tuple(size)).astype(dt.np))
+    return from_array(_gen(generator).integers(low, high, size=tuple(size)).astype(dt.np))
 
 
-def randperm(n: int, dtype=None, device=None) -> Tensor:
+def randperm(n: int, dtype=None, device=None, generator: Generator | None = None) -> Tensor:
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
-    return from_array(generator().permutation(int(n)).astype(dt.np))
+    return from_array(_gen(generator).permutation(int(n)).astype(dt.np))
+
+
+_gen = generator  # under the name the factories' generator= argument shadows
+
+
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False,
+                generator: Generator | None = None) -> Tensor:
+    """Indices drawn from the categories whose weights are the last dim of ``input`` (1-D or
+    2-D), without replacement unless asked, as ``torch.multinomial``.
+
+    >>> import jitgrad
+    >>> jitgrad.multinomial(jitgrad.tensor([0.0, 1.0, 0.0]), 1).tolist()
+    [1]
+    """
+    w = np.asarray(input._concrete("multinomial"), dtype=np.float64)
+    if w.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got {w.ndim}")
+    rows = w.reshape(1, -1) if w.ndim == 1 else w
+    n = int(num_samples)
+    if n <= 0:
+        raise RuntimeError("multinomial: cannot sample n_sample <= 0 samples")
+    if not replacement and n > rows.shape[1]:
+        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                           f"without replacement ({n} > {rows.shape[1]})")
+    if not np.isfinite(rows).all() or (rows < 0).any():
+        raise RuntimeError("multinomial: probability tensor contains either inf, nan or "
+                           "element < 0")
+    sums = rows.sum(axis=1)
+    if (sums <= 0).any():
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
+                           "probabilities <= 0)")
+    g = _gen(generator)
+    out = np.stack([g.choice(rows.shape[1], size=n, replace=True, p=r / s) if replacement
+                    else _without_replacement(g, r, n) for r, s in zip(rows, sums)])
+    return from_array((out[0] if w.ndim == 1 else out).astype(np.int64))
+
+
+def _without_replacement(g: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
+    """``n`` distinct categories by weight; past the positive ones, the zero-weight ones in
+    random order (as torch does, rather than refusing)."""
+    pos = np.flatnonzero(weights > 0)
+    k = min(n, len(pos))
+    first = g.choice(pos, size=k, replace=False, p=weights[pos] / weights[pos].sum())
+    rest = g.permutation(np.flatnonzero(weights <= 0))[:n - k]
+    return np.concatenate([first, rest])
 
 
 def randn_like(x: Tensor, dtype=None, device=None) -> Tensor:

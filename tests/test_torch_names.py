@@ -66,3 +66,34 @@ def test_allclose_and_gradients_of_cumsum_and_movedim():
         tx = torch.tensor(X, requires_grad=True)
         (tx.cumsum(0) * tx).sum().backward()
         np.testing.assert_allclose(g.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+def test_generator_and_multinomial():
+    """A seeded Generator reproduces its draws and leaves the global one alone; multinomial
+    samples categories by weight (with or without replacement), and refuses what torch refuses."""
+    a = jg.randn(4, generator=jg.Generator().manual_seed(7))
+    jg.manual_seed(1)
+    b = jg.randn(4, generator=jg.Generator().manual_seed(7))
+    c = jg.randn(4)  # the global stream, untouched by the generators
+    jg.manual_seed(1)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(c.numpy(), jg.randn(4).numpy())
+    g = jg.Generator().manual_seed(0)
+    p = jg.tensor([0.2, 0.0, 0.8])
+    draws = jg.multinomial(p, 4000, replacement=True, generator=g)
+    assert draws.dtype is jg.int64 and tuple(draws.shape) == (4000,)
+    freq = np.bincount(draws.numpy(), minlength=3) / 4000
+    assert freq[1] == 0 and abs(freq[2] - 0.8) < 0.03
+    rows = jg.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 5.0]])
+    two = jg.multinomial(rows[:1], 2, generator=g)
+    assert sorted(two.tolist()[0]) == [0, 1]  # without replacement: both nonzero categories
+    assert jg.multinomial(rows, 1).tolist()[1] == [3]
+    # past the positive categories, torch (and jitgrad) draw the zero-weight ones
+    assert sorted(jg.multinomial(jg.tensor([0.5, 0.0]), 2).tolist()) == [0, 1]
+    for bad in (lambda m: m.multinomial(m.tensor([0.5, 0.5]), 3),
+                lambda m: m.multinomial(m.tensor([-1.0, 2.0]), 1),
+                lambda m: m.multinomial(m.tensor([0.0, 0.0]), 1, replacement=True)):
+        with pytest.raises(RuntimeError):
+            bad(torch)
+        with pytest.raises(RuntimeError, match="multinomial"):
+            bad(jg)

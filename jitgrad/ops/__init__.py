@@ -25,7 +25,9 @@ from jitgrad.ops.reduce import (  # noqa: F401
 from jitgrad.ops import control  # noqa: F401
 from jitgrad.ops.linalg import bmm, dot, matmul, mm, mv, outer  # noqa: F401
 from jitgrad.factories import (  # noqa: F401
-    arange, as_tensor, empty, empty_like, eye, from_array, from_numpy, full, full_like, generator,
-    linspace, manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
+    Generator, arange, as_tensor, default_generator, empty, empty_like, eye, from_array,
+    from_numpy, full, full_like, generator,
+    linspace, manual_seed, multinomial, ones, ones_like, rand, rand_like, randint, randn,
+    randn_like, randperm,
     tensor, zeros, zeros_like,
 )
