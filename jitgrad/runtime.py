@@ -23,7 +23,8 @@ from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 from jitgrad.trace.pytree import (DeviceLeaf, flatten, map_leaves, num_leaves, to_host,
                                   unflatten)
-from jitgrad.trace.tracer import Implicit, module_leaves, trace
+from jitgrad.trace.implicit import Implicit
+from jitgrad.trace.tracer import module_leaves, trace
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 

@@ -40,6 +40,7 @@ import time
 import numpy as np
 
 import jitgrad
+from jitgrad.backends.disk_cache import _remove
 
 _CNAME = "jg_aot"  # the extension modules' C-level name
 _SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # the ABI tag, e.g. .cpython-311-x86_64...
@@ -212,13 +213,6 @@ def _plain(t):
     if isinstance(t, types.BaseTuple):
         return types.Tuple([_plain(x) for x in t.types])
     return types.unliteral(t)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 def _idle() -> None:

@@ -3,8 +3,8 @@
 The fusion plan becomes Python source: each loop is a loop nest (``prange`` when it is large and
 its reductions allow) whose body is the registry's scalar templates; calls are NumPy code Numba
 compiles (matmul through BLAS) or dedicated loops; guards return their index and the value seen.
-A long kernel (many guards and reductions) is cut into segment functions it calls in turn
-(``numba_segments``), which keeps Numba's compile time linear in the trace's length.
+A kernel with many guards is cut into segment functions it calls in turn (``numba_segments``),
+which keeps Numba's compile time linear in the number of guards.
 The source is written to the disk cache and compiled for the exact input types at once, so a
 function that Numba cannot type falls back, whole, to the reference interpreter: slower, never
 wrong. ``lower().as_text("kernel")`` shows the source.
@@ -614,7 +614,8 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
             if path is None:
                 raise _NumbaFailed(e) from e
             disk_cache.purge_numba_cache(path)
-            disk_cache.disable(f"{os.path.dirname(path)!r} cannot be written ({e.strerror or e})")
+            disk_cache.disable(f"{os.path.dirname(path)!r} cannot be written "
+                               f"({disk_cache._reason(e)})")
             path = None
         except Exception as e:  # a stale/corrupt Numba cache entry, or a typing failure
             sys.modules.pop(f"jitgrad_kernel_{k}", None)

@@ -194,9 +194,6 @@ class Implicit:
         self.extra: tuple = ()
         self._version = -1
 
-    def tensors(self) -> list:
-        return self.state()[0]
-
     def state(self) -> tuple:
         if self.fixed:
             return self._tensors, self.extra

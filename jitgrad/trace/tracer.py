@@ -137,5 +137,3 @@ def _check_scalar(out):
         raise TypeError(f"grad requires a floating-point scalar output, got {out.dtype.name}")
     return out.reshape(()) if out.ndim else out
 
-
-from jitgrad.trace.implicit import Implicit  # noqa: E402, F401  (the runtime's name for it)
