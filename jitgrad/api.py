@@ -17,15 +17,16 @@ from jitgrad.ops import registry
 from jitgrad.ops.registry import trace_state
 from jitgrad.runtime import _MISS, GuardFailure, Runtime
 
-STAGES = ("forward", "adjoint", "optimized", "kernel")
+STAGES = ("forward", "adjoint", "optimized", "kernel", "call")
 
 
 class Lowered:
     """What one signature compiles to: the IR at each stage, the kernels, and the guards."""
 
-    def __init__(self, node, mode: str) -> None:
+    def __init__(self, node, mode: str, call_text=None) -> None:
         self._node = node
         self._mode = mode
+        self._call_text = call_text
 
     @property
     def forward(self) -> Graph:
@@ -40,7 +41,15 @@ class Lowered:
         return self._node.optimized
 
     def as_text(self, stage: str = "optimized") -> str:
-        """The text of ``stage``: "forward", "adjoint", "optimized", "kernel", or "all"."""
+        """The text of ``stage``: "forward", "adjoint", "optimized", "kernel", "call" (the
+        Python that runs a steady-state call: argument checks, the kernel, the results), or
+        "all".
+
+        >>> import jitgrad
+        >>> f = jitgrad.grad(lambda x: (x * x).sum(), target="numba-cpu")
+        >>> print(f.lower(jitgrad.ones(3)).as_text("call").splitlines()[0])
+        def steady(args):
+        """
         if stage == "all":
             return "\n\n".join(f"== {s} ==\n{self.as_text(s)}" for s in STAGES)
         if stage == "forward":
@@ -51,6 +60,8 @@ class Lowered:
             return str(self.optimized)
         if stage == "kernel":
             return self._node.exe.text()
+        if stage == "call":
+            return self._call_text() if self._call_text is not None else ""
         raise ValueError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)} or 'all'")
 
     @property
@@ -137,7 +148,7 @@ class Compiled:
         taken = rt.follow(call, node, args, kwargs)
         if isinstance(taken, str):
             raise RuntimeError(f"lower: no single trace serves these arguments: {taken}")
-        return Lowered(taken[0], rt.mode)
+        return Lowered(taken[0], rt.mode, lambda: rt.call_text(taken[0], call, args))
 
     def cache_info(self):
         """Traces, compiles, hits, misses, guard failures, and the reason for each re-trace."""

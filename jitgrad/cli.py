@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     ir.add_argument("--argnums", nargs="*", type=int, default=[0], metavar="N",
                     help="the positions of the arguments to differentiate (default: 0)")
     ir.add_argument("--stage", default="all",
-                    choices=["forward", "adjoint", "optimized", "kernel", "all"],
+                    choices=["forward", "adjoint", "optimized", "kernel", "call", "all"],
                     help="which stage to print (default: all)")
     ir.add_argument("--target", default="cpu", choices=["cpu", "cuda", "reference"],
                     help="the backend whose kernel is shown (default: cpu)")
@@ -129,7 +129,7 @@ def _ir(ns) -> int:
     lowered = compiled.lower(*args)
     if ns.jit and ns.stage == "all":
         print("\n\n".join(f"== {s} ==\n{lowered.as_text(s)}" for s in ("forward", "optimized",
-                                                                         "kernel")))
+                                                                         "kernel", "call")))
     else:
         print(lowered.as_text(ns.stage))
     guards = lowered.guards

@@ -21,7 +21,8 @@ from jitgrad.ir.verify import verify
 from jitgrad.ops import registry
 from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
-from jitgrad.trace.pytree import (DeviceLeaf, flatten, map_leaves, num_leaves, to_host,
+from jitgrad.backends.device_array import DeviceLeaf
+from jitgrad.trace.pytree import (flatten, map_leaves, num_leaves, to_host,
                                   unflatten)
 from jitgrad.trace.implicit import Implicit
 from jitgrad.trace.tracer import module_leaves, trace
@@ -424,7 +425,25 @@ class Runtime:
             node, [f"outs[{i}]" for i in range(n)])]
         ns = {"new": object.__new__, "Tensor": Tensor}
         exec("\n".join(lines), ns)  # noqa: S102  (a fixed template over this trace's arity)
+        ns["build"].source = "\n".join(lines)
         return ns["build"]
+
+    def call_text(self, node: TraceNode, call: Call, args: tuple) -> str:
+        """The Python that runs a steady-state call of ``node`` with arguments like ``args``:
+        the generated function where there is one, else why the general path runs."""
+        build = self._builder(node, call)
+        steady = self._steady(node, call, build, args)
+        if steady is not None:
+            return steady.source
+        why = []
+        if getattr(node.exe, "steady", None) is None:
+            why.append(f"the {type(node.exe).__name__} makes no call function")
+        if not self._plain(node, call):
+            why.append("the arguments or results are nested, on a device, or with aux")
+        if call.implicit or node.traced.refs:
+            why.append("the function reads tensors from globals, closures or Modules")
+        head = "# the general call path (Runtime.execute): " + "; ".join(why) + "\n"
+        return head + getattr(build, "source", "# results built by Runtime.finish")
 
     def _steady(self, node: TraceNode, call: Call, build, args: tuple):
         """The whole steady-state call in one generated function, where the executable can make

@@ -29,9 +29,23 @@ def prog(tmp_path):
 def test_all_stages_with_headings(prog, capsys):
     assert main(["ir", f"{prog}:f", "--args", "f64[3]", "f64[3,2]", "--argnums", "0", "1"]) == 0
     out = capsys.readouterr().out
-    for h in ("== forward ==", "== adjoint ==", "== optimized ==", "== kernel ==", "== guards =="):
+    for h in ("== forward ==", "== adjoint ==", "== optimized ==", "== kernel ==", "== call ==",
+              "== guards =="):
         assert h in out
     assert "a:f64[3] b:f64[3,2]" in out and "prog.py:5" in out
+
+
+def test_call_stage_is_the_function_each_steady_call_runs(prog, capsys):
+    """The call wrapper is shown as the Python it is: argument checks, the kernel, the
+    results; the general path says why it is taken."""
+    assert main(["ir", f"{prog}:f", "--args", "f64[3]", "f64[3,2]", "--stage", "call",
+                 "--target", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("def steady(args):") and "kernel(" in out and "return t0, t1" in out
+    assert main(["ir", f"{prog}:f", "--args", "f64[3]", "f64[3,2]", "--stage", "call",
+                 "--target", "reference"]) == 0
+    out = capsys.readouterr().out
+    assert "the general call path" in out and "ReferenceExecutable makes no call function" in out
 
 
 def test_single_stage_and_jit(prog, capsys):

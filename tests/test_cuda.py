@@ -292,3 +292,16 @@ def test_random_programs_match_reference(program, seed):
 def test_custom_functions_run_on_the_device():
     got, want = both(_uses_functions, rand(4, 3), rand(3, seed=1), argnums=(0, 1))
     close(list(got[1]) + [got[0]], list(want[1]) + [want[0]])
+
+
+def test_cumsum_runs_on_the_device():
+    """cumsum has a kernel (one thread per line along the axis, in order as NumPy sums); its
+    gradient too (a reversed cumulative sum)."""
+    fn = lambda x: (x.cumsum(0) * x).sum() + x.cumsum(1).sin().sum()  # noqa: E731
+    x = rand(3, 4)
+    got, want = both(fn, x)
+    close(got, want)
+    f = jitgrad.value_and_grad(fn, target="cuda")
+    f(x)
+    text = f.lower(x).as_text("kernel")
+    assert "def cumsum" in text and "no CUDA kernel" not in text

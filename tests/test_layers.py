@@ -49,3 +49,28 @@ def test_no_import_points_backwards(module, path):
         if theirs is not None:
             assert ORDER.index(theirs) <= mine, (
                 f"{module} (layer {ORDER[mine]}) imports {target} (layer {theirs}) at line {line}")
+
+
+def _jitgrad_imports(path: str):
+    for target, line in _imports(path):
+        if target.startswith("jitgrad."):
+            yield target, line
+
+
+# What the front end (trace/) and the IR's core may not reach: trace/ builds IR from tensors and
+# must not know nn.Module or the backends' device arrays (they register with pytree instead);
+# the IR knows primitives and values, not tensors, the eager engine or the ops that use them.
+FORBIDDEN = {
+    "trace": ("jitgrad.nn", "jitgrad.backends", "jitgrad.runtime", "jitgrad.api",
+              "jitgrad.transforms"),
+    "ir": ("jitgrad.ops", "jitgrad.tensor", "jitgrad.autograd", "jitgrad.trace", "jitgrad.nn"),
+}
+SEALED = [(m, p) for m, p in _modules() if m.split(".")[1:2] and m.split(".")[1] in FORBIDDEN]
+
+
+@pytest.mark.parametrize("module,path", SEALED, ids=[m for m, _ in SEALED])
+def test_front_end_and_ir_core_import_nothing_above_them(module, path):
+    for target, line in _jitgrad_imports(path):
+        for bad in FORBIDDEN[module.split(".")[1]]:
+            assert not (target == bad or target.startswith(bad + ".")), (
+                f"{module} imports {target} at line {line}")

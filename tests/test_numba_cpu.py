@@ -110,13 +110,16 @@ def test_mlp_cross_entropy_gather_and_scatter():
 
 
 def test_an_equation_without_a_lowering_runs_on_the_host_alone():
-    """prod's gradient (prod_others), integer matmul and mixed advanced indexing have no Numba
-    lowering: each runs its NumPy body in an object-mode block, the rest of the trace compiles,
-    and cache_info() names each."""
-    f = jg.grad(lambda x: (x.prod() + x.sin()).sum(), target="numba-cpu")
-    x = jg.tensor([1.0, 2.0, 0.0, 4.0], dtype=jg.float64)
-    np.testing.assert_allclose(f(x).numpy(), 4 * np.array([0.0, 0.0, 8.0, 0.0]) + np.cos(x.numpy()),
-                               rtol=1e-12)
+    """prod's gradient over axes that are not adjacent (prod_others), integer matmul and mixed
+    advanced indexing have no Numba lowering: each runs its NumPy body in an object-mode block,
+    the rest of the trace compiles, and cache_info() names each."""
+    f = jg.grad(lambda x: x.prod(dim=(0, 2)).sum() + x.sin().sum(), target="numba-cpu")
+    xv = np.arange(12.0).reshape(2, 3, 2) - 3.0
+    x = jg.tensor(xv, dtype=jg.float64)
+    others = np.stack([[np.prod(np.delete(xv[:, j, :].reshape(-1), k)) for k in range(4)]
+                       for j in range(3)])  # (3, 4): element k of column j's others
+    want = others.reshape(3, 2, 2).transpose(1, 0, 2) + np.cos(xv)
+    np.testing.assert_allclose(f(x).numpy(), want, rtol=1e-12)
     lw = f.lower(x)
     assert isinstance(lw._node.exe, NumbaExecutable) and "objmode" in lw.as_text("kernel")
     assert any("prod_others" in s and "runs on the host" for s in f.cache_info().fallbacks)

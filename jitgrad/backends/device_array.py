@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from jitgrad import dtypes
+from jitgrad.trace import pytree
 
 
 class DeviceArray:
@@ -91,3 +92,35 @@ def is_device_array(obj) -> bool:
         return hasattr(obj, "__cuda_array_interface__")
     except Exception:
         return False
+
+
+class DeviceLeaf:
+    """A GPU array argument (for ``target="cuda"``). ``_value`` is a ``DeviceArray`` over the same
+    memory: its shape and dtype key the cache; tracing reads a host copy (``host()``)."""
+
+    __slots__ = ("_value", "where")
+
+    def __init__(self, obj, where: str) -> None:
+        self.where = where
+        if type(obj) is DeviceArray:
+            self._value = obj
+            return
+        from jitgrad.backends import _cuda_runtime as rt
+        dev = rt.device_view(obj)
+        if dev.dtype not in dtypes._BY_NP:
+            raise TypeError(f"{where} is a device array of dtype {dev.dtype}, which jitgrad does "
+                            "not support (use float32, float64, int64 or bool)")
+        shape = tuple(dev.shape)
+        self._value = DeviceArray(rt.to_device(dev, dev.dtype), shape)
+
+    @property
+    def dtype(self):
+        return dtypes._BY_NP[self._value.dtype]
+
+    def host(self):
+        from jitgrad.tensor import Tensor
+        return Tensor._wrap(self._value.numpy())
+
+
+# A GPU array is a tensor leaf of compiled functions' arguments (trace/ cannot import this layer).
+pytree.register_leaf_type(is_device_array, DeviceLeaf)

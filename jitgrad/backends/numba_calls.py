@@ -1,13 +1,19 @@
 """Lowerings of the non-loop equations ("calls") for the Numba CPU backend: matmul through
 BLAS, permute, cat, softmax and argmax along an axis, indexing (basic slices and gathers by
-index tensors), and guards. Mixed into ``Codegen``; each ``call_<primitive>`` emits source lines.
+index tensors), cumsum, and guards. Mixed into ``Codegen``; each lowering is registered against
+its primitive in ``lowering.CPU`` and emits source lines.
 """
 
 from __future__ import annotations
 
 from jitgrad import dtypes
 from jitgrad.backends import numba_host
-from jitgrad.transforms.fusion import REDUCTIONS
+from jitgrad.backends.lowering import CPU
+from jitgrad.ops.control import guard_p
+from jitgrad.ops.linalg import matmul_p
+from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, prod_others_p,
+                                softmax_p)
+from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
 from jitgrad.backends.numba_values import (_NP, Unsupported, _numel, _root, _shape, _Val,
                                            flat_alias)
 
@@ -16,16 +22,16 @@ class CallsMixin:
     """``Codegen``'s lowerings of calls (it supplies ``val``, ``array``, ``emit``, ``env``...)."""
 
     def call(self, e) -> None:
-        fn = getattr(self, f"call_{e.prim.name}", None)
         if e.prim.kind == "elementwise" and not e.out.aval.shape:
             return self.scalar_op(e)
-        if e.prim.name in REDUCTIONS:
-            return self.scalar_alias(e)  # a reduction of a 0-d value is the value
+        if e.prim.reduction is not None:
+            return self.scalar_alias(e)  # a reduction of a 0-d value: of that one value
+        fn = CPU.rules.get(e.prim)
         if fn is None:
-            return self.host_call(e, f"no lowering for {e.prim.name}")
+            return self.host_call(e, CPU.host.get(e.prim, f"no lowering for {e.prim.name}"))
         mark, env = len(self.lines), dict(self.env)
         try:
-            fn(e)
+            fn(self, e)
         except Unsupported as why:  # this one equation runs on the host; the rest compiles
             del self.lines[mark:]
             self.env = env
@@ -64,10 +70,11 @@ class CallsMixin:
     def scalar_alias(self, e) -> None:
         v = _root(self.val(e.inputs[0]))
         name = self.fresh()
-        op = "math.sqrt({0} * {0})" if e.prim.name == "norm" else "{0}"
-        self.emit(f"{name} = {_NP[e.out.aval.dtype]}({op.format(v.name)})")
+        red = e.prim.reduction
+        self.emit(f"{name} = {_NP[e.out.aval.dtype]}({red.finish.format(red.map.format(v.name), n=1)})")
         self.env[id(e.out)] = _Val("scalar", name)
 
+    @CPU.register(guard_p)
     def call_guard(self, e) -> None:
         v = _root(self.val(e.inputs[0])).name
         expect = e.params["expect"]
@@ -81,6 +88,7 @@ class CallsMixin:
         self.emit(f"if {cond}:")
         self.emit(f"return {e.params['index']}, {seen}, (__DUMMIES__)", 2)
 
+    @CPU.register(matmul_p)
     def call_matmul(self, e) -> None:
         a, b = e.inputs
         if not a.aval.dtype.is_floating_point:
@@ -111,6 +119,7 @@ class CallsMixin:
         self.env[id(e.out)] = _Val("array", name, out)
         self.emit(flat_alias(name, out))
 
+    @CPU.register(permute_p)
     def call_permute(self, e) -> None:
         x = self.array(e.inputs[0])
         if e.params["perm"] == (1, 0) and self._only_matmul_reads(e.out):
@@ -121,10 +130,11 @@ class CallsMixin:
 
     def _only_matmul_reads(self, v) -> bool:
         uses = self.uses.get(id(v), [])
-        return bool(uses) and all(u.prim.name == "matmul" and len(u.inputs[0].aval.shape) == 2
+        return bool(uses) and all(u.prim is matmul_p and len(u.inputs[0].aval.shape) == 2
                                   and len(u.inputs[1].aval.shape) == 2 for u in uses) and \
             id(v) not in {id(o) for o in self.g.outputs}
 
+    @CPU.register(cat_p)
     def call_cat(self, e) -> None:
         xs = [self.array(a) for a in e.inputs]
         self.set_array(e, f"np.concatenate(({', '.join(xs)},), axis={e.params['axis']})")
@@ -167,9 +177,11 @@ class CallsMixin:
         self.env[id(e.out)] = _Val("array", out, tuple(e.out.aval.shape))
         self.emit(flat_alias(out, e.out.aval.shape))
 
+    @CPU.register(softmax_p)
     def call_softmax(self, e) -> None:
         self._softmax(e, False)
 
+    @CPU.register(log_softmax_p)
     def call_log_softmax(self, e) -> None:
         self._softmax(e, True)
 
@@ -188,9 +200,49 @@ class CallsMixin:
         else:
             self.set_array(e, f"{out}[0, 0]")
 
+    @CPU.register(cumsum_p)
+    def call_cumsum(self, e) -> None:
+        dt = _NP[e.out.aval.dtype]
+        shape = tuple(e.out.aval.shape)
+        # Accumulated in the result's dtype, in order, as NumPy's cumsum does.
+        x, out, n = self._along_axis(e, f"np.empty({_shape(shape)}, {dt})", True)
+        self.emit(f"s = {dt}(0)", 3)
+        self.emit(f"for k in range({n}):", 3)
+        self.emit(f"s += {x}_3[p, k, q]", 4)
+        self.emit(f"{out}_3[p, k, q] = s", 4)
+        self.publish(e.out, out, shape)
+
+    @CPU.register(prod_others_p)
+    def call_prod_others(self, e) -> None:
+        """Each element's product of the others along the reduced axes (the gradient of prod):
+        a prefix and a suffix product, exact where elements are zero."""
+        xs, axes = tuple(e.inputs[0].aval.shape), tuple(sorted(e.params["axes"]))
+        if axes != tuple(range(axes[0], axes[-1] + 1)):
+            raise Unsupported("prod_others over axes that are not adjacent")
+        o, n, i = _numel(xs[:axes[0]]), _numel(xs[axes[0]:axes[-1] + 1]), _numel(xs[axes[-1] + 1:])
+        x = self.array(e.inputs[0])
+        dt = _NP[e.out.aval.dtype]
+        out = self.fresh()
+        self.emit(f"{out} = np.empty({_shape(xs)}, {dt})")
+        self.emit(f"{out}_3 = {out}.reshape({o}, {n}, {i})")
+        self.emit(f"{x}_3 = {x}.reshape({o}, {n}, {i})")
+        self.emit(f"for p in range({o}):")
+        self.emit(f"for q in range({i}):", 2)
+        self.emit(f"s = {dt}(1)", 3)
+        self.emit(f"for k in range({n}):", 3)
+        self.emit(f"{out}_3[p, k, q] = s", 4)
+        self.emit(f"s *= {x}_3[p, k, q]", 4)
+        self.emit(f"s = {dt}(1)", 3)
+        self.emit(f"for k in range({n} - 1, -1, -1):", 3)
+        self.emit(f"{out}_3[p, k, q] *= s", 4)
+        self.emit(f"s *= {x}_3[p, k, q]", 4)
+        self.publish(e.out, out, xs)
+
+    @CPU.register(argmax_p)
     def call_argmax(self, e) -> None:
         self._arg(e, ">")
 
+    @CPU.register(argmin_p)
     def call_argmin(self, e) -> None:
         self._arg(e, "<")
 
@@ -235,6 +287,7 @@ class CallsMixin:
         self.emit(f"for r in range({rest}):", 2)
         self.emit(body.format(idx=", ".join(subs)), 3)
 
+    @CPU.register(getitem_p)
     def call_getitem(self, e) -> None:
         x = self.array(e.inputs[0])
         basic = self._basic(e.params["index"])
@@ -254,6 +307,7 @@ class CallsMixin:
         self._gather_loop(names, bshape, k, xs, f"{out}_2[b, r] = {x}_k[{{idx}}, r]")
         self.publish(e.out, out, oshape)
 
+    @CPU.register(scatter_add_p)
     def call_scatter_add(self, e) -> None:
         shape = tuple(e.params["shape"])
         dt = _NP[e.out.aval.dtype]
@@ -280,6 +334,7 @@ class CallsMixin:
             self._gather_loop(names, bshape, k, shape, f"{out}_k[{{idx}}, r] += {g}_2[b, r]")
         self.publish(e.out, out, shape)
 
+    @CPU.register(index_update_p)
     def call_index_update(self, e) -> None:
         basic = self._basic(e.params["index"])
         if basic is None:

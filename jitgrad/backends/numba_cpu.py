@@ -26,18 +26,18 @@ from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, Unsuppor
                                            unused_flat_aliases)
 from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
-from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
+from jitgrad.ops.elementwise import astype_p, clamp_p, cos_p, invert_p, pow_scalar_p, sin_p
+from jitgrad.ops.linalg import matmul_p
+from jitgrad.ops.control import guard_p
+from jitgrad.ops.shape import reshape_p
+from jitgrad.transforms.fusion import Loop, View, fuse, is_reduction
 
 _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
 # The names generated code uses for loop indices and block temporaries (local to one step).
 _LOCALS = re.compile(r"\b(?:i\d*|j\d*|blk|lo|hi|s|p|q|k|b|r)\b")
-# Loop bodies use vectorizable versions of these (libm's are scalar calls: 3x slower here).
-_VECTOR_MATH = {"sin": "vsin({0})", "cos": "vcos({0})", "tanh": "vtanh({0})", "exp": "vexp({0})",
-                "sigmoid": "(1.0 / (1.0 + vexp(-{0})))"}
-# float32 loops: float32 arithmetic, eight lanes (within 2 ulp).
-_VECTOR_MATH32 = {"tanh": "vtanh32({0})", "exp": "vexp32({0})",
-                  "sigmoid": "(np.float32(1.0) / (np.float32(1.0) + vexp32(-{0})))"}
-# Below this many elements a loop keeps libm: vectorizing it saves little and costs compile time.
+# Loop bodies use the registry's vectorizable templates (``Primitive.vector``; libm's are scalar
+# calls, 3x slower here) but below this many elements keep libm: vectorizing saves little there
+# and costs compile time.
 _VECTOR_MIN = 4096
 
 
@@ -51,7 +51,7 @@ class Codegen(CallsMixin):
         self.env: dict[int, _Val] = {}
         self.n = 0
         self.parallel = False
-        self.has_blas = any(e.prim.name == "matmul" for e in graph.eqns)
+        self.has_blas = any(e.prim is matmul_p for e in graph.eqns)
         self.host_ops: list = []  # (primitive, source line, why) run in object mode
         self.uses: dict[int, list] = {}
         for e in graph.eqns:
@@ -129,7 +129,7 @@ class Codegen(CallsMixin):
                 self.view(step.eqn)
             else:
                 self.call(step.eqn)
-                cost += step.eqn.prim.name == "guard"
+                cost += step.eqn.prim is guard_p
             # Loop indices and block temporaries of their own per step: a name assigned in many
             # places costs Numba's SSA pass a rewrite of the whole function.
             self.lines[mark:] = [_LOCALS.sub(rf"\g<0>_{k}", line) for line in self.lines[mark:]]
@@ -201,7 +201,7 @@ class Codegen(CallsMixin):
     def view(self, e) -> None:
         src = self.val(e.inputs[0])
         shape = tuple(e.out.aval.shape)
-        if e.prim.name == "reshape" and _root(src).kind != "scalar":
+        if e.prim is reshape_p and _root(src).kind != "scalar":
             # A reshape of an array is a view of it (a broadcast one is materialized first).
             name = src.name if src.kind == "array" else self.array(e.inputs[0])
             out = self.fresh()
@@ -220,7 +220,7 @@ class Codegen(CallsMixin):
         shape = lp.shape
         size = _numel(shape)
         mat = self.plan.materialize
-        reds = [e for e in lp.eqns if e.prim.name in REDUCTIONS]
+        reds = [e for e in lp.eqns if is_reduction(e)]
         full = all(not e.out.aval.shape for e in reds)
         arrays_full = all(
             _root(self.val(a)).kind != "array" or tuple(_root(self.val(a)).shape) == shape
@@ -228,11 +228,11 @@ class Codegen(CallsMixin):
         flat = full and arrays_full and size > 0
         # No threads beside BLAS: its spinning workers and Numba's would share two cores.
         par = size >= PARALLEL_MIN and full and not self.has_blas and all(
-            e.prim.name in ("sum", "mean", "norm") for e in reds)
+            e.prim.reduction.combine == "add" for e in reds)
         if par:
             self.parallel = True
         for e in lp.eqns:
-            if e.prim.name not in REDUCTIONS and id(e.out) in mat:
+            if not is_reduction(e) and id(e.out) in mat:
                 name = self.fresh()
                 self.emit(f"{name} = np.empty({_shape(shape)}, {_NP[e.out.aval.dtype]})")
                 self.publish(e.out, name, shape)  # later flat loops read it through name_f
@@ -252,7 +252,7 @@ class Codegen(CallsMixin):
         """Emit accumulators, the loop nest and the reductions' results; returns whether the
         body calls the vectorized sin/cos (which then need a fallback)."""
         mat = self.plan.materialize
-        accs = {id(e): self.reduction_init(e) for e in lp.eqns if e.prim.name in REDUCTIONS}
+        accs = {id(e): self.reduction_init(e) for e in lp.eqns if is_reduction(e)}
         rng = "numba.prange" if par else "range"
         blocked = flat and bool(accs) and size > _BLOCK
         if blocked:
@@ -279,8 +279,8 @@ class Codegen(CallsMixin):
         # sin and cos of the same value share one range reduction (the backward of sin is cos).
         kinds: dict = {}
         for e in lp.eqns:
-            if e.prim.name in ("sin", "cos") and e.out.aval.dtype.is_floating_point:
-                kinds.setdefault(_key(e.inputs[0]), set()).add(e.prim.name)
+            if e.prim in (sin_p, cos_p) and e.out.aval.dtype.is_floating_point:
+                kinds.setdefault(_key(e.inputs[0]), set()).add(e.prim)
         pairs: dict = {}  # value key -> name of its (sin, cos) tuple
         for e in lp.eqns:
             def rd(a):
@@ -290,8 +290,8 @@ class Codegen(CallsMixin):
             if id(e) in accs:
                 v = rd(e.inputs[0])
                 if blocked:
-                    sq = f"{v} * {v}" if e.prim.name == "norm" else v
-                    self.emit(f"{accs[id(e)][0]}_b[i - lo] = {sq}", depth)
+                    self.emit(f"{accs[id(e)][0]}_b[i - lo] = {e.prim.reduction.map.format(v)}",
+                              depth)
                 else:
                     self.reduction_step(e, accs[id(e)], v, shape, idx, depth)
                 continue
@@ -299,7 +299,7 @@ class Codegen(CallsMixin):
             args = [rd(a) for a in e.inputs]
             vector = size >= _VECTOR_MIN
             text = self.expr(e, args, vector=vector)
-            if vector and e.prim.name in ("sin", "cos") and e.out.aval.dtype.is_floating_point:
+            if vector and e.prim in (sin_p, cos_p) and e.out.aval.dtype.is_floating_point:
                 trig = True
                 key = _key(e.inputs[0])
                 if len(kinds[key]) == 2:
@@ -328,15 +328,15 @@ class Codegen(CallsMixin):
 
     def block_combine(self, e, acc: str) -> None:
         """Fold one block's buffered values into the accumulator, in order."""
-        red = e.prim.name
-        if red in ("sum", "mean", "norm", "prod"):
-            op, init = ("*=", "1.0") if red == "prod" else ("+=", "0.0")
-            self.emit(f"s = {init}", 2)
+        red = e.prim.reduction
+        if red.combine in ("add", "mul"):
+            op = "+=" if red.combine == "add" else "*="
+            self.emit(f"s = {red.identity(True)}.0", 2)
             self.emit("for j in range(hi - lo):", 2)
             self.emit(f"s {op} {acc}_b[j]", 3)
             self.emit(f"{acc} {op} s", 2)
             return
-        cmp = ">" if red == "max" else "<"
+        cmp = ">" if red.combine == "max" else "<"
         self.emit("for j in range(hi - lo):", 2)
         self.emit(f"if {acc}_b[j] {cmp} {acc} or {acc}_b[j] != {acc}_b[j]:", 3)
         self.emit(f"{acc} = {acc}_b[j]", 4)
@@ -345,14 +345,11 @@ class Codegen(CallsMixin):
         return scalar_expr(e, args, vector)
 
     def reduction_init(self, e) -> tuple:
-        red = e.prim.name
         x = e.inputs[0].aval
         dt = e.out.aval.dtype
         acc_dt = "np.float64" if dt.is_floating_point else _NP[dt if dt is not dtypes.bool_
                                                                  else dtypes.int64]
-        init = {"sum": "0", "mean": "0", "norm": "0", "prod": "1",
-                "max": "-np.inf" if dt.is_floating_point else "np.iinfo(np.int64).min",
-                "min": "np.inf" if dt.is_floating_point else "np.iinfo(np.int64).max"}[red]
+        init = e.prim.reduction.identity(dt.is_floating_point)
         name = self.fresh("r")
         axes = e.params["axes"]
         if not e.out.aval.shape:
@@ -368,15 +365,12 @@ class Codegen(CallsMixin):
         if kept is not None:
             at = ["0" if kept[k] == 1 and shape[k] != 1 else idx[k] for k in range(len(shape))]
             target = f"{name}[{', '.join(at)}]"
-        red = e.prim.name
-        if red in ("sum", "mean"):
-            self.emit(f"{target} += {v}", depth)
-        elif red == "norm":
-            self.emit(f"{target} += {v} * {v}", depth)
-        elif red == "prod":
-            self.emit(f"{target} *= {v}", depth)
+        red = e.prim.reduction
+        if red.combine in ("add", "mul"):
+            self.emit(f"{target} {'+=' if red.combine == 'add' else '*='} {red.map.format(v)}",
+                      depth)
         else:
-            cmp = ">" if red == "max" else "<"
+            cmp = ">" if red.combine == "max" else "<"
             self.emit(f"if {v} {cmp} {target} or {v} != {v}:", depth)
             self.emit(f"    {target} = {v}", depth)
 
@@ -384,17 +378,14 @@ class Codegen(CallsMixin):
         name, kept, axes = acc
         dt = _NP[e.out.aval.dtype]
         n = _numel([shape[a] for a in axes])
-        red = e.prim.name
-        val = name
-        if red == "mean":
-            val = f"{name} / {n}"
-        elif red == "norm":
-            val = f"np.sqrt({name})"
+        val = e.prim.reduction.finish.format(name, n=n)
         out = self.fresh()
         if kept is None:
             self.emit(f"{out} = {dt}({val})")
             self.env[id(e.out)] = _Val("scalar", out)
             return
+        # Over an array of accumulators: NumPy's functions, where the finish names math's.
+        val = val.replace("math.", "np.")
         self.emit(f"{out} = ({val}).astype({dt}).reshape({_shape(e.out.aval.shape)})")
         self.publish(e.out, out, e.out.aval.shape)
 
@@ -404,32 +395,33 @@ def scalar_expr(e, args: list[str], vector: bool = False) -> str:
     """Python text for one elementwise equation on scalar operand texts ``args`` (the
     registry's template, typed to the equation's dtype); the CUDA backend shares it."""
     tmpl = e.prim.expr
-    if vector and e.out.aval.dtype is dtypes.float32 and e.inputs[0].aval.dtype is dtypes.float32 \
-            and e.prim.name in _VECTOR_MATH32:
-        tmpl = _VECTOR_MATH32[e.prim.name]
-    elif vector and e.prim.name in _VECTOR_MATH and e.out.aval.dtype.is_floating_point:
-        tmpl = _VECTOR_MATH[e.prim.name]
+    dt = e.out.aval.dtype
+    if vector and e.prim.vector and dt.is_floating_point:
+        # float32 loops take the float32 variant where there is one (else float64's).
+        f32 = dt is dtypes.float32 and e.inputs[0].aval.dtype is dtypes.float32
+        tmpl = (e.prim.vector.get("float32") if f32 else None) or e.prim.vector.get("float64") \
+            or tmpl
     if tmpl is None:
         raise Unsupported(f"no scalar template for {e.prim.name}")
     params = {k: (repr(v) if not isinstance(v, dtypes.DType) else _NP[v])
               for k, v in e.params.items()}
-    if e.prim.name == "astype":
+    prim = e.prim
+    if prim is astype_p:
         params["cast"] = _NP[e.params["dtype"]]
-    if e.prim.name == "clamp":
+    if prim is clamp_p:
         dt = e.out.aval.dtype
         for k in ("lo", "hi"):
             v = e.params[k]
             params[k] = ("np.inf" if k == "hi" else "-np.inf") if v is None else repr(v)
             if dt is dtypes.int64 and v is None:
                 params[k] = "np.iinfo(np.int64).max" if k == "hi" else "np.iinfo(np.int64).min"
-    if e.prim.name == "pow_scalar" and e.params["p"] == 2:
+    if prim is pow_scalar_p and e.params["p"] == 2:
         text = f"({args[0]} * {args[0]})"
-    elif e.prim.name == "invert":
+    elif prim is invert_p:
         text = f"(not {args[0]})" if e.out.aval.dtype is dtypes.bool_ else f"(~{args[0]})"
     else:
         text = tmpl.format(*args, **params)
-    dt = e.out.aval.dtype
-    if dt is not dtypes.bool_ and (dt is dtypes.float32 or e.prim.name in _RETYPES or any(
+    if dt is not dtypes.bool_ and (dt is dtypes.float32 or prim in _RETYPES or any(
             a.aval.dtype is not dt for a in e.inputs)):
         # Keep the result in its IR dtype (math.* gives float64, a comparison bool...);
         # where every operand already has it, the wrapper only slows Numba's typing.
@@ -497,6 +489,7 @@ class NumbaExecutable:
         lines += ["    " + line for line in finish]
         scope = dict(self._ns, **ns)
         exec("\n".join(lines), scope)  # noqa: S102  (a fixed template over this kernel's arity)
+        scope["steady"].source = "\n".join(lines)  # lower().as_text("call")
         return scope["steady"]
 
     def _slow(self, status: int, observed, args: list) -> list:

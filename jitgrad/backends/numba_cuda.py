@@ -23,7 +23,9 @@ from jitgrad.backends.numba_cuda_calls import CudaCallsMixin, _strides
 from jitgrad.backends.numba_values import _NP, _numel, _root, _Val, literal
 from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
-from jitgrad.transforms.fusion import REDUCTIONS, Loop, View, fuse
+from jitgrad.ops.control import guard_p
+from jitgrad.ops.shape import reshape_p
+from jitgrad.transforms.fusion import Loop, View, fuse, is_reduction
 
 _HEAD = """import math
 import numpy as np
@@ -41,9 +43,15 @@ def _acc_dtype(e) -> str:
 
 
 def _atomic(e) -> str:
-    """The ``cuda.atomic`` function that combines partial results of reduction ``e``."""
-    atomic = {"max": "nanmax", "min": "nanmin"}.get(e.prim.name, "add")
-    return atomic[3:] if _acc_dtype(e) == "np.int64" and atomic != "add" else atomic
+    """The ``cuda.atomic`` function that combines partial results of reduction ``e`` (the
+    NaN-propagating ``nanmax``/``nanmin`` for floats)."""
+    atomic = e.prim.reduction.atomic
+    if atomic is None:
+        from jitgrad.backends.numba_values import Unsupported
+        raise Unsupported(f"the CUDA backend has no reduction kernel for {e.prim.name} "
+                          "(no atomic combines its partial results)")
+    return f"nan{atomic}" if atomic in ("max", "min") and _acc_dtype(e) == "np.float64" \
+        else atomic
 
 
 class _Params(dict):
@@ -64,7 +72,7 @@ class CudaCodegen(CudaCallsMixin):
         self.env: dict[int, _Val] = {}
         self.host: list = []       # equations the driver runs with their NumPy body
         self.n = 0
-        self.guards = any(e.out is None and e.prim.name == "guard" for e in graph.eqns)
+        self.guards = any(e.out is None and e.prim is guard_p for e in graph.eqns)
         self.scalar_block: list = []
         self.dt: dict[str, str] = {"st": "float64"}   # driver array name -> dtype
         self.sigs: dict[str, tuple] = {}             # kernel name -> its parameters' dtypes
@@ -229,7 +237,7 @@ class CudaCodegen(CudaCallsMixin):
         full_reds: list[tuple] = []   # (eqn, local partial, accumulator param)
         pre: list[str] = []
         for e in lp.eqns:
-            if e.prim.name not in REDUCTIONS and id(e.out) in mat:
+            if not is_reduction(e) and id(e.out) in mat:
                 self.alloc(e.out, n)
         for e in lp.eqns:
             def rd(a):
@@ -240,7 +248,7 @@ class CudaCodegen(CudaCallsMixin):
                 if root.kind == "lit":
                     return root.name
                 return self.index(root, shape, "i", param(root.name))
-            if e.prim.name in REDUCTIONS:
+            if is_reduction(e):
                 self.reduction(e, rd(e.inputs[0]), shape, param, body, pre, finish, full_reds)
                 continue
             t = self.fresh("t")
@@ -256,12 +264,11 @@ class CudaCodegen(CudaCallsMixin):
             decl = f"    {sh} = cuda.shared.array({rt.THREADS}, {ty})"
             if decl not in src:
                 src.insert(1, decl)
-            op = {"max": "max2({0}, {1})", "min": "min2({0}, {1})"}.get(e.prim.name, "{0} + {1}")
             atomic = _atomic(e)
             # A tree reduction over the block in shared memory, then one atomic per block.
             src += ["    tid = cuda.threadIdx.x", f"    {sh}[tid] = {local}", "    cuda.syncthreads()",
                     f"    s = {rt.THREADS // 2}", "    while s > 0:", "        if tid < s:",
-                    f"            {sh}[tid] = {op.format(f'{sh}[tid]', f'{sh}[tid + s]')}",
+                    f"            {sh}[tid] = {e.prim.reduction.binary(f'{sh}[tid]', f'{sh}[tid + s]')}",
                     "        cuda.syncthreads()", "        s //= 2",
                     "    if tid == 0:", f"        cuda.atomic.{atomic}({acc}, 0, {sh}[0])",
                     "    cuda.syncthreads()"]
@@ -276,35 +283,25 @@ class CudaCodegen(CudaCallsMixin):
                 self.env[id(e.out)] = _Val("temp", "<dead>")
 
     def reduction(self, e, v: str, shape, param, body, pre, finish, full_reds) -> None:
-        red, axes = e.prim.name, e.params["axes"]
+        red, axes = e.prim.reduction, e.params["axes"]
         acc_dt = _acc_dtype(e)
-        cast = f"{acc_dt}({v})"
-        if red == "norm":
-            cast = f"{acc_dt}({v}) * {acc_dt}({v})"
-        fl = acc_dt == "np.float64"
-        init_text = {"sum": "0", "mean": "0", "norm": "0",
-                     "max": "-np.inf" if fl else str(np.iinfo(np.int64).min),
-                     "min": "np.inf" if fl else str(np.iinfo(np.int64).max)}.get(red)
-        if init_text is None:
-            from jitgrad.backends.numba_values import Unsupported
-            raise Unsupported(f"the CUDA backend has no reduction kernel for {red}")
+        atomic = _atomic(e)
+        cast = red.map.format(f"{acc_dt}({v})")
+        init_text = red.identity(acc_dt == "np.float64")
         kept = tuple(1 if i in axes else s for i, s in enumerate(shape))
         size = _numel(kept)
         acc = self.new_array(None, size, fill=init_text, dtype=acc_dt)
         if not e.out.aval.shape:
             local = self.fresh("part")
             pre.append(f"{local} = {acc_dt}({init_text})")
-            if red in ("max", "min"):
-                body.append(f"{local} = {'max2' if red == 'max' else 'min2'}({local}, {cast})")
-            else:
-                body.append(f"{local} += {cast}")
+            body.append(f"{local} = {red.binary(local, cast)}")
             full_reds.append((e, local, param(acc)))
         else:
             idx = [f"i{k}" for k in range(len(shape))]
             terms = [f"{idx[k]} * {s}" if s != 1 else idx[k]
                      for k, s in enumerate(_strides(kept)) if kept[k] != 1]
             at = " + ".join(terms) or "0"
-            body.append(f"cuda.atomic.{_atomic(e)}({param(acc)}, {at}, {cast})")
+            body.append(f"cuda.atomic.{atomic}({param(acc)}, {at}, {cast})")
         out = self.alloc(e.out, max(1, size))
         n = _numel([shape[a] for a in axes])
         finish.append((e, acc, out, size, n))
@@ -317,7 +314,7 @@ class CudaCodegen(CudaCallsMixin):
         for j, (e, acc, out, size, n) in enumerate(items):
             params += [acc, out]
             x = f"a{j}[i]"
-            val = {"mean": f"{x} / {n}", "norm": f"math.sqrt({x})"}.get(e.prim.name, x)
+            val = e.prim.reduction.finish.format(x, n=n)
             lines += [f"if i < {size}:", f"    o{j}[i] = {_NP[e.out.aval.dtype]}({val})"]
         self.grid_kernel(k, ", ".join(f"a{j}, o{j}" for j in range(len(items))), m, lines)
         self.run(k, self.launch(m), params)
@@ -326,11 +323,10 @@ class CudaCodegen(CudaCallsMixin):
     @staticmethod
     def is_scalar(e) -> bool:
         if e.out is None:
-            return e.prim.name == "guard"
+            return e.prim is guard_p
         if e.out.aval.shape:
             return False
-        return e.prim.kind == "elementwise" or (e.prim.name in REDUCTIONS
-                                                 and not e.inputs[0].aval.shape)
+        return e.prim.kind == "elementwise" or (is_reduction(e) and not e.inputs[0].aval.shape)
 
     def flush_scalars(self) -> None:
         eqns, self.scalar_block = self.scalar_block, []
@@ -352,9 +348,9 @@ class CudaCodegen(CudaCallsMixin):
                 body += self.guard(e, rd(e.inputs[0]), param("st"))
                 continue
             x = rd(e.inputs[0])
-            if e.prim.name in REDUCTIONS:  # of a 0-d value: the value (norm: its magnitude)
-                text = f"{_NP[e.out.aval.dtype]}(" + (f"math.sqrt({x} * {x}))" if e.prim.name == "norm"
-                                                      else f"{x})")
+            red = e.prim.reduction
+            if red is not None:  # of a 0-d value: of that one value (norm: its magnitude)
+                text = f"{_NP[e.out.aval.dtype]}({red.finish.format(red.map.format(x), n=1)})"
             else:
                 text = scalar_expr(e, [rd(a) for a in e.inputs])
             t = self.fresh("t")
@@ -384,7 +380,7 @@ class CudaCodegen(CudaCallsMixin):
     def view(self, e) -> None:
         src = self.val(e.inputs[0])
         shape = tuple(e.out.aval.shape)
-        if e.prim.name == "reshape" and _root(src).kind != "lit":
+        if e.prim is reshape_p and _root(src).kind != "lit":
             # Flat storage: a reshape of a dense value is the same array with a new shape.
             name = self.dense(e.inputs[0])
             self.env[id(e.out)] = _Val("dev", name, shape)

@@ -1,15 +1,28 @@
 """Lowerings of the non-loop equations ("calls") for the CUDA backend: matmul, permute, softmax,
 log_softmax, argmax and argmin along an axis, gathers and scatter_add by index tensors, basic
-indexing, index_update and cat, each as its own kernel; anything else runs on the host with its
-NumPy body. Mixed into ``CudaCodegen``; each ``call_<primitive>`` emits driver lines and kernels
-and returns False where it has no kernel for this case.
+indexing, index_update, cat and cumsum, each as its own kernel; anything else runs on the host
+with its NumPy body. Mixed into ``CudaCodegen``; each lowering is registered against its primitive
+in ``lowering.CUDA``, emits driver lines and kernels, and returns False where it has no kernel for
+this case.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from jitgrad.backends.numba_values import _numel, _root, _Val
+from jitgrad.backends.lowering import CUDA
+from jitgrad.backends.numba_values import _NP, _numel, _root, _Val
+from jitgrad.ops.control import guard_p
+from jitgrad.ops.linalg import matmul_p
+from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, prod_others_p,
+                                prod_p, softmax_p)
+from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
+
+CUDA.builtin(guard_p, "checked in the single-thread kernels of the scalar work")
+CUDA.on_host(prod_p, "no atomic combines partial products across blocks: a trace with one runs "
+             "on the host, whole (HostExecutable)")
+CUDA.on_host(prod_others_p, "a product of the others along axes (the gradient of prod): rare, "
+             "and exact only with a prefix and a suffix pass")
 
 
 def _strides(shape) -> list[int]:
@@ -26,8 +39,8 @@ class CudaCallsMixin:
     ``run``, ``launch``, ``fresh``, ``emit``...)."""
 
     def call(self, e) -> None:
-        fn = getattr(self, f"call_{e.prim.name}", None)
-        if fn is not None and fn(e) is not False:
+        fn = CUDA.rules.get(e.prim)
+        if fn is not None and fn(self, e) is not False:
             return
         self.host_call(e)
 
@@ -46,6 +59,7 @@ class CudaCallsMixin:
         self.env[id(e.out)] = _Val("dev", name, e.out.aval.shape)
         self.dt[name] = e.out.aval.dtype.np.name
 
+    @CUDA.register(matmul_p)
     def call_matmul(self, e):
         a, b = e.inputs
         sa, sb = tuple(a.aval.shape), tuple(b.aval.shape)
@@ -59,6 +73,7 @@ class CudaCallsMixin:
         self.emit(f"{out} = rt.matmul({an}, {bn}, {m}, {k}, {nn}, {out})")
         return None
 
+    @CUDA.register(permute_p)
     def call_permute(self, e):
         src = self.dense(e.inputs[0])
         st = _strides(e.inputs[0].aval.shape)
@@ -98,9 +113,11 @@ class CudaCallsMixin:
         self._along(e, "log_softmax" if log else "softmax", body)
         return None
 
+    @CUDA.register(softmax_p)
     def call_softmax(self, e):
         return self._softmax(e, False)
 
+    @CUDA.register(log_softmax_p)
     def call_log_softmax(self, e):
         return self._softmax(e, True)
 
@@ -113,9 +130,18 @@ class CudaCallsMixin:
         self._along(e, "arg", body)
         return None
 
+    @CUDA.register(cumsum_p)
+    def call_cumsum(self, e):
+        # In order, in the result's dtype, as NumPy's cumsum: one thread per line along the axis.
+        self._along(e, "cumsum", [f"s = {_NP[e.out.aval.dtype]}(0)", "for k in range(AXIS_N):",
+                                  "    s += x[AT(k)]", "    out[AT(k)] = s"])
+        return None
+
+    @CUDA.register(argmax_p)
     def call_argmax(self, e):
         return self._arg(e, ">")
 
+    @CUDA.register(argmin_p)
     def call_argmin(self, e):
         return self._arg(e, "<")
 
@@ -169,6 +195,7 @@ class CudaCallsMixin:
                          [*self.unravel(shape), stmt.replace("AT", at)])
         self.run(k, self.launch(n), args)
 
+    @CUDA.register(getitem_p)
     def call_getitem(self, e):
         xs = tuple(e.inputs[0].aval.shape)
         basic = self._positions(e.params["index"], xs)
@@ -186,6 +213,7 @@ class CudaCallsMixin:
         self._by_index("gather", got, x, out, "out[j] = x[POS]")
         return None
 
+    @CUDA.register(scatter_add_p)
     def call_scatter_add(self, e):
         shape = tuple(e.params["shape"])
         basic = self._positions(e.params["index"], shape)
@@ -205,6 +233,7 @@ class CudaCallsMixin:
         self._by_index("scatter_add", got, g, out, "cuda.atomic.add(out, POS, x[j])")
         return None
 
+    @CUDA.register(index_update_p)
     def call_index_update(self, e):
         shape = tuple(e.inputs[0].aval.shape)
         basic = self._positions(e.params["index"], shape)
@@ -226,6 +255,7 @@ class CudaCallsMixin:
                                  [out, root.name])
         return None
 
+    @CUDA.register(cat_p)
     def call_cat(self, e):
         shape = tuple(e.out.aval.shape)
         ax = e.params["axis"]

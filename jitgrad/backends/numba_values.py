@@ -9,6 +9,7 @@ from collections import Counter
 
 from jitgrad import dtypes
 from jitgrad.ir.graph import Lit
+from jitgrad.ops import elementwise as _ew
 
 PARALLEL_MIN = 1 << 17  # elements; smaller loops run on one thread
 
@@ -17,7 +18,8 @@ _NP = {dtypes.float32: "np.float32", dtypes.float64: "np.float64", dtypes.int64:
 
 
 # Templates whose Python result type may differ from the operands' (int results, helpers).
-_RETYPES = frozenset({"sign", "floor", "clamp", "relu", "astype", "pow_scalar", "pow", "abs"})
+_RETYPES = frozenset({_ew.sign_p, _ew.floor_p, _ew.clamp_p, _ew.relu_p, _ew.astype_p,
+                      _ew.pow_scalar_p, _ew.pow_p, _ew.abs_p})
 
 
 class Unsupported(Exception):

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jitgrad import dtypes
-from jitgrad.ops.registry import Aval, Primitive
+from jitgrad.ir.primitive import Aval, Primitive
 
 SHORT = {dtypes.float32: "f32", dtypes.float64: "f64", dtypes.int64: "i64", dtypes.bool_: "bool"}
 FROM_SHORT = {v: k for k, v in SHORT.items()}

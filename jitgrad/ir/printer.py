@@ -45,12 +45,30 @@ def _lit(v) -> str:
     return repr(v)
 
 
+def format_index(spec) -> str:
+    """An indexing primitive's ``index`` parameter as Python writes it (``[0, 1:3, None]``)."""
+    parts = []
+    for item in spec:
+        k = item[0]
+        if k == "i":
+            parts.append(str(item[1]))
+        elif k == "s":
+            a, b, c = ("" if v is None else str(v) for v in item[1:])
+            parts.append(f"{a}:{b}" + (f":{c}" if c else ""))
+        elif k == "n":
+            parts.append("None")
+        elif k == "e":
+            parts.append("...")
+        else:
+            parts.append(f"<tensor {item[1]}>")
+    return "[" + ", ".join(parts) + "]"
+
+
 def format_param(v) -> str:
     if isinstance(v, dtypes.DType):
         return SHORT[v]
     if isinstance(v, tuple) and v and isinstance(v[0], tuple) and v[0] and isinstance(v[0][0], str):
-        from jitgrad.ops.shape import _format_index
-        return _format_index(v)
+        return format_index(v)
     if isinstance(v, tuple):
         inner = ",".join(format_param(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"

@@ -289,3 +289,8 @@ class _Keys:
         return "<All keys matched successfully>" if not (self.missing_keys or self.unexpected_keys) \
             else f"_IncompatibleKeys(missing_keys={self.missing_keys}, " \
                  f"unexpected_keys={self.unexpected_keys})"
+
+
+from jitgrad.trace import pytree as _pytree  # noqa: E402
+
+_pytree.register_module(Module, module_version)

@@ -14,7 +14,7 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.ops import _rules
-from jitgrad.ops.registry import Aval, bind, register
+from jitgrad.ops.registry import Aval, Reduction, bind, register
 
 _NO = {}
 
@@ -44,7 +44,7 @@ def _sum_abstract(x: Aval, axes, keepdims) -> Aval:
 
 sum_p = register("sum", _sum_impl, _sum_abstract,
                  lambda g, out, x, axes, keepdims: (expand(_kept(g, x, axes, keepdims), x.shape),),
-                 saves="none", kind="reduce", expr="+")
+                 saves="none", kind="reduce", reduction=Reduction("add"))
 
 
 def _mean_vjp(g, out, x, axes, keepdims):
@@ -53,7 +53,8 @@ def _mean_vjp(g, out, x, axes, keepdims):
 
 
 mean_p = register("mean", lambda x, axes, keepdims: np.mean(x, axis=axes, keepdims=keepdims),
-                  _red_abstract, _mean_vjp, saves="none", kind="reduce", expr="mean")
+                  _red_abstract, _mean_vjp, saves="none", kind="reduce",
+                  reduction=Reduction("add", finish="{0} / {n}"))
 
 
 def _extreme_vjp(g, out, x, axes, keepdims):
@@ -64,10 +65,12 @@ def _extreme_vjp(g, out, x, axes, keepdims):
 
 
 max_p = register("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
-                 _red_abstract, _extreme_vjp, saves="both", kind="reduce", expr="max",
+                 _red_abstract, _extreme_vjp, saves="both", kind="reduce",
+                 reduction=Reduction("max", atomic="max"),
                  backward_name="MaxBackward1")
 min_p = register("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
-                 _red_abstract, _extreme_vjp, saves="both", kind="reduce", expr="min",
+                 _red_abstract, _extreme_vjp, saves="both", kind="reduce",
+                 reduction=Reduction("min", atomic="min"),
                  backward_name="MinBackward1")
 
 
@@ -89,7 +92,7 @@ prod_p = register("prod", lambda x, axes, keepdims: np.prod(x, axis=axes, keepdi
                   _red_abstract,
                   lambda g, out, x, axes, keepdims: (
                       _kept(g, x, axes, keepdims) * bind(prod_others_p, (x,), {"axes": axes}),),
-                  kind="reduce", expr="*")
+                  kind="reduce", reduction=Reduction("mul", atomic=None))
 
 
 def _arg_abstract(x: Aval, axis, keepdims) -> Aval:
@@ -121,6 +124,7 @@ def _norm_vjp(g, out, x, axes, keepdims):
 norm_p = register("norm",
                   lambda x, axes, keepdims: np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims)),
                   _red_abstract, _norm_vjp, saves="both", kind="reduce",
+                  reduction=Reduction("add", map="{0} * {0}", finish="math.sqrt({0})"),
                   backward_name="LinalgVectorNormBackward0")
 
 

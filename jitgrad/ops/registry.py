@@ -8,8 +8,11 @@ Each primitive is declared once, with everything every stage needs:
 - ``vjp``: the reverse-mode rule ``vjp(g, out, *inputs, **params) -> cotangents``, written with
   jitgrad's own ops so that one rule serves eager backward (``create_graph`` included), tracing, and
   the autodiff pass that emits adjoint IR;
-- ``expr``: the codegen slot: a scalar expression template for elementwise primitives
-  (``"({0} * {1})"``), or ``None`` where a backend lowering hook takes over.
+- ``expr``: the codegen slot of elementwise primitives: a scalar expression template
+  (``"({0} * {1})"``), with ``vector`` variants for fused loops over many elements;
+- ``reduction``: the codegen slot of reductions fused into loops (a ``Reduction``);
+  every other primitive has a lowering per backend, registered against this object
+  (``jitgrad.backends.lowering``).
 
 ``bind`` is the single entry point every op goes through: it runs eagerly (recording a
 ``grad_fn`` node when gradients are needed) or, while a trace is active, hands the op to it.
@@ -17,69 +20,14 @@ Each primitive is declared once, with everything every stage needs:
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.autograd import grad_mode
-
-
-class Aval(NamedTuple):
-    """An abstract value: what the IR knows about a value before it exists."""
-
-    shape: tuple
-    dtype: dtypes.DType
-
-
-class Primitive:
-    """A registered operation. See the module docstring for the fields."""
-
-    __slots__ = ("name", "impl", "abstract", "vjp", "saves", "kind", "expr", "view",
-                 "backward_name", "nondiff_inputs", "reads")
-
-    def __init__(self, name: str, impl: Callable, abstract: Callable, vjp: Callable | None,
-                 *, saves: str, kind: str, expr: str | None, view: bool,
-                 backward_name: str, nondiff_inputs: tuple, reads: Callable | None) -> None:
-        self.name = name
-        self.impl = impl
-        self.abstract = abstract
-        self.vjp = vjp
-        # Which tensors the vjp reads: "inputs", "output", "both" or "none". Only those are
-        # checked against in-place modification, exactly as torch checks only saved tensors.
-        self.saves = saves
-        self.kind = kind
-        self.expr = expr
-        self.view = view
-        self.backward_name = backward_name
-        self.nondiff_inputs = nondiff_inputs
-        # With saves="inputs": which inputs' values the vjp reads, given which inputs need a
-        # gradient (None: all of them). Only those are checked for in-place modification, as
-        # torch saves ``other`` of ``x * other`` only when ``x`` needs a gradient.
-        self.reads = reads
-
-    def __repr__(self) -> str:
-        return f"<primitive {self.name}>"
-
-
-PRIMITIVES: dict[str, Primitive] = {}
-
-
-def register(name: str, impl: Callable, abstract: Callable, vjp: Callable | None = None, *,
-             saves: str = "inputs", kind: str = "elementwise", expr: str | None = None,
-             view: bool = False, backward_name: str | None = None,
-             nondiff_inputs: tuple = (), reads: Callable | None = None) -> Primitive:
-    """Declare a primitive. Registering a name twice is a bug, not an override."""
-    if name in PRIMITIVES:
-        raise ValueError(f"primitive {name!r} is already registered")
-    if saves not in ("inputs", "output", "both", "none"):
-        raise ValueError(f"saves must be inputs/output/both/none, got {saves!r}")
-    if backward_name is None:
-        backward_name = "".join(p.capitalize() for p in name.split("_")) + "Backward0"
-    p = Primitive(name, impl, abstract, vjp, saves=saves, kind=kind, expr=expr, view=view,
-                  backward_name=backward_name, nondiff_inputs=nondiff_inputs, reads=reads)
-    PRIMITIVES[name] = p
-    return p
+# The IR's core, free of the eager engine; re-exported here, where ops are declared.
+from jitgrad.ir.primitive import PRIMITIVES, Aval, Primitive, Reduction, register  # noqa: F401
 
 
 class _TraceState:

@@ -15,6 +15,7 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.errors import ShapeError
 from jitgrad.ops import _rules
+from jitgrad.ir.printer import format_index as _format_index
 from jitgrad.ops.registry import Aval, bind, promote, register, scalar
 
 _NO = {}
@@ -183,24 +184,6 @@ def parse_index(idx) -> tuple[tuple, list]:
 
 def _opt_int(v):
     return None if v is None else int(v)
-
-
-def _format_index(spec) -> str:
-    parts = []
-    for item in spec:
-        k = item[0]
-        if k == "i":
-            parts.append(str(item[1]))
-        elif k == "s":
-            a, b, c = ("" if v is None else str(v) for v in item[1:])
-            parts.append(f"{a}:{b}" + (f":{c}" if c else ""))
-        elif k == "n":
-            parts.append("None")
-        elif k == "e":
-            parts.append("...")
-        else:
-            parts.append(f"<tensor {item[1]}>")
-    return "[" + ", ".join(parts) + "]"
 
 
 def _const(arr: np.ndarray):

@@ -81,7 +81,7 @@ def global_names(code: types.CodeType) -> tuple:
 
 
 def _is_module(obj) -> bool:
-    return isinstance(obj, Module)
+    return isinstance(obj, _pytree.Module)
 
 
 def _user_functions_of(obj) -> list:
@@ -200,7 +200,7 @@ class Implicit:
         roots = self._slots.roots()
         old = self._roots
         if old is not None:
-            same_version = self._version == module_version()
+            same_version = self._version == _pytree.module_version()
             changed = [a for a, b in zip(roots, old) if a is not b]
             if not changed and same_version and not self._volatile:
                 return self._tensors, self.extra
@@ -225,7 +225,7 @@ class Implicit:
         self._volatile = volatile
         self._tensors = tensors
         self.extra = (tuple(scalars), pattern if same else None) if scalars or same else ()
-        self._version = module_version()
+        self._version = _pytree.module_version()
         return tensors, self.extra
 
 
@@ -283,5 +283,5 @@ def _user_object(obj) -> bool:
 
 
 from functools import partial as functools_partial  # noqa: E402
-from jitgrad.nn.module import Module, module_version  # noqa: E402
+from jitgrad.trace import pytree as _pytree  # noqa: E402
 from jitgrad.trace.pytree import module_flat  # noqa: E402

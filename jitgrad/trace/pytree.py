@@ -89,10 +89,10 @@ def _flatten(obj, where: str, leaves: list, dyn: bool, extras: list | None):
         if extras is not None:
             extras.extend(flat[3])
         return ("M", id(obj), obj.training, flat[1], flat[4])
-    from jitgrad.backends.device_array import is_device_array
-    if is_device_array(obj):
-        leaves.append(DeviceLeaf(obj, where))
-        return ("T",)
+    for is_leaf, make in _LEAF_TYPES:
+        if is_leaf(obj):
+            leaves.append(make(obj, where))
+            return ("T",)
     t = type(obj)
     name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
     raise TypeError(f"{where} has type {name}, which jitgrad's compiled functions do "
@@ -100,32 +100,30 @@ def _flatten(obj, where: str, leaves: list, dyn: bool, extras: list | None):
                     "dicts of them, or nn.Modules")
 
 
-class DeviceLeaf:
-    """A GPU array argument (for ``target="cuda"``). ``_value`` is a ``DeviceArray`` over the same
-    memory: its shape and dtype key the cache; tracing reads a host copy (``host()``)."""
+# Hooks for the types defined above this layer, so that trace/ imports neither nn/ nor
+# backends/: nn.Module registers itself (``register_module``) and the CUDA backend its device
+# arrays (``register_leaf_type``) when they are imported.
+_LEAF_TYPES: list = []   # (is_leaf(obj), make(obj, where) -> a leaf with .host())
+Module: type = type("Module", (), {})   # replaced by nn.Module when it registers
+_version = [lambda: 0]
 
-    __slots__ = ("_value", "where")
 
-    def __init__(self, obj, where: str) -> None:
-        from jitgrad.backends.device_array import DeviceArray
-        self.where = where
-        if type(obj) is DeviceArray:
-            self._value = obj
-            return
-        from jitgrad.backends import _cuda_runtime as rt
-        dev = rt.device_view(obj)
-        if dev.dtype not in dtypes._BY_NP:
-            raise TypeError(f"{where} is a device array of dtype {dev.dtype}, which jitgrad does "
-                            "not support (use float32, float64, int64 or bool)")
-        shape = tuple(dev.shape)
-        self._value = DeviceArray(rt.to_device(dev, dev.dtype), shape)
+def register_module(cls: type, version) -> None:
+    """Make ``cls`` (nn.Module) a pytree node: its parameters are leaves, and ``version()``
+    changes whenever any Module's registries or attributes do."""
+    global Module
+    Module = cls
+    _version[0] = version
 
-    @property
-    def dtype(self):
-        return dtypes._BY_NP[self._value.dtype]
 
-    def host(self) -> Tensor:
-        return Tensor._wrap(self._value.numpy())
+def module_version() -> int:
+    return _version[0]()
+
+
+def register_leaf_type(is_leaf, make) -> None:
+    """Accept objects for which ``is_leaf(obj)`` holds as tensor leaves, made by
+    ``make(obj, where)`` (a GPU array argument becomes a ``DeviceLeaf``)."""
+    _LEAF_TYPES.append((is_leaf, make))
 
 
 def map_leaves(fn, obj):
@@ -150,13 +148,13 @@ def to_host(obj):
 
 
 def _host_leaf(obj):
-    from jitgrad.backends.device_array import is_device_array
     if isinstance(obj, (Tensor, Module)) or obj is None or isinstance(obj, (_SCALARS, np.bool_)):
         return obj
     if isinstance(obj, (np.ndarray, np.generic)):
         return Tensor._wrap(np.asarray(obj))
-    if is_device_array(obj):
-        return DeviceLeaf(obj, "argument").host()
+    for is_leaf, make in _LEAF_TYPES:
+        if is_leaf(obj):
+            return make(obj, "argument").host()
     return obj
 
 
@@ -198,5 +196,3 @@ def num_leaves(tree: tuple) -> int:
         return len(tree[3])
     return sum(num_leaves(t) for t in tree[1])
 
-
-from jitgrad.nn.module import Module, module_version  # noqa: E402

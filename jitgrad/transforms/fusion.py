@@ -17,9 +17,14 @@ needs it, so forward and backward elementwise work share loops wherever the depe
 from __future__ import annotations
 
 from jitgrad.ir.graph import Eqn, Graph, Var
+from jitgrad.ops.shape import expand_p, reshape_p
 
-REDUCTIONS = frozenset({"sum", "mean", "max", "min", "norm", "prod"})
-VIEWS = frozenset({"expand", "reshape"})
+VIEWS = frozenset({expand_p, reshape_p})
+
+
+def is_reduction(e: Eqn) -> bool:
+    """Whether a loop can fuse ``e`` as a reduction (its primitive has a ``Reduction``)."""
+    return e.prim.reduction is not None
 
 
 class Loop:
@@ -36,7 +41,7 @@ class Loop:
     def add(self, e: Eqn) -> None:
         self.eqns.append(e)
         self.produced.add(id(e.out))
-        if e.prim.name in REDUCTIONS:
+        if e.prim.reduction is not None:
             self.reduced.add(id(e.out))
 
 
@@ -89,10 +94,9 @@ def fuse(g: Graph) -> Plan:
         return any(isinstance(a, Var) and id(a) in lp.reduced for a in e.inputs)
 
     for e in g.eqns:
-        name = e.prim.name
         # An elementwise op iterates over its output, a reduction over its input.
         shape = tuple(e.out.aval.shape) if _is_elementwise(e) else (
-            tuple(e.inputs[0].aval.shape) if name in REDUCTIONS and e.inputs[0].aval.shape
+            tuple(e.inputs[0].aval.shape) if is_reduction(e) and e.inputs[0].aval.shape
             else None)
         if shape is not None:
             if loop is None or loop.shape != shape or reads_unfinished(e, loop):
@@ -101,7 +105,7 @@ def fuse(g: Graph) -> Plan:
             loop.add(e)
             where[id(e.out)] = loop
             continue
-        if name in VIEWS:
+        if e.prim in VIEWS:
             if loop is not None and isinstance(e.inputs[0], Var) and id(e.inputs[0]) in loop.produced:
                 close()  # a view of a value this loop computes needs the whole value first
             steps.append(View(e))

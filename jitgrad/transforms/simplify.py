@@ -16,7 +16,13 @@ import numpy as np
 
 from jitgrad.errors import GuardFailure
 from jitgrad.ir.graph import Eqn, Graph, Lit, Var
-from jitgrad.ops import PRIMITIVES
+from jitgrad.ops.control import custom_vjp_p, stop_gradient_p
+from jitgrad.ops.elementwise import mul_p, pow_scalar_p
+from jitgrad.ops.linalg import matmul_p
+from jitgrad.ops.shape import expand_p, permute_p, reshape_p
+
+# Identities once the gradient is taken: no backend ever sees them.
+ERASED = frozenset({stop_gradient_p, custom_vjp_p})
 
 _FOLD_LIMIT = 1 << 16  # elements; larger constant results stay computed at run time
 
@@ -28,15 +34,15 @@ def _rename(a, alias: dict):
 def _identity_source(e: Eqn, bcast: dict):
     """The operand ``e`` merely passes on, or None. ``x * 1`` is exactly ``x`` (NaN and -0.0
     included), also when the 1 is a broadcast literal."""
-    name = e.prim.name
+    prim = e.prim
     ins = e.inputs
-    if name in ("stop_gradient", "custom_vjp"):  # identities once the gradient is taken
+    if prim in ERASED:
         return ins[0]
-    if name in ("reshape", "expand") and tuple(ins[0].aval.shape) == tuple(e.out.aval.shape):
+    if prim in (reshape_p, expand_p) and tuple(ins[0].aval.shape) == tuple(e.out.aval.shape):
         return ins[0]
-    if name == "pow_scalar" and e.params["p"] == 1:
+    if prim is pow_scalar_p and e.params["p"] == 1:
         return ins[0]
-    if name == "mul":
+    if prim is mul_p:
         for one, other in ((ins[0], ins[1]), (ins[1], ins[0])):
             lit = _lit_of(one, bcast)
             if lit is not None and lit.value == 1 and other.aval == e.out.aval:
@@ -66,7 +72,6 @@ def fold(g: Graph) -> Graph:
     alias: dict[int, object] = {}
     bcast: dict[int, Lit] = {}  # Vars that are a literal broadcast to their shape
     permuted: dict[int, tuple] = {}  # Vars made by a permute: (its input, its perm)
-    expand_p = PRIMITIVES["expand"]
     eqns = []
 
     def emit_broadcast(out: Var, lit: Lit, src) -> None:
@@ -82,7 +87,7 @@ def fold(g: Graph) -> Graph:
         if e.out is None:
             eqns.append(e)
             continue
-        if e.prim.name == "permute" and id(ins[0]) in permuted:
+        if e.prim is permute_p and id(ins[0]) in permuted:
             # A permute of a permute is one permute, and none at all when they cancel.
             inner, p0 = permuted[id(ins[0])]
             perm = tuple(p0[p] for p in e.params["perm"])
@@ -91,7 +96,7 @@ def fold(g: Graph) -> Graph:
                 continue
             e = Eqn(e.prim, (inner,), e.out, {"perm": perm}, e.src)
             ins = e.inputs
-        if e.prim.name == "permute":
+        if e.prim is permute_p:
             permuted[id(e.out)] = (ins[0], e.params["perm"])
         src = _identity_source(e, bcast)
         if src is not None:
@@ -153,7 +158,7 @@ def cse(g: Graph) -> Graph:
         if e.out is not None:
             pk = _param_key(e.params)
             if pk is not None:
-                key = (e.prim.name, tuple(a.key() if isinstance(a, Lit) else id(a) for a in ins), pk)
+                key = (e.prim, tuple(a.key() if isinstance(a, Lit) else id(a) for a in ins), pk)
                 hit = seen.get(key)
                 if hit is not None:
                     alias[id(e.out)] = hit
@@ -191,7 +196,6 @@ def transpose_products(g: Graph) -> Graph:
         if isinstance(o, Var):
             uses[id(o)] = uses.get(id(o), 0) + 1
     producer = {id(e.out): e for e in g.eqns if e.out is not None}
-    permute_p, matmul_p = PRIMITIVES["permute"], PRIMITIVES["matmul"]
     eqns = []
     for e in g.eqns:
         m = producer.get(id(e.inputs[0])) if e.inputs and isinstance(e.inputs[0], Var) else None
@@ -208,10 +212,10 @@ def transpose_products(g: Graph) -> Graph:
 
 def _transposed(v, producer: dict, eqns: list, src):
     p = producer.get(id(v))
-    if p is not None and p.prim.name == "permute" and p.params["perm"] == (1, 0):
+    if p is not None and p.prim is permute_p and p.params["perm"] == (1, 0):
         return p.inputs[0]
     out = Var(type(v.aval)(tuple(reversed(v.aval.shape)), v.aval.dtype))
-    eqns.append(Eqn(PRIMITIVES["permute"], (v,), out, {"perm": (1, 0)}, src))
+    eqns.append(Eqn(permute_p, (v,), out, {"perm": (1, 0)}, src))
     return out
 
 
