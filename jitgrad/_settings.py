@@ -25,6 +25,9 @@ class Config:
         # Build serial CPU kernels ahead of time in the background, and load them so in later
         # processes, without importing Numba (backends/aot.py; also JITGRAD_AOT=0).
         self.aot = True
+        # Roll the iterations of data-dependent while loops into one loop that serves every
+        # trip count (transforms/loops.py); off: one trace per trip count.
+        self.lift_loops = True
 
 
 config = Config()

@@ -26,6 +26,7 @@ from jitgrad.trace.pytree import (flatten, map_leaves, num_leaves, to_host,
                                   unflatten)
 from jitgrad.trace.implicit import Implicit
 from jitgrad.trace.tracer import module_leaves, trace
+from jitgrad.transforms.loops import lift_loops
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 
@@ -46,6 +47,9 @@ class CacheInfo(NamedTuple):
     # What a compiling backend did not compile: an equation run on the host inside a kernel,
     # or a whole trace handed to the interpreter, each with where and why.
     fallbacks: tuple = ()
+    # Each data-dependent loop the traces met: lifted into one loop for any trip count, or
+    # why not (file:line and the reason).
+    loops: tuple = ()
 
 
 def _outcome_key(v):
@@ -202,6 +206,11 @@ class Runtime:
         traced = trace(self.fn, args, kwargs, call.trees, leaves, call.implicit,
                        scalar_output=grad, has_aux=self.has_aux)
         self.traces += 1
+        if config.lift_loops:
+            traced.graph, traced.loops = lift_loops(traced.graph, traced.guard_sites,
+                                                    traced.guard_context)
+            for rep in traced.loops:
+                _log("retrace", f"{_name(self.fn)}: loop at {rep}")
         g = traced.graph
         if config.verify:
             verify(g)
@@ -563,7 +572,17 @@ class Runtime:
     def cache_info(self) -> CacheInfo:
         return CacheInfo(self.traces, self.compiles, self.hits, self.misses,
                          self.guard_failures, tuple(self.retraces), self.eager_calls,
-                         self.fallback is not None, tuple(self._fallbacks()))
+                         self.fallback is not None, tuple(self._fallbacks()), self._loops())
+
+    def _loops(self) -> tuple:
+        seen: dict = {}
+        stack = list(self.cache.values())
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children.values())
+            for rep in node.traced.loops:
+                seen.setdefault(str(rep), None)
+        return tuple(seen)
 
     def _fallbacks(self):
         stack = list(self.cache.values())

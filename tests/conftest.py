@@ -35,3 +35,12 @@ os.environ.setdefault("JITGRAD_AOT", "0")
 if "JITGRAD_CACHE_DIR" not in os.environ:
     os.environ["JITGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="jitgrad-tests-")
     atexit.register(shutil.rmtree, os.environ["JITGRAD_CACHE_DIR"], ignore_errors=True)
+
+
+@pytest.fixture
+def no_lifting():
+    """Loops stay unrolled, one trace per trip count (what a loop that cannot be lifted does):
+    for the tests of guards and re-tracing themselves."""
+    jitgrad.config.lift_loops = False
+    yield
+    jitgrad.config.lift_loops = True

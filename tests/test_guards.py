@@ -22,6 +22,7 @@ def eager_vjp(fn, x, v):
     return x.grad.numpy()
 
 
+@pytest.mark.usefixtures("no_lifting")
 def test_while_loop_over_many_magnitudes_equals_eager_and_traces_once_per_path():
     rng = np.random.default_rng(0)
     v = np.array([0.1, 1.0, 0.0001])
@@ -99,6 +100,7 @@ def test_item_int_index_and_tolist_are_guarded():
     assert cf.cache_info().traces == 2
 
 
+@pytest.mark.usefixtures("no_lifting")
 def test_retrace_limit_warns_once_and_falls_back_to_eager():
     f = jg.grad(lambda x: (doubling(x) * 1.0).sum(), retrace_limit=3, target="reference")
     with warnings.catch_warnings(record=True) as caught:
@@ -114,6 +116,7 @@ def test_retrace_limit_warns_once_and_falls_back_to_eager():
     assert info.traces == 3 and info.eager_fallback and info.eager_calls >= 3
 
 
+@pytest.mark.usefixtures("no_lifting")
 def test_eager_fallback_takes_numpy_arguments_as_compiled_code_does():
     # Compiled code takes NumPy arrays for tensors; the eager fallback once passed them on to
     # the function as they were ('numpy.ndarray' object has no attribute 'norm').
@@ -143,6 +146,7 @@ def test_unstable_value_guard_is_detected_early():
     assert cf.cache_info().traces <= jg.config.unstable_guard_limit
 
 
+@pytest.mark.usefixtures("no_lifting")
 def test_cache_info_and_lowered_guards_name_the_site():
     f = jg.grad(lambda x: doubling(x).sum(), target="reference")
     f(jg.tensor([1.0, 1.0]))

@@ -76,6 +76,7 @@ def test_op_table_float32_stays_float32_within_rounding(start):
         np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=2e-4, atol=2e-5)
 
 
+@pytest.mark.usefixtures("no_lifting")
 def test_guards_compiled_in_behave_like_the_reference():
     def doubling(x):
         y = x * 2

@@ -20,6 +20,7 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.backends import numba_segments
 from jitgrad.backends.numba_calls import CallsMixin
+from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST
 from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, Unsupported, _numel,
                                            _root, _shape, _Val, flat_alias, literal,
@@ -41,11 +42,17 @@ _LOCALS = re.compile(r"\b(?:i\d*|j\d*|blk|lo|hi|s|p|q|k|b|r)\b")
 _VECTOR_MIN = 4096
 
 
-class Codegen(CallsMixin):
-    """Turns a fusion plan into the source of one ``@njit`` kernel."""
+class Codegen(CallsMixin, LoopsMixin):
+    """Turns a fusion plan into the source of one ``@njit`` kernel (``nested``: of a function
+    the kernel calls, a loop's body)."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, nested: bool = False) -> None:
         self.g = graph
+        self.is_nested = nested
+        self.functions: list[str] = []  # sources of the functions the kernel calls (loop bodies)
+        self.tuples: dict[int, list] = {}  # id(loop results) -> the names of its values
+        self.loops: dict[int, tuple] = {}  # id(while results) -> (carries, trip count, tapes)
+        self.outputs = {id(o) for o in graph.outputs if isinstance(o, Var)}
         self.plan = fuse(graph)
         self.lines: list[str] = []
         self.env: dict[int, _Val] = {}
@@ -110,7 +117,12 @@ class Codegen(CallsMixin):
         return name
 
     # -- the program -------------------------------------------------------------------------
-    def generate(self) -> str:
+    def functions_of(self, name: str) -> list[str]:
+        """The sources of this (nested) graph's function ``name`` and those it calls."""
+        own = self.generate(name)
+        return self.functions + [own]
+
+    def generate(self, name: str = "kernel") -> str:
         g = self.g
         args = []
         for i, (v, _) in enumerate(g.consts):
@@ -119,7 +131,7 @@ class Codegen(CallsMixin):
             args.append(self.bind_input(v, f"a{i}"))
         cuts, cost = [], 0  # where segments may start (numba_segments), and guards since
         for k, step in enumerate(self.plan.steps):
-            if cost >= SEGMENT_COST:
+            if cost >= SEGMENT_COST and not self.is_nested:
                 cuts.append(len(self.lines))
                 cost = 0
             mark = len(self.lines)
@@ -158,6 +170,7 @@ class Codegen(CallsMixin):
                 ""]
         if self.host_ops:
             head.insert(-1, "from jitgrad.backends.numba_host import run_host")
+        head += [*self.functions, ""] if self.functions else []
         dead = unused_flat_aliases(self.lines)
         lines = [line for i, line in enumerate(self.lines) if i not in dead]
         out_dummies = ", ".join(dummies) + ","
@@ -170,8 +183,10 @@ class Codegen(CallsMixin):
             if split is not None:
                 return "\n".join(head) + "\n" + split
         body = "\n".join(lines).replace("__DUMMIES__", out_dummies)
-        return "\n".join(head + [decorator, f"def kernel({', '.join(args)}):"]) + "\n" + \
-            body + "\n"
+        own = "\n".join([decorator, f"def {name}({', '.join(args)}):"]) + "\n" + body + "\n"
+        if self.is_nested:
+            return own
+        return "\n".join(head) + "\n" + own
 
     def value_types(self) -> dict:
         """``name -> (dtype text, ndim)`` of the generated names that hold IR values."""
@@ -547,8 +562,8 @@ class NumbaCPUBackend:
         try:
             cg = Codegen(graph)
             source = cg.generate()
-            # object-mode blocks do not build ahead of time: no AOT for those kernels
-            exe = compile_source(source, graph, aot_ok=not cg.host_ops)
+            # object-mode blocks and loop bodies' functions do not build ahead of time
+            exe = compile_source(source, graph, aot_ok=not cg.host_ops and not cg.functions)
             exe.host_ops = tuple(cg.host_ops)
             return exe
         except Unsupported as e:

@@ -26,13 +26,15 @@ from typing import NamedTuple
 import numpy as np
 
 from jitgrad import dtypes
-from jitgrad.ir.primitive import Aval, Primitive
+from jitgrad.ir.primitive import Aval, Primitive, TupleAval
 
 SHORT = {dtypes.float32: "f32", dtypes.float64: "f64", dtypes.int64: "i64", dtypes.bool_: "bool"}
 FROM_SHORT = {v: k for k, v in SHORT.items()}
 
 
 def aval_str(aval: Aval) -> str:
+    if type(aval) is TupleAval:
+        return "(" + ", ".join(aval_str(a) for a in aval.avals) + ")"
     return f"{SHORT[aval.dtype]}[{','.join(str(s) for s in aval.shape)}]"
 
 

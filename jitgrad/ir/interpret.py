@@ -27,7 +27,9 @@ def interpret(g: Graph, args: list) -> list:
     for e in g.eqns:
         vals = [read(a) for a in e.inputs]
         out = e.prim.impl(*vals, **e.params)
-        if e.out is not None:
+        if e.out is not None and type(out) is tuple:  # a loop's results (read by tuple_get)
+            env[id(e.out)] = out
+        elif e.out is not None:
             if type(out) is not np.ndarray:
                 out = np.asarray(out)
             if out.dtype != e.out.aval.dtype.np:

@@ -105,3 +105,12 @@ def register(name: str, impl: Callable, abstract: Callable, vjp: Callable | None
                   vector=vector, reduction=reduction)
     PRIMITIVES[name] = p
     return p
+
+
+class TupleAval(NamedTuple):
+    """The abstract value of a structured-control-flow result (``while``): a tuple of values,
+    read by ``tuple_get``. It has no shape or dtype of its own."""
+
+    avals: tuple
+    shape: tuple = ()
+    dtype: object = None

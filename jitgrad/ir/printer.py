@@ -76,9 +76,12 @@ def format_param(v) -> str:
 
 
 def format_eqn(e, name: Namer, width: int = 0) -> str:
+    """One equation on one line; a loop's body graphs are not shown here (``format_graph``
+    prints them nested under it)."""
     params = ""
-    if e.params:
-        params = "[" + " ".join(f"{k}={format_param(v)}" for k, v in e.params.items()) + "]"
+    shown = {k: v for k, v in e.params.items() if not isinstance(v, Graph)}
+    if shown:
+        params = "[" + " ".join(f"{k}={format_param(v)}" for k, v in shown.items()) + "]"
     args = " ".join(name(a) for a in e.inputs)
     lhs = f"{name.binder(e.out)} = " if e.out is not None else ""
     text = f"{lhs}{e.prim.name}{params} {args}".rstrip()
@@ -88,19 +91,40 @@ def format_eqn(e, name: Namer, width: int = 0) -> str:
 
 
 def format_graph(g: Graph, indent: int = 4) -> str:
-    name = Namer()
+    return "\n".join(_graph_lines(g, Namer(), indent, 0))
+
+
+def _graph_lines(g: Graph, name: Namer, indent: int, depth: int) -> list:
+    """The graph's lines; nested graphs (loop bodies) follow their equation, indented, sharing
+    the names so that every value has one."""
+    pad = " " * depth
     consts = " ".join(name.binder(v) for v, _ in g.consts)
     ins = " ".join(name.binder(v) for v in g.inputs)
-    head = f"{{ lambda {consts + ' ' if consts else ''}; {ins}. let"
-    bodies = []
+    rows = []  # (text before the source comment, source, nested lines)
     for e in g.eqns:
-        bodies.append(format_eqn(e, name))
-    width = max((len(b.split("  # ")[0]) for b in bodies), default=0)
-    # Re-format with aligned source comments (names are already fixed, so this is stable).
-    lines = [head]
-    for e, b in zip(g.eqns, bodies):
-        core = b.split("  # ")[0]
-        lines.append(" " * indent + (f"{core.ljust(width)}  # {e.src}" if e.src else core))
+        core = format_eqn(_Unsourced(e), name)
+        nested = []
+        for k, v in e.params.items():
+            if isinstance(v, Graph):
+                sub = _graph_lines(v, name, indent, depth + indent + 2)
+                sub[0] = " " * (depth + indent + 2) + f"{k} " + sub[0].lstrip()
+                nested += sub
+        rows.append((core, e.src, nested))
+    width = max((len(core) for core, _, _ in rows), default=0)
+    lines = [f"{pad}{{ lambda {consts + ' ' if consts else ''}; {ins}. let"]
+    for core, src, nested in rows:
+        lines.append(pad + " " * indent + (f"{core.ljust(width)}  # {src}" if src else core))
+        lines += nested
     outs = ", ".join(name(o) for o in g.outputs)
-    lines.append(f"  in ({outs}{',' if len(g.outputs) == 1 else ''}) }}")
-    return "\n".join(lines)
+    lines.append(f"{pad}  in ({outs}{',' if len(g.outputs) == 1 else ''}) }}")
+    return lines
+
+
+class _Unsourced:
+    """An equation seen without its source line (format_eqn then adds no comment)."""
+
+    __slots__ = ("prim", "inputs", "out", "params", "src")
+
+    def __init__(self, e) -> None:
+        self.prim, self.inputs, self.out, self.params, self.src = \
+            e.prim, e.inputs, e.out, e.params, None

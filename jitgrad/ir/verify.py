@@ -5,6 +5,7 @@ and that outputs are bound."""
 from __future__ import annotations
 
 from jitgrad.ir.graph import Graph, Lit, Var
+from jitgrad.ir.primitive import TupleAval
 
 
 class VerifyError(AssertionError):
@@ -39,6 +40,12 @@ def verify(g: Graph) -> Graph:
         what = f"equation {i} ({e.prim.name})"
         for a in e.inputs:
             use(a, what)
+        for k, sub in e.params.items():
+            if isinstance(sub, Graph):  # a loop's body: a graph of its own, verified as one
+                try:
+                    verify(sub)
+                except VerifyError as err:
+                    raise VerifyError(f"{what}, its {k}: {err}") from None
         try:
             hash(tuple(e.params.items()))
         except TypeError:
@@ -49,8 +56,9 @@ def verify(g: Graph) -> Graph:
                 raise VerifyError(f"{what} produces a value but binds none")
             continue
         bind(e.out, what)
-        if aval is None or tuple(aval.shape) != tuple(e.out.aval.shape) or \
-                aval.dtype is not e.out.aval.dtype:
+        if aval is None or type(aval) is not type(e.out.aval) or \
+                tuple(aval.shape) != tuple(e.out.aval.shape) or aval.dtype is not e.out.aval.dtype \
+                or (type(aval) is TupleAval and aval != e.out.aval):
             raise VerifyError(f"{what}: its rule gives {aval}, but it binds {e.out.aval}")
     for o in g.outputs:
         use(o, "the outputs")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from jitgrad.ir.graph import Eqn, Lit, Source, Var
 from jitgrad.ops import PRIMITIVES
 from jitgrad.ops.registry import Aval
 from jitgrad.tensor import Tensor
+from jitgrad.trace import pytree as _pytree
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
@@ -31,6 +33,75 @@ def user_source() -> Source | None:
             return Source(fn, f.f_lineno)
         f = f.f_back
     return None
+
+
+def guard_context() -> tuple:
+    """Where a guard is and the Python state around it, for loop recognition
+    (``transforms/loops.py``): the user's call stack as (code, bytecode offset) pairs, which
+    tells apart two guards on one line, and a snapshot of what the trace cannot see in the
+    innermost user frame (its non-tensor locals and the globals its code names, Module
+    attributes through the module version)."""
+    f = sys._getframe(1)
+    frames = []
+    while f is not None:
+        if not f.f_code.co_filename.startswith(_PKG_DIR):
+            frames.append(f)
+        f = f.f_back
+    if not frames:
+        return (), None
+    top = frames[0]
+    key = tuple((fr.f_code, _position(fr)) for fr in frames)
+    glb = top.f_globals
+    state = (tuple((k, _snap(v)) for k, v in top.f_locals.items()),
+             tuple((n, _snap(glb[n])) for n in top.f_code.co_names if n in glb),
+             _pytree.module_version())
+    return key, state
+
+
+_POSITIONS: dict = {}
+
+
+def _position(frame) -> tuple:
+    """Where in its source the frame's current instruction is: line and columns (Python 3.11+),
+    so that CPython's two copies of a ``while`` condition (the test before the loop and the one
+    at its end) are one site, and two conditions on one line are two."""
+    code = frame.f_code
+    pos = _POSITIONS.get(code)
+    if pos is None:
+        pos = _POSITIONS[code] = list(code.co_positions()) if hasattr(code, "co_positions") \
+            else []
+    i = frame.f_lasti // 2
+    return pos[i] if i < len(pos) else (frame.f_lineno,)
+
+
+_PLAIN = (int, bool, str, bytes, type(None), complex)
+_OPAQUE = (types.FunctionType, types.ModuleType, type, types.BuiltinFunctionType,
+           types.MethodType, types.CodeType)
+
+
+def _snap(v, depth: int = 0):
+    """A comparable picture of a Python value, tensors left out (the IR tracks them)."""
+    t = type(v)
+    if t in _PLAIN:
+        return v
+    if t is float:
+        return ("float", repr(v))  # NaN equals itself here
+    if isinstance(v, Tensor):
+        return "tensor"
+    if depth > 3 or isinstance(v, _OPAQUE):
+        return (t, id(v))
+    if t in (list, tuple):
+        return (t, len(v), tuple(_snap(x, depth + 1) for x in v[:256]))
+    if t is dict:
+        return (t, len(v), tuple((k, _snap(x, depth + 1)) for k, x in list(v.items())[:256]))
+    if isinstance(v, np.ndarray):
+        return (t, v.shape, v.dtype.str, v.tobytes() if v.size <= 4096 else id(v))
+    if isinstance(v, _pytree.Module):
+        return (t, id(v))  # its attributes: the module version
+    d = getattr(v, "__dict__", None)
+    if isinstance(d, dict) and depth < 2:
+        return (t, id(v), tuple((k, _snap(x, depth + 1)) for k, x in d.items()))
+    return (t, id(v))
 
 
 def _with_location(e: Exception, src: Source | None) -> Exception:
@@ -69,6 +140,7 @@ class Builder:
         self.refs: list[tuple[Var, Tensor]] = []  # outside tensors met during the trace
         self.input_tracers: set[int] = set()
         self.guard_sites: list[Source | None] = []
+        self.guard_context: list[tuple] = []  # per guard: guard_context()
         self.src_override: Source | None = None
         self._keep: list = []  # outside tensors whose ids are keys of ``known``
 
@@ -197,6 +269,7 @@ class Builder:
         src = src or user_source()
         index = len(self.guard_sites)
         self.guard_sites.append(src)
+        self.guard_context.append(guard_context())
         if t.ndim:
             t = self.bind_at(src, PRIMITIVES["reshape"], (t,), {"shape": ()})
         self.bind_at(src, PRIMITIVES["guard"], (t,), {"expect": expect, "index": index})

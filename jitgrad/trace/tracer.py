@@ -23,13 +23,15 @@ from jitgrad.trace.pytree import flatten, unflatten
 class Traced:
     """One trace: the forward graph and what the runtime needs to feed and read it."""
 
-    __slots__ = ("graph", "out_tree", "refs", "guard_sites")
+    __slots__ = ("graph", "out_tree", "refs", "guard_sites", "guard_context", "loops")
 
-    def __init__(self, graph, out_tree, refs, guard_sites) -> None:
+    def __init__(self, graph, out_tree, refs, guard_sites, guard_context=()) -> None:
         self.graph = graph
         self.out_tree = out_tree
         self.refs = refs
         self.guard_sites = guard_sites
+        self.guard_context = guard_context  # per guard: builder.guard_context()
+        self.loops: tuple = ()  # what loop lifting did (transforms/loops.py)
 
 
 def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit: list,
@@ -71,7 +73,8 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
     finally:
         registry.trace_state.pop()
     graph = Graph(b.consts, b.inputs, b.eqns, outputs)
-    return Traced(graph, out_tree, [t for _, t in b.refs], list(b.guard_sites))
+    return Traced(graph, out_tree, [t for _, t in b.refs], list(b.guard_sites),
+                  list(b.guard_context))
 
 
 def _rebuild(args, kwargs, arg_trees, tracers):

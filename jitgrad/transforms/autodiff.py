@@ -16,11 +16,11 @@ from jitgrad.ops import registry
 from jitgrad.trace.builder import Builder
 
 
-def _active(g: Graph, wrt: tuple) -> set:
-    """Ids of the Vars that depend on the inputs being differentiated."""
-    active = {id(g.inputs[i]) for i in wrt}
+def _active(g: Graph, active: set) -> set:
+    """Ids of the Vars that depend on those in ``active`` (ids of inputs being differentiated)."""
+    active = set(active)
     for e in g.eqns:
-        if e.out is not None and e.prim.vjp is not None and any(
+        if e.out is not None and (e.prim.vjp is not None or e.prim in LOOP_PRIMITIVES) and any(
                 isinstance(a, Var) and id(a) in active for a in e.inputs):
             active.add(id(e.out))
     return active
@@ -36,7 +36,36 @@ def vjp_graph(g: Graph, wrt: tuple, n_outputs: int | None = None) -> Graph:
     b.consts = list(g.consts)
     b.inputs = list(g.inputs)
     b.eqns = list(g.eqns)
-    active = _active(g, wrt)
+    active = _active(g, {id(g.inputs[i]) for i in wrt})
+    with _emitting(b):
+        tr = _tracers(b, active)
+        cts: dict[int, object] = {}
+        if isinstance(out0, Var) and id(out0) in active:
+            cts[id(out0)] = b.literal(1.0, out0.aval.dtype)
+        _sweep(b, g.eqns, cts, tr)
+        grads = [_ct_or_zeros(b, cts, g.inputs[i]) for i in wrt]
+    outs = tuple(g.outputs) + tuple(grads)
+    return Graph(b.consts, b.inputs, b.eqns, outs)
+
+
+class _emitting:
+    """Ops go to builder ``b`` with gradients enabled (VJP rules build graphs of their own)."""
+
+    def __init__(self, b: Builder) -> None:
+        self.b = b
+
+    def __enter__(self):
+        registry.trace_state.push(self.b)
+        self.prev = grad_mode.state.enabled
+        grad_mode.state.enabled = True
+
+    def __exit__(self, *exc) -> None:
+        grad_mode.state.enabled = self.prev
+        registry.trace_state.pop()
+        self.b.src_override = None
+
+
+def _tracers(b: Builder, active: set):
     tracers: dict[int, object] = {}
 
     def tr(a):
@@ -47,46 +76,126 @@ def vjp_graph(g: Graph, wrt: tuple, n_outputs: int | None = None) -> Graph:
             t = tracers[id(a)] = b.tracer(a, None)
             t._rg = id(a) in active
         return t
+    return tr
 
-    state = registry.trace_state
-    state.push(b)
-    prev_grad = grad_mode.state.enabled
-    grad_mode.state.enabled = True
-    try:
-        cts: dict[int, object] = {}
-        if isinstance(out0, Var) and id(out0) in active:
-            cts[id(out0)] = b.literal(1.0, out0.aval.dtype)
-        for e in reversed(g.eqns):
-            if e.out is None or e.prim.vjp is None:
-                continue
+
+def _ct_or_zeros(b: Builder, cts: dict, v):
+    c = cts.get(id(v))
+    if c is None:
+        c = b.literal(0.0, v.aval.dtype).expand(*v.aval.shape) if v.aval.shape \
+            else b.literal(0.0, v.aval.dtype)
+    return c._ir
+
+
+def _accumulate(cts: dict, a, c) -> None:
+    prev = cts.get(id(a))
+    cts[id(a)] = c if prev is None else prev + c
+
+
+def _sweep(b: Builder, eqns, cts: dict, tr) -> None:
+    """The reverse sweep over ``eqns``: the cotangents in ``cts`` (id(var) -> tracer) flow back
+    through each equation's VJP rule, a loop's through its own reverse loop (``_while``)."""
+    parts: dict[int, dict] = {}  # id(loop results) -> {index: cotangent of tuple_get[index]}
+    for i in range(len(eqns) - 1, -1, -1):
+        e = eqns[i]
+        if e.prim is tuple_get_p:
             ct = cts.pop(id(e.out), None)
-            if ct is None:
-                continue
-            ins = [tr(a) for a in e.inputs]
-            if not any(t._rg for t in ins):
-                continue
-            b.src_override = e.src  # adjoint equations point at the forward line they undo
-            out_t = tr(e.out)
-            res = e.prim.vjp(ct, out_t, *ins, **e.params)
-            edges = [True if (isinstance(a, Var) and t._rg and i not in e.prim.nondiff_inputs)
-                     else None for i, (a, t) in enumerate(zip(e.inputs, ins))]
-            fitted = _fit_cotangents(res, ins, edges, e.prim.name)
-            for a, c in zip(e.inputs, fitted):
-                if c is None:
-                    continue
-                prev = cts.get(id(a))
-                cts[id(a)] = c if prev is None else prev + c
-        b.src_override = None
-        grads = []
-        for i in wrt:
-            v = g.inputs[i]
-            c = cts.get(id(v))
-            if c is None:
-                c = b.literal(0.0, v.aval.dtype).expand(*v.aval.shape) if v.aval.shape \
-                    else b.literal(0.0, v.aval.dtype)
-            grads.append(c._ir)
-    finally:
-        grad_mode.state.enabled = prev_grad
-        state.pop()
-    outs = tuple(g.outputs) + tuple(grads)
-    return Graph(b.consts, b.inputs, b.eqns, outs)
+            if ct is not None:
+                parts.setdefault(id(e.inputs[0]), {})[e.params["index"]] = ct
+            continue
+        if e.prim is while_p:
+            got = parts.pop(id(e.out), None)
+            if got:
+                _while(b, e, got, cts, tr)
+            continue
+        if e.out is None or e.prim.vjp is None:
+            continue
+        ct = cts.pop(id(e.out), None)
+        if ct is None:
+            continue
+        ins = [tr(a) for a in e.inputs]
+        if not any(t._rg for t in ins):
+            continue
+        b.src_override = e.src  # adjoint equations point at the forward line they undo
+        out_t = tr(e.out)
+        res = e.prim.vjp(ct, out_t, *ins, **e.params)
+        edges = [True if (isinstance(a, Var) and t._rg and i not in e.prim.nondiff_inputs)
+                 else None for i, (a, t) in enumerate(zip(e.inputs, ins))]
+        fitted = _fit_cotangents(res, ins, edges, e.prim.name)
+        for a, c in zip(e.inputs, fitted):
+            if c is not None:
+                _accumulate(cts, a, c)
+    b.src_override = None
+
+
+def _floating(a) -> bool:
+    return a.aval.dtype.is_floating_point
+
+
+def _while(b: Builder, e, got: dict, cts: dict, tr) -> None:
+    """The reverse loop of ``while`` equation ``e``, given the cotangents of its results: one
+    ``while_vjp`` that runs the body's VJP for each iteration, last first, reading the values
+    each iteration started from off a tape (none when the VJP reads none, as for ``y * 2``)."""
+    nc = e.params["n_carry"]
+    body = e.params["body"]
+    init, inv = e.inputs[1:1 + nc], e.inputs[1 + nc:]
+    fc = tuple(q for q in range(nc) if _floating(body.inputs[q]))
+    fi = tuple(j for j, a in enumerate(inv) if _floating(a))
+    if not any(q in got for q in fc) or not any(
+            tr(a)._rg for a in init + inv if isinstance(a, Var)):
+        return
+    bvjp = simplify(body_vjp(body, nc, fc, fi))
+    reads = {id(a) for x in bvjp.eqns for a in x.inputs} | {id(o) for o in bvjp.outputs}
+    tape = any(id(v) in reads for v in bvjp.inputs[:nc])
+    if tape:  # the forward loop keeps what each iteration started from
+        at = b.eqns.index(e)
+        b.eqns[at] = Eqn(e.prim, e.inputs, e.out, dict(e.params, tape=True), e.src)
+    b.src_override = e.src
+    args = [tr(e.out)]
+    for q in fc:
+        c = got.get(q)
+        if c is None:  # a carried value whose result nothing differentiates: zeros
+            v = body.inputs[q]
+            c = b.literal(0.0, v.aval.dtype).expand(*v.aval.shape) if v.aval.shape \
+                else b.literal(0.0, v.aval.dtype)
+        args.append(c)
+    args += [tr(a) for a in inv]
+    res = b.bind(while_vjp_p, tuple(args), {"bvjp": bvjp, "n_carry": nc, "fc": fc, "fi": fi,
+                                           "tape": tape})
+    for k, q in enumerate(fc):
+        a = init[q]
+        if isinstance(a, Var) and tr(a)._rg:
+            _accumulate(cts, a, b.bind(tuple_get_p, (res,), {"index": k}))
+    for k, j in enumerate(fi):
+        a = inv[j]
+        if isinstance(a, Var) and tr(a)._rg:
+            _accumulate(cts, a, b.bind(tuple_get_p, (res,), {"index": len(fc) + k}))
+    b.src_override = None
+
+
+def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
+    """The VJP of a loop body ``(carry..., inv...) -> (carry'..., pred)``: a graph from
+    ``(carry..., inv..., ct of carry'[q] for q in fc)`` to ``(ct of carry[q] for q in fc...,
+    ct of inv[j] for j in fi...)``. It recomputes the body (its guards held when it ran)."""
+    b = Builder(concrete=False)
+    b.inputs = list(body.inputs)
+    b.eqns = [x for x in body.eqns if x.out is not None]
+    seeds = [Var(body.outputs[q].aval) for q in fc]
+    b.inputs += seeds
+    wrt = [body.inputs[q] for q in fc] + [body.inputs[nc + j] for j in fi]
+    active = _active(body, {id(v) for v in wrt})
+    with _emitting(b):
+        tr = _tracers(b, active)
+        cts: dict[int, object] = {}
+        for q, s in zip(fc, seeds):
+            o = body.outputs[q]
+            if isinstance(o, Var) and id(o) in active:
+                _accumulate(cts, o, b.tracer(s, None))
+        _sweep(b, body.eqns, cts, tr)
+        outs = [_ct_or_zeros(b, cts, v) for v in wrt]
+    return Graph((), b.inputs, b.eqns, outs)
+
+
+from jitgrad.ir.graph import Eqn  # noqa: E402
+from jitgrad.ops.loops import LOOP_PRIMITIVES, tuple_get_p, while_p, while_vjp_p  # noqa: E402
+from jitgrad.transforms.simplify import simplify  # noqa: E402

@@ -1,0 +1,118 @@
+"""Lowerings of structured control flow for the Numba CPU backend: a lifted ``while`` is a loop
+inside the kernel around a call of its body (a function of its own in the same module), and its
+reverse sweep (``while_vjp``) a loop that runs the body's VJP function from the last iteration to
+the first. The carried values each iteration starts from go on a tape that grows by doubling,
+kept only when the VJP reads them. Mixed into ``Codegen``.
+"""
+
+from __future__ import annotations
+
+from jitgrad.backends.lowering import CPU
+from jitgrad.backends.numba_values import _NP, _root, _Val
+from jitgrad.ops.loops import tuple_get_p, while_p, while_vjp_p
+
+_TAPE0 = 16  # iterations the tape holds before it first grows
+
+
+class LoopsMixin:
+    """``Codegen``'s lowerings of ``while``, ``tuple_get`` and ``while_vjp``."""
+
+    def operand(self, a) -> str:
+        """A name for ``a`` as generated functions take it: a contiguous array, or a scalar."""
+        return self.array(a) if a.aval.shape else _root(self.val(a)).name
+
+    def nested(self, graph, name: str) -> None:
+        """Generate ``graph`` as the function ``name`` of this kernel's module."""
+        sub = type(self)(graph, nested=True)
+        self.functions.extend(sub.functions_of(name))
+        self.host_ops.extend(sub.host_ops)
+
+    def _tape_grow(self, tape: str, n: str, shape: tuple, dt: str, depth: int) -> None:
+        dims = ", ".join([f"{n} * 2"] + [str(s) for s in shape])
+        self.emit(f"if {n} == {tape}.shape[0]:", depth)
+        self.emit(f"{tape}_g = np.empty(({dims},), {dt})", depth + 1)
+        self.emit(f"{tape}_g[:{n}] = {tape}", depth + 1)
+        self.emit(f"{tape} = {tape}_g", depth + 1)
+
+    @CPU.register(while_p)
+    def call_while(self, e) -> None:
+        p = e.params
+        nc = p["n_carry"]
+        w = self.fresh("w")
+        fn = f"{w}_body"
+        self.nested(p["body"], fn)
+        init = [self.operand(a) for a in e.inputs[1:1 + nc]]
+        inv = [self.operand(a) for a in e.inputs[1 + nc:]]
+        pred = _root(self.val(e.inputs[0])).name
+        cs = [f"{w}_c{i}" for i in range(nc)]
+        for c, v in zip(cs, init):
+            self.emit(f"{c} = {v}")
+        self.emit(f"{w}_p = {pred}")
+        self.emit(f"{w}_n = 0")
+        tapes = []
+        if p["tape"]:
+            for i, a in enumerate(e.inputs[1:1 + nc]):
+                shape, dt = tuple(a.aval.shape), _NP[a.aval.dtype]
+                t = f"{w}_t{i}"
+                self.emit(f"{t} = np.empty(({', '.join(str(s) for s in (_TAPE0,) + shape)},), {dt})")
+                tapes.append(t)
+        self.emit(f"while {'' if p['expect'] else 'not '}{w}_p:")
+        for i, (t, a) in enumerate(zip(tapes, e.inputs[1:1 + nc])):
+            self._tape_grow(t, f"{w}_n", tuple(a.aval.shape), _NP[a.aval.dtype], 2)
+            self.emit(f"{t}[{w}_n] = {cs[i]}", 2)
+        self.emit(f"{w}_st, {w}_ob, {w}_o = {fn}({', '.join(cs + inv)})", 2)
+        self.emit(f"if {w}_st != -1:", 2)  # a guard of the body failed: the call re-traces
+        self.emit(f"return {w}_st, {w}_ob, (__DUMMIES__)", 3)
+        for i, c in enumerate(cs):
+            self.emit(f"{c} = {w}_o[{i}]", 2)
+        self.emit(f"{w}_p = {w}_o[{nc}]", 2)
+        self.emit(f"{w}_n += 1", 2)
+        self.tuples[id(e.out)] = cs
+        self.loops[id(e.out)] = (cs, f"{w}_n", tapes)
+        self.env[id(e.out)] = _Val("temp", "<loop results>")
+
+    @CPU.register(tuple_get_p)
+    def call_tuple_get(self, e) -> None:
+        name = self.tuples[id(e.inputs[0])][e.params["index"]]
+        shape = tuple(e.out.aval.shape)
+        if not shape:
+            self.env[id(e.out)] = _Val("scalar", name)
+            return
+        if id(e.out) in self.outputs:
+            # With no iteration a carried value is still its initial array, which may be an
+            # argument's or a constant's: a result gets its own.
+            copy = self.fresh()
+            self.emit(f"{copy} = {name}.copy()")
+            name = copy
+        self.publish(e.out, name, shape)
+
+    @CPU.register(while_vjp_p)
+    def call_while_vjp(self, e) -> None:
+        p = e.params
+        fc, fi = p["fc"], p["fi"]
+        cs, n, tapes = self.loops[id(e.inputs[0])]
+        r = self.fresh("rv")
+        fn = f"{r}_vjp"
+        self.nested(p["bvjp"], fn)
+        cts = [self.operand(a) for a in e.inputs[1:1 + len(fc)]]
+        inv_vars = e.inputs[1 + len(fc):]
+        inv = [self.operand(a) for a in inv_vars]
+        gs = [f"{r}_g{k}" for k in range(len(fc))]
+        accs = [f"{r}_a{k}" for k in range(len(fi))]
+        for g, c in zip(gs, cts):
+            self.emit(f"{g} = {c}")
+        for acc, j in zip(accs, fi):
+            a = inv_vars[j]
+            dt = _NP[a.aval.dtype]
+            shape = tuple(a.aval.shape)
+            self.emit(f"{acc} = np.zeros(({', '.join(map(str, shape))},), {dt})" if shape
+                      else f"{acc} = {dt}(0)")
+        self.emit(f"for {r}_j in range({n} - 1, -1, -1):")
+        carry = [f"{t}[{r}_j]" for t in tapes] if p["tape"] else cs
+        self.emit(f"{r}_st, {r}_ob, {r}_o = {fn}({', '.join(carry + inv + gs)})", 2)
+        for k, g in enumerate(gs):
+            self.emit(f"{g} = {r}_o[{k}]", 2)
+        for k, acc in enumerate(accs):
+            self.emit(f"{acc} += {r}_o[{len(fc) + k}]", 2)
+        self.tuples[id(e.out)] = gs + accs
+        self.env[id(e.out)] = _Val("temp", "<loop cotangents>")

@@ -1,0 +1,79 @@
+"""Structured control flow in the IR: the primitives a lifted loop is made of.
+
+- ``while``: ``while[body expect n_carry tape] pred init... inv...`` runs ``body`` (a Graph from
+  ``(carry..., inv...)`` to ``(carry'..., pred')``) for as long as ``pred`` equals ``expect``,
+  and gives a tuple: the final carried values, the trip count and (``tape``) the carried values
+  each iteration started from. ``pred`` is the loop condition evaluated before the loop: the
+  loop is the rotated form of Python's ``while cond: body``.
+- ``tuple_get[index]``: one value of such a tuple.
+- ``while_vjp[bvjp n_carry fc fi tape] w ct... inv...``: the reverse sweep of a ``while``
+  whose results ``w`` are: for each iteration, last first, ``bvjp`` (the body's VJP: a Graph
+  from ``(carry..., inv..., ct of the floating carries...)`` to ``(ct of the floating
+  carries..., ct of the floating invariants...)``) maps the cotangent of the values an
+  iteration made to that of the values it started from, reading them from the tape; the
+  invariants' cotangents are summed over iterations. It gives the cotangents of the floating
+  initial values (``fc``: their positions) and of the floating invariants (``fi``).
+
+Only the loop-lifting pass (``transforms/loops.py``) and the autodiff pass make these; eager
+code never sees them. Their reference semantics are the implementations below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad.ir.interpret import interpret
+from jitgrad.ir.primitive import Aval, TupleAval, register
+
+
+def _truth(pred) -> object:
+    return np.asarray(pred).item()
+
+
+def _while_impl(pred, *operands, body, expect, n_carry, tape):
+    carry = list(operands[:n_carry])
+    inv = list(operands[n_carry:])
+    n, saved = 0, []
+    while _truth(pred) == expect:
+        if tape:
+            saved.append(carry)
+        outs = interpret(body, carry + inv)
+        carry, pred = [np.asarray(o) for o in outs[:n_carry]], outs[n_carry]
+        n += 1
+    return tuple(carry) + (n, saved)
+
+
+def _while_abstract(pred: Aval, *operands: Aval, body, expect, n_carry, tape) -> TupleAval:
+    return TupleAval(tuple(Aval(tuple(a.shape), a.dtype) for a in operands[:n_carry]))
+
+
+def _tuple_get_abstract(w: TupleAval, index: int) -> Aval:
+    return w.avals[index]
+
+
+def _while_vjp_impl(w, *operands, bvjp, n_carry, fc, fi, tape):
+    n, saved = w[n_carry], w[n_carry + 1]
+    cts = list(operands[:len(fc)])
+    inv = list(operands[len(fc):])
+    acc = [np.zeros(np.shape(inv[j]), inv[j].dtype) for j in fi]
+    final = list(w[:n_carry])
+    for step in range(n - 1, -1, -1):
+        carry = saved[step] if tape else final  # without a tape the VJP reads no carry
+        outs = interpret(bvjp, list(carry) + inv + cts)
+        cts = [np.asarray(o) for o in outs[:len(fc)]]
+        acc = [a + np.asarray(o) for a, o in zip(acc, outs[len(fc):])]
+    return tuple(cts) + tuple(acc)
+
+
+def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, tape) -> TupleAval:
+    inv = operands[len(fc):]
+    return TupleAval(tuple(w.avals[q] for q in fc) + tuple(
+        Aval(tuple(inv[j].shape), inv[j].dtype) for j in fi))
+
+
+while_p = register("while", _while_impl, _while_abstract, None, saves="none", kind="loop")
+tuple_get_p = register("tuple_get", lambda w, index: w[index], _tuple_get_abstract, None,
+                       saves="none", kind="loop")
+while_vjp_p = register("while_vjp", _while_vjp_impl, _while_vjp_abstract, None, saves="none",
+                       kind="loop")
+LOOP_PRIMITIVES = frozenset({while_p, tuple_get_p, while_vjp_p})

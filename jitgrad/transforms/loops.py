@@ -1,0 +1,275 @@
+"""Loop lifting: the iterations of a data-dependent Python ``while`` loop, unrolled by the trace,
+rolled back into one ``while`` equation (``ops/loops.py``), so that one compile serves every trip
+count. This is how tracing JITs close loops: a guard at one site (the same bytecode of the same
+call stack) that held several times and then failed is a loop header, and the equations between
+consecutive hits of it are the iterations.
+
+A run is lifted only when that is sound; otherwise the trace stays as it is (one trace per trip
+count: slower, never wrong). It must have:
+
+- at least two iterations, each the same equations (primitives, parameters, shapes, dtypes,
+  source lines) reading the same values from before the loop and, from the iteration before it,
+  the same positions: that is the carried state, of fixed shapes and dtypes;
+- the same Python state at every hit of the header: the innermost user frame's non-tensor
+  locals, the globals its code names and every Module (``builder.guard_context``), so that no
+  counter, list or flag the trace cannot see steers the body;
+- a header on a boolean (``while y.norm() < 1000``), not on a number read with ``.item()``;
+- no value made inside the loop but its carried state used after it (a list of iterates).
+
+Guards inside the body (an ``if`` on data) stay in it: one that fails exits the kernel and the
+call re-traces, as any guard does.
+
+>>> import jitgrad
+>>> def f(x):
+...     y = x * 2
+...     while y.norm() < 1000:
+...         y = y * 2
+...     return y.sum()
+>>> g = jitgrad.grad(f, target="reference")
+>>> "while" in g.lower(jitgrad.ones(3)).as_text("forward")
+True
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from jitgrad.ir.graph import Eqn, Graph, Lit, Source, Var
+from jitgrad.ir.primitive import TupleAval
+from jitgrad.ops.control import guard_p
+from jitgrad.ops.loops import tuple_get_p, while_p
+
+
+class LoopReport(NamedTuple):
+    """What lifting did with one loop: where its header is, whether it was lifted, how many
+    iterations the trace saw, and why not."""
+
+    site: Source | None
+    lifted: bool
+    trips: int
+    reason: str = ""
+
+    def __str__(self) -> str:
+        where = str(self.site) if self.site else "?"
+        if self.lifted:
+            return f"{where}: lifted ({self.trips} iterations traced; one kernel for any count)"
+        return f"{where}: not lifted ({self.reason})"
+
+
+class _NotLiftable(Exception):
+    pass
+
+
+def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
+    """``g`` with every liftable loop rolled into a ``while``, and a ``LoopReport`` per loop
+    found. ``sites``/``contexts``: per guard index, its source line and ``guard_context``."""
+    reports: dict = {}
+    tried: set = set()
+    while True:
+        runs = [r for r in _runs(g, contexts) if (r[0], r[1][0]) not in tried]
+        if not runs:
+            break
+        # Innermost first: an outer loop's iterations can only match once the inner loop in
+        # each of them is one equation.
+        runs.sort(key=lambda r: r[1][-1] - r[1][0])
+        key, pos = runs[0]
+        tried.add((key, pos[0]))
+        first = g.eqns[pos[0]]
+        site = sites[first.params["index"]] if first.params["index"] < len(sites) else None
+        trips = len(pos) - 1
+        try:
+            if trips < 2:
+                raise _NotLiftable(f"only {trips} iteration traced: two show what it carries")
+            g = _lift(g, pos, contexts)
+            reports[key] = LoopReport(site, True, trips)
+        except _NotLiftable as why:
+            reports.setdefault(key, LoopReport(site, False, trips, str(why)))
+    return g, tuple(reports.values())
+
+
+def _runs(g: Graph, contexts: list) -> list:
+    """(site key, guard positions) of each loop candidate: guards at one site whose expected
+    value is one bool several times, then the other (the exit)."""
+    by_site: dict = {}
+    for i, e in enumerate(g.eqns):
+        if e.prim is guard_p and e.params["index"] < len(contexts):
+            key = contexts[e.params["index"]][0]
+            if key:
+                by_site.setdefault(key, []).append(i)
+    out = []
+    for key, pos in by_site.items():
+        start = 0
+        for n, i in enumerate(pos):
+            expect = g.eqns[i].params["expect"]
+            head = g.eqns[pos[start]].params["expect"]
+            if not isinstance(head, bool):
+                start = n + 1
+                continue
+            if expect != head:  # the exit: a run from pos[start] to here
+                out.append((key, pos[start:n + 1]))
+                start = n + 1
+    return out
+
+
+def _ref_lit(a: Lit) -> tuple:
+    return ("lit", a.aval.dtype, repr(a.value))
+
+
+def _params_sig(e: Eqn) -> tuple:
+    items = []
+    for k, v in e.params.items():
+        if e.prim is guard_p and k == "index":
+            continue  # each iteration's guard has its own index
+        items.append((k, graph_sig(v) if isinstance(v, Graph) else v))
+    return tuple(items)
+
+
+def graph_sig(g: Graph) -> tuple:
+    """A structural picture of a graph: equal for graphs that compute the same way."""
+    ref: dict = {id(v): ("in", i) for i, v in enumerate(g.inputs)}
+    ref.update({id(v): ("const", i, arr.tobytes()) for i, (v, arr) in enumerate(g.consts)})
+    eqns = []
+    for q, e in enumerate(g.eqns):
+        eqns.append(_eqn_sig(e, lambda a: _ref_lit(a) if isinstance(a, Lit) else ref[id(a)]))
+        if e.out is not None:
+            ref[id(e.out)] = ("loc", q)
+    outs = tuple(_ref_lit(o) if isinstance(o, Lit) else ref[id(o)] for o in g.outputs)
+    return (tuple(eqns), outs)
+
+
+def _eqn_sig(e: Eqn, ref) -> tuple:
+    return (e.prim, _params_sig(e), e.out.aval if e.out is not None else None, e.src,
+            tuple(ref(a) for a in e.inputs))
+
+
+def _state_change(contexts: list, indices: list) -> str | None:
+    """Which Python value the trace cannot see differs between hits of the header, if any."""
+    first = contexts[indices[0]][1]
+    for i in indices[1:]:
+        other = contexts[i][1]
+        if other == first:
+            continue
+        if first is None or other is None:
+            return "its Python state could not be read"
+        for (name, a), (name2, b) in zip(first[0], other[0]):
+            if name != name2 or a != b:
+                return f"the local {name!r} changes from one iteration to the next"
+        if len(first[0]) != len(other[0]):
+            return "a local variable appears during the loop"
+        if first[1] != other[1]:
+            return "a global it reads changes from one iteration to the next"
+        return "a Module changes from one iteration to the next"
+    return None
+
+
+def _lift(g: Graph, pos: list, contexts: list) -> Graph:
+    eqns = g.eqns
+    guards = [eqns[i] for i in pos]
+    expect = guards[0].params["expect"]
+    change = _state_change(contexts, [e.params["index"] for e in guards])
+    if change:
+        raise _NotLiftable(change)
+    segs = [eqns[pos[j] + 1:pos[j + 1]] for j in range(len(pos) - 1)]
+    where: dict = {}  # id(var) -> (segment, position) of the equation that makes it
+    for j, seg in enumerate(segs):
+        for q, e in enumerate(seg):
+            if e.out is not None:
+                where[id(e.out)] = (j, q)
+
+    def refs(j: int):
+        def ref(a):
+            if isinstance(a, Lit):
+                return _ref_lit(a)
+            at = where.get(id(a))
+            if at is None:
+                return ("out", id(a))
+            if at[0] == j:
+                return ("loc", at[1])
+            if at[0] == j - 1:
+                return ("car", at[1])
+            raise _NotLiftable("an iteration reads a value from two or more iterations back")
+        return ref
+
+    sig = [_eqn_sig(e, refs(1)) for e in segs[1]]
+    for j in range(2, len(segs)):
+        if len(segs[j]) != len(sig) or any(_eqn_sig(e, refs(j)) != s
+                                           for e, s in zip(segs[j], sig)):
+            raise _NotLiftable(f"iteration {j + 1} computes differently from iteration 2")
+    # The first iteration reads from before the loop what the others read from the one before.
+    init: dict = {}
+    if len(segs[0]) != len(sig):
+        raise _NotLiftable("the first iteration computes differently from the second")
+    for e0, s in zip(segs[0], sig):
+        s0 = _eqn_sig(e0, refs(0))
+        if s0[:4] != s[:4] or len(s0[4]) != len(s[4]):
+            raise _NotLiftable("the first iteration computes differently from the second")
+        for a, r0, r in zip(e0.inputs, s0[4], s[4]):
+            if r[0] == "car" and r0[0] == "out":
+                if init.setdefault(r[1], a) is not a:
+                    raise _NotLiftable("the first iteration computes differently from the second")
+            elif r0 != r:
+                raise _NotLiftable("the first iteration computes differently from the second")
+    # The header's condition is made in each iteration, at the same place.
+    qp = []
+    for j, e in enumerate(guards[1:]):
+        at = where.get(id(e.inputs[0])) if isinstance(e.inputs[0], Var) else None
+        if at is None or at[0] != j:
+            raise _NotLiftable("the loop condition is not computed in the loop")
+        qp.append(at[1])
+    if len(set(qp)) != 1:
+        raise _NotLiftable("the loop condition is computed at different places")
+    carried = sorted(init)
+    last = segs[-1]
+    for q in carried:
+        a, made = init[q].aval, last[q].out.aval
+        if tuple(a.shape) != tuple(made.shape) or a.dtype is not made.dtype:
+            raise _NotLiftable(f"a carried value changes from {a.dtype.name}{list(a.shape)} to "
+                               f"{made.dtype.name}{list(made.shape)} (at {last[q].src})")
+    # Nothing made in the loop but the carried state may be used after it.
+    after = list(eqns[pos[-1] + 1:])
+    used = [(a, e.src) for e in after for a in e.inputs] + [(o, None) for o in g.outputs]
+    keep = {id(last[q].out) for q in carried}
+    for a, src in used:
+        if isinstance(a, Var) and id(a) in where and id(a) not in keep:
+            at = f" (at {src})" if src else ""
+            raise _NotLiftable(f"a value made inside the loop is used after it{at}: only the "
+                               "values it carries from one iteration to the next can be")
+    body, outer = _body(segs[1], sig, carried, qp[0])
+    w = Var(TupleAval(tuple(init[q].aval for q in carried)))
+    loop = Eqn(while_p, (guards[0].inputs[0], *[init[q] for q in carried], *outer), w,
+               {"body": body, "expect": expect, "n_carry": len(carried), "tape": False},
+               guards[0].src)
+    gets = [Eqn(tuple_get_p, (w,), last[q].out, {"index": i}, last[q].src)
+            for i, q in enumerate(carried)]
+    return Graph(g.consts, g.inputs, (*eqns[:pos[0]], loop, *gets, *after), g.outputs)
+
+
+def _body(seg, sig, carried: list, qp: int) -> tuple[Graph, list]:
+    """The body graph, ``(carry..., invariants...) -> (carry'..., pred)``, from one iteration's
+    equations (fresh variables), and the outer values it reads as invariants."""
+    cin = {q: Var(seg[q].out.aval) for q in carried}
+    outer: list = []
+    inv: dict = {}
+    loc: dict = {}
+    body = []
+    for q, (e, s) in enumerate(zip(seg, sig)):
+        ins = []
+        for a, r in zip(e.inputs, s[4]):
+            if r[0] == "lit":
+                ins.append(a)
+            elif r[0] == "loc":
+                ins.append(loc[r[1]])
+            elif r[0] == "car":
+                ins.append(cin[r[1]])
+            else:
+                if id(a) not in inv:
+                    inv[id(a)] = Var(a.aval)
+                    outer.append(a)
+                ins.append(inv[id(a)])
+        out = Var(e.out.aval) if e.out is not None else None
+        if out is not None:
+            loc[q] = out
+        body.append(Eqn(e.prim, tuple(ins), out, e.params, e.src))
+    inputs = [cin[q] for q in carried] + [inv[id(a)] for a in outer]
+    outputs = [loc[q] for q in carried] + [loc[qp]]
+    return Graph((), inputs, body, outputs), outer
