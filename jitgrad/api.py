@@ -14,6 +14,7 @@ import functools
 
 from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
+from jitgrad.ops.control import guard_p
 from jitgrad.ops.registry import trace_state
 from jitgrad.runtime import _MISS, GuardFailure, Runtime
 
@@ -70,12 +71,18 @@ class Lowered:
         return list(self._node.exe.kernels)
 
     @property
+    def loops(self) -> list:
+        """What loop lifting did in this trace: ``"file:line: lifted (...)"`` per loop, or why
+        it was not."""
+        return [str(r) for r in self._node.traced.loops]
+
+    @property
     def guards(self) -> list:
         """The guards of this trace: ``(index, "file:line", expected value)``."""
         out = []
         sites = self._node.traced.guard_sites
         for e in self.forward.eqns:
-            if e.out is None and e.prim.name == "guard":
+            if e.out is None and e.prim is guard_p:
                 i = e.params["index"]
                 out.append((i, str(sites[i]) if sites[i] else "?", e.params["expect"]))
         return out

@@ -132,6 +132,10 @@ def _ir(ns) -> int:
                                                                          "kernel", "call")))
     else:
         print(lowered.as_text(ns.stage))
+    if lowered.loops and ns.stage in ("forward", "all"):
+        print("\n== loops ==")
+        for line in lowered.loops:
+            print(f"  {line}")
     guards = lowered.guards
     if guards and ns.stage in ("forward", "all"):
         print("\n== guards ==")

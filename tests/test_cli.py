@@ -30,8 +30,9 @@ def test_all_stages_with_headings(prog, capsys):
     assert main(["ir", f"{prog}:f", "--args", "f64[3]", "f64[3,2]", "--argnums", "0", "1"]) == 0
     out = capsys.readouterr().out
     for h in ("== forward ==", "== adjoint ==", "== optimized ==", "== kernel ==", "== call ==",
-              "== guards =="):
+              "== loops =="):
         assert h in out
+    assert "prog.py:6: lifted" in out and "while[" in out
     assert "a:f64[3] b:f64[3,2]" in out and "prog.py:5" in out
 
 
@@ -99,6 +100,7 @@ def test_jit_prints_no_adjoint_section(prog, capsys):
     assert "== forward ==" in out and "== kernel ==" in out and "== adjoint ==" not in out
 
 
+@pytest.mark.usefixtures("no_lifting")
 def test_lower_shows_the_path_the_arguments_take():
     import jitgrad
 

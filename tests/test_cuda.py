@@ -144,6 +144,7 @@ def doubling(x):
     return y.sum()
 
 
+@pytest.mark.usefixtures("no_lifting")
 def test_while_loop_guards_run_on_the_device_and_retrace():
     f = jitgrad.value_and_grad(doubling, target="cuda")
     r = jitgrad.value_and_grad(doubling, target="reference")
@@ -229,6 +230,7 @@ def test_generated_kernels_compile_with_the_gpu_compiler():
     assert r.stdout.startswith("ok ") and int(r.stdout.split()[1]) > 20
 
 
+@pytest.mark.usefixtures("no_lifting")
 def test_eager_fallback_takes_device_arrays():
     f = jitgrad.value_and_grad(doubling, target="cuda", retrace_limit=1)
     r = jitgrad.value_and_grad(doubling, target="reference")

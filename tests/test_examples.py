@@ -57,9 +57,10 @@ def test_while_loop_example_compiled_matches_eager():
     vjp = mod.compiled_vjp(v)
     import jitgrad
     np.testing.assert_allclose(vjp(jitgrad.tensor(x0)).numpy(), g.numpy())
-    for s in (1e-3, 1.0, 1e-3):
-        vjp(jitgrad.tensor(x0) * s)
-    assert vjp.cache_info().traces == 2
+    for s in (1e-3, 1.0, 1e-3, 30.0):
+        np.testing.assert_allclose(vjp(jitgrad.tensor(x0) * s).numpy(),
+                                   mod.eager([a * s for a in x0], v)[1].numpy(), rtol=1e-6)
+    assert vjp.cache_info().traces == 1 and "lifted" in vjp.cache_info().loops[0]
 
 
 def test_train_digits_reaches_95_percent(tmp_path):

@@ -562,7 +562,8 @@ class NumbaCPUBackend:
         try:
             cg = Codegen(graph)
             source = cg.generate()
-            # object-mode blocks and loop bodies' functions do not build ahead of time
+            # Object-mode blocks do not build ahead of time, nor (yet) loop bodies' functions:
+            # the build process cannot load what Numba cached for them under another name.
             exe = compile_source(source, graph, aot_ok=not cg.host_ops and not cg.functions)
             exe.host_ops = tuple(cg.host_ops)
             return exe

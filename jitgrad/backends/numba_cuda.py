@@ -20,6 +20,7 @@ import numpy as np
 
 from jitgrad.backends.numba_cpu import _broadcast_index, scalar_expr
 from jitgrad.backends.numba_cuda_calls import CudaCallsMixin, _strides
+from jitgrad.backends.numba_cuda_loops import CudaLoopsMixin
 from jitgrad.backends.numba_values import _NP, _numel, _root, _Val, literal
 from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
@@ -63,14 +64,19 @@ class _Params(dict):
         return self[dname]
 
 
-class CudaCodegen(CudaCallsMixin):
-    def __init__(self, graph: Graph) -> None:
+class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
+    def __init__(self, graph: Graph, tag: str = "", host: list | None = None) -> None:
         self.g = graph
         self.plan = fuse(graph)
         self.kernels: list[str] = []
+        self.drivers: list[str] = []  # the drivers of loop bodies, called by this one
         self.drv: list[str] = []
         self.env: dict[int, _Val] = {}
-        self.host: list = []       # equations the driver runs with their NumPy body
+        # Equations the driver runs with their NumPy body (a loop body's share the list).
+        self.host: list = [] if host is None else host
+        self.tag = tag  # a loop body's names: its kernels and buffers share the module's
+        self.tuples: dict[int, list] = {}  # id(loop results) -> driver names of its values
+        self.loops: dict[int, tuple] = {}  # id(while results) -> (carries, count, tape)
         self.n = 0
         self.guards = any(e.out is None and e.prim is guard_p for e in graph.eqns)
         self.scalar_block: list = []
@@ -83,7 +89,7 @@ class CudaCodegen(CudaCallsMixin):
 
     def fresh(self, p: str = "v") -> str:
         self.n += 1
-        return f"{p}{self.n}"
+        return f"{p}{self.tag}{self.n}"
 
     def emit(self, line: str) -> None:
         self.drv.append("    " + line)
@@ -116,6 +122,14 @@ class CudaCodegen(CudaCallsMixin):
 
     # -- the program -------------------------------------------------------------------------
     def generate(self) -> str:
+        drv = self.driver_source("driver")
+        return (_HEAD + "\n\n" + "\n\n".join(self.kernels) + "\n\n" +
+                "".join(d + "\n\n" for d in self.drivers) + drv +
+                "\n\n\n# Each kernel's parameters: flat arrays of these dtypes.\n"
+                + f"SIGNATURES = {self.sigs!r}\n")
+
+    def driver_source(self, fn: str) -> str:
+        """The driver ``fn(args, C, E, P)``; the kernels it launches go to ``kernels``."""
         g = self.g
         for i, (v, _) in enumerate(g.consts):
             self.env[id(v)] = _Val("dev", f"c{i}", v.aval.shape)
@@ -150,9 +164,7 @@ class CudaCodegen(CudaCallsMixin):
                 name = copy
             outs.append(f"DeviceArray({name}, {tuple(o.aval.shape)!r})")
         self.emit(f"return [{', '.join(outs)}], {'st' if self.guards else 'None'}")
-        return (_HEAD + "\n\n" + "\n\n".join(self.kernels) + "\n\ndef driver(args, C, E, P):\n"
-                + "\n".join(self.drv) + "\n\n\n# Each kernel's parameters: flat arrays of these dtypes.\n"
-                + f"SIGNATURES = {self.sigs!r}\n")
+        return f"def {fn}(args, C, E, P):\n" + "\n".join(self.drv)
 
     def dense(self, a) -> str:
         """A flat device array holding ``a`` (literals and broadcasts are materialized)."""

@@ -8,7 +8,7 @@ kept only when the VJP reads them. Mixed into ``Codegen``.
 from __future__ import annotations
 
 from jitgrad.backends.lowering import CPU
-from jitgrad.backends.numba_values import _NP, _root, _Val
+from jitgrad.backends.numba_values import _NP, Unsupported, _root, _Val
 from jitgrad.ops.loops import tuple_get_p, while_p, while_vjp_p
 
 _TAPE0 = 16  # iterations the tape holds before it first grows
@@ -23,6 +23,8 @@ class LoopsMixin:
 
     def nested(self, graph, name: str) -> None:
         """Generate ``graph`` as the function ``name`` of this kernel's module."""
+        if graph.consts:
+            raise Unsupported("a loop body with constants of its own")
         sub = type(self)(graph, nested=True)
         self.functions.extend(sub.functions_of(name))
         self.host_ops.extend(sub.host_ops)

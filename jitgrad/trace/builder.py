@@ -52,7 +52,9 @@ def guard_context() -> tuple:
     top = frames[0]
     key = tuple((fr.f_code, _position(fr)) for fr in frames)
     glb = top.f_globals
-    state = (tuple((k, _snap(v)) for k, v in top.f_locals.items()),
+    # Tensors are left out: the trace sees them (and a tensor local that is not bound yet at
+    # the first test of a loop's condition is bound by its first iteration).
+    state = (tuple((k, _snap(v)) for k, v in top.f_locals.items() if not isinstance(v, Tensor)),
              tuple((n, _snap(glb[n])) for n in top.f_code.co_names if n in glb),
              _pytree.module_version())
     return key, state

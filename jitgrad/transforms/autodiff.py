@@ -144,7 +144,7 @@ def _while(b: Builder, e, got: dict, cts: dict, tr) -> None:
     if not any(q in got for q in fc) or not any(
             tr(a)._rg for a in init + inv if isinstance(a, Var)):
         return
-    bvjp = simplify(body_vjp(body, nc, fc, fi))
+    bvjp = simplify_body(body_vjp(body, nc, fc, fi))
     reads = {id(a) for x in bvjp.eqns for a in x.inputs} | {id(o) for o in bvjp.outputs}
     tape = any(id(v) in reads for v in bvjp.inputs[:nc])
     if tape:  # the forward loop keeps what each iteration started from
@@ -198,4 +198,4 @@ def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
 
 from jitgrad.ir.graph import Eqn  # noqa: E402
 from jitgrad.ops.loops import LOOP_PRIMITIVES, tuple_get_p, while_p, while_vjp_p  # noqa: E402
-from jitgrad.transforms.simplify import simplify  # noqa: E402
+from jitgrad.transforms.simplify import simplify_body  # noqa: E402

@@ -77,9 +77,11 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
         first = g.eqns[pos[0]]
         site = sites[first.params["index"]] if first.params["index"] < len(sites) else None
         trips = len(pos) - 1
+        if trips < 2:
+            # Two iterations show what a loop carries. (One may also be an ``if`` that went
+            # one way and then the other: nothing to report.)
+            continue
         try:
-            if trips < 2:
-                raise _NotLiftable(f"only {trips} iteration traced: two show what it carries")
             g = _lift(g, pos, contexts)
             reports[key] = LoopReport(site, True, trips)
         except _NotLiftable as why:

@@ -118,7 +118,7 @@ def fold(g: Graph) -> Graph:
             if lit is not None and lit.aval.dtype is e.out.aval.dtype:
                 emit_broadcast(e.out, lit, e.src)
                 continue
-        if e.prim.kind != "guard" and ins and all(
+        if e.prim.kind not in ("guard", "loop") and ins and all(
                 isinstance(a, Lit) or id(a) in consts for a in ins) and \
                 int(np.prod(e.out.aval.shape, dtype=np.int64)) <= _FOLD_LIMIT:
             vals = [np.array(a.value, dtype=a.aval.dtype.np) if isinstance(a, Lit)
@@ -224,9 +224,28 @@ PASSES = (fold, cse, transpose_products, dce)
 
 def simplify(g: Graph, verify=None) -> Graph:
     """The passes of ``PASSES`` in order: fold, CSE, transpose_products, DCE (``verify`` runs
-    after each pass when given)."""
+    after each pass when given); loop bodies get ``simplify_body``."""
+    g = _bodies(g)
     for p in PASSES:
         g = p(g)
         if verify is not None:
             verify(g)
     return g
+
+
+def simplify_body(g: Graph) -> Graph:
+    """A loop body's passes: CSE, transpose_products and DCE. Not ``fold``, which may make
+    constants, and a body takes everything it reads as its inputs."""
+    g = _bodies(g)
+    for p in (cse, transpose_products, dce):
+        g = p(g)
+    return g
+
+
+def _bodies(g: Graph) -> Graph:
+    if not any(isinstance(v, Graph) for e in g.eqns for v in e.params.values()):
+        return g
+    eqns = [Eqn(e.prim, e.inputs, e.out, {k: simplify_body(v) if isinstance(v, Graph) else v
+                                         for k, v in e.params.items()}, e.src)
+            if any(isinstance(v, Graph) for v in e.params.values()) else e for e in g.eqns]
+    return Graph(g.consts, g.inputs, tuple(eqns), g.outputs)

@@ -64,7 +64,7 @@ def test_second_order(case):
 
 
 # Primitives that only the compiler emits; tests/test_compiled.py and test_guards.py cover them.
-COMPILER_ONLY = {"guard", "stop_gradient", "custom_vjp"}
+COMPILER_ONLY = {"guard", "stop_gradient", "custom_vjp", "while", "tuple_get", "while_vjp"}
 
 
 def test_every_primitive_has_a_row():

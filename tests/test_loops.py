@@ -1,0 +1,235 @@
+"""Lifted loops: a data-dependent ``while`` compiled once for every trip count and
+differentiated in reverse. Each program runs eagerly and on the reference, CPU and CUDA
+(simulator) targets, over inputs whose trip counts differ; loops that cannot be lifted must stay
+right (one trace per trip count)."""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+
+TARGETS = ["reference", "numba-cpu", "cuda"]
+
+
+def seed(x):
+    y = x * 2
+    while y.norm() < 1000:
+        y = y * 2
+    return y.sum()
+
+
+def damped(w, y):
+    # The VJP of each iteration reads its carried value (sin, and w * y): a tape.
+    while y.abs().sum() > 1e-3:
+        y = 0.5 * w * y + 0.01 * jg.sin(y)
+    return (y * y).sum() * 1e6
+
+
+def newton_sqrt(a, x):
+    # Newton's method for sqrt(a), stopped when the residual is small: d/da ~ 1 / (2 sqrt a).
+    while ((x * x - a).abs() > 1e-12 * a).any():
+        x = x - (x * x - a) / (2 * x)
+    return x.sum()
+
+
+def counter_changes_body(x):
+    y = x
+    i = 0
+    while y.norm() < 100:
+        y = y * 2 if i < 3 else y * 3  # a Python counter the trace cannot see steers the body
+        i += 1
+    return y.sum()
+
+
+def appends(x):
+    y, ys = x, []
+    while y.norm() < 100:
+        y = y * 2
+        ys.append(y)
+    return sum((v * v).sum() for v in ys) if ys else y.sum()
+
+
+def branchy(x):
+    y = x
+    while y.norm() < 50:
+        if y[0] > 1:  # a branch on data inside the body: a guard kept in it
+            y = y * 2
+        else:
+            y = y + 1
+    return (y * y).sum()
+
+
+def nested(x):
+    y = x
+    while y.norm() < 1000:
+        z = y
+        while z.norm() < 2 * y.norm():
+            z = z * 1.5
+        y = y + z
+    return y.sum()
+
+
+def counted(x, n):
+    y = x
+    for _ in range(int(n.item())):
+        y = jg.tanh(y * 1.5)
+    return y.sum()
+
+
+def growing(x):
+    y = x
+    while y.numel() < 64:  # the carried value changes shape: not liftable
+        y = jg.cat([y, y * 0.5])
+        if y.sum() > 1e6:
+            break
+    return y.sum()
+
+
+def growing_norm(x):
+    y = x
+    while y.norm() < 100:
+        y = jg.cat([y, y])
+    return y.sum()
+
+
+def _inputs(shape, scales, seed_=0):
+    rng = np.random.default_rng(seed_)
+    return [rng.uniform(0.5, 1.5, shape) * s for s in scales]
+
+
+def _eager_grads(fn, args, argnums):
+    ts = [jg.tensor(a, requires_grad=i in argnums) for i, a in enumerate(args)]
+    out = fn(*ts)
+    out.backward()
+    return out.item(), [ts[i].grad.numpy() for i in argnums]
+
+
+def _host(x):
+    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+
+
+def check(fn, arg_sets, argnums=(0,), target="numba-cpu"):
+    """Every call equals eager (1e-12 relative in float64); returns the compiled function."""
+    f = jg.value_and_grad(fn, argnums=argnums, target=target)
+    for args in arg_sets:
+        v, g = f(*[jg.tensor(a) for a in args])
+        ve, ge = _eager_grads(fn, args, argnums)
+        np.testing.assert_allclose(float(_host(v)), ve, rtol=1e-12)
+        for got, want in zip(g, ge):
+            np.testing.assert_allclose(_host(got), want, rtol=1e-12, atol=1e-300)
+    return f
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_seed_loop_is_one_trace_for_every_trip_count(target):
+    xs = [[a] for a in _inputs((3,), [1e-6, 1e-3, 0.1, 1.0, 7.0, 300.0, 2e3])]
+    f = check(seed, xs, target=target)
+    info = f.cache_info()
+    assert info.traces == 1 and info.guard_failures == 0
+    assert len(info.loops) == 1 and "lifted" in info.loops[0] and "test_loops.py:16" in info.loops[0]
+    text = f.lower(jg.tensor(xs[0][0])).as_text("forward")
+    assert "while[" in text and "body {" in text and "guard" not in text
+
+
+def test_trip_count_zero_first_then_lifted_on_the_second_trace():
+    f = check(seed, [[a] for a in _inputs((3,), [2e3, 1e-3, 1.0, 1e-5])])
+    assert f.cache_info().traces == 2
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_loop_whose_vjp_needs_every_iteration_uses_a_tape(target):
+    args = [(w, y) for w, y in zip(_inputs((2,), [0.9, 1.1, 1.4], 1), _inputs((2,), [1, 30, 1e-2], 2))]
+    f = check(damped, args, argnums=(0, 1), target=target)
+    assert f.cache_info().traces == 1
+    assert "tape=True" in f.lower(*[jg.tensor(a) for a in args[0]]).as_text("optimized")
+
+
+def test_without_residuals_there_is_no_tape():
+    f = check(seed, [[a] for a in _inputs((3,), [0.1, 10.0])])
+    assert "tape=False" in f.lower(jg.tensor(np.ones(3))).as_text("optimized")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_newton_gradient_wrt_the_parameter(target):
+    args = [(np.array([a]), np.array([1.0])) for a in (2.0, 50.0, 1e4)]
+    f = check(newton_sqrt, args, target=target)
+    assert f.cache_info().traces == 1
+    for a, x in args:
+        _, (g,) = f(jg.tensor(a), jg.tensor(x))
+        np.testing.assert_allclose(g.numpy(), 0.5 / np.sqrt(a), rtol=1e-8)
+
+
+@pytest.mark.parametrize("fn,why", [(counter_changes_body, "the local 'i' changes"),
+                                    (appends, "the local 'ys' changes")])
+def test_python_state_that_changes_keeps_the_loop_unrolled(fn, why):
+    f = check(fn, [[a] for a in _inputs((3,), [1e-3, 0.1, 1.0, 20.0])])
+    info = f.cache_info()
+    assert info.traces >= 3 and any(why in s and "not lifted" in s for s in info.loops)
+
+
+def test_a_branch_inside_the_body_is_a_guard_that_retraces():
+    xs = [[a] for a in [np.array([2.0, 1.0]), np.array([3.0, 0.5]), np.array([0.2, 0.1]),
+                        np.array([0.5, 5.0]), np.array([8.0, 1.0])]]
+    f = check(branchy, xs)
+    info = f.cache_info()
+    assert any(": lifted (" in s for s in info.loops)
+    assert info.traces < len(xs)
+
+
+@pytest.mark.parametrize("target", ["reference", "numba-cpu"])
+def test_a_nested_loop_is_lifted_inside_the_outer_one(target):
+    f = check(nested, [[a] for a in _inputs((3,), [1e-3, 0.5, 10.0, 400.0])], target=target)
+    assert f.cache_info().traces == 1
+    text = f.lower(jg.tensor(np.ones(3))).as_text("forward")
+    assert text.count("while[") == 2
+
+
+def test_for_over_range_of_item_stays_right():
+    args = [(x, np.array(n)) for x, n in zip(_inputs((3,), [1, 1, 1, 1]), [0, 3, 5, 3])]
+    check(counted, args)
+
+
+@pytest.mark.parametrize("fn", [growing, growing_norm])
+def test_shapes_that_change_per_iteration_fall_back_and_stay_right(fn):
+    f = check(fn, [[a] for a in _inputs((2,), [1e-2, 1.0, 30.0])])
+    assert not any(": lifted (" in s for s in f.cache_info().loops)
+
+
+def test_loops_off_gives_one_trace_per_trip_count(no_lifting):
+    f = check(seed, [[a] for a in _inputs((3,), [1e-3, 1.0, 300.0])])
+    assert f.cache_info().traces == 3 and f.cache_info().loops == ()
+
+
+def test_float32_stays_float32_through_the_loop():
+    f = jg.value_and_grad(damped, argnums=(0, 1), target="numba-cpu")
+    w = jg.tensor([0.9, 0.8], dtype=jg.float32)
+    y = jg.tensor([1.0, 2.0], dtype=jg.float32)
+    v, (gw, gy) = f(w, y)
+    assert v.dtype is jg.float32 and gw.dtype is jg.float32 and gy.dtype is jg.float32
+    ve, (gwe, gye) = _eager_grads(damped, [w.numpy(), y.numpy()], (0, 1))
+    np.testing.assert_allclose(gw.numpy(), gwe, rtol=1e-5)
+
+
+def test_jit_of_a_loop_and_the_log(monkeypatch, capsys):
+    monkeypatch.setenv("JITGRAD_LOG", "retrace")
+    f = jg.jit(lambda x: seed(x) * 1.0, target="numba-cpu")
+    for s in (1e-3, 1.0, 100.0):
+        x = jg.tensor(np.ones(3) * s)
+        np.testing.assert_allclose(f(x).numpy(), seed(x).numpy(), rtol=1e-12)
+    assert f.cache_info().traces == 1
+    assert "loop at test_loops.py:16: lifted" in capsys.readouterr().err
+
+
+def test_the_result_never_shares_memory_with_the_argument():
+    f = jg.jit(lambda x: _ident_loop(x), target="numba-cpu")
+    x = jg.tensor(np.full(3, 5000.0))  # no iteration: the carried value is the argument
+    f(jg.tensor(np.ones(3)))
+    out = f(x)
+    assert not np.shares_memory(out.numpy(), x.numpy())
+    np.testing.assert_array_equal(out.numpy(), x.numpy())
+
+
+def _ident_loop(x):
+    while x.norm() < 1000:
+        x = x * 2
+    return x
