@@ -1,7 +1,9 @@
 """The project's benchmark workloads for jitgrad, PyTorch eager and JAX jit (each when
 installed), in one process: medians over repeats, and ratios. First-call latency and peak memory
 run in fresh processes. The workloads: a scalar function per call, the norm-driven while loop
-per call, an elementwise gradient on 1e6 float64, and a 784-256-10 tanh MLP step at batch 128.
+per call (steady state, and in total with its compiles over inputs whose trip counts
+differ), a loop whose gradient needs every iteration, an elementwise gradient on 1e6 float64,
+and a 784-256-10 tanh MLP step at batch 128.
 
 Run: python benchmarks/run.py            (pip install -e ".[bench]" for the comparisons)
 """
@@ -84,7 +86,7 @@ def doubling(x):
 
 
 def while_loop() -> None:
-    print("while-loop VJP, steady state over 64 inputs (all paths traced beforehand)")
+    print("while-loop VJP, steady state over 64 inputs (traced beforehand)")
     rng = np.random.default_rng(0)
     pool = [rng.standard_normal(3).astype(np.float32) * 10.0 ** rng.uniform(-3, 2)
             for _ in range(64)]
@@ -106,6 +108,104 @@ def while_loop() -> None:
         fns["torch eager"] = teager
     compare("while", fns)
     print(f"    traces: {f.cache_info().traces}")
+
+
+LOOP_TOTAL = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import jitgrad as jg
+
+    def doubling(x):
+        y = x * 2
+        while y.norm() < 1000:
+            y = y * 2
+        return y
+
+    rng = np.random.default_rng(1)
+    pool = [(rng.standard_normal(3) * 10.0 ** rng.uniform(-6, 3)).astype(np.float32)
+            for _ in range(3000)]
+    v = np.array([0.1, 1.0, 0.0001], dtype=np.float32)
+    if sys.argv[1] == "jitgrad":
+        vt = jg.tensor(v)
+        f = jg.grad(lambda x: (doubling(x) * vt).sum())
+        xs = [jg.tensor(p) for p in pool]
+        t0 = time.perf_counter()
+        for x in xs:
+            f(x)
+        info = f.cache_info()
+        print(time.perf_counter() - t0, info.traces, info.compiles, "numba" in sys.modules)
+        from jitgrad.backends import aot
+        aot.wait()  # the ahead-of-time build of the kernel, for later processes (not timed)
+    else:
+        import torch
+        tv = torch.tensor(v)
+        xs = [torch.tensor(p) for p in pool]
+        t0 = time.perf_counter()
+        for x in xs:
+            x = x.clone().requires_grad_()
+            doubling(x).backward(tv)
+        print(time.perf_counter() - t0, 0, 0, False)
+""")
+
+
+def loop_total() -> None:
+    print("while-loop VJP over 3000 inputs spread over nine decades (trip counts 0 to ~30), "
+          "total time with every trace and compile, each in a fresh process")
+    totals = {}
+    with tempfile.TemporaryDirectory() as d:
+        runs = [("jitgrad", "jitgrad, empty cache"), ("jitgrad", "jitgrad, a later process")]
+        runs += [("torch", "torch eager")] if torch is not None else []
+        for who, label in runs:
+            # The first process leaves its kernel in the disk cache and builds it ahead of time
+            # at exit; the later one loads it without Numba.
+            out = subprocess.run([sys.executable, "-c", LOOP_TOTAL, who],
+                                 env=dict(os.environ, JITGRAD_CACHE_DIR=d, JITGRAD_AOT="1"),
+                                 capture_output=True, text=True, check=True).stdout.split()
+            totals[label] = float(out[0])
+            extra = f" ({out[1]} traces, {out[2]} compiles" + (
+                ", Numba not imported)" if out[3] == "False" else ")") if who == "jitgrad" else ""
+            print(f"  {label:26s} {totals[label]:.3f} s{extra}")
+    if "torch eager" in totals:
+        for label, key in (("jitgrad, empty cache", "while total"),
+                           ("jitgrad, a later process", "while total, cached")):
+            r = totals["torch eager"] / totals[label]
+            RATIOS[key] = {"torch eager": (r, (r, r))}
+
+
+def damped(w, y, sin):
+    while abs(y).sum() > 1e-3:
+        y = 0.5 * w * y + 0.01 * sin(y)
+    return (y * y).sum() * 1e6
+
+
+def loop_tape() -> None:
+    print("gradient wrt w through a loop whose VJP needs every iteration "
+          "(y = 0.5*w*y + 0.01*sin(y) until small), steady state over 64 inputs")
+    rng = np.random.default_rng(2)
+    ws = [rng.uniform(0.8, 1.6, 4) for _ in range(64)]
+    ys = [rng.uniform(0.5, 1.5, 4) * 10.0 ** rng.uniform(-2, 2) for _ in range(64)]
+    f = jg.grad(lambda w, y: damped(w, y, jg.sin))
+    jw, jy = [jg.tensor(w) for w in ws], [jg.tensor(y) for y in ys]
+    worst = 0.0
+    for w, y in zip(jw, jy):
+        got = f(w, y).numpy()
+        we = w.clone().requires_grad_()
+        damped(we, y, jg.sin).backward()
+        worst = max(worst, float(np.max(np.abs(got - we.grad.numpy()) /
+                                        np.maximum(np.abs(we.grad.numpy()), 1e-300))))
+    it = iter(range(1 << 62))
+    fns = {"jitgrad compiled": lambda: f(jw[next(it) % 64], jy[next(it) % 64])}
+    if torch is not None:
+        tw, ty = [torch.tensor(w) for w in ws], [torch.tensor(y) for y in ys]
+
+        def teager():
+            k = next(it) % 64
+            w = tw[k].clone().requires_grad_()
+            damped(w, ty[k], torch.sin).backward()
+        fns["torch eager"] = teager
+    compare("while tape", fns)
+    print(f"    traces: {f.cache_info().traces}, compiles: {f.cache_info().compiles}, "
+          f"largest relative difference from eager: {worst:.1e}")
 
 
 def elementwise() -> None:
@@ -256,9 +356,10 @@ def summary() -> None:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["scalar", "while", "elementwise", "mlp", "fresh"]
-    for name, fn in (("scalar", scalar), ("while", while_loop), ("elementwise", elementwise),
-                     ("mlp", mlp), ("fresh", fresh_process)):
+    which = sys.argv[1:] or ["scalar", "while", "loops", "elementwise", "mlp", "fresh"]
+    for name, fn in (("scalar", scalar), ("while", while_loop), ("loops", loop_total),
+                     ("loops", loop_tape), ("elementwise", elementwise), ("mlp", mlp),
+                     ("fresh", fresh_process)):
         if name in which:
             fn()
     summary()

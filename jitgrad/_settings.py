@@ -28,6 +28,9 @@ class Config:
         # Roll the iterations of data-dependent while loops into one loop that serves every
         # trip count (transforms/loops.py); off: one trace per trip count.
         self.lift_loops = True
+        # A CPU trace that still has guards runs on the interpreter at its first call and
+        # compiles at its second: a trace that serves one call never pays a compile.
+        self.defer_guarded = True
 
 
 config = Config()

@@ -155,6 +155,7 @@ class Compiled:
         taken = rt.follow(call, node, args, kwargs)
         if isinstance(taken, str):
             raise RuntimeError(f"lower: no single trace serves these arguments: {taken}")
+        rt.compile_now(taken[0])  # a deferred trace: its kernel is what lower() shows
         return Lowered(taken[0], rt.mode, lambda: rt.call_text(taken[0], call, args))
 
     def cache_info(self):

@@ -218,14 +218,43 @@ class Runtime:
         if config.verify and grad:
             verify(adjoint)
         optimized = simplify(adjoint, verify if config.verify else None)
-        exe = self.backend.compile(optimized)
-        self.compiles += 1
-        dt = time.perf_counter() - t0
-        self.compile_seconds += dt
+        # Tracing time counts as compile time (it is what a call pays before running).
+        self.compile_seconds += time.perf_counter() - t0
+        if config.defer_guarded and optimized.guards and self.backend.name == "numba-cpu":
+            # A trace that still branches on data may serve a single call (a trip count that a
+            # lifted loop makes obsolete): the interpreter runs its calls until a second one
+            # passes its guards, and then it compiles.
+            exe = _Deferred(self, optimized)
+            node = exe.node = TraceNode(traced, adjoint, optimized, exe)
+            _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} forward "
+                            f"equations and {len(optimized.guards)} guards: interpreted until a "
+                            "second call takes it")
+            return node
+        exe = self._compile(optimized)
         _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} forward and "
-                        f"{len(optimized.eqns)} optimized equations, {len(traced.guard_sites)} "
-                        f"guards, compiled for {self.backend.name} in {dt * 1e3:.1f} ms")
+                        f"{len(optimized.eqns)} optimized equations, {len(optimized.guards)} "
+                        f"guards, compiled for {self.backend.name} in "
+                        f"{(time.perf_counter() - t0) * 1e3:.1f} ms")
         return TraceNode(traced, adjoint, optimized, exe)
+
+    def _compile(self, graph):
+        t0 = time.perf_counter()
+        exe = self.backend.compile(graph)
+        self.compiles += 1
+        self.compile_seconds += time.perf_counter() - t0
+        return exe
+
+    def compile_now(self, node: TraceNode) -> None:
+        """Compile a deferred trace (``lower()`` shows its kernel)."""
+        if type(node.exe) is _Deferred:
+            node.exe.promote()
+
+    def forget(self, node: TraceNode) -> None:
+        """Drop the fast paths built for ``node`` (its executable or place in the tree
+        changed)."""
+        for k in [k for k, v in self.fast.items() if v[1] is node]:
+            del self.fast[k]
+        self._last_steady = None
 
     def node_for(self, call: Call, args, kwargs) -> TraceNode:
         root = self.cache.get(call.key)
@@ -349,6 +378,7 @@ class Runtime:
         if call.implicit:
             base += [x._value for x in call.implicit]
         fresh = False
+        link = (self.cache, call.key)  # where ``node`` hangs in the tree
         while True:
             inputs = base + [t._value for t in node.traced.refs] if node.traced.refs else base
             try:
@@ -377,8 +407,18 @@ class Runtime:
                         return f"the value read at {site} changes on nearly every call"
                     child = node.children[key] = self.new_trace(call, args, kwargs)
                     fresh = True
+                    if _lifted_at(child, node.traced.guard_context[gf.index][0]
+                                  if gf.index < len(node.traced.guard_context) else None):
+                        # The new trace lifted the loop whose header failed here: it serves
+                        # every trip count, so it takes this trace's place in the tree.
+                        del node.children[key]
+                        link[0][link[1]] = child
+                        self.forget(node)
+                        node = child
+                        continue
                 else:
                     fresh = False
+                link = (node.children, key)
                 node = child
 
     def inline(self, args: tuple, kwargs: dict):
@@ -600,6 +640,43 @@ class Runtime:
         self.fast.clear()
         self.__init__(self.fn, self.mode, self.argnums, self.has_aux, self.target,
                       self.retrace_limit)
+
+
+def _lifted_at(node: TraceNode, site_key) -> bool:
+    return site_key is not None and any(r.lifted and r.key == site_key for r in node.traced.loops)
+
+
+class _Deferred:
+    """The executable of a trace with guards until a second call passes them: the interpreter
+    runs the first two, and then it compiles (``config.defer_guarded``)."""
+
+    def __init__(self, rt: "Runtime", graph) -> None:
+        from jitgrad.backends.reference import ReferenceExecutable
+        from jitgrad.ops.control import guard_types
+        self.rt, self.graph, self.node = rt, graph, None
+        self.interp = ReferenceExecutable(graph)
+        self.guard_types = guard_types(graph)
+        self.calls = 0
+
+    def __call__(self, inputs: list) -> list:
+        out = self.interp(inputs)  # a failed guard raises before anything compiles
+        self.calls += 1
+        if self.calls >= 2:
+            self.promote()
+        return out
+
+    def promote(self):
+        """Compile now; the node runs the compiled executable from here on."""
+        exe = self.rt._compile(self.graph)
+        self.node.exe = exe
+        self.rt.forget(self.node)
+        return exe
+
+    host_ops: tuple = ()
+    kernels: tuple = ()
+
+    def text(self) -> str:
+        return self.promote().text()
 
 
 _TENSOR = ("T",)

@@ -19,11 +19,10 @@ SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     import jitgrad as jg
-    jg.config.lift_loops = False  # kernels with lifted loops do not build ahead of time yet
 
     def f(x, n):
         y = x * 2
-        while y.norm() < 1000:  # guards, compiled into the kernel (the loop is not lifted)
+        while y.norm() < 1000:  # a lifted loop, compiled into the kernel
             y = y * 2
         return ((y * x).sum() * 1e-3 + (x / (x - x)).isinf().sum() * 1.0 + (n // (n + 1)).sum()
                 + jg.tanh(x).sum())
@@ -41,9 +40,10 @@ SCRIPT = textwrap.dedent("""
     if "build" in sys.argv:
         from jitgrad.backends import aot
         assert aot.wait(), "the build did not end"
-    if "retrace" in sys.argv:  # another trip count: a new trace, compiled by Numba
+    if "retrace" in sys.argv:  # another length: a new trace, compiled by Numba
         jg.config.aot = False
-        x2 = x * 50
+        x2 = x[:100] * 50
+        g(x2, n)  # (a trace with guards compiles at its second call)
         (v, d), (vr, dr) = g(x2, n), ref(x2, n)
         np.testing.assert_allclose(d.numpy(), dr.numpy(), rtol=1e-12, atol=0)
         assert g.cache_info().traces == 2

@@ -43,13 +43,13 @@ _VECTOR_MIN = 4096
 
 
 class Codegen(CallsMixin, LoopsMixin):
-    """Turns a fusion plan into the source of one ``@njit`` kernel (``nested``: of a function
-    the kernel calls, a loop's body)."""
+    """Turns a fusion plan into the source of one ``@njit`` kernel (``nested``: the code of a
+    loop's body, inlined in the kernel)."""
 
     def __init__(self, graph: Graph, nested: bool = False) -> None:
         self.g = graph
         self.is_nested = nested
-        self.functions: list[str] = []  # sources of the functions the kernel calls (loop bodies)
+        self.tag = ""  # a prefix of every generated name (a loop body inlined in a kernel)
         self.tuples: dict[int, list] = {}  # id(loop results) -> the names of its values
         self.loops: dict[int, tuple] = {}  # id(while results) -> (carries, trip count, tapes)
         self.outputs = {id(o) for o in graph.outputs if isinstance(o, Var)}
@@ -68,7 +68,7 @@ class Codegen(CallsMixin, LoopsMixin):
 
     def fresh(self, prefix: str = "v") -> str:
         self.n += 1
-        return f"{prefix}{self.n}"
+        return f"{self.tag}{prefix}{self.n}"
 
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
@@ -117,19 +117,9 @@ class Codegen(CallsMixin, LoopsMixin):
         return name
 
     # -- the program -------------------------------------------------------------------------
-    def functions_of(self, name: str) -> list[str]:
-        """The sources of this (nested) graph's function ``name`` and those it calls."""
-        own = self.generate(name)
-        return self.functions + [own]
-
-    def generate(self, name: str = "kernel") -> str:
-        g = self.g
-        args = []
-        for i, (v, _) in enumerate(g.consts):
-            args.append(self.bind_input(v, f"c{i}"))
-        for i, v in enumerate(g.inputs):
-            args.append(self.bind_input(v, f"a{i}"))
-        cuts, cost = [], 0  # where segments may start (numba_segments), and guards since
+    def steps(self) -> list[int]:
+        """Emit the plan's steps; returns where segments may start (numba_segments)."""
+        cuts, cost = [], 0  # where segments may start, and guards since the last
         for k, step in enumerate(self.plan.steps):
             if cost >= SEGMENT_COST and not self.is_nested:
                 cuts.append(len(self.lines))
@@ -145,13 +135,28 @@ class Codegen(CallsMixin, LoopsMixin):
             # Loop indices and block temporaries of their own per step: a name assigned in many
             # places costs Numba's SSA pass a rewrite of the whole function.
             self.lines[mark:] = [_LOCALS.sub(rf"\g<0>_{k}", line) for line in self.lines[mark:]]
+        return cuts
+
+    def output_names(self) -> list[str]:
+        """Names holding the graph's outputs (arrays materialized, scalars as they are)."""
         outs = []
-        for o in g.outputs:
+        for o in self.g.outputs:
             v = self.val(o)
             if isinstance(o, Lit) or not o.aval.shape:
                 outs.append(_root(v).name if v.kind != "temp" else v.name)
             else:
                 outs.append(self.array(o))
+        return outs
+
+    def generate(self) -> str:
+        g = self.g
+        args = []
+        for i, (v, _) in enumerate(g.consts):
+            args.append(self.bind_input(v, f"c{i}"))
+        for i, v in enumerate(g.inputs):
+            args.append(self.bind_input(v, f"a{i}"))
+        cuts = self.steps()
+        outs = self.output_names()
         dummies = []
         for o in g.outputs:
             dt = _NP[o.aval.dtype]
@@ -170,7 +175,6 @@ class Codegen(CallsMixin, LoopsMixin):
                 ""]
         if self.host_ops:
             head.insert(-1, "from jitgrad.backends.numba_host import run_host")
-        head += [*self.functions, ""] if self.functions else []
         dead = unused_flat_aliases(self.lines)
         lines = [line for i, line in enumerate(self.lines) if i not in dead]
         out_dummies = ", ".join(dummies) + ","
@@ -183,10 +187,8 @@ class Codegen(CallsMixin, LoopsMixin):
             if split is not None:
                 return "\n".join(head) + "\n" + split
         body = "\n".join(lines).replace("__DUMMIES__", out_dummies)
-        own = "\n".join([decorator, f"def {name}({', '.join(args)}):"]) + "\n" + body + "\n"
-        if self.is_nested:
-            return own
-        return "\n".join(head) + "\n" + own
+        return "\n".join(head + [decorator, f"def kernel({', '.join(args)}):"]) + "\n" + \
+            body + "\n"
 
     def value_types(self) -> dict:
         """``name -> (dtype text, ndim)`` of the generated names that hold IR values."""
@@ -562,9 +564,8 @@ class NumbaCPUBackend:
         try:
             cg = Codegen(graph)
             source = cg.generate()
-            # Object-mode blocks do not build ahead of time, nor (yet) loop bodies' functions:
-            # the build process cannot load what Numba cached for them under another name.
-            exe = compile_source(source, graph, aot_ok=not cg.host_ops and not cg.functions)
+            # object-mode blocks do not build ahead of time: no AOT for those kernels
+            exe = compile_source(source, graph, aot_ok=not cg.host_ops)
             exe.host_ops = tuple(cg.host_ops)
             return exe
         except Unsupported as e:

@@ -1,8 +1,8 @@
 """Lowerings of structured control flow for the Numba CPU backend: a lifted ``while`` is a loop
-inside the kernel around a call of its body (a function of its own in the same module), and its
-reverse sweep (``while_vjp``) a loop that runs the body's VJP function from the last iteration to
-the first. The carried values each iteration starts from go on a tape that grows by doubling,
-kept only when the VJP reads them. Mixed into ``Codegen``.
+inside the kernel with its body's code inlined (one function for Numba to compile: each function
+costs a compile of its own), and its reverse sweep (``while_vjp``) a loop that runs the body's VJP
+from the last iteration to the first. The carried values each iteration starts from go on a tape
+that grows by doubling, kept only when the VJP reads them. Mixed into ``Codegen``.
 """
 
 from __future__ import annotations
@@ -21,13 +21,24 @@ class LoopsMixin:
         """A name for ``a`` as generated functions take it: a contiguous array, or a scalar."""
         return self.array(a) if a.aval.shape else _root(self.val(a)).name
 
-    def nested(self, graph, name: str) -> None:
-        """Generate ``graph`` as the function ``name`` of this kernel's module."""
+    def inline(self, graph, names: list[str], tag: str, depth: int) -> list[str]:
+        """Emit ``graph``'s code here (``depth``: the indentation), its inputs bound to the
+        plain names ``names``, its own names prefixed with ``tag``; returns its outputs'."""
         if graph.consts:
             raise Unsupported("a loop body with constants of its own")
         sub = type(self)(graph, nested=True)
-        self.functions.extend(sub.functions_of(name))
+        sub.tag = tag
+        for v, name in zip(graph.inputs, names):
+            if v.aval.shape:
+                sub.publish(v, name, tuple(v.aval.shape))
+            else:
+                sub.env[id(v)] = _Val("scalar", name)
+        sub.steps()
+        outs = sub.output_names()
+        self.lines += ["    " * (depth - 1) + line for line in sub.lines]
         self.host_ops.extend(sub.host_ops)
+        self.parallel = self.parallel or sub.parallel
+        return outs
 
     def _tape_grow(self, tape: str, n: str, shape: tuple, dt: str, depth: int) -> None:
         dims = ", ".join([f"{n} * 2"] + [str(s) for s in shape])
@@ -41,8 +52,6 @@ class LoopsMixin:
         p = e.params
         nc = p["n_carry"]
         w = self.fresh("w")
-        fn = f"{w}_body"
-        self.nested(p["body"], fn)
         init = [self.operand(a) for a in e.inputs[1:1 + nc]]
         inv = [self.operand(a) for a in e.inputs[1 + nc:]]
         pred = _root(self.val(e.inputs[0])).name
@@ -62,12 +71,10 @@ class LoopsMixin:
         for i, (t, a) in enumerate(zip(tapes, e.inputs[1:1 + nc])):
             self._tape_grow(t, f"{w}_n", tuple(a.aval.shape), _NP[a.aval.dtype], 2)
             self.emit(f"{t}[{w}_n] = {cs[i]}", 2)
-        self.emit(f"{w}_st, {w}_ob, {w}_o = {fn}({', '.join(cs + inv)})", 2)
-        self.emit(f"if {w}_st != -1:", 2)  # a guard of the body failed: the call re-traces
-        self.emit(f"return {w}_st, {w}_ob, (__DUMMIES__)", 3)
-        for i, c in enumerate(cs):
-            self.emit(f"{c} = {w}_o[{i}]", 2)
-        self.emit(f"{w}_p = {w}_o[{nc}]", 2)
+        # (A guard of the body that fails returns from the kernel: the call re-traces.)
+        outs = self.inline(p["body"], cs + inv, f"{w}_", 2)
+        # All at once: a carried value may be another's previous one (a swap).
+        self.emit(f"{', '.join(cs + [f'{w}_p'])} = {', '.join(outs)}", 2)
         self.emit(f"{w}_n += 1", 2)
         self.tuples[id(e.out)] = cs
         self.loops[id(e.out)] = (cs, f"{w}_n", tapes)
@@ -94,8 +101,6 @@ class LoopsMixin:
         fc, fi = p["fc"], p["fi"]
         cs, n, tapes = self.loops[id(e.inputs[0])]
         r = self.fresh("rv")
-        fn = f"{r}_vjp"
-        self.nested(p["bvjp"], fn)
         cts = [self.operand(a) for a in e.inputs[1:1 + len(fc)]]
         inv_vars = e.inputs[1 + len(fc):]
         inv = [self.operand(a) for a in inv_vars]
@@ -110,11 +115,15 @@ class LoopsMixin:
             self.emit(f"{acc} = np.zeros(({', '.join(map(str, shape))},), {dt})" if shape
                       else f"{acc} = {dt}(0)")
         self.emit(f"for {r}_j in range({n} - 1, -1, -1):")
-        carry = [f"{t}[{r}_j]" for t in tapes] if p["tape"] else cs
-        self.emit(f"{r}_st, {r}_ob, {r}_o = {fn}({', '.join(carry + inv + gs)})", 2)
-        for k, g in enumerate(gs):
-            self.emit(f"{g} = {r}_o[{k}]", 2)
+        carry = cs
+        if p["tape"]:
+            carry = [f"{r}_x{i}" for i in range(len(tapes))]
+            for x, t in zip(carry, tapes):
+                self.emit(f"{x} = {t}[{r}_j]", 2)
+        outs = self.inline(p["bvjp"], carry + inv + gs, f"{r}_", 2)
+        self.emit(f"{', '.join(gs)}{',' if len(gs) == 1 else ''} = "
+                  f"{', '.join(outs[:len(fc)])}{',' if len(gs) == 1 else ''}", 2)
         for k, acc in enumerate(accs):
-            self.emit(f"{acc} += {r}_o[{len(fc) + k}]", 2)
+            self.emit(f"{acc} += {outs[len(fc) + k]}", 2)
         self.tuples[id(e.out)] = gs + accs
         self.env[id(e.out)] = _Val("temp", "<loop cotangents>")

@@ -48,6 +48,7 @@ class LoopReport(NamedTuple):
     lifted: bool
     trips: int
     reason: str = ""
+    key: tuple = ()  # the header's site (builder.guard_context)
 
     def __str__(self) -> str:
         where = str(self.site) if self.site else "?"
@@ -83,9 +84,9 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
             continue
         try:
             g = _lift(g, pos, contexts)
-            reports[key] = LoopReport(site, True, trips)
+            reports[key] = LoopReport(site, True, trips, "", key)
         except _NotLiftable as why:
-            reports.setdefault(key, LoopReport(site, False, trips, str(why)))
+            reports.setdefault(key, LoopReport(site, False, trips, str(why), key))
     return g, tuple(reports.values())
 
 
