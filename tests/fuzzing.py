@@ -98,7 +98,7 @@ class Program:
         self.pool.append((name, shape))
 
     def step(self) -> None:
-        kind = self.pick(10)
+        kind = self.pick(11)
         a, sa = self.choose()
         if kind <= 2:
             self.emit(UNARY[self.pick(len(UNARY))].format(a), sa)
@@ -122,6 +122,8 @@ class Program:
             self.matmul_or_join(a, sa)
         elif kind == 9:
             [self.branch, self.update][self.pick(2)](a, sa)
+        elif kind == 10:
+            self.loop(a, sa)
         else:
             self.emit(f"T.{['softmax', 'log_softmax'][self.pick(2)]}({a}, -1)" if sa else
                       f"{a}.tanh()", sa)
@@ -192,6 +194,26 @@ class Program:
             self.lines += [f"{name} = {a}.clone()", f"{name}[0] = {name}[-1] * 2.0"]
         else:
             self.lines += [f"{name} = {a}.clone()", f"{name} += 1.0"]
+        self.pool.append((name, sa))
+
+    def loop(self, a: str, sa: tuple) -> None:
+        # A data-dependent while loop (lifted into one loop when it can be): growing to a
+        # bound, contracting with a tape, or two carried values and an invariant.
+        name = f"v{self.n}"
+        self.n += 1
+        kind = self.pick(3)
+        if kind == 0:
+            self.lines += [f"{name} = {a}.abs() + 0.01",
+                           f"while {name}.sum() < 40.0:", f"    {name} = {name} * 1.7"]
+        elif kind == 1:
+            self.lines += [f"{name} = {a}.tanh()", f"while {name}.abs().max() > 0.05:",
+                           f"    {name} = 0.6 * {name} + 0.05 * {name}.sin()"]
+        else:
+            pb = self.choose(lambda s: _bcast(sa, s) == tuple(sa))
+            self.lines += [f"{name} = {a} * 1.0", f"{name}_s = {a}.sum() * 0.0",
+                           f"while {name}_s < 3.0:",
+                           f"    {name}_s = {name}_s + {name}.abs().mean() + 0.5",
+                           f"    {name} = {name} * 0.9 + {pb[0]} * 0.1"]
         self.pool.append((name, sa))
 
     def branch(self, a: str, sa: tuple) -> None:

@@ -73,8 +73,20 @@ def run_program(data, target: str) -> None:
         stats["invalid"] += 1
         return
     stats["programs"] += 1
-    note = f"program:\n{program.source}\nmode={mode} argnums={argnums} actions={actions}"
+    # Half the CPU programs compile every trace at once; the others defer traces with guards
+    # to their second call (config.defer_guarded), as users get them.
+    defer = target != "cpu" or bool(pick(2))
+    note = (f"program:\n{program.source}\nmode={mode} argnums={argnums} actions={actions} "
+            f"defer_guarded={defer}")
     data.draw(st.just(note), label="program")
+    jg.config.defer_guarded = defer
+    try:
+        _run_calls(program, mode, argnums, actions, rng, state, worlds, stats, target, note)
+    finally:
+        jg.config.defer_guarded = True
+
+
+def _run_calls(program, mode, argnums, actions, rng, state, worlds, stats, target, note):
     nums = argnums if len(argnums) != 1 else argnums[0]
     if mode == "jit":
         f = jg.jit(worlds[0].prog_vec, target=target)
@@ -136,8 +148,12 @@ def run_program(data, target: str) -> None:
                     np.testing.assert_allclose(w, t, rtol=1e-9, atol=1e-9,
                                                err_msg=f"{what}: eager gradient {i} vs torch")
     stats["traces"] += f.cache_info().traces
+    stats["lifted"] = stats.get("lifted", 0) + sum(": lifted (" in r for r in f.cache_info().loops)
     if target == "cpu":
-        # Every trace of registered primitives compiles with Numba: no silent interpreter runs.
+        # Every trace of registered primitives compiles with Numba: no silent interpreter runs
+        # (a deferred trace compiles now).
+        for n in list(_nodes(f)):
+            f._rt.compile_now(n)
         fell_back = [n for n in _nodes(f) if type(n.exe).__name__ == "ReferenceExecutable"]
         stats["numba"] = stats.get("numba", 0) + len(list(_nodes(f))) - len(fell_back)
         stats["fallback"] = stats.get("fallback", 0) + len(fell_back)
@@ -173,6 +189,6 @@ def test_fuzz_summary():
         compiled = f", {s['numba']} compiled by Numba, {s['fallback']} on the interpreter" \
             if "numba" in s else ""
         print(f"\nfuzz {target}: {s['programs']} programs, {s['calls']} calls, {s['traces']} "
-              f"traces{compiled}, {s['invalid']} generated programs skipped as invalid, "
-              "0 mismatches")
+              f"traces{compiled}, {s.get('lifted', 0)} lifted loops, {s['invalid']} generated "
+              "programs skipped as invalid, 0 mismatches")
         assert s["programs"] > 0
