@@ -22,7 +22,7 @@ from jitgrad.ops import registry
 from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 from jitgrad.backends.device_array import DeviceLeaf
-from jitgrad.trace.pytree import (flatten, map_leaves, num_leaves, to_host,
+from jitgrad.trace.pytree import (TENSOR_LEAF, Kind, flatten, map_leaves, num_leaves, to_host,
                                   unflatten)
 from jitgrad.trace.implicit import Implicit
 from jitgrad.trace.tracer import module_leaves, trace
@@ -172,7 +172,7 @@ class Runtime:
         if extras:
             implicit = implicit + extras
         aliases = None
-        if implicit and any(t[0] == "M" for t in trees):
+        if implicit and any(t[0] == Kind.MODULE for t in trees):
             # Which implicit tensors are parameters of a Module argument: the trace maps those
             # to the argument's input, so the pattern is part of the key.
             params = {id(leaves[k]): k for k in module_leaves(trees)}
@@ -587,7 +587,7 @@ class Runtime:
         for i in self._argnums():
             leaves, tree = flatten(args[i], f"argument {i}", dynamic_scalars=True)
             trees.append(tree)
-            if tree[0] == "M":
+            if tree[0] == Kind.MODULE:
                 wrt.extend(leaves)
                 continue
             fresh = [Tensor._wrap(x._value).requires_grad_() for x in leaves]
@@ -679,7 +679,7 @@ class _Deferred:
         return self.promote().text()
 
 
-_TENSOR = ("T",)
+_TENSOR = TENSOR_LEAF
 _FAST_SCALARS = (float, int, bool)  # argument types the plain-call paths take besides tensors
 _MISS = object()  # a steady-state function's "not this call": take the general path
 

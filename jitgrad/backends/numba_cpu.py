@@ -22,7 +22,8 @@ from jitgrad.backends import numba_segments
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST
-from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, Unsupported, _numel,
+from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, STATUS_LIBM,
+                                           STATUS_OK, Unsupported, _numel,
                                            _root, _shape, _Val, flat_alias, literal,
                                            unused_flat_aliases)
 from jitgrad.ops.control import guard_failure, guard_types
@@ -164,7 +165,7 @@ class Codegen(CallsMixin, LoopsMixin):
                 dummies.append(f"np.empty({_shape((0,) * len(o.aval.shape))}, {dt})")
             else:
                 dummies.append(f"{dt}(0)")
-        self.emit(f"return -1, 0.0, ({', '.join(outs)},)")
+        self.emit(f"return {STATUS_OK}, 0.0, ({', '.join(outs)},)")
         decorator = f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')"
         head = ["import math", "import numpy as np", "import numba",
                 "from jitgrad.backends._numba_helpers import (clamp, floor, floordiv, isinf, isnan, max2,",
@@ -260,7 +261,7 @@ class Codegen(CallsMixin, LoopsMixin):
             # argument was larger, the kernel says so (-2) and the caller runs its libm twin.
             self.lines.insert(start, f"    {flag} = 0")
             self.emit(f"if {flag} > 0:")
-            self.emit("return -2, 0.0, (__DUMMIES__)", 2)
+            self.emit(f"return {STATUS_LIBM}, 0.0, (__DUMMIES__)", 2)
         for e in lp.eqns:  # temps are not visible after the loop
             if id(e.out) not in self.env:
                 self.env[id(e.out)] = _Val("temp", "<dead>")
@@ -481,7 +482,7 @@ class NumbaExecutable:
         # 0-d outputs are new arrays on every call: never a view of an argument to copy.
         self.fresh = frozenset(i for i, o in enumerate(graph.outputs) if not o.aval.shape)
         src = (f"def call(args):\n    {self._kernel_call(args)}\n"
-               f"    if status != -1:\n        return slow(status, observed, args)\n"
+               f"    if status != {STATUS_OK}:\n        return slow(status, observed, args)\n"
                f"    return [{', '.join(outs)}]\n")
         exec(src, ns)  # noqa: S102  (a fixed template over this kernel's own arity)
         self._call = ns["call"]
@@ -500,7 +501,7 @@ class NumbaExecutable:
         vs = [f"v{j}" for j in range(len(self.graph.inputs))]
         lines = ["def steady(args):"] + ["    " + line for line in prologue] + [
             f"    {self._kernel_call(vs)}",
-            "    if status != -1:",
+            f"    if status != {STATUS_OK}:",
             f"        return build(slow(status, observed, [{', '.join(vs)}]))"]
         lines += [f"    o{i} = {o}" for i, o in enumerate(self._outs)]
         lines += ["    " + line for line in finish]
@@ -510,7 +511,7 @@ class NumbaExecutable:
         return scope["steady"]
 
     def _slow(self, status: int, observed, args: list) -> list:
-        if status == -2:  # a sin/cos argument beyond the vectorized range: use the libm twin
+        if status == STATUS_LIBM:  # a sin/cos argument beyond the vectorized range
             if self._libm is None:
                 self._libm = compile_source(libm_source(self.source), self.graph, aot_ok=False)
             return self._libm(args)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from jitgrad.backends.numba_values import STATUS_OK
+
 # Guards per segment.
 SEGMENT_COST = 16
 
@@ -79,7 +81,7 @@ def split(lines: list[str], cuts: list[int], params: list[str], types: dict,
         dummies = out_dummies if last else "".join(f"{_dummy(types[n])}, " for n in outs)
         text = "\n".join(pre + body).replace("__DUMMIES__", dummies)
         if not last:
-            text += f"\n    return -1, 0.0, ({''.join(f'{n}, ' for n in outs)})"
+            text += f"\n    return {STATUS_OK}, 0.0, ({''.join(f'{n}, ' for n in outs)})"
         out.append(f"{decorator}\ndef segment{k}({', '.join(ins)}):\n{text}\n")
         calls.append((ins, outs))
     main = [decorator, f"def kernel({', '.join(params)}):"]

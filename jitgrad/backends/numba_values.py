@@ -13,6 +13,11 @@ from jitgrad.ops import elementwise as _ew
 
 PARALLEL_MIN = 1 << 17  # elements; smaller loops run on one thread
 
+# A kernel returns (status, value seen, outputs): the index of the guard that failed, or one
+# of these.
+STATUS_OK = -1
+STATUS_LIBM = -2  # a sin/cos argument beyond the vectorized range: run the libm twin
+
 _NP = {dtypes.float32: "np.float32", dtypes.float64: "np.float64", dtypes.int64: "np.int64",
        dtypes.bool_: "np.bool_"}
 

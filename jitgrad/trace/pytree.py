@@ -13,12 +13,33 @@ treedef, hence of the cache key) unless the caller asks for them as dynamic leav
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.tensor import Tensor
 
 _SCALARS = (bool, int, float)
+
+
+class Kind(str, Enum):
+    """What a treedef node is: treedefs are tuples ``(kind, ...)`` (a namedtuple's node has its
+    type as the kind), hashable and compared by value, and they key the compiled functions'
+    caches. A str enum, so that a treedef prints and pickles plainly."""
+
+    TENSOR = "T"   # (TENSOR,): a tensor leaf
+    STATIC = "S"   # (STATIC, type name, value): a Python number, part of the trace
+    NONE = "N"     # (NONE,)
+    LIST = "L"     # (LIST, children)
+    TUPLE = "U"    # (TUPLE, children)
+    DICT = "D"     # (DICT, ((key, child), ...))
+    MODULE = "M"   # (MODULE, id, training, parameter names, Python values)
+
+    __hash__ = str.__hash__  # (Enum's own hashes the name in Python: treedefs are hashed often)
+
+
+TENSOR_LEAF = (Kind.TENSOR,)
 
 
 def flatten(obj, where: str = "argument", dynamic_scalars: bool = False,
@@ -56,7 +77,7 @@ def module_flat(m) -> tuple:
 def _flatten(obj, where: str, leaves: list, dyn: bool, extras: list | None):
     if isinstance(obj, Tensor):
         leaves.append(obj)
-        return ("T",)
+        return (Kind.TENSOR,)
     if isinstance(obj, np.bool_):
         obj = bool(obj)
     elif isinstance(obj, (np.ndarray, np.generic)):
@@ -65,21 +86,21 @@ def _flatten(obj, where: str, leaves: list, dyn: bool, extras: list | None):
             raise TypeError(f"{where} is a NumPy array of dtype {arr.dtype}, which jitgrad does not "
                             "support (use float32, float64, int64 or bool)")
         leaves.append(Tensor._wrap(arr))
-        return ("T",)
+        return (Kind.TENSOR,)
     if isinstance(obj, _SCALARS):
         if dyn and not isinstance(obj, bool):
             dt = dtypes.int64 if isinstance(obj, int) else dtypes.default_float
             leaves.append(Tensor._wrap(np.array(obj, dtype=dt.np)))
-            return ("T",)
-        return ("S", type(obj).__name__, obj)
+            return (Kind.TENSOR,)
+        return (Kind.STATIC, type(obj).__name__, obj)
     if obj is None:
-        return ("N",)
+        return (Kind.NONE,)
     if isinstance(obj, (tuple, list)):
-        kind = "L" if isinstance(obj, list) else ("U" if type(obj) is tuple else type(obj))
+        kind = Kind.LIST if isinstance(obj, list) else (Kind.TUPLE if type(obj) is tuple else type(obj))
         return (kind, tuple(_flatten(x, f"{where}[{i}]", leaves, dyn, extras)
                             for i, x in enumerate(obj)))
     if isinstance(obj, dict):
-        return ("D", tuple((k, _flatten(v, f"{where}[{k!r}]", leaves, dyn, extras))
+        return (Kind.DICT, tuple((k, _flatten(v, f"{where}[{k!r}]", leaves, dyn, extras))
                            for k, v in obj.items()))
     if isinstance(obj, Module):
         # Walking the module tree costs microseconds on every compiled call: keep the walk
@@ -88,11 +109,11 @@ def _flatten(obj, where: str, leaves: list, dyn: bool, extras: list | None):
         leaves.extend(flat[2])
         if extras is not None:
             extras.extend(flat[3])
-        return ("M", id(obj), obj.training, flat[1], flat[4])
+        return (Kind.MODULE, id(obj), obj.training, flat[1], flat[4])
     for is_leaf, make in _LEAF_TYPES:
         if is_leaf(obj):
             leaves.append(make(obj, where))
-            return ("T",)
+            return (Kind.TENSOR,)
     t = type(obj)
     name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
     raise TypeError(f"{where} has type {name}, which jitgrad's compiled functions do "
@@ -166,19 +187,19 @@ def unflatten(tree: tuple, leaves) -> object:
 
 def _build(tree, it):
     kind = tree[0]
-    if kind == "T":
+    if kind == Kind.TENSOR:
         return next(it)
-    if kind == "S":
+    if kind == Kind.STATIC:
         return tree[2]
-    if kind == "N":
+    if kind == Kind.NONE:
         return None
-    if kind == "L":
+    if kind == Kind.LIST:
         return [_build(t, it) for t in tree[1]]
-    if kind == "U":
+    if kind == Kind.TUPLE:
         return tuple(_build(t, it) for t in tree[1])
-    if kind == "D":
+    if kind == Kind.DICT:
         return {k: _build(t, it) for k, t in tree[1]}
-    if kind == "M":
+    if kind == Kind.MODULE:
         # A Module's gradient comes back as a dict keyed like named_parameters().
         return {n: next(it) for n in tree[3]}
     return kind(*[_build(t, it) for t in tree[1]])  # a namedtuple type
@@ -186,13 +207,13 @@ def _build(tree, it):
 
 def num_leaves(tree: tuple) -> int:
     kind = tree[0]
-    if kind == "T":
+    if kind == Kind.TENSOR:
         return 1
-    if kind in ("S", "N"):
+    if kind in (Kind.STATIC, Kind.NONE):
         return 0
-    if kind == "D":
+    if kind == Kind.DICT:
         return sum(num_leaves(t) for _, t in tree[1])
-    if kind == "M":
+    if kind == Kind.MODULE:
         return len(tree[3])
     return sum(num_leaves(t) for t in tree[1])
 

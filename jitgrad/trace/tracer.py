@@ -18,7 +18,7 @@ from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
 from jitgrad.tensor import Tensor
 from jitgrad.trace.builder import Builder, locate
-from jitgrad.trace.pytree import flatten, unflatten
+from jitgrad.trace.pytree import Kind, flatten, unflatten
 
 class Traced:
     """One trace: the forward graph and what the runtime needs to feed and read it."""
@@ -87,18 +87,18 @@ def _rebuild(args, kwargs, arg_trees, tracers):
 
 def _put(obj, tree, it):
     kind = tree[0]
-    if kind == "T":
+    if kind == Kind.TENSOR:
         return next(it)
-    if kind == "M":
+    if kind == Kind.MODULE:
         for _ in tree[3]:
             next(it)
         return obj
-    if kind in ("S", "N"):
+    if kind in (Kind.STATIC, Kind.NONE):
         return unflatten(tree, ())
-    if kind == "D":
+    if kind == Kind.DICT:
         return {k: _put(obj[k], t, it) for k, t in tree[1]}
     items = [_put(o, t, it) for o, t in zip(obj, tree[1])]
-    return items if kind == "L" else tuple(items) if kind == "U" else kind(*items)
+    return items if kind == Kind.LIST else tuple(items) if kind == Kind.TUPLE else kind(*items)
 
 
 def module_leaves(trees) -> list:
@@ -108,14 +108,14 @@ def module_leaves(trees) -> list:
 
     def walk(tree):
         kind = tree[0]
-        if kind == "T":
+        if kind == Kind.TENSOR:
             next(it)
-        elif kind == "M":
+        elif kind == Kind.MODULE:
             out.extend(next(it) for _ in tree[3])
-        elif kind == "D":
+        elif kind == Kind.DICT:
             for _, t in tree[1]:
                 walk(t)
-        elif kind not in ("S", "N"):
+        elif kind not in (Kind.STATIC, Kind.NONE):
             for t in tree[1]:
                 walk(t)
     for tree in trees:
