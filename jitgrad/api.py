@@ -81,7 +81,7 @@ class Lowered:
         """The guards of this trace: ``(index, "file:line", expected value)``."""
         out = []
         sites = self._node.traced.guard_sites
-        for e in self.forward.eqns:
+        for e in self.forward.walk():  # (loop bodies' guards too)
             if e.out is None and e.prim is guard_p:
                 i = e.params["index"]
                 out.append((i, str(sites[i]) if sites[i] else "?", e.params["expect"]))

@@ -114,7 +114,16 @@ class Graph:
 
     @property
     def guards(self) -> list:
-        return [e for e in self.eqns if e.out is None and e.prim.name == "guard"]
+        """The guards, loop bodies' included."""
+        return [e for e in self.walk() if e.out is None and e.prim.kind == "guard"]
+
+    def walk(self):
+        """Every equation, and those of the graphs nested in them (loop bodies), in order."""
+        for e in self.eqns:
+            yield e
+            for v in e.params.values():
+                if isinstance(v, Graph):
+                    yield from v.walk()
 
     def fingerprint(self) -> str:
         """A stable hash of the printed graph and its constants (keys for caches)."""

@@ -25,7 +25,7 @@ def _guard_impl(x: np.ndarray, expect, index: int) -> None:
 def guard_types(graph) -> dict:
     """Guard index -> the type of the value it expects: compiled kernels report the value they
     saw as a float, and ``guard_failure`` gives it back in this type."""
-    return {e.params["index"]: type(e.params["expect"]) for e in graph.eqns
+    return {e.params["index"]: type(e.params["expect"]) for e in graph.walk()
             if e.out is None and e.prim.name == "guard"}
 
 

@@ -9,104 +9,31 @@ changing, the function warns once and runs eagerly from then on: slower, never w
 from __future__ import annotations
 
 import time
-import warnings
-from typing import NamedTuple
 
 import numpy as np
 
 from jitgrad._settings import config, log as _log
 from jitgrad.errors import GuardFailure
-from jitgrad.ir.graph import Var
 from jitgrad.ir.verify import verify
 from jitgrad.ops import registry
 from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 from jitgrad.backends.device_array import DeviceLeaf
-from jitgrad.trace.pytree import (TENSOR_LEAF, Kind, flatten, map_leaves, num_leaves, to_host,
-                                  unflatten)
+from jitgrad.trace.pytree import Kind, flatten, num_leaves
 from jitgrad.trace.implicit import Implicit
 from jitgrad.trace.tracer import module_leaves, trace
 from jitgrad.transforms.loops import lift_loops
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
+from jitgrad.runtime.eager import EagerMixin
+from jitgrad.runtime.nodes import (_FAST_SCALARS, _MISS, CacheInfo, Call, TraceNode, _Deferred,
+                                   _expected, _lifted_at, _name, _outcome_key)
+from jitgrad.runtime.results import ResultsMixin
 
 
-class RetraceWarning(UserWarning):
-    """A compiled function gave up on tracing and runs eagerly."""
+class Runtime(ResultsMixin, EagerMixin):
+    """One compiled function's traces, caches and counters, and its call path."""
 
-
-class CacheInfo(NamedTuple):
-    traces: int
-    compiles: int
-    hits: int
-    misses: int
-    guard_failures: int
-    retraces: tuple
-    eager_calls: int
-    eager_fallback: bool
-    # What a compiling backend did not compile: an equation run on the host inside a kernel,
-    # or a whole trace handed to the interpreter, each with where and why.
-    fallbacks: tuple = ()
-    # Each data-dependent loop the traces met: lifted into one loop for any trip count, or
-    # why not (file:line and the reason).
-    loops: tuple = ()
-
-
-def _outcome_key(v):
-    return "nan" if v != v else v
-
-
-class TraceNode:
-    """One trace in the tree: its stages, the compiled executable, and children by outcome."""
-
-    __slots__ = ("traced", "adjoint", "optimized", "exe", "children", "copy_out", "build",
-                 "build_trees")
-
-    def __init__(self, traced, adjoint, optimized, exe) -> None:
-        self.traced = traced
-        self.adjoint = adjoint
-        self.optimized = optimized
-        self.exe = exe
-        self.children: dict = {}
-        self.build = self.build_trees = None  # Runtime._builder's result, for these arg trees
-        self.copy_out = _shared_outputs(optimized, getattr(exe, "pools_intermediates", False))
-
-
-def _shared_outputs(graph, pooled: bool) -> tuple:
-    """Positions of the outputs that must be copied so that no result shares memory with
-    another result, an argument, a constant, or (``pooled``: a backend that keeps intermediates
-    in buffers reused by the next call) scratch memory. A backend may return an input's reshape
-    or transpose as a view of the caller's memory, and one value twice (the gradients of
-    ``b + c`` with respect to ``b`` and ``c`` are one array)."""
-    root: dict[int, int] = {}  # id(var) -> id of the var whose storage it views
-    for e in graph.eqns:
-        if e.out is not None and (e.prim.view or e.prim.name == "stop_gradient") and \
-                isinstance(e.inputs[0], Var):
-            root[id(e.out)] = root.get(id(e.inputs[0]), id(e.inputs[0]))
-    bound = {id(v) for v in graph.inputs} | {id(v) for v, _ in graph.consts}
-    results = {id(o) for o in graph.outputs if isinstance(o, Var)}
-    seen: set = set()
-    out = []
-    for i, o in enumerate(graph.outputs):
-        if not isinstance(o, Var):
-            continue
-        r = root.get(id(o), id(o))
-        if r in bound or r in seen or (pooled and r not in results):
-            out.append(i)
-        seen.add(r)
-    return tuple(out)
-
-
-class Call(NamedTuple):
-    """One call's flattened arguments."""
-
-    key: tuple
-    leaves: list
-    trees: list
-    implicit: list
-
-
-class Runtime:
     def __init__(self, fn, mode: str, argnums, has_aux: bool, target: str,
                  retrace_limit: int | None) -> None:
         self.fn = fn
@@ -438,177 +365,6 @@ class Runtime:
         return self._structure(node.traced.out_tree, call,
                                [Tensor._wrap(o) if type(o) is np.ndarray else o for o in outs])
 
-    def _plain(self, node: TraceNode, call: Call) -> bool:
-        """Whether results can be built with straight-line code: host arrays, and a tensor in
-        and out where the tree structure matters."""
-        plain = node.traced.out_tree == _TENSOR and (self.mode == "jit" or all(
-            call.trees[i] == _TENSOR for i in self._argnums()))
-        return plain and self.target != "cuda" and not self.has_aux
-
-    def _result_lines(self, node: TraceNode, outs: list[str]) -> list[str]:
-        """Straight-line code building the result from output arrays ``outs`` (expressions):
-        copies of aliased outputs, Tensor objects, the result tuple."""
-        lines = []
-        fresh = getattr(node.exe, "fresh", ())  # outputs the executable made anew on this call
-        for i, src in enumerate(outs):
-            if i in node.copy_out and i not in fresh:
-                src += ".copy()"
-            lines += [f"t{i} = new(Tensor)", f"t{i}._value = {src}", f"t{i}._rg = False",
-                      f"t{i}.grad_fn = None", f"t{i}._vc = [0]"]
-        n, nums = len(outs), self.argnums
-        if self.mode == "jit":
-            lines.append("return t0")
-        elif isinstance(nums, int):
-            lines.append("return t0, t1")
-        else:
-            lines.append(f"return t0, ({''.join(f't{i}, ' for i in range(1, n))})")
-        return lines
-
-    def _builder(self, node: TraceNode, call: Call):
-        """``finish`` for one trace and call structure: straight-line code where ``_plain``
-        (this is on every steady-state call); else the general path."""
-        if not self._plain(node, call):
-            return lambda outs: self.finish(node, call, outs)
-        n = len(node.optimized.outputs)
-        lines = ["def build(outs):"] + ["    " + line for line in self._result_lines(
-            node, [f"outs[{i}]" for i in range(n)])]
-        ns = {"new": object.__new__, "Tensor": Tensor}
-        exec("\n".join(lines), ns)  # noqa: S102  (a fixed template over this trace's arity)
-        ns["build"].source = "\n".join(lines)
-        return ns["build"]
-
-    def call_text(self, node: TraceNode, call: Call, args: tuple) -> str:
-        """The Python that runs a steady-state call of ``node`` with arguments like ``args``:
-        the generated function where there is one, else why the general path runs."""
-        build = self._builder(node, call)
-        steady = self._steady(node, call, build, args)
-        if steady is not None:
-            return steady.source
-        why = []
-        if getattr(node.exe, "steady", None) is None:
-            why.append(f"the {type(node.exe).__name__} makes no call function")
-        if not self._plain(node, call):
-            why.append("the arguments or results are nested, on a device, or with aux")
-        if call.implicit or node.traced.refs:
-            why.append("the function reads tensors from globals, closures or Modules")
-        head = "# the general call path (Runtime.execute): " + "; ".join(why) + "\n"
-        return head + getattr(build, "source", "# results built by Runtime.finish")
-
-    def _steady(self, node: TraceNode, call: Call, build, args: tuple):
-        """The whole steady-state call in one generated function, where the executable can make
-        one (the Numba CPU backend) and the call's inputs are its arguments ``args`` (tensors
-        and Python numbers): it checks the arguments' types, shapes and dtypes (a static
-        number's value), and that no closure or global holds a tensor, itself, and returns
-        ``_MISS`` when any differs from this call's. A differentiated number becomes its 0-d
-        input. Else None."""
-        make = getattr(node.exe, "steady", None)
-        if make is None or not self._plain(node, call) or call.implicit or node.traced.refs:
-            return None
-        n = len(args)
-        ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
-              "MISS": _MISS, "implicit": self.implicit.state, "EXTRA": self.implicit.extra}
-        # Guards are compiled into the kernel: once the tree has children, this trace still
-        # answers every call whose guards pass, and raises GuardFailure for the others.
-        prologue = [f"if len(args) != {n}:", "    return MISS"]
-        if not self.implicit.fixed:
-            # A closure or global may come to hold a tensor, or a Python value the trace baked
-            # in may have changed.
-            prologue += ["its, iex = implicit()", "if its or (iex is not EXTRA and iex != EXTRA):",
-                         "    return MISS"]
-        prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
-        leaves = iter(call.leaves)
-        j = 0
-        for i, (a, tree) in enumerate(zip(args, call.trees)):
-            if type(a) is Tensor or type(a) is Parameter:
-                v = next(leaves)._value
-                ns[f"S{j}"], ns[f"D{j}"] = v.shape, v.dtype
-                prologue += [f"if type(a{i}) is not Tensor and type(a{i}) is not Parameter:",
-                             "    return MISS",
-                             f"v{j} = a{i}._value",
-                             f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
-                             "    return MISS"]
-                j += 1
-            elif tree == _TENSOR:  # a differentiated number: a 0-d input of the leaf's dtype
-                ns[f"T{j}"] = next(leaves)._value.dtype.type
-                prologue += [f"if type(a{i}) is not {type(a).__name__}:", "    return MISS",
-                             f"v{j} = T{j}(a{i})"]
-                j += 1
-            else:  # static: part of the trace
-                ns[f"K{i}"] = a
-                prologue += [f"if type(a{i}) is not {type(a).__name__} or a{i} != K{i}:",
-                             "    return MISS"]
-        finish = self._result_lines(node, [f"o{i}" for i in range(len(node.optimized.outputs))])
-        return make(prologue, finish, ns)
-
-    def _structure(self, tree, call: Call, tensors: list):
-        if tree == _TENSOR and self.mode == "grad":  # common cases, without walking trees
-            nums = self.argnums
-            if isinstance(nums, int):
-                if len(tensors) == 2 and call.trees[nums] == _TENSOR:
-                    return tensors[0], tensors[1]
-            elif len(tensors) == len(nums) + 1 and all(call.trees[i] == _TENSOR for i in nums):
-                return tensors[0], tuple(tensors[1:])
-        n_fwd = num_leaves(tree)
-        value = unflatten(tree, tensors[:n_fwd])
-        if self.mode == "jit":
-            return value
-        grads = iter(tensors[n_fwd:])
-        per_arg = []
-        for i in self._argnums():
-            t = call.trees[i]
-            per_arg.append(unflatten(t, [next(grads) for _ in range(num_leaves(t))]))
-        g = per_arg[0] if isinstance(self.argnums, int) else tuple(per_arg)
-        return value, g
-
-    # -- eager fallback ----------------------------------------------------------------------
-    def _give_up(self, args, kwargs, why: str):
-        self.fallback = why
-        self._last_steady = None
-        warnings.warn(f"jitgrad: {_name(self.fn)} runs eagerly from now on: {why}. Results stay "
-                      "exact; raise the limit with retrace_limit= or jitgrad.config.retrace_limit "
-                      "if the paths are few.", RetraceWarning, stacklevel=4)
-        return self.eager(args, kwargs)
-
-    def eager(self, args: tuple, kwargs: dict):
-        out = self._eager(args, kwargs)
-        if self.target == "cuda":  # results as the compiled path gives them: on the device
-            out = _to_device_tree(out)
-        return out
-
-    def _eager(self, args: tuple, kwargs: dict):
-        from jitgrad.autograd import enable_grad
-        from jitgrad.autograd.functional import grad as autograd_grad
-        self.eager_calls += 1
-        args, kwargs = to_host(tuple(args)), to_host(kwargs)
-        if self.mode == "jit":
-            return self.fn(*args, **kwargs)
-        args = list(args)
-        wrt, trees = [], []
-        for i in self._argnums():
-            leaves, tree = flatten(args[i], f"argument {i}", dynamic_scalars=True)
-            trees.append(tree)
-            if tree[0] == Kind.MODULE:
-                wrt.extend(leaves)
-                continue
-            fresh = [Tensor._wrap(x._value).requires_grad_() for x in leaves]
-            wrt.extend(fresh)
-            args[i] = unflatten(tree, fresh)
-        with enable_grad():
-            out = self.fn(*args, **kwargs)
-        aux = None
-        if self.has_aux:
-            out, aux = out
-        from jitgrad.trace.tracer import _check_scalar
-        out = _check_scalar(out)
-        gs = autograd_grad(out, wrt, allow_unused=True) if out.requires_grad else [None] * len(wrt)
-        gs = [Tensor._wrap(np.zeros_like(w._value)) if g is None else g.detach()
-              for g, w in zip(gs, wrt)]
-        it = iter(gs)
-        per_arg = [unflatten(t, [next(it) for _ in range(num_leaves(t))]) for t in trees]
-        g = per_arg[0] if isinstance(self.argnums, int) else tuple(per_arg)
-        value = out.detach()
-        return ((value, _detach_tree(aux)) if self.has_aux else value), g
-
     def cache_info(self) -> CacheInfo:
         return CacheInfo(self.traces, self.compiles, self.hits, self.misses,
                          self.guard_failures, tuple(self.retraces), self.eager_calls,
@@ -642,72 +398,6 @@ class Runtime:
                       self.retrace_limit)
 
 
-def _lifted_at(node: TraceNode, site_key) -> bool:
-    return site_key is not None and any(r.lifted and r.key == site_key for r in node.traced.loops)
-
-
-class _Deferred:
-    """The executable of a trace with guards until a second call passes them: the interpreter
-    runs the first two, and then it compiles (``config.defer_guarded``)."""
-
-    def __init__(self, rt: "Runtime", graph) -> None:
-        from jitgrad.backends.reference import ReferenceExecutable
-        from jitgrad.ops.control import guard_types
-        self.rt, self.graph, self.node = rt, graph, None
-        self.interp = ReferenceExecutable(graph)
-        self.guard_types = guard_types(graph)
-        self.calls = 0
-
-    def __call__(self, inputs: list) -> list:
-        out = self.interp(inputs)  # a failed guard raises before anything compiles
-        self.calls += 1
-        if self.calls >= 2:
-            self.promote()
-        return out
-
-    def promote(self):
-        """Compile now; the node runs the compiled executable from here on."""
-        exe = self.rt._compile(self.graph)
-        self.node.exe = exe
-        self.rt.forget(self.node)
-        return exe
-
-    host_ops: tuple = ()
-    kernels: tuple = ()
-
-    def text(self) -> str:
-        return self.promote().text()
-
-
-_TENSOR = TENSOR_LEAF
-_FAST_SCALARS = (float, int, bool)  # argument types the plain-call paths take besides tensors
-_MISS = object()  # a steady-state function's "not this call": take the general path
-
-
-def _to_device_tree(obj):
-    """``obj`` with every Tensor replaced by a DeviceArray holding its value."""
-    from jitgrad.backends import _cuda_runtime as rt
-    from jitgrad.backends.device_array import DeviceArray
-
-    def leaf(x):
-        if not isinstance(x, Tensor):
-            return x
-        return DeviceArray(rt.to_device(x._value, x._value.dtype), x._value.shape)
-    return map_leaves(leaf, obj)
-
-
-def _detach_tree(obj):
-    leaves, tree = flatten(obj, "aux")
-    return unflatten(tree, [x.detach() for x in leaves])
-
-
-def _expected(node: TraceNode, index: int):
-    for e in node.traced.graph.eqns:
-        if e.out is None and e.prim.name == "guard" and e.params["index"] == index:
-            return e.params["expect"]
-    return None
-
-
 def _describe_change(old, new) -> str:
     if old is None:
         return "first call"
@@ -728,10 +418,6 @@ def _sig(s) -> str:
     from jitgrad.dtypes import _BY_NP
     from jitgrad.ir.graph import SHORT
     return f"{SHORT[_BY_NP[s[1]]]}[{','.join(map(str, s[0]))}]"
-
-
-def _name(fn) -> str:
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
 def _param_names(fn) -> list:

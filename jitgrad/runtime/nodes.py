@@ -1,0 +1,138 @@
+"""The runtime's data: a trace node (its stages, executable and children by guard outcome),
+the deferred executable of a trace with guards, a call's prepared arguments, what
+``cache_info()`` reports, and the small helpers the runtime's modules share."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from jitgrad.ir.graph import Var
+from jitgrad.trace.pytree import TENSOR_LEAF
+
+
+class RetraceWarning(UserWarning):
+    """A compiled function gave up on tracing and runs eagerly."""
+
+
+class CacheInfo(NamedTuple):
+    traces: int
+    compiles: int
+    hits: int
+    misses: int
+    guard_failures: int
+    retraces: tuple
+    eager_calls: int
+    eager_fallback: bool
+    # What a compiling backend did not compile: an equation run on the host inside a kernel,
+    # or a whole trace handed to the interpreter, each with where and why.
+    fallbacks: tuple = ()
+    # Each data-dependent loop the traces met: lifted into one loop for any trip count, or
+    # why not (file:line and the reason).
+    loops: tuple = ()
+
+
+def _outcome_key(v):
+    return "nan" if v != v else v
+
+
+class TraceNode:
+    """One trace in the tree: its stages, the compiled executable, and children by outcome."""
+
+    __slots__ = ("traced", "adjoint", "optimized", "exe", "children", "copy_out", "build",
+                 "build_trees")
+
+    def __init__(self, traced, adjoint, optimized, exe) -> None:
+        self.traced = traced
+        self.adjoint = adjoint
+        self.optimized = optimized
+        self.exe = exe
+        self.children: dict = {}
+        self.build = self.build_trees = None  # Runtime._builder's result, for these arg trees
+        self.copy_out = _shared_outputs(optimized, getattr(exe, "pools_intermediates", False))
+
+
+def _shared_outputs(graph, pooled: bool) -> tuple:
+    """Positions of the outputs that must be copied so that no result shares memory with
+    another result, an argument, a constant, or (``pooled``: a backend that keeps intermediates
+    in buffers reused by the next call) scratch memory. A backend may return an input's reshape
+    or transpose as a view of the caller's memory, and one value twice (the gradients of
+    ``b + c`` with respect to ``b`` and ``c`` are one array)."""
+    root: dict[int, int] = {}  # id(var) -> id of the var whose storage it views
+    for e in graph.eqns:
+        if e.out is not None and (e.prim.view or e.prim.name == "stop_gradient") and \
+                isinstance(e.inputs[0], Var):
+            root[id(e.out)] = root.get(id(e.inputs[0]), id(e.inputs[0]))
+    bound = {id(v) for v in graph.inputs} | {id(v) for v, _ in graph.consts}
+    results = {id(o) for o in graph.outputs if isinstance(o, Var)}
+    seen: set = set()
+    out = []
+    for i, o in enumerate(graph.outputs):
+        if not isinstance(o, Var):
+            continue
+        r = root.get(id(o), id(o))
+        if r in bound or r in seen or (pooled and r not in results):
+            out.append(i)
+        seen.add(r)
+    return tuple(out)
+
+
+class Call(NamedTuple):
+    """One call's flattened arguments."""
+
+    key: tuple
+    leaves: list
+    trees: list
+    implicit: list
+
+
+def _lifted_at(node: TraceNode, site_key) -> bool:
+    return site_key is not None and any(r.lifted and r.key == site_key for r in node.traced.loops)
+
+
+class _Deferred:
+    """The executable of a trace with guards until a second call passes them: the interpreter
+    runs the first two, and then it compiles (``config.defer_guarded``)."""
+
+    def __init__(self, rt, graph) -> None:  # rt: the Runtime
+        from jitgrad.backends.reference import ReferenceExecutable
+        from jitgrad.ops.control import guard_types
+        self.rt, self.graph, self.node = rt, graph, None
+        self.interp = ReferenceExecutable(graph)
+        self.guard_types = guard_types(graph)
+        self.calls = 0
+
+    def __call__(self, inputs: list) -> list:
+        out = self.interp(inputs)  # a failed guard raises before anything compiles
+        self.calls += 1
+        if self.calls >= 2:
+            self.promote()
+        return out
+
+    def promote(self):
+        """Compile now; the node runs the compiled executable from here on."""
+        exe = self.rt._compile(self.graph)
+        self.node.exe = exe
+        self.rt.forget(self.node)
+        return exe
+
+    host_ops: tuple = ()
+    kernels: tuple = ()
+
+    def text(self) -> str:
+        return self.promote().text()
+
+
+_TENSOR = TENSOR_LEAF
+_FAST_SCALARS = (float, int, bool)  # argument types the plain-call paths take besides tensors
+_MISS = object()  # a steady-state function's "not this call": take the general path
+
+
+def _expected(node: TraceNode, index: int):
+    for e in node.traced.graph.walk():
+        if e.out is None and e.prim.kind == "guard" and e.params["index"] == index:
+            return e.params["expect"]
+    return None
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__

@@ -1,0 +1,138 @@
+"""How a call's results are built: straight-line generated code where the call is plain (this is
+on every steady-state call), the one generated function per signature that runs a whole
+steady-state call (``_steady``; ``lower().as_text("call")`` shows it), and the general path."""
+
+from __future__ import annotations
+
+
+
+from jitgrad.nn.parameter import Parameter
+from jitgrad.tensor import Tensor
+from jitgrad.trace.pytree import num_leaves, unflatten
+from jitgrad.runtime.nodes import _MISS, _TENSOR, Call, TraceNode
+
+
+class ResultsMixin:
+    """``Runtime``'s result building (it supplies ``mode``, ``argnums``, ``target``...)."""
+
+    def _plain(self, node: TraceNode, call: Call) -> bool:
+        """Whether results can be built with straight-line code: host arrays, and a tensor in
+        and out where the tree structure matters."""
+        plain = node.traced.out_tree == _TENSOR and (self.mode == "jit" or all(
+            call.trees[i] == _TENSOR for i in self._argnums()))
+        return plain and self.target != "cuda" and not self.has_aux
+
+    def _result_lines(self, node: TraceNode, outs: list[str]) -> list[str]:
+        """Straight-line code building the result from output arrays ``outs`` (expressions):
+        copies of aliased outputs, Tensor objects, the result tuple."""
+        lines = []
+        fresh = getattr(node.exe, "fresh", ())  # outputs the executable made anew on this call
+        for i, src in enumerate(outs):
+            if i in node.copy_out and i not in fresh:
+                src += ".copy()"
+            lines += [f"t{i} = new(Tensor)", f"t{i}._value = {src}", f"t{i}._rg = False",
+                      f"t{i}.grad_fn = None", f"t{i}._vc = [0]"]
+        n, nums = len(outs), self.argnums
+        if self.mode == "jit":
+            lines.append("return t0")
+        elif isinstance(nums, int):
+            lines.append("return t0, t1")
+        else:
+            lines.append(f"return t0, ({''.join(f't{i}, ' for i in range(1, n))})")
+        return lines
+
+    def _builder(self, node: TraceNode, call: Call):
+        """``finish`` for one trace and call structure: straight-line code where ``_plain``
+        (this is on every steady-state call); else the general path."""
+        if not self._plain(node, call):
+            return lambda outs: self.finish(node, call, outs)
+        n = len(node.optimized.outputs)
+        lines = ["def build(outs):"] + ["    " + line for line in self._result_lines(
+            node, [f"outs[{i}]" for i in range(n)])]
+        ns = {"new": object.__new__, "Tensor": Tensor}
+        exec("\n".join(lines), ns)  # noqa: S102  (a fixed template over this trace's arity)
+        ns["build"].source = "\n".join(lines)
+        return ns["build"]
+
+    def call_text(self, node: TraceNode, call: Call, args: tuple) -> str:
+        """The Python that runs a steady-state call of ``node`` with arguments like ``args``:
+        the generated function where there is one, else why the general path runs."""
+        build = self._builder(node, call)
+        steady = self._steady(node, call, build, args)
+        if steady is not None:
+            return steady.source
+        why = []
+        if getattr(node.exe, "steady", None) is None:
+            why.append(f"the {type(node.exe).__name__} makes no call function")
+        if not self._plain(node, call):
+            why.append("the arguments or results are nested, on a device, or with aux")
+        if call.implicit or node.traced.refs:
+            why.append("the function reads tensors from globals, closures or Modules")
+        head = "# the general call path (Runtime.execute): " + "; ".join(why) + "\n"
+        return head + getattr(build, "source", "# results built by Runtime.finish")
+
+    def _steady(self, node: TraceNode, call: Call, build, args: tuple):
+        """The whole steady-state call in one generated function, where the executable can make
+        one (the Numba CPU backend) and the call's inputs are its arguments ``args`` (tensors
+        and Python numbers): it checks the arguments' types, shapes and dtypes (a static
+        number's value), and that no closure or global holds a tensor, itself, and returns
+        ``_MISS`` when any differs from this call's. A differentiated number becomes its 0-d
+        input. Else None."""
+        make = getattr(node.exe, "steady", None)
+        if make is None or not self._plain(node, call) or call.implicit or node.traced.refs:
+            return None
+        n = len(args)
+        ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
+              "MISS": _MISS, "implicit": self.implicit.state, "EXTRA": self.implicit.extra}
+        # Guards are compiled into the kernel: once the tree has children, this trace still
+        # answers every call whose guards pass, and raises GuardFailure for the others.
+        prologue = [f"if len(args) != {n}:", "    return MISS"]
+        if not self.implicit.fixed:
+            # A closure or global may come to hold a tensor, or a Python value the trace baked
+            # in may have changed.
+            prologue += ["its, iex = implicit()", "if its or (iex is not EXTRA and iex != EXTRA):",
+                         "    return MISS"]
+        prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
+        leaves = iter(call.leaves)
+        j = 0
+        for i, (a, tree) in enumerate(zip(args, call.trees)):
+            if type(a) is Tensor or type(a) is Parameter:
+                v = next(leaves)._value
+                ns[f"S{j}"], ns[f"D{j}"] = v.shape, v.dtype
+                prologue += [f"if type(a{i}) is not Tensor and type(a{i}) is not Parameter:",
+                             "    return MISS",
+                             f"v{j} = a{i}._value",
+                             f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
+                             "    return MISS"]
+                j += 1
+            elif tree == _TENSOR:  # a differentiated number: a 0-d input of the leaf's dtype
+                ns[f"T{j}"] = next(leaves)._value.dtype.type
+                prologue += [f"if type(a{i}) is not {type(a).__name__}:", "    return MISS",
+                             f"v{j} = T{j}(a{i})"]
+                j += 1
+            else:  # static: part of the trace
+                ns[f"K{i}"] = a
+                prologue += [f"if type(a{i}) is not {type(a).__name__} or a{i} != K{i}:",
+                             "    return MISS"]
+        finish = self._result_lines(node, [f"o{i}" for i in range(len(node.optimized.outputs))])
+        return make(prologue, finish, ns)
+
+    def _structure(self, tree, call: Call, tensors: list):
+        if tree == _TENSOR and self.mode == "grad":  # common cases, without walking trees
+            nums = self.argnums
+            if isinstance(nums, int):
+                if len(tensors) == 2 and call.trees[nums] == _TENSOR:
+                    return tensors[0], tensors[1]
+            elif len(tensors) == len(nums) + 1 and all(call.trees[i] == _TENSOR for i in nums):
+                return tensors[0], tuple(tensors[1:])
+        n_fwd = num_leaves(tree)
+        value = unflatten(tree, tensors[:n_fwd])
+        if self.mode == "jit":
+            return value
+        grads = iter(tensors[n_fwd:])
+        per_arg = []
+        for i in self._argnums():
+            t = call.trees[i]
+            per_arg.append(unflatten(t, [next(grads) for _ in range(num_leaves(t))]))
+        g = per_arg[0] if isinstance(self.argnums, int) else tuple(per_arg)
+        return value, g
