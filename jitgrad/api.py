@@ -16,7 +16,7 @@ from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.registry import trace_state
-from jitgrad.runtime import _MISS, GuardFailure, Runtime
+from jitgrad.runtime import _MISS, Runtime
 
 STAGES = ("forward", "adjoint", "optimized", "kernel", "call")
 
@@ -102,24 +102,15 @@ class Compiled:
         functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args, **kwargs):
-        rt = self._rt
-        last = rt._last_steady  # the last plain call's whole path, if it still fits
-        if last is not None and not kwargs and trace_state.builder is None and \
-                not registry.eager_observers:
-            # The steady state, with no layer between the user and the generated function:
+        if not kwargs and trace_state.builder is None and not registry.eager_observers:
+            # The steady state, with one layer between the user and the generated function:
             # on a scalar gradient the layers cost as much as the kernel.
-            try:
-                out = last(args)
-            except GuardFailure:  # the tree grows or is walked from now on: not this way
-                rt._last_steady = None
-                return self._result(rt.run(args, kwargs, tried=last))
+            out = self._rt.call_steady(args)
             if out is not _MISS:
-                rt.hits += 1
                 return out if self._plain_result else out[1]
-            return self._result(rt.run(args, kwargs))
         if trace_state.builder is not None:
             return self._inline(args, kwargs)
-        return self._result(rt.run(args, kwargs))
+        return self._result(self._rt.run(args, kwargs))
 
     def _inline(self, args, kwargs):
         """Called while another function is being traced: become part of that trace (so

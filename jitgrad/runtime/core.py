@@ -198,6 +198,22 @@ class Runtime(ResultsMixin, EagerMixin):
         return root
 
     # -- running -----------------------------------------------------------------------------
+    def call_steady(self, args: tuple):
+        """A plain call through the last plain call's whole path (``_steady``), when it still
+        fits: the result, or ``_MISS`` for the general path. A failed guard there grows or walks
+        the tree from now on."""
+        last = self._last_steady
+        if last is None:
+            return _MISS
+        try:
+            out = last(args)
+        except GuardFailure:
+            self._last_steady = None
+            return self.run(args, {}, tried=last)
+        if out is not _MISS:
+            self.hits += 1
+        return out
+
     def run(self, args: tuple, kwargs: dict, tried=None):
         """The result of calling the function. ``tried``: a steady-state function that already
         ran this call (``Compiled.__call__`` tries the last one) and whose guard failed."""
