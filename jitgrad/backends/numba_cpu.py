@@ -22,6 +22,7 @@ from jitgrad.backends import numba_segments
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST
+from jitgrad.backends.loop_emitter import emit_body
 from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, STATUS_LIBM,
                                            STATUS_OK, Unsupported, _numel,
                                            _root, _shape, _Val, flat_alias, literal,
@@ -292,7 +293,6 @@ class Codegen(CallsMixin, LoopsMixin):
             for k, s in enumerate(shape):
                 self.emit(f"for i{k} in {rng if k == 0 else 'range'}({s}):", 1 + k)
             fl, depth = None, 1 + len(shape)
-        temps: dict[int, str] = {}
         trig = False
         # sin and cos of the same value share one range reduction (the backward of sin is cos).
         kinds: dict = {}
@@ -300,22 +300,17 @@ class Codegen(CallsMixin, LoopsMixin):
             if e.prim in (sin_p, cos_p) and e.out.aval.dtype.is_floating_point:
                 kinds.setdefault(_key(e.inputs[0]), set()).add(e.prim)
         pairs: dict = {}  # value key -> name of its (sin, cos) tuple
-        for e in lp.eqns:
-            def rd(a):
-                if isinstance(a, Var) and id(a) in temps:
-                    return temps[id(a)]
-                return self.read(a, shape, idx, fl)
-            if id(e) in accs:
-                v = rd(e.inputs[0])
-                if blocked:
-                    self.emit(f"{accs[id(e)][0]}_b[i - lo] = {e.prim.reduction.map.format(v)}",
-                              depth)
-                else:
-                    self.reduction_step(e, accs[id(e)], v, shape, idx, depth)
-                continue
+        vector = size >= _VECTOR_MIN
+
+        def reduce(e, v: str) -> None:
+            if blocked:
+                self.emit(f"{accs[id(e)][0]}_b[i - lo] = {e.prim.reduction.map.format(v)}", depth)
+            else:
+                self.reduction_step(e, accs[id(e)], v, shape, idx, depth)
+
+        def value(e, args: list) -> str:
+            nonlocal trig
             t = self.fresh("t")
-            args = [rd(a) for a in e.inputs]
-            vector = size >= _VECTOR_MIN
             text = self.expr(e, args, vector=vector)
             if vector and e.prim in (sin_p, cos_p) and e.out.aval.dtype.is_floating_point:
                 trig = True
@@ -330,11 +325,14 @@ class Codegen(CallsMixin, LoopsMixin):
                 else:
                     self.emit(f"{flag} += 0 if trig_ok({args[0]}) else 1", depth)
             self.emit(f"{t} = {text}", depth)
-            temps[id(e.out)] = t
-            if id(e.out) in mat:
-                target = f"{self.env[id(e.out)].name}_f[i]" if flat else \
-                    f"{self.env[id(e.out)].name}[{', '.join(idx)}]"
-                self.emit(f"{target} = {t}", depth)
+            return t
+
+        def store(e, t: str) -> None:
+            target = f"{self.env[id(e.out)].name}_f[i]" if flat else \
+                f"{self.env[id(e.out)].name}[{', '.join(idx)}]"
+            self.emit(f"{target} = {t}", depth)
+
+        emit_body(lp, mat, lambda a: self.read(a, shape, idx, fl), value, reduce, store)
         if blocked:
             for e in lp.eqns:
                 if id(e) in accs:

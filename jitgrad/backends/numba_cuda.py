@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 
+from jitgrad.backends.loop_emitter import emit_body
 from jitgrad.backends.numba_cpu import _broadcast_index, scalar_expr
 from jitgrad.backends.numba_cuda_calls import CudaCallsMixin, _strides
 from jitgrad.backends.numba_cuda_loops import CudaLoopsMixin
@@ -243,7 +244,6 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
         mat = self.plan.materialize
         k = self.fresh("loop")
         param = _Params()
-        temps: dict[int, str] = {}
         body: list[str] = []
         finish: list[tuple] = []      # (reduction eqn, accumulator, out name, kept size)
         full_reds: list[tuple] = []   # (eqn, local partial, accumulator param)
@@ -251,23 +251,20 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
         for e in lp.eqns:
             if not is_reduction(e) and id(e.out) in mat:
                 self.alloc(e.out, n)
-        for e in lp.eqns:
-            def rd(a):
-                if isinstance(a, Var) and id(a) in temps:
-                    return temps[id(a)]
-                v = self.val(a)
-                root = _root(v)
-                if root.kind == "lit":
-                    return root.name
-                return self.index(root, shape, "i", param(root.name))
-            if is_reduction(e):
-                self.reduction(e, rd(e.inputs[0]), shape, param, body, pre, finish, full_reds)
-                continue
+        def read(a) -> str:
+            root = _root(self.val(a))
+            if root.kind == "lit":
+                return root.name
+            return self.index(root, shape, "i", param(root.name))
+
+        def value(e, args: list) -> str:
             t = self.fresh("t")
-            body.append(f"{t} = {scalar_expr(e, [rd(a) for a in e.inputs])}")
-            temps[id(e.out)] = t
-            if id(e.out) in mat:
-                body.append(f"{param(self.env[id(e.out)].name)}[i] = {t}")
+            body.append(f"{t} = {scalar_expr(e, args)}")
+            return t
+
+        emit_body(lp, mat, read, value,
+                  lambda e, v: self.reduction(e, v, shape, param, body, pre, finish, full_reds),
+                  lambda e, t: body.append(f"{param(self.env[id(e.out)].name)}[i] = {t}"))
         src = self.grid_lines(k, "__PARAMS__", n, [*self.unravel(shape), *body], pre)
         for e, local, acc in full_reds:
             from jitgrad.backends import _cuda_runtime as rt
