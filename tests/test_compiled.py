@@ -555,3 +555,24 @@ def test_python_number_arguments_take_the_fast_path(target):
     np.testing.assert_allclose(h(x, 4.0, False).numpy(), [0.25, 0.25])
     np.testing.assert_allclose(h(x, 3.0, True).numpy(), [3, 3])
     assert h.cache_info().traces == 3
+
+
+def test_numpy_arrays_and_scalars_take_the_steady_path():
+    """NumPy arrays and scalars are tensors of their dtype, as in the general path, and their
+    calls run through one generated function (no flattening)."""
+    f = jg.value_and_grad(lambda x, y: (x * y).sum() + y ** 2, argnums=(0, 1),
+                               target="numba-cpu")
+    for x, y in [(np.arange(3.0), np.float64(2.0)), (np.arange(3.0) * 2, np.float64(3.0)),
+                 (np.arange(3.0, dtype=np.float32), np.float32(2.0))]:
+        v, (gx, gy) = f(x, y)
+        assert v.dtype.np == x.dtype and gx.dtype.np == x.dtype and gy.dtype.np == x.dtype
+        np.testing.assert_allclose(v.item(), (x * y).sum() + y ** 2, rtol=1e-6)
+        np.testing.assert_allclose(gx.numpy(), np.full(3, y), rtol=1e-6)
+        np.testing.assert_allclose(gy.item(), x.sum() + 2 * y, rtol=1e-6)
+        assert not np.shares_memory(gx.numpy(), x)
+    assert f.cache_info().traces == 2  # float64 and float32
+    hits = f.cache_info().hits
+    assert f._rt._last_steady is not None
+    f(np.arange(3.0), np.float64(5.0))
+    assert f.cache_info().hits == hits + 1
+    assert f.lower(np.arange(3.0), np.float64(2.0)).as_text("call").count("is not ndarray") == 1

@@ -272,11 +272,14 @@ class Runtime(ResultsMixin, EagerMixin):
         return self.execute(call, self.node_for(call, args, kwargs), args, kwargs)
 
     def _run_scalars(self, args: tuple, tried):
-        """Plain calls with Python numbers among tensors: keyed by the numbers' types (and
-        values, where they are static) without flattening, so their steady state is fast too."""
+        """Plain calls with Python numbers, NumPy arrays or NumPy scalars among tensors: keyed
+        by their types (and shapes, or values where they are static) without flattening, so
+        their steady state is fast too."""
         dyn = self._argnums() if self.mode == "grad" else ()
         fkey = tuple([(a._value.shape, a._value.dtype) if type(a) is Tensor or
-                      type(a) is Parameter else (type(a), None if i in dyn else a)
+                      type(a) is Parameter else (type(a), a.shape, a.dtype)
+                      if type(a) is np.ndarray else (type(a), None)
+                      if i in dyn or isinstance(a, np.generic) else (type(a), a)
                       for i, a in enumerate(args)])
         implicit, extra = self.implicit.state()
         if implicit or extra:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from jitgrad.ir.graph import Var
 from jitgrad.trace.pytree import TENSOR_LEAF
 
@@ -123,7 +125,9 @@ class _Deferred:
 
 
 _TENSOR = TENSOR_LEAF
-_FAST_SCALARS = (float, int, bool)  # argument types the plain-call paths take besides tensors
+# Argument types the plain-call paths take besides tensors: Python numbers, NumPy arrays and
+# NumPy scalars.
+_FAST_SCALARS = (float, int, bool, np.ndarray, np.float64, np.float32, np.int64, np.bool_)
 _MISS = object()  # a steady-state function's "not this call": take the general path
 
 

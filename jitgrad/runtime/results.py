@@ -4,6 +4,8 @@ steady-state call (``_steady``; ``lower().as_text("call")`` shows it), and the g
 
 from __future__ import annotations
 
+import numpy as np
+
 
 
 from jitgrad.nn.parameter import Parameter
@@ -83,6 +85,7 @@ class ResultsMixin:
             return None
         n = len(args)
         ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
+              "ndarray": np.ndarray, "asarray": np.asarray,
               "MISS": _MISS, "implicit": self.implicit.state, "EXTRA": self.implicit.extra}
         # Guards are compiled into the kernel: once the tree has children, this trace still
         # answers every call whose guards pass, and raises GuardFailure for the others.
@@ -104,6 +107,19 @@ class ResultsMixin:
                              f"v{j} = a{i}._value",
                              f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
                              "    return MISS"]
+                j += 1
+            elif type(a) is np.ndarray:  # a NumPy array: an input as it is
+                v = next(leaves)._value
+                ns[f"S{j}"], ns[f"D{j}"] = v.shape, v.dtype
+                prologue += [f"if type(a{i}) is not ndarray:", "    return MISS",
+                             f"v{j} = a{i}",
+                             f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
+                             "    return MISS"]
+                j += 1
+            elif isinstance(a, np.generic):  # a NumPy scalar: a 0-d input of its dtype
+                ns[f"T{j}"] = type(a)
+                prologue += [f"if type(a{i}) is not T{j}:", "    return MISS",
+                             f"v{j} = asarray(a{i})"]
                 j += 1
             elif tree == _TENSOR:  # a differentiated number: a 0-d input of the leaf's dtype
                 ns[f"T{j}"] = next(leaves)._value.dtype.type
