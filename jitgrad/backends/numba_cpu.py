@@ -452,7 +452,7 @@ class NumbaExecutable:
     (no loops over flags per call): it is on every compiled call's path."""
 
     __slots__ = ("kernel", "source", "graph", "guard_types", "_call", "_libm", "_ns", "_params",
-                 "_outs", "fresh", "host_ops")
+                 "_outs", "new_outputs", "host_ops")
 
     def __init__(self, kernel, source: str, graph: Graph) -> None:
         self.kernel = kernel
@@ -478,7 +478,7 @@ class NumbaExecutable:
                 ns[f"d{i}"] = o.aval.dtype.np
                 outs.append(f"_a(outs[{i}], d{i})")
         # 0-d outputs are new arrays on every call: never a view of an argument to copy.
-        self.fresh = frozenset(i for i, o in enumerate(graph.outputs) if not o.aval.shape)
+        self.new_outputs = frozenset(i for i, o in enumerate(graph.outputs) if not o.aval.shape)
         src = (f"def call(args):\n    {self._kernel_call(args)}\n"
                f"    if status != {STATUS_OK}:\n        return slow(status, observed, args)\n"
                f"    return [{', '.join(outs)}]\n")

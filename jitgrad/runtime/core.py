@@ -219,15 +219,15 @@ class Runtime(ResultsMixin, EagerMixin):
         ran this call (``Compiled.__call__`` tries the last one) and whose guard failed."""
         if registry.eager_observers:
             t0, c0 = time.perf_counter(), self.compile_seconds
-            out = self._run(args, kwargs, tried)
+            out = self._dispatch(args, kwargs, tried)
             dt = time.perf_counter() - t0 - (self.compile_seconds - c0)
             for o in registry.eager_observers:
                 if hasattr(o, "compiled_call"):
                     o.compiled_call(self, _name(self.fn), dt)
             return out
-        return self._run(args, kwargs, tried)
+        return self._dispatch(args, kwargs, tried)
 
-    def _run(self, args: tuple, kwargs: dict, tried=None):
+    def _dispatch(self, args: tuple, kwargs: dict, tried=None):
         if self.fallback is not None:
             return self.eager(args, kwargs)
         if not kwargs:
@@ -323,14 +323,14 @@ class Runtime(ResultsMixin, EagerMixin):
         base = [x._value for x in call.leaves]
         if call.implicit:
             base += [x._value for x in call.implicit]
-        fresh = False
+        just_traced = False
         link = (self.cache, call.key)  # where ``node`` hangs in the tree
         while True:
             inputs = base + [t._value for t in node.traced.refs] if node.traced.refs else base
             try:
                 return node, node.exe(inputs)
             except GuardFailure as gf:
-                if fresh:
+                if just_traced:
                     return ("the function took a different path when traced again on the same "
                             "inputs (is it deterministic?)")
                 self.guard_failures += 1
@@ -352,7 +352,7 @@ class Runtime(ResultsMixin, EagerMixin):
                     if not isinstance(gf.observed, bool) and n >= config.unstable_guard_limit:
                         return f"the value read at {site} changes on nearly every call"
                     child = node.children[key] = self.new_trace(call, args, kwargs)
-                    fresh = True
+                    just_traced = True
                     if _lifted_at(child, node.traced.guard_context[gf.index][0]
                                   if gf.index < len(node.traced.guard_context) else None):
                         # The new trace lifted the loop whose header failed here: it serves
@@ -363,7 +363,7 @@ class Runtime(ResultsMixin, EagerMixin):
                         node = child
                         continue
                 else:
-                    fresh = False
+                    just_traced = False
                 link = (node.children, key)
                 node = child
 

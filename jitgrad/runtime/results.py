@@ -28,9 +28,9 @@ class ResultsMixin:
         """Straight-line code building the result from output arrays ``outs`` (expressions):
         copies of aliased outputs, Tensor objects, the result tuple."""
         lines = []
-        fresh = getattr(node.exe, "fresh", ())  # outputs the executable made anew on this call
+        new = getattr(node.exe, "new_outputs", ())  # outputs the executable made on this call
         for i, src in enumerate(outs):
-            if i in node.copy_out and i not in fresh:
+            if i in node.copy_out and i not in new:
                 src += ".copy()"
             lines += [f"t{i} = new(Tensor)", f"t{i}._value = {src}", f"t{i}._rg = False",
                       f"t{i}.grad_fn = None", f"t{i}._vc = [0]"]

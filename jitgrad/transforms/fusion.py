@@ -4,7 +4,7 @@ A ``Loop`` runs over one shape and holds elementwise equations (computed per ele
 temporaries) and the reductions that consume them (accumulated in the same pass). Broadcasts and
 reshapes of values that already exist are ``views``: loops read their source with broadcasting
 and nothing is copied. Everything else (matmul, permute, gather, softmax, guards...) is a
-``Call``. A value computed in a loop is materialized only when something outside that loop
+``CallStep``. A value computed in a loop is materialized only when something outside that loop
 needs it, so forward and backward elementwise work share loops wherever the dependencies allow.
 
 >>> import jitgrad
@@ -45,7 +45,7 @@ class Loop:
             self.reduced.add(id(e.out))
 
 
-class Call:
+class CallStep:
     """One equation run on its own (a library call or a dedicated loop)."""
 
     __slots__ = ("eqn",)
@@ -111,7 +111,7 @@ def fuse(g: Graph) -> Plan:
             steps.append(View(e))
             continue
         close()
-        steps.append(Call(e))
+        steps.append(CallStep(e))
     close()
 
     # Materialize what leaves its loop: read by another step, a view, or an output.
