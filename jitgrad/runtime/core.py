@@ -26,8 +26,8 @@ from jitgrad.transforms.loops import lift_loops
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 from jitgrad.runtime.eager import EagerMixin
-from jitgrad.runtime.nodes import (_FAST_SCALARS, _MISS, CacheInfo, Call, TraceNode, _Deferred,
-                                   _expected, _lifted_at, _name, _outcome_key)
+from jitgrad.runtime.nodes import (_FAST_SCALARS, _MISS, CacheInfo, Call, CallSite, TraceNode,
+                                   _Deferred, _expected, _lifted_at, _name, _outcome_key)
 from jitgrad.runtime.results import ResultsMixin
 
 
@@ -179,7 +179,7 @@ class Runtime(ResultsMixin, EagerMixin):
     def forget(self, node: TraceNode) -> None:
         """Drop the fast paths built for ``node`` (its executable or place in the tree
         changed)."""
-        for k in [k for k, v in self.fast.items() if v[1] is node]:
+        for k in [k for k, v in self.fast.items() if v.node is node]:
             del self.fast[k]
         self._last_steady = None
 
@@ -247,7 +247,7 @@ class Runtime(ResultsMixin, EagerMixin):
                     call = self.prepare(args, kwargs)
                     node = self.node_for(call, args, kwargs)
                     build = self._builder(node, call)
-                    hit = self.fast[fkey] = (call, node, build,
+                    hit = self.fast[fkey] = CallSite(call, node, build,
                                              self._steady(node, call, build, args))
                 else:
                     self.hits += 1
@@ -290,7 +290,8 @@ class Runtime(ResultsMixin, EagerMixin):
             call = self.prepare(args, {})
             node = self.node_for(call, args, {})
             build = self._builder(node, call)
-            hit = self.fast[fkey] = (call, node, build, self._steady(node, call, build, args))
+            hit = self.fast[fkey] = CallSite(call, node, build,
+                                             self._steady(node, call, build, args))
         else:
             self.hits += 1
         _, node, build, steady = hit

@@ -87,6 +87,17 @@ class Call(NamedTuple):
     implicit: list
 
 
+class CallSite(NamedTuple):
+    """What one call signature (argument types and shapes) has: its prepared template call,
+    the trace node it takes, the builder of its results and its generated steady function
+    (None where the executable makes none)."""
+
+    template: Call
+    node: "TraceNode"
+    build: object
+    steady: object
+
+
 def _lifted_at(node: TraceNode, site_key) -> bool:
     return site_key is not None and any(r.lifted and r.key == site_key for r in node.traced.loops)
 
