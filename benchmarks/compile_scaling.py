@@ -22,6 +22,7 @@ PROGRAM = textwrap.dedent("""
     import numpy as np
     import jitgrad as jg
     kind, n = sys.argv[1], int(sys.argv[2])
+    jg.config.defer_guarded = False  # the first call compiles, guards or not
 
     def ops(x):  # a chain of mixed elementwise ops and reductions
         y = x

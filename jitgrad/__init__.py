@@ -39,11 +39,12 @@ from jitgrad._compat import (  # noqa: F401,A004
 from jitgrad.autograd import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
 )
-from jitgrad import autograd, cuda, nn, optim  # noqa: F401
+from jitgrad import autograd, cuda, nn, optim, utils  # noqa: F401
 from jitgrad.devices import device  # noqa: F401
 from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F401
 from jitgrad.runtime import RetraceWarning, config  # noqa: F401
 from jitgrad.backends.disk_cache import CacheWarning  # noqa: F401
+from jitgrad.serialization import load, save  # noqa: F401
 
 
 def _add_out() -> None:

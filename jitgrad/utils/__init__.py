@@ -1,0 +1,3 @@
+"""Utilities as in ``torch.utils``: ``data`` (datasets and loaders)."""
+
+from jitgrad.utils import data  # noqa: F401
