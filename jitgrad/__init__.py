@@ -34,13 +34,14 @@ from jitgrad.ops import clamp as clip  # noqa: F401
 from jitgrad.ops import Generator, default_generator, multinomial  # noqa: F401
 from jitgrad.ops import movedim as moveaxis  # noqa: F401
 from jitgrad._compat import (  # noqa: F401,A004
-    BoolTensor, DoubleTensor, FloatTensor, LongTensor, all, allclose, any, isclose,
+    BoolTensor, DoubleTensor, FloatTensor, LongTensor, all, allclose, any, histc, histogram,
+    isclose,
 )
 from jitgrad.autograd import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
 )
-from jitgrad import autograd, cuda, nn, optim, utils  # noqa: F401
-from jitgrad.devices import device  # noqa: F401
+from jitgrad import accelerator, autograd, cuda, nn, optim, utils  # noqa: F401
+from jitgrad.devices import device, get_default_device, set_default_device  # noqa: F401
 from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F401
 from jitgrad.runtime import RetraceWarning, config  # noqa: F401
 from jitgrad.backends.disk_cache import CacheWarning  # noqa: F401

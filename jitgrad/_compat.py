@@ -56,3 +56,66 @@ def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = F
 
 def _values(x) -> np.ndarray:
     return x._concrete("allclose") if isinstance(x, Tensor) else np.asarray(x)
+
+
+class histogram_result(tuple):  # noqa: N801  (torch.return_types.histogram)
+    """``(hist, bin_edges)``, also as attributes."""
+
+    __slots__ = ()
+
+    def __new__(cls, hist, bin_edges):
+        return super().__new__(cls, (hist, bin_edges))
+
+    hist = property(lambda self: self[0])
+    bin_edges = property(lambda self: self[1])
+
+    def __repr__(self) -> str:
+        return f"histogram(hist={self[0]!r}, bin_edges={self[1]!r})"
+
+
+def _host_values(x, name: str) -> np.ndarray:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"{name}: input tensor and bins tensors should have the same dtype, "
+                           f"and a floating one; got {x.dtype.name}")
+    return x.detach().numpy()  # (inside a compiled function this is refused by name)
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density: bool = False):  # noqa: A002
+    """Counts of ``input``'s values in ``bins`` equal bins over ``range`` (the data's span by
+    default) or between the edges of a tensor ``bins``, as ``torch.histogram``; not
+    differentiable.
+
+    >>> import jitgrad
+    >>> jitgrad.histogram(jitgrad.tensor([1.0, 2, 1]), bins=4, range=(0.0, 3.0)).hist
+    tensor([0., 2., 1., 0.])
+    """
+    v = _host_values(input, "histogram")
+    edges = bins.detach().numpy() if isinstance(bins, Tensor) else int(bins)
+    w = weight.detach().numpy().reshape(-1) if weight is not None else None
+    hist, out_edges = np.histogram(v.reshape(-1), bins=edges, range=range, weights=w,
+                                   density=density)
+    return histogram_result(Tensor._wrap(hist.astype(v.dtype)),
+                            Tensor._wrap(out_edges.astype(v.dtype)))
+
+
+def histc(input, bins: int = 100, min=0, max=0):  # noqa: A002
+    """Counts of ``input``'s values in ``bins`` equal bins over ``[min, max]`` (the data's span
+    when both are 0); values outside are ignored, as ``torch.histc``.
+
+    >>> import jitgrad
+    >>> jitgrad.histc(jitgrad.tensor([1.0, 2, 1, 5]), bins=4, min=0, max=3)
+    tensor([0., 2., 1., 0.])
+    """
+    v = _host_values(input, "histc").reshape(-1)
+    lo, hi = float(min), float(max)
+    if lo == hi:
+        lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"histc: max must be larger than min, got min={min} max={max}")
+    v = v[(v >= lo) & (v <= hi)]
+    hist, _ = np.histogram(v, bins=int(bins), range=(lo, hi))
+    return Tensor._wrap(hist.astype(input.dtype.np))

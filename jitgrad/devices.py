@@ -98,3 +98,19 @@ def to_args(args: tuple, dtype=None, device=None) -> tuple:
             dtype = a
     check_host(device)
     return dtype, device
+
+
+def set_default_device(d) -> None:
+    """As ``torch.set_default_device``: where factories put tensors. Only the host is one
+    (``"cpu"`` or None); another device is an error that says where GPUs are used.
+
+    >>> import jitgrad
+    >>> jitgrad.set_default_device("cpu"); jitgrad.get_default_device()
+    device(type='cpu')
+    """
+    check_host(d)
+
+
+def get_default_device() -> device:
+    """The device factories put tensors on: the host."""
+    return CPU

@@ -34,7 +34,31 @@ class Tensor:
     __slots__ = ("_value", "_rg", "grad_fn", "_vc", "__weakref__", "__dict__")
 
     # Rarely-set fields live as class defaults, so making a tensor writes four slots, not eleven.
-    grad = None
+    @property
+    def grad(self):
+        """The gradient that ``backward`` accumulated into this leaf (None before)."""
+        return self.__dict__.get("_grad")
+
+    @grad.setter
+    def grad(self, g) -> None:
+        # As torch: only a tensor (or None) of this tensor's shape and dtype.
+        if g is not None:
+            if not isinstance(g, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                                f"type {type(g).__name__}")
+            if tuple(g._value.shape) != tuple(self._value.shape):
+                raise RuntimeError(f"attempting to assign a gradient of size "
+                                   f"'{list(g._value.shape)}' to a tensor of size "
+                                   f"'{list(self._value.shape)}'. Please ensure that the "
+                                   "gradient and the tensor are the same size")
+            if g._value.dtype != self._value.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: "
+                                   f"{g.dtype.name} for a tensor of {self.dtype.name}")
+        self.__dict__["_grad"] = g
+
+    @grad.deleter
+    def grad(self) -> None:
+        self.__dict__.pop("_grad", None)
     _output_nr = 0
     _base = None
     _ir = None

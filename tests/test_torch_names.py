@@ -97,3 +97,84 @@ def test_generator_and_multinomial():
             bad(torch)
         with pytest.raises(RuntimeError, match="multinomial"):
             bad(jg)
+
+
+def test_matmul_family_takes_torchs_keyword_names():
+    a, b = jg.ones(2, 3), jg.ones(3)
+    assert jg.matmul(input=a, other=b).tolist() == [3.0, 3.0]
+    assert jg.mm(a, mat2=jg.ones(3, 2)).shape == (2, 2)
+    assert jg.dot(input=b, tensor=b).item() == 3.0
+    assert jg.outer(input=b, vec2=jg.ones(2)).shape == (3, 2)
+
+
+def test_assigning_grad_is_checked_as_torch_checks_it():
+    torch = pytest.importorskip("torch")
+    ours, theirs = jg.ones(2, requires_grad=True), torch.ones(2, requires_grad=True)
+    for bad, kind in [(0.0, TypeError), (jg.zeros(3), RuntimeError)]:
+        with pytest.raises(kind) as got:
+            ours.grad = bad
+        with pytest.raises(kind) as want:
+            theirs.grad = torch.zeros(3) if isinstance(bad, jg.Tensor) else bad
+        assert str(got.value) == str(want.value)
+    with pytest.raises(RuntimeError, match="different type"):
+        ours.grad = jg.zeros(2, dtype=jg.float64)
+    ours.grad = jg.full((2,), 3.0)
+    ours.grad = None
+    assert ours.grad is None
+
+
+def test_default_device_accelerator_and_profiler_arguments():
+    jg.set_default_device("cpu")
+    jg.set_default_device(None)
+    assert jg.get_default_device() == "cpu"
+    with pytest.raises(ValueError, match="target='cuda'"):
+        jg.set_default_device("cuda")
+    dev = jg.accelerator.current_accelerator().type if jg.accelerator.is_available() else "cpu"
+    assert dev == "cpu" and jg.accelerator.device_count() == 0
+    with jg.autograd.profiler.profile(use_cuda=False, profile_memory=True) as prof:
+        (jg.ones(3) * 2).sum()
+    assert "mul" in prof.key_averages().table()
+    with pytest.raises(TypeError):
+        jg.autograd.profiler.profile(use_cdua=True)  # a misspelling is not swallowed
+
+
+INDEXES = [(1,), (slice(1, 3),), (0, slice(1, 3)), (slice(1, 3), 0), ([0, 1],), (None,),
+           (Ellipsis,), (slice(None),), (0, 1), (range(2),), ([0, 2], slice(1, 3))]
+
+
+@pytest.mark.parametrize("idx", INDEXES, ids=[repr(i) for i in INDEXES])
+def test_indexing_grad_fn_names_values_and_gradients_as_torch(idx):
+    torch = pytest.importorskip("torch")
+    base = np.arange(12.0).reshape(3, 4)
+    x = jg.tensor(base, requires_grad=True)
+    t = torch.tensor(base, requires_grad=True)
+    tidx = tuple(torch.tensor(i) if isinstance(i, list) else i for i in idx)
+    y, ty = x[idx], t[tidx]
+    assert y.grad_fn.name() == ty.grad_fn.name()
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    (y * y).sum().backward()
+    (ty * ty).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    if isinstance(idx[0], range):  # compiled too: the range is a constant index
+        g = jg.grad(lambda v: (v[idx] ** 2).sum())(jg.tensor(base))
+        np.testing.assert_array_equal(g.numpy(), t.grad.numpy())
+
+
+def test_histogram_and_histc_equal_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal(200)
+    for bins, rng in [(10, None), (7, (-1.0, 1.0))]:
+        a = jg.histogram(jg.tensor(x), bins=bins, range=rng)
+        b = torch.histogram(torch.tensor(x), bins=bins, range=rng)
+        np.testing.assert_array_equal(a.hist.numpy(), b.hist.numpy())
+        np.testing.assert_allclose(a.bin_edges.numpy(), b.bin_edges.numpy(), rtol=1e-12)
+        assert a.hist.dtype is jg.float64
+    edges = jg.tensor([-2.0, 0.0, 0.5, 3.0], dtype=jg.float64)
+    np.testing.assert_array_equal(jg.histogram(jg.tensor(x), bins=edges).hist.numpy(),
+                                  torch.histogram(torch.tensor(x), bins=torch.tensor(
+                                      edges.numpy())).hist.numpy())
+    for bins, lo, hi in [(10, 0, 0), (6, -1, 1), (3, 5, 5)]:
+        np.testing.assert_array_equal(jg.histc(jg.tensor(x), bins, lo, hi).numpy(),
+                                      torch.histc(torch.tensor(x), bins, lo, hi).numpy())
+    with pytest.raises(RuntimeError, match="floating"):
+        jg.histc(jg.tensor([1, 2]))

@@ -24,9 +24,12 @@ class Node:
 
     @classmethod
     def record(cls, prim, args: tuple, params: dict, out) -> "Node":
-        node_cls = _node_classes.get(prim.name)
+        name = prim.backward_name
+        if type(name) is not str:
+            name = name(**params)
+        node_cls = _node_classes.get(name)
         if node_cls is None:
-            node_cls = _node_classes[prim.name] = type(prim.backward_name, (Node,), {"__slots__": ()})
+            node_cls = _node_classes[name] = type(name, (Node,), {"__slots__": ()})
         n = node_cls.__new__(node_cls)
         n.prim = prim
         n.params = params

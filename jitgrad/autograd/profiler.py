@@ -102,7 +102,13 @@ class profile:
     """Record eager ops (forward under their primitive's name, backward under the node's name,
     e.g. ``MulBackward0``) and calls of compiled functions, while the block runs."""
 
-    def __init__(self, enabled: bool = True, record_shapes: bool = False) -> None:
+    def __init__(self, enabled: bool = True, *, use_cuda: bool = False, use_device=None,
+                 record_shapes: bool = False, with_flops: bool = False,
+                 profile_memory: bool = False, with_stack: bool = False,
+                 with_modules: bool = False, use_kineto: bool = False, use_cpu: bool = True,
+                 experimental_config=None, acc_events: bool = False) -> None:
+        # The rest of torch's arguments are accepted and change nothing here: eager tensors are
+        # on the host, and the times are the host's.
         self.enabled = enabled
         self.record_shapes = record_shapes
         self._events: "OrderedDict[tuple, FunctionEventAvg]" = OrderedDict()

@@ -58,7 +58,7 @@ class Primitive:
 
     def __init__(self, name: str, impl: Callable, abstract: Callable, vjp: Callable | None,
                  *, saves: str, kind: str, expr: str | None, view: bool,
-                 backward_name: str, nondiff_inputs: tuple, reads: Callable | None,
+                 backward_name: str | Callable, nondiff_inputs: tuple, reads: Callable | None,
                  vector: dict | None = None, reduction: Reduction | None = None) -> None:
         self.name = name
         self.impl = impl
@@ -70,6 +70,8 @@ class Primitive:
         self.kind = kind
         self.expr = expr
         self.view = view
+        # The eager backward node's class name (``grad_fn``), or a function of the params that
+        # gives it (indexing: SelectBackward0, SliceBackward0... as torch names them).
         self.backward_name = backward_name
         self.nondiff_inputs = nondiff_inputs
         # With saves="inputs": which inputs' values the vjp reads, given which inputs need a
@@ -90,7 +92,7 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 def register(name: str, impl: Callable, abstract: Callable, vjp: Callable | None = None, *,
              saves: str = "inputs", kind: str = "elementwise", expr: str | None = None,
-             view: bool = False, backward_name: str | None = None,
+             view: bool = False, backward_name: str | Callable | None = None,
              nondiff_inputs: tuple = (), reads: Callable | None = None,
              vector: dict | None = None, reduction: Reduction | None = None) -> Primitive:
     """Declare a primitive. Registering a name twice is a bug, not an override."""

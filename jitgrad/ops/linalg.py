@@ -65,37 +65,45 @@ matmul_p = register("matmul", np.matmul,
                     reads=_rules.reads_other)
 
 
-def matmul(a, b):
-    """Matrix product with NumPy semantics; both shapes appear in any mismatch error."""
-    a, b = promote(a, b)
+def matmul(input, other):  # noqa: A002  (torch's argument names: matmul(input=, other=))
+    """Matrix product with NumPy semantics; both shapes appear in any mismatch error.
+
+    >>> import jitgrad
+    >>> jitgrad.matmul(input=jitgrad.ones(2, 3), other=jitgrad.ones(3)).tolist()
+    [3.0, 3.0]
+    """
+    a, b = promote(input, other)
     matmul_shape(tuple(a.shape), tuple(b.shape))
     return bind(matmul_p, (a, b), _NO)
 
 
-def mm(a, b):
+def mm(input, mat2):  # noqa: A002
+    a, b = input, mat2
     if a.ndim != 2 or b.ndim != 2:
         raise ShapeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
     return matmul(a, b)
 
 
-def bmm(a, b):
+def bmm(input, mat2):  # noqa: A002
+    a, b = input, mat2
     if a.ndim != 3 or b.ndim != 3:
         raise ShapeError(f"bmm: expected 3-D tensors, got shapes {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
     return matmul(a, b)
 
 
-def dot(a, b):
+def dot(input, tensor):  # noqa: A002
+    a, b = input, tensor
     if a.ndim != 1 or b.ndim != 1:
         raise ShapeError(f"dot: expected 1-D tensors, got shapes {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
     return matmul(a, b)
 
 
-def mv(a, b):
-    return matmul(a, b)
+def mv(input, vec):  # noqa: A002
+    return matmul(input, vec)
 
 
-def outer(a, b):
-    return a.reshape(-1, 1) * b.reshape(1, -1)
+def outer(input, vec2):  # noqa: A002
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)

@@ -134,9 +134,24 @@ def _index_update_vjp(g, out, x, v, *idx, index):
     return (gx, gv) + (None,) * len(idx)
 
 
+def _getitem_name(index) -> str:
+    """torch's name for the backward of ``x[index]``: of the last operation the index applies
+    (an int selects, a slice slices, None unsqueezes), or IndexBackward0 with index tensors."""
+    if any(item[0] == "t" for item in index):
+        return "IndexBackward0"
+    for item in reversed(index):
+        if item[0] == "i":
+            return "SelectBackward0"
+        if item[0] == "s" and not (item[1] in (None, 0) and item[2] is None and item[3] in (None, 1)):
+            return "SliceBackward0"
+        if item[0] == "n":
+            return "UnsqueezeBackward0"
+    return "AliasBackward0"
+
+
 getitem_p = register("getitem", _getitem_impl, _index_abstract, _getitem_vjp, saves="none",
                      kind="index", view=True, nondiff_inputs=tuple(range(1, 64)),
-                     backward_name="IndexBackward0")
+                     backward_name=lambda index: _getitem_name(index))
 scatter_add_p = register("scatter_add", _scatter_add_impl,
                          lambda g, *idx, shape, index: Aval(shape, g.dtype),
                          lambda gg, out, g, *idx, shape, index: (
@@ -170,15 +185,16 @@ def parse_index(idx) -> tuple[tuple, list]:
                 raise IndexError("tensors used as indices must be long, int or bool tensors")
             spec.append(("t", len(tensors)))
             tensors.append(item)
-        elif isinstance(item, (list, np.ndarray)):
-            arr = np.asarray(item)
+        elif isinstance(item, (list, np.ndarray, range)):
+            arr = np.asarray(item) if not isinstance(item, range) else np.arange(
+                item.start, item.stop, item.step, dtype=np.int64)
             if arr.dtype.kind not in "biu":
                 raise IndexError(f"index arrays must be integers or bools, got {arr.dtype}")
             spec.append(("t", len(tensors)))
             tensors.append(_const(arr.astype(np.bool_ if arr.dtype.kind == "b" else np.int64)))
         else:
             raise IndexError(f"unsupported index of type {type(item).__name__}: use ints, slices, "
-                             "None, Ellipsis, or integer/bool tensors")
+                             "None, Ellipsis, ranges, lists, or integer/bool tensors")
     return tuple(spec), tensors
 
 
