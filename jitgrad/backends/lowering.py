@@ -64,7 +64,8 @@ def coverage(backend: str) -> dict:
     """Each registered primitive -> how ``backend`` runs it (see the module docstring), or
     ``"missing"``."""
     # The backends' modules register their rules when imported.
-    from jitgrad.backends import numba_calls, numba_cuda_calls  # noqa: F401
+    from jitgrad.backends import (numba_calls, numba_cuda_calls, numba_cuda_loops,  # noqa: F401
+                                  numba_loops)
     from jitgrad.ops import PRIMITIVES
     from jitgrad.transforms.fusion import VIEWS
     from jitgrad.transforms.simplify import ERASED

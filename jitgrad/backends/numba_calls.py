@@ -145,12 +145,13 @@ class CallsMixin:
         shape = tuple(x.aval.shape)
         return _numel(shape[:axis]), shape[axis], _numel(shape[axis + 1:])
 
-    def _along_axis(self, e, out_init: str, out_view: bool) -> tuple:
+    def _along_axis(self, e, out_init: str, out_view: bool, dims: tuple | None = None) -> tuple:
         """Emit ``out = out_init``, (before, axis, after) views of the input (and of the output
         when ``out_view``), and the loops over the positions before and after the axis; returns
-        (input name, output name, axis size)."""
+        (input name, output name, axis size). ``dims``: those sizes, for adjacent axes taken
+        as one."""
         x = self.array(e.inputs[0])
-        o, n, i = self._axis3(e.inputs[0], e.params["axis"])
+        o, n, i = dims or self._axis3(e.inputs[0], e.params["axis"])
         out = self.fresh()
         self.emit(f"{out} = {out_init.format(o=o, n=n, i=i)}")
         if out_view:
@@ -221,15 +222,9 @@ class CallsMixin:
         xs, axes = tuple(e.inputs[0].aval.shape), tuple(sorted(e.params["axes"]))
         if axes != tuple(range(axes[0], axes[-1] + 1)):
             raise Unsupported("prod_others over axes that are not adjacent")
-        o, n, i = _numel(xs[:axes[0]]), _numel(xs[axes[0]:axes[-1] + 1]), _numel(xs[axes[-1] + 1:])
-        x = self.array(e.inputs[0])
+        dims = (_numel(xs[:axes[0]]), _numel(xs[axes[0]:axes[-1] + 1]), _numel(xs[axes[-1] + 1:]))
         dt = _NP[e.out.aval.dtype]
-        out = self.fresh()
-        self.emit(f"{out} = np.empty({_shape(xs)}, {dt})")
-        self.emit(f"{out}_3 = {out}.reshape({o}, {n}, {i})")
-        self.emit(f"{x}_3 = {x}.reshape({o}, {n}, {i})")
-        self.emit(f"for p in range({o}):")
-        self.emit(f"for q in range({i}):", 2)
+        x, out, n = self._along_axis(e, f"np.empty({_shape(xs)}, {dt})", True, dims)
         self.emit(f"s = {dt}(1)", 3)
         self.emit(f"for k in range({n}):", 3)
         self.emit(f"{out}_3[p, k, q] = s", 4)

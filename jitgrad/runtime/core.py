@@ -242,16 +242,7 @@ class Runtime(ResultsMixin, EagerMixin):
                 if implicit or extra:
                     fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]),
                             extra)
-                hit = self.fast.get(fkey)
-                if hit is None:
-                    call = self.prepare(args, kwargs)
-                    node = self.node_for(call, args, kwargs)
-                    build = self._builder(node, call)
-                    hit = self.fast[fkey] = CallSite(call, node, build,
-                                             self._steady(node, call, build, args))
-                else:
-                    self.hits += 1
-                template, node, build, steady = hit
+                (template, node, build, steady), _ = self._site(fkey, args, kwargs)
                 if not implicit and not node.traced.refs and not node.children and \
                         (steady is None or steady is not tried):
                     # The steady state: one trace, inputs are the arguments.
@@ -271,6 +262,19 @@ class Runtime(ResultsMixin, EagerMixin):
         call = self.prepare(args, kwargs)
         return self.execute(call, self.node_for(call, args, kwargs), args, kwargs)
 
+    def _site(self, fkey, args: tuple, kwargs: dict) -> tuple:
+        """The CallSite of a plain call's key (made at its first call), and the call prepared
+        then (None when it was there already: a hit)."""
+        hit = self.fast.get(fkey)
+        if hit is not None:
+            self.hits += 1
+            return hit, None
+        call = self.prepare(args, kwargs)
+        node = self.node_for(call, args, kwargs)
+        build = self._builder(node, call)
+        hit = self.fast[fkey] = CallSite(call, node, build, self._steady(node, call, build, args))
+        return hit, call
+
     def _run_scalars(self, args: tuple, tried):
         """Plain calls with Python numbers, NumPy arrays or NumPy scalars among tensors: keyed
         by their types (and shapes, or values where they are static) without flattening, so
@@ -284,17 +288,7 @@ class Runtime(ResultsMixin, EagerMixin):
         implicit, extra = self.implicit.state()
         if implicit or extra:
             fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]), extra)
-        hit = self.fast.get(fkey)
-        call = None
-        if hit is None:
-            call = self.prepare(args, {})
-            node = self.node_for(call, args, {})
-            build = self._builder(node, call)
-            hit = self.fast[fkey] = CallSite(call, node, build,
-                                             self._steady(node, call, build, args))
-        else:
-            self.hits += 1
-        _, node, build, steady = hit
+        (_, node, build, steady), call = self._site(fkey, args, {})
         if steady is not None and steady is not tried and not implicit and not node.children:
             try:
                 out = steady(args)
