@@ -176,7 +176,7 @@ def test_a_branch_inside_the_body_is_a_guard_that_retraces():
     assert info.traces < len(xs)
 
 
-@pytest.mark.parametrize("target", ["reference", "numba-cpu"])
+@pytest.mark.parametrize("target", TARGETS)
 def test_a_nested_loop_is_lifted_inside_the_outer_one(target):
     f = check(nested, [[a] for a in _inputs((3,), [1e-3, 0.5, 10.0, 400.0])], target=target)
     assert f.cache_info().traces == 1
