@@ -12,4 +12,5 @@ from jitgrad.nn.layers import (  # noqa: F401
     LogSoftmax, ModuleList, MSELoss, NLLLoss, ReLU, Sequential, Sigmoid, Softmax, Tanh,
 )
 from jitgrad.nn.module import Module  # noqa: F401
+from jitgrad.nn.norm import BatchNorm1d, Dropout, Embedding, LayerNorm  # noqa: F401
 from jitgrad.nn.parameter import Parameter  # noqa: F401

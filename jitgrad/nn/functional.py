@@ -142,3 +142,6 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
 def one_hot(target, num_classes: int = -1):
     n = int(target.max().item()) + 1 if num_classes < 0 else num_classes
     return (target.unsqueeze(-1) == ops.arange(n)).long()
+
+
+from jitgrad.nn.norm import batch_norm, dropout, embedding, layer_norm  # noqa: E402,F401

@@ -235,6 +235,9 @@ class Module:
                     p._value = p._value.astype(dt.np)
                     if p.grad is not None:
                         p.grad = p.grad.to(dt)
+            for k, b in m._buffers.items():  # floating buffers too (running statistics), as torch
+                if b is not None and b.dtype.is_floating_point:
+                    m._buffers[k] = b.to(dt)
         return self
 
     # -- state -------------------------------------------------------------------------------

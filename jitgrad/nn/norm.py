@@ -1,0 +1,178 @@
+"""Normalization, embedding and dropout layers, as torch's: ``LayerNorm``, ``BatchNorm1d``,
+``Embedding``, ``Dropout``, and their functional forms. Each is made of jitgrad's own ops, so it
+runs eagerly and (but for what draws random numbers or updates running statistics, which the
+tracer refuses by name) inside compiled functions.
+
+>>> import jitgrad
+>>> ln = jitgrad.nn.LayerNorm(4)
+>>> ln(jitgrad.arange(8.0).reshape(2, 4)).mean(-1).abs().max().item() < 1e-6
+True
+"""
+
+from __future__ import annotations
+
+from jitgrad import factories, ops
+from jitgrad.autograd import grad_mode
+from jitgrad.errors import ShapeError
+from jitgrad.nn import init
+from jitgrad.nn.module import Module
+from jitgrad.nn.parameter import Parameter
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):  # noqa: A002
+    """Normalize over the last ``len(normalized_shape)`` dims (biased variance), then scale and
+    shift."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise ShapeError(f"layer_norm: normalized_shape {list(shape)} does not match the last "
+                         f"dimensions of the input of shape {list(input.shape)}")
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    mean = input.mean(dim=dims, keepdim=True)
+    centered = input - mean
+    var = (centered * centered).mean(dim=dims, keepdim=True)
+    out = centered / ops.sqrt(var + eps)
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype=None) -> None:
+        super().__init__()
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) \
+            else tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(factories.ones(*self.normalized_shape, dtype=dtype))
+            self.bias = Parameter(factories.zeros(*self.normalized_shape, dtype=dtype)) \
+                if bias else None
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, x):
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5):
+    """Normalize each channel (dim 1) by the batch's statistics (training: the running ones are
+    updated in place, with the unbiased variance, as torch) or by the running ones."""
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"batch_norm: expected a 2-D or 3-D input (N, C) or (N, C, L), got "
+                         f"shape {list(input.shape)}")
+    dims = (0,) if input.ndim == 2 else (0, 2)
+    view = (1, -1) if input.ndim == 2 else (1, -1, 1)
+    if training:
+        n = input.numel() // input.shape[1]
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                             f"size {list(input.shape)}")
+        mean = input.mean(dim=dims)
+        var = ((input - mean.reshape(view)) ** 2).mean(dim=dims)
+        if running_mean is not None:
+            with grad_mode.no_grad():
+                running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
+                running_var.mul_(1 - momentum).add_(var.detach() * (momentum * n / (n - 1)))
+    else:
+        mean, var = running_mean, running_var
+    out = (input - mean.reshape(view)) / ops.sqrt(var.reshape(view) + eps)
+    if weight is not None:
+        out = out * weight.reshape(view)
+    if bias is not None:
+        out = out + bias.reshape(view)
+    return out
+
+
+class BatchNorm1d(Module):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, dtype=None) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(factories.ones(num_features, dtype=dtype)) if affine else None
+        self.bias = Parameter(factories.zeros(num_features, dtype=dtype)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", factories.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", factories.ones(num_features, dtype=dtype))
+        else:
+            self.running_mean = self.running_var = None
+
+    def forward(self, x):
+        if x.ndim in (2, 3) and x.shape[1] != self.num_features:
+            raise ShapeError(f"BatchNorm1d({self.num_features}): input has {x.shape[1]} "
+                             f"channels (shape {list(x.shape)})")
+        training = self.training or self.running_mean is None
+        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                          training, self.momentum, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+def embedding(input, weight, padding_idx: int | None = None):  # noqa: A002
+    """Rows of ``weight`` at the integer indices ``input`` (the ``padding_idx`` row gets no
+    gradient, as torch)."""
+    if input.dtype.is_floating_point:
+        raise RuntimeError(f"Expected tensor for argument #1 'indices' to have an integer "
+                           f"scalar type; but got {input.dtype.name}")
+    out = weight[input.reshape(-1)]
+    if padding_idx is not None:
+        keep = (input.reshape(-1) != padding_idx).to(weight.dtype).reshape(-1, 1)
+        out = out * keep + (out * (1 - keep)).detach()
+    return out.reshape(*input.shape, weight.shape[1])
+
+
+class Embedding(Module):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 dtype=None) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None and padding_idx < 0:
+            padding_idx += num_embeddings
+        self.padding_idx = padding_idx
+        self.weight = Parameter(factories.empty(num_embeddings, embedding_dim, dtype=dtype))
+        init.normal_(self.weight)
+        if padding_idx is not None:
+            with grad_mode.no_grad():
+                self.weight[padding_idx] = 0.0
+
+    def forward(self, x):
+        return embedding(x, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` when
+    ``training`` (random: eager only; inside a compiled function pass the mask instead)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0.0
+    keep = (factories.rand(*input.shape) >= p).to(input.dtype)
+    return input * keep * (1.0 / (1.0 - p))
+
+
+class Dropout(Module):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
