@@ -13,4 +13,5 @@ from jitgrad.nn.layers import (  # noqa: F401
 )
 from jitgrad.nn.module import Module  # noqa: F401
 from jitgrad.nn.norm import BatchNorm1d, Dropout, Embedding, LayerNorm  # noqa: F401
+from jitgrad.nn.conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d  # noqa: F401
 from jitgrad.nn.parameter import Parameter  # noqa: F401

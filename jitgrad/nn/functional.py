@@ -145,3 +145,4 @@ def one_hot(target, num_classes: int = -1):
 
 
 from jitgrad.nn.norm import batch_norm, dropout, embedding, layer_norm  # noqa: E402,F401
+from jitgrad.nn.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402,F401

@@ -1,0 +1,213 @@
+"""Convolution and pooling, as torch's: ``conv1d``/``conv2d`` (stride, padding, dilation,
+groups) and ``max_pool2d``/``avg_pool2d``, with their Modules. Each is an im2col: one gather of
+every window's elements (by an index computed from the shapes, a constant of the trace) and a
+matrix product (BLAS) or a reduction over the window, so it runs eagerly, differentiates, and
+compiles with the rest of a model.
+
+>>> import jitgrad
+>>> conv = jitgrad.nn.Conv2d(1, 2, 3, padding=1)
+>>> conv(jitgrad.ones(4, 1, 8, 8)).shape
+jitgrad.Size([4, 2, 8, 8])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from jitgrad import factories, ops
+from jitgrad.errors import ShapeError
+from jitgrad.nn import init
+from jitgrad.nn.module import Module
+from jitgrad.nn.parameter import Parameter
+
+
+def _pair(v, name: str) -> tuple:
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
+    return v
+
+
+def _windows(x, kernel, stride, padding, dilation, fill: float, what: str):
+    """Every window's elements of ``x`` (N, C, H, W), padded with ``fill``: a tensor of shape
+    (KH * KW, OH, OW, N, C), and (OH, OW)."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    if min(sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"{what}: stride and dilation must be positive and padding non-negative")
+    hp, wp = h + 2 * ph, w + 2 * pw
+    oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ShapeError(f"{what}: the kernel {kh}x{kw} (dilation {dh}x{dw}) is larger than the "
+                         f"padded input {hp}x{wp} (input shape {list(x.shape)})")
+    if ph or pw:
+        x = ops.cat([factories.full((n, c, ph, w), fill, dtype=x.dtype), x,
+                     factories.full((n, c, ph, w), fill, dtype=x.dtype)], 2) if ph else x
+        x = ops.cat([factories.full((n, c, hp, pw), fill, dtype=x.dtype), x,
+                     factories.full((n, c, hp, pw), fill, dtype=x.dtype)], 3) if pw else x
+    rows = (np.arange(oh) * sh)[None, :, None] + (np.arange(kh) * dh)[:, None, None]  # kh,oh,1
+    cols = (np.arange(ow) * sw)[None, None, :] + (np.arange(kw) * dw)[:, None, None]  # kw,1,ow
+    flat = rows[:, None, :, :] * wp + cols[None, :, :, :]  # (kh, kw, oh, ow)
+    at = factories.tensor(flat.reshape(-1).astype(np.int64))
+    g = x.permute(2, 3, 0, 1).reshape(hp * wp, n, c)[at]  # (kh*kw*oh*ow, N, C)
+    return g.reshape(kh * kw, oh, ow, n, c), (oh, ow)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
+           groups: int = 1):
+    """2-D convolution (cross-correlation, as torch) of ``input`` (N, C, H, W) with ``weight``
+    (OC, C / groups, KH, KW)."""
+    if input.ndim != 4 or weight.ndim != 4:
+        raise ShapeError(f"conv2d: expected a 4-D input (N, C, H, W) and weight, got shapes "
+                         f"{list(input.shape)} and {list(weight.shape)}")
+    n, c = input.shape[:2]
+    oc, cg, kh, kw = weight.shape
+    if groups < 1 or c % groups or oc % groups or cg * groups != c:
+        raise ShapeError(f"conv2d: weight of shape {list(weight.shape)} with groups={groups} "
+                         f"expects input to have {cg * groups} channels, but got {c} channels "
+                         f"(input shape {list(input.shape)})")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = 0
+        elif padding == "same":
+            if _pair(stride, "stride") != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            d = _pair(dilation, "dilation")
+            if (d[0] * (kh - 1)) % 2 or (d[1] * (kw - 1)) % 2:
+                raise ValueError("padding='same' needs an odd dilated kernel here")
+            padding = (d[0] * (kh - 1) // 2, d[1] * (kw - 1) // 2)
+        else:
+            raise ValueError(f"invalid padding string {padding!r}: use 'valid' or 'same'")
+    win, (oh, ow) = _windows(input, (kh, kw), _pair(stride, "stride"), _pair(padding, "padding"),
+                             _pair(dilation, "dilation"), 0.0, "conv2d")
+    # (N, OH, OW, C, KH*KW): each output position's window, channels first
+    cols = win.permute(3, 1, 2, 4, 0)
+    og = oc // groups
+    outs = []
+    for k in range(groups):
+        part = cols[:, :, :, k * cg:(k + 1) * cg].reshape(n * oh * ow, cg * kh * kw)
+        outs.append(part @ weight[k * og:(k + 1) * og].reshape(og, cg * kh * kw).permute(1, 0))
+    out = outs[0] if groups == 1 else ops.cat(outs, 1)
+    out = out.reshape(n, oh, ow, oc).permute(0, 3, 1, 2)
+    return out if bias is None else out + bias.reshape(1, oc, 1, 1)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
+           groups: int = 1):
+    """1-D convolution of ``input`` (N, C, L) with ``weight`` (OC, C / groups, K)."""
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ShapeError(f"conv1d: expected a 3-D input (N, C, L) and weight, got shapes "
+                         f"{list(input.shape)} and {list(weight.shape)}")
+    one = lambda v: (1, v) if isinstance(v, int) else (1, *v)  # noqa: E731
+    if not isinstance(padding, str):
+        padding = (0, padding) if isinstance(padding, int) else (0, *padding)
+    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, one(stride), padding,
+                 one(dilation), groups)
+    return out.squeeze(2)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: A002
+               ceil_mode: bool = False):
+    """The largest element of each window; the gradient goes to it alone (the first of equal
+    ones), as torch's."""
+    if ceil_mode:
+        raise NotImplementedError("max_pool2d: ceil_mode=True is not supported")
+    k = _pair(kernel_size, "kernel_size")
+    p = _pair(padding, "padding")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"max_pool2d: pad should be at most half of the effective kernel size, "
+                         f"but got pad={p} and kernel_size={k}")
+    win, (oh, ow) = _windows(input, k, _pair(stride if stride is not None else k, "stride"), p,
+                             _pair(dilation, "dilation"), -math.inf, "max_pool2d")
+    n, c = input.shape[:2]
+    flat = win.reshape(k[0] * k[1], -1)
+    best = flat.argmax(0)
+    out = flat[best, factories.arange(flat.shape[1])]
+    return out.reshape(oh, ow, n, c).permute(2, 3, 0, 1)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
+               count_include_pad: bool = True, divisor_override=None):
+    """The mean of each window (zero padding counted, as torch's default)."""
+    if ceil_mode or not count_include_pad or divisor_override is not None:
+        raise NotImplementedError("avg_pool2d: only ceil_mode=False, count_include_pad=True and "
+                                  "no divisor_override are supported")
+    k = _pair(kernel_size, "kernel_size")
+    win, (oh, ow) = _windows(input, k, _pair(stride if stride is not None else k, "stride"),
+                             _pair(padding, "padding"), (1, 1), 0.0, "avg_pool2d")
+    return win.mean(0).permute(2, 3, 0, 1)
+
+
+class _ConvNd(Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel, stride, padding, dilation,
+                 groups: int, bias: bool, dtype) -> None:
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) "
+                             f"must be divisible by groups ({groups})")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel, stride, padding
+        self.dilation, self.groups = dilation, groups
+        self.weight = Parameter(factories.empty(out_channels, in_channels // groups, *kernel,
+                                                dtype=dtype))
+        self.bias = Parameter(factories.empty(out_channels, dtype=dtype)) if bias else None
+        # torch's initialisation: Kaiming-uniform with a = sqrt(5), the bias within 1/sqrt(fan_in)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = (in_channels // groups) * int(np.prod(kernel))
+            bound = 1 / math.sqrt(fan_in) if fan_in else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class Conv2d(_ConvNd):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, _pair(kernel_size, "kernel_size"),
+                         _pair(stride, "stride"),
+                         padding if isinstance(padding, str) else _pair(padding, "padding"),
+                         _pair(dilation, "dilation"), groups, bias, dtype)
+
+    def forward(self, x):
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
+
+
+class Conv1d(_ConvNd):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding=0, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 dtype=None) -> None:
+        super().__init__(in_channels, out_channels, (int(kernel_size),), int(stride), padding,
+                         int(dilation), groups, bias, dtype)
+
+    def forward(self, x):
+        return conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.ceil_mode = dilation, ceil_mode
+
+    def forward(self, x):
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                          self.ceil_mode)
+
+
+class AvgPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
