@@ -70,3 +70,11 @@ def test_train_digits_reaches_95_percent(tmp_path):
     _, history, acc = mod.train(epochs=12, progress=False)
     assert acc >= 0.95
     assert history["loss"][-1] < history["loss"][0] / 5
+
+
+def test_train_digits_cnn_reaches_90_percent():
+    import pytest
+    pytest.importorskip("sklearn")
+    mod = load("train_digits_cnn")
+    _, losses, acc = mod.train(epochs=6)
+    assert acc >= 0.9 and losses[-1] < losses[0] / 4
