@@ -198,11 +198,15 @@ class Program:
 
     def loop(self, a: str, sa: tuple) -> None:
         # A data-dependent while loop (lifted into one loop when it can be): growing to a
-        # bound, contracting with a tape, or two carried values and an invariant.
+        # bound, contracting with a tape, two carried values and an invariant, or a rebinding.
         name = f"v{self.n}"
         self.n += 1
-        kind = self.pick(3)
-        if kind == 0:
+        kind = self.pick(4)
+        if kind == 3:  # a rebinding of one tensor to two names: y, z = z, y + z
+            self.lines += [f"{name} = {a}.abs() + 0.1", f"{name}_z = {name}",
+                           f"while {name}.sum() < 30.0:",
+                           f"    {name}, {name}_z = {name}_z, {name} + {name}_z"]
+        elif kind == 0:
             self.lines += [f"{name} = {a}.abs() + 0.01",
                            f"while {name}.sum() < 40.0:", f"    {name} = {name} * 1.7"]
         elif kind == 1:

@@ -64,9 +64,17 @@ def nested(x):
     while y.norm() < 1000:
         z = y
         while z.norm() < 2 * y.norm():
-            z = z * 1.5
+            z = z * 1.2
         y = y + z
     return y.sum()
+
+
+def swap(x):
+    y = x
+    z = x  # the same tensor: the second iteration reads x where y was rebound to z
+    while (y * z).sum() < 1e4:
+        y, z = z, y + z
+    return z.sum()
 
 
 def counted(x, n):
@@ -182,6 +190,15 @@ def test_a_nested_loop_is_lifted_inside_the_outer_one(target):
     assert f.cache_info().traces == 1
     text = f.lower(jg.tensor(np.ones(3))).as_text("forward")
     assert text.count("while[") == 2
+
+
+@pytest.mark.parametrize("target", ["reference", "numba-cpu"])
+def test_a_rebinding_two_iterations_cannot_tell_is_not_lifted(target):
+    """y, z = z, y + z with y and z the same tensor at first: after two iterations it looks like
+    a loop reading x as a constant; lifting it so gave wrong answers at other trip counts."""
+    xs = [[np.array([1.0, 2.0]) * s] for s in (30.0, 1.0, 0.1, 30.0, 3.0)]
+    f = check(swap, xs, target=target)
+    assert not any(": lifted (" in s for s in f.cache_info().loops)
 
 
 def test_for_over_range_of_item_stays_right():

@@ -9,7 +9,9 @@ count: slower, never wrong). It must have:
 
 - at least two iterations, each the same equations (primitives, parameters, shapes, dtypes,
   source lines) reading the same values from before the loop and, from the iteration before it,
-  the same positions: that is the carried state, of fixed shapes and dtypes;
+  the same positions: that is the carried state, of fixed shapes and dtypes (and none from two
+  iterations back); with only two, no value from before the loop may be both the start of a
+  carried value and read as it is (a rebinding such as ``y, z = z, y + z`` looks so);
 - the same Python state at every hit of the header: the innermost user frame's non-tensor
   locals, the globals its code names and every Module (``builder.guard_context``), so that no
   counter, list or flag the trace cannot see steers the body;
@@ -212,6 +214,15 @@ def _lift(g: Graph, pos: list, contexts: list) -> Graph:
                     raise _NotLiftable("the first iteration computes differently from the second")
             elif r0 != r:
                 raise _NotLiftable("the first iteration computes differently from the second")
+    if len(segs) == 2:
+        # With two iterations, a value from before the loop that the second reads as it is
+        # may be a carried variable rebound to it (``y, z = z, y + z`` with y and z the same
+        # tensor at first): when that value is also what a carried slot starts from, only a
+        # third iteration tells the two apart (it then reads a value from two iterations back).
+        outer = {r[1] for s in sig for r in s[4] if r[0] == "out"}
+        if any(id(v) in outer for v in init.values()):
+            raise _NotLiftable("a value from before the loop is both carried and read as it is; "
+                               "two iterations cannot tell whether a variable was rebound to it")
     # The header's condition is made in each iteration, at the same place.
     qp = []
     for j, e in enumerate(guards[1:]):
