@@ -41,6 +41,19 @@ def counter_changes_body(x):
     return y.sum()
 
 
+def _small(y):
+    return bool(y.norm() < 100)  # the guard is in this helper; the counter is in its caller
+
+
+def counter_in_the_caller(x):
+    y = x
+    i = 0
+    while _small(y):
+        y = y * (2.0 if i < 3 else 3.0)
+        i += 1
+    return y.sum()
+
+
 def appends(x):
     y, ys = x, []
     while y.norm() < 100:
@@ -167,8 +180,9 @@ def test_newton_gradient_wrt_the_parameter(target):
         np.testing.assert_allclose(g.numpy(), 0.5 / np.sqrt(a), rtol=1e-8)
 
 
-@pytest.mark.parametrize("fn,why", [(counter_changes_body, "the local 'i' changes"),
-                                    (appends, "the local 'ys' changes")])
+@pytest.mark.parametrize("fn,why", [(counter_changes_body, "the local 'i' of"),
+                                    (counter_in_the_caller, "the local 'i' of counter_in"),
+                                    (appends, "the local 'ys' of")])
 def test_python_state_that_changes_keeps_the_loop_unrolled(fn, why):
     f = check(fn, [[a] for a in _inputs((3,), [1e-3, 0.1, 1.0, 20.0])])
     info = f.cache_info()

@@ -37,27 +37,30 @@ def user_source() -> Source | None:
 
 def guard_context() -> tuple:
     """Where a guard is and the Python state around it, for loop recognition
-    (``transforms/loops.py``): the user's call stack as (code, bytecode offset) pairs, which
-    tells apart two guards on one line, and a snapshot of what the trace cannot see in the
-    innermost user frame (its non-tensor locals and the globals its code names, Module
-    attributes through the module version)."""
+    (``transforms/loops.py``): the user's call stack inside the traced function as (code,
+    source position) pairs, which tells apart two guards on one line, and a snapshot of what
+    the trace cannot see in each of those frames (non-tensor locals, the globals their code
+    names) and of the Modules (their version): a counter in the caller of the helper that
+    tests the condition counts too."""
     f = sys._getframe(1)
     frames = []
-    while f is not None:
+    while f is not None and f.f_code.co_filename != _TRACER:
         if not f.f_code.co_filename.startswith(_PKG_DIR):
             frames.append(f)
         f = f.f_back
     if not frames:
         return (), None
-    top = frames[0]
     key = tuple((fr.f_code, _position(fr)) for fr in frames)
-    glb = top.f_globals
     # Tensors are left out: the trace sees them (and a tensor local that is not bound yet at
     # the first test of a loop's condition is bound by its first iteration).
-    state = (tuple((k, _snap(v)) for k, v in top.f_locals.items() if not isinstance(v, Tensor)),
-             tuple((n, _snap(glb[n])) for n in top.f_code.co_names if n in glb),
-             _pytree.module_version())
-    return key, state
+    state = tuple((fr.f_code.co_name,
+                   tuple((k, _snap(v)) for k, v in fr.f_locals.items() if not isinstance(v, Tensor)),
+                   tuple((n, _snap(fr.f_globals[n])) for n in fr.f_code.co_names
+                         if n in fr.f_globals)) for fr in frames)
+    return key, (state, _pytree.module_version())
+
+
+_TRACER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tracer.py")
 
 
 _POSITIONS: dict = {}

@@ -12,9 +12,10 @@ count: slower, never wrong). It must have:
   the same positions: that is the carried state, of fixed shapes and dtypes (and none from two
   iterations back); with only two, no value from before the loop may be both the start of a
   carried value and read as it is (a rebinding such as ``y, z = z, y + z`` looks so);
-- the same Python state at every hit of the header: the innermost user frame's non-tensor
-  locals, the globals its code names and every Module (``builder.guard_context``), so that no
-  counter, list or flag the trace cannot see steers the body;
+- the same Python state at every hit of the header: the non-tensor locals of the user's frames
+  inside the traced function, the globals their code names, and every Module
+  (``builder.guard_context``), so that no counter, list or flag the trace cannot see steers the
+  body;
 - a header on a boolean (``while y.norm() < 1000``), not on a number read with ``.item()``;
 - no value made inside the loop but its carried state used after it (a list of iterates).
 
@@ -156,13 +157,15 @@ def _state_change(contexts: list, indices: list) -> str | None:
             continue
         if first is None or other is None:
             return "its Python state could not be read"
-        for (name, a), (name2, b) in zip(first[0], other[0]):
-            if name != name2 or a != b:
-                return f"the local {name!r} changes from one iteration to the next"
-        if len(first[0]) != len(other[0]):
-            return "a local variable appears during the loop"
-        if first[1] != other[1]:
-            return "a global it reads changes from one iteration to the next"
+        (frames, _), (frames2, _) = first, other
+        for (fn, loc, glb), (_, loc2, glb2) in zip(frames, frames2):
+            for (name, a), (name2, b) in zip(loc, loc2):
+                if name != name2 or a != b:
+                    return f"the local {name!r} of {fn} changes from one iteration to the next"
+            if len(loc) != len(loc2):
+                return f"a local variable of {fn} appears during the loop"
+            if glb != glb2:
+                return f"a global that {fn} reads changes from one iteration to the next"
         return "a Module changes from one iteration to the next"
     return None
 
