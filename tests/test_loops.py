@@ -54,6 +54,22 @@ def counter_in_the_caller(x):
     return y.sum()
 
 
+_STEPS = [0]
+
+
+def _bump(y):
+    _STEPS[0] += 1  # state of a helper's module the loop's own frames never name
+    return y * (2.0 if _STEPS[0] <= 3 else 3.0)
+
+
+def counter_in_a_helper_global(x):
+    _STEPS[0] = 0
+    y = x
+    while y.norm() < 100:
+        y = _bump(y)
+    return y.sum()
+
+
 def appends(x):
     y, ys = x, []
     while y.norm() < 100:
@@ -182,6 +198,7 @@ def test_newton_gradient_wrt_the_parameter(target):
 
 @pytest.mark.parametrize("fn,why", [(counter_changes_body, "the local 'i' of"),
                                     (counter_in_the_caller, "the local 'i' of counter_in"),
+                                    (counter_in_a_helper_global, "the global '_STEPS'"),
                                     (appends, "the local 'ys' of")])
 def test_python_state_that_changes_keeps_the_loop_unrolled(fn, why):
     f = check(fn, [[a] for a in _inputs((3,), [1e-3, 0.1, 1.0, 20.0])])

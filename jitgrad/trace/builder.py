@@ -55,9 +55,37 @@ def guard_context() -> tuple:
     # the first test of a loop's condition is bound by its first iteration).
     state = tuple((fr.f_code.co_name,
                    tuple((k, _snap(v)) for k, v in fr.f_locals.items() if not isinstance(v, Tensor)),
-                   tuple((n, _snap(fr.f_globals[n])) for n in fr.f_code.co_names
-                         if n in fr.f_globals)) for fr in frames)
-    return key, (state, _pytree.module_version())
+                   ()) for fr in frames)
+    return key, (state + (("globals", (), _reachable_globals(frames)),),
+                 _pytree.module_version())
+
+
+def _reachable_globals(frames) -> tuple:
+    """The globals the frames' code loads, and those of the user functions it reaches through
+    them (a helper's counter), with the contents of those functions' closure cells."""
+    from jitgrad.trace.implicit import _user, global_names
+    seen: set = set()
+    out = []
+    stack = [(fr.f_code, fr.f_globals, None) for fr in frames]
+    while stack and len(seen) < 64:
+        code, glb, cells = stack.pop()
+        if code in seen:
+            continue
+        seen.add(code)
+        for cell in cells or ():
+            try:
+                out.append(("<cell>", _snap(cell.cell_contents)))
+            except ValueError:  # an empty cell
+                pass
+        for name in global_names(code):
+            if name not in glb:
+                continue
+            v = glb[name]
+            if isinstance(v, types.FunctionType) and _user(v.__code__):
+                stack.append((v.__code__, v.__globals__, v.__closure__))
+            elif not isinstance(v, Tensor):
+                out.append((name, _snap(v)))
+    return tuple(out)
 
 
 _TRACER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tracer.py")

@@ -165,7 +165,9 @@ def _state_change(contexts: list, indices: list) -> str | None:
             if len(loc) != len(loc2):
                 return f"a local variable of {fn} appears during the loop"
             if glb != glb2:
-                return f"a global that {fn} reads changes from one iteration to the next"
+                names = [n for (n, a), (_, b) in zip(glb, glb2) if a != b] or ["?"]
+                return (f"the global {names[0]!r} (read by the function or a helper it calls) "
+                        "changes from one iteration to the next")
         return "a Module changes from one iteration to the next"
     return None
 
