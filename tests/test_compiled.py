@@ -576,3 +576,25 @@ def test_numpy_arrays_and_scalars_take_the_steady_path():
     f(np.arange(3.0), np.float64(5.0))
     assert f.cache_info().hits == hits + 1
     assert f.lower(np.arange(3.0), np.float64(2.0)).as_text("call").count("is not ndarray") == 1
+
+
+SCALE = jg.tensor([1.0, 2.0, 3.0], dtype=jg.float64)
+
+
+def test_a_closure_or_global_tensor_takes_the_steady_path_and_stays_live():
+    """The generated call function reads the tensors of globals itself: their new values,
+    rebinding and in-place updates are seen; a new shape or a new tensor count re-traces."""
+    global SCALE
+    f = jg.grad(lambda x: (x * SCALE).sum() + (x * x).sum(), target="numba-cpu")
+    x = jg.tensor([1.0, 1.0, 1.0], dtype=jg.float64)
+    np.testing.assert_allclose(f(x).numpy(), [3.0, 4.0, 5.0])
+    f(x)
+    assert f._rt._last_steady is not None
+    SCALE = jg.tensor([10.0, 20.0, 30.0], dtype=jg.float64)  # rebound
+    np.testing.assert_allclose(f(x).numpy(), [12.0, 22.0, 32.0])
+    SCALE.mul_(0.5)  # updated in place
+    np.testing.assert_allclose(f(x).numpy(), [7.0, 12.0, 17.0])
+    SCALE = jg.tensor(2.0, dtype=jg.float64)  # another shape: a new signature
+    np.testing.assert_allclose(f(x).numpy(), [4.0, 4.0, 4.0])
+    assert f.cache_info().traces == 2
+    SCALE = jg.tensor([1.0, 2.0, 3.0], dtype=jg.float64)

@@ -243,20 +243,20 @@ class Runtime(ResultsMixin, EagerMixin):
                     fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]),
                             extra)
                 (template, node, build, steady), _ = self._site(fkey, args, kwargs)
-                if not implicit and not node.traced.refs and not node.children and \
-                        (steady is None or steady is not tried):
-                    # The steady state: one trace, inputs are the arguments.
+                plain = not implicit and not node.traced.refs  # the inputs are the arguments
+                if not node.children and (steady is None or steady is not tried) and \
+                        (steady is not None or plain):
+                    # The steady state: one trace (the generated function reads the tensors of
+                    # closures and globals itself).
                     try:
-                        if steady is not None:
-                            out = steady(args)
-                            if out is not _MISS:
-                                self._last_steady = steady
-                                return out
-                        outs = node.exe([a._value for a in args])
+                        out = steady(args) if steady is not None else _MISS
+                        if out is not _MISS:
+                            self._last_steady = steady
+                            return out
+                        if plain:
+                            return build(node.exe([a._value for a in args]))
                     except GuardFailure:
                         pass
-                    else:
-                        return build(outs)
                 return self.execute(Call(template.key, args, template.trees, implicit), node,
                                     args, kwargs)
         call = self.prepare(args, kwargs)
@@ -289,7 +289,7 @@ class Runtime(ResultsMixin, EagerMixin):
         if implicit or extra:
             fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]), extra)
         (_, node, build, steady), call = self._site(fkey, args, {})
-        if steady is not None and steady is not tried and not implicit and not node.children:
+        if steady is not None and steady is not tried and not node.children:
             try:
                 out = steady(args)
             except GuardFailure:

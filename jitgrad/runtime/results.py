@@ -77,11 +77,11 @@ class ResultsMixin:
         """The whole steady-state call in one generated function, where the executable can make
         one (the Numba CPU backend) and the call's inputs are its arguments ``args`` (tensors
         and Python numbers): it checks the arguments' types, shapes and dtypes (a static
-        number's value), and that no closure or global holds a tensor, itself, and returns
-        ``_MISS`` when any differs from this call's. A differentiated number becomes its 0-d
-        input. Else None."""
+        number's value) and those of the tensors it reads from closures, globals and outside
+        (inputs after the arguments'), itself, and returns ``_MISS`` when any differs from
+        this call's. A differentiated number becomes its 0-d input. Else None."""
         make = getattr(node.exe, "steady", None)
-        if make is None or not self._plain(node, call) or call.implicit or node.traced.refs:
+        if make is None or not self._plain(node, call):
             return None
         n = len(args)
         ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
@@ -90,11 +90,27 @@ class ResultsMixin:
         # Guards are compiled into the kernel: once the tree has children, this trace still
         # answers every call whose guards pass, and raises GuardFailure for the others.
         prologue = [f"if len(args) != {n}:", "    return MISS"]
+        n_leaves = len(call.leaves)
         if not self.implicit.fixed:
-            # A closure or global may come to hold a tensor, or a Python value the trace baked
-            # in may have changed.
-            prologue += ["its, iex = implicit()", "if its or (iex is not EXTRA and iex != EXTRA):",
-                         "    return MISS"]
+            # A closure or global may come to hold another tensor (or none), or a Python value
+            # the trace baked in may have changed: the tensors it reads now are inputs after
+            # the arguments', of the shapes and dtypes this trace was built for.
+            prologue += ["its, iex = implicit()",
+                         f"if len(its) != {len(call.implicit)} or "
+                         "(iex is not EXTRA and iex != EXTRA):", "    return MISS"]
+            for m, t in enumerate(call.implicit):
+                v, k = t._value, n_leaves + m
+                ns[f"S{k}"], ns[f"D{k}"] = v.shape, v.dtype
+                prologue += [f"v{k} = its[{m}]._value",
+                             f"if v{k}.shape != S{k} or v{k}.dtype is not D{k}:",
+                             "    return MISS"]
+        elif call.implicit:
+            return None
+        for r, t in enumerate(node.traced.refs):  # outside tensors the trace met: read afresh
+            k = n_leaves + len(call.implicit) + r
+            ns[f"R{k}"], ns[f"S{k}"], ns[f"D{k}"] = t, t._value.shape, t._value.dtype
+            prologue += [f"v{k} = R{k}._value",
+                         f"if v{k}.shape != S{k} or v{k}.dtype is not D{k}:", "    return MISS"]
         prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
         leaves = iter(call.leaves)
         j = 0
