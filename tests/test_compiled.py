@@ -598,3 +598,14 @@ def test_a_closure_or_global_tensor_takes_the_steady_path_and_stays_live():
     np.testing.assert_allclose(f(x).numpy(), [4.0, 4.0, 4.0])
     assert f.cache_info().traces == 2
     SCALE = jg.tensor([1.0, 2.0, 3.0], dtype=jg.float64)
+
+
+def test_a_numpy_scalar_before_a_tensor_checks_that_tensors_shape():
+    """The steady function checked the tensor after a NumPy scalar against the scalar's shape,
+    so it never matched and such calls always took the general path."""
+    f = jg.value_and_grad(lambda s, t: (t * s).sum(), argnums=1, target="numba-cpu")
+    for _ in range(2):
+        f(np.float64(2.0), jg.tensor([1.0, 2.0, 3.0], dtype=jg.float64))
+    assert f._rt._last_steady is not None
+    v, g = f(np.float64(3.0), jg.tensor(2.0, dtype=jg.float64))
+    assert v.item() == 6.0 and g.shape == () and g.item() == 3.0

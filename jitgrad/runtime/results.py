@@ -90,6 +90,14 @@ class ResultsMixin:
         # Guards are compiled into the kernel: once the tree has children, this trace still
         # answers every call whose guards pass, and raises GuardFailure for the others.
         prologue = [f"if len(args) != {n}:", "    return MISS"]
+
+        def input_array(k: int, expr: str, like) -> None:
+            """Input ``v{k}`` is the array ``expr``, of ``like``'s shape and dtype."""
+            ns[f"S{k}"], ns[f"D{k}"] = like.shape, like.dtype
+            prologue.extend([f"v{k} = {expr}",
+                             f"if v{k}.shape != S{k} or v{k}.dtype is not D{k}:",
+                             "    return MISS"])
+
         n_leaves = len(call.leaves)
         if not self.implicit.fixed:
             # A closure or global may come to hold another tensor (or none), or a Python value
@@ -99,40 +107,28 @@ class ResultsMixin:
                          f"if len(its) != {len(call.implicit)} or "
                          "(iex is not EXTRA and iex != EXTRA):", "    return MISS"]
             for m, t in enumerate(call.implicit):
-                v, k = t._value, n_leaves + m
-                ns[f"S{k}"], ns[f"D{k}"] = v.shape, v.dtype
-                prologue += [f"v{k} = its[{m}]._value",
-                             f"if v{k}.shape != S{k} or v{k}.dtype is not D{k}:",
-                             "    return MISS"]
+                input_array(n_leaves + m, f"its[{m}]._value", t._value)
         elif call.implicit:
             return None
         for r, t in enumerate(node.traced.refs):  # outside tensors the trace met: read afresh
             k = n_leaves + len(call.implicit) + r
-            ns[f"R{k}"], ns[f"S{k}"], ns[f"D{k}"] = t, t._value.shape, t._value.dtype
-            prologue += [f"v{k} = R{k}._value",
-                         f"if v{k}.shape != S{k} or v{k}.dtype is not D{k}:", "    return MISS"]
+            ns[f"R{k}"] = t
+            input_array(k, f"R{k}._value", t._value)
         prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
         leaves = iter(call.leaves)
         j = 0
         for i, (a, tree) in enumerate(zip(args, call.trees)):
             if type(a) is Tensor or type(a) is Parameter:
-                v = next(leaves)._value
-                ns[f"S{j}"], ns[f"D{j}"] = v.shape, v.dtype
                 prologue += [f"if type(a{i}) is not Tensor and type(a{i}) is not Parameter:",
-                             "    return MISS",
-                             f"v{j} = a{i}._value",
-                             f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
                              "    return MISS"]
+                input_array(j, f"a{i}._value", next(leaves)._value)
                 j += 1
             elif type(a) is np.ndarray:  # a NumPy array: an input as it is
-                v = next(leaves)._value
-                ns[f"S{j}"], ns[f"D{j}"] = v.shape, v.dtype
-                prologue += [f"if type(a{i}) is not ndarray:", "    return MISS",
-                             f"v{j} = a{i}",
-                             f"if v{j}.shape != S{j} or v{j}.dtype is not D{j}:",
-                             "    return MISS"]
+                prologue += [f"if type(a{i}) is not ndarray:", "    return MISS"]
+                input_array(j, f"a{i}", next(leaves)._value)
                 j += 1
             elif isinstance(a, np.generic):  # a NumPy scalar: a 0-d input of its dtype
+                next(leaves)
                 ns[f"T{j}"] = type(a)
                 prologue += [f"if type(a{i}) is not T{j}:", "    return MISS",
                              f"v{j} = asarray(a{i})"]
