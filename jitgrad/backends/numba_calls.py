@@ -73,7 +73,7 @@ class CallsMixin:
         v = _root(self.val(e.inputs[0]))
         name = self.fresh()
         red = e.prim.reduction
-        self.emit(f"{name} = {_NP[e.out.aval.dtype]}({red.finish.format(red.map.format(v.name), n=1)})")
+        self.emit(f"{name} = {_NP[e.out.aval.dtype]}({red.of_one(v.name)})")
         self.env[id(e.out)] = _Val("scalar", name)
 
     @CPU.register(guard_p)

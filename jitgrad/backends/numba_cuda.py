@@ -359,7 +359,7 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
             x = rd(e.inputs[0])
             red = e.prim.reduction
             if red is not None:  # of a 0-d value: of that one value (norm: its magnitude)
-                text = f"{_NP[e.out.aval.dtype]}({red.finish.format(red.map.format(x), n=1)})"
+                text = f"{_NP[e.out.aval.dtype]}({red.of_one(x)})"
             else:
                 text = scalar_expr(e, [rd(a) for a in e.inputs])
             t = self.fresh("t")

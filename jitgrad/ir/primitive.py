@@ -43,6 +43,10 @@ class Reduction(NamedTuple):
         return f"{sign}np.inf" if floating else (
             "np.iinfo(np.int64).min" if sign else "np.iinfo(np.int64).max")
 
+    def of_one(self, x: str) -> str:
+        """The reduction of the single value ``x`` (a reduction of a 0-d operand)."""
+        return self.finish.format(self.map.format(x), n=1)
+
     def binary(self, a: str, b: str) -> str:
         """An expression combining two partial results (NaN-propagating max2/min2)."""
         if self.combine in ("add", "mul"):

@@ -79,12 +79,15 @@ def _tracers(b: Builder, active: set):
     return tr
 
 
+def _zeros(b: Builder, aval):
+    """A tracer of zeros of ``aval``: a broadcast literal."""
+    z = b.literal(0.0, aval.dtype)
+    return z.expand(*aval.shape) if aval.shape else z
+
+
 def _ct_or_zeros(b: Builder, cts: dict, v):
     c = cts.get(id(v))
-    if c is None:
-        c = b.literal(0.0, v.aval.dtype).expand(*v.aval.shape) if v.aval.shape \
-            else b.literal(0.0, v.aval.dtype)
-    return c._ir
+    return (c if c is not None else _zeros(b, v.aval))._ir
 
 
 def _accumulate(cts: dict, a, c) -> None:
@@ -154,11 +157,8 @@ def _while(b: Builder, e, got: dict, cts: dict, tr) -> None:
     args = [tr(e.out)]
     for q in fc:
         c = got.get(q)
-        if c is None:  # a carried value whose result nothing differentiates: zeros
-            v = body.inputs[q]
-            c = b.literal(0.0, v.aval.dtype).expand(*v.aval.shape) if v.aval.shape \
-                else b.literal(0.0, v.aval.dtype)
-        args.append(c)
+        # (zeros for a carried value whose result nothing differentiates)
+        args.append(c if c is not None else _zeros(b, body.inputs[q].aval))
     args += [tr(a) for a in inv]
     res = b.bind(while_vjp_p, tuple(args), {"bvjp": bvjp, "n_carry": nc, "fc": fc, "fi": fi,
                                            "tape": tape})
