@@ -86,8 +86,28 @@ def _prod_others_impl(x, axes):
     return np.moveaxis(res, tuple(range(-len(axes), 0)), axes)
 
 
-prod_others_p = register("prod_others", _prod_others_impl, lambda x, axes: x, None,
-                         saves="none", kind="reduce")
+def _prod_others_vjp(g, out, x, axes):
+    # d out_i / d x_j is the product of all but x_i and x_j (0 for j == i). With the reduced
+    # axes flattened last (n elements): row j of ``rows`` is x with x_j set to 1, so its own
+    # products of the others hold those for every i (and out_j at i == j, taken back out).
+    # Exact with zeros, and written in jitgrad ops, so it differentiates again.
+    from jitgrad.factories import eye
+    from jitgrad.ops.shape import movedim
+    k = len(axes)
+    last = tuple(range(x.ndim - k, x.ndim))
+    xm, gm, om = (movedim(v, axes, last) for v in (x, g, out))
+    lead = tuple(xm.shape[:x.ndim - k])
+    n = int(np.prod(xm.shape[x.ndim - k:], dtype=np.int64))
+    xf, gf, of = (v.reshape(*lead, n) for v in (xm, gm, om))
+    mask = eye(n, dtype=dtypes.bool_)
+    rows = where(mask, 1.0, xf.reshape(*lead, 1, n)).to(x.dtype)
+    po = bind(prod_others_p, (rows,), {"axes": (len(lead) + 1,)})
+    ct = (po * gf.reshape(*lead, 1, n)).sum(dim=-1) - gf * of
+    return (movedim(ct.reshape(*xm.shape), last, axes),)
+
+
+prod_others_p = register("prod_others", _prod_others_impl, lambda x, axes: x, _prod_others_vjp,
+                         saves="both", kind="reduce")
 prod_p = register("prod", lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims),
                   _red_abstract,
                   lambda g, out, x, axes, keepdims: (

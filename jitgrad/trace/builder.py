@@ -298,11 +298,14 @@ class Builder:
         finally:
             self.src_override = prev
 
-    def _guard(self, t: Tensor, expect, src: Source | None = None) -> None:
+    def _guard(self, t: Tensor, expect, src: Source | None = None,
+               context: tuple | None = None) -> None:
+        """Record a guard. ``context``: its site and Python state for loop recognition, when
+        not the current frames' (a replayed guard's is a site of its own)."""
         src = src or user_source()
         index = len(self.guard_sites)
         self.guard_sites.append(src)
-        self.guard_context.append(guard_context())
+        self.guard_context.append(context if context is not None else guard_context())
         if t.ndim:
             t = self.bind_at(src, PRIMITIVES["reshape"], (t,), {"shape": ()})
         self.bind_at(src, PRIMITIVES["guard"], (t,), {"expect": expect, "index": index})
@@ -343,7 +346,9 @@ class Builder:
         for e in graph.eqns:
             args = [get(a) for a in e.inputs]
             if e.out is None:
-                self._guard(args[0], e.params["expect"], e.src)
+                # Replayed guards come from another trace: the frames here are not the ones
+                # they tested, so each is a site of its own, never mistaken for a loop header.
+                self._guard(args[0], e.params["expect"], e.src, context=((object(), e.src), None))
                 continue
             env[id(e.out)] = self.bind_at(e.src, e.prim, tuple(args), e.params)
         return [get(o) for o in graph.outputs]

@@ -48,6 +48,27 @@ def vjp_graph(g: Graph, wrt: tuple, n_outputs: int | None = None) -> Graph:
     return Graph(b.consts, b.inputs, b.eqns, outs)
 
 
+def seeded_vjp_graph(g: Graph, wrt: tuple) -> Graph:
+    """The VJP of ``g`` as a graph: from ``g``'s inputs followed by a cotangent per output to
+    the cotangents of the inputs ``wrt`` (those of outputs that are not floating are ignored)."""
+    b = Builder(concrete=False)
+    b.consts = list(g.consts)
+    b.inputs = list(g.inputs)
+    b.eqns = list(g.eqns)
+    seeds = [Var(o.aval) for o in g.outputs]
+    b.inputs += seeds
+    active = _active(g, {id(g.inputs[i]) for i in wrt})
+    with _emitting(b):
+        tr = _tracers(b, active)
+        cts: dict[int, object] = {}
+        for o, s in zip(g.outputs, seeds):
+            if isinstance(o, Var) and id(o) in active and _floating(o):
+                _accumulate(cts, o, b.tracer(s, None))
+        _sweep(b, g.eqns, cts, tr)
+        grads = [_ct_or_zeros(b, cts, g.inputs[i]) for i in wrt]
+    return Graph(b.consts, b.inputs, b.eqns, tuple(grads))
+
+
 class _emitting:
     """Ops go to builder ``b`` with gradients enabled (VJP rules build graphs of their own)."""
 

@@ -1,0 +1,152 @@
+"""What the functional transforms (``jitgrad.func``) share: tracing a function into a graph, and
+replaying a graph through ``bind``.
+
+A transform traces the user's function on the values it is called with, rewrites or walks the
+graph (the autodiff pass, a JVP or batching rule per primitive), and replays the result through
+``bind``. So the same transform runs eagerly (each op executes, with ``grad_fn`` recorded where
+inputs need gradients) and inside an enclosing trace (each op becomes an equation of
+``jitgrad.jit``'s or ``jitgrad.grad``'s graph, which then compiles), and transforms compose:
+``vmap(grad(f))`` batches the graph that ``grad`` replayed into ``vmap``'s trace.
+
+>>> import jitgrad
+>>> from jitgrad.transforms.replay import trace_graph, replay
+>>> fn = trace_graph(lambda x: x.sin() * 2, (jitgrad.tensor([0.0, 1.0]),))
+>>> print(fn.graph)
+{ lambda ; a:f32[2]. let
+    b:f32[2] = sin a
+    c:f32[2] = mul b 2.0:f32
+  in (c,) }
+>>> replay(fn.graph, fn.inputs((jitgrad.tensor([0.0, 3.0]),)))[0]
+tensor([0.0000, 0.2822])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitgrad import dtypes
+from jitgrad.autograd import grad_mode
+from jitgrad.ir.graph import Graph, Lit
+from jitgrad.ops import registry
+from jitgrad.ops.control import guard_p
+from jitgrad.tensor import Tensor
+from jitgrad.trace.builder import Builder, locate
+from jitgrad.trace.pytree import Kind, flatten, unflatten
+from jitgrad.trace.tracer import _rebuild, module_leaves
+
+
+class TracedFn:
+    """A function traced on some arguments: its graph, the treedefs of its arguments and result,
+    and the outside tensors it read (closures, globals, Module parameters not passed in), which
+    are the graph's last inputs."""
+
+    __slots__ = ("graph", "arg_trees", "out_tree", "n_leaves", "refs", "leaf_args")
+
+    def __init__(self, graph, arg_trees, out_tree, n_leaves, refs, leaf_args) -> None:
+        self.graph = graph
+        self.arg_trees = arg_trees
+        self.out_tree = out_tree
+        self.n_leaves = n_leaves
+        self.refs = refs
+        self.leaf_args = leaf_args  # per leaf: the index of the positional argument it is in
+
+    def inputs(self, args: tuple) -> list:
+        """The graph's inputs for ``args`` (of the traced structure): their leaves, then the
+        outside tensors."""
+        leaves = [_as_tensor(x) for x in flatten(tuple(args), where="argument")[0]]
+        return leaves + list(self.refs)
+
+    def leaves_of(self, argnums: tuple) -> tuple:
+        """Positions of the leaves of the positional arguments ``argnums``."""
+        return tuple(i for i, a in enumerate(self.leaf_args) if a in argnums)
+
+
+def _as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x))
+
+
+def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the function") \
+        -> TracedFn:
+    """Trace ``fn(*args)`` into a graph. ``values``: the concrete value to trace each leaf at,
+    when it is not the leaf's own (``vmap`` traces one example of a batch)."""
+    trees, leaves = [], []
+    leaf_args: list = []
+    for i, a in enumerate(args):
+        ls, tree = flatten(a, where=f"argument {i}")
+        trees.append(tree)
+        leaves.extend(_as_tensor(x) for x in ls)
+        leaf_args.extend([i] * len(ls))
+    trees.append(flatten({}, where="keywords")[1])
+    b = Builder(concrete=True)
+    tracers = [b.new_input(np.asarray(v) if values is not None else leaf._value)
+               for leaf, v in zip(leaves, values if values is not None else leaves)]
+    for k in module_leaves(trees):
+        b.register_outside(leaves[k], tracers[k])
+    new_args, _ = _rebuild(args, {}, trees, tracers)
+    registry.trace_state.push(b)
+    try:
+        with grad_mode.enable_grad():
+            out = fn(*new_args)
+        out_leaves, out_tree = flatten(out, where=f"the result of {where}")
+        outputs = tuple(b.atom(t) for t in out_leaves)
+    except (ValueError, IndexError, RuntimeError) as e:
+        new = locate(e)
+        if new is e:
+            raise
+        raise new from None
+    finally:
+        registry.trace_state.pop()
+    graph = Graph(b.consts, b.inputs, b.eqns, outputs)
+    return TracedFn(graph, trees[:-1], out_tree, len(leaves), [t for _, t in b.refs], leaf_args)
+
+
+def const(arr: np.ndarray) -> Tensor:
+    """A constant array as a tensor: a constant of the active trace, if there is one."""
+    b = registry.trace_state.builder
+    return b.const(arr) if b is not None else Tensor._wrap(arr)
+
+
+def emit(e, args: list):
+    """Apply equation ``e``'s primitive to ``args`` through ``bind``, attributed to its line.
+    A guard becomes the enclosing trace's guard (so a compiled caller re-checks the decision);
+    eagerly it holds, as the values are those it was traced at."""
+    b = registry.trace_state.builder
+    if e.prim is guard_p:
+        if b is not None and args[0]._ir is not None:
+            b._guard(args[0], e.params["expect"], e.src, context=((object(), e.src), None))
+        return None
+    if b is not None:
+        return b.bind_at(e.src, e.prim, tuple(args), e.params)
+    return registry.bind(e.prim, tuple(args), e.params)
+
+
+def replay(g: Graph, inputs: list) -> list:
+    """Run ``g`` on tensors ``inputs`` through ``bind``: eagerly, or into the active trace."""
+    env: dict[int, Tensor] = {id(v): const(arr) for v, arr in g.consts}
+    for v, t in zip(g.inputs, inputs):
+        env[id(v)] = t
+
+    def read(a):
+        if isinstance(a, Lit):
+            return registry.scalar(a.value, a.aval.dtype)
+        return env[id(a)]
+
+    for e in g.eqns:
+        out = emit(e, [read(a) for a in e.inputs])
+        if e.out is not None:
+            env[id(e.out)] = out
+    return [read(o) for o in g.outputs]
+
+
+def structure(tree: tuple, leaves: list):
+    """The result of a transform in the structure ``tree`` of the traced result."""
+    return unflatten(tree, leaves)
+
+
+def is_tensor_tree(tree: tuple) -> bool:
+    return tree[0] == Kind.TENSOR
+
+
+def zeros(shape: tuple, dtype: dtypes.DType) -> Tensor:
+    z = registry.scalar(0, dtype)
+    return z.expand(*shape) if shape else z
