@@ -145,8 +145,19 @@ def _matmul(prim, args, batched, size):
     out_shape = matmul_shape(la, lb)
     if len(la) == 1 and len(lb) == 1:  # a dot product per example
         return _elementwise(P["mul"], [a, b], [ba, bb], size).sum(dim=-1)
-    # Vectors as matrices, then batch broadcasting: the batch axis leads, unit axes line the
-    # operands' own batch axes up.
+    # Shared weights: one plain matrix product, the batch folded into rows (or columns), which
+    # the backends run as one BLAS call (broadcast batch axes would not be).
+    if ba and not bb and len(lb) <= 2:
+        return _bind(prim, (a.reshape(-1, la[-1]), b), {}).reshape(size, *out_shape)
+    if bb and not ba and len(la) <= 2 and len(lb) <= 2:
+        if len(lb) == 1:  # b: (B, k)
+            r = _bind(prim, (a, b.permute(1, 0)), {})
+            return r if len(la) == 1 else r.permute(1, 0)
+        k, m = lb
+        r = _bind(prim, (a, b.permute(1, 0, 2).reshape(k, size * m)), {})
+        return r.reshape(size, m) if len(la) == 1 else r.reshape(la[0], size, m).permute(1, 0, 2)
+    # Otherwise vectors as matrices, then batch broadcasting: the batch axis leads, unit axes
+    # line the operands' own batch axes up.
     if len(la) == 1:
         a = a.reshape(*a.shape[:-1], 1, la[0])
     if len(lb) == 1:
