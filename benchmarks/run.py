@@ -3,7 +3,7 @@ installed), in one process: medians over repeats, and ratios. First-call latency
 run in fresh processes. The workloads: a scalar function per call, the norm-driven while loop
 per call (steady state, and in total with its compiles over inputs whose trip counts
 differ), a loop whose gradient needs every iteration, an elementwise gradient on 1e6 float64,
-and a 784-256-10 tanh MLP step at batch 128.
+a 784-256-10 tanh MLP step at batch 128, and that MLP's per-example gradients (vmap of grad).
 
 Run: python benchmarks/run.py            (pip install -e ".[bench]" for the comparisons)
 """
@@ -265,6 +265,42 @@ def mlp() -> None:
     compare("mlp", fns, repeats=15)
 
 
+def per_example() -> None:
+    print("per-example gradients of the 784-256-10 tanh MLP (vmap of grad), batch 128 float32")
+    rng = np.random.default_rng(0)
+    xb = rng.standard_normal((128, 784)).astype(np.float32)
+    yb = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 128)]  # one-hot targets
+    shapes = [(256, 784), (256,), (10, 256), (10,)]
+    pb = [(rng.standard_normal(s) * 0.05).astype(np.float32) for s in shapes]
+
+    def loss(lib, log_softmax):
+        def f(w1, b1, w2, b2, x, y):
+            logits = lib.tanh(x @ w1.T + b1) @ w2.T + b2
+            return -(log_softmax(logits) * y).sum()
+        return f
+    dims = (None, None, None, None, 0, 0)
+    jl = loss(jg, lambda z: jg.nn.functional.log_softmax(z, dim=-1))
+    f = jg.jit(jg.func.vmap(jg.func.grad(jl, argnums=(0, 1, 2, 3)), in_dims=dims))
+    ps, x, y = [jg.tensor(p) for p in pb], jg.tensor(xb), jg.tensor(yb)
+    fns = {"jitgrad compiled": lambda: f(*ps, x, y)}
+    eager = jg.func.vmap(jg.func.grad(jl, argnums=(0, 1, 2, 3)), in_dims=dims)
+    fns["jitgrad eager vmap"] = lambda: eager(*ps, x, y)
+    one = jg.grad(jl, argnums=(0, 1, 2, 3))
+    fns["jitgrad compiled loop"] = lambda: [one(*ps, x[i], y[i]) for i in range(128)]
+    if torch is not None:
+        import torch.func as tf
+        tl = loss(torch, lambda z: torch.log_softmax(z, dim=-1))
+        tps, tx, ty = [torch.tensor(p) for p in pb], torch.tensor(xb), torch.tensor(yb)
+        tg = tf.vmap(tf.grad(tl, argnums=(0, 1, 2, 3)), in_dims=dims)
+        fns["torch.func vmap"] = lambda: tg(*tps, tx, ty)
+    if jax is not None:
+        jxl = loss(jnp, lambda z: jax.nn.log_softmax(z, axis=-1))
+        jf = jax.jit(jax.vmap(jax.grad(jxl, argnums=(0, 1, 2, 3)), in_axes=dims))
+        jps, jx, jy = [jnp.asarray(p) for p in pb], jnp.asarray(xb), jnp.asarray(yb)
+        fns["jax jit vmap"] = lambda: jax.block_until_ready(jf(*jps, jx, jy))
+    compare("per-example", fns, repeats=9)
+
+
 FIRST_CALL = textwrap.dedent("""
     import sys
     import time
@@ -356,10 +392,11 @@ def summary() -> None:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["scalar", "while", "loops", "elementwise", "mlp", "fresh"]
+    which = sys.argv[1:] or ["scalar", "while", "loops", "elementwise", "mlp", "per-example",
+                             "fresh"]
     for name, fn in (("scalar", scalar), ("while", while_loop), ("loops", loop_total),
                      ("loops", loop_tape), ("elementwise", elementwise), ("mlp", mlp),
-                     ("fresh", fresh_process)):
+                     ("per-example", per_example), ("fresh", fresh_process)):
         if name in which:
             fn()
     summary()

@@ -171,6 +171,10 @@ def _matmul(prim, args, batched, size):
         a = a.reshape(*((1,) * (rank + 1 - a.ndim)), *a.shape)
     if not bb:
         b = b.reshape(*((1,) * (rank + 1 - b.ndim)), *b.shape)
+    if a.shape[-1] == 1:
+        # An outer product per example (the VJP of a vector-matrix product): a broadcast
+        # multiply, which fuses, where batched matrix products of depth 1 would not.
+        return _bind(P["mul"], (a, b), {}).reshape(size, *out_shape)
     return _bind(prim, (a, b), {}).reshape(size, *out_shape)
 
 

@@ -6,7 +6,8 @@
   (``x * 0``, ``x + 0``) is rewritten.
 - ``cse``: identical equations (same primitive, operands and params) computed once.
 - ``transpose_products``: ``(a @ b).T`` becomes ``b.T @ a.T`` where the product is used only
-  there, so no transposed copy of the result is made.
+  there, so no transposed copy of the result is made; likewise the permute of a broadcast
+  elementwise product (``vmap``'s per-example outer products) permutes its small operands.
 - ``dce``: equations whose results are never used are dropped; guards always stay.
 """
 
@@ -206,8 +207,38 @@ def transpose_products(g: Graph) -> Graph:
             ta, tb = _transposed(b, producer, eqns, e.src), _transposed(a, producer, eqns, e.src)
             eqns.append(Eqn(matmul_p, (ta, tb), e.out, {}, e.src))
             continue
+        if e.prim is permute_p and m is not None and _broadcast_product(m, uses):
+            # The permute of a broadcast elementwise result (an outer product per example,
+            # from vmap of a gradient): permute the small operands, and write the result once.
+            ins = tuple(a if isinstance(a, Lit) else _permuted(a, e.params["perm"], producer,
+                                                               eqns, e.src) for a in m.inputs)
+            eqns.append(Eqn(m.prim, ins, e.out, m.params, m.src))
+            continue
         eqns.append(e)
     return Graph(g.consts, g.inputs, tuple(eqns), g.outputs)
+
+
+def _broadcast_product(m: Eqn, uses: dict) -> bool:
+    """An elementwise equation used once whose operands, of its rank, are together smaller
+    than its result."""
+    if m.prim.kind != "elementwise" or m.prim.expr is None or uses.get(id(m.out)) != 1:
+        return False
+    rank = len(m.out.aval.shape)
+    vs = [a for a in m.inputs if isinstance(a, Var)]
+    if any(len(a.aval.shape) != rank for a in vs):
+        return False
+    size = int(np.prod(m.out.aval.shape, dtype=np.int64))
+    return sum(int(np.prod(a.aval.shape, dtype=np.int64)) for a in vs) < size
+
+
+def _permuted(v, perm: tuple, producer: dict, eqns: list, src):
+    p = producer.get(id(v))
+    if p is not None and p.prim is permute_p and tuple(
+            p.params["perm"][i] for i in perm) == tuple(range(len(perm))):
+        return p.inputs[0]  # a permute undone
+    out = Var(type(v.aval)(tuple(v.aval.shape[i] for i in perm), v.aval.dtype))
+    eqns.append(Eqn(permute_p, (v,), out, {"perm": tuple(perm)}, src))
+    return out
 
 
 def _transposed(v, producer: dict, eqns: list, src):
