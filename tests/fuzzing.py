@@ -198,11 +198,17 @@ class Program:
 
     def loop(self, a: str, sa: tuple) -> None:
         # A data-dependent while loop (lifted into one loop when it can be): growing to a
-        # bound, contracting with a tape, two carried values and an invariant, or a rebinding.
+        # bound, contracting with a tape, two carried values and an invariant, a rebinding, or
+        # a for over range(int(n.item())).
         name = f"v{self.n}"
         self.n += 1
-        kind = self.pick(4)
-        if kind == 3:  # a rebinding of one tensor to two names: y, z = z, y + z
+        kind = self.pick(5)
+        if kind == 4:  # a for over a range whose length is a tensor's value
+            self.lines += [f"{name}_n = ({a}.abs().sum() * 2.0).clamp(max=6.0).floor()",
+                           f"{name} = {a} * 1.0",
+                           f"for _ in range(int({name}_n.item())):",
+                           f"    {name} = {name} * 0.8 + {name}.sin() * 0.3"]
+        elif kind == 3:  # a rebinding of one tensor to two names: y, z = z, y + z
             self.lines += [f"{name} = {a}.abs() + 0.1", f"{name}_z = {name}",
                            f"while {name}.sum() < 30.0:",
                            f"    {name}, {name}_z = {name}_z, {name} + {name}_z"]

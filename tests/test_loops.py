@@ -237,6 +237,88 @@ def test_for_over_range_of_item_stays_right():
     check(counted, args)
 
 
+def counted_int(x, n):
+    y = x
+    for _ in range(int(n)):
+        y = y * 0.5 + jg.sin(y)
+    return y.sum()
+
+
+def counted_tensor(x, n):
+    y = x
+    for _ in range(n):
+        y = jg.tanh(y) * 1.2
+    return y.sum()
+
+
+def counted_nested(x, n, m):
+    y = x
+    for _ in range(int(n.item())):
+        for _ in range(int(m.item())):
+            y = jg.sin(y) * 1.1
+        y = y + 0.25
+    return y.sum()
+
+
+def counted_reads_index(x, n):
+    y = x
+    for i in range(int(n.item())):
+        y = y * (1 + (i == 4))  # the index steers the body: not a loop to lift
+    return y.sum()
+
+
+def counted_python_counter(x, n):
+    y, c = x, 0
+    for _ in range(int(n.item())):
+        c += 1
+        y = y * 2 if c < 4 else y * 3
+    return y.sum()
+
+
+def counted_break(x, n):
+    y = x
+    for _ in range(int(n.item())):
+        y = y * 1.5
+        if y.sum() > 40:
+            break
+    return y.sum()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("fn", [counted, counted_int, counted_tensor])
+def test_for_over_range_of_a_tensor_is_one_compile_for_every_count(fn, target):
+    ns = [3, 5, 0, 2, 9, 1, 4]
+    args = [(x, np.array(n, dtype=np.int64)) for x, n in zip(_inputs((3,), [1] * 7), ns)]
+    f = check(fn, args, target=target)
+    info = f.cache_info()
+    assert info.traces == 1 and info.guard_failures == 0, info
+    assert len(info.loops) == 1 and ": lifted (" in info.loops[0]
+    assert info.compiles <= 1
+
+
+def test_for_over_range_of_a_float_truncates_as_int_does():
+    args = [(x, np.array(n)) for x, n in zip(_inputs((3,), [1] * 5), [3.0, 4.7, -1.5, 0.2, 6.9])]
+    f = check(counted, args)
+    assert f.cache_info().traces == 1
+    with pytest.raises(ValueError, match="NaN"):
+        f(jg.tensor(np.ones(3)), jg.tensor(float("nan")))
+
+
+def test_nested_for_over_ranges_lift_inside_out():
+    args = [(x, np.array(n), np.array(m)) for x, n, m in
+            zip(_inputs((2,), [1] * 5), [2, 3, 4, 1, 5], [3, 2, 4, 6, 2])]
+    f = check(counted_nested, args)
+    info = f.cache_info()
+    assert info.traces == 1, info
+    assert sum(": lifted (" in s for s in info.loops) == 2
+
+
+@pytest.mark.parametrize("fn", [counted_reads_index, counted_python_counter, counted_break])
+def test_for_over_a_range_the_body_steers_stays_right(fn):
+    ns = [3, 6, 2, 5, 8, 3]
+    check(fn, [(x, np.array(n)) for x, n in zip(_inputs((2,), [1] * 6), ns)])
+
+
 @pytest.mark.parametrize("fn", [growing, growing_norm])
 def test_shapes_that_change_per_iteration_fall_back_and_stay_right(fn):
     f = check(fn, [[a] for a in _inputs((2,), [1e-2, 1.0, 30.0])])

@@ -176,6 +176,7 @@ class Builder:
         self.guard_context: list[tuple] = []  # per guard: guard_context()
         self.src_override: Source | None = None
         self._keep: list = []  # outside tensors whose ids are keys of ``known``
+        self._zeros: dict = {}  # loop site -> its counter's start (``range_loop``)
 
     # -- making tracers ----------------------------------------------------------------------
     def tracer(self, var: Var, value: np.ndarray | None) -> Tensor:
@@ -309,6 +310,75 @@ class Builder:
         if t.ndim:
             t = self.bind_at(src, PRIMITIVES["reshape"], (t,), {"shape": ()})
         self.bind_at(src, PRIMITIVES["guard"], (t,), {"expect": expect, "index": index})
+
+    def range_loop(self, frame, match: tuple, arg):
+        """A ``for`` over ``range`` of a tensor's value (``trace/ranges.py``): the iterator
+        whose headers guard ``counter < N``, with ``N`` that value in the trace, or None when
+        the call is not one this can take."""
+        from jitgrad.trace.ranges import LoopRange
+        name, kind, var = match
+        x = frame.f_locals.get(name)
+        if not isinstance(x, Tensor) or x._ir is None or x.__dict__.get("_builder") is not self \
+                or x.numel() != 1:
+            return None
+        if kind == "tensor":
+            if arg is not x or x.dtype is not dtypes.int64:
+                return None
+        else:
+            if type(arg) is not int or (kind == "item" and x.dtype is not dtypes.int64):
+                return None
+            if not self._drop_last_guard(x):
+                return None
+        src = Source(frame.f_code.co_filename, frame.f_lineno)
+        xs = x if not x.ndim else self.bind_at(src, PRIMITIVES["reshape"], (x,), {"shape": ()})
+        if x.dtype.is_floating_point:
+            # int() of NaN or inf raises: such a value re-traces, and Python raises then.
+            bad = self.bind_at(src, PRIMITIVES["bitwise_or"], (
+                self.bind_at(src, PRIMITIVES["isnan"], (xs,), {}),
+                self.bind_at(src, PRIMITIVES["isinf"], (xs,), {})), {})
+            self._guard(bad, False, src)
+        n = xs if x.dtype is dtypes.int64 else self.bind_at(
+            src, PRIMITIVES["astype"], (xs,), {"dtype": dtypes.int64})  # truncates, as int()
+        # One zero per loop site: the inner loop of each iteration of an outer one starts from
+        # the same value, as iterations must to be lifted, and from another than the outer's
+        # counter (a value both carried and read as it is would stop the outer one).
+        site = (frame.f_code, frame.f_lasti)
+        if site not in self._zeros:
+            self._zeros[site] = self.const(np.zeros((), np.int64))
+        counter = [self._zeros[site]]
+        one = self.literal(1, dtypes.int64)
+
+        def header(i: int, last: bool) -> None:
+            if i:
+                counter[0] = self.bind_at(src, PRIMITIVES["add"], (counter[0], one), {})
+            cond = self.bind_at(src, PRIMITIVES["lt"], (counter[0], n), {})
+            key, state = guard_context()
+            if state is not None:  # the loop variable counts up; nothing reads it
+                frames, version = state
+                fn, loc, glb = frames[0]
+                frames = ((fn, tuple((k, v) for k, v in loc if k != var), glb),) + frames[1:]
+                state = (frames, version)
+            self._guard(cond, not last, src, context=(key, state))
+        return LoopRange(self, int(arg) if kind != "tensor" else int(x._value.reshape(())),
+                         header)
+
+    def _drop_last_guard(self, x: Tensor) -> bool:
+        """Take back the guard just made on ``x``'s value (its only use is the range)."""
+        if not self.eqns or self.eqns[-1].prim is not PRIMITIVES["guard"]:
+            return False
+        g = self.eqns[-1]
+        if g.params["index"] != len(self.guard_sites) - 1:
+            return False
+        src = g.inputs[0]
+        if src is not x._ir:
+            made = len(self.eqns) > 1 and self.eqns[-2]
+            if not (made and made.out is src and made.prim is PRIMITIVES["reshape"]
+                    and made.inputs[0] is x._ir):
+                return False
+        self.eqns.pop()
+        self.guard_sites.pop()
+        self.guard_context.pop()
+        return True
 
     def inplace(self, target: Tensor, compute, name: str) -> Tensor:
         """In-place ops on tracers rebind the tracer to the new value (SSA underneath)."""

@@ -17,6 +17,7 @@ from jitgrad.autograd import grad_mode
 from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
 from jitgrad.tensor import Tensor
+from jitgrad.trace import ranges
 from jitgrad.trace.builder import Builder, locate
 from jitgrad.trace.pytree import Kind, flatten, unflatten
 
@@ -53,7 +54,7 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
     # The caller's grad mode does not reach inside a compiled function (as in JAX and
     # torch.func): ``no_grad`` around a call must not turn its trace into a constant.
     try:
-        with grad_mode.enable_grad():
+        with grad_mode.enable_grad(), ranges.inject(fn):
             out = fn(*new_args, **new_kwargs)
         aux = None
         if has_aux:

@@ -1,0 +1,167 @@
+"""``for _ in range(int(n.item()))`` as a loop the trace can lift.
+
+A ``for`` over a range whose length is read from a tensor unrolls in the trace like any Python
+loop, and asks for the tensor's value once (a guard on it, so every new length re-traced).
+While a function is traced, the ``range`` its module's code calls is this module's
+``TracingRange``: when the call is exactly ``range(int(X.item()))``, ``range(int(X))``,
+``range(X.item())`` or ``range(X)`` with ``X`` a local tensor of the trace, read straight from
+the bytecode at the call, and the loop variable is never read, it hands out the same numbers
+but tells the builder at every header (each ``__next__``): the builder then guards
+``counter < N`` there, with ``N = int(X)`` taken in the trace, instead of guarding ``X``'s value.
+Those guards are a ``while`` loop's headers, which ``transforms/loops.py`` lifts (one compile
+for every length); where it does not, they still hold exactly when the length is the same.
+
+Anything else (another expression, a keyword, a loop variable the body reads, ``range``
+rebound in the module) gets Python's own ``range``.
+
+>>> import jitgrad
+>>> def f(x, n):
+...     for _ in range(int(n.item())):
+...         x = x * 2
+...     return x.sum()
+>>> g = jitgrad.grad(f, target="reference")
+>>> [g(jitgrad.ones(2), jitgrad.tensor(k)).tolist() for k in (2, 3, 5)]
+[[4.0, 4.0], [8.0, 8.0], [32.0, 32.0]]
+>>> g.cache_info().loops
+('...:2: lifted (2 iterations traced; one kernel for any count)',)
+"""
+
+from __future__ import annotations
+
+import builtins
+import dis
+import sys
+
+_range = builtins.range
+_CALLS = ("CALL", "CALL_FUNCTION", "CALL_METHOD")
+_SKIP = ("PRECALL", "CACHE", "PUSH_NULL", "NOP", "EXTENDED_ARG")
+# Names through which code can read its locals without naming them.
+_INTROSPECTION = frozenset({"locals", "vars", "eval", "exec", "_getframe", "currentframe"})
+
+
+class _RangeType(type):
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, _range)
+
+
+class TracingRange(metaclass=_RangeType):
+    """``range`` for the module of a function being traced (see the module docstring)."""
+
+    def __new__(cls, *args):
+        if len(args) == 1:
+            from jitgrad.ops import registry
+            b = registry.trace_state.builder
+            if b is not None and b.concrete:
+                frame = sys._getframe(1)
+                match = _match(frame.f_code, frame.f_lasti)
+                if match is not None:
+                    loop = b.range_loop(frame, match, args[0])
+                    if loop is not None:
+                        return loop
+        return _range(*args)
+
+
+_MATCHES: dict = {}
+
+
+def _match(code, lasti: int):
+    """``(tensor name, kind, loop variable)`` when the call at ``lasti`` is one of the
+    patterns and starts a ``for`` whose variable nothing reads, else None."""
+    key = (code, lasti)
+    if key not in _MATCHES:
+        _MATCHES[key] = _find(code, lasti)
+    return _MATCHES[key]
+
+
+def _norm(ins) -> tuple:
+    op = ins.opname
+    if op in _CALLS:
+        return ("call", ins.arg)
+    if op == "LOAD_GLOBAL":
+        return ("global", ins.argval)
+    if op == "LOAD_FAST":
+        return ("fast", ins.argval)
+    if op in ("LOAD_METHOD", "LOAD_ATTR"):
+        return ("attr", ins.argval)
+    return (op, ins.argval)
+
+
+_PATTERNS = {
+    "int_item": [("global", "range"), ("global", "int"), ("fast", None), ("attr", "item"),
+                 ("call", 0), ("call", 1), ("call", 1)],
+    "int": [("global", "range"), ("global", "int"), ("fast", None), ("call", 1), ("call", 1)],
+    "item": [("global", "range"), ("fast", None), ("attr", "item"), ("call", 0), ("call", 1)],
+    "tensor": [("global", "range"), ("fast", None), ("call", 1)],
+}
+
+
+def _find(code, lasti: int):
+    if _INTROSPECTION & set(code.co_names):
+        return None
+    ins = [i for i in dis.get_instructions(code) if i.opname not in _SKIP]
+    at = next((k for k, i in enumerate(ins) if i.offset == lasti), None)
+    if at is None or ins[at].opname not in _CALLS:
+        return None
+    after = ins[at + 1:at + 4]
+    if len(after) < 3 or [a.opname for a in after[:2]] != ["GET_ITER", "FOR_ITER"] or \
+            after[2].opname != "STORE_FAST":
+        return None
+    var = after[2].argval
+    if var in code.co_cellvars or any(
+            i.argval == var and i.opname in ("LOAD_FAST", "LOAD_FAST_CHECK", "DELETE_FAST",
+                                             "LOAD_CLOSURE", "LOAD_DEREF") for i in ins):
+        return None
+    for kind, pat in _PATTERNS.items():
+        seq = [_norm(i) for i in ins[max(0, at + 1 - len(pat)):at + 1]]
+        if len(seq) == len(pat) and all(p[0] == s[0] and (p[1] is None or p[1] == s[1])
+                                        for p, s in zip(pat, seq)):
+            name = seq[2][1] if kind.startswith("int") else seq[1][1]
+            return name, kind, var
+    return None
+
+
+class LoopRange:
+    """The numbers ``0..n-1``, telling the builder at each header of the ``for`` loop."""
+
+    def __init__(self, builder, n: int, header) -> None:
+        self.builder = builder
+        self.n = n
+        self.i = 0
+        self.header = header  # header(i, last): the guard at this hit of the header
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> int:
+        from jitgrad.ops import registry
+        if registry.trace_state.builder is not self.builder:
+            raise RuntimeError("a range made while tracing was iterated outside its trace")
+        i = self.i
+        self.header(i, i >= self.n)
+        if i >= self.n:
+            raise StopIteration
+        self.i = i + 1
+        return i
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class inject:
+    """Put ``TracingRange`` in the globals of the traced function's module while it is traced
+    (nothing is changed where the module has a ``range`` of its own)."""
+
+    def __init__(self, fn) -> None:
+        self.glb = getattr(fn, "__globals__", None)
+        if self.glb is None:
+            fwd = getattr(type(fn), "forward", None)
+            self.glb = getattr(fwd, "__globals__", None)
+
+    def __enter__(self):
+        self.done = self.glb is not None and "range" not in self.glb
+        if self.done:
+            self.glb["range"] = TracingRange
+
+    def __exit__(self, *exc) -> None:
+        if self.done and self.glb.get("range") is TracingRange:
+            del self.glb["range"]
