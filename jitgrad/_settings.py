@@ -31,6 +31,9 @@ class Config:
         # A CPU trace that still has guards runs on the interpreter at its first call and
         # compiles at its second: a trace that serves one call never pays a compile.
         self.defer_guarded = True
+        # A guard on a bool whose two outcomes were both traced merges the two traces into one
+        # graph with a cond (transforms/branches.py): one kernel for both sides of an if.
+        self.merge_branches = True
 
 
 config = Config()

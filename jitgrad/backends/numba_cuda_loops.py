@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from jitgrad.backends.lowering import CUDA
 from jitgrad.backends.numba_values import _NP, Unsupported, _numel, _Val
-from jitgrad.ops.loops import tuple_get_p, while_p, while_vjp_p
+from jitgrad.ops.loops import cond_p, tuple_get_p, while_p, while_vjp_p
 
 
 class CudaLoopsMixin:
@@ -60,6 +60,27 @@ class CudaLoopsMixin:
         self.tuples[id(e.out)] = names
         self.loops[id(e.out)] = (f"{w}_c", f"{w}_n", f"{w}_t")
         self.env[id(e.out)] = _Val("temp", "<loop results>")
+        return None
+
+    @CUDA.register(cond_p)
+    def call_cond(self, e):
+        """A host ``if`` over the two sides' drivers: the predicate is the one read-back."""
+        c = self.fresh("cd")
+        ops = [self.dense(a) for a in e.inputs[1:]]
+        pred = self.dense(e.inputs[0])
+        for side in ("true", "false"):
+            self.nested(e.params[side], f"{c}_{side}")
+        n = len(e.params["true"].outputs)
+        self.emit(f"{c}_fn = {c}_true if {pred}.copy_to_host()[0] else {c}_false")
+        self.emit(f"{c}_o, {c}_st = {c}_fn([{''.join(f'{a}, ' for a in ops)}], C, E, P)")
+        self.emit(f"if {c}_st is not None and {c}_st.copy_to_host()[0] >= 0:")
+        self.emit(f"    return [], {c}_st  # a guard of the side failed: the call re-traces")
+        names = []
+        for i in range(n):
+            names.append(f"{c}_r{i}")
+            self.emit(f"{c}_r{i} = {c}_o[{i}]._flat")
+        self.tuples[id(e.out)] = names
+        self.env[id(e.out)] = _Val("temp", "<branch results>")
         return None
 
     @CUDA.register(tuple_get_p)

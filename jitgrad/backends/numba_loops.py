@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from jitgrad.backends.lowering import CPU
 from jitgrad.backends.numba_values import _NP, Unsupported, _root, _Val
-from jitgrad.ops.loops import tuple_get_p, while_p, while_vjp_p
+from jitgrad.ops.loops import cond_p, tuple_get_p, while_p, while_vjp_p
 
 _TAPE0 = 16  # iterations the tape holds before it first grows
 
@@ -79,6 +79,21 @@ class LoopsMixin:
         self.tuples[id(e.out)] = cs
         self.loops[id(e.out)] = (cs, f"{w}_n", tapes)
         self.env[id(e.out)] = _Val("temp", "<loop results>")
+
+    @CPU.register(cond_p)
+    def call_cond(self, e) -> None:
+        """Both sides inlined under an ``if``: one function, so one compile for the two."""
+        c = self.fresh("cd")
+        ops = [self.operand(a) for a in e.inputs[1:]]
+        pred = _root(self.val(e.inputs[0])).name
+        rs = [f"{c}_r{i}" for i in range(len(e.params["true"].outputs))]
+        lhs = f"{', '.join(rs)}{',' if len(rs) == 1 else ''}"
+        for line, side in ((f"if {pred}:", "true"), ("else:", "false")):
+            self.emit(line)
+            outs = self.inline(e.params[side], ops, f"{c}_{side[0]}", 2)
+            self.emit(f"{lhs} = {', '.join(outs)}{',' if len(rs) == 1 else ''}", 2)
+        self.tuples[id(e.out)] = rs
+        self.env[id(e.out)] = _Val("temp", "<branch results>")
 
     @CPU.register(tuple_get_p)
     def call_tuple_get(self, e) -> None:

@@ -5,6 +5,10 @@
   and gives a tuple: the final carried values, the trip count and (``tape``) the carried values
   each iteration started from. ``pred`` is the loop condition evaluated before the loop: the
   loop is the rotated form of Python's ``while cond: body``.
+- ``cond[true false] pred operand...``: the graph ``true`` or ``false`` (each from the operands
+  to the results) as ``pred`` says, and gives a tuple of its results: a Python ``if`` on data
+  whose two sides were both traced, in one kernel (``transforms/branches.py``); its reverse is
+  a ``cond`` of the two sides' VJPs.
 - ``tuple_get[index]``: one value of such a tuple.
 - ``while_vjp[bvjp n_carry fc fi tape] w ct... inv...``: the reverse sweep of a ``while``
   whose results ``w`` are: for each iteration, last first, ``bvjp`` (the body's VJP: a Graph
@@ -71,9 +75,19 @@ def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, ta
         Aval(tuple(inv[j].shape), inv[j].dtype) for j in fi))
 
 
+def _cond_impl(pred, *operands, true, false):
+    return tuple(np.asarray(o) for o in interpret(true if _truth(pred) else false,
+                                                  list(operands)))
+
+
+def _cond_abstract(pred: Aval, *operands: Aval, true, false) -> TupleAval:
+    return TupleAval(tuple(Aval(tuple(o.aval.shape), o.aval.dtype) for o in true.outputs))
+
+
 while_p = register("while", _while_impl, _while_abstract, None, saves="none", kind="loop")
+cond_p = register("cond", _cond_impl, _cond_abstract, None, saves="none", kind="loop")
 tuple_get_p = register("tuple_get", lambda w, index: w[index], _tuple_get_abstract, None,
                        saves="none", kind="loop")
 while_vjp_p = register("while_vjp", _while_vjp_impl, _while_vjp_abstract, None, saves="none",
                        kind="loop")
-LOOP_PRIMITIVES = frozenset({while_p, tuple_get_p, while_vjp_p})
+LOOP_PRIMITIVES = frozenset({while_p, tuple_get_p, while_vjp_p, cond_p})

@@ -21,7 +21,8 @@ from jitgrad.tensor import Tensor
 from jitgrad.backends.device_array import DeviceLeaf
 from jitgrad.trace.pytree import Kind, flatten, num_leaves
 from jitgrad.trace.implicit import Implicit
-from jitgrad.trace.tracer import module_leaves, trace
+from jitgrad.trace.tracer import Traced, module_leaves, trace
+from jitgrad.transforms.branches import merge as merge_branches
 from jitgrad.transforms.loops import lift_loops
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
@@ -138,6 +139,11 @@ class Runtime(ResultsMixin, EagerMixin):
                                                     traced.guard_context)
             for rep in traced.loops:
                 _log("retrace", f"{_name(self.fn)}: loop at {rep}")
+        return self.stages(traced, call, t0)
+
+    def stages(self, traced, call: Call, t0: float) -> TraceNode:
+        """The node of a forward trace: its adjoint, simplified, compiled (or deferred)."""
+        grad = self.mode == "grad"
         g = traced.graph
         if config.verify:
             verify(g)
@@ -348,6 +354,14 @@ class Runtime(ResultsMixin, EagerMixin):
                         return f"the value read at {site} changes on nearly every call"
                     child = node.children[key] = self.new_trace(call, args, kwargs)
                     just_traced = True
+                    merged = self.merge(node, child, gf, call)
+                    if merged is not None:
+                        # Both sides of an if on data are traced: one node, one kernel, takes
+                        # this trace's place in the tree.
+                        link[0][link[1]] = merged
+                        self.forget(node)
+                        node = merged
+                        continue
                     if _lifted_at(child, node.traced.guard_context[gf.index][0]
                                   if gf.index < len(node.traced.guard_context) else None):
                         # The new trace lifted the loop whose header failed here: it serves
@@ -361,6 +375,28 @@ class Runtime(ResultsMixin, EagerMixin):
                     just_traced = False
                 link = (node.children, key)
                 node = child
+
+    def merge(self, node: TraceNode, child: TraceNode, gf, call: Call) -> TraceNode | None:
+        """``node`` and its new ``child`` (traced when guard ``gf`` failed) as one trace with a
+        ``cond`` on that guard, when ``node`` has no other children and they merge."""
+        if not config.merge_branches or not isinstance(gf.observed, bool) or \
+                len(node.children) != 1:
+            return None
+        pt, ct = node.traced, child.traced
+        if pt.out_tree != ct.out_tree or len(pt.refs) != len(ct.refs) or any(
+                a is not b for a, b in zip(pt.refs, ct.refs)):
+            return None
+        t0 = time.perf_counter()
+        g = merge_branches(pt.graph, ct.graph, gf.index, len(pt.guard_sites))
+        if g is None:
+            return None
+        k = gf.index + 1
+        traced = Traced(g, pt.out_tree, pt.refs, pt.guard_sites + ct.guard_sites[k:],
+                        pt.guard_context + ct.guard_context[k:])
+        traced.loops = pt.loops + ct.loops
+        _log("retrace", f"{_name(self.fn)}: both sides of the guard at "
+                        f"{pt.guard_sites[gf.index]} traced: merged into one cond")
+        return self.stages(traced, call, t0)
 
     def inline(self, args: tuple, kwargs: dict):
         """Trace the gradient inside the active trace and replay it there."""

@@ -127,10 +127,10 @@ def _sweep(b: Builder, eqns, cts: dict, tr) -> None:
             if ct is not None:
                 parts.setdefault(id(e.inputs[0]), {})[e.params["index"]] = ct
             continue
-        if e.prim is while_p:
+        if e.prim is while_p or e.prim is cond_p:
             got = parts.pop(id(e.out), None)
             if got:
-                _while(b, e, got, cts, tr)
+                (_while if e.prim is while_p else _cond)(b, e, got, cts, tr)
             continue
         if e.out is None or e.prim.vjp is None:
             continue
@@ -194,6 +194,28 @@ def _while(b: Builder, e, got: dict, cts: dict, tr) -> None:
     b.src_override = None
 
 
+def _cond(b: Builder, e, got: dict, cts: dict, tr) -> None:
+    """The reverse of ``cond`` equation ``e``, given the cotangents of its results: a ``cond``
+    on the same predicate of the two sides' VJPs (each recomputes its side)."""
+    ops = e.inputs[1:]
+    act = tuple(i for i, a in enumerate(ops) if isinstance(a, Var) and _floating(a)
+                and tr(a)._rg)
+    if not act:
+        return
+    true, false = e.params["true"], e.params["false"]
+    seeds = []
+    for k, o in enumerate(true.outputs):
+        c = got.get(k)
+        seeds.append(c if c is not None and _floating(o) else _zeros(b, o.aval))
+    sides = {k: simplify_body(seeded_vjp_graph(g, act)) for k, g in (("true", true),
+                                                                      ("false", false))}
+    b.src_override = e.src
+    res = b.bind(cond_p, (tr(e.inputs[0]), *[tr(a) for a in ops], *seeds), sides)
+    for k, i in enumerate(act):
+        _accumulate(cts, ops[i], b.bind(tuple_get_p, (res,), {"index": k}))
+    b.src_override = None
+
+
 def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
     """The VJP of a loop body ``(carry..., inv...) -> (carry'..., pred)``: a graph from
     ``(carry..., inv..., ct of carry'[q] for q in fc)`` to ``(ct of carry[q] for q in fc...,
@@ -218,5 +240,6 @@ def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
 
 
 from jitgrad.ir.graph import Eqn  # noqa: E402
-from jitgrad.ops.loops import LOOP_PRIMITIVES, tuple_get_p, while_p, while_vjp_p  # noqa: E402
+from jitgrad.ops.loops import (  # noqa: E402
+    LOOP_PRIMITIVES, cond_p, tuple_get_p, while_p, while_vjp_p)
 from jitgrad.transforms.simplify import simplify_body  # noqa: E402

@@ -208,6 +208,7 @@ BATCH_RULES.update({
     # Runs once per example: its ctx holds one example's saved values.
     P["custom_vjp"]: _fallback,
     P["while"]: _fallback, P["tuple_get"]: _fallback, P["while_vjp"]: _fallback,
+    P["cond"]: _fallback,
 })
 
 
