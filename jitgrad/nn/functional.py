@@ -60,6 +60,50 @@ def l1_loss(input, target, reduction: str = "mean"):
     return _reduce(ops.abs(input - target), reduction)
 
 
+def _same_shape(input, target, op: str) -> None:
+    if tuple(input.shape) != tuple(target.shape):
+        raise ShapeError(f"{op}: input shape {tuple(input.shape)} and target shape "
+                         f"{tuple(target.shape)} differ")
+
+
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
+    """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (torch's)."""
+    _same_shape(input, target, "smooth_l1_loss")
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    d = ops.abs(input - target)
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(ops.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
+    """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)`` (torch's)."""
+    _same_shape(input, target, "huber_loss")
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = ops.abs(input - target)
+    return _reduce(ops.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction)
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
+    """KL divergence with ``input`` holding log-probabilities, as torch: pointwise
+    ``target (log target - input)`` (0 where target is 0); ``reduction="batchmean"`` divides
+    the sum by the batch size, the mathematically right mean."""
+    if log_target:
+        loss = ops.exp(target) * (target - input)
+    else:
+        safe = ops.where(target > 0, target, 1.0)
+        loss = ops.where(target > 0, target * (ops.log(safe) - input), -(target * input) * 0.0)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def silu(x):
+    return x * ops.sigmoid(x)
+
+
 def _check_targets(target, n_classes: int, ignore_index: int | None = None) -> None:
     if target._ir is not None:
         return  # a traced target's range is checked by the indexing itself

@@ -64,12 +64,13 @@ class LayerNorm(Module):
 def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa: A002
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5):
     """Normalize each channel (dim 1) by the batch's statistics (training: the running ones are
-    updated in place, with the unbiased variance, as torch) or by the running ones."""
-    if input.ndim not in (2, 3):
-        raise ShapeError(f"batch_norm: expected a 2-D or 3-D input (N, C) or (N, C, L), got "
-                         f"shape {list(input.shape)}")
-    dims = (0,) if input.ndim == 2 else (0, 2)
-    view = (1, -1) if input.ndim == 2 else (1, -1, 1)
+    updated in place, with the unbiased variance, as torch) or by the running ones. Inputs are
+    (N, C), (N, C, L) or (N, C, H, W)."""
+    if input.ndim not in (2, 3, 4):
+        raise ShapeError(f"batch_norm: expected a 2-D, 3-D or 4-D input (N, C), (N, C, L) or "
+                         f"(N, C, H, W), got shape {list(input.shape)}")
+    dims = (0,) + tuple(range(2, input.ndim))
+    view = (1, -1) + (1,) * (input.ndim - 2)
     if training:
         n = input.numel() // input.shape[1]
         if n <= 1:
@@ -91,7 +92,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
     return out
 
 
-class BatchNorm1d(Module):
+class _BatchNorm(Module):
+    _dims: tuple = (2, 3)
+    _name = "BatchNorm1d"
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, track_running_stats: bool = True, dtype=None) -> None:
         super().__init__()
@@ -106,8 +110,11 @@ class BatchNorm1d(Module):
             self.running_mean = self.running_var = None
 
     def forward(self, x):
-        if x.ndim in (2, 3) and x.shape[1] != self.num_features:
-            raise ShapeError(f"BatchNorm1d({self.num_features}): input has {x.shape[1]} "
+        if x.ndim not in self._dims:
+            raise ValueError(f"expected {' or '.join(f'{d}D' for d in self._dims)} input (got "
+                             f"{x.ndim}D input)")
+        if x.shape[1] != self.num_features:
+            raise ShapeError(f"{self._name}({self.num_features}): input has {x.shape[1]} "
                              f"channels (shape {list(x.shape)})")
         training = self.training or self.running_mean is None
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
@@ -115,6 +122,24 @@ class BatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of (N, C) or (N, C, L) inputs, as ``torch.nn.BatchNorm1d``."""
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of (N, C, H, W) inputs over N, H and W, as
+    ``torch.nn.BatchNorm2d``.
+
+    >>> import jitgrad
+    >>> bn = jitgrad.nn.BatchNorm2d(2)
+    >>> bn(jitgrad.arange(16.0).reshape(2, 2, 2, 2)).mean().abs().item() < 1e-6
+    True
+    """
+
+    _dims = (4,)
+    _name = "BatchNorm2d"
 
 
 def embedding(input, weight, padding_idx: int | None = None):  # noqa: A002
