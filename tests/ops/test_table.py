@@ -63,8 +63,9 @@ def test_second_order(case):
     assert jg.autograd.gradgradcheck(lambda *t: row.fn(*t), xs, eps=1e-6, atol=1e-5, rtol=1e-4)
 
 
-# Primitives that only the compiler emits; tests/test_compiled.py and test_guards.py cover them.
-COMPILER_ONLY = {"guard", "stop_gradient", "custom_vjp", "while", "tuple_get", "while_vjp"}
+# Primitives that only the compiler emits; tests/test_compiled.py, test_guards.py, test_loops.py
+# and test_branches.py cover them.
+COMPILER_ONLY = {"guard", "stop_gradient", "custom_vjp", "while", "tuple_get", "while_vjp", "cond"}
 
 
 def test_every_primitive_has_a_row():
