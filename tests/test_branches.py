@@ -118,3 +118,26 @@ def test_jit_and_float32_through_a_cond():
         assert out.dtype is jg.float32
         np.testing.assert_allclose(out.numpy(), g(x).numpy(), rtol=1e-6)
     assert f.cache_info().compiles == 1
+
+
+FLIP = jg.tensor(1.0)
+
+
+def passes_on(x):
+    y = x * 2 if FLIP > 0 else x.sin()
+    return y, x
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_side_that_passes_an_input_on_gives_a_result_of_its_own(target):
+    # (found by the differential fuzzer: the reference backend returned the argument itself)
+    global FLIP
+    c = jg.jit(passes_on, target=target)
+    x = jg.tensor(np.ones(3))
+    for sign in (1.0, -1.0, 1.0, -1.0):
+        FLIP = jg.tensor(sign)
+        y, same = c(x)
+        np.testing.assert_allclose(_host(y), _host(passes_on(x)[0]))
+        assert not np.shares_memory(_host(same), x.numpy())
+    assert "cond" in c.lower(x).as_text("forward")
+    FLIP = jg.tensor(1.0)

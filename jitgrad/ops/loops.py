@@ -44,7 +44,7 @@ def _while_impl(pred, *operands, body, expect, n_carry, tape):
         outs = interpret(body, carry + inv)
         carry, pred = [np.asarray(o) for o in outs[:n_carry]], outs[n_carry]
         n += 1
-    return tuple(carry) + (n, saved)
+    return _own(carry, operands) + (n, saved)
 
 
 def _while_abstract(pred: Aval, *operands: Aval, body, expect, n_carry, tape) -> TupleAval:
@@ -75,9 +75,14 @@ def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, ta
         Aval(tuple(inv[j].shape), inv[j].dtype) for j in fi))
 
 
+def _own(outs, operands) -> tuple:
+    """Results as arrays of their own: a side (or a loop that ran no iteration) may pass an
+    operand on, and a result must never share memory with an argument."""
+    return tuple(np.array(o) if any(o is a for a in operands) else np.asarray(o) for o in outs)
+
+
 def _cond_impl(pred, *operands, true, false):
-    return tuple(np.asarray(o) for o in interpret(true if _truth(pred) else false,
-                                                  list(operands)))
+    return _own(interpret(true if _truth(pred) else false, list(operands)), operands)
 
 
 def _cond_abstract(pred: Aval, *operands: Aval, true, false) -> TupleAval:

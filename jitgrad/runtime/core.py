@@ -383,6 +383,9 @@ class Runtime(ResultsMixin, EagerMixin):
                 len(node.children) != 1:
             return None
         pt, ct = node.traced, child.traced
+        site = pt.guard_context[gf.index][0] if gf.index < len(pt.guard_context) else None
+        if site and sum(1 for c in pt.guard_context if c[0] == site) > 1:
+            return None  # a loop's header (one not lifted): an if's two sides merge, not trips
         if pt.out_tree != ct.out_tree or len(pt.refs) != len(ct.refs) or any(
                 a is not b for a, b in zip(pt.refs, ct.refs)):
             return None
