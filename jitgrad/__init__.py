@@ -18,6 +18,9 @@ from jitgrad.dtypes import float32, float64, int64  # noqa: F401
 from jitgrad.dtypes import float32 as float  # noqa: F401,A001
 from jitgrad.dtypes import float64 as double  # noqa: F401
 from jitgrad.dtypes import int64 as long  # noqa: F401
+from jitgrad.dtypes import int8, int16, int32, uint8  # noqa: F401
+from jitgrad.dtypes import int32 as int  # noqa: F401,A001
+from jitgrad.dtypes import int16 as short  # noqa: F401
 from jitgrad.errors import ShapeError, TraceError  # noqa: F401
 from jitgrad.ops import (  # noqa: F401
     abs, add, amax, amin, arange, argmax, argmin, as_tensor, bmm, broadcast_to, cat, chunk, clamp,
@@ -34,8 +37,8 @@ from jitgrad.ops import clamp as clip  # noqa: F401
 from jitgrad.ops import Generator, default_generator, multinomial  # noqa: F401
 from jitgrad.ops import movedim as moveaxis  # noqa: F401
 from jitgrad._compat import (  # noqa: F401,A004
-    BoolTensor, DoubleTensor, FloatTensor, LongTensor, all, allclose, any, histc, histogram,
-    isclose,
+    BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,
+    ShortTensor, all, allclose, any, histc, histogram, isclose,
 )
 from jitgrad.autograd import (  # noqa: F401
     enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,

@@ -29,6 +29,10 @@ def _typed(dtype, name: str):
 FloatTensor = _typed(dtypes.float32, "FloatTensor")
 DoubleTensor = _typed(dtypes.float64, "DoubleTensor")
 LongTensor = _typed(dtypes.int64, "LongTensor")
+IntTensor = _typed(dtypes.int32, "IntTensor")
+ShortTensor = _typed(dtypes.int16, "ShortTensor")
+CharTensor = _typed(dtypes.int8, "CharTensor")
+ByteTensor = _typed(dtypes.uint8, "ByteTensor")
 BoolTensor = _typed(dtypes.bool_, "BoolTensor")
 
 

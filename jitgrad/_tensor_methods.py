@@ -87,7 +87,10 @@ Tensor.type = lambda self, dtype=None: repr(self.dtype) if dtype is None else se
 Tensor.float = lambda self: self.to(dtypes.float32)
 Tensor.double = lambda self: self.to(dtypes.float64)
 Tensor.long = lambda self: self.to(dtypes.int64)
-Tensor.int = lambda self: self.to(dtypes.int64)
+Tensor.int = lambda self: self.to(dtypes.int32)
+Tensor.short = lambda self: self.to(dtypes.int16)
+Tensor.char = lambda self: self.to(dtypes.int8)
+Tensor.byte = lambda self: self.to(dtypes.uint8)
 Tensor.bool = lambda self: self.to(dtypes.bool_)
 Tensor.cpu = lambda self: self
 Tensor.contiguous = lambda self: self

@@ -1,4 +1,5 @@
-"""The four dtypes jitgrad speaks, and torch's type-promotion rule.
+"""The dtypes jitgrad speaks (torch's: bool, uint8, int8, int16, int32, int64, float32,
+float64), and torch's type-promotion rule.
 
 >>> import jitgrad
 >>> jitgrad.tensor([1.0]).dtype
@@ -31,20 +32,26 @@ class DType:
 
 
 bool_ = DType("bool", np.bool_, 0)
+uint8 = DType("uint8", np.uint8, 1)
+int8 = DType("int8", np.int8, 1)
+int16 = DType("int16", np.int16, 1)
+int32 = DType("int32", np.int32, 1)
 int64 = DType("int64", np.int64, 1)
 float32 = DType("float32", np.float32, 2)
 float64 = DType("float64", np.float64, 2)
 
-ALL = (bool_, int64, float32, float64)
+ALL = (bool_, uint8, int8, int16, int32, int64, float32, float64)
+INTEGERS = (uint8, int8, int16, int32, int64)
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
-_BY_NAME.update({"float": float32, "double": float64, "long": int64, "f32": float32,
-                 "f64": float64, "i64": int64})
-_ORDER = {bool_: 0, int64: 1, float32: 2, float64: 3}
-# NumPy dtypes that have a lossless home among ours.
-_NP_PROMOTE = {np.dtype(t): int64 for t in (np.int8, np.int16, np.int32, np.uint8, np.uint16,
-                                            np.uint32)}
-_NP_PROMOTE[np.dtype(np.float16)] = float32
+_BY_NAME.update({"float": float32, "double": float64, "long": int64, "int": int32,
+                 "short": int16, "f32": float32, "f64": float64, "i64": int64, "i32": int32,
+                 "i16": int16, "i8": int8, "u8": uint8})
+_ORDER = {bool_: 0, uint8: 1, int8: 1, int16: 2, int32: 3, int64: 4, float32: 5, float64: 6}
+# NumPy dtypes that have a lossless home among ours (torch has no uint16/uint32 arithmetic).
+_NP_PROMOTE = {np.dtype(np.uint16): int32, np.dtype(np.uint32): int64,
+               np.dtype(np.float16): float32}
+_SUPPORTED = "bool, uint8, int8, int16, int32, int64, float32 and float64"
 
 default_float = float32
 
@@ -54,7 +61,7 @@ def from_numpy_dtype(dt) -> DType:
     dt = np.dtype(dt)
     d = _BY_NP.get(dt) or _NP_PROMOTE.get(dt)
     if d is None:
-        raise TypeError(f"unsupported dtype {dt}: jitgrad supports float32, float64, int64 and bool")
+        raise TypeError(f"unsupported dtype {dt}: jitgrad supports {_SUPPORTED}")
     return d
 
 
@@ -75,8 +82,7 @@ def as_dtype(d) -> DType:
     except TypeError:
         raise
     except Exception:
-        raise TypeError(f"unsupported dtype {d!r}: jitgrad supports float32, float64, int64 and "
-                        "bool") from None
+        raise TypeError(f"unsupported dtype {d!r}: jitgrad supports {_SUPPORTED}") from None
 
 
 def scalar_dtype(v) -> DType:
@@ -89,6 +95,9 @@ def scalar_dtype(v) -> DType:
 
 
 def wider(a: DType, b: DType) -> DType:
+    if a.category == 1 and b.category == 1 and a is not b:
+        # torch's integer lattice is NumPy's: uint8 with int8 is int16.
+        return _BY_NP[np.promote_types(a.np, b.np)]
     return a if _ORDER[a] >= _ORDER[b] else b
 
 

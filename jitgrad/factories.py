@@ -55,8 +55,8 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"from_numpy(): expected np.ndarray, got {type(arr).__name__}")
     if arr.dtype not in dtypes._BY_NP:
-        raise TypeError(f"from_numpy(): unsupported dtype {arr.dtype}; jitgrad supports float32, "
-                        "float64, int64 and bool")
+        raise TypeError(f"from_numpy(): unsupported dtype {arr.dtype}; jitgrad supports "
+                        f"{dtypes._SUPPORTED}")
     return from_array(arr)
 
 

@@ -395,8 +395,8 @@ def _to_array(data, dtype: dtypes.DType | None) -> np.ndarray:
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data)
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"unsupported data of dtype {arr.dtype}: jitgrad tensors hold float32, "
-                            "float64, int64 or bool")
+            raise TypeError(f"unsupported data of dtype {arr.dtype}: jitgrad tensors hold "
+                            f"{dtypes._SUPPORTED}")
         if dtype is None:
             dtype = dtypes.from_numpy_dtype(arr.dtype)
     else:

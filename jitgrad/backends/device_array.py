@@ -109,7 +109,7 @@ class DeviceLeaf:
         dev = rt.device_view(obj)
         if dev.dtype not in dtypes._BY_NP:
             raise TypeError(f"{where} is a device array of dtype {dev.dtype}, which jitgrad does "
-                            "not support (use float32, float64, int64 or bool)")
+                            f"not support (use one of {dtypes._SUPPORTED})")
         shape = tuple(dev.shape)
         self._value = DeviceArray(rt.to_device(dev, dev.dtype), shape)
 

@@ -429,7 +429,7 @@ def scalar_expr(e, args: list[str], vector: bool = False) -> str:
         for k in ("lo", "hi"):
             v = e.params[k]
             params[k] = ("np.inf" if k == "hi" else "-np.inf") if v is None else repr(v)
-            if dt is dtypes.int64 and v is None:
+            if dt.category == 1 and v is None:
                 params[k] = "np.iinfo(np.int64).max" if k == "hi" else "np.iinfo(np.int64).min"
     if prim is pow_scalar_p and e.params["p"] == 2:
         text = f"({args[0]} * {args[0]})"
@@ -544,8 +544,7 @@ def _contiguous(a: np.ndarray) -> np.ndarray:
 
 def _numba_type(aval):
     import numba
-    scalar = {dtypes.float32: numba.float32, dtypes.float64: numba.float64,
-              dtypes.int64: numba.int64, dtypes.bool_: numba.boolean}[aval.dtype]
+    scalar = numba.boolean if aval.dtype is dtypes.bool_ else getattr(numba, aval.dtype.np.name)
     if not aval.shape:
         return scalar
     return numba.types.Array(scalar, len(aval.shape), "C")

@@ -35,7 +35,8 @@ def run_host(key: str, args: tuple):
     return out if shape else out[()]
 
 
-_NB = {"float32": "float32", "float64": "float64", "int64": "int64", "bool": "boolean"}
+_NB = {"float32": "float32", "float64": "float64", "int64": "int64", "int32": "int32",
+       "int16": "int16", "int8": "int8", "uint8": "uint8", "bool": "boolean"}
 
 
 def numba_type(aval) -> str:

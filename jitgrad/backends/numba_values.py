@@ -18,8 +18,8 @@ PARALLEL_MIN = 1 << 17  # elements; smaller loops run on one thread
 STATUS_OK = -1
 STATUS_LIBM = -2  # a sin/cos argument beyond the vectorized range: run the libm twin
 
-_NP = {dtypes.float32: "np.float32", dtypes.float64: "np.float64", dtypes.int64: "np.int64",
-       dtypes.bool_: "np.bool_"}
+_NP = {d: f"np.{d.np.name}" for d in dtypes.ALL}
+_NP[dtypes.bool_] = "np.bool_"
 
 
 # Templates whose Python result type may differ from the operands' (int results, helpers).
@@ -35,8 +35,8 @@ def literal(a: Lit) -> str:
     v, dt = a.value, a.aval.dtype
     if dt is dtypes.bool_:
         return repr(bool(v))
-    if dt is dtypes.int64:
-        return f"np.int64({int(v)})"
+    if dt.category == 1:
+        return f"{_NP[dt]}({int(v)})"
     if math.isnan(v):
         text = "np.nan"
     elif math.isinf(v):

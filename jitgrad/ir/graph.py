@@ -28,7 +28,8 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.ir.primitive import Aval, Primitive, TupleAval
 
-SHORT = {dtypes.float32: "f32", dtypes.float64: "f64", dtypes.int64: "i64", dtypes.bool_: "bool"}
+SHORT = {dtypes.float32: "f32", dtypes.float64: "f64", dtypes.int64: "i64", dtypes.int32: "i32",
+         dtypes.int16: "i16", dtypes.int8: "i8", dtypes.uint8: "u8", dtypes.bool_: "bool"}
 FROM_SHORT = {v: k for k, v in SHORT.items()}
 
 

@@ -32,13 +32,13 @@ def _kept(g, x, axes, keepdims):
 
 def _sum_impl(x, axes, keepdims):
     out = np.sum(x, axis=axes, keepdims=keepdims)
-    if x.dtype.kind == "b":
-        out = out.astype(np.int64)
+    if x.dtype.kind in "biu":  # integers and bools sum as int64 (torch's rule)
+        out = np.asarray(out).astype(np.int64)
     return out
 
 
 def _sum_abstract(x: Aval, axes, keepdims) -> Aval:
-    dt = dtypes.int64 if x.dtype is dtypes.bool_ else x.dtype
+    dt = x.dtype if x.dtype.is_floating_point else dtypes.int64
     return Aval(_rules.reduced_shape(x.shape, axes, keepdims), dt)
 
 
@@ -108,8 +108,10 @@ def _prod_others_vjp(g, out, x, axes):
 
 prod_others_p = register("prod_others", _prod_others_impl, lambda x, axes: x, _prod_others_vjp,
                          saves="both", kind="reduce")
-prod_p = register("prod", lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims),
-                  _red_abstract,
+prod_p = register("prod", lambda x, axes, keepdims: np.asarray(
+                      np.prod(x, axis=axes, keepdims=keepdims)).astype(
+                      x.dtype if x.dtype.kind == "f" else np.int64),
+                  _sum_abstract,
                   lambda g, out, x, axes, keepdims: (
                       _kept(g, x, axes, keepdims) * bind(prod_others_p, (x,), {"axes": axes}),),
                   kind="reduce", reduction=Reduction("mul", atomic=None))
@@ -336,9 +338,9 @@ def _cumsum_vjp(g, out, x, axis):
 
 
 cumsum_p = register("cumsum", lambda x, axis: np.cumsum(x, axis=axis, dtype=x.dtype if
-                                                        x.dtype != np.bool_ else np.int64),
-                    lambda x, axis: Aval(x.shape, dtypes.int64 if x.dtype is dtypes.bool_
-                                         else x.dtype),
+                                                        x.dtype.kind == "f" else np.int64),
+                    lambda x, axis: Aval(x.shape, x.dtype if x.dtype.is_floating_point
+                                         else dtypes.int64),
                     _cumsum_vjp, saves="none", kind="scan")
 
 

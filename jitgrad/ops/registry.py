@@ -133,7 +133,7 @@ def as_tensor_operand(arr: np.ndarray) -> "Tensor":
     trace, a constant holding a copy of its current value (as JAX treats NumPy arrays)."""
     if arr.dtype not in dtypes._BY_NP:
         raise TypeError(f"unsupported operand: a NumPy array of dtype {arr.dtype}; jitgrad "
-                        "tensors are float32, float64, int64 or bool (convert it with .astype)")
+                        f"tensors are {dtypes._SUPPORTED} (convert it with .astype)")
     arr = np.array(arr)  # a copy: later writes to the caller's array change nothing here
     builder = trace_state.builder
     if builder is not None:

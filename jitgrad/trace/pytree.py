@@ -84,7 +84,7 @@ def _flatten(obj, where: str, leaves: list, dyn: bool, extras: list | None):
         arr = np.asarray(obj)
         if arr.dtype not in dtypes._BY_NP:
             raise TypeError(f"{where} is a NumPy array of dtype {arr.dtype}, which jitgrad does not "
-                            "support (use float32, float64, int64 or bool)")
+                            f"support (use one of {dtypes._SUPPORTED})")
         leaves.append(Tensor._wrap(arr))
         return (Kind.TENSOR,)
     if isinstance(obj, _SCALARS):
