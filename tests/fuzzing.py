@@ -199,11 +199,18 @@ class Program:
     def loop(self, a: str, sa: tuple) -> None:
         # A data-dependent while loop (lifted into one loop when it can be): growing to a
         # bound, contracting with a tape, two carried values and an invariant, a rebinding, or
-        # a for over range(int(n.item())).
+        # a for over range(int(n.item())), or an if in the body.
         name = f"v{self.n}"
         self.n += 1
-        kind = self.pick(5)
-        if kind == 4:  # a for over a range whose length is a tensor's value
+        kind = self.pick(6)
+        if kind == 5:  # an if on data in the body whose sides alternate: a cond in the loop
+            self.lines += [f"{name} = {a}.tanh() + 0.1",
+                           f"while {name}.abs().sum() < 30.0:",
+                           f"    if {name}.sum() > 0.0:",
+                           f"        {name} = {name} * -1.6 - 0.1",
+                           "    else:",
+                           f"        {name} = {name} * -1.3 + 0.2"]
+        elif kind == 4:  # a for over a range whose length is a tensor's value
             self.lines += [f"{name}_n = ({a}.abs().sum() * 2.0).clamp(max=6.0).floor()",
                            f"{name} = {a} * 1.0",
                            f"for _ in range(int({name}_n.item())):",

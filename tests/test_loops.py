@@ -363,3 +363,84 @@ def _ident_loop(x):
     while x.norm() < 1000:
         x = x * 2
     return x
+
+
+# -- a branch on data inside the body: one cond in one lifted loop ---------------------------------
+def alternating(x):
+    y = x
+    while y.abs().sum() < 100:
+        if y.sum() > 0:
+            y = y * -1.5 - 1
+        else:
+            y = y * -2.0 + 1
+    return y.sum()
+
+
+def branch_with_tape(w, y):
+    while y.abs().max() > 0.05:
+        if y.sum() > 0:  # (the sides flip the sign: they alternate)
+            y = -0.5 * w * y + 0.01 * jg.sin(y)
+        else:
+            y = -0.4 * w * y
+    return (y * y).sum()
+
+
+def two_carried(x):
+    a, b = x, x * 0.5
+    while a.abs().sum() < 50:
+        if (a - b).sum() > 0:
+            a, b = b * -1.7, a + 1
+        else:
+            a, b = a * -1.3 + b, b * 0.9
+    return a.sum() + b.sum()
+
+
+def side_without_else(x):
+    y = x
+    while y.abs().sum() < 100:
+        if y.sum() > 0:  # no else: that side leaves y as it is, and is not rewritten
+            y = -y * 1.5
+        y = y - 1
+    return y.sum()
+
+
+def side_sets_a_flag(x):
+    y, seen = x, False
+    while y.abs().sum() < 100:
+        if y.sum() > 0:
+            y = y * -1.5 - 1
+            seen = True
+        else:
+            y = y * (-3.0 if seen else -2.0) + 1  # the flag steers a later iteration
+    return y.sum()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_branch_in_the_body_is_one_lifted_loop(target):
+    args = [[np.array([v])] for v in (1.0, -3.0, 0.5, 20.0, -0.01, 99.0, 150.0, -60.0)]
+    f = check(alternating, args, target=target)
+    info = f.cache_info()
+    assert info.traces == 1 and info.guard_failures == 0, info
+    assert ": lifted (" in info.loops[0]
+    text = f.lower(jg.tensor(np.ones(1))).as_text("forward")
+    assert "while[" in text and "cond " in text and "guard" not in text
+
+
+@pytest.mark.parametrize("target", TARGETS[:2])
+def test_a_branch_in_the_body_with_a_tape(target):
+    args = [(np.array([w, 0.9]), np.array([y, -0.7])) for w, y in
+            ((0.9, 1.0), (1.1, -2.0), (0.7, 3.0), (1.3, -0.5), (0.95, 0.2))]
+    f = check(branch_with_tape, args, argnums=(0, 1), target=target)
+    assert f.cache_info().traces == 1 and ": lifted (" in f.cache_info().loops[0]
+    text = f.lower(*[jg.tensor(a) for a in args[1]]).as_text("optimized")
+    assert "cond " in text and "tape=True" in text
+
+
+def test_two_carried_values_through_a_branch():
+    f = check(two_carried, [[np.array([v, 0.3])] for v in (1.0, -2.0, 0.4, 5.0, -0.3)])
+    assert any(": lifted (" in s for s in f.cache_info().loops)
+
+
+@pytest.mark.parametrize("fn", [side_without_else, side_sets_a_flag])
+def test_branches_the_rewrite_does_not_take_stay_right(fn):
+    check(fn, [[np.array([v])] for v in (1.0, -3.0, 0.5, 20.0, -0.01, 2.0)])

@@ -85,12 +85,35 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
             # Two iterations show what a loop carries. (One may also be an ``if`` that went
             # one way and then the other: nothing to report.)
             continue
+        inner = _straddled(runs, key, pos)
+        if inner is not None:
+            # A run whose iterations cross another run's headers is an if in that loop's
+            # body, not a loop: the loop around it is tried instead (its branch a cond).
+            continue
         try:
             g = _lift(g, pos, contexts)
             reports[key] = LoopReport(site, True, trips, "", key)
         except _NotLiftable as why:
-            reports.setdefault(key, LoopReport(site, False, trips, str(why), key))
+            try:  # iterations that took the two sides of an if: one body with a cond
+                g2, pos2 = rewrite_branches(g, pos, contexts)
+                g = _lift(g2, pos2, contexts)
+                reports[key] = LoopReport(site, True, trips, "", key)
+            except (NotBranching, _NotLiftable):
+                reports.setdefault(key, LoopReport(site, False, trips, str(why), key))
     return g, tuple(reports.values())
+
+
+def _straddled(runs: list, key, pos: list):
+    """Another run with a guard inside this run's span but not all of it there: this run's
+    "iterations" cross that loop's headers."""
+    lo, hi = pos[0], pos[-1]
+    for k2, p2 in runs:
+        if k2 == key:
+            continue
+        inside = [lo < i < hi for i in p2]
+        if any(inside) and not all(inside):
+            return k2
+    return None
 
 
 def _runs(g: Graph, contexts: list) -> list:
@@ -292,3 +315,6 @@ def _body(seg, sig, carried: list, qp: int) -> tuple[Graph, list]:
     inputs = [cin[q] for q in carried] + [inv[id(a)] for a in outer]
     outputs = [loc[q] for q in carried] + [loc[qp]]
     return Graph((), inputs, body, outputs), outer
+
+
+from jitgrad.transforms.loop_branches import NotBranching, rewrite as rewrite_branches  # noqa: E402
