@@ -2,8 +2,9 @@
 installed), in one process: medians over repeats, and ratios. First-call latency and peak memory
 run in fresh processes. The workloads: a scalar function per call, the norm-driven while loop
 per call (steady state, and in total with its compiles over inputs whose trip counts
-differ), a loop whose gradient needs every iteration, an elementwise gradient on 1e6 float64,
-a 784-256-10 tanh MLP step at batch 128, and that MLP's per-example gradients (vmap of grad).
+differ), a loop whose gradient needs every iteration, a loop with an if in its body, an
+elementwise gradient on 1e6 float64, a 784-256-10 tanh MLP step at batch 128, and that MLP's
+per-example gradients (vmap of grad).
 
 Run: python benchmarks/run.py            (pip install -e ".[bench]" for the comparisons)
 """
@@ -208,6 +209,38 @@ def loop_tape() -> None:
           f"largest relative difference from eager: {worst:.1e}")
 
 
+def alternating(x):
+    y = x
+    while y.abs().sum() < 1e4:
+        if y.sum() > 0:
+            y = y * -1.5 - 1
+        else:
+            y = y * -2.0 + 1
+    return (y * y).sum()
+
+
+def loop_branch() -> None:
+    print("gradient through a while loop with an if on data in its body (the sides alternate), "
+          "steady state over 64 inputs")
+    rng = np.random.default_rng(3)
+    pool = [rng.standard_normal(4) * 10.0 ** rng.uniform(-2, 2) for _ in range(64)]
+    f = jg.grad(alternating)
+    xs = [jg.tensor(p) for p in pool]
+    for x in xs:
+        f(x)
+    it = iter(range(1 << 62))
+    fns = {"jitgrad compiled": lambda: f(xs[next(it) % 64])}
+    if torch is not None:
+        txs = [torch.tensor(p) for p in pool]
+
+        def teager():
+            x = txs[next(it) % 64].clone().requires_grad_()
+            alternating(x).backward()
+        fns["torch eager"] = teager
+    compare("while if", fns)
+    print(f"    traces: {f.cache_info().traces}, compiles: {f.cache_info().compiles}")
+
+
 def elementwise() -> None:
     print("grad of sum(sin(x)*exp(-x*x) + tanh(x)*x), 1e6 float64")
     xn = np.linspace(-3, 3, 1_000_000)
@@ -395,7 +428,8 @@ if __name__ == "__main__":
     which = sys.argv[1:] or ["scalar", "while", "loops", "elementwise", "mlp", "per-example",
                              "fresh"]
     for name, fn in (("scalar", scalar), ("while", while_loop), ("loops", loop_total),
-                     ("loops", loop_tape), ("elementwise", elementwise), ("mlp", mlp),
+                     ("loops", loop_tape), ("loops", loop_branch), ("elementwise", elementwise),
+                     ("mlp", mlp),
                      ("per-example", per_example), ("fresh", fresh_process)):
         if name in which:
             fn()

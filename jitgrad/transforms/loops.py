@@ -20,7 +20,9 @@ count: slower, never wrong). It must have:
 - no value made inside the loop but its carried state used after it (a list of iterates).
 
 Guards inside the body (an ``if`` on data) stay in it: one that fails exits the kernel and the
-call re-traces, as any guard does.
+call re-traces, as any guard does. When the traced iterations took both sides of such an ``if``,
+they are rewritten around a ``cond`` first (``transforms/loop_branches.py``), and the loop with
+the ``cond`` in its body is lifted.
 
 >>> import jitgrad
 >>> def f(x):
