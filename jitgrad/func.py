@@ -82,12 +82,8 @@ def _split_aux(fn, out: list, has_aux: bool, api: str):
     if tree[0] not in (Kind.TUPLE, Kind.LIST) or len(tree[1]) != 2:
         raise TypeError(f"{api}(f, has_aux=True): f must return a pair (output, aux), "
                         f"got {_describe(tree)}")
-    n = _count(tree[1][0])
+    n = num_leaves(tree[1][0])
     return out[:n], tree[1][0], unflatten(tree[1][1], out[n:])
-
-
-def _count(tree) -> int:
-    return num_leaves(tree)
 
 
 def _describe(tree) -> str:
@@ -124,7 +120,7 @@ def grad_and_value(func, argnums=0, has_aux: bool = False):
         wrt = fn.leaves_of(nums)
         _check_wrt(fn, wrt, "grad")
         value = fn.graph.outputs[0] if fn.graph.outputs else None
-        n_val = _count(fn.out_tree[1][0]) if has_aux and fn.out_tree[0] in (
+        n_val = num_leaves(fn.out_tree[1][0]) if has_aux and fn.out_tree[0] in (
             Kind.TUPLE, Kind.LIST) and len(fn.out_tree[1]) == 2 else len(fn.graph.outputs)
         if value is None or n_val != 1 or value.aval.shape != ():
             what = ("None" if value is None else f"a tensor with {len(value.aval.shape)} dims"
@@ -324,7 +320,7 @@ def _place(outs: list, tree, out_dims):
         if tree[0] not in (Kind.TUPLE, Kind.LIST) or len(tree[1]) != len(out_dims):
             raise ValueError(f"vmap: out_dims={out_dims!r} does not match the structure of the "
                              f"result ({_describe(tree)})")
-        dims = [d for d, t in zip(out_dims, tree[1]) for _ in range(_count(t))]
+        dims = [d for d, t in zip(out_dims, tree[1]) for _ in range(num_leaves(t))]
     return unflatten(tree, [_move(o, 0, d % o.ndim) for o, d in zip(outs, dims)])
 
 

@@ -6,6 +6,7 @@ and the answer is recorded as a guard.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import types
@@ -291,13 +292,24 @@ class Builder:
         self._guard(t, value.reshape(()).item())
         return value
 
-    def bind_at(self, src: Source | None, prim, args: tuple, params: dict):
-        """``bind``, attributing the equation to ``src`` rather than the calling frame."""
+    @contextlib.contextmanager
+    def at(self, src: Source | None):
+        """Equations bound inside are attributed to ``src`` rather than the calling frame."""
         prev, self.src_override = self.src_override, src
         try:
-            return self.bind(prim, args, params)
+            yield
         finally:
             self.src_override = prev
+
+    def bind_at(self, src: Source | None, prim, args: tuple, params: dict):
+        """``bind``, attributing the equation to ``src`` rather than the calling frame."""
+        with self.at(src):
+            return self.bind(prim, args, params)
+
+    def replay_guard(self, t: Tensor, expect, src: Source | None) -> None:
+        """A guard replayed from another trace: the frames here are not the ones it tested,
+        so it is a site of its own, never mistaken for a loop header."""
+        self._guard(t, expect, src, context=((object(), src), None))
 
     def _guard(self, t: Tensor, expect, src: Source | None = None,
                context: tuple | None = None) -> None:
@@ -416,9 +428,7 @@ class Builder:
         for e in graph.eqns:
             args = [get(a) for a in e.inputs]
             if e.out is None:
-                # Replayed guards come from another trace: the frames here are not the ones
-                # they tested, so each is a site of its own, never mistaken for a loop header.
-                self._guard(args[0], e.params["expect"], e.src, context=((object(), e.src), None))
+                self.replay_guard(args[0], e.params["expect"], e.src)
                 continue
             env[id(e.out)] = self.bind_at(e.src, e.prim, tuple(args), e.params)
         return [get(o) for o in graph.outputs]

@@ -32,6 +32,8 @@ import builtins
 import dis
 import sys
 
+from jitgrad.ops import registry
+
 _range = builtins.range
 _CALLS = ("CALL", "CALL_FUNCTION", "CALL_METHOD")
 _SKIP = ("PRECALL", "CACHE", "PUSH_NULL", "NOP", "EXTENDED_ARG")
@@ -49,7 +51,6 @@ class TracingRange(metaclass=_RangeType):
 
     def __new__(cls, *args):
         if len(args) == 1:
-            from jitgrad.ops import registry
             b = registry.trace_state.builder
             if b is not None and b.concrete:
                 frame = sys._getframe(1)
@@ -133,7 +134,6 @@ class LoopRange:
         return self
 
     def __next__(self) -> int:
-        from jitgrad.ops import registry
         if registry.trace_state.builder is not self.builder:
             raise RuntimeError("a range made while tracing was iterated outside its trace")
         i = self.i

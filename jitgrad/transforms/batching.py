@@ -30,7 +30,7 @@ from jitgrad.ops import PRIMITIVES, registry
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_shape
 from jitgrad.ops.shape import _dummy, np_index
-from jitgrad.transforms.replay import const, emit
+from jitgrad.transforms.replay import attributed, const, emit
 
 P = PRIMITIVES
 
@@ -233,15 +233,8 @@ def batch_replay(g: Graph, inputs: list, batched: list, size: int) -> tuple[list
         elif e.prim is guard_p:
             raise DataDependent(e.src)
         else:
-            b = registry.trace_state.builder
-            prev = None
-            if b is not None:
-                prev, b.src_override = b.src_override, e.src
-            try:
+            with attributed(e.src):
                 out = BATCH_RULES[e.prim](e.prim, args, flags, size, **e.params)
-            finally:
-                if b is not None:
-                    b.src_override = prev
             bat.add(id(e.out))
         if e.out is not None:
             env[id(e.out)] = out

@@ -23,7 +23,7 @@ from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Graph, Lit
 from jitgrad.ops import PRIMITIVES, registry
 from jitgrad.ops.control import guard_p
-from jitgrad.transforms.replay import const, emit, zeros
+from jitgrad.transforms.replay import attributed, const, emit, zeros
 
 P = PRIMITIVES
 
@@ -210,17 +210,11 @@ def jvp_replay(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
         if rule is None:
             raise TraceError(f"forward mode has no rule for the primitive {e.prim.name!r}"
                              + (f" (at {e.src})" if e.src else ""))
-        prev, b = None, registry.trace_state.builder
-        if b is not None:
-            prev, b.src_override = b.src_override, e.src
-        try:
+        with attributed(e.src):
             if getattr(rule, "linear", False):
                 t = rule(out, args, ts, e.prim, **e.params)
             else:
                 t = rule(out, args, ts, **e.params)
-        finally:
-            if b is not None:
-                b.src_override = prev
         if t is not None:
             if t.dtype is not out.dtype:
                 t = t.to(out.dtype)

@@ -22,6 +22,8 @@ tensor([0.0000, 0.2822])
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from jitgrad import dtypes
@@ -31,7 +33,7 @@ from jitgrad.ops import registry
 from jitgrad.ops.control import guard_p
 from jitgrad.tensor import Tensor
 from jitgrad.trace.builder import Builder, locate
-from jitgrad.trace.pytree import Kind, flatten, unflatten
+from jitgrad.trace.pytree import flatten
 from jitgrad.trace.tracer import _rebuild, module_leaves
 
 
@@ -113,7 +115,7 @@ def emit(e, args: list):
     b = registry.trace_state.builder
     if e.prim is guard_p:
         if b is not None and args[0]._ir is not None:
-            b._guard(args[0], e.params["expect"], e.src, context=((object(), e.src), None))
+            b.replay_guard(args[0], e.params["expect"], e.src)
         return None
     if b is not None:
         return b.bind_at(e.src, e.prim, tuple(args), e.params)
@@ -138,13 +140,11 @@ def replay(g: Graph, inputs: list) -> list:
     return [read(o) for o in g.outputs]
 
 
-def structure(tree: tuple, leaves: list):
-    """The result of a transform in the structure ``tree`` of the traced result."""
-    return unflatten(tree, leaves)
-
-
-def is_tensor_tree(tree: tuple) -> bool:
-    return tree[0] == Kind.TENSOR
+def attributed(src):
+    """Ops bound inside are attributed to ``src`` when a trace is active (a rule applied for an
+    equation points at that equation's line)."""
+    b = registry.trace_state.builder
+    return b.at(src) if b is not None else contextlib.nullcontext()
 
 
 def zeros(shape: tuple, dtype: dtypes.DType) -> Tensor:
