@@ -317,6 +317,38 @@ def test_long_kernels_compile_in_segments():
     assert c.cache_info().traces == 2
 
 
+def test_long_kernels_without_guards_compile_in_segments(monkeypatch):
+    """A long trace is cut by lines too (one function's compile time grows faster than its
+    length), and each segment takes only the values it reads: a gradient keeps the whole
+    forward pass live, and passing it through every cut made the compile quadratic again.
+    Values written in place, read across cuts and returned all match the interpreter."""
+    import re
+
+    from jitgrad.backends import numba_cpu
+    monkeypatch.setattr(numba_cpu, "SEGMENT_LINES", 30)
+
+    def f(x):
+        y = x
+        buf = x.clone()
+        for i in range(12):
+            y = (y * 1.01).sin() - y.mean() * 0.1
+            buf[i % 4] = y[i % 4] * 2.0  # a write into a buffer made in an earlier segment
+        return (y * buf).sum() + buf.max()
+
+    x = jg.tensor(np.linspace(0.1, 1, 16))
+    c = jg.value_and_grad(f, target="numba-cpu")
+    r = jg.value_and_grad(f, target="reference")
+    src = c.lower(x).as_text("kernel")
+    heads = re.findall(r"^def segment\d+\((.*)\):", src, re.M)
+    assert len(heads) >= 4
+    live = len(re.findall(r"^    st, seen, \((.*)\) =", src, re.M))
+    assert live >= 3 and max(len(h.split(",")) for h in heads) <= 6
+    (v, g), (vr, gr) = c(x), r(x)
+    np.testing.assert_allclose(v.item(), vr.item(), rtol=1e-12)
+    np.testing.assert_allclose(g.numpy(), gr.numpy(), rtol=1e-12, atol=1e-15)
+    assert c.cache_info().fallbacks == ()
+
+
 def _compiles_like_the_reference(prog, seed, exact=False):
     """``prog(x, y)``'s value and gradients compiled by Numba, with no interpreter or host
     fallback, equal the reference interpreter's (to 1e-12, or ``exact``ly)."""

@@ -21,7 +21,7 @@ from jitgrad import dtypes
 from jitgrad.backends import numba_segments
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
-from jitgrad.backends.numba_segments import SEGMENT_COST
+from jitgrad.backends.numba_segments import SEGMENT_COST, SEGMENT_LINES
 from jitgrad.backends.loop_emitter import emit_body
 from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, STATUS_LIBM,
                                            STATUS_OK, Unsupported, _numel,
@@ -120,11 +120,17 @@ class Codegen(CallsMixin, LoopsMixin):
 
     # -- the program -------------------------------------------------------------------------
     def steps(self) -> list[int]:
-        """Emit the plan's steps; returns where segments may start (numba_segments)."""
+        """Emit the plan's steps; returns where segments may start (numba_segments): after a
+        budget of guards, or of lines when the kernel is long enough that one function would
+        cost more to compile than the calls between segments."""
         cuts, cost = [], 0  # where segments may start, and guards since the last
+        by_guards = []
         for k, step in enumerate(self.plan.steps):
-            if cost >= SEGMENT_COST and not self.is_nested:
+            since = len(self.lines) - (cuts[-1] if cuts else 0)
+            if (cost >= SEGMENT_COST or since >= SEGMENT_LINES) and not self.is_nested:
                 cuts.append(len(self.lines))
+                if cost >= SEGMENT_COST:
+                    by_guards.append(cuts[-1])
                 cost = 0
             mark = len(self.lines)
             if isinstance(step, Loop):
@@ -137,7 +143,7 @@ class Codegen(CallsMixin, LoopsMixin):
             # Loop indices and block temporaries of their own per step: a name assigned in many
             # places costs Numba's SSA pass a rewrite of the whole function.
             self.lines[mark:] = [_LOCALS.sub(rf"\g<0>_{k}", line) for line in self.lines[mark:]]
-        return cuts
+        return cuts if len(self.lines) >= 3 * SEGMENT_LINES else by_guards
 
     def output_names(self) -> list[str]:
         """Names holding the graph's outputs (arrays materialized, scalars as they are)."""

@@ -1,10 +1,12 @@
-"""Kernels with many guards in segments: each guard is an early return, and Numba's compile
-time grows with the square of their number in one function (every return releases every live
-array, and its SSA pass rewrites the whole function once per reassigned name), so a kernel past
-a budget of guards is cut, at top-level statement boundaries, into segment functions that the
-kernel calls in turn. Each takes the values it reads from earlier segments and returns the
-status, the value a failed guard saw, and the values later segments read. Passing values costs
-compile time too, so kernels within the budget stay one function.
+"""Long kernels in segments. Numba's compile time grows with the square of one function's
+size: each guard is an early return that releases every live array, its SSA pass rewrites the
+whole function once per reassigned name, and its lowering and LLVM's passes grow faster than
+linearly in the function's length. So a kernel past a budget of guards, or of lines, is cut at
+top-level statement boundaries into segment functions that the kernel calls in turn. The kernel
+holds the values between calls; each segment takes the values it reads from the kernel's
+arguments or from earlier segments, and returns the status, the value a failed guard saw, and
+the values later segments read, so what passes grows with the reads and the compile stays
+linear. Calls cost compile time too, so short kernels stay one function.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from jitgrad.backends.numba_values import STATUS_OK
 
 # Guards per segment.
 SEGMENT_COST = 16
+# Lines per segment: Numba's lowering and LLVM's passes grow faster than linearly in the size of
+# one function, so a long trace is cut too, guards or not.
+SEGMENT_LINES = 400
 
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
 _ASSIGN = re.compile(r"^\s*(\w+(?:\s*,\s*\w+)*)\s*(?:[-+*/]?=)(?!=)")
@@ -48,48 +53,51 @@ def split(lines: list[str], cuts: list[int], params: list[str], types: dict,
     segs = [lines[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
     info = [_defs_and_uses(s) for s in segs]
     known = set(params)
-    avail = []  # names defined before each segment
-    for defined, _ in info:
-        avail.append(set(known))
+    ins = []  # what each segment reads from the kernel's arguments or earlier segments
+    for defined, reads in info:
+        wanted = set()
+        for n in reads:
+            if n.endswith("_f") and n[:-2] in types and n[:-2] in known:
+                wanted.add(n[:-2])  # a flat alias: made again from its array
+            elif n in known:
+                wanted.add(n)
+        ins.append(sorted(wanted))
         known |= defined
-    # Backward liveness over the segments: what each must receive and hand on.
-    live_after: list = [set() for _ in segs]
-    needs = set()
+    # Each segment hands back only what a later one reads, and takes only what it reads: the
+    # kernel holds the values between calls, so what passes grows with the reads, not with
+    # the values live across every cut (all of the forward pass, in a gradient).
+    outs: list = [[] for _ in segs]
+    needed: set = set()
     for k in range(len(segs) - 1, -1, -1):
-        live_after[k] = set(needs)
-        defined, reads = info[k]
-        wanted = {n for n in reads if n in avail[k]}
-        for n in list(wanted):
-            if n.endswith("_f") and n[:-2] in types:  # a flat alias: made again from its array
-                wanted.discard(n)
-                wanted.add(n[:-2])
-        needs = (needs - defined) | wanted
-    live_before = [sorted(needs)] + [sorted(live_after[k - 1]) for k in range(1, len(segs))]
+        defined = info[k][0]
+        outs[k] = sorted(defined & needed)
+        needed = (needed - defined) | set(ins[k])
+    if any(n not in types for o in outs for n in o):
+        return None
     out = []
-    calls = []
+    main = [decorator, f"def kernel({', '.join(params)}):"]
     for k, body in enumerate(segs):
-        ins, outs = live_before[k], sorted(live_after[k])
-        if any(n not in types for n in outs):
-            return None
         pre = []
-        for n in sorted({n for n in info[k][1] if n.endswith("_f") and n[:-2] in ins
+        for n in sorted({n for n in info[k][1] if n.endswith("_f") and n[:-2] in ins[k]
                          and n not in info[k][0]}):
             base = n[:-2]
             pre.append(f"    {n} = {base}" if types[base][1] == 1 else
                        f"    {n} = {base}.reshape(-1)")
         last = k == len(segs) - 1
-        dummies = out_dummies if last else "".join(f"{_dummy(types[n])}, " for n in outs)
+        guarded = any("__DUMMIES__" in line for line in body)
+        dummies = out_dummies if last else "".join(f"{_dummy(types[n])}, " for n in outs[k])
         text = "\n".join(pre + body).replace("__DUMMIES__", dummies)
-        if not last:
-            text += f"\n    return {STATUS_OK}, 0.0, ({''.join(f'{n}, ' for n in outs)})"
-        out.append(f"{decorator}\ndef segment{k}({', '.join(ins)}):\n{text}\n")
-        calls.append((ins, outs))
-    main = [decorator, f"def kernel({', '.join(params)}):"]
-    for k, (ins, outs) in enumerate(calls[:-1]):
-        main.append(f"    st, seen, ({''.join(f'{n}, ' for n in outs)}) = segment{k}({', '.join(ins)})")
-        main.append("    if st != -1:")
-        main.append(f"        return st, seen, ({out_dummies})")
-    main.append(f"    return segment{len(calls) - 1}({', '.join(calls[-1][0])})")
+        names = "".join(f"{n}, " for n in outs[k])
+        call = f"segment{k}({', '.join(ins[k])})"
+        if last:
+            main.append(f"    return {call}")
+        else:
+            text += f"\n    return {STATUS_OK}, 0.0, ({names})"
+            main.append(f"    st, seen, ({names}) = {call}")
+            if guarded:  # a segment without guards cannot fail: no exit to release values at
+                main.append(f"    if st != {STATUS_OK}:")
+                main.append(f"        return st, seen, ({out_dummies})")
+        out.append(f"{decorator}\ndef segment{k}({', '.join(ins[k])}):\n{text}\n")
     return "\n".join(out) + "\n" + "\n".join(main) + "\n"
 
 
