@@ -178,3 +178,38 @@ def test_histogram_and_histc_equal_torch():
                                       torch.histc(torch.tensor(x), bins, lo, hi).numpy())
     with pytest.raises(RuntimeError, match="floating"):
         jg.histc(jg.tensor([1, 2]))
+
+
+LOSSES = {
+    "mse_loss": lambda F, x, t, c: F.mse_loss(x, t, reduction=c),
+    "l1_loss": lambda F, x, t, c: F.l1_loss(x, t, reduction=c),
+    "smooth_l1_loss": lambda F, x, t, c: F.smooth_l1_loss(x, t, reduction=c),
+    "huber_loss": lambda F, x, t, c: F.huber_loss(x, t, reduction=c),
+    "binary_cross_entropy": lambda F, x, t, c: F.binary_cross_entropy(x.sigmoid(), t.sigmoid(),
+                                                                      reduction=c),
+    "binary_cross_entropy_with_logits":
+        lambda F, x, t, c: F.binary_cross_entropy_with_logits(x, t.sigmoid(), reduction=c),
+    "nll_loss": lambda F, x, t, c: F.nll_loss(x.log_softmax(1), (t > 0.5).long()[:, 0],
+                                              reduction=c),
+    "cross_entropy": lambda F, x, t, c: F.cross_entropy(x, (t > 0.5).long()[:, 0], reduction=c),
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_loss_grad_fn_names_values_and_gradients_as_torch(loss, reduction):
+    """A loss written as several ops names its grad_fn as torch's fused node does
+    (BinaryCrossEntropyWithLogitsBackward0...), and backward through it is unchanged."""
+    import jitgrad.nn.functional as F
+
+    base = np.random.default_rng(3).standard_normal((4, 3))
+    target = np.random.default_rng(4).standard_normal((4, 3))
+    x, t = jg.tensor(base, requires_grad=True), torch.tensor(base, requires_grad=True)
+    y = LOSSES[loss](F, x, jg.tensor(target), reduction)
+    ty = LOSSES[loss](torch.nn.functional, t, torch.tensor(target), reduction)
+    assert y.grad_fn.name() == ty.grad_fn.name()
+    assert repr(y.grad_fn).startswith(f"<{ty.grad_fn.name()} object")
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-12)
+    y.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-14)

@@ -10,19 +10,23 @@
 from __future__ import annotations
 
 from jitgrad import ops
+from jitgrad.autograd.graph import rename
 from jitgrad.errors import ShapeError
 from jitgrad.ops import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
 from jitgrad.tensor import Tensor
 
 
-def _reduce(x, reduction: str):
+def _reduce(x, reduction: str, name: str | None = None):
+    """``x`` reduced as ``reduction`` says; ``name`` is the grad_fn torch's fused loss has."""
     if reduction == "mean":
-        return x.mean()
-    if reduction == "sum":
-        return x.sum()
-    if reduction == "none":
-        return x
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        out = x.mean()
+    elif reduction == "sum":
+        out = x.sum()
+    elif reduction == "none":
+        out = x
+    else:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return out if name is None else rename(out, name)
 
 
 def linear(x, weight, bias=None):
@@ -53,7 +57,7 @@ def mse_loss(input, target, reduction: str = "mean"):
         raise ShapeError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
                          f"{tuple(target.shape)} differ")
     d = input - target
-    return _reduce(d * d, reduction)
+    return _reduce(d * d, reduction, "MseLossBackward0")
 
 
 def l1_loss(input, target, reduction: str = "mean"):
@@ -73,8 +77,9 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     d = ops.abs(input - target)
     if beta == 0:
-        return _reduce(d, reduction)
-    return _reduce(ops.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction)
+        return _reduce(d, reduction, "SmoothL1LossBackward0")
+    return _reduce(ops.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta), reduction,
+                   "SmoothL1LossBackward0")
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
@@ -83,7 +88,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = ops.abs(input - target)
-    return _reduce(ops.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction)
+    return _reduce(ops.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction,
+                   "HuberLossBackward0")
 
 
 def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
@@ -129,9 +135,9 @@ def nll_loss(log_probs, target, weight=None, reduction: str = "mean"):
         w = weight[target]
         loss = -picked * w
         if reduction == "mean":
-            return loss.sum() / w.sum()
-        return _reduce(loss, reduction)
-    return _reduce(-picked, reduction)
+            return rename(loss.sum() / w.sum(), "NllLossBackward0")
+        return _reduce(loss, reduction, "NllLossBackward0")
+    return _reduce(-picked, reduction, "NllLossBackward0")
 
 
 def cross_entropy(input, target, weight=None, reduction: str = "mean",
@@ -164,7 +170,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     loss = -(target * lp + (1 - target) * lq)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _reduce(loss, reduction, "BinaryCrossEntropyBackward0")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
@@ -180,7 +186,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
         loss = (1 - target) * input + softplus_neg
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _reduce(loss, reduction, "BinaryCrossEntropyWithLogitsBackward0")
 
 
 def one_hot(target, num_classes: int = -1):
