@@ -142,8 +142,52 @@ def test_lbfgs_follows_torch_on_rosenbrock():
         b = topt.step(closure(torch, tw, topt))
         # (60 iterations on Rosenbrock's valley amplify last-bit differences in the order of
         # additions: the trajectories agree to 1e-6)
-        np.testing.assert_allclose(float(a), float(b), rtol=1e-6)
+        np.testing.assert_allclose(float(a), float(b.detach()), rtol=1e-6)
         np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6)
     assert np.abs(w.detach().numpy() - 1).max() < 1e-3  # at the minimum
     with pytest.raises(ValueError, match="strong_wolfe"):
-        jg.optim.LBFGS([w], line_search_fn="strong_wolfe")
+        jg.optim.LBFGS([w], line_search_fn="backtracking")
+
+
+def test_lbfgs_strong_wolfe_follows_torch_on_rosenbrock():
+    """With the line search: the same losses, points and function evaluations as torch."""
+    start = [-1.5, 2.0]
+    w = jg.nn.Parameter(jg.tensor(start, dtype=jg.float64))
+    tw = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
+    opt = jg.optim.LBFGS([w], max_iter=20, line_search_fn="strong_wolfe")
+    topt = torch.optim.LBFGS([tw], max_iter=20, line_search_fn="strong_wolfe")
+
+    def closure(p, o):
+        def c():
+            o.zero_grad()
+            loss = (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+            loss.backward()
+            return loss
+        return c
+    for _ in range(3):
+        a = opt.step(closure(w, opt))
+        b = topt.step(closure(tw, topt))
+        np.testing.assert_allclose(float(a), float(b.detach()), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6)
+    assert opt.state[id(w)]["func_evals"] == topt.state[tw]["func_evals"]
+    assert np.abs(w.detach().numpy() - 1).max() < 1e-5  # closer than the fixed step gets
+
+
+@pytest.mark.parametrize("t0", [1e-3, 1.0, 40.0])
+def test_strong_wolfe_steps_meet_the_conditions(t0):
+    """From a step far too short, about right, or far too long, the step found has sufficient
+    decrease and small curvature along the direction (checked on f(t) = cos(t) + t**2 / 20,
+    whose slope at 0 is not negative enough for the first trial to be accepted)."""
+    from jitgrad.optim.line_search import strong_wolfe
+
+    def f(t):
+        return np.cos(t + 0.3) + (t + 0.3) ** 2 / 20, -np.sin(t + 0.3) + (t + 0.3) / 10
+
+    def phi(t):
+        v, s = f(t)
+        return v, np.array([s]), s
+    f0, s0 = f(0.0)
+    t, v, g, evals = strong_wolfe(phi, f0, np.array([s0]), s0, t0)
+    assert v <= f0 + 1e-4 * t * s0
+    assert abs(f(t)[1]) <= 0.9 * abs(s0)
+    assert v == f(t)[0] and g[0] == f(t)[1] and 1 <= evals <= 25

@@ -1,7 +1,8 @@
 """L-BFGS, as ``torch.optim.LBFGS``: the two-loop recursion over the last ``history_size``
-steps, a fixed step of ``lr`` (the first one scaled by the gradient's size), and torch's
-stopping tests. ``step(closure)`` needs the closure that clears the gradients, recomputes the
-loss, calls ``backward()`` and returns the loss.
+steps, a fixed step of ``lr`` (the first one scaled by the gradient's size) or, with
+``line_search_fn="strong_wolfe"``, a step that meets the strong Wolfe conditions
+(``optim.line_search``), and torch's stopping tests. ``step(closure)`` needs the closure that
+clears the gradients, recomputes the loss, calls ``backward()`` and returns the loss.
 
 >>> import jitgrad
 >>> w = jitgrad.nn.Parameter(jitgrad.tensor([3.0, -2.0], dtype=jitgrad.float64))
@@ -21,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from jitgrad.autograd import enable_grad
+from jitgrad.optim.line_search import strong_wolfe
 from jitgrad.optim.optimizer import Optimizer
 
 
@@ -30,15 +32,15 @@ class LBFGS(Optimizer):
                  history_size: int = 100, line_search_fn: str | None = None) -> None:
         if lr <= 0:
             raise ValueError(f"Invalid learning rate: {lr}")
-        if line_search_fn is not None:
-            raise ValueError(f"LBFGS: line_search_fn={line_search_fn!r} is not supported; use "
-                             "None (a fixed step of lr, torch's default)")
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got "
+                             f"{line_search_fn!r}")
         if max_eval is None:
             max_eval = max_iter * 5 // 4
         super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
                                       tolerance_grad=tolerance_grad,
                                       tolerance_change=tolerance_change,
-                                      history_size=history_size, line_search_fn=None))
+                                      history_size=history_size, line_search_fn=line_search_fn))
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]
@@ -46,6 +48,17 @@ class LBFGS(Optimizer):
     def _flat_grad(self) -> np.ndarray:
         return np.concatenate([np.zeros(p._value.size, p._value.dtype) if p.grad is None
                                else p.grad._value.reshape(-1) for p in self._params])
+
+    def _flat_params(self) -> np.ndarray:
+        return np.concatenate([p._value.reshape(-1).astype(np.float64) for p in self._params])
+
+    def _set(self, x: np.ndarray) -> None:
+        k = 0
+        for p in self._params:
+            n = p._value.size
+            p._value[...] = x[k:k + n].reshape(p._value.shape)
+            p._vc[0] += 1
+            k += n
 
     def _add(self, t: float, d: np.ndarray) -> None:
         k = 0
@@ -109,9 +122,25 @@ class LBFGS(Optimizer):
             t = min(1.0, 1.0 / float(np.abs(flat).sum())) * lr if state["n_iter"] == 1 else lr
             if float(flat @ d) > -tol_change:  # not a descent direction
                 break
-            self._add(t, d)
             done = False
-            if n_iter != max_iter:
+            if g["line_search_fn"] == "strong_wolfe":
+                x0 = self._flat_params()
+
+                def phi(step: float) -> tuple:
+                    self._set(x0 + step * d)
+                    value = evaluate()[1]
+                    grad = self._flat_grad()
+                    return value, grad, float(grad @ d)
+                t, loss, flat, ls_evals = strong_wolfe(
+                    phi, loss, flat, float(flat @ d), t, tolerance_change=tol_change,
+                    d_max=float(np.abs(d).max()))
+                self._set(x0 + t * d)
+                done = bool(np.abs(flat).max() <= tol_grad)
+                evals += ls_evals
+                state["func_evals"] += ls_evals
+            else:
+                self._add(t, d)
+            if g["line_search_fn"] is None and n_iter != max_iter:
                 _, loss = evaluate()
                 flat = self._flat_grad()
                 done = bool(np.abs(flat).max() <= tol_grad)
