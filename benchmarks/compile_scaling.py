@@ -3,7 +3,7 @@ cache) traces, differentiates and compiles one program, and reports the first ca
 growth should be linear: the slope (seconds per op or per guard, a least-squares fit) and the
 time per unit at the smallest and largest size are printed.
 
-Run: python benchmarks/compile_scaling.py            (about 15 minutes on 2 cores)
+Run: python benchmarks/compile_scaling.py            (about 20 minutes on 2 cores)
      python benchmarks/compile_scaling.py --quick    (smaller sizes)
 """
 
@@ -65,7 +65,7 @@ def first_call(kind: str, n: int) -> float:
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    sizes = {"ops": [100, 300, 1000] if quick else [100, 300, 1000, 3000],
+    sizes = {"ops": [100, 300, 1000] if quick else [100, 300, 1000, 3000, 10000],
              "guards": [10, 30, 100] if quick else [10, 30, 100, 300, 1000, 2000]}
     for kind, ns in sizes.items():
         print(f"{kind}: first call (trace + differentiate + compile), fresh process")
