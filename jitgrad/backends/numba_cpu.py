@@ -13,6 +13,7 @@ wrong. ``lower().as_text("kernel")`` shows the source.
 from __future__ import annotations
 
 import bisect
+import math
 import re
 
 import numpy as np
@@ -37,6 +38,10 @@ from jitgrad.transforms.fusion import Loop, View, fuse, is_reduction
 
 _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
 # The names generated code uses for loop indices and block temporaries (local to one step).
+# An array made at a static shape: from HUGEPAGE_MIN_BYTES on, kernels ask for huge pages for
+# it (``_numba_helpers.hugepages``), as NumPy does for its own.
+HUGEPAGE_MIN_BYTES = 4 << 20
+_EMPTY = re.compile(r"^(\w+) = np\.empty\(\(([\d, ]+)\),? np\.(\w+)\)$")
 _LOCALS = re.compile(r"\b(?:i\d*|j\d*|blk|lo|hi|s|p|q|k|b|r)\b")
 # Loop bodies use the registry's vectorizable templates (``Primitive.vector``; libm's are scalar
 # calls, 3x slower here) but below this many elements keep libm: vectorizing saves little there
@@ -74,6 +79,11 @@ class Codegen(CallsMixin, LoopsMixin):
 
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
+        m = _EMPTY.match(line)
+        if m and not self.is_nested:
+            shape = [int(d) for d in m.group(2).split(",") if d.strip()]
+            if math.prod(shape) * np.dtype(m.group(3)).itemsize >= HUGEPAGE_MIN_BYTES:
+                self.lines.append("    " * depth + f"hugepages({m.group(1)})")
 
     # -- reading values ----------------------------------------------------------------------
     def val(self, a) -> _Val:
@@ -175,8 +185,8 @@ class Codegen(CallsMixin, LoopsMixin):
         self.emit(f"return {STATUS_OK}, 0.0, ({', '.join(outs)},)")
         decorator = f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')"
         head = ["import math", "import numpy as np", "import numba",
-                "from jitgrad.backends._numba_helpers import (clamp, floor, floordiv, isinf, isnan, max2,",
-                "                                             min2, sign)",
+                "from jitgrad.backends._numba_helpers import (clamp, floor, floordiv, hugepages,",
+                "                                             isinf, isnan, max2, min2, sign)",
                 "from jitgrad.backends._vecmath import (libm_ok, libm_sincos, trig_ok, vcos, vexp,",
                 "                                       vsin, vsincos, vtanh)",
                 "from jitgrad.backends._vecmath32 import vexp32, vtanh32",
