@@ -83,7 +83,28 @@ def _to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: 
 
 
 Tensor.to = _to
-Tensor.type = lambda self, dtype=None: repr(self.dtype) if dtype is None else self.to(dtype)
+# torch's legacy tensor type names, as ``Tensor.type()`` gives them (``jitgrad.FloatTensor``).
+_TYPE_NAMES = {dtypes.float32: "FloatTensor", dtypes.float64: "DoubleTensor",
+               dtypes.int64: "LongTensor", dtypes.int32: "IntTensor", dtypes.int16: "ShortTensor",
+               dtypes.int8: "CharTensor", dtypes.uint8: "ByteTensor", dtypes.bool_: "BoolTensor"}
+
+
+def _type(self, dtype=None, non_blocking: bool = False):
+    """The legacy type name (``'jitgrad.FloatTensor'``), or, given a dtype or such a name
+    (``'torch.DoubleTensor'`` as torch code spells it), the tensor cast to it."""
+    if dtype is None:
+        return f"jitgrad.{_TYPE_NAMES[self.dtype]}"
+    if isinstance(dtype, str):
+        name = dtype.rsplit(".", 1)[-1]
+        match = [d for d, n in _TYPE_NAMES.items() if n == name]
+        if not match:
+            raise ValueError(f"invalid type: {dtype!r} (expected a dtype or one of "
+                             f"{', '.join(repr('jitgrad.' + n) for n in _TYPE_NAMES.values())})")
+        dtype = match[0]
+    return self.to(dtype)
+
+
+Tensor.type = _type
 Tensor.float = lambda self: self.to(dtypes.float32)
 Tensor.double = lambda self: self.to(dtypes.float64)
 Tensor.long = lambda self: self.to(dtypes.int64)

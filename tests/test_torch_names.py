@@ -213,3 +213,19 @@ def test_loss_grad_fn_names_values_and_gradients_as_torch(loss, reduction):
     y.sum().backward()
     ty.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["float32", "float64", "int64", "int32", "int16", "int8",
+                                  "uint8", "bool"])
+def test_tensor_type_names_and_casts_as_torch(name):
+    """``x.type()`` is torch's legacy name under jitgrad's prefix, and ``x.type(...)`` casts
+    from a dtype or from such a name, spelled as torch code spells it."""
+    x = jg.ones(2).to(getattr(jg, name))
+    t = torch.ones(2).to(getattr(torch, name))
+    assert x.type() == t.type().replace("torch.", "jitgrad.")
+    legacy = t.type()
+    assert jg.ones(2).type(legacy).dtype == x.dtype
+    assert jg.ones(2).type(legacy.replace("torch.", "jitgrad.")).dtype == x.dtype
+    assert jg.ones(2).type(getattr(jg, name)).dtype == x.dtype
+    with pytest.raises(ValueError, match="invalid type: 'torch.HalfTensor'"):
+        x.type("torch.HalfTensor")
