@@ -30,7 +30,7 @@ from jitgrad.ops import (  # noqa: F401
     manual_seed, matmul, max, maximum, mean, min, minimum, mm, movedim, mul, mv, narrow, ne, neg, norm,
     ones, ones_like, outer, permute, pow, prod, rand, rand_like, randint, randn, randn_like,
     randperm, reciprocal, relu, remainder, reshape, rsqrt, select, sigmoid, sign, sin, softmax, split, sqrt,
-    square, squeeze, stack, std, sub, sum, t, tanh, tensor, transpose, unbind, unsqueeze, var,
+    square, squeeze, stack, std, sub, sum, t, tanh, tensor, tile, transpose, unbind, unsqueeze, var,
     where, zeros, zeros_like,
 )
 from jitgrad.ops import clamp as clip  # noqa: F401

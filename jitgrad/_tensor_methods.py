@@ -52,6 +52,7 @@ _METHODS = {
     "flatten": ops.flatten, "narrow": ops.narrow, "split": ops.split, "chunk": ops.chunk,
     "unbind": ops.unbind, "select": ops.select, "clone": ops.clone, "movedim": ops.movedim,
     "moveaxis": ops.movedim, "cumsum": ops.cumsum, "multinomial": ops.multinomial,
+    "repeat": ops.repeat, "tile": ops.tile,
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

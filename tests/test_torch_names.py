@@ -229,3 +229,22 @@ def test_tensor_type_names_and_casts_as_torch(name):
     assert jg.ones(2).type(getattr(jg, name)).dtype == x.dtype
     with pytest.raises(ValueError, match="invalid type: 'torch.HalfTensor'"):
         x.type("torch.HalfTensor")
+
+
+@pytest.mark.parametrize("reps", [(2, 1), (1, 2), (2, 2, 3), (3, 1, 1), (0, 2)])
+def test_repeat_and_tile_values_and_gradients_as_torch(reps):
+    base = np.arange(6.0).reshape(2, 3)
+    x, t = jg.tensor(base, requires_grad=True), torch.tensor(base, requires_grad=True)
+    y, ty = x.repeat(*reps), t.repeat(*reps)
+    assert y.shape == tuple(ty.shape)
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    w = np.random.default_rng(0).standard_normal(tuple(ty.shape))
+    (y * jg.tensor(w)).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+    g = jg.grad(lambda v: (v.repeat(reps) * jg.tensor(w)).sum())(jg.tensor(base))  # compiled
+    np.testing.assert_allclose(g.numpy(), t.grad.numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(jg.tile(jg.tensor(base), reps[1:]).numpy(),
+                                  torch.tile(torch.tensor(base), reps[1:]).numpy())
+    with pytest.raises(jg.ShapeError, match="repeat dims"):
+        x.repeat(2)

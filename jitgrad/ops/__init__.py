@@ -15,8 +15,8 @@ from jitgrad.ops.elementwise import (  # noqa: F401
 )
 from jitgrad.ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, concatenate, expand, flatten, getitem, index_update, narrow,
-    movedim, np_index, parse_index, permute, reshape, select, split, squeeze, stack, t, transpose, unbind,
-    unsqueeze, view,
+    movedim, np_index, parse_index, permute, repeat, reshape, select, split, squeeze, stack, t, tile,
+    transpose, unbind, unsqueeze, view,
 )
 from jitgrad.ops.reduce import (  # noqa: F401
     amax, amin, argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, norm, prod, softmax, std,

@@ -332,6 +332,28 @@ def expand(x, *sizes):
     return bind(expand_p, (x,), {"shape": shape})
 
 
+def repeat(x, *sizes):
+    """``x`` tiled ``sizes[i]`` times along dim ``i`` (torch's ``Tensor.repeat``; extra leading
+    sizes add dims): a reshape, an expand and a reshape, so it differentiates as they do."""
+    sizes = _sizes(sizes)
+    if len(sizes) < x.ndim:
+        raise ShapeError(f"repeat: the number of repeat dims ({len(sizes)}) can not be smaller "
+                         f"than the number of dimensions of the tensor ({x.ndim})")
+    if any(int(r) < 0 for r in sizes):
+        raise ShapeError(f"repeat: repeats must be non-negative, got {list(sizes)}")
+    shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+    spread = tuple(d for s in shape for d in (1, s))  # a new dim of 1 before each dim
+    grown = tuple(d for r, s in zip(sizes, shape) for d in (int(r), s))
+    out = expand(reshape(x, spread), *grown)
+    return reshape(out, tuple(int(r) * s for r, s in zip(sizes, shape)))
+
+
+def tile(x, dims):
+    """``torch.tile``: ``repeat`` with fewer ``dims`` than ``x`` has padded with leading ones."""
+    dims = (int(dims),) if isinstance(dims, int) else tuple(int(d) for d in dims)
+    return repeat(x, *((1,) * (x.ndim - len(dims)) + dims))
+
+
 def broadcast_to(x, shape):
     return expand(x, *shape)
 
