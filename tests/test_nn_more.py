@@ -124,22 +124,24 @@ def test_a_compiled_recurrent_loop_equals_eager(rng):
         np.testing.assert_allclose(got[name].numpy(), p.grad.numpy(), rtol=1e-12)
 
 
+def _rosenbrock(p, opt):
+    """The closure LBFGS.step takes: Rosenbrock's function of ``p``, differentiated."""
+    def c():
+        opt.zero_grad()
+        loss = (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+        loss.backward()
+        return loss
+    return c
+
+
 def test_lbfgs_follows_torch_on_rosenbrock():
     w = jg.nn.Parameter(jg.tensor([-1.2, 1.0], dtype=jg.float64))
     tw = torch.nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
     opt = jg.optim.LBFGS([w], lr=0.5, max_iter=15, history_size=5)
     topt = torch.optim.LBFGS([tw], lr=0.5, max_iter=15, history_size=5)
-
-    def closure(lib, p, o):
-        def c():
-            o.zero_grad()
-            loss = (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
-            loss.backward()
-            return loss
-        return c
     for _ in range(4):
-        a = opt.step(closure(jg, w, opt))
-        b = topt.step(closure(torch, tw, topt))
+        a = opt.step(_rosenbrock(w, opt))
+        b = topt.step(_rosenbrock(tw, topt))
         # (60 iterations on Rosenbrock's valley amplify last-bit differences in the order of
         # additions: the trajectories agree to 1e-6)
         np.testing.assert_allclose(float(a), float(b.detach()), rtol=1e-6)
@@ -156,17 +158,9 @@ def test_lbfgs_strong_wolfe_follows_torch_on_rosenbrock():
     tw = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
     opt = jg.optim.LBFGS([w], max_iter=20, line_search_fn="strong_wolfe")
     topt = torch.optim.LBFGS([tw], max_iter=20, line_search_fn="strong_wolfe")
-
-    def closure(p, o):
-        def c():
-            o.zero_grad()
-            loss = (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
-            loss.backward()
-            return loss
-        return c
     for _ in range(3):
-        a = opt.step(closure(w, opt))
-        b = topt.step(closure(tw, topt))
+        a = opt.step(_rosenbrock(w, opt))
+        b = topt.step(_rosenbrock(tw, topt))
         np.testing.assert_allclose(float(a), float(b.detach()), rtol=1e-6, atol=1e-12)
         np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6)
     assert opt.state[id(w)]["func_evals"] == topt.state[tw]["func_evals"]
