@@ -37,11 +37,11 @@ from jitgrad.ops.shape import reshape_p
 from jitgrad.transforms.fusion import Loop, View, fuse, is_reduction
 
 _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
-# The names generated code uses for loop indices and block temporaries (local to one step).
 # An array made at a static shape: from HUGEPAGE_MIN_BYTES on, kernels ask for huge pages for
 # it (``_numba_helpers.hugepages``), as NumPy does for its own.
 HUGEPAGE_MIN_BYTES = 4 << 20
 _EMPTY = re.compile(r"^(\w+) = np\.empty\(\(([\d, ]+)\),? np\.(\w+)\)$")
+# The names generated code uses for loop indices and block temporaries (local to one step).
 _LOCALS = re.compile(r"\b(?:i\d*|j\d*|blk|lo|hi|s|p|q|k|b|r)\b")
 # Loop bodies use the registry's vectorizable templates (``Primitive.vector``; libm's are scalar
 # calls, 3x slower here) but below this many elements keep libm: vectorizing saves little there
