@@ -27,9 +27,7 @@ class Node:
         name = prim.backward_name
         if type(name) is not str:
             name = name(**params)
-        node_cls = _node_classes.get(name)
-        if node_cls is None:
-            node_cls = _node_classes[name] = type(name, (Node,), {"__slots__": ()})
+        node_cls = _node_class(name)
         n = node_cls.__new__(node_cls)
         n.prim = prim
         n.params = params
@@ -193,11 +191,16 @@ def rename(t, name: str):
     one node (``NllLossBackward0``). The node's behaviour is its primitive's, not its class's."""
     n = getattr(t, "grad_fn", None)
     if isinstance(n, Node) and type(n).__name__ != name:
-        cls = _node_classes.get(name)
-        if cls is None:
-            cls = _node_classes[name] = type(name, (Node,), {"__slots__": ()})
-        n.__class__ = cls
+        n.__class__ = _node_class(name)
     return t
+
+
+def _node_class(name: str) -> type:
+    """The Node subclass named ``name`` (one per name: ``type(y.grad_fn)`` compares equal)."""
+    cls = _node_classes.get(name)
+    if cls is None:
+        cls = _node_classes[name] = type(name, (Node,), {"__slots__": ()})
+    return cls
 
 
 def _as_function(edge_target):
