@@ -133,16 +133,18 @@ class Codegen(CallsMixin, LoopsMixin):
         """Emit the plan's steps; returns where segments may start (numba_segments): after a
         budget of guards, or of lines when the kernel is long enough that one function would
         cost more to compile than the calls between segments."""
-        cuts, cost = [], 0  # where segments may start, and guards since the last
-        by_guards = []
+        # Where segments may start (and those a guard budget set), and guards since the last
+        # of those: counted apart from the line cuts, so that a short kernel, which keeps only
+        # the guard cuts, is cut exactly every SEGMENT_COST guards.
+        cuts, by_guards, cost = [], [], 0
         for k, step in enumerate(self.plan.steps):
-            since = len(self.lines) - (cuts[-1] if cuts else 0)
-            if (cost >= SEGMENT_COST or since >= SEGMENT_LINES) and not self.is_nested:
-                cuts.append(len(self.lines))
-                if cost >= SEGMENT_COST:
-                    by_guards.append(cuts[-1])
+            here = len(self.lines)
+            if not self.is_nested and cost >= SEGMENT_COST:
+                cuts.append(here)
+                by_guards.append(here)
                 cost = 0
-            mark = len(self.lines)
+            elif not self.is_nested and here - (cuts[-1] if cuts else 0) >= SEGMENT_LINES:
+                cuts.append(here)
             if isinstance(step, Loop):
                 self.loop(step)
             elif isinstance(step, View):
@@ -152,7 +154,7 @@ class Codegen(CallsMixin, LoopsMixin):
                 cost += step.eqn.prim is guard_p
             # Loop indices and block temporaries of their own per step: a name assigned in many
             # places costs Numba's SSA pass a rewrite of the whole function.
-            self.lines[mark:] = [_LOCALS.sub(rf"\g<0>_{k}", line) for line in self.lines[mark:]]
+            self.lines[here:] = [_LOCALS.sub(rf"\g<0>_{k}", line) for line in self.lines[here:]]
         return cuts if len(self.lines) >= 3 * SEGMENT_LINES else by_guards
 
     def output_names(self) -> list[str]:
