@@ -52,21 +52,23 @@ class LBFGS(Optimizer):
     def _flat_params(self) -> np.ndarray:
         return np.concatenate([p._value.reshape(-1).astype(np.float64) for p in self._params])
 
-    def _set(self, x: np.ndarray) -> None:
+    def _pieces(self, flat: np.ndarray):
+        """Each parameter with its part of ``flat``, in its shape."""
         k = 0
         for p in self._params:
             n = p._value.size
-            p._value[...] = x[k:k + n].reshape(p._value.shape)
-            p._vc[0] += 1
+            yield p, flat[k:k + n].reshape(p._value.shape)
             k += n
 
-    def _add(self, t: float, d: np.ndarray) -> None:
-        k = 0
-        for p in self._params:
-            n = p._value.size
-            p._value += (t * d[k:k + n]).reshape(p._value.shape).astype(p._value.dtype)
+    def _set(self, x: np.ndarray) -> None:
+        for p, piece in self._pieces(x):
+            p._value[...] = piece
             p._vc[0] += 1
-            k += n
+
+    def _add(self, t: float, d: np.ndarray) -> None:
+        for p, piece in self._pieces(d):
+            p._value += (t * piece).astype(p._value.dtype)
+            p._vc[0] += 1
 
     def step(self, closure=None):
         """One optimization step: up to ``max_iter`` iterations of L-BFGS."""
