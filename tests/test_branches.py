@@ -141,3 +141,24 @@ def test_a_side_that_passes_an_input_on_gives_a_result_of_its_own(target):
         assert not np.shares_memory(_host(same), x.numpy())
     assert "cond" in c.lower(x).as_text("forward")
     FLIP = jg.tensor(1.0)
+
+
+def twice(x):
+    w = x * 2 if FLIP > 0 else x * 3
+    v = w.sin()  # made in each side, after the if: each side gives (v, v)
+    return v, v
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_side_that_gives_one_value_twice_gives_two_results(target):
+    # (found by the differential fuzzer: the reference backend's cond gave one array twice)
+    global FLIP
+    c = jg.jit(twice, target=target)
+    x = jg.tensor(np.ones(3))
+    for sign in (1.0, -1.0, 1.0):
+        FLIP = jg.tensor(sign)
+        a, b = c(x)
+        np.testing.assert_allclose(_host(b), _host(twice(x)[1]))
+        assert not np.shares_memory(_host(a), _host(b))
+    assert "cond" in c.lower(x).as_text("forward")
+    FLIP = jg.tensor(1.0)

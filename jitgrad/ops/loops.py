@@ -77,8 +77,13 @@ def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, ta
 
 def _own(outs, operands) -> tuple:
     """Results as arrays of their own: a side (or a loop that ran no iteration) may pass an
-    operand on, and a result must never share memory with an argument."""
-    return tuple(np.array(o) if any(o is a for a in operands) else np.asarray(o) for o in outs)
+    operand on, or give one value twice, and a result must never share memory with an
+    argument or another result."""
+    done: list = []
+    for o in outs:
+        seen = any(o is a for a in operands) or any(o is d for d in done)
+        done.append(np.array(o) if seen else np.asarray(o))
+    return tuple(done)
 
 
 def _cond_impl(pred, *operands, true, false):
