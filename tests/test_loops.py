@@ -444,3 +444,23 @@ def test_two_carried_values_through_a_branch():
 @pytest.mark.parametrize("fn", [side_without_else, side_sets_a_flag])
 def test_branches_the_rewrite_does_not_take_stay_right(fn):
     check(fn, [[np.array([v])] for v in (1.0, -3.0, 0.5, 20.0, -0.01, 2.0)])
+
+
+def dead_loop_with_a_branch(x, w):
+    n = x.abs().sum() * 0.7
+    c = w
+    while n < 6.0:
+        if (w.sum() * 1.96 + n * 0.74).sin() > 0:
+            c = c * -0.82 + 0.56
+        n = n + 1.0
+    return (c * 0.48).sum()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_lifted_loop_whose_results_are_unused_still_checks_its_guards(target):
+    # (found by the loop fuzzer: traced where the if never held, the loop carries only n,
+    # which nothing reads; it was dropped with the guard in its body, and every later input
+    # got the first trace's answer)
+    args = [(np.array([1.12897119, 1.42874565]), np.array([1.99225045, -1.01602916])),
+            (np.array([0.38115522, -1.12887071]), np.array([-0.58421392, -1.12738668]))]
+    check(dead_loop_with_a_branch, args, argnums=(1,), target=target)

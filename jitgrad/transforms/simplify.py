@@ -171,16 +171,23 @@ def cse(g: Graph) -> Graph:
 
 
 def dce(g: Graph) -> Graph:
+    """``g`` without the equations nothing reads. Guards stay, and so does a loop or cond
+    whose body holds one, even when its results are unused: the decisions the trace was built
+    on must still be checked (a lifted loop whose carried values are dead after it)."""
     live = {id(o) for o in g.outputs if isinstance(o, Var)}
     kept = []
     for e in reversed(g.eqns):
-        if e.out is None or id(e.out) in live:
+        if e.out is None or id(e.out) in live or _guards_inside(e):
             kept.append(e)
             for a in e.inputs:
                 if isinstance(a, Var):
                     live.add(id(a))
     consts = tuple((v, arr) for v, arr in g.consts if id(v) in live)
     return Graph(consts, g.inputs, tuple(reversed(kept)), g.outputs)
+
+
+def _guards_inside(e: Eqn) -> bool:
+    return any(isinstance(v, Graph) and v.guards for v in e.params.values())
 
 
 def transpose_products(g: Graph) -> Graph:
