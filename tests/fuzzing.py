@@ -202,8 +202,31 @@ class Program:
         # a for over range(int(n.item())), or an if in the body.
         name = f"v{self.n}"
         self.n += 1
-        kind = self.pick(6)
-        if kind == 5:  # an if on data in the body whose sides alternate: a cond in the loop
+        kind = self.pick(9)
+        if kind == 6:  # an if without else, the carried value starting as another name's
+            self.lines += [f"{name} = {a}", f"{name}_w = {a}.abs() + 0.5",
+                           f"while {name}_w.sum() < 20.0:",
+                           f"    if ({name}_w.sum() * 3.0).sin() > 0.0:",
+                           f"        {name} = {name} * 1.3 + 0.1",
+                           f"    {name}_w = {name}_w + {name}.abs() * 0.2 + {a}.abs() * 0.1 + 0.3"]
+            self.pool.append((f"{name}_w", sa))
+        elif kind == 7:  # a value made before the if, carried as it is by one side
+            self.lines += [f"{name} = {a} * 1.0",
+                           f"while {name}.abs().sum() < 25.0:",
+                           f"    {name}_t = {name} * 1.5 + 0.1",
+                           f"    if {name}_t.sum() > 0.0:",
+                           f"        {name} = {name}_t.sin() + {name}_t",
+                           "    else:",
+                           f"        {name} = {name}_t"]
+        elif kind == 8:  # a side that changes one of two carried values, with a temporary
+            self.lines += [f"{name} = {a}.abs() + 0.2", f"{name}_k = {a} * 0.5",
+                           f"while {name}.sum() < 15.0:",
+                           f"    if ({name}.sum() * 2.0).cos() > 0.0:",
+                           f"        {name}_d = {name}_k * 0.3",
+                           f"        {name}_k = {name}_k + {name}_d.tanh()",
+                           f"    {name} = {name} * 1.4 + {name}_k.abs() * 0.1"]
+            self.pool.append((f"{name}_k", sa))
+        elif kind == 5:  # an if on data in the body whose sides alternate: a cond in the loop
             self.lines += [f"{name} = {a}.tanh() + 0.1",
                            f"while {name}.abs().sum() < 30.0:",
                            f"    if {name}.sum() > 0.0:",

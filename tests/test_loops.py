@@ -398,7 +398,7 @@ def two_carried(x):
 def side_without_else(x):
     y = x
     while y.abs().sum() < 100:
-        if y.sum() > 0:  # no else: that side leaves y as it is, and is not rewritten
+        if y.sum() > 0:  # no else: that side leaves y as it is
             y = -y * 1.5
         y = y - 1
     return y.sum()
@@ -441,9 +441,14 @@ def test_two_carried_values_through_a_branch():
     assert any(": lifted (" in s for s in f.cache_info().loops)
 
 
-@pytest.mark.parametrize("fn", [side_without_else, side_sets_a_flag])
-def test_branches_the_rewrite_does_not_take_stay_right(fn):
-    check(fn, [[np.array([v])] for v in (1.0, -3.0, 0.5, 20.0, -0.01, 2.0)])
+def test_a_side_without_else_is_a_cond_in_the_lifted_loop():
+    f = check(side_without_else, [[np.array([v])] for v in (1.0, -3.0, 0.5, 20.0, -0.01, 2.0)])
+    assert f.cache_info().traces == 1 and ": lifted (" in f.cache_info().loops[0]
+
+
+def test_a_flag_a_side_sets_keeps_the_loop_unrolled_and_right():
+    f = check(side_sets_a_flag, [[np.array([v])] for v in (1.0, -3.0, 0.5, 20.0, -0.01, 2.0)])
+    assert "the local 'seen' of side_sets_a_flag changes" in f.cache_info().loops[0]
 
 
 def dead_loop_with_a_branch(x, w):

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import types
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from jitgrad.ops import PRIMITIVES
 from jitgrad.ops.registry import Aval
 from jitgrad.tensor import Tensor
 from jitgrad.trace import pytree as _pytree
+from jitgrad.trace.liveness import live_at
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
@@ -42,7 +44,8 @@ def guard_context() -> tuple:
     source position) pairs, which tells apart two guards on one line, and a snapshot of what
     the trace cannot see in each of those frames (non-tensor locals, the globals their code
     names) and of the Modules (their version): a counter in the caller of the helper that
-    tests the condition counts too."""
+    tests the condition counts too. Third, the traced values the frames hold
+    (``Bindings``)."""
     f = sys._getframe(1)
     frames = []
     while f is not None and f.f_code.co_filename != _TRACER:
@@ -50,20 +53,44 @@ def guard_context() -> tuple:
             frames.append(f)
         f = f.f_back
     if not frames:
-        return (), None
+        return (), None, None
     key = tuple((fr.f_code, _position(fr)) for fr in frames)
-    # Tensors are left out: the trace sees them (and a tensor local that is not bound yet at
-    # the first test of a loop's condition is bound by its first iteration).
-    state = tuple((fr.f_code.co_name,
-                   tuple((k, _snap(v)) for k, v in fr.f_locals.items() if not isinstance(v, Tensor)),
-                   ()) for fr in frames)
-    return key, (state + (("globals", (), _reachable_globals(frames)),),
-                 _pytree.module_version())
+    names: list = []
+    held: list = []
+    state = []
+    for depth, fr in enumerate(frames):
+        live = live_at(fr.f_code, fr.f_lasti)
+        loc = []
+        for k, v in fr.f_locals.items():
+            if not isinstance(v, Tensor):
+                loc.append((k, _snap(v, held=held)))
+            elif k in live and isinstance(getattr(v, "_ir", None), Var):
+                names.append(((depth, k), v._ir))
+        # Tensors are left out of the state: the trace sees them (and a tensor local that is
+        # not bound yet at the first test of a loop's condition is bound by its first
+        # iteration).
+        state.append((fr.f_code.co_name, tuple(loc), ()))
+    glb = _reachable_globals(frames, held)
+    return key, (tuple(state) + (("globals", (), glb),), _pytree.module_version()), \
+        Bindings(tuple(names), tuple(held))
 
 
-def _reachable_globals(frames) -> tuple:
+class Bindings(NamedTuple):
+    """The traced values the user's frames hold at a guard: ``names``, ((frame depth, name),
+    Var) for each tensor local live there (``trace/liveness.py``); ``held``, the Vars of the
+    tensors inside containers, objects, globals and closure cells, which no analysis says are
+    dead, and ``None`` if some place was not looked into (``_snap``). Attributes of Python
+    modules and classes are not looked into: programs keep their own constants there, not
+    the values they compute."""
+
+    names: tuple
+    held: tuple
+
+
+def _reachable_globals(frames, held: list) -> tuple:
     """The globals the frames' code loads, and those of the user functions it reaches through
-    them (a helper's counter), with the contents of those functions' closure cells."""
+    them (a helper's counter), with the contents of those functions' closure cells. The
+    traced tensors among them go to ``held``."""
     from jitgrad.trace.implicit import _user, global_names
     seen: set = set()
     out = []
@@ -75,7 +102,7 @@ def _reachable_globals(frames) -> tuple:
         seen.add(code)
         for cell in cells or ():
             try:
-                out.append(("<cell>", _snap(cell.cell_contents)))
+                out.append(("<cell>", _snap(cell.cell_contents, held=held)))
             except ValueError:  # an empty cell
                 pass
         for name in global_names(code):
@@ -84,8 +111,10 @@ def _reachable_globals(frames) -> tuple:
             v = glb[name]
             if isinstance(v, types.FunctionType) and _user(v.__code__):
                 stack.append((v.__code__, v.__globals__, v.__closure__))
-            elif not isinstance(v, Tensor):
-                out.append((name, _snap(v)))
+            else:
+                snap = _snap(v, held=held)
+                if not isinstance(v, Tensor):
+                    out.append((name, snap))
     return tuple(out)
 
 
@@ -113,28 +142,50 @@ _OPAQUE = (types.FunctionType, types.ModuleType, type, types.BuiltinFunctionType
            types.MethodType, types.CodeType)
 
 
-def _snap(v, depth: int = 0):
-    """A comparable picture of a Python value, tensors left out (the IR tracks them)."""
+def _snap(v, depth: int = 0, held: list | None = None):
+    """A comparable picture of a Python value, tensors left out (the IR tracks them). The Vars
+    of the traced tensors met go to ``held``, and a ``None`` there says that some place that
+    could hold one was not looked into (a Module, a bound method, an object or container too
+    deep or too long)."""
     t = type(v)
     if t in _PLAIN:
         return v
     if t is float:
         return ("float", repr(v))  # NaN equals itself here
     if isinstance(v, Tensor):
+        if held is not None and isinstance(getattr(v, "_ir", None), Var):
+            held.append(v._ir)
         return "tensor"
     if depth > 3 or isinstance(v, _OPAQUE):
+        if held is not None:
+            if depth > 3 or t is types.MethodType:
+                held.append(None)
+            elif t is types.FunctionType:
+                for cell in v.__closure__ or ():
+                    try:
+                        _snap(cell.cell_contents, depth + 1, held)
+                    except ValueError:  # an empty cell
+                        pass
         return (t, id(v))
     if t in (list, tuple):
-        return (t, len(v), tuple(_snap(x, depth + 1) for x in v[:256]))
+        if held is not None and len(v) > 256:
+            held.append(None)
+        return (t, len(v), tuple(_snap(x, depth + 1, held) for x in v[:256]))
     if t is dict:
-        return (t, len(v), tuple((k, _snap(x, depth + 1)) for k, x in list(v.items())[:256]))
+        if held is not None and len(v) > 256:
+            held.append(None)
+        return (t, len(v), tuple((k, _snap(x, depth + 1, held))
+                                 for k, x in list(v.items())[:256]))
     if isinstance(v, np.ndarray):
         return (t, v.shape, v.dtype.str, v.tobytes() if v.size <= 4096 else id(v))
-    if isinstance(v, _pytree.Module):
-        return (t, id(v))  # its attributes: the module version
     d = getattr(v, "__dict__", None)
+    if isinstance(v, _pytree.Module) or (isinstance(d, dict) and depth >= 2):
+        if held is not None:
+            held.append(None)
+        if isinstance(v, _pytree.Module):
+            return (t, id(v))  # its attributes: the module version
     if isinstance(d, dict) and depth < 2:
-        return (t, id(v), tuple((k, _snap(x, depth + 1)) for k, x in d.items()))
+        return (t, id(v), tuple((k, _snap(x, depth + 1, held)) for k, x in d.items()))
     return (t, id(v))
 
 
@@ -309,7 +360,7 @@ class Builder:
     def replay_guard(self, t: Tensor, expect, src: Source | None) -> None:
         """A guard replayed from another trace: the frames here are not the ones it tested,
         so it is a site of its own, never mistaken for a loop header."""
-        self._guard(t, expect, src, context=((object(), src), None))
+        self._guard(t, expect, src, context=((object(), src), None, None))
 
     def _guard(self, t: Tensor, expect, src: Source | None = None,
                context: tuple | None = None) -> None:
@@ -364,13 +415,13 @@ class Builder:
             if i:
                 counter[0] = self.bind_at(src, PRIMITIVES["add"], (counter[0], one), {})
             cond = self.bind_at(src, PRIMITIVES["lt"], (counter[0], n), {})
-            key, state = guard_context()
+            key, state, binds = guard_context()
             if state is not None:  # the loop variable counts up; nothing reads it
                 frames, version = state
                 fn, loc, glb = frames[0]
                 frames = ((fn, tuple((k, v) for k, v in loc if k != var), glb),) + frames[1:]
                 state = (frames, version)
-            self._guard(cond, not last, src, context=(key, state))
+            self._guard(cond, not last, src, context=(key, state, binds))
         return LoopRange(self, int(arg) if kind != "tensor" else int(x._value.reshape(())),
                          header)
 

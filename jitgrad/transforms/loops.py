@@ -100,8 +100,13 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
                 g2, pos2 = rewrite_branches(g, pos, contexts)
                 g = _lift(g2, pos2, contexts)
                 reports[key] = LoopReport(site, True, trips, "", key)
-            except (NotBranching, _NotLiftable):
+            except NoBranch:
                 reports.setdefault(key, LoopReport(site, False, trips, str(why), key))
+            except NotBranching as why2:
+                reports.setdefault(key, LoopReport(
+                    site, False, trips, f"its body's if could not become a cond: {why2}", key))
+            except _NotLiftable as why2:  # the cond was made; the loop around it is not liftable
+                reports.setdefault(key, LoopReport(site, False, trips, str(why2), key))
     return g, tuple(reports.values())
 
 
@@ -319,4 +324,5 @@ def _body(seg, sig, carried: list, qp: int) -> tuple[Graph, list]:
     return Graph((), inputs, body, outputs), outer
 
 
-from jitgrad.transforms.loop_branches import NotBranching, rewrite as rewrite_branches  # noqa: E402
+from jitgrad.transforms.loop_branches import (  # noqa: E402
+    NoBranch, NotBranching, rewrite as rewrite_branches)
