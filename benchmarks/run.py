@@ -219,26 +219,37 @@ def alternating(x):
     return (y * y).sum()
 
 
-def loop_branch() -> None:
-    print("gradient through a while loop with an if on data in its body (the sides alternate), "
-          "steady state over 64 inputs")
-    rng = np.random.default_rng(3)
-    pool = [rng.standard_normal(4) * 10.0 ** rng.uniform(-2, 2) for _ in range(64)]
-    f = jg.grad(alternating)
-    xs = [jg.tensor(p) for p in pool]
-    for x in xs:
-        f(x)
-    it = iter(range(1 << 62))
-    fns = {"jitgrad compiled": lambda: f(xs[next(it) % 64])}
-    if torch is not None:
-        txs = [torch.tensor(p) for p in pool]
+def without_else(x):
+    y, z = x * 1.0, x * 0.5
+    while z.abs().sum() < 100:
+        if (z.sum() * 3.0).sin() > 0:  # no else: that side leaves y as it is
+            y = y * 1.5
+        z = z + y.abs() * 0.5 + 0.1
+    return (y * z).sum()
 
-        def teager():
-            x = txs[next(it) % 64].clone().requires_grad_()
-            alternating(x).backward()
-        fns["torch eager"] = teager
-    compare("while if", fns)
-    print(f"    traces: {f.cache_info().traces}, compiles: {f.cache_info().compiles}")
+
+def loop_branch() -> None:
+    for fn, label, what in ((alternating, "while if", "an if on data in its body (the sides "
+                             "alternate)"),
+                            (without_else, "if no else", "an if without else in its body")):
+        print(f"gradient through a while loop with {what}, steady state over 64 inputs")
+        rng = np.random.default_rng(3)
+        pool = [rng.standard_normal(4) * 10.0 ** rng.uniform(-2, 2) for _ in range(64)]
+        f = jg.grad(fn)
+        xs = [jg.tensor(p) for p in pool]
+        for x in xs:
+            f(x)
+        it = iter(range(1 << 62))
+        fns = {"jitgrad compiled": lambda: f(xs[next(it) % 64])}
+        if torch is not None:
+            txs = [torch.tensor(p) for p in pool]
+
+            def teager(fn=fn):
+                x = txs[next(it) % 64].clone().requires_grad_()
+                fn(x).backward()
+            fns["torch eager"] = teager
+        compare(label, fns)
+        print(f"    traces: {f.cache_info().traces}, compiles: {f.cache_info().compiles}")
 
 
 def elementwise() -> None:

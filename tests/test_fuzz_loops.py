@@ -51,8 +51,13 @@ def make_program(seed: int) -> str:
                  f"n * {b}).sin() > 0:")
 
     def side() -> list:
-        chosen = [c for c in carried if rng.integers(2)]
-        out = [f"            {c} = {_expr(rng, body_names)}" for c in chosen]
+        out = []
+        for c in carried:
+            r = int(rng.integers(4))
+            if r == 1:
+                out.append(f"            {c} = {_expr(rng, body_names)}")
+            elif r == 2:  # in place, on a tensor of its own (an argument's alias would change it)
+                out += [f"            {c} = {c} * 0.95", f"            {c} += {_expr(rng, body_names)}"]
         return out or ["            pass"]
 
     lines += side()

@@ -117,12 +117,8 @@ def test_a_carried_value_in_a_list_stays_unrolled_and_right():
 
 
 def test_liveness_sees_a_side_temporary_as_dead_and_the_carried_values_as_live():
-    import dis
     code = temporary_in_a_side.__code__
-    header = next(i.offset for i in dis.get_instructions(code)
-                  if i.opname.startswith("POP_JUMP") and i.positions.lineno ==
-                  code.co_firstlineno + 2)
-    assert live_at(code, header) == {"y", "k"}
+    assert live_at(code, _header(code, 2)) == {"y", "k"}
 
 
 @pytest.mark.parametrize("seed,target", [(1, "numba-cpu"), (15, "numba-cpu"),
@@ -144,3 +140,32 @@ def test_generated_loops_with_every_kind_of_side_compile(seed, target):
             np.testing.assert_allclose(np.asarray(got.numpy() if hasattr(got, "numpy") else got),
                                        exp, rtol=1e-12, atol=1e-14)
     assert any(": lifted (" in s for s in f.cache_info().loops), f.cache_info().loops
+
+
+def _header(code, line_offset):
+    import dis
+    return next(i.offset for i in dis.get_instructions(code)
+                if "JUMP" in i.opname and "IF" in i.opname and i.positions.lineno ==
+                code.co_firstlineno + line_offset)
+
+
+def test_liveness_errs_towards_live():
+    def captured(x):
+        y = x
+        while y < 3:  # y is read by the closure, whenever it runs: a cell is always live
+            y = y + 1
+            t = y
+        return lambda: (y, t)
+
+    def handler(x):
+        y, keep = x, x
+        try:
+            while y < 3:
+                y = y + 1
+                keep = y
+        except ValueError:
+            return keep  # read only in the handler, which the loop can reach
+        return y
+
+    assert {"y", "t"} <= live_at(captured.__code__, _header(captured.__code__, 2))
+    assert "keep" in live_at(handler.__code__, _header(handler.__code__, 3))
