@@ -18,7 +18,7 @@ import pytest
 
 import jitgrad as jg
 
-PROGRAMS = int(os.environ.get("JITGRAD_FUZZ_EXAMPLES", 300))
+PROGRAMS = int(os.environ.get("JITGRAD_FUZZ_EXAMPLES", 200))
 INPUTS = 16
 TARGET = os.environ.get("JITGRAD_FUZZ_LOOP_TARGET", "reference")
 STATS: dict = {"programs": 0, "calls": 0, "traces": 0, "lifted": 0}
@@ -32,9 +32,12 @@ def _expr(rng, names: list) -> str:
     return forms[int(rng.integers(len(forms)))]
 
 
-def make_program(seed: int) -> str:
-    """The source of ``prog(x, w)``: a ``while`` of data-dependent length whose body branches."""
+def make_program(seed: int, extras: bool = False) -> str:
+    """The source of ``prog(x, w)``: a ``while`` of data-dependent length whose body branches;
+    with ``extras``, some programs also ``break`` or ``continue`` on data, and each also gets
+    ``prog_vec``, which returns the carried values themselves."""
     rng = np.random.default_rng(seed)
+    more = np.random.default_rng(seed + 1_000_000) if extras else None
     k = 1 + int(rng.integers(3))
     carried = [f"c{i}" for i in range(k)]
     lines = ["def prog(x, w):", "    n = x.abs().sum() * 0.7"]
@@ -42,6 +45,9 @@ def make_program(seed: int) -> str:
         start = ["x", "w", "x * 0.5 + 0.1", "w.sin()"] + carried[:i]
         lines.append(f"    {c} = {start[int(rng.integers(len(start)))]}")
     lines.append("    while n < 6.0:")
+    early = int(more.integers(4)) if more is not None else 0  # 1: break, 2: continue
+    if early == 2:
+        lines.append("        n = n + 1.0")  # before a continue can skip it
     body_names = carried + ["x", "w"]
     if rng.integers(2):
         lines.append(f"        t = {_expr(rng, carried + ['w'])}")
@@ -63,14 +69,28 @@ def make_program(seed: int) -> str:
     lines += side()
     if rng.integers(2):
         lines += ["        else:"] + side()
-    for c in carried:
-        if rng.integers(3) == 0:
-            lines.append(f"        {c} = {_expr(rng, carried + ['x', 'w'])}")
-    lines.append("        n = n + 1.0")
+    tail = [f"        {c} = {_expr(rng, carried + ['x', 'w'])}" for c in carried
+            if rng.integers(3) == 0]
+    if early in (1, 2):
+        a = round(float(more.uniform(0.5, 3.0)), 2)
+        word = "break" if early == 1 else "continue"
+        at = int(more.integers(len(tail) + 1))
+        tail[at:at] = [f"        if ({carried[-1]}.sum() * {a}).cos() > 0.6:",
+                       f"            {word}"]
+    lines += tail
+    if early != 2:
+        lines.append("        n = n + 1.0")
     coefs = [round(float(v), 2) for v in rng.uniform(-1, 1, k)]
     lines.append("    return " + " + ".join(f"({c} * {s}).sum()" for c, s in zip(carried, coefs))
                  + " + (x * w).sum() * 0.01")
+    if more is not None:
+        lines += ["", lines[0].replace("prog(", "prog_vec(")] + lines[1:-1] + [
+            "    return " + ", ".join(carried) + ","]
     return "\n".join(lines)
+
+
+def _host(v) -> np.ndarray:
+    return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
 
 
 def _eager(prog, x, w):
@@ -82,20 +102,28 @@ def _eager(prog, x, w):
 
 @pytest.mark.parametrize("seed", range(PROGRAMS))
 def test_fuzz_loop_sides(seed):
-    src = make_program(seed)
+    src = make_program(seed, extras=True)
     ns: dict = {}
     exec(compile(src, f"<loop program {seed}>", "exec"), ns)
     prog = ns["prog"]
     f = jg.value_and_grad(prog, argnums=(0, 1), target=TARGET)
+    fv = jg.jit(ns["prog_vec"], target=TARGET)
     rng = np.random.default_rng(10_000 + seed)
     for i in range(INPUTS):
         x, w = rng.uniform(-3, 3, 2), rng.uniform(-2, 2, 2)
-        v, (gx, gw) = f(jg.tensor(x), jg.tensor(w))
+        tx, tw = jg.tensor(x), jg.tensor(w)
+        v, (gx, gw) = f(tx, tw)
         ve, gxe, gwe = _eager(prog, x, w)
         what = f"program {seed}, input {i}:\n{src}\n{f.cache_info().loops}"
         for got, want in ((v, ve), (gx, gxe), (gw, gwe)):
-            got = np.asarray(got.numpy() if hasattr(got, "numpy") else got)
-            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=what)
+            np.testing.assert_allclose(_host(got), want, rtol=1e-10, atol=1e-12, err_msg=what)
+        outs = [_host(o) for o in fv(tx, tw)]
+        wants = ns["prog_vec"](jg.tensor(x), jg.tensor(w))
+        for k, (got, want) in enumerate(zip(outs, wants)):
+            np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{what}\njit result {k}")
+            assert not any(np.shares_memory(got, a) for a in [tx.numpy(), tw.numpy()] + outs[:k]), \
+                f"{what}\njit result {k} shares memory"
     info = f.cache_info()
     STATS["programs"] += 1
     STATS["calls"] += INPUTS
