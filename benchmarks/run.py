@@ -94,21 +94,23 @@ def while_loop() -> None:
     v = np.array([0.1, 1.0, 0.0001], dtype=np.float32)
     vt = jg.tensor(v)
     f = jg.grad(lambda x: (doubling(x) * vt).sum())
+    tv = torch.tensor(v) if torch is not None else None
+    _steady("while", f, pool, lambda x: doubling(x).backward(tv))
+    print(f"    traces: {f.cache_info().traces}")
+
+
+def _steady(label: str, f, pool: list, eager) -> None:
+    """``compare`` of compiled ``f`` (traced on every input first) with torch eager running
+    ``eager(x)`` on a fresh leaf ``x``, over the inputs in ``pool`` in turn."""
     xs = [jg.tensor(p) for p in pool]
     for x in xs:
         f(x)
     it = iter(range(1 << 62))
-    fns = {"jitgrad compiled": lambda: f(xs[next(it) % 64])}
+    fns = {"jitgrad compiled": lambda: f(xs[next(it) % len(xs)])}
     if torch is not None:
-        tv = torch.tensor(v)
         txs = [torch.tensor(p) for p in pool]
-
-        def teager():
-            x = txs[next(it) % 64].clone().requires_grad_()
-            doubling(x).backward(tv)
-        fns["torch eager"] = teager
-    compare("while", fns)
-    print(f"    traces: {f.cache_info().traces}")
+        fns["torch eager"] = lambda: eager(txs[next(it) % len(txs)].clone().requires_grad_())
+    compare(label, fns)
 
 
 LOOP_TOTAL = textwrap.dedent("""
@@ -236,19 +238,7 @@ def loop_branch() -> None:
         rng = np.random.default_rng(3)
         pool = [rng.standard_normal(4) * 10.0 ** rng.uniform(-2, 2) for _ in range(64)]
         f = jg.grad(fn)
-        xs = [jg.tensor(p) for p in pool]
-        for x in xs:
-            f(x)
-        it = iter(range(1 << 62))
-        fns = {"jitgrad compiled": lambda: f(xs[next(it) % 64])}
-        if torch is not None:
-            txs = [torch.tensor(p) for p in pool]
-
-            def teager(fn=fn):
-                x = txs[next(it) % 64].clone().requires_grad_()
-                fn(x).backward()
-            fns["torch eager"] = teager
-        compare(label, fns)
+        _steady(label, f, pool, lambda x, fn=fn: fn(x).backward())
         print(f"    traces: {f.cache_info().traces}, compiles: {f.cache_info().compiles}")
 
 
