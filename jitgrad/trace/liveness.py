@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import dis
 import types
+import weakref
 
 _STOP = {"RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS", "RERAISE", "JUMP_FORWARD",
          "JUMP_BACKWARD", "JUMP_ABSOLUTE", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP",
          "JUMP_NO_INTERRUPT"}
-_CACHE: dict = {}
+# Per code object, weakly: programs made with exec (a fuzzer's thousands) come and go.
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _names(arg) -> tuple:
