@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import types
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -121,7 +122,7 @@ def _reachable_globals(frames, held: list) -> tuple:
 _TRACER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tracer.py")
 
 
-_POSITIONS: dict = {}
+_POSITIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per code object
 
 
 def _position(frame) -> tuple:
