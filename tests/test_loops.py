@@ -469,3 +469,19 @@ def test_a_lifted_loop_whose_results_are_unused_still_checks_its_guards(target):
     args = [(np.array([1.12897119, 1.42874565]), np.array([1.99225045, -1.01602916])),
             (np.array([0.38115522, -1.12887071]), np.array([-0.58421392, -1.12738668]))]
     check(dead_loop_with_a_branch, args, argnums=(1,), target=target)
+
+
+def adds_an_invariant(x, w):
+    y = x * 1.0
+    while y.sum() < 10.0:
+        y = y * 0.95 + w  # w's cotangent in the body is y's, passed on as it is
+    return (y * 0.3).sum()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_an_invariant_whose_cotangent_is_the_carried_one(target):
+    # (found by the loop fuzzer: the CPU kernel's reverse loop added to w's gradient the
+    # cotangent the iteration had just handed back, not the one it received)
+    args = [(np.array([0.3, -0.5]), np.array([0.7, 1.1])),
+            (np.array([2.0, 1.0]), np.array([0.4, 0.2]))]
+    check(adds_an_invariant, args, argnums=(0, 1), target=target)

@@ -136,9 +136,11 @@ class LoopsMixin:
             for x, t in zip(carry, tapes):
                 self.emit(f"{x} = {t}[{r}_j]", 2)
         outs = self.inline(p["bvjp"], carry + inv + gs, f"{r}_", 2)
-        self.emit(f"{', '.join(gs)}{',' if len(gs) == 1 else ''} = "
-                  f"{', '.join(outs[:len(fc)])}{',' if len(gs) == 1 else ''}", 2)
+        # The invariants first: an invariant's cotangent may be a carried one passed through
+        # (``y = y * a + w``: w's is y's), which is the name the update below rebinds.
         for k, acc in enumerate(accs):
             self.emit(f"{acc} += {outs[len(fc) + k]}", 2)
+        self.emit(f"{', '.join(gs)}{',' if len(gs) == 1 else ''} = "
+                  f"{', '.join(outs[:len(fc)])}{',' if len(gs) == 1 else ''}", 2)
         self.tuples[id(e.out)] = gs + accs
         self.env[id(e.out)] = _Val("temp", "<loop cotangents>")
