@@ -253,7 +253,7 @@ class Program:
             self.lines += [f"{name} = {a} * 1.0", f"{name}_s = {a}.sum() * 0.0",
                            f"while {name}_s < 3.0:",
                            f"    {name}_s = {name}_s + {name}.abs().mean() + 0.5",
-                           f"    {name} = {name} * 0.9 + {pb[0]}"]  # its cotangent: y's
+                           f"    {name} = {name} * 0.9 + {pb[0]}"]  # pb's cotangent: the carried one's
         self.pool.append((name, sa))
 
     def branch(self, a: str, sa: tuple) -> None:
