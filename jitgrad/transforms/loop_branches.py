@@ -10,13 +10,16 @@ iteration, loop condition included. The carried values (slots) are found from th
 value an earlier iteration made, read by an equation, a header's condition, a variable live
 at a header (``trace/liveness.py``) or the code after the loop, joins that reading place to the
 place that made it (union-find), and each class is one slot. For each slot, each side makes it,
-hands on a value made before the ``if``, or leaves it as it is (an ``if`` without ``else``).
-The rewrite is made only when that model gives exactly what every read of the trace read, and
-refused where the trace cannot tell two programs apart:
+hands on a value made before the ``if``, sets it to a value from before the loop or to another
+slot's, or leaves it as it is (an ``if`` without ``else``). The rewrite is made only when that
+model gives exactly what every read of the trace read, and refused where the trace cannot tell
+two programs apart:
 
 - a value from before the loop read where a slot that started from it had not changed yet
   (``y = x``, then ``x`` or ``y``?) is a slot when nothing else holds that tensor at the
   headers, an invariant when a variable that is not a slot does, and otherwise not rewritten;
+- a side after which a slot held what it held before, and what the side could have set it
+  to (``else: y = x`` while ``y`` was still ``x``), is not rewritten;
 - a value made in the loop kept anywhere but a live variable (a list, an object, a global) is
   not rewritten: a side could change it where no traced read shows.
 
