@@ -169,3 +169,24 @@ def test_liveness_errs_towards_live():
 
     assert {"y", "t"} <= live_at(captured.__code__, _header(captured.__code__, 2))
     assert "keep" in live_at(handler.__code__, _header(handler.__code__, 3))
+
+
+def resets(x, w):
+    c = w
+    n = x.sum() * 0.0
+    while n < 5:
+        if (x.sum() + n * 1.3).sin() > 0:
+            c = w  # while c is still w, this and leaving c as it is look the same
+        else:
+            c = c * 0.5 + 0.1
+        n = n + 1
+    return (c * c).sum()
+
+
+def test_a_side_that_sets_a_value_it_may_have_left_stays_right():
+    # The first trace resets c only while it is still w (x summing to 0.8: the reset, the
+    # reset, then the other side three times); -1.0 resets after the other side.
+    args = [(np.array([v / 2, v / 2]), np.array([0.7, -0.4])) for v in (0.8, -1.0, 2.0, -2.2)]
+    f = check(resets, args, argnums=(1,), target="reference")
+    why = f.cache_info().loops[0]
+    assert "could not become a cond" in why and "cannot tell" in why, why
