@@ -127,6 +127,10 @@ class _Loop:
     def side(self, j: int) -> list:
         return self.segs[j][self.a_len + 1:]
 
+    def before(self, x) -> bool:
+        """Whether ``x`` is a value from before the loop (made neither in it nor after it)."""
+        return isinstance(x, Var) and id(x) not in self.made and id(x) not in self.later
+
     def site(self, j: int, q: int, i: int) -> tuple:
         """Where input ``i`` of equation ``q`` of iteration ``j`` is, the same for every
         iteration that took that side."""
@@ -220,8 +224,7 @@ class _Slots:
             v = self.at[t][k] if k is not None else None
             if not isinstance(v, tuple):
                 continue
-            if not isinstance(x, Var) or id(x) in made or id(x) in lp.later or \
-                    self.init.setdefault(v[1], x) is not x:
+            if not lp.before(x) or self.init.setdefault(v[1], x) is not x:
                 raise NotBranching("a carried value does not start from one value from before "
                                    "the loop")
         if len(self.init) != len(roots):
@@ -251,8 +254,7 @@ class _Slots:
             here: set = set()
             if at is not None and at[:2] == (j, "A"):
                 here.add(("A", at[2]))
-            elif at is None and isinstance(after, Var) and id(after) not in lp.later and \
-                    self.has_holder(after, k):
+            elif lp.before(after) and self.has_holder(after, k):
                 here.add(("O", after))
             for k2 in range(len(self.roots)):
                 before = seen.get((j, k2), after)  # a slot not read then may have held it
@@ -307,8 +309,7 @@ class _Slots:
         holders = set(self.held)
         # The variables first: what they hold decides whether a value has a holder.
         for site, rs in sorted(reads.items(), key=lambda kv: kv[0][0] != "N"):
-            if not any(isinstance(x, Var) and id(x) not in self.lp.made and
-                       id(x) not in self.lp.later for _, x in rs):
+            if not any(self.lp.before(x) for _, x in rs):
                 continue  # it reads values made in the loop or after it
             same = all(x is rs[0][1] for _, x in rs)
             fits = [k for k in range(len(self.roots)) if all(x is self.at[t][k] for t, x in rs)]
