@@ -379,6 +379,7 @@ def _side(lp: _Loop, j: int, slots: _Slots, a_reads: list, outer: list) -> Graph
     ins_slot = [Var(v.aval) for v in slots.at[0]]
     ins_a = {p: Var(seg[p].out.aval) for p in a_reads}
     ins_o = [Var(x.aval) for x in outer]
+    of_outer = {id(x): v for x, v in zip(outer, ins_o)}
     env: dict = {}
     body = []
     for q, e in enumerate(r):
@@ -394,7 +395,7 @@ def _side(lp: _Loop, j: int, slots: _Slots, a_reads: list, outer: list) -> Graph
             elif id(x) in lp.made:
                 ins.append(ins_a[lp.made[id(x)][2]])
             else:
-                ins.append(ins_o[next(m for m, o in enumerate(outer) if o is x)])
+                ins.append(of_outer[id(x)])
         out = Var(e.out.aval) if e.out is not None else None
         if out is not None:
             env[id(e.out)] = out
@@ -404,8 +405,7 @@ def _side(lp: _Loop, j: int, slots: _Slots, a_reads: list, outer: list) -> Graph
         how = d[kind]
         outs.append(env[id(r[how[1]].out)] if how[0] == "P" else
                     ins_a[how[1]] if how[0] == "A" else
-                    ins_o[next(m for m, o in enumerate(outer) if o is how[1])] if how[0] == "O"
-                    else ins_slot[how[1]])
+                    of_outer[id(how[1])] if how[0] == "O" else ins_slot[how[1]])
     return Graph((), (*ins_slot, *[ins_a[p] for p in a_reads], *ins_o), tuple(body), tuple(outs))
 
 
