@@ -18,6 +18,8 @@ import pytest
 
 import jitgrad as jg
 
+from .test_loops import _host
+
 PROGRAMS = int(os.environ.get("JITGRAD_FUZZ_EXAMPLES", 200))
 INPUTS = 16
 TARGET = os.environ.get("JITGRAD_FUZZ_LOOP_TARGET", "reference")
@@ -87,10 +89,6 @@ def make_program(seed: int, extras: bool = False) -> str:
         lines += ["", lines[0].replace("prog(", "prog_vec(")] + lines[1:-1] + [
             "    return " + ", ".join(carried) + ","]
     return "\n".join(lines)
-
-
-def _host(v) -> np.ndarray:
-    return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
 
 
 def _eager(prog, x, w):
