@@ -99,13 +99,14 @@ class Eqn:
 class Graph:
     """A whole traced program. Immutable by convention: passes build new graphs."""
 
-    __slots__ = ("consts", "inputs", "eqns", "outputs")
+    __slots__ = ("consts", "inputs", "eqns", "outputs", "_run")
 
     def __init__(self, consts: tuple, inputs: tuple, eqns: tuple, outputs: tuple) -> None:
         self.consts = tuple(consts)      # ((Var, np.ndarray), ...)
         self.inputs = tuple(inputs)
         self.eqns = tuple(eqns)
         self.outputs = tuple(outputs)
+        self._run = None  # the interpreter's function for this graph, made at its first run
 
     def __str__(self) -> str:
         from jitgrad.ir.printer import format_graph
