@@ -29,8 +29,15 @@ class Config:
         # trip count (transforms/loops.py); off: one trace per trip count.
         self.lift_loops = True
         # A CPU trace that still has guards runs on the interpreter at its first call and
-        # compiles at its second: a trace that serves one call never pays a compile.
+        # compiles at its second at the earliest: a trace that serves one call never pays a
+        # compile.
         self.defer_guarded = True
+        # A CPU trace runs on the interpreter until its calls there have taken as long as
+        # compiling it is expected to (None: what the last compile took; a kernel built ahead
+        # of time loads at once), then compiles: a function called for less time than a compile
+        # takes never pays one, and one called for longer pays at most twice the better of the
+        # two choices. A number: that many seconds instead; 0: compile at once.
+        self.compile_after: float | None = None
         # A guard on a bool whose two outcomes were both traced merges the two traces into one
         # graph with a cond (transforms/branches.py): one kernel for both sides of an if.
         self.merge_branches = True

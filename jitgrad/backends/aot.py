@@ -95,6 +95,12 @@ def module_digest(k: str, data: bytes) -> str:
     return hashlib.sha256(k.encode() + b"\0" + data).hexdigest()
 
 
+def built(k: str) -> bool:
+    """Whether the module for key ``k`` was built (its digest, written last, is there)."""
+    path = module_path(k)
+    return path is not None and os.path.exists(path + ".sha256")
+
+
 def load(k: str):
     """The AOT-compiled ``kernel`` for key ``k``, or None where there is none (or it does not
     load: it is deleted, and built again)."""
@@ -150,6 +156,28 @@ def request(source_path: str, k: str, signature) -> None:
     _log("compile", f"queued an ahead-of-time build, to run at exit: {path}")
 
 
+def request_source(source: str, k: str, arg_types: list) -> None:
+    """Queue the AOT build of the kernel ``source`` (one the interpreter ran in place of a
+    compile) for arguments of ``arg_types``, (NumPy dtype name, number of dimensions) each: the
+    build process writes it to the disk cache and compiles it with Numba for its signature."""
+    global _requested
+    path = module_path(k)
+    if path is None or os.path.exists(path + ".sha256") or os.path.exists(path + ".failed"):
+        return
+    with _mutex:
+        if any(q[1] == k for q in _queue) or _requested >= MAX_BUILDS:
+            return
+        _requested += 1
+        _queue.append((None, k, (source, list(arg_types)), path))
+    from jitgrad._settings import log as _log
+    _log("compile", f"queued an ahead-of-time build of an interpreted trace, to run at exit: "
+                    f"{path}")
+
+
+# Called at exit before the builds start, to queue more (kernels that never compiled here).
+before_exit: list = []
+
+
 def start(wait_for_free_core: bool = True):
     """Start one background process that builds the queued kernels, one after the other, at
     idle priority, and outlives this process; return it (None when nothing is queued)."""
@@ -181,6 +209,8 @@ def start(wait_for_free_core: bool = True):
 
 @atexit.register
 def _at_exit() -> None:
+    for queue_more in before_exit:
+        queue_more()
     try:
         p = start()
     except OSError:  # an unwritable cache, no fork: the kernels load through Numba's cache
@@ -191,6 +221,8 @@ def _at_exit() -> None:
 
 def wait(timeout: float = 300.0) -> bool:
     """Build the queued kernels now, busy machine or not, and wait; True if done in time."""
+    for queue_more in before_exit:
+        queue_more()
     p = start(wait_for_free_core=False)
     if p is None:
         return True
@@ -309,6 +341,9 @@ def _build(compiler, source_path: str, k: str, sig, path: str) -> None:
     import llvmlite.binding as ll
 
     from jitgrad.backends import disk_cache
+    if source_path is None:  # a kernel this build compiles first, for its signature
+        source, arg_types = sig
+        source_path, sig = _compiled_signature(source, arg_types)
     mod = disk_cache.load(source_path, f"aot_{k}")
     tmp = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=".aot-")
     try:
@@ -330,6 +365,20 @@ def _build(compiler, source_path: str, k: str, sig, path: str) -> None:
         os.replace(os.path.join(tmp, "digest"), path + ".sha256")  # last: the module is whole
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compiled_signature(source: str, arg_types: list):
+    """The disk cache's file of kernel ``source``, compiled with Numba for ``arg_types``, and
+    the signature it compiled to."""
+    from jitgrad.backends import disk_cache
+    from jitgrad.backends.numba_cpu import numba_type
+    path, k = disk_cache.source_path(source)
+    if path is None:
+        raise RuntimeError("the disk cache cannot be written")
+    args = tuple(numba_type(dtype, ndim) for dtype, ndim in arg_types)
+    kernel = disk_cache.load(path, k, source).kernel
+    kernel.compile(args)
+    return path, _plain(next(s for s in kernel.nopython_signatures if s.args == args))
 
 
 def _numpy_errors_flags():

@@ -47,6 +47,12 @@ _LOCALS = re.compile(r"\b(?:i\d*|j\d*|blk|lo|hi|s|p|q|k|b|r)\b")
 # calls, 3x slower here) but below this many elements keep libm: vectorizing saves little there
 # and costs compile time.
 _VECTOR_MIN = 4096
+# What a compile costs, for the runtime's choice between interpreting a trace and compiling it
+# (``NumbaCPUBackend.compile_cost``): the last compile this process made, or before any, what
+# Numba's import, its NumPy support (which imports SciPy for BLAS) and a first small kernel took
+# on a 2-core x86-64 machine.
+FIRST_COMPILE_SECONDS = 0.8
+_last_compile: list[float] = []
 
 
 class Codegen(CallsMixin, LoopsMixin):
@@ -561,11 +567,15 @@ def _contiguous(a: np.ndarray) -> np.ndarray:
 
 
 def _numba_type(aval):
+    return numba_type(aval.dtype.np.name, len(aval.shape))
+
+
+def numba_type(dtype: str, ndim: int):
+    """Numba's type of a kernel argument: a C-contiguous array of NumPy ``dtype`` with ``ndim``
+    dimensions, or a scalar for none."""
     import numba
-    scalar = numba.boolean if aval.dtype is dtypes.bool_ else getattr(numba, aval.dtype.np.name)
-    if not aval.shape:
-        return scalar
-    return numba.types.Array(scalar, len(aval.shape), "C")
+    scalar = numba.boolean if dtype == "bool" else getattr(numba, dtype)
+    return numba.types.Array(scalar, ndim, "C") if ndim else scalar
 
 
 class NumbaCPUBackend:
@@ -577,6 +587,7 @@ class NumbaCPUBackend:
     def compile(self, graph: Graph):
         from jitgrad.backends.reference import ReferenceExecutable
         from jitgrad._settings import log as _log
+        _build_later.pop(id(graph), None)
         try:
             cg = Codegen(graph)
             source = cg.generate()
@@ -590,6 +601,66 @@ class NumbaCPUBackend:
         except _NumbaFailed as e:
             _log("compile", f"reference interpreter for this trace: Numba failed: {e}")
             return ReferenceExecutable(graph, note=f"Numba could not compile it ({e.kind})")
+
+
+    @staticmethod
+    def build_later(graph: Graph) -> None:
+        """Build ``graph``'s kernel ahead of time when this process exits, unless it compiled
+        by then: a trace the interpreter ran for a whole process runs compiled in the next."""
+        from jitgrad.backends import aot
+        if aot.enabled():
+            _build_later[id(graph)] = graph
+
+    def compile_cost(self, graph: Graph) -> float:
+        """The seconds that compiling ``graph`` is expected to take now: none for a kernel built
+        ahead of time (it loads in about a millisecond) or one Numba cannot take (the
+        interpreter runs it either way); else ``expected_compile_seconds()``."""
+        from jitgrad.backends import aot
+        try:
+            cg = Codegen(graph)
+            source = cg.generate()
+        except Unsupported:
+            return 0.0
+        ak = _aot_key(source, graph) if not cg.host_ops and aot.enabled() else None
+        if ak is not None and aot.built(ak):
+            return 0.0
+        return self.expected_compile_seconds()
+
+    @staticmethod
+    def expected_compile_seconds() -> float:
+        """What a compile is expected to take: the last one this process made, or
+        ``FIRST_COMPILE_SECONDS`` before any."""
+        return _last_compile[-1] if _last_compile else FIRST_COMPILE_SECONDS
+
+
+def _aot_key(source: str, graph: Graph) -> str | None:
+    """The key of ``source``'s module built ahead of time, or None for a kernel that does not
+    build so (a parallel one). An AOT module takes exactly the argument types it was built for:
+    they are in its key."""
+    from jitgrad.backends import aot
+    if "parallel=False" not in source:
+        return None
+    return aot.key(source + "".join(f"\n# {v.aval.dtype} {len(v.aval.shape)}" for v in
+                                    [c for c, _ in graph.consts] + list(graph.inputs)))
+
+
+_build_later: dict[int, Graph] = {}  # id -> graph: NumbaCPUBackend.build_later's
+
+
+def _queue_builds() -> None:
+    """At exit: queue the AOT builds of the interpreted traces that never compiled."""
+    from jitgrad.backends import aot
+    for graph in list(_build_later.values()):
+        try:
+            cg = Codegen(graph)
+            source = cg.generate()
+        except Unsupported:
+            continue
+        ak = None if cg.host_ops else _aot_key(source, graph)
+        if ak is not None:
+            aot.request_source(source, ak, [(v.aval.dtype.np.name, len(v.aval.shape)) for v in
+                                            [c for c, _ in graph.consts] + list(graph.inputs)])
+    _build_later.clear()
 
 
 class _NumbaFailed(Exception):
@@ -610,17 +681,15 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     compiled ahead of time (``aot``) loads without Numba; one that is not yet is queued."""
     import os
     import sys
+    import time
 
     from jitgrad.backends import aot
-    ak = None
-    if aot_ok and "parallel=False" in source and aot.enabled():
-        # An AOT module takes exactly the argument types it was built for: they are in its key.
-        ak = aot.key(source + "".join(f"\n# {v.aval.dtype} {len(v.aval.shape)}" for v in
-                                      [c for c, _ in graph.consts] + list(graph.inputs)))
+    ak = _aot_key(source, graph) if aot_ok and aot.enabled() else None
     if ak is not None:
         kernel = aot.load(ak)
         if kernel is not None:
             return NumbaExecutable(kernel, source, graph)
+    t0 = time.perf_counter()
     from jitgrad.backends import disk_cache
     path, k = disk_cache.source_path(source)
     sig = tuple(_numba_type(v.aval) for v, _ in graph.consts) + \
@@ -630,6 +699,7 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
         try:
             mod = disk_cache.load(path, k, source)
             mod.kernel.compile(sig)
+            _last_compile[:] = [time.perf_counter() - t0]
             disk_cache.record_numba_cache(path)
             if ak is not None and path is not None:
                 aot.request(path, ak, next(s for s in mod.kernel.nopython_signatures
@@ -650,3 +720,11 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
             if retried:
                 raise _NumbaFailed(e) from e
             retried = True
+
+
+def _register_builds() -> None:
+    from jitgrad.backends import aot
+    aot.before_exit.append(_queue_builds)
+
+
+_register_builds()

@@ -153,15 +153,21 @@ class Runtime(ResultsMixin, EagerMixin):
         optimized = simplify(adjoint, verify if config.verify else None)
         # Tracing time counts as compile time (it is what a call pays before running).
         self.compile_seconds += time.perf_counter() - t0
-        if config.defer_guarded and optimized.guards and self.backend.name == "numba-cpu":
-            # A trace that still branches on data may serve a single call (a trip count that a
-            # lifted loop makes obsolete): the interpreter runs its calls until a second one
-            # passes its guards, and then it compiles.
-            exe = _Deferred(self, optimized)
+        guarded = config.defer_guarded and bool(optimized.guards)
+        if self.backend.name == "numba-cpu" and (guarded or config.compile_after != 0):
+            # The interpreter runs the trace's first calls (config.compile_after): a trace
+            # that still branches on data may serve a single call (a trip count that a lifted
+            # loop makes obsolete), and any may serve fewer calls than a compile would repay.
+            exe = _Deferred(self, optimized, min_calls=2 if guarded else 1)
             node = exe.node = TraceNode(traced, adjoint, optimized, exe)
-            _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} forward "
-                            f"equations and {len(optimized.guards)} guards: interpreted until a "
-                            "second call takes it")
+            if not guarded and exe.due_before_a_call():
+                exe.promote()  # its kernel was built ahead of time: it loads at once
+            else:
+                until = ("a second call passes its guards" if config.compile_after == 0 else
+                         "its calls have taken as long as a compile would")
+                _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} "
+                                f"forward equations and {len(optimized.guards)} guards: "
+                                f"interpreted until {until}")
             return node
         exe = self._compile(optimized)
         _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} forward and "

@@ -1,13 +1,15 @@
 """The runtime's data: a trace node (its stages, executable and children by guard outcome),
-the deferred executable of a trace with guards, a call's prepared arguments, what
+the deferred executable of a trace the interpreter runs until it compiles, a call's prepared arguments, what
 ``cache_info()`` reports, and the small helpers the runtime's modules share."""
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numpy as np
 
+from jitgrad._settings import config, log as _log
 from jitgrad.ir.graph import Var
 from jitgrad.trace.pytree import TENSOR_LEAF
 
@@ -103,22 +105,44 @@ def _lifted_at(node: TraceNode, site_key) -> bool:
 
 
 class _Deferred:
-    """The executable of a trace with guards until a second call passes them: the interpreter
-    runs the first two, and then it compiles (``config.defer_guarded``)."""
+    """The executable of a CPU trace until it compiles: the interpreter runs its calls until
+    ``min_calls`` of them passed its guards (two for a trace with guards,
+    ``config.defer_guarded``) and they took ``config.compile_after`` seconds (by default, as
+    long as compiling it is expected to: ``compile_cost``)."""
 
-    def __init__(self, rt, graph) -> None:  # rt: the Runtime
+    def __init__(self, rt, graph, min_calls: int) -> None:  # rt: the Runtime
         from jitgrad.backends.reference import ReferenceExecutable
         from jitgrad.ops.control import guard_types
         self.rt, self.graph, self.node = rt, graph, None
         self.interp = ReferenceExecutable(graph)
         self.guard_types = guard_types(graph)
+        self.min_calls = min_calls
         self.calls = 0
+        self.seconds = 0.0  # the interpreter's time on the calls so far
+        self._on_disk: bool | None = None
+
+    def due(self) -> bool:
+        """Whether the trace compiles now, after the calls so far."""
+        return self.calls >= self.min_calls and self.due_before_a_call()
+
+    def due_before_a_call(self) -> bool:
+        """Whether the calls so far took as long as compiling is expected to."""
+        after = config.compile_after
+        if after is not None:
+            return self.seconds >= after
+        if self._on_disk is None:  # asked once: a later compile of another trace lowers the cost
+            self._on_disk = self.rt.backend.compile_cost(self.graph) == 0.0
+        return self._on_disk or self.seconds >= self.rt.backend.expected_compile_seconds()
 
     def __call__(self, inputs: list) -> list:
+        t0 = time.perf_counter()
         out = self.interp(inputs)  # a failed guard raises before anything compiles
+        self.seconds += time.perf_counter() - t0
         self.calls += 1
-        if self.calls >= 2:
+        if self.due():
             self.promote()
+        elif self.calls == 2:  # it serves more than one call: a later process runs it compiled
+            self.rt.backend.build_later(self.graph)
         return out
 
     def promote(self):
@@ -126,6 +150,10 @@ class _Deferred:
         exe = self.rt._compile(self.graph)
         self.node.exe = exe
         self.rt.forget(self.node)
+        if self.calls:
+            _log("compile", f"{_name(self.rt.fn)}: compiled a trace after {self.calls} "
+                            f"interpreted call{'s' if self.calls != 1 else ''} "
+                            f"({self.seconds * 1e3:.1f} ms)")
         return exe
 
     host_ops: tuple = ()
