@@ -36,11 +36,25 @@ class Config:
         # compiling it is expected to (None: what the last compile took; a kernel built ahead
         # of time loads at once), then compiles: a function called for less time than a compile
         # takes never pays one, and one called for longer pays at most twice the better of the
-        # two choices. A number: that many seconds instead; 0: compile at once.
-        self.compile_after: float | None = None
+        # two choices. A number: that many seconds instead; 0: compile at once. Also
+        # JITGRAD_COMPILE_AFTER (seconds, or "auto").
+        self.compile_after: float | None = _compile_after(os.environ.get("JITGRAD_COMPILE_AFTER"))
         # A guard on a bool whose two outcomes were both traced merges the two traces into one
         # graph with a cond (transforms/branches.py): one kernel for both sides of an if.
         self.merge_branches = True
+
+
+def _compile_after(text: str | None) -> float | None:
+    if text is None or text.strip().lower() in ("", "auto"):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ValueError(f"JITGRAD_COMPILE_AFTER={text!r}: expected a number of seconds (0 or "
+                         "more), or 'auto'")
+    return seconds
 
 
 config = Config()

@@ -8,6 +8,12 @@ if not os.path.exists("/dev/nvidia0") and "NUMBA_ENABLE_CUDASIM" not in os.envir
     if "numba" in sys.modules:
         sys.modules["numba"].core.config.reload_config()
 
+# Each trace compiles at once (one with guards at its second call), not after the interpreter
+# has run it for as long as a compile takes: the suite's calls would mostly be interpreted.
+# Processes the tests start inherit it; tests/test_tiers.py tests the default, and the docs'
+# blocks run with it (tests/test_docs.py).
+os.environ.setdefault("JITGRAD_COMPILE_AFTER", "0")
+
 import atexit
 import shutil
 import tempfile
@@ -25,11 +31,6 @@ def rng():
 
 def t64(arr, requires_grad=True):
     return jitgrad.tensor(np.asarray(arr, dtype=np.float64), requires_grad=requires_grad)
-
-# Each trace compiles at once (one with guards at its second call), not after the interpreter
-# has run it for as long as a compile takes: the suite's calls would mostly be interpreted.
-# tests/test_tiers.py tests that default.
-jitgrad.config.compile_after = 0
 
 # Ahead-of-time builds take seconds of CPU each in the background: the suite compiles many
 # kernels, so they stay off here; tests/test_aot.py turns them on for its own processes.

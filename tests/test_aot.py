@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.skipif(
@@ -125,3 +126,45 @@ def test_modules_swapped_with_their_digests_do_not_load(tmp_path):
                 assert fh.read().strip() == aot.module_digest(k, mod.read())
         except FileNotFoundError:
             pass
+
+
+INTERPRETED = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import jitgrad as jg
+
+    def f(x):
+        y = x * 2
+        while y.norm() < 1000:
+            y = y * 2
+        return (y * jg.sin(x)).sum()
+
+    g = jg.grad(f)
+    xs = [jg.tensor(np.linspace(0.5, 1.5, 7) * s) for s in (1.0, 3e-3, 20.0)]
+    sums = [repr(float(g(x).numpy().sum())) for x in xs]
+    print(g.cache_info().traces, g.cache_info().compiles, "numba" in sys.modules, *sums)
+    if "build" in sys.argv:
+        from jitgrad.backends import aot
+        assert aot.wait(), "the build did not end"
+""")
+
+
+def test_a_trace_the_interpreter_ran_runs_compiled_in_a_later_process(tmp_path):
+    """A function called for less time than a compile takes never compiles (the default
+    ``compile_after``); its trace is built ahead of time at exit, and a later process loads
+    that kernel at its first call, without Numba, with the same values."""
+    env = {k: v for k, v in os.environ.items() if k != "JITGRAD_COMPILE_AFTER"}
+    env.update(JITGRAD_CACHE_DIR=str(tmp_path), JITGRAD_AOT="1")
+
+    def run(*flags):
+        r = subprocess.run([sys.executable, "-c", INTERPRETED, *flags], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout.split()
+    first = run("build")
+    assert first[:3] == ["1", "0", "False"], first  # one trace, interpreted: Numba not imported
+    assert glob.glob(str(tmp_path / "jg_aot_*.sha256")), os.listdir(tmp_path)
+    second = run()
+    assert second[:3] == ["1", "1", "False"], second  # the built kernel, loaded at once
+    np.testing.assert_allclose([float(v) for v in second[3:]], [float(v) for v in first[3:]],
+                               rtol=1e-12)

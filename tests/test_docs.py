@@ -62,6 +62,7 @@ def test_code_blocks_run_in_order(page, need, tmp_path):
     script = tmp_path / "page.py"
     script.write_text("\n".join(parts))
     env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND="Agg")
+    env.pop("JITGRAD_COMPILE_AFTER", None)  # the defaults a reader has (conftest.py sets it)
     if not os.path.exists("/dev/nvidia0"):
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     r = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True,

@@ -1,0 +1,145 @@
+"""When a CPU trace compiles (``config.compile_after``): the interpreter runs its calls until
+they have taken as long as a compile is expected to, and the values are the same either way.
+
+The suite compiles at once (``JITGRAD_COMPILE_AFTER=0`` in conftest.py); these tests set the
+policy themselves, and a clock that the tests move stands in for the interpreter's time."""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from jitgrad._settings import _compile_after
+from jitgrad.backends import numba_cpu
+from jitgrad.backends.numba_cpu import NumbaExecutable
+from jitgrad.runtime import nodes
+from jitgrad.runtime.nodes import _Deferred
+
+
+class _Clock:
+    """``time.perf_counter`` for the runtime's nodes: each read moves it on by ``step``, so
+    that every interpreted call (two reads) takes ``step`` seconds."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture
+def policy(monkeypatch):
+    """Set ``config.compile_after`` and the clock; restores the suite's policy after."""
+    def set_policy(after, step: float = 0.1, last_compile: float | None = None):
+        monkeypatch.setattr(jg.config, "compile_after", after)
+        monkeypatch.setattr(nodes, "time", _Clock(step))
+        if last_compile is not None:
+            monkeypatch.setattr(numba_cpu, "_last_compile", [last_compile])
+    return set_policy
+
+
+def _sin_x(x):
+    return (jg.sin(x) * x).sum()
+
+
+def _want(x):
+    return np.sin(x) + x * np.cos(x)
+
+
+def _exe(f, x):
+    return f._rt.node_for(f._rt.prepare((x,), {}), (x,), {}).exe
+
+
+def test_a_trace_compiles_once_its_calls_took_as_long_as_the_last_compile(policy):
+    policy(None, step=0.1, last_compile=0.35)
+    f = jg.grad(_sin_x)
+    xs = [np.linspace(-1, 1, 5) * k for k in range(1, 7)]
+    for k, x in enumerate(xs):
+        np.testing.assert_allclose(f(jg.tensor(x)).numpy(), _want(x), rtol=1e-12)
+        # 0.1 s a call: after the fourth, the interpreter's 0.4 s pass the last compile's 0.35 s
+        assert f.cache_info().compiles == (0 if k < 3 else 1), k
+    assert type(_exe(f, jg.tensor(xs[0]))) is NumbaExecutable
+    assert f.cache_info().traces == 1
+
+
+def test_a_number_of_seconds_is_the_budget_and_zero_compiles_at_once(policy):
+    policy(0.25, step=0.1)
+    f = jg.grad(_sin_x)
+    x = np.linspace(0.5, 2.0, 4)
+    for k in range(4):
+        np.testing.assert_allclose(f(jg.tensor(x)).numpy(), _want(x), rtol=1e-12)
+        assert f.cache_info().compiles == (0 if k < 2 else 1), k  # 0.3 s after the third
+    policy(0)
+    g = jg.grad(_sin_x)
+    g(jg.tensor(x))
+    assert g.cache_info().compiles == 1
+
+
+def test_a_trace_with_guards_waits_for_a_second_call_even_with_no_budget(policy):
+    policy(0)
+
+    def f(x):
+        y = jg.sin(x) if x.sum() > 0 else jg.cos(x) * 2
+        return (y * y).sum()
+
+    g = jg.grad(f)
+    x = np.array([0.3, 0.4])
+    g(jg.tensor(x))
+    assert g.cache_info().compiles == 0 and type(_exe(g, jg.tensor(x))) is _Deferred
+    np.testing.assert_allclose(g(jg.tensor(x)).numpy(), 2 * np.sin(x) * np.cos(x), rtol=1e-12)
+    assert g.cache_info().compiles == 1
+
+
+def test_interpreted_guards_fail_and_retrace_as_compiled_ones_do(policy):
+    policy(None, last_compile=1e9)  # never compiles here
+
+    def f(x):
+        y = jg.sin(x) if x.sum() > 0 else jg.cos(x) * 2
+        return (y * y).sum()
+
+    g = jg.grad(f)
+    for s in (1, -1, 1, -1, 2, -3):
+        x = np.array([0.3, 0.4]) * s
+        want = 2 * np.sin(x) * np.cos(x) if x.sum() > 0 else -8 * np.cos(x) * np.sin(x)
+        np.testing.assert_allclose(g(jg.tensor(x)).numpy(), want, rtol=1e-12)
+    info = g.cache_info()
+    assert (info.traces, info.compiles) == (2, 0)
+
+
+def test_a_lifted_loop_runs_on_the_interpreter_for_any_trip_count(policy):
+    policy(None, last_compile=1e9)
+
+    def doubling(x):
+        y = x * 2
+        while y.norm() < 1000:
+            y = y * 2
+        return (y * jg.tensor([0.1, 1.0, 1e-4], dtype=jg.float64)).sum()
+
+    f = jg.grad(doubling)
+    for scale in (1.0, 1e-3, 30.0, 1e-6, 0.4):
+        x = np.array([0.3, -0.2, 0.05]) * scale
+        n, y = 1, x * 2
+        while np.linalg.norm(y) < 1000:
+            y, n = y * 2, n + 1
+        np.testing.assert_allclose(f(jg.tensor(x)).numpy(), 2.0 ** n * np.array([0.1, 1, 1e-4]),
+                                   rtol=1e-12)
+    info = f.cache_info()
+    assert info.traces == 1 and info.compiles == 0 and "lifted" in info.loops[0]
+
+
+def test_lower_compiles_an_interpreted_trace_at_once(policy):
+    policy(None, last_compile=1e9)
+    f = jg.grad(_sin_x)
+    x = jg.tensor(np.linspace(0.0, 1.0, 3))
+    f(x)
+    assert f.cache_info().compiles == 0
+    assert len(f.lower(x).kernels) == 1 and f.cache_info().compiles == 1
+    np.testing.assert_allclose(f(x).numpy(), _want(x.numpy()), rtol=1e-12)
+
+
+def test_the_environment_variable_is_seconds_or_auto():
+    assert _compile_after(None) is None and _compile_after("auto") is None
+    assert _compile_after("0") == 0.0 and _compile_after(" 1.5 ") == 1.5
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(ValueError, match="JITGRAD_COMPILE_AFTER"):
+            _compile_after(bad)
