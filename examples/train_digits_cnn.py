@@ -58,6 +58,9 @@ def train(epochs: int = 8, batch: int = 64, lr: float = 3e-3, seed: int = 0):
     return model, losses, acc
 
 
+# The compiled kernels' times: each trace compiles at once here, not after the interpreter has run
+# it for as long as a compile takes (the default, jitgrad.config.compile_after).
+@jitgrad.config.patch(compile_after=0)
 def epoch_times(batch: int = 64, seed: int = 0) -> dict:
     """Seconds per training epoch (after a warm-up epoch): jitgrad compiled and eager, and
     PyTorch eager when installed."""

@@ -67,6 +67,9 @@ def train(epochs: int = 30, batch: int = 64, lr: float = 1e-2, seed: int = 0, lo
     return model, acc, loss
 
 
+# The compiled kernels' times: each trace compiles at once here, not after the interpreter has run
+# it for as long as a compile takes (the default, jitgrad.config.compile_after).
+@jitgrad.config.patch(compile_after=0)
 def bench(batch: int = 1024, steps: int = 200, seed: int = 0) -> dict:
     """Steps per second at a fixed global ``batch``, and the share of time spent in all-reduce."""
     world = dist.world_size()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -14,7 +15,29 @@ class Config:
     >>> import jitgrad
     >>> jitgrad.config.retrace_limit
     32
+    >>> with jitgrad.config.patch(retrace_limit=4):
+    ...     jitgrad.config.retrace_limit
+    4
+    >>> jitgrad.config.retrace_limit
+    32
     """
+
+    @contextlib.contextmanager
+    def patch(self, **settings):
+        """Set ``settings`` within a ``with`` block (or a function it decorates), and put the
+        values before back after it."""
+        unknown = [k for k in settings if k not in vars(self)]
+        if unknown:
+            raise AttributeError(f"config.patch: no setting named {unknown[0]!r}; the settings "
+                                 f"are {', '.join(sorted(vars(self)))}")
+        before = {k: getattr(self, k) for k in settings}
+        for k, v in settings.items():
+            setattr(self, k, v)
+        try:
+            yield self
+        finally:
+            for k, v in before.items():
+                setattr(self, k, v)
 
     def __init__(self) -> None:
         self.retrace_limit = 32

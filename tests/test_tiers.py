@@ -143,3 +143,17 @@ def test_the_environment_variable_is_seconds_or_auto():
     for bad in ("-1", "soon", "nan"):
         with pytest.raises(ValueError, match="JITGRAD_COMPILE_AFTER"):
             _compile_after(bad)
+
+
+def test_config_patch_sets_for_a_block_and_names_an_unknown_setting():
+    with jg.config.patch(compile_after=2.5, retrace_limit=3):
+        assert (jg.config.compile_after, jg.config.retrace_limit) == (2.5, 3)
+    assert (jg.config.compile_after, jg.config.retrace_limit) == (0, 32)
+
+    @jg.config.patch(lift_loops=False)
+    def inside():
+        return jg.config.lift_loops
+    assert inside() is False and jg.config.lift_loops is True
+    with pytest.raises(AttributeError, match="compile_afterr"):
+        with jg.config.patch(compile_afterr=0):
+            pass
