@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jitgrad as jg
+from jitgrad.runtime import nodes
 
+from .test_tiers import _Clock
 from .fuzzing import (ACTIONS, Program, State, World, apply_action, as_numpy, assert_close,
                       check_no_sharing, eager_result, eager_values)
 
@@ -73,17 +75,22 @@ def run_program(data, target: str) -> None:
         stats["invalid"] += 1
         return
     stats["programs"] += 1
-    # Half the CPU programs compile every trace at once; the others defer traces with guards
-    # to their second call (config.defer_guarded), as users get them.
-    defer = target != "cpu" or bool(pick(2))
+    # A third of the CPU programs compile every trace at once; a third defer traces with
+    # guards to their second call (config.defer_guarded); a third run each trace on the
+    # interpreter for its first 1 to 4 calls (config.compile_after, on a clock that counts
+    # calls), as users get them, so that traces change executables between calls.
+    policy = pick(3) if target == "cpu" else 1
+    after = pick(4) + 0.5 if policy == 2 else 0
     note = (f"program:\n{program.source}\nmode={mode} argnums={argnums} actions={actions} "
-            f"defer_guarded={defer}")
+            f"defer_guarded={policy != 0} compile_after={after} (a call takes 1 s)")
     data.draw(st.just(note), label="program")
-    jg.config.defer_guarded = defer
-    try:
-        _run_calls(program, mode, argnums, actions, rng, state, worlds, stats, target, note)
-    finally:
-        jg.config.defer_guarded = True
+    clock = nodes.time
+    with jg.config.patch(defer_guarded=policy != 0, compile_after=after):
+        nodes.time = _Clock(1.0)
+        try:
+            _run_calls(program, mode, argnums, actions, rng, state, worlds, stats, target, note)
+        finally:
+            nodes.time = clock
 
 
 def _run_calls(program, mode, argnums, actions, rng, state, worlds, stats, target, note):
