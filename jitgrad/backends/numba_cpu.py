@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import weakref
 
 import numpy as np
 
@@ -644,7 +645,8 @@ def _aot_key(source: str, graph: Graph) -> str | None:
                                     [c for c, _ in graph.consts] + list(graph.inputs)))
 
 
-_build_later: dict[int, Graph] = {}  # id -> graph: NumbaCPUBackend.build_later's
+# id -> graph: NumbaCPUBackend.build_later's, held weakly (a graph's constants may be large)
+_build_later: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def _queue_builds() -> None:

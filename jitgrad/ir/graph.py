@@ -99,7 +99,7 @@ class Eqn:
 class Graph:
     """A whole traced program. Immutable by convention: passes build new graphs."""
 
-    __slots__ = ("consts", "inputs", "eqns", "outputs", "_run")
+    __slots__ = ("consts", "inputs", "eqns", "outputs", "_run", "__weakref__")
 
     def __init__(self, consts: tuple, inputs: tuple, eqns: tuple, outputs: tuple) -> None:
         self.consts = tuple(consts)      # ((Var, np.ndarray), ...)
