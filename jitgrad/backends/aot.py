@@ -143,23 +143,20 @@ def request(source_path: str, k: str, signature) -> None:
     """Queue the AOT build of the kernel in ``source_path`` for Numba ``signature``, unless its
     module exists or failed to build before. Builds start when this process exits (or at
     ``wait()``): while it runs, they would take CPU from it."""
-    global _requested
-    path = module_path(k)
-    if path is None or os.path.exists(path + ".sha256") or os.path.exists(path + ".failed"):
-        return
-    with _mutex:
-        if any(q[1] == k for q in _queue) or _requested >= MAX_BUILDS:
-            return
-        _requested += 1
-        _queue.append((source_path, k, _plain(signature), path))
-    from jitgrad._settings import log as _log
-    _log("compile", f"queued an ahead-of-time build, to run at exit: {path}")
+    _enqueue(k, lambda path: (source_path, k, _plain(signature), path), "")
 
 
 def request_source(source: str, k: str, arg_types: list) -> None:
-    """Queue the AOT build of the kernel ``source`` (one the interpreter ran in place of a
-    compile) for arguments of ``arg_types``, (NumPy dtype name, number of dimensions) each: the
-    build process writes it to the disk cache and compiles it with Numba for its signature."""
+    """``request`` for the kernel ``source`` (one the interpreter ran in place of a compile)
+    and arguments of ``arg_types``, (NumPy dtype name, number of dimensions) each: the build
+    process writes it to the disk cache and compiles it with Numba for its signature."""
+    _enqueue(k, lambda path: (None, k, (source, list(arg_types)), path),
+             " of an interpreted trace")
+
+
+def _enqueue(k: str, job, what: str) -> None:
+    """Queue ``job(module path)`` unless the module for ``k`` exists, failed to build before,
+    is queued, or this process queued ``MAX_BUILDS``."""
     global _requested
     path = module_path(k)
     if path is None or os.path.exists(path + ".sha256") or os.path.exists(path + ".failed"):
@@ -168,10 +165,9 @@ def request_source(source: str, k: str, arg_types: list) -> None:
         if any(q[1] == k for q in _queue) or _requested >= MAX_BUILDS:
             return
         _requested += 1
-        _queue.append((None, k, (source, list(arg_types)), path))
+        _queue.append(job(path))
     from jitgrad._settings import log as _log
-    _log("compile", f"queued an ahead-of-time build of an interpreted trace, to run at exit: "
-                    f"{path}")
+    _log("compile", f"queued an ahead-of-time build{what}, to run at exit: {path}")
 
 
 # Called at exit before the builds start, to queue more (kernels that never compiled here).
