@@ -603,7 +603,6 @@ class NumbaCPUBackend:
             _log("compile", f"reference interpreter for this trace: Numba failed: {e}")
             return ReferenceExecutable(graph, note=f"Numba could not compile it ({e.kind})")
 
-
     @staticmethod
     def build_later(graph: Graph) -> None:
         """Build ``graph``'s kernel ahead of time when this process exits, unless it compiled
@@ -641,8 +640,13 @@ def _aot_key(source: str, graph: Graph) -> str | None:
     from jitgrad.backends import aot
     if "parallel=False" not in source:
         return None
-    return aot.key(source + "".join(f"\n# {v.aval.dtype} {len(v.aval.shape)}" for v in
-                                    [c for c, _ in graph.consts] + list(graph.inputs)))
+    return aot.key(source + "".join(f"\n# {v.aval.dtype} {len(v.aval.shape)}"
+                                    for v in _arguments(graph)))
+
+
+def _arguments(graph: Graph) -> list:
+    """The kernel's arguments, in order: the graph's constants, then its inputs."""
+    return [c for c, _ in graph.consts] + list(graph.inputs)
 
 
 # id -> graph: NumbaCPUBackend.build_later's, held weakly (a graph's constants may be large)
@@ -660,8 +664,8 @@ def _queue_builds() -> None:
             continue
         ak = None if cg.host_ops else _aot_key(source, graph)
         if ak is not None:
-            aot.request_source(source, ak, [(v.aval.dtype.np.name, len(v.aval.shape)) for v in
-                                            [c for c, _ in graph.consts] + list(graph.inputs)])
+            aot.request_source(source, ak, [(v.aval.dtype.np.name, len(v.aval.shape))
+                                            for v in _arguments(graph)])
     _build_later.clear()
 
 
@@ -694,8 +698,7 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     t0 = time.perf_counter()
     from jitgrad.backends import disk_cache
     path, k = disk_cache.source_path(source)
-    sig = tuple(_numba_type(v.aval) for v, _ in graph.consts) + \
-        tuple(_numba_type(v.aval) for v in graph.inputs)
+    sig = tuple(_numba_type(v.aval) for v in _arguments(graph))
     retried = False
     while True:
         try:

@@ -163,8 +163,11 @@ class Runtime(ResultsMixin, EagerMixin):
             if not guarded and exe.due_before_a_call():
                 exe.promote()  # its kernel was built ahead of time: it loads at once
             else:
-                until = ("a second call passes its guards" if config.compile_after == 0 else
-                         "its calls have taken as long as a compile would")
+                after = config.compile_after
+                until = ("a second call passes its guards" if after == 0 else
+                         f"its calls have taken {after} s" if after is not None else
+                         "its calls have taken as long as a compile would "
+                         f"({self.backend.expected_compile_seconds():.2f} s)")
                 _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} "
                                 f"forward equations and {len(optimized.guards)} guards: "
                                 f"interpreted until {until}")

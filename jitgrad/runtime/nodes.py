@@ -1,6 +1,6 @@
 """The runtime's data: a trace node (its stages, executable and children by guard outcome),
-the deferred executable of a trace the interpreter runs until it compiles, a call's prepared arguments, what
-``cache_info()`` reports, and the small helpers the runtime's modules share."""
+the executable of a trace the interpreter runs until it compiles, a call's prepared arguments,
+what ``cache_info()`` reports, and the small helpers the runtime's modules share."""
 
 from __future__ import annotations
 
