@@ -58,8 +58,8 @@ class Config:
         # A CPU trace runs on the interpreter until its calls there have taken as long as
         # compiling it is expected to (None: what the last compile took; a kernel built ahead
         # of time loads at once), then compiles: a function called for less time than a compile
-        # takes never pays one, and one called for longer pays at most twice the better of the
-        # two choices. A number: that many seconds instead; 0: compile at once. Also
+        # takes never pays one, and one called for longer pays at most about twice the better
+        # of the two choices. A number: that many seconds instead; 0: compile at once. Also
         # JITGRAD_COMPILE_AFTER (seconds, or "auto").
         self.compile_after: float | None = _compile_after(os.environ.get("JITGRAD_COMPILE_AFTER"))
         # A guard on a bool whose two outcomes were both traced merges the two traces into one

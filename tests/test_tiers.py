@@ -59,7 +59,7 @@ def test_a_trace_compiles_once_its_calls_took_as_long_as_the_last_compile(policy
         # 0.1 s a call: after the fourth, the interpreter's 0.4 s pass the last compile's 0.35 s
         assert f.cache_info().compiles == (0 if k < 3 else 1), k
     assert type(_exe(f, jg.tensor(xs[0]))) is NumbaExecutable
-    assert f.cache_info().traces == 1
+    assert f.cache_info().traces == 1 and f.cache_info().interpreted == 4
 
 
 def test_a_number_of_seconds_is_the_budget_and_zero_compiles_at_once(policy):
@@ -103,7 +103,7 @@ def test_interpreted_guards_fail_and_retrace_as_compiled_ones_do(policy):
         want = 2 * np.sin(x) * np.cos(x) if x.sum() > 0 else -8 * np.cos(x) * np.sin(x)
         np.testing.assert_allclose(g(jg.tensor(x)).numpy(), want, rtol=1e-12)
     info = g.cache_info()
-    assert (info.traces, info.compiles) == (2, 0)
+    assert (info.traces, info.compiles, info.interpreted) == (2, 0, 6)
 
 
 def test_a_lifted_loop_runs_on_the_interpreter_for_any_trip_count(policy):

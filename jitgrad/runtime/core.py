@@ -45,7 +45,7 @@ class Runtime(ResultsMixin, EagerMixin):
         self.retrace_limit = retrace_limit
         self.cache: dict[tuple, TraceNode] = {}
         self.traces = self.compiles = self.hits = self.misses = 0
-        self.guard_failures = self.eager_calls = 0
+        self.guard_failures = self.eager_calls = self.interpreted = 0
         self.compile_seconds = 0.0
         self.retraces: list[str] = []
         self.site_retraces: dict = {}
@@ -430,7 +430,8 @@ class Runtime(ResultsMixin, EagerMixin):
     def cache_info(self) -> CacheInfo:
         return CacheInfo(self.traces, self.compiles, self.hits, self.misses,
                          self.guard_failures, tuple(self.retraces), self.eager_calls,
-                         self.fallback is not None, tuple(self._fallbacks()), self._loops())
+                         self.fallback is not None, tuple(self._fallbacks()), self._loops(),
+                         self.interpreted)
 
     def _loops(self) -> tuple:
         seen: dict = {}

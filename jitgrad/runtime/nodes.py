@@ -33,6 +33,8 @@ class CacheInfo(NamedTuple):
     # Each data-dependent loop the traces met: lifted into one loop for any trip count, or
     # why not (file:line and the reason).
     loops: tuple = ()
+    # Calls the interpreter ran while their trace had not compiled yet (config.compile_after).
+    interpreted: int = 0
 
 
 def _outcome_key(v):
@@ -139,6 +141,7 @@ class _Deferred:
         out = self.interp(inputs)  # a failed guard raises before anything compiles
         self.seconds += time.perf_counter() - t0
         self.calls += 1
+        self.rt.interpreted += 1
         if self.due():
             self.promote()
         elif self.calls == 2:  # it serves more than one call: a later process runs it compiled
