@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 import jitgrad as jg
+from jitgrad.runtime import nodes
 
 from .test_loops import _host
+from .test_tiers import _Clock
 
 PROGRAMS = int(os.environ.get("JITGRAD_FUZZ_EXAMPLES", 200))
 INPUTS = 16
@@ -99,7 +101,11 @@ def _eager(prog, x, w):
 
 
 @pytest.mark.parametrize("seed", range(PROGRAMS))
-def test_fuzz_loop_sides(seed):
+def test_fuzz_loop_sides(seed, monkeypatch):
+    # On the CPU, each trace runs on the interpreter for its first 1 to 4 calls (on a clock
+    # that counts calls), so that the kernel takes over between calls.
+    monkeypatch.setattr(jg.config, "compile_after", seed % 4 + 0.5)
+    monkeypatch.setattr(nodes, "time", _Clock(1.0))
     src = make_program(seed, extras=True)
     ns: dict = {}
     exec(compile(src, f"<loop program {seed}>", "exec"), ns)

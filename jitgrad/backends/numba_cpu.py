@@ -660,7 +660,7 @@ def _queue_builds() -> None:
         try:
             cg = Codegen(graph)
             source = cg.generate()
-        except Unsupported:
+        except Exception:  # noqa: BLE001  (Unsupported, or any failure: exit goes on unbuilt)
             continue
         ak = None if cg.host_ops else _aot_key(source, graph)
         if ak is not None:
