@@ -485,3 +485,20 @@ def test_an_invariant_whose_cotangent_is_the_carried_one(target):
     args = [(np.array([0.3, -0.5]), np.array([0.7, 1.1])),
             (np.array([2.0, 1.0]), np.array([0.4, 0.2]))]
     check(adds_an_invariant, args, argnums=(0, 1), target=target)
+
+
+def test_a_loop_in_a_function_transform_inside_grad_stays_unrolled_right_and_says_so():
+    """grad of ``func.grad`` through a data-dependent loop: one trace per trip count, equal to
+    eager's second derivative (create_graph), and the report names the loop and why."""
+    def inner(y):
+        return damped(jg.tensor([1.1, 0.9], dtype=jg.float64), y)
+
+    f = jg.grad(lambda y: jg.func.grad(inner)(y).sum(), target="reference")
+    for y in _inputs((2,), [0.3, 2.0]):
+        ye = jg.tensor(y, requires_grad=True)
+        (g,) = jg.autograd.grad(inner(ye), ye, create_graph=True)
+        g.sum().backward()
+        np.testing.assert_allclose(f(jg.tensor(y)).numpy(), ye.grad.numpy(), rtol=1e-12)
+    loops = f.cache_info().loops
+    assert f.cache_info().traces == 2 and len(loops) == 1, loops
+    assert "test_loops.py:23: not lifted (it runs in a function transform of inner" in loops[0]

@@ -135,8 +135,9 @@ class Runtime(ResultsMixin, EagerMixin):
                        scalar_output=grad, has_aux=self.has_aux)
         self.traces += 1
         if config.lift_loops:
-            traced.graph, traced.loops = lift_loops(traced.graph, traced.guard_sites,
-                                                    traced.guard_context)
+            traced.graph, lifted = lift_loops(traced.graph, traced.guard_sites,
+                                              traced.guard_context)
+            traced.loops = lifted + traced.loops  # (then those of transforms inside it)
             for rep in traced.loops:
                 _log("retrace", f"{_name(self.fn)}: loop at {rep}")
         return self.stages(traced, call, t0)

@@ -227,6 +227,8 @@ class Builder:
         self.input_tracers: set[int] = set()
         self.guard_sites: list[Source | None] = []
         self.guard_context: list[tuple] = []  # per guard: guard_context()
+        # Reports of the loops in function transforms traced inside this trace (not lifted).
+        self.nested_loops: list = []
         self.src_override: Source | None = None
         self._keep: list = []  # outside tensors whose ids are keys of ``known``
         self._zeros: dict = {}  # loop site -> its counter's start (``range_loop``)

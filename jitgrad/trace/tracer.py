@@ -74,8 +74,10 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
     finally:
         registry.trace_state.pop()
     graph = Graph(b.consts, b.inputs, b.eqns, outputs)
-    return Traced(graph, out_tree, [t for _, t in b.refs], list(b.guard_sites),
-                  list(b.guard_context))
+    traced = Traced(graph, out_tree, [t for _, t in b.refs], list(b.guard_sites),
+                    list(b.guard_context))
+    traced.loops = tuple(b.nested_loops)
+    return traced
 
 
 def _rebuild(args, kwargs, arg_trees, tracers):

@@ -110,6 +110,18 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
     return g, tuple(reports.values())
 
 
+def unlifted(g: Graph, sites: list, contexts: list, reason: str) -> list:
+    """A report, not lifted for ``reason``, of each loop ``lift_loops`` would try in ``g``."""
+    runs = _runs(g, contexts)
+    out = []
+    for key, pos in runs:
+        index = g.eqns[pos[0]].params["index"]
+        if len(pos) - 1 >= 2 and _straddled(runs, key, pos) is None:
+            out.append(LoopReport(sites[index] if index < len(sites) else None, False,
+                                  len(pos) - 1, reason, key))
+    return out
+
+
 def _straddled(runs: list, key, pos: list):
     """Another run with a guard inside this run's span but not all of it there: this run's
     "iterations" cross that loop's headers."""

@@ -33,6 +33,7 @@ from jitgrad.ops import registry
 from jitgrad.ops.control import guard_p
 from jitgrad.tensor import Tensor
 from jitgrad.trace.builder import Builder, locate
+from jitgrad.transforms.loops import unlifted
 from jitgrad.trace.pytree import flatten
 from jitgrad.trace.tracer import _rebuild, module_leaves
 
@@ -99,6 +100,12 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
     finally:
         registry.trace_state.pop()
     graph = Graph(b.consts, b.inputs, b.eqns, outputs)
+    outer = registry.trace_state.builder
+    if outer is not None:  # a transform inside a compiled function: its report shows its loops
+        outer.nested_loops += b.nested_loops + unlifted(
+            graph, b.guard_sites, b.guard_context,
+            f"it runs in a function transform of {where} (jitgrad.func) inside this trace, "
+            "which replays it unrolled: one trace per trip count")
     return TracedFn(graph, trees[:-1], out_tree, len(leaves), [t for _, t in b.refs], leaf_args)
 
 
