@@ -11,7 +11,7 @@ if not os.path.exists("/dev/nvidia0") and "NUMBA_ENABLE_CUDASIM" not in os.envir
 # Each trace compiles at once (one with guards at its second call), not after the interpreter
 # has run it for as long as a compile takes: the suite's calls would mostly be interpreted.
 # Processes the tests start inherit it; tests/test_tiers.py tests the default, and the docs'
-# blocks run with it (tests/test_docs.py).
+# blocks run with the defaults a reader has (tests/test_docs.py).
 os.environ.setdefault("JITGRAD_COMPILE_AFTER", "0")
 
 import atexit

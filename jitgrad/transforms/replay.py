@@ -33,9 +33,9 @@ from jitgrad.ops import registry
 from jitgrad.ops.control import guard_p
 from jitgrad.tensor import Tensor
 from jitgrad.trace.builder import Builder, locate
-from jitgrad.transforms.loops import unlifted
 from jitgrad.trace.pytree import flatten
 from jitgrad.trace.tracer import _rebuild, module_leaves
+from jitgrad.transforms.loops import unlifted
 
 
 class TracedFn:
