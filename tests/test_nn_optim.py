@@ -100,19 +100,24 @@ def test_cross_entropy_target_out_of_range():
 def test_profiler_table_lists_eager_ops_backward_and_compiled():
     x = jg.ones(3, 4, requires_grad=True)
     f = jg.grad(lambda t: (t * t).sum(), target="reference")
+    g = jg.grad(lambda t: (t * t * t).sum())
     with jg.autograd.profiler.profile(record_shapes=True) as prof:
         (x.tanh() * 2).sum().backward()
         f(x.detach())
         f(x.detach())
+        with jg.config.patch(compile_after=60.0):  # interpreted for a minute of calls
+            for _ in range(3):
+                g(x.detach())
     table = prof.key_averages().table()
     for name in ("tanh", "TanhBackward0", "MulBackward0", "SumBackward0", "[[3, 4]]",
-                 "Compiled function", "<lambda>"):
+                 "Compiled function", "<lambda>", "Interpreted"):
         assert name in table
     avg = {e.key: e for e in prof.key_averages()}
     assert avg["tanh"].count == 1 and avg["TanhBackward0"].count == 1
     assert all(e.self_cpu_time_total <= e.cpu_time_total + 1e-9 for e in avg.values())
-    line = [ln for ln in table.splitlines() if "<lambda>" in ln][0].split()
-    assert line[1:3] == ["2", "1"]  # calls, traces
+    lines = [ln.split() for ln in table.splitlines() if "<lambda>" in ln]
+    assert lines[0][1:4] == ["2", "1", "0"]  # calls, traces, interpreted (the reference's)
+    assert lines[1][1:4] == ["3", "1", "3"]
 
 
 

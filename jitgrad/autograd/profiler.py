@@ -41,6 +41,7 @@ class CompiledStats:
         self.calls = 0
         self.time_total = 0.0
         self.traces = 0
+        self.interpreted = 0  # calls its traces ran on the interpreter before compiling
         self.compile_s = 0.0
 
 
@@ -80,11 +81,12 @@ class EventList(list):
         if self.compiled:
             lines.append("")
             cw = max([len(c.name) for c in self.compiled.values()] + [len("Compiled function")]) + 2
-            ch = (f"{'Compiled function':<{cw}}{'Calls':>8}{'Traces':>8}{'Compile time':>14}"
-                  f"{'Time per call':>15}")
+            ch = (f"{'Compiled function':<{cw}}{'Calls':>8}{'Traces':>8}{'Interpreted':>13}"
+                  f"{'Compile time':>14}{'Time per call':>15}")
             lines += ["-" * len(ch), ch, "-" * len(ch)]
             for c in self.compiled.values():
-                lines.append(f"{c.name:<{cw}}{c.calls:>8}{c.traces:>8}{_us(c.compile_s * 1e6):>14}"
+                lines.append(f"{c.name:<{cw}}{c.calls:>8}{c.traces:>8}{c.interpreted:>13}"
+                             f"{_us(c.compile_s * 1e6):>14}"
                              f"{_us(c.time_total / max(c.calls, 1)):>15}")
             lines.append("-" * len(ch))
         return "\n".join(lines)
@@ -158,6 +160,7 @@ class profile:
         c.calls += 1
         c.time_total += seconds * 1e6
         c.traces = runtime.traces
+        c.interpreted = runtime.interpreted
         c.compile_s = runtime.compile_seconds
 
     # -- results -----------------------------------------------------------------------------
