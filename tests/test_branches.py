@@ -134,11 +134,16 @@ def twice(x):
     return v, v
 
 
+def views(x):
+    y = x.reshape(1, -1) if FLIP > 0 else x.reshape(1, -1) * 2
+    return y, x.sin()
+
+
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("fn", [passes_on, twice])
+@pytest.mark.parametrize("fn", [passes_on, twice, views])
 def test_a_cond_gives_results_of_their_own(fn, target):
     # (found by the differential fuzzer: the reference backend returned the argument itself,
-    # and a side's one value as two results)
+    # a side's one value as two results, and a view of the argument)
     global FLIP
     c = jg.jit(fn, target=target)
     x = jg.tensor(np.ones(3))

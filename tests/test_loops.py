@@ -502,3 +502,27 @@ def test_a_loop_in_a_function_transform_inside_grad_stays_unrolled_right_and_say
     loops = f.cache_info().loops
     assert f.cache_info().traces == 2 and len(loops) == 1, loops
     assert "test_loops.py:23: not lifted (it runs in a function transform of inner" in loops[0]
+
+
+def _scaled(w, x):
+    y = w
+    while y.norm() < 1000:
+        y = y * 2
+    return (y * x).sum()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_lifted_loop_that_runs_no_iteration_gives_a_gradient_of_its_own(target):
+    """The reverse loop of a loop that ran no iteration hands on the cotangent it got, here
+    the argument ``x`` itself (the reference backend returned ``x`` as the gradient)."""
+    g = jg.grad(_scaled, target=target)
+    x = jg.tensor(np.array([1.0, 2.0, 3.0]))
+    for s in (1.0, 3000.0, 0.5, 5000.0):
+        w = np.array([0.3, 0.2, 0.1]) * s
+        n = 0
+        while np.linalg.norm(w * 2.0 ** n) < 1000:
+            n += 1
+        got = _host(g(jg.tensor(w), x))
+        np.testing.assert_allclose(got, x.numpy() * 2.0 ** n, rtol=1e-12)
+        assert not np.shares_memory(got, x.numpy()), s
+    assert g.cache_info().traces == 1

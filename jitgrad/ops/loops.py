@@ -66,7 +66,7 @@ def _while_vjp_impl(w, *operands, bvjp, n_carry, fc, fi, tape):
         outs = interpret(bvjp, list(carry) + inv + cts)
         cts = [np.asarray(o) for o in outs[:len(fc)]]
         acc = [a + np.asarray(o) for a, o in zip(acc, outs[len(fc):])]
-    return tuple(cts) + tuple(acc)
+    return _own(cts + acc, operands)  # (no iteration: the cotangents passed in)
 
 
 def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, tape) -> TupleAval:
@@ -77,12 +77,14 @@ def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, ta
 
 def _own(outs, operands) -> tuple:
     """Results as arrays of their own: a side (or a loop that ran no iteration) may pass an
-    operand on, or give one value twice, and a result must never share memory with an
-    argument or another result."""
+    operand on, or a view of one (a reshape), or give one value twice, and a result must never
+    share memory with an argument or another result."""
     done: list = []
     for o in outs:
-        seen = any(o is a for a in operands) or any(o is d for d in done)
-        done.append(np.array(o) if seen else np.asarray(o))
+        o = np.asarray(o)
+        seen = any(np.may_share_memory(o, a) for a in operands if type(a) is np.ndarray) or \
+            any(np.may_share_memory(o, d) for d in done)
+        done.append(np.array(o) if seen else o)
     return tuple(done)
 
 
