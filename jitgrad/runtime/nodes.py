@@ -121,7 +121,8 @@ class _Deferred:
         self.min_calls = min_calls
         self.calls = 0
         self.seconds = 0.0  # the interpreter's time on the calls so far
-        self._on_disk: bool | None = None
+        self._free: bool | None = None  # a compile costs nothing (built ahead of time, or
+        # Numba cannot take the trace and the interpreter runs it anyway)
 
     def due(self) -> bool:
         """Whether the trace compiles now, after the calls so far."""
@@ -132,9 +133,10 @@ class _Deferred:
         after = config.compile_after
         if after is not None:
             return self.seconds >= after
-        if self._on_disk is None:  # asked once: a later compile of another trace lowers the cost
-            self._on_disk = self.rt.backend.compile_cost(self.graph) == 0.0
-        return self._on_disk or self.seconds >= self.rt.backend.expected_compile_seconds()
+        if self._free is None:  # the disk is looked at once; the expected cost is read each
+            # call, as compiles of other traces change it
+            self._free = self.rt.backend.compile_cost(self.graph) == 0.0
+        return self._free or self.seconds >= self.rt.backend.expected_compile_seconds()
 
     def __call__(self, inputs: list) -> list:
         t0 = time.perf_counter()
