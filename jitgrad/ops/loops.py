@@ -66,7 +66,8 @@ def _while_vjp_impl(w, *operands, bvjp, n_carry, fc, fi, tape):
         outs = interpret(bvjp, list(carry) + inv + cts)
         cts = [np.asarray(o) for o in outs[:len(fc)]]
         acc = [a + np.asarray(o) for a, o in zip(acc, outs[len(fc):])]
-    return _own(cts + acc, operands)  # (no iteration: the cotangents passed in)
+    # (no iteration gives the cotangents passed in; the loop's own values stay its own)
+    return _own(cts + acc, list(operands) + final)
 
 
 def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, tape) -> TupleAval:
