@@ -34,7 +34,7 @@ def policy(monkeypatch):
         monkeypatch.setattr(jg.config, "compile_after", after)
         monkeypatch.setattr(nodes, "time", _Clock(step))
         if last_compile is not None:
-            monkeypatch.setattr(numba_cpu, "_last_compile", [last_compile])
+            monkeypatch.setattr(numba_cpu, "_last_compile", last_compile)
     return set_policy
 
 

@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from jitgrad import dtypes
-from jitgrad.backends import numba_segments
+from jitgrad.backends import aot, numba_segments
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST, SEGMENT_LINES
@@ -53,7 +53,7 @@ _VECTOR_MIN = 4096
 # Numba's import, its NumPy support (which imports SciPy for BLAS) and a first small kernel took
 # on a 2-core x86-64 machine.
 FIRST_COMPILE_SECONDS = 0.8
-_last_compile: list[float] = []
+_last_compile: float | None = None
 
 
 class Codegen(CallsMixin, LoopsMixin):
@@ -607,7 +607,6 @@ class NumbaCPUBackend:
     def build_later(graph: Graph) -> None:
         """Build ``graph``'s kernel ahead of time when this process exits, unless it compiled
         by then: a trace the interpreter ran for a whole process runs compiled in the next."""
-        from jitgrad.backends import aot
         if aot.enabled():
             _build_later[id(graph)] = graph
 
@@ -615,14 +614,11 @@ class NumbaCPUBackend:
         """The seconds that compiling ``graph`` is expected to take now: none for a kernel built
         ahead of time (it loads in about a millisecond) or one Numba cannot take (the
         interpreter runs it either way); else ``expected_compile_seconds()``."""
-        from jitgrad.backends import aot
         try:
-            cg = Codegen(graph)
-            source = cg.generate()
+            _, ak, _ = _lowering(graph)
         except Unsupported:
             return 0.0
-        ak = _aot_key(source, graph) if not cg.host_ops and aot.enabled() else None
-        if ak is not None and aot.built(ak):
+        if ak is not None and aot.enabled() and aot.built(ak):
             return 0.0
         return self.expected_compile_seconds()
 
@@ -630,18 +626,27 @@ class NumbaCPUBackend:
     def expected_compile_seconds() -> float:
         """What a compile is expected to take: the last one this process made, or
         ``FIRST_COMPILE_SECONDS`` before any."""
-        return _last_compile[-1] if _last_compile else FIRST_COMPILE_SECONDS
+        return FIRST_COMPILE_SECONDS if _last_compile is None else _last_compile
 
 
 def _aot_key(source: str, graph: Graph) -> str | None:
     """The key of ``source``'s module built ahead of time, or None for a kernel that does not
     build so (a parallel one). An AOT module takes exactly the argument types it was built for:
     they are in its key."""
-    from jitgrad.backends import aot
     if "parallel=False" not in source:
         return None
     return aot.key(source + "".join(f"\n# {v.aval.dtype} {len(v.aval.shape)}"
                                     for v in _arguments(graph)))
+
+
+def _lowering(graph: Graph) -> tuple:
+    """``graph``'s kernel source, its AOT key (None for a kernel that does not build ahead of
+    time: a parallel one, or one with object-mode blocks) and its arguments' (NumPy dtype name,
+    number of dimensions); raises ``Unsupported``."""
+    cg = Codegen(graph)
+    source = cg.generate()
+    ak = None if cg.host_ops else _aot_key(source, graph)
+    return source, ak, [(v.aval.dtype.np.name, len(v.aval.shape)) for v in _arguments(graph)]
 
 
 def _arguments(graph: Graph) -> list:
@@ -655,17 +660,13 @@ _build_later: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 def _queue_builds() -> None:
     """At exit: queue the AOT builds of the interpreted traces that never compiled."""
-    from jitgrad.backends import aot
     for graph in list(_build_later.values()):
         try:
-            cg = Codegen(graph)
-            source = cg.generate()
+            source, ak, arg_types = _lowering(graph)
         except Exception:  # noqa: BLE001  (Unsupported, or any failure: exit goes on unbuilt)
             continue
-        ak = None if cg.host_ops else _aot_key(source, graph)
         if ak is not None:
-            aot.request_source(source, ak, [(v.aval.dtype.np.name, len(v.aval.shape))
-                                            for v in _arguments(graph)])
+            aot.request_source(source, ak, arg_types)
     _build_later.clear()
 
 
@@ -689,7 +690,7 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     import sys
     import time
 
-    from jitgrad.backends import aot
+    global _last_compile
     ak = _aot_key(source, graph) if aot_ok and aot.enabled() else None
     if ak is not None:
         kernel = aot.load(ak)
@@ -704,7 +705,7 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
         try:
             mod = disk_cache.load(path, k, source)
             mod.kernel.compile(sig)
-            _last_compile[:] = [time.perf_counter() - t0]
+            _last_compile = time.perf_counter() - t0
             disk_cache.record_numba_cache(path)
             if ak is not None and path is not None:
                 aot.request(path, ak, next(s for s in mod.kernel.nopython_signatures
@@ -727,9 +728,4 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
             retried = True
 
 
-def _register_builds() -> None:
-    from jitgrad.backends import aot
-    aot.before_exit.append(_queue_builds)
-
-
-_register_builds()
+aot.before_exit.append(_queue_builds)
