@@ -1,7 +1,9 @@
 """Tensor factories: ``tensor``, ``zeros``, ``ones``, ``arange``, ``randn`` and friends.
 
-Inside a compiled function, a factory's result is a constant of the trace; random factories there
-are an error (their values would be frozen into the compiled code).
+Inside a compiled function, a factory's result is a constant of the trace, except that a NumPy
+array the function reaches through a global, a closure or an object stays a live input (its
+current values are read at every call, as eager reads them); random factories there are an error
+(their values would be frozen into the compiled code).
 
 >>> import jitgrad
 >>> jitgrad.zeros(2, 3).shape
@@ -40,6 +42,14 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     tensor(2., requires_grad=True)
     """
     check_host(device)
+    builder = trace_state.builder
+    live = builder.live_array(data) if builder is not None else None
+    if live is not None:
+        # A copy of a live array: a tracer of its own over the input (so in-place ops on it
+        # rebind only it), converted as eager converts.
+        dt = dtypes.from_numpy_dtype(data.dtype) if dtype is None else dtypes.as_dtype(dtype)
+        out = live if live.dtype is dt else live.to(dt)
+        return builder.tracer(out._ir, out._value) if out is live else out
     arr = _to_array(data, None if dtype is None else dtypes.as_dtype(dtype))
     return from_array(arr, requires_grad)
 
@@ -57,7 +67,9 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     if arr.dtype not in dtypes._BY_NP:
         raise TypeError(f"from_numpy(): unsupported dtype {arr.dtype}; jitgrad supports "
                         f"{dtypes._SUPPORTED}")
-    return from_array(arr)
+    builder = trace_state.builder
+    live = builder.live_array(arr) if builder is not None else None
+    return live if live is not None else from_array(arr)
 
 
 def _shape(size) -> tuple:

@@ -227,3 +227,117 @@ def test_attributes_of_a_callable_object_are_live(target):
     np.testing.assert_allclose(host(f(x)), [5, 6])
     loss.scale = 2.0
     np.testing.assert_allclose(host(f(x)), [10, 12])
+
+
+# -- state past the walk's bounds, and NumPy arrays ---------------------------------------------
+@pytest.mark.parametrize("target", TARGETS)
+def test_element_of_a_big_list_replaced_between_calls(target):
+    big = [jg.tensor([float(i)]) for i in range(1500)]  # past the scan's size bound
+    f = jg.jit(lambda x: x * big[1234], target=target)
+    x = jg.ones(1)
+    for k in range(24):
+        big[1234] = jg.tensor([float(k)])
+        np.testing.assert_array_equal(host(f(x)), [k])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("depth", [4, 9])
+def test_leaf_of_a_deeply_nested_dict_replaced_between_calls(target, depth):
+    tree: dict = {}
+    node = tree
+    for k in range(depth - 1):
+        node = node.setdefault(f"k{k}", {})
+    node["leaf"] = jg.tensor([2.0])
+
+    def leaf():
+        n = tree
+        for k in range(depth - 1):
+            n = n[f"k{k}"]
+        return n
+
+    g = jg.grad(lambda x: (x * leaf()["leaf"]).sum(), target=target)
+    x = jg.ones(1)
+    for k in range(24):
+        leaf()["leaf"] = jg.tensor([float(k)])
+        np.testing.assert_array_equal(host(g(x)), [k])
+
+
+class _Inner:
+    def __init__(self, t):
+        self.t = t
+
+
+class _Outer:
+    def __init__(self, t):
+        self.inner = _Inner(t)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tensor_in_attributes_of_attributes_and_a_namespace(target):
+    import types
+    obj = _Outer(jg.tensor([1.0, 2.0]))
+    ns = types.SimpleNamespace(w=jg.tensor([3.0, 4.0]))  # not a class of the user's: located
+    f = jg.grad(lambda x: (x * obj.inner.t * ns.w).sum(), target=target)
+    x = jg.ones(2)
+    np.testing.assert_allclose(host(f(x)), [3, 8])
+    obj.inner.t = jg.tensor([10.0, 20.0])
+    np.testing.assert_allclose(host(f(x)), [30, 80])
+    obj.inner = _Inner(jg.tensor([1.0, 1.0]))
+    ns.w = jg.tensor([5.0, 6.0])
+    np.testing.assert_allclose(host(f(x)), [5, 6])
+    assert f.cache_info().traces <= 3
+
+
+TABLE = np.array([1.0, 2.0, 3.0])
+
+
+def _uses_table(x):
+    return (x * jg.tensor(TABLE)).sum() + (x * TABLE).sum() + (x * jg.from_numpy(TABLE)).sum()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_global_numpy_array_is_a_live_input(target):
+    global TABLE
+    old = TABLE.copy()
+    f = jg.jit(_uses_table, target=target)
+    x = jg.ones(3, dtype=jg.float64)
+    try:
+        for k in range(6):
+            TABLE[0] = 10.0 * k  # in place
+            assert host(f(x)) == pytest.approx(3 * TABLE.sum())
+        TABLE = np.array([5.0, 5.0, 5.0])  # rebound
+        assert host(f(x)) == pytest.approx(45.0)
+        assert f.cache_info().traces == 1  # read as an input, not baked in
+    finally:
+        TABLE = old
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_numpy_array_read_by_numpy_code_retraces_when_it_changes(target):
+    arr = np.array([1.0, 2.0])
+    f = jg.jit(lambda x: x * float(arr.sum()), target=target)  # NumPy reads it at trace time
+    x = jg.ones(1)
+    np.testing.assert_allclose(host(f(x)), [3.0])
+    np.testing.assert_allclose(host(f(x)), [3.0])
+    arr[0] = 5.0
+    np.testing.assert_allclose(host(f(x)), [7.0])
+    assert f.cache_info().traces == 2
+
+
+def test_tensor_held_where_the_walk_cannot_look_runs_eagerly_with_a_warning():
+    import itertools
+    src = itertools.repeat(jg.tensor([3.0]))  # an iterator: no path leads back to its tensor
+    f = jg.jit(lambda x: x * next(src))
+    x = jg.ones(1)
+    with pytest.warns(UserWarning, match="not looked into"):
+        np.testing.assert_array_equal(host(f(x)), [3.0])
+    np.testing.assert_array_equal(host(f(x)), [3.0])
+    assert f.cache_info().eager_fallback
+
+
+def test_numbers_past_the_walk_warn_once():
+    coeffs = [float(i) for i in range(2000)]
+    f = jg.jit(lambda x: x * coeffs[7])
+    from jitgrad.trace.implicit import LiveStateWarning
+    with pytest.warns(LiveStateWarning, match="fixed when the function is traced"):
+        np.testing.assert_array_equal(host(f(jg.ones(1))), [7.0])

@@ -130,12 +130,17 @@ def promote(*xs) -> tuple:
 
 def as_tensor_operand(arr: np.ndarray) -> "Tensor":
     """A NumPy array operand as a Tensor of its own dtype (promoted like any tensor); inside a
-    trace, a constant holding a copy of its current value (as JAX treats NumPy arrays)."""
+    trace, the live input of an array the function reaches (``trace/implicit.py``), or else a
+    constant holding a copy of its current value."""
     if arr.dtype not in dtypes._BY_NP:
         raise TypeError(f"unsupported operand: a NumPy array of dtype {arr.dtype}; jitgrad "
                         f"tensors are {dtypes._SUPPORTED} (convert it with .astype)")
-    arr = np.array(arr)  # a copy: later writes to the caller's array change nothing here
     builder = trace_state.builder
+    if builder is not None:
+        live = builder.live_array(arr)  # a global's or closure's array: read at every call
+        if live is not None:
+            return live
+    arr = np.array(arr)  # a copy: later writes to the caller's array change nothing here
     if builder is not None:
         return builder.const(arr)
     return Tensor._wrap(arr)

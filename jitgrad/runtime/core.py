@@ -9,6 +9,7 @@ changing, the function warns once and runs eagerly from then on: slower, never w
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -27,7 +28,8 @@ from jitgrad.transforms.loops import lift_loops
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 from jitgrad.runtime.eager import EagerMixin
-from jitgrad.runtime.nodes import (_FAST_SCALARS, _MISS, CacheInfo, Call, CallSite, TraceNode,
+from jitgrad.runtime.nodes import (_FAST_SCALARS, _MISS, CacheInfo, Call, CallSite, RetraceWarning,
+                                   TraceNode,
                                    _Deferred, _expected, _lifted_at, _name, _outcome_key)
 from jitgrad.runtime.results import ResultsMixin
 
@@ -134,6 +136,7 @@ class Runtime(ResultsMixin, EagerMixin):
         traced = trace(self.fn, args, kwargs, call.trees, leaves, call.implicit,
                        scalar_output=grad, has_aux=self.has_aux)
         self.traces += 1
+        self._adopt(traced)
         if config.lift_loops:
             traced.graph, lifted = lift_loops(traced.graph, traced.guard_sites,
                                               traced.guard_context)
@@ -141,6 +144,27 @@ class Runtime(ResultsMixin, EagerMixin):
             for rep in traced.loops:
                 _log("retrace", f"{_name(self.fn)}: loop at {rep}")
         return self.stages(traced, call, t0)
+
+    def _adopt(self, traced: Traced) -> None:
+        """Tensors the trace read that the walk for live state did not find: their paths are
+        re-read from now on; one that cannot be found again would be stale at a later call, so
+        the function runs eagerly from the next call on (this call's trace read it just now)."""
+        self.implicit.consumed(traced.used_arrays)
+        missing = self.implicit.adopt(traced.refs)
+        if missing and self.fallback is None:
+            t = missing[0]
+            ids = {id(v) for v, r in zip(traced.graph.inputs[-len(traced.refs):], traced.refs)
+                   if r is t}
+            src = next((e.src for e in traced.graph.eqns if e.src is not None and
+                        any(id(a) in ids for a in e.inputs)), None)
+            where = f" at {src.file}:{src.line}" if src is not None else ""
+            self.fallback = (f"it reads a {t.dtype.name}{list(t.shape)} tensor{where} through an "
+                             "object that is not looked into for live values at each call (it "
+                             "would go stale there); pass the tensor as an argument, or hold it "
+                             "in a list, dict, Module or an object of your own class")
+            self._last_steady = None
+            warnings.warn(f"jitgrad: {_name(self.fn)} runs eagerly from the next call on: "
+                          f"{self.fallback}. Results stay exact.", RetraceWarning, stacklevel=5)
 
     def stages(self, traced, call: Call, t0: float) -> TraceNode:
         """The node of a forward trace: its adjoint, simplified, compiled (or deferred)."""
@@ -424,6 +448,11 @@ class Runtime(ResultsMixin, EagerMixin):
     def finish(self, node: TraceNode, call: Call, outs: list):
         for i in node.copy_out:
             outs[i] = outs[i].copy()  # ndarray or DeviceArray: a copy either way
+        if not getattr(node.exe, "dense_outputs", False):
+            # As ``_result_lines``: every host result is a dense, writable array of its own.
+            for i, o in enumerate(outs):
+                if type(o) is np.ndarray and not (o.flags.writeable and o.flags.c_contiguous):
+                    outs[i] = o.copy()
         # Device backends return DeviceArrays, which stay as they are.
         return self._structure(node.traced.out_tree, call,
                                [Tensor._wrap(o) if type(o) is np.ndarray else o for o in outs])

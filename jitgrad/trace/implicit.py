@@ -3,9 +3,15 @@
 A trace reads tensors and Python values the caller never passed: globals, closure cells and
 default arguments of the function and of every user function it can reach through them, and the
 attributes of the Modules and objects those hold. Tensors found so are live inputs (read afresh at
-every call, even after the name is rebound to a new tensor); Python numbers and strings found so
-are baked into the trace, so their values join the cache key (a changed one re-traces instead of
-running a stale trace).
+every call, even after the name is rebound to a new tensor); NumPy arrays found so are live too
+(zero-copy: ``jitgrad.tensor(TABLE)`` or ``x * TABLE`` reads TABLE's current values at each call);
+Python numbers and strings found so are baked into the trace, so their values join the cache key (a
+changed one re-traces instead of running a stale trace).
+
+The walk is bounded (containers of up to ``_MAX_SCAN`` elements, ``_MAX_DEPTH`` levels deep). A
+tensor the trace reads from past those bounds, or through an object the walk does not look into,
+is located after the trace (``Implicit.adopt``) and its path re-read at every call; one that
+cannot be located makes the function run eagerly, with a warning: slower, never stale.
 
 >>> import jitgrad
 >>> from jitgrad.trace.implicit import Implicit
@@ -19,14 +25,21 @@ running a stale trace).
 from __future__ import annotations
 
 import dis
+import functools
 import os
 import sys
 import sysconfig
 import types
+import warnings
 
+import numpy as np
+
+from jitgrad import dtypes
 from jitgrad.tensor import Tensor
 
-_MAX_SCAN = 1000   # elements of one container scanned
+_MAX_SCAN = 1000   # elements of one container scanned at every call
+_MAX_DEPTH = 6     # levels of containers and objects scanned below a root
+_MAX_SEARCH = 200_000  # objects visited when locating a tensor the scan did not find
 _MAX_FUNCS = 256   # functions walked from one compiled function
 _SCALARS = (bool, int, float, complex, str)
 _PLAIN = (Tensor, type(None)) + _SCALARS
@@ -193,6 +206,17 @@ class Implicit:
         self._tensors: list = []
         self.extra: tuple = ()
         self._version = -1
+        self._arrays: dict = {}  # id(array) -> (array, its Tensor wrapper), stable across calls
+        # Tensors located after a trace (``adopt``): (root index, steps), re-read at every call.
+        self._paths: list = []
+        self._found: list = []   # what the paths gave at the last call
+        self._warned: set = set()
+        # NumPy arrays the walk found, by path: those no trace read through jitgrad may have
+        # been read by NumPy code in the function (a value fixed in the trace), so their
+        # contents are compared with a snapshot at each call and a change re-traces.
+        self._array_paths: list = []   # (path, array) of the last scan
+        self._used_paths: set = set()
+        self._snaps: dict = {}         # path -> [snapshot, generation]
 
     def state(self) -> tuple:
         if self.fixed:
@@ -202,20 +226,34 @@ class Implicit:
         if old is not None:
             same_version = self._version == _pytree.module_version()
             changed = [a for a, b in zip(roots, old) if a is not b]
-            if not changed and same_version and not self._volatile:
+            if not changed and same_version and not self._volatile and \
+                    (not self._paths or self._same_paths(roots)) and not self._arrays_changed():
                 return self._tensors, self.extra
             if not same_version or any(not isinstance(a, _PLAIN) for a in changed):
-                # A function, Module or object was rebound: what is reachable may differ.
+                # A function, Module or object was rebound: what is reachable may differ, and
+                # the located paths start from roots that may have moved.
                 self._slots = _Slots(self.fn)
                 roots = self._slots.roots()
+                self._paths = []
         tensors: list = []
         scalars: list = []
         volatile = False
+        walk = _Walk(self._arrays)
         for i, r in enumerate(roots):
             if isinstance(r, _SCALARS):
                 scalars.append((i, r))
             elif r is not None:
-                volatile |= _scan(r, tensors, scalars, 0, (i,))
+                volatile |= walk.scan(r, tensors, scalars, 0, (i,))
+        self._warn_stops(walk.stops)
+        self._arrays = walk.fresh
+        self._array_paths = walk.array_paths
+        if self._array_paths:
+            self._arrays_changed()
+            scalars.append(("arrays", tuple(self._snaps[p][1] if p in self._snaps else 0
+                                            for p, _ in self._array_paths)))
+        n_scanned = len(tensors)
+        self._found = [_resolve(roots, p) for p in self._paths]
+        tensors.extend(t for t in self._found if t is not None)
         first: dict = {}
         pattern = tuple(first.setdefault(id(t), j) for j, t in enumerate(tensors))
         same = pattern != tuple(range(len(tensors)))
@@ -224,55 +262,229 @@ class Implicit:
         self._roots = roots
         self._volatile = volatile
         self._tensors = tensors
-        self.extra = (tuple(scalars), pattern if same else None) if scalars or same else ()
+        extra = (tuple(scalars), pattern if same else None) if scalars or same else ()
+        if self._paths:
+            # Which inputs the located tensors fill, and which paths gave none: part of the key,
+            # so a trace never runs with its inputs in other places.
+            extra = (extra, n_scanned, tuple(p for p in self._paths),
+                     tuple(t is None for t in self._found))
+        self.extra = extra
         self._version = _pytree.module_version()
         return tensors, self.extra
 
+    def _arrays_changed(self) -> bool:
+        """Compare the arrays no trace read as inputs with their snapshots; True (and a new
+        generation, which changes the key) where one changed."""
+        changed = False
+        for path, arr in self._array_paths:
+            if path in self._used_paths:
+                continue
+            snap = self._snaps.get(path)
+            if snap is None:
+                self._snaps[path] = [arr.copy(), 0]
+            elif snap[0].shape != arr.shape or snap[0].dtype != arr.dtype or \
+                    not np.array_equal(snap[0], arr, equal_nan=arr.dtype.kind == "f"):
+                snap[0] = arr.copy()
+                snap[1] += 1
+                changed = True
+        return changed
 
-def _scan(obj, tensors: list, scalars: list, depth: int, path: tuple) -> bool:
-    """Collect the tensors and Python scalars ``obj`` holds; True when ``obj`` is a mutable
-    container or plain object that contributed any (so it must be scanned at every call)."""
-    if isinstance(obj, Tensor):
-        tensors.append(obj)
-        return False
-    if _is_module(obj):
-        # parameters, buffers, tensor attributes and Python values, kept until a Module changes
-        _, _, params, others, values = module_flat(obj)
-        tensors.extend(params)
-        tensors.extend(others)
-        if values:
-            scalars.append((path, id(obj), values))
-        return False
-    if depth >= 3:
-        return False
-    n_t, n_s = len(tensors), len(scalars)
-    volatile = False
-    if isinstance(obj, (list, tuple)) and len(obj) <= _MAX_SCAN:
-        for j, x in enumerate(obj):
-            if isinstance(x, _SCALARS):
-                scalars.append((path + (j,), x))
-            else:
-                volatile |= _scan(x, tensors, scalars, depth + 1, path + (j,))
-        volatile |= not isinstance(obj, tuple)
-    elif isinstance(obj, dict) and len(obj) <= _MAX_SCAN:
-        for k, x in obj.items():
+    def consumed(self, ids: frozenset) -> None:
+        """After a trace: the live arrays it read through jitgrad (by id) need no snapshot."""
+        for path, arr in self._array_paths:
+            if id(arr) in ids:
+                self._used_paths.add(path)
+                self._snaps.pop(path, None)
+
+    def _same_paths(self, roots) -> bool:
+        return all(_resolve(roots, p) is t for p, t in zip(self._paths, self._found))
+
+    def adopt(self, refs: list) -> list:
+        """After a trace: locate the tensors it read that the scan did not find (``refs``) from
+        the roots, so later calls re-read their paths. Returns those that cannot be located."""
+        if not refs:
+            return []
+        roots = self._slots.roots()
+        found = _locate(roots, {id(t): t for t in refs})
+        missing = [t for t in refs if id(t) not in found]
+        new = [p for p in dict.fromkeys(found.values()) if p not in self._paths]
+        if new:
+            self._paths.extend(new)
+            self._roots = None  # the next state() resolves them
+        return missing
+
+    def _warn_stops(self, stops: list) -> None:
+        for where in stops:
+            if where not in self._warned:
+                self._warned.add(where)
+                warnings.warn(
+                    f"jitgrad: {_name(self.fn)} reaches {where}, past what is scanned for live "
+                    f"values at each call (containers of up to {_MAX_SCAN} elements, "
+                    f"{_MAX_DEPTH} levels deep): Python numbers read from it are fixed when "
+                    "the function is traced. Pass them as arguments, or hold them in tensors "
+                    "(which are re-read).", LiveStateWarning, stacklevel=5)
+
+
+class LiveStateWarning(UserWarning):
+    """A compiled function reaches state it cannot re-read at every call."""
+
+
+def _name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+class _Walk:
+    """One scan of the roots: tensors, live NumPy arrays (as zero-copy tensors) and Python
+    scalars, with the containers it stopped at (``stops``) for numbers it could not see."""
+
+    def __init__(self, arrays: dict) -> None:
+        self.arrays = arrays  # the last scan's wrappers, reused while the array is the same
+        self.fresh: dict = {}
+        self.array_paths: list = []
+        self.seen: set = set()
+        self.stops: list = []
+
+    def array(self, arr: np.ndarray, path: tuple) -> Tensor | None:
+        if arr.dtype not in dtypes._BY_NP:
+            return None
+        self.array_paths.append((path, arr))
+        hit = self.fresh.get(id(arr)) or self.arrays.get(id(arr))
+        if hit is not None and hit[0] is arr:
+            t = hit[1]
+        else:
+            t = Tensor._wrap(arr)
+            t._np_source = arr  # the trace maps the array itself to this input
+        self.fresh[id(arr)] = (arr, t)
+        return t
+
+    def scan(self, obj, tensors: list, scalars: list, depth: int, path: tuple) -> bool:
+        """Collect what ``obj`` holds; True when ``obj`` is a mutable container or plain object
+        that contributed anything (so it must be scanned at every call)."""
+        if isinstance(obj, Tensor):
+            tensors.append(obj)
+            return False
+        if type(obj) is np.ndarray:
+            t = self.array(obj, path)
+            if t is not None:
+                tensors.append(t)
+            return False
+        if _is_module(obj):
+            # parameters, buffers, tensor attributes and Python values, kept until a Module
+            # changes
+            _, _, params, others, values = module_flat(obj)
+            tensors.extend(params)
+            tensors.extend(others)
+            if values:
+                scalars.append((path, id(obj), values))
+            return False
+        if isinstance(obj, types.MethodType):
+            return self.scan(obj.__self__, tensors, scalars, depth, path)
+        if isinstance(obj, (list, tuple, dict)):
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            size = len(obj)
+        elif _user_object(obj):
+            items, size = vars(obj).items(), len(vars(obj))
+        else:
+            return False
+        if id(obj) in self.seen:  # a cycle, or one object reached twice: scanned once
+            return False
+        if depth >= _MAX_DEPTH or size > _MAX_SCAN:
+            if _holds_numbers(obj):
+                self.stops.append(_describe(path, obj))
+            return False
+        self.seen.add(id(obj))
+        n_t, n_s = len(tensors), len(scalars)
+        volatile = not isinstance(obj, tuple)
+        for k, x in list(items):
             if isinstance(x, _SCALARS):
                 scalars.append((path + (k,), x))
             else:
-                volatile |= _scan(x, tensors, scalars, depth + 1, path + (k,))
-        volatile = True
-    elif isinstance(obj, types.MethodType):
-        return _scan(obj.__self__, tensors, scalars, depth, path)
-    elif _user_object(obj):
-        for k, x in list(vars(obj).items())[:_MAX_SCAN]:
-            if isinstance(x, _SCALARS):
-                scalars.append((path + (k,), x))
-            else:
-                _scan(x, tensors, scalars, depth + 1, path + (k,))
-        volatile = True
-    else:
-        return False
-    return volatile and (len(tensors) > n_t or len(scalars) > n_s)
+                volatile |= self.scan(x, tensors, scalars, depth + 1, path + (k,))
+        return volatile and (len(tensors) > n_t or len(scalars) > n_s)
+
+
+def _holds_numbers(obj) -> bool:
+    """Whether a container the scan stops at holds Python numbers near its top (a quick look:
+    tensors past the bounds are located after the trace instead)."""
+    vals = obj.values() if isinstance(obj, dict) else vars(obj).values() \
+        if not isinstance(obj, (list, tuple)) else obj
+    for i, x in enumerate(vals):
+        if i >= 64:
+            break
+        if isinstance(x, _SCALARS) and not isinstance(x, str):
+            return True
+    return False
+
+
+def _describe(path: tuple, obj) -> str:
+    kind = type(obj).__name__
+    size = len(obj) if isinstance(obj, (list, tuple, dict)) else len(vars(obj))
+    steps = "".join(f"[{k!r}]" for k in path[1:])
+    return f"a {kind} of {size} elements (root {path[0]}{steps})"
+
+
+def _children(obj):
+    """(step, value) pairs of what a located path may go through."""
+    if isinstance(obj, (list, tuple)):
+        return [(("i", k), x) for k, x in enumerate(obj)]
+    if isinstance(obj, dict):
+        return [(("i", k), x) for k, x in obj.items()]
+    if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.CodeType,
+                        np.ndarray, str, bytes)):
+        return []
+    if isinstance(obj, types.MethodType):
+        return [(("a", "__self__"), obj.__self__)]
+    if isinstance(obj, functools.partial):
+        return [(("a", "args"), obj.args), (("a", "keywords"), obj.keywords)]
+    out = []
+    d = getattr(obj, "__dict__", None)
+    if isinstance(d, dict):
+        out.extend((("a", k), x) for k, x in d.items() if isinstance(k, str))
+    for cls in type(obj).__mro__:
+        for k in cls.__dict__.get("__slots__", ()) if isinstance(cls.__dict__.get(
+                "__slots__", ()), (tuple, list)) else ():
+            if k not in ("__dict__", "__weakref__") and hasattr(obj, k):
+                out.append((("a", k), getattr(obj, k)))
+    return out
+
+
+def _locate(roots: list, targets: dict) -> dict:
+    """Shortest paths (root index, steps) from the roots to the tensors in ``targets`` (by id),
+    breadth first through containers and objects' attributes."""
+    found: dict = {}
+    seen: set = set()
+    frontier = [(r, (i, ())) for i, r in enumerate(roots) if r is not None]
+    visits = 0
+    while frontier and len(found) < len(targets) and visits < _MAX_SEARCH:
+        nxt = []
+        for obj, (i, steps) in frontier:
+            if isinstance(obj, Tensor):
+                if id(obj) in targets and id(obj) not in found:
+                    found[id(obj)] = (i, steps)
+                continue
+            if id(obj) in seen or isinstance(obj, _SCALARS):
+                continue
+            seen.add(id(obj))
+            visits += 1
+            try:
+                kids = _children(obj)
+            except Exception:  # an object whose attributes cannot be read: not a path
+                continue
+            nxt.extend((x, (i, steps + (step,))) for step, x in kids)
+        frontier = nxt
+    return found
+
+
+def _resolve(roots: list, where: tuple):
+    """The tensor at a located path now, or None where the path no longer leads to one."""
+    i, steps = where
+    obj = roots[i]
+    try:
+        for kind, k in steps:
+            obj = getattr(obj, k) if kind == "a" else obj[k]
+    except Exception:
+        return None
+    return obj if isinstance(obj, Tensor) else None
 
 
 def _user_object(obj) -> bool:

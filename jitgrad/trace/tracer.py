@@ -24,7 +24,8 @@ from jitgrad.trace.pytree import Kind, flatten, unflatten
 class Traced:
     """One trace: the forward graph and what the runtime needs to feed and read it."""
 
-    __slots__ = ("graph", "out_tree", "refs", "guard_sites", "guard_context", "loops")
+    __slots__ = ("graph", "out_tree", "refs", "guard_sites", "guard_context", "loops",
+                 "used_arrays")
 
     def __init__(self, graph, out_tree, refs, guard_sites, guard_context=()) -> None:
         self.graph = graph
@@ -33,6 +34,7 @@ class Traced:
         self.guard_sites = guard_sites
         self.guard_context = guard_context  # per guard: builder.guard_context()
         self.loops: tuple = ()  # what loop lifting did (transforms/loops.py)
+        self.used_arrays: frozenset = frozenset()  # ids of live NumPy arrays read as inputs
 
 
 def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit: list,
@@ -46,7 +48,11 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
         b.register_outside(leaves[k], tracers[k])
     for t in implicit:
         if id(t) not in b.known:
-            b.register_outside(t, b.new_input(t._value))
+            tr = b.new_input(t._value)
+            b.register_outside(t, tr)
+            src = t.__dict__.get("_np_source")
+            if src is not None:  # a live NumPy array: the factories and ops that read it
+                b.arrays[id(src)] = tr
         else:
             b.new_input(t._value)  # keep positions aligned with the implicit list
     new_args, new_kwargs = _rebuild(args, kwargs, arg_trees, tracers)
@@ -77,6 +83,7 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
     traced = Traced(graph, out_tree, [t for _, t in b.refs], list(b.guard_sites),
                     list(b.guard_context))
     traced.loops = tuple(b.nested_loops)
+    traced.used_arrays = frozenset(b.used_arrays)
     return traced
 
 
