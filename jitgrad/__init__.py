@@ -34,7 +34,7 @@ from jitgrad.ops import (  # noqa: F401
     where, zeros, zeros_like,
 )
 from jitgrad.ops import clamp as clip  # noqa: F401
-from jitgrad.ops import Generator, default_generator, multinomial  # noqa: F401
+from jitgrad.ops import Generator, bernoulli, default_generator, multinomial  # noqa: F401
 from jitgrad.ops import movedim as moveaxis  # noqa: F401
 from jitgrad._compat import (  # noqa: F401,A004
     BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor,

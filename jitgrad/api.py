@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+from jitgrad.factories import random_calls
 from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
 from jitgrad.ops.control import guard_p
@@ -102,6 +103,8 @@ class Compiled:
         functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args, **kwargs):
+        if trace_state.builder is None:
+            random_calls[0] += 1  # a call's random draws: a stream of their own (ops/random.py)
         if not kwargs and trace_state.builder is None and not registry.eager_observers:
             # The steady state, with one layer between the user and the generated function:
             # on a scalar gradient the layers cost as much as the kernel.

@@ -2,8 +2,9 @@
 
 Inside a compiled function, a factory's result is a constant of the trace, except that a NumPy
 array the function reaches through a global, a closure or an object stays a live input (its
-current values are read at every call, as eager reads them); random factories there are an error
-(their values would be frozen into the compiled code).
+current values are read at every call, as eager reads them). Random factories there draw from
+the generator's counter-based stream (``ops/random.py``): fresh numbers at every call,
+reproducible after ``manual_seed``.
 
 >>> import jitgrad
 >>> jitgrad.zeros(2, 3).shape
@@ -19,6 +20,7 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.devices import check_host
 from jitgrad.errors import TraceError
+from jitgrad.ops import _layout
 from jitgrad.ops.registry import trace_state
 from jitgrad.tensor import Tensor, _to_array
 
@@ -122,20 +124,30 @@ def _like(x: Tensor, dtype):
     return tuple(x.shape), (dtypes.as_dtype(dtype) if dtype is not None else x.dtype)
 
 
+def _laid_out_like(t: Tensor, x: Tensor) -> Tensor:
+    """``t`` (a new eager tensor) with ``x``'s layout, as torch's ``*_like`` make theirs
+    (``preserve_format``): ``zeros_like(x.t())`` is transposed too, so it cannot be viewed
+    flat either."""
+    v = x._value
+    if t._ir is None and v is not None and not v.flags.c_contiguous:
+        t._value = _layout.like_first(t._value, [v], {})
+    return t
+
+
 def zeros_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _filled(shape, 0, dt, requires_grad, device)
+    return _laid_out_like(_filled(shape, 0, dt, requires_grad, device), x)
 
 
 def ones_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _filled(shape, 1, dt, requires_grad, device)
+    return _laid_out_like(_filled(shape, 1, dt, requires_grad, device), x)
 
 
 def full_like(x: Tensor, fill_value, dtype=None, requires_grad: bool = False,
               device=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _filled(shape, fill_value, dt, requires_grad, device)
+    return _laid_out_like(_filled(shape, fill_value, dt, requires_grad, device), x)
 
 
 def empty_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
@@ -193,10 +205,12 @@ class Generator:
         check_host(device)
         self._seed = int(np.random.SeedSequence().entropy % (2**63))
         self.gen = np.random.default_rng(self._seed)
+        self.counter = _CounterState(self)
 
     def manual_seed(self, seed: int) -> "Generator":
         self._seed = int(seed)
         self.gen = np.random.default_rng(self._seed)
+        self.counter.stream = random_calls[0]
         return self
 
     def seed(self) -> int:
@@ -205,6 +219,32 @@ class Generator:
 
     def initial_seed(self) -> int:
         return self._seed
+
+
+# Calls of compiled functions so far (``api.Compiled.__call__`` counts them): a call's draws come
+# from the stream of its number, so a trace, its kernel and the checks around them all read the
+# same state within one call, and every call reads a new one.
+random_calls = [0]
+
+
+class _CounterState(Tensor):
+    """What a compiled function's random draws read: ``[seed, stream]``, an int64[2] live input.
+    The stream is the number of compiled calls since the generator was seeded, so every call
+    draws fresh numbers, and ``manual_seed`` replays them whether or not the function had been
+    traced or compiled in between."""
+
+    always_live = True  # read afresh at every call wherever it is found (trace/implicit.py)
+
+    def __init__(self, gen: Generator) -> None:
+        self._rg = False
+        self.grad_fn = None
+        self._vc = [0]
+        self.gen = gen
+        self.stream = random_calls[0]
+
+    @property
+    def _value(self) -> np.ndarray:
+        return np.array([self.gen._seed, random_calls[0] - self.stream], dtype=np.int64)
 
 
 default_generator = Generator()
@@ -222,11 +262,59 @@ def seed() -> int:
 def generator(gen: Generator | None = None) -> np.random.Generator:
     """The NumPy generator to draw from: ``gen``'s, or the global one."""
     if trace_state.builder is not None:
-        raise TraceError("random numbers inside a compiled function would be frozen into the "
-                         "compiled code; draw them outside and pass them as arguments")
+        raise TraceError("this random function cannot run inside a compiled function yet (rand, "
+                         "randn, randint, rand_like, randn_like, bernoulli and dropout can); "
+                         "draw its numbers outside and pass them as arguments")
     if gen is not None and not isinstance(gen, Generator):
         raise TypeError(f"generator= takes a jitgrad.Generator, got {type(gen).__name__}")
     return (gen or default_generator).gen
+
+
+def _floating(dt, name: str):
+    if not dt.is_floating_point:
+        raise TypeError(f"{name}(): expected a floating-point dtype, got {dt.name}")
+    return dt
+
+
+def bernoulli(input: Tensor, p=None, generator: Generator | None = None) -> Tensor:  # noqa: A002
+    """1 with probability ``input`` (or ``p``), else 0, elementwise, in ``input``'s dtype (as
+    ``torch.bernoulli``).
+
+    >>> import jitgrad
+    >>> jitgrad.bernoulli(jitgrad.tensor([0.0, 1.0])).tolist()
+    [0.0, 1.0]
+    """
+    probs = input if p is None else full_like(input, float(p))
+    dt = _floating(input.dtype, "bernoulli")
+    traced = _traced_uniform(tuple(input.shape), dt, generator)
+    if traced is not None:
+        return (traced < probs).to(dt)
+    pv = probs._concrete("bernoulli")
+    if ((pv < 0) | (pv > 1)).any():
+        raise RuntimeError("bernoulli: the probabilities must be in [0, 1]")
+    return from_array((_gen(generator).random(pv.shape) < pv).astype(dt.np))
+
+
+def _traced_uniform(shape: tuple, dt, gen: Generator | None) -> Tensor | None:
+    """Inside a trace: a draw from ``gen``'s counter stream (None outside one)."""
+    builder = trace_state.builder
+    if builder is None:
+        return None
+    if gen is not None and not isinstance(gen, Generator):
+        raise TypeError(f"generator= takes a jitgrad.Generator, got {type(gen).__name__}")
+    from jitgrad.ops.random import uniform
+    salt = builder.random_draws = getattr(builder, "random_draws", 0) + 1
+    return uniform((gen or default_generator).counter, shape, dt, salt)
+
+
+def _traced_normal(shape: tuple, dt, gen: Generator | None) -> Tensor | None:
+    """Box-Muller over two draws: sqrt(-2 log(1 - u)) cos(2 pi v); 1 - u is in (0, 1]."""
+    u = _traced_uniform(shape, dt, gen)
+    if u is None:
+        return None
+    from jitgrad import ops
+    v = _traced_uniform(shape, dt, gen)
+    return ops.sqrt(ops.log(1.0 - u) * -2.0) * ops.cos(v * (2.0 * np.pi))
 
 
 def randn(*shape, size=None, dtype=None, requires_grad: bool = False,
@@ -234,6 +322,9 @@ def randn(*shape, size=None, dtype=None, requires_grad: bool = False,
     """Standard normal samples (float32 unless ``dtype`` says otherwise)."""
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
+    traced = _traced_normal(_shape(_size_arg(shape, size)), _floating(dt, "randn"), generator)
+    if traced is not None:
+        return traced
     arr = _gen(generator).standard_normal(_shape(_size_arg(shape, size))).astype(dt.np)
     return from_array(arr, requires_grad)
 
@@ -242,16 +333,37 @@ def rand(*shape, size=None, dtype=None, requires_grad: bool = False,
          device=None, generator: Generator | None = None) -> Tensor:
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
+    traced = _traced_uniform(_shape(_size_arg(shape, size)), _floating(dt, "rand"), generator)
+    if traced is not None:
+        return traced
     arr = _gen(generator).random(_shape(_size_arg(shape, size))).astype(dt.np)
     return from_array(arr, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None,
+def randint(low, high=None, size=None, dtype=None, device=None,
             generator: Generator | None = None) -> Tensor:
+    """Integers uniform in ``[low, high)``; as torch, ``randint(high, size)`` is the two-argument
+    form.
+
+    >>> import jitgrad
+    >>> jitgrad.randint(3, (4,)).shape
+    jitgrad.Size([4])
+    """
     check_host(device)
+    if size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    size = () if size is None else size
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    if trace_state.builder is not None:
+        if int(high) <= int(low):
+            raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got "
+                               f"from={low} >= to={high}")
+        # floor(u * n) of a float64 draw: every integer of [low, high) for n below 2**53
+        u = _traced_uniform(_shape(tuple(size)), dtypes.float64, generator)
+        from jitgrad import ops
+        return (ops.floor(u * float(int(high) - int(low))) + float(low)).to(dt)
     return from_array(_gen(generator).integers(low, high, size=tuple(size)).astype(dt.np))
 
 
@@ -307,8 +419,8 @@ def _without_replacement(g: np.random.Generator, weights: np.ndarray, n: int) ->
 
 
 def randn_like(x: Tensor, dtype=None, device=None) -> Tensor:
-    return randn(*x.shape, dtype=dtype or x.dtype, device=device)
+    return _laid_out_like(randn(*x.shape, dtype=dtype or x.dtype, device=device), x)
 
 
 def rand_like(x: Tensor, dtype=None, device=None) -> Tensor:
-    return rand(*x.shape, dtype=dtype or x.dtype, device=device)
+    return _laid_out_like(rand(*x.shape, dtype=dtype or x.dtype, device=device), x)

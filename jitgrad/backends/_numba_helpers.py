@@ -102,3 +102,40 @@ else:
     @numba.njit(cache=True, inline="always")
     def hugepages(a):
         pass
+
+
+# -- counter-based random draws (ops/random.py is their definition) -------------------------
+@numba.njit(cache=True, inline="always")
+def _mix64(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(cache=True)
+def _rand_key(state, salt):
+    k = _mix64(np.uint64(state[0]) ^ np.uint64(0x5851F42D4C957F2D))
+    k = _mix64(k + np.uint64(state[1]) * np.uint64(0x9E3779B97F4A7C15))
+    return _mix64(k + np.uint64(salt) * np.uint64(0x9E3779B97F4A7C15))
+
+
+@numba.njit(cache=True)
+def rand_u64(state, salt, n):
+    """``n`` float64 samples in [0, 1) of the draw ``salt`` from ``state`` ([seed, stream])."""
+    k = _rand_key(state, salt)
+    out = np.empty(n, np.float64)
+    for i in range(n):
+        z = _mix64(k + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15))
+        out[i] = np.float64(z >> np.uint64(11)) * 1.1102230246251565e-16
+    return out
+
+
+@numba.njit(cache=True)
+def rand_u32(state, salt, n):
+    """``rand_u64`` in float32: the top 24 bits of each word."""
+    k = _rand_key(state, salt)
+    out = np.empty(n, np.float32)
+    for i in range(n):
+        z = _mix64(k + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15))
+        out[i] = np.float32(z >> np.uint64(40)) * np.float32(5.960464477539063e-08)
+    return out

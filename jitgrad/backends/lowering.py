@@ -65,7 +65,7 @@ def coverage(backend: str) -> dict:
     ``"missing"``."""
     # The backends' modules register their rules when imported.
     from jitgrad.backends import (numba_calls, numba_cuda_calls, numba_cuda_loops,  # noqa: F401
-                                  numba_loops)
+                                  numba_loops, numba_random)
     from jitgrad.ops import PRIMITIVES
     from jitgrad.transforms.fusion import VIEWS
     from jitgrad.transforms.simplify import ERASED

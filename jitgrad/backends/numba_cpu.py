@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from jitgrad import dtypes
-from jitgrad.backends import aot, numba_segments
+from jitgrad.backends import aot, numba_random, numba_segments  # noqa: F401  (rules register)
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST, SEGMENT_LINES
@@ -195,7 +195,8 @@ class Codegen(CallsMixin, LoopsMixin):
         decorator = f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')"
         head = ["import math", "import numpy as np", "import numba",
                 "from jitgrad.backends._numba_helpers import (clamp, floor, floordiv, hugepages,",
-                "                                             isinf, isnan, max2, min2, sign)",
+                "                                             isinf, isnan, max2, min2, rand_u32,",
+                "                                             rand_u64, sign)",
                 "from jitgrad.backends._vecmath import (libm_ok, libm_sincos, trig_ok, vcos, vexp,",
                 "                                       vsin, vsincos, vtanh)",
                 "from jitgrad.backends._vecmath32 import vexp32, vtanh32",

@@ -178,7 +178,7 @@ class Embedding(Module):
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` when
-    ``training`` (random: eager only; inside a compiled function pass the mask instead)."""
+    ``training``; inside a compiled function the mask is a fresh draw at every call."""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:

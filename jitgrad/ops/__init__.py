@@ -22,10 +22,10 @@ from jitgrad.ops.reduce import (  # noqa: F401
     amax, amin, argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, norm, prod, softmax, std,
     sum, sum_to, var,
 )
-from jitgrad.ops import control, loops  # noqa: F401
+from jitgrad.ops import control, loops, random  # noqa: F401
 from jitgrad.ops.linalg import bmm, dot, matmul, mm, mv, outer  # noqa: F401
 from jitgrad.factories import (  # noqa: F401
-    Generator, arange, as_tensor, default_generator, empty, empty_like, eye, from_array,
+    Generator, arange, as_tensor, bernoulli, default_generator, empty, empty_like, eye, from_array,
     from_numpy, full, full_like, generator,
     linspace, manual_seed, multinomial, ones, ones_like, rand, rand_like, randint, randn,
     randn_like, randperm,

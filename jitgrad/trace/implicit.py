@@ -302,6 +302,7 @@ class Implicit:
     def adopt(self, refs: list) -> list:
         """After a trace: locate the tensors it read that the scan did not find (``refs``) from
         the roots, so later calls re-read their paths. Returns those that cannot be located."""
+        refs = [t for t in refs if not getattr(t, "always_live", False)]
         if not refs:
             return []
         roots = self._slots.roots()
