@@ -46,8 +46,17 @@ class Config:
         # Verify the IR after every pass (the tests switch this on).
         self.verify = False
         # Build serial CPU kernels ahead of time in the background, and load them so in later
-        # processes, without importing Numba (backends/aot.py; also JITGRAD_AOT=0).
+        # processes, without importing Numba (backends/aot.py; also JITGRAD_AOT=0, which turns
+        # both the builds and the loading off).
         self.aot = True
+        # Start the background builder at exit; off (also JITGRAD_AOT_BUILDS=0), modules built
+        # before still load: for machines where no process may outlive its program (CI, a
+        # shared box), while ``aot.wait()`` still builds in the foreground on request.
+        self.aot_builds: bool = _switch("JITGRAD_AOT_BUILDS")
+        # Seconds of wall time a background builder may take (waiting for a free core
+        # included) before it stops and leaves its remaining jobs queued for the next one: a
+        # short run must not leave minutes of compiling behind. Also JITGRAD_AOT_BUDGET.
+        self.aot_budget: float = _seconds("JITGRAD_AOT_BUDGET", 120.0)
         # Roll the iterations of data-dependent while loops into one loop that serves every
         # trip count (transforms/loops.py); off: one trace per trip count.
         self.lift_loops = True
@@ -77,6 +86,30 @@ def _compile_after(text: str | None) -> float | None:
     if not seconds >= 0:
         raise ValueError(f"JITGRAD_COMPILE_AFTER={text!r}: expected a number of seconds (0 or "
                          "more), or 'auto'")
+    return seconds
+
+
+def _switch(name: str, default: bool = True) -> bool:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    value = {"1": True, "true": True, "on": True, "yes": True,
+             "0": False, "false": False, "off": False, "no": False}.get(text.strip().lower())
+    if value is None:
+        raise ValueError(f"{name}={text!r}: expected 1 or 0")
+    return value
+
+
+def _seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # nan too
+        raise ValueError(f"{name}={text!r}: expected a number of seconds (0 or more)")
     return seconds
 
 

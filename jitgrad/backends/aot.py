@@ -11,16 +11,22 @@ does not depend on Numba at run time, so Numba's version is not part of the key.
 
 The builder keeps out of the way: it runs at idle priority, and before each kernel it waits
 until other processes leave a core free (idle priority alone did not do: beside two builds, a
-2-thread BLAS GEMM ran 4-9x slower). The C runtime every module links (Numba's helperlib and
-NRT, about 5 s of C compiling) is compiled once into the cache; each kernel then takes 1-2 s.
+2-thread BLAS GEMM ran 4-9x slower). One builder at most runs per cache folder: it holds a lock
+there, and a process that exits while it runs writes its jobs to the folder's queue
+(``.aot-queue/``) for it rather than start another (a test run used to leave a queue of
+builders, each taking a core). It stops after ``config.aot_budget`` seconds (the wait for a free
+core included), leaving the remaining jobs queued for the next builder: a short run must not
+leave minutes of compiling behind. The C runtime every module links (Numba's helperlib and NRT,
+about 5 s of C compiling) is compiled once into the cache; each kernel then takes 1-2 s.
 
 Builds need a C compiler and setuptools; where a build fails, a marker file stops later
 processes from trying again and kernels keep loading through Numba's cache. Files appear with
 ``os.replace``, the module's SHA-256 last: a module loads only when it matches (loading a damaged
 shared library can crash the process), and one that does not is deleted and built again. A
 process queues at most ``MAX_BUILDS`` kernels; ``wait()`` builds the queue at once (tests,
-benchmarks). ``JITGRAD_AOT=0`` (or ``jitgrad.config.aot = False``) turns both the builds and
-the loading off.
+benchmarks). ``JITGRAD_AOT_BUILDS=0`` (or ``jitgrad.config.aot_builds = False``) turns the
+background builds off and still loads the modules built before; ``JITGRAD_AOT=0`` (or
+``jitgrad.config.aot = False``) turns both the builds and the loading off.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import importlib.machinery
 import importlib.util
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,19 +49,34 @@ import numpy as np
 import jitgrad
 from jitgrad.backends.disk_cache import _remove
 
+try:
+    import fcntl
+except ImportError:  # Windows: a lock file made with O_EXCL stands in (_BuilderLock)
+    fcntl = None
+
 _CNAME = "jg_aot"  # the extension modules' C-level name
 _SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # the ABI tag, e.g. .cpython-311-x86_64...
-_LOCK_STALE = 600.0  # seconds after which a build's lock is taken to be left by a dead build
+_LOCK_STALE = 600.0  # without fcntl: seconds after which the lock is taken to be a dead builder's
+_QUEUE = ".aot-queue"  # the cache folder's jobs waiting for a builder, one file per process
+_LOCK = ".aot-builder.lock"  # held by the cache folder's one builder
 _cpu: str | None = None
 _queue: list = []  # (source path, key, signature, module path) to build
 MAX_BUILDS = 16  # per process: a long run with many re-traces does not build without end
 _requested = 0
 _mutex = threading.Lock()
+# The builder processes this process started: tests stop those still running (stop_builders).
+started: list = []
 
 
 def enabled() -> bool:
     from jitgrad._settings import config
     return config.aot and os.environ.get("JITGRAD_AOT", "1") != "0"
+
+
+def builds_enabled() -> bool:
+    """Whether a builder starts in the background at exit (``wait()`` builds either way)."""
+    from jitgrad._settings import config
+    return enabled() and config.aot_builds
 
 
 def cpu_tag() -> str:
@@ -175,36 +197,75 @@ before_exit: list = []
 
 
 def start(wait_for_free_core: bool = True):
-    """Start one background process that builds the queued kernels, one after the other, at
-    idle priority, and outlives this process; return it (None when nothing is queued)."""
+    """Start the background process that builds the queued kernels, one after the other, at
+    idle priority, and outlives this process; return it. None when there is nothing to build,
+    or when a builder already runs for the cache folder: this process's jobs then join the
+    folder's queue, which that builder takes before it ends. ``wait_for_free_core=False``
+    (``wait()``): a builder for this process's jobs alone, that builds as soon as the folder's
+    builder (if any) is done, busy machine or not, and within no budget."""
+    from jitgrad._settings import config
     with _mutex:
-        if not _queue:
-            return None
         jobs = list(_queue)
         _queue.clear()
     from jitgrad.backends.disk_cache import cache_dir
+    if not jobs and not _queue_left():
+        return None
     d = cache_dir()
     if d is None:
         return None
-    fd, job = tempfile.mkstemp(dir=d, prefix=".aot-", suffix=".job")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(jobs, f)
-    except OSError:  # a full disk: no builds; the kernels load through Numba's cache
-        _remove(job)
-        raise
+    if not wait_for_free_core:
+        if not jobs:
+            return None
+        # a name the background builders pass over: this file is the waiting builder's alone
+        return _spawn(d, _write_jobs(d, jobs, f".now-{time.time_ns():020d}-{os.getpid()}.job"))
+    if jobs:
+        _write_jobs(d, jobs)  # before looking at the lock: see _build_queue's last look
+    if not config.aot_budget > 0:
+        return None  # it could build nothing: the jobs wait in the queue
+    lock = _BuilderLock(d)
+    if not lock.acquire():
+        return None  # the folder's builder takes the jobs from the queue
+    lock.release()
+    return _spawn(d)
+
+
+def _queue_left() -> bool:
+    """Whether the cache folder this process used has jobs queued (a builder left them past
+    its budget, or the machine stayed busy): then exiting starts a builder for them. Only a
+    folder already in use is looked at: exit never makes one, nor warns about one."""
+    from jitgrad.backends import disk_cache
+    d = disk_cache._state.get(disk_cache.configured_dir())
+    return d is not None and bool(_queued(d))
+
+
+def _spawn(folder: str, job: str | None = None):
+    from jitgrad._settings import config
     root = os.path.dirname(os.path.dirname(jitgrad.__file__))  # the child imports this jitgrad
-    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=os.pathsep.join(
-        [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    argv = [sys.executable, "-m", "jitgrad.backends.aot", job] + ([] if wait_for_free_core
-                                                                 else ["now"])
-    return subprocess.Popen(argv,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    # JITGRAD_AOT_BUILDS=0: a builder never starts another at its exit (it imports this
+    # module again, and jobs it left past its budget would start one with a fresh budget).
+    env = dict(os.environ, PYTHONWARNINGS="ignore", JITGRAD_CACHE_DIR=folder,
+               JITGRAD_AOT_BUILDS="0", JITGRAD_AOT_BUDGET=repr(float(config.aot_budget)),
+               PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")]
+                                                    if p]))
+    argv = [sys.executable, "-m", "jitgrad.backends.aot", folder] + ([job] if job else [])
+    try:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    except OSError:
+        if job is not None:
+            _requeue(job)
+        raise
+    p.job = job
+    started.append(p)
+    from jitgrad._settings import log as _log
+    _log("compile", f"started the ahead-of-time builder {p.pid} for {folder}")
+    return p
 
 
 @atexit.register
 def _at_exit() -> None:
+    if not builds_enabled():
+        return  # the jobs are dropped: the kernels keep loading through Numba's cache
     for queue_more in before_exit:
         queue_more()
     try:
@@ -216,7 +277,9 @@ def _at_exit() -> None:
 
 
 def wait(timeout: float = 300.0) -> bool:
-    """Build the queued kernels now, busy machine or not, and wait; True if done in time."""
+    """Build the queued kernels now, busy machine or not, and wait; True if done in time.
+    Past ``timeout`` the build is stopped (never left running) and its kernels are queued for
+    a background builder."""
     for queue_more in before_exit:
         queue_more()
     p = start(wait_for_free_core=False)
@@ -224,10 +287,125 @@ def wait(timeout: float = 300.0) -> bool:
         return True
     try:
         p.wait(timeout)
+        return True
     except subprocess.TimeoutExpired:
-        p.returncode = 0
+        _kill(p)
         return False
-    return True
+    finally:
+        _requeue(p.job)  # what it did not build (killed, or it died)
+
+
+def stop_builders() -> list:
+    """Kill the builders this process started that still run, with the compilers they run,
+    and return them: a test must not leave one behind."""
+    running = [p for p in started if p.poll() is None]
+    for p in running:
+        _kill(p)
+    return running
+
+
+def _kill(p) -> None:
+    try:  # the builder leads a session of its own: its C compiler goes too
+        os.killpg(p.pid, signal.SIGKILL)
+    except (AttributeError, OSError):
+        p.kill()
+    p.wait()
+
+
+class _BuilderLock:
+    """The one-builder-per-folder lock: ``flock`` on a file in the cache folder, held while
+    its descriptor is open, so a builder that dies (killed, crashed) releases it at once.
+    Without fcntl (or where the file system refuses flock) a file made with O_EXCL stands in;
+    a builder refreshes it before each kernel, and one untouched for ``_LOCK_STALE`` seconds
+    is taken to be a dead builder's."""
+
+    def __init__(self, folder: str) -> None:
+        self.path = os.path.join(folder, _LOCK)
+        self._fd: int | None = None
+        self._flock = fcntl is not None
+
+    def acquire(self, block: bool = False) -> bool:
+        if self._flock:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+                self._fd = fd
+                return True
+            except BlockingIOError:
+                os.close(fd)
+                return False  # held
+            except OSError:  # no flock on this file system
+                os.close(fd)
+                self._flock = False
+        self.path = self.path.removesuffix(".lock") + ".pid"  # not the flock's file: it stays
+        while True:
+            try:
+                self._fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                return True
+            except FileExistsError:
+                try:
+                    if time.time() - os.path.getmtime(self.path) > _LOCK_STALE:
+                        _remove(self.path)
+                        continue
+                except OSError:
+                    continue  # released meanwhile
+            if not block:
+                return False
+            time.sleep(0.5)
+
+    def touch(self) -> None:
+        if not self._flock and self._fd is not None:
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._fd = None
+        if not self._flock:
+            _remove(self.path)
+
+
+def _write_jobs(folder: str, jobs: list, name: str | None = None) -> str:
+    """Write ``jobs`` to a new file in the folder's queue and return its path. It appears
+    whole (a temporary file, then ``os.replace``): a builder may list the queue at any time.
+    Names start with the time, so the builder takes the oldest first."""
+    q = os.path.join(folder, _QUEUE)
+    os.makedirs(q, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=q, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(jobs, f)
+        path = os.path.join(q, name or f"{time.time_ns():020d}-{os.getpid()}.job")
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no builds; the kernels load through Numba's cache
+        _remove(tmp)
+        raise
+    return path
+
+
+def _queued(folder: str) -> list:
+    """The job files waiting in the folder's queue, oldest first."""
+    q = os.path.join(folder, _QUEUE)
+    try:
+        names = os.listdir(q)
+    except OSError:
+        return []
+    return [os.path.join(q, n) for n in sorted(names)
+            if n.endswith(".job") and not n.startswith(".")]
+
+
+def _requeue(job: str | None) -> None:
+    """Give a waiting builder's job file, if still there, to the background builders."""
+    if job is not None and os.path.exists(job):
+        try:
+            os.replace(job, os.path.join(os.path.dirname(job),
+                                         os.path.basename(job).removeprefix(".now-")))
+        except OSError:
+            _remove(job)
 
 
 def _plain(t):
@@ -286,39 +464,71 @@ def _quiet_cpu(limit: float = 600.0) -> bool:
         time.sleep(2.0)
 
 
-def _build_all(jobfile: str, now: bool = False) -> None:
-    """In the build process: build each job's kernel into its module file (``now``: without
-    waiting for a free core)."""
-    import warnings
+def _build_queue(folder: str) -> None:
+    """In the background builder: build the folder's queued jobs, oldest first, within
+    ``config.aot_budget`` seconds; return at once where another builder holds the folder."""
+    from jitgrad._settings import config
+    deadline = time.monotonic() + config.aot_budget
+    compiler: list = [None]  # Numba and pycc, set up once for all the jobs
+    lock = _BuilderLock(folder)
+    done: set = set()  # job files taken (one that cannot be removed is not taken again)
 
-    warnings.simplefilter("ignore")
-    _idle()
+    def waiting() -> list:
+        return [f for f in _queued(folder) if f not in done]
+    while time.monotonic() < deadline:
+        if not lock.acquire():
+            return  # another builder runs: the queue is its
+        try:
+            while files := waiting():  # until the queue is empty, looked at under the lock
+                for path in files:
+                    if not _build_jobs(_read_jobs(path), lock, compiler, deadline):
+                        return  # out of time: the rest waits in the queue for the next
+                    _remove(path)
+                    done.add(path)
+        finally:
+            lock.release()
+        # A process that exited between the last look and the release found the lock held,
+        # so it queued its jobs and started no builder: look once more, with the lock free.
+        if not waiting():
+            return
+
+
+def _build_now(folder: str, jobfile: str) -> None:
+    """In the builder ``wait()`` starts: build the jobs in ``jobfile`` once the folder's
+    builder, if one runs, is done (never two at once), busy machine or not."""
+    lock = _BuilderLock(folder)
+    lock.acquire(block=True)
     try:
-        with open(jobfile, "rb") as f:
-            jobs = pickle.load(f)
-    finally:
+        _build_jobs(_read_jobs(jobfile), lock, [None], None)
         _remove(jobfile)
-    compiler = None  # Numba and pycc, set up once for all the jobs
+    finally:
+        lock.release()
+
+
+def _read_jobs(path: str) -> list:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except Exception:  # noqa: BLE001  (unreadable, or from another Numba: those are dropped)
+        _remove(path)
+        return []
+
+
+def _build_jobs(jobs: list, lock: _BuilderLock, compiler: list, deadline: float | None) -> bool:
+    """Build each job's kernel into its module file; False where time ran out first (a
+    ``deadline``: the background builder, which also waits for a free core before each)."""
     for source_path, k, sig, path in jobs:
-        if not now and not _quiet_cpu():
-            return  # the machine stays busy: the next process to exit queues these again
-        lock = path + ".lock"
+        if os.path.exists(path + ".sha256") or os.path.exists(path + ".failed"):
+            continue
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not _quiet_cpu(left):
+                return False
+        lock.touch()
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                if time.time() - os.path.getmtime(lock) < _LOCK_STALE:
-                    continue  # another process builds it
-                _remove(lock)
-                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except OSError:
-                continue
-        os.close(fd)
-        try:
-            if not os.path.exists(path + ".sha256"):
-                if compiler is None:
-                    compiler = _compiler_class()
-                _build(compiler, source_path, k, sig, path)
+            if compiler[0] is None:
+                compiler[0] = _compiler_class()
+            _build(compiler[0], source_path, k, sig, path)
         except Exception:  # noqa: BLE001  (recorded in the marker; go on with the next)
             import traceback
             try:
@@ -326,8 +536,7 @@ def _build_all(jobfile: str, now: bool = False) -> None:
                     f.write(traceback.format_exc())
             except OSError:  # a full disk: the marker is lost, the build is tried again later
                 _remove(path + ".failed")
-        finally:
-            _remove(lock)
+    return True
 
 
 def _build(compiler, source_path: str, k: str, sig, path: str) -> None:
@@ -429,5 +638,16 @@ def _compiler_class():
     return _CC
 
 
+def _main(argv: list) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    _idle()
+    if len(argv) > 1:
+        _build_now(argv[0], argv[1])
+    else:
+        _build_queue(argv[0])
+
+
 if __name__ == "__main__":
-    _build_all(sys.argv[1], now=sys.argv[2:] == ["now"])
+    _main(sys.argv[1:])
