@@ -220,10 +220,14 @@ class CallsMixin:
         """Each element's product of the others along the reduced axes (the gradient of prod):
         a prefix and a suffix product, exact where elements are zero."""
         xs, axes = tuple(e.inputs[0].aval.shape), tuple(sorted(e.params["axes"]))
+        dt = _NP[e.out.aval.dtype]
+        if not axes:
+            # Over no axes (the prod of a 0-d value, whose gradient this is): each element has
+            # no others, and the empty product is 1. The loops below need an axis to run along.
+            return self.set_array(e, f"np.ones({_shape(xs)}, {dt})" if xs else f"{dt}(1)")
         if axes != tuple(range(axes[0], axes[-1] + 1)):
             raise Unsupported("prod_others over axes that are not adjacent")
         dims = (_numel(xs[:axes[0]]), _numel(xs[axes[0]:axes[-1] + 1]), _numel(xs[axes[-1] + 1:]))
-        dt = _NP[e.out.aval.dtype]
         x, out, n = self._along_axis(e, f"np.empty({_shape(xs)}, {dt})", True, dims)
         self.emit(f"s = {dt}(1)", 3)
         self.emit(f"for k in range({n}):", 3)

@@ -512,6 +512,14 @@ class NumbaExecutable:
         self._call = ns["call"]
         self._outs = outs
 
+    @property
+    def dense_outputs(self) -> bool:
+        """Whether every output is a writable C-contiguous array (the runtime then skips the
+        check of each result's flags): Numba's arrays are, as the kernel's outputs are typed C
+        arrays; an equation run on the host gives its NumPy body's array, which may be
+        read-only."""
+        return not self.host_ops
+
     def _kernel_call(self, arrays: list[str]) -> str:
         """The line that runs the kernel on the input arrays ``arrays`` (expressions)."""
         return f"status, observed, outs = kernel({', '.join(p.format(*arrays) for p in self._params)})"

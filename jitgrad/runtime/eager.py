@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from jitgrad.tensor import Tensor
+from jitgrad.trace import pytree
 from jitgrad.trace.pytree import (Kind, flatten, map_leaves, num_leaves, to_host,
                                   unflatten)
 from jitgrad.runtime.nodes import RetraceWarning, _name
@@ -25,7 +26,7 @@ class EagerMixin:
         return self.eager(args, kwargs)
 
     def eager(self, args: tuple, kwargs: dict):
-        out = self._eager(args, kwargs)
+        out = _own_results(self._eager(args, kwargs), self._input_arrays(args, kwargs))
         if self.target == "cuda":  # results as the compiled path gives them: on the device
             out = _to_device_tree(out)
         return out
@@ -63,6 +64,42 @@ class EagerMixin:
         g = per_arg[0] if isinstance(self.argnums, int) else tuple(per_arg)
         value = out.detach()
         return ((value, _detach_tree(aux)) if self.has_aux else value), g
+
+    def _input_arrays(self, args: tuple, kwargs: dict) -> set:
+        """The ids of the arrays the call reads: its arguments' (and their Modules' tensors)
+        and those of closures and globals."""
+        arrays = [t._value for t in self.implicit.state()[0]]
+
+        def leaf(x):
+            if isinstance(x, Tensor):
+                arrays.append(x._value)
+            elif isinstance(x, np.ndarray):
+                arrays.append(x)
+            elif isinstance(x, pytree.Module):
+                _, _, params, others, _ = pytree.module_flat(x)
+                arrays.extend(t._value for t in params + others)
+        map_leaves(leaf, (args, kwargs))
+        return {id(a) for a in arrays if type(a) is np.ndarray} | \
+            {id(a.base) for a in arrays if type(a) is np.ndarray and a.base is not None}
+
+
+def _own_results(obj, inputs: set):
+    """``obj`` with each Tensor that is not a dense, writable array of its own (a broadcast
+    gradient from autograd.grad, an argument returned as it is, a result given twice) replaced
+    by a copy, as the compiled path gives them: results are written in place. An array that
+    owns its data can share it only with views of it or by being the same object."""
+    seen: set = set()
+
+    def leaf(x):
+        if not isinstance(x, Tensor):
+            return x
+        a = x._value
+        if a.flags.owndata and a.flags.writeable and a.flags.c_contiguous and \
+                id(a) not in inputs and id(a) not in seen:
+            seen.add(id(a))
+            return x
+        return Tensor._wrap(np.array(a, order="C"))
+    return map_leaves(leaf, obj)
 
 
 def _to_device_tree(obj):

@@ -26,12 +26,21 @@ class ResultsMixin:
 
     def _result_lines(self, node: TraceNode, outs: list[str]) -> list[str]:
         """Straight-line code building the result from output arrays ``outs`` (expressions):
-        copies of aliased outputs, Tensor objects, the result tuple."""
+        copies of aliased outputs (``copy_out``) and, unless the executable promises
+        ``dense_outputs``, of any that is not a writable C-contiguous array; Tensor objects;
+        the result tuple."""
         lines = []
         new = getattr(node.exe, "new_outputs", ())  # outputs the executable made on this call
+        dense = getattr(node.exe, "dense_outputs", False)
         for i, src in enumerate(outs):
             if i in node.copy_out and i not in new:
                 src += ".copy()"
+            elif not dense and i not in new:
+                # Results are written in place (``g.mul_(s)``): a read-only broadcast (the
+                # interpreter's gradient of a sum) or a strided view becomes an array of its
+                # own; an array that already is one passes for two flag reads.
+                lines.append(f"r{i} = {src}")
+                src = f"r{i} if r{i}.flags.writeable and r{i}.flags.c_contiguous else r{i}.copy()"
             lines += [f"t{i} = new(Tensor)", f"t{i}._value = {src}", f"t{i}._rg = False",
                       f"t{i}.grad_fn = None", f"t{i}._vc = [0]"]
         n, nums = len(outs), self.argnums
