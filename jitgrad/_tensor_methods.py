@@ -259,3 +259,12 @@ def _normal_(self, mean: float = 0.0, std: float = 1.0):
 
 Tensor.uniform_ = _uniform_
 Tensor.normal_ = _normal_
+
+
+# tril / triu (composites over where: jitgrad/ops/triangular.py).
+from jitgrad.ops.triangular import tril as _tril, triu as _triu  # noqa: E402
+
+Tensor.tril = _tril
+Tensor.triu = _triu
+Tensor.tril_ = _inplace("tril_", _tril)
+Tensor.triu_ = _inplace("triu_", _triu)

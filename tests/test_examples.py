@@ -78,3 +78,40 @@ def test_train_digits_cnn_reaches_90_percent():
     mod = load("train_digits_cnn")
     _, losses, acc = mod.train(epochs=6)
     assert acc >= 0.9 and losses[-1] < losses[0] / 4
+
+
+def test_train_gpt_smoke():
+    """A few steps of the GPT example at tiny settings, on the interpreter (no compile)."""
+    mod = load("train_gpt")
+    model, losses, val, chars, dropout = mod.train(steps=30, n_layer=1, n_embd=16, block=8,
+                                                   batch=4, compile_after=float("inf"),
+                                                   progress=False, log=lambda *a: None)
+    assert len(chars) == 63 and dropout == 0.1 and len(losses) == 30
+    assert abs(losses[0] - np.log(len(chars))) < 0.3  # near uniform at the start
+    assert np.mean(losses[-10:]) < losses[0] and np.isfinite(val)
+    text = mod.sample(model, chars, 40)
+    assert len(text) == 41 and set(text) <= set(chars)
+
+
+def test_gpt_model_matches_torch():
+    """examples/gpt_model.py builds the same network with torch and jitgrad: with torch's
+    weights loaded, jitgrad gives torch's loss and gradients."""
+    import pytest
+    torch = pytest.importorskip("torch")
+    import jitgrad
+    build = load("gpt_model").build
+    torch.manual_seed(0)
+    tm = build(torch, 65, n_layer=2, n_embd=16, block=8, dropout=0.0)
+    jm = build(jitgrad, 65, n_layer=2, n_embd=16, block=8, dropout=0.0)
+    jm.load_state_dict({k: jitgrad.tensor(v.numpy()) for k, v in tm.state_dict().items()})
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 65, (3, 8)), rng.integers(0, 65, (3, 7))
+    _, tloss = tm(torch.tensor(x[:, :7]), torch.tensor(y))  # T = 7 < block: a cut of the mask
+    _, jloss = jm(jitgrad.tensor(x[:, :7]), jitgrad.tensor(y))
+    tloss.backward()
+    jloss.backward()
+    np.testing.assert_allclose(jloss.item(), tloss.item(), rtol=1e-5)
+    tgrads = dict(tm.named_parameters())
+    for name, p in jm.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tgrads[name].grad.numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=name)

@@ -67,6 +67,11 @@ ROWS = [
     Row(("minimum",), jg.minimum, np.minimum, BIN, domain="distinct"),
     Row(("where", "gt"), lambda c, x, y: jg.where(c > 0, x, y),
         lambda c, x, y: np.where(c > 0, x, y), [((3,), (3,), (3,)), ((2, 3), (3,), (2, 1))]),
+    # tril and triu: composites (a constant triangle mask and where), at several diagonals.
+    Row(("where",), lambda x: x.tril() * x + jg.triu(x, 2) - jg.tril(x, diagonal=-1),
+        lambda x: np.tril(x) * x + np.triu(x, 2) - np.tril(x, -1), [((3, 3),), ((2, 4),), ((2, 4, 3),)]),
+    Row(("where",), lambda x: jg.tril(x, 1).exp() + x.triu(-1) * x.triu(),
+        lambda x: np.exp(np.tril(x, 1)) + np.triu(x, -1) * np.triu(x), [((4, 2),), ((2, 1, 3, 5),)]),
     Row(("eq", "ne", "lt", "le", "ge", "bitwise_and", "bitwise_or", "bitwise_xor", "invert"),
         lambda x, y: jg.where(((x < y) | (x >= y + 1)) & ~(x == y) & (x != y + 5)
                               ^ (x <= -9), x * y, y),

@@ -65,7 +65,10 @@ def test_second_order(case):
 
 # Primitives that only the compiler emits; tests/test_compiled.py, test_guards.py, test_loops.py
 # and test_branches.py cover them.
-COMPILER_ONLY = {"guard", "stop_gradient", "custom_vjp", "while", "tuple_get", "while_vjp", "cond"}
+# Primitives only traces make; ``uniform`` (random draws inside a trace) is tested in
+# tests/test_random.py: its statistics, and the kernels' bits against its NumPy body.
+COMPILER_ONLY = {"guard", "stop_gradient", "custom_vjp", "while", "tuple_get", "while_vjp", "cond",
+                 "uniform"}
 
 
 def test_every_primitive_has_a_row():
