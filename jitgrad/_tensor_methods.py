@@ -115,9 +115,12 @@ Tensor.char = lambda self: self.to(dtypes.int8)
 Tensor.byte = lambda self: self.to(dtypes.uint8)
 Tensor.bool = lambda self: self.to(dtypes.bool_)
 Tensor.cpu = lambda self: self
-Tensor.contiguous = lambda self: self
+Tensor.contiguous = ops.contiguous
+# Row-major (dims of 1 aside), as torch's: results are laid out as torch's (ops/_layout.py).
+Tensor.is_contiguous = lambda self, memory_format=None: self._value is None or bool(
+    self._value.flags.c_contiguous)
 Tensor.type_as = lambda self, other: self.to(other.dtype)
-Tensor.view_as = lambda self, other: self.reshape(other.shape)
+Tensor.view_as = lambda self, other: self.view(other.shape)  # a view, or the error view gives
 Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
 Tensor.expand_as = lambda self, other: self.expand(other.shape)
 Tensor.masked_fill = lambda self, mask, value: ops.where(mask, value, self)
@@ -232,8 +235,12 @@ def _setitem(self, idx, value):
         # Nothing to record: write straight into storage, as NumPy would.
         v = value._value if isinstance(value, Tensor) else value
         spec, tensors = ops.parse_index(idx)
+        target, arrays = self._value, tuple(t._value for t in tensors)
+        two = ops.split_ints(spec, tensors, self.ndim)
+        if two is not None:  # x[0, :, idx] = v: the ints select first, as torch's
+            target, spec = target[ops.np_index(two[0], ())], two[1]
         try:
-            self._value[ops.np_index(spec, tuple(t._value for t in tensors))] = v
+            target[ops.np_index(spec, arrays)] = v
         except ValueError as e:
             raise RuntimeError(f"__setitem__: {e}") from None
         self._vc[0] += 1

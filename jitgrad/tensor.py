@@ -193,6 +193,8 @@ class Tensor:
 
     def size(self, dim: int | None = None):
         s = self.shape
+        if isinstance(dim, (bool, np.bool_)):  # an int to Python: size(True) would be size(1)
+            raise TypeError("size(): argument 'dim' must be int, not bool")
         return s if dim is None else s[dim]
 
     @property
@@ -261,13 +263,17 @@ class Tensor:
         if self._ir is not None:
             return _trace_builder_of(self).concretize(self, "numpy")
         if self.requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
-                               "tensor.detach().numpy() instead.")
+            raise RuntimeError(_NUMPY_REQUIRES_GRAD)
         return self._value
 
     def __array__(self, dtype=None, copy=None):
         # NumPy 2's protocol: copy=True always copies (np.array(t) does not alias t, as in
         # torch), copy=False never does (an error where a cast needs one), None shares if it can.
+        # As torch's, it is numpy(): refused on a tensor that requires grad, since the array
+        # would silently leave the graph (np.asarray(w) in a loss gives no gradient). Code of
+        # our own reads ``t._value`` (or detaches) instead.
+        if self._ir is None and self.requires_grad:
+            raise RuntimeError(_NUMPY_REQUIRES_GRAD)
         v = self._concrete("__array__")
         if dtype is not None and np.dtype(dtype) != v.dtype:
             if copy is False:
@@ -339,6 +345,10 @@ class Tensor:
         self._value = other._value if isinstance(other, Tensor) else _to_array(other, None)
 
 
+_NUMPY_REQUIRES_GRAD = ("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                        "instead.")
+
+
 class Size(tuple):
     """A tensor's shape: a tuple that prints like ``jitgrad.Size([2, 3])``."""
 
@@ -389,7 +399,9 @@ def _to_array(data, dtype: dtypes.DType | None) -> np.ndarray:
     arrives as a NumPy array, whose dtype is kept, as in torch)."""
     if isinstance(data, Tensor):
         arr = data._concrete("tensor")
-        return arr.astype(dtype.np) if dtype is not None and arr.dtype != dtype.np else arr.copy()
+        # A copy laid out as the original, as torch's (``order="K"``; ``ndarray.copy`` is "C").
+        return arr.astype(dtype.np) if dtype is not None and arr.dtype != dtype.np else \
+            arr.copy(order="K")
     if isinstance(data, (list, tuple)) and _contains_tensor(data):
         data = _tensors_to_values(data)
     if isinstance(data, (np.ndarray, np.generic)):
@@ -422,7 +434,9 @@ def _to_array(data, dtype: dtypes.DType | None) -> np.ndarray:
                                                                               dtypes.float32)
     if arr.dtype.kind == "u" and dtype is dtypes.int64 and arr.size and arr.max() >= 2**63:
         raise OverflowError(f"tensor(): the unsigned value {arr.max()} does not fit in int64")
-    return np.array(arr, dtype=dtype.np, order="C")
+    # Laid out as a NumPy array given is (torch copies one with its strides: tensor(a.T) is
+    # transposed, so it cannot be viewed flat); nested lists come out row-major.
+    return np.array(arr, dtype=dtype.np, order="K")
 
 
 def _contains_tensor(seq) -> bool:

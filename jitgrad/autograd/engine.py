@@ -4,8 +4,6 @@ every node runs once with its full gradient, accumulating into leaves or capturi
 
 from __future__ import annotations
 
-import numpy as np
-
 from jitgrad.autograd import grad_mode
 
 
@@ -161,8 +159,9 @@ def _accumulate(leaf, g, create_graph: bool) -> None:
     if not create_graph:
         g = g.detach()
     if leaf.grad is None:
-        # A fresh buffer: the cotangent may alias a tensor the user still holds.
-        leaf.grad = g if create_graph else Tensor._wrap(np.array(g._value))
+        # A fresh buffer (the cotangent may alias a tensor the user still holds), laid out as
+        # torch lays out a leaf's .grad: like the leaf.
+        leaf.grad = g if create_graph else Tensor._wrap(_layout.for_grad(g._value, leaf._value))
     elif create_graph or leaf.grad.requires_grad:
         leaf.grad = leaf.grad + g
     else:
@@ -180,5 +179,6 @@ def _check_nan(node, cts) -> None:
 
 
 from jitgrad import ops  # noqa: E402
+from jitgrad.ops import _layout  # noqa: E402
 from jitgrad.ops import registry  # noqa: E402
 from jitgrad.tensor import Tensor  # noqa: E402

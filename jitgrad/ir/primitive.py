@@ -58,12 +58,13 @@ class Primitive:
     """A registered operation. See the module docstring for the fields."""
 
     __slots__ = ("name", "impl", "abstract", "vjp", "saves", "kind", "expr", "vector", "view",
-                 "backward_name", "nondiff_inputs", "reads", "reduction")
+                 "backward_name", "nondiff_inputs", "reads", "reduction", "layout")
 
     def __init__(self, name: str, impl: Callable, abstract: Callable, vjp: Callable | None,
                  *, saves: str, kind: str, expr: str | None, view: bool,
                  backward_name: str | Callable, nondiff_inputs: tuple, reads: Callable | None,
-                 vector: dict | None = None, reduction: Reduction | None = None) -> None:
+                 vector: dict | None = None, reduction: Reduction | None = None,
+                 layout: Callable | None = None) -> None:
         self.name = name
         self.impl = impl
         self.abstract = abstract
@@ -86,6 +87,10 @@ class Primitive:
         # "float64"/"float32", for vectorizable versions of libm's scalar calls.
         self.vector = vector or {}
         self.reduction = reduction
+        # ``layout(out, inputs, params) -> out``: the eager result copied into the strides torch
+        # gives it, where NumPy's differ, so that ``view`` raises exactly where torch's does
+        # (``jitgrad.ops._layout``). None: the result is a view, or its layout is moot.
+        self.layout = layout
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -98,7 +103,8 @@ def register(name: str, impl: Callable, abstract: Callable, vjp: Callable | None
              saves: str = "inputs", kind: str = "elementwise", expr: str | None = None,
              view: bool = False, backward_name: str | Callable | None = None,
              nondiff_inputs: tuple = (), reads: Callable | None = None,
-             vector: dict | None = None, reduction: Reduction | None = None) -> Primitive:
+             vector: dict | None = None, reduction: Reduction | None = None,
+             layout: Callable | None = None) -> Primitive:
     """Declare a primitive. Registering a name twice is a bug, not an override."""
     if name in PRIMITIVES:
         raise ValueError(f"primitive {name!r} is already registered")
@@ -108,7 +114,7 @@ def register(name: str, impl: Callable, abstract: Callable, vjp: Callable | None
         backward_name = "".join(p.capitalize() for p in name.split("_")) + "Backward0"
     p = Primitive(name, impl, abstract, vjp, saves=saves, kind=kind, expr=expr, view=view,
                   backward_name=backward_name, nondiff_inputs=nondiff_inputs, reads=reads,
-                  vector=vector, reduction=reduction)
+                  vector=vector, reduction=reduction, layout=layout)
     PRIMITIVES[name] = p
     return p
 

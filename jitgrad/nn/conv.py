@@ -92,7 +92,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A
         part = cols[:, :, :, k * cg:(k + 1) * cg].reshape(n * oh * ow, cg * kh * kw)
         outs.append(part @ weight[k * og:(k + 1) * og].reshape(og, cg * kh * kw).permute(1, 0))
     out = outs[0] if groups == 1 else ops.cat(outs, 1)
-    out = out.reshape(n, oh, ow, oc).permute(0, 3, 1, 2)
+    # torch's convolution output is row-major (N, C, H, W): view(-1, ...) of it works.
+    out = out.reshape(n, oh, ow, oc).permute(0, 3, 1, 2).contiguous()
     return out if bias is None else out + bias.reshape(1, oc, 1, 1)
 
 
@@ -127,7 +128,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
     flat = win.reshape(k[0] * k[1], -1)
     best = flat.argmax(0)
     out = flat[best, factories.arange(flat.shape[1])]
-    return out.reshape(oh, ow, n, c).permute(2, 3, 0, 1)
+    return out.reshape(oh, ow, n, c).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
@@ -139,7 +140,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     k = _pair(kernel_size, "kernel_size")
     win, (oh, ow) = _windows(input, k, _pair(stride if stride is not None else k, "stride"),
                              _pair(padding, "padding"), (1, 1), 0.0, "avg_pool2d")
-    return win.mean(0).permute(2, 3, 0, 1)
+    return win.mean(0).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's
 
 
 class _ConvNd(Module):

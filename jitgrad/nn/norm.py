@@ -14,6 +14,7 @@ from __future__ import annotations
 from jitgrad import factories, ops
 from jitgrad.autograd import grad_mode
 from jitgrad.errors import ShapeError
+from jitgrad.ops import _layout
 from jitgrad.nn import init
 from jitgrad.nn.module import Module
 from jitgrad.nn.parameter import Parameter
@@ -27,6 +28,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         raise ShapeError(f"layer_norm: normalized_shape {list(shape)} does not match the last "
                          f"dimensions of the input of shape {list(input.shape)}")
     dims = tuple(range(input.ndim - len(shape), input.ndim))
+    input = input.contiguous()  # noqa: A001  (as torch's kernel: its output is row-major)
     mean = input.mean(dim=dims, keepdim=True)
     centered = input - mean
     var = (centered * centered).mean(dim=dims, keepdim=True)
@@ -71,6 +73,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
                          f"(N, C, H, W), got shape {list(input.shape)}")
     dims = (0,) + tuple(range(2, input.ndim))
     view = (1, -1) + (1,) * (input.ndim - 2)
+    if input._value is None or not _layout.channels_last(input._value):
+        # torch's output is row-major (a channels-last input's stays channels-last)
+        input = input.contiguous()  # noqa: A001
     if training:
         n = input.numel() // input.shape[1]
         if n <= 1:

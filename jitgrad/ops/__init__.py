@@ -6,7 +6,7 @@ to the user-facing functions that bind them.
 
 from jitgrad.ops.registry import PRIMITIVES, Aval, Primitive, bind, promote, register  # noqa: F401
 from jitgrad.ops.elementwise import (  # noqa: F401
-    abs, add, astype, bitwise_and, bitwise_or, bitwise_xor, clamp, clone, cos, div, eq, exp,
+    abs, add, astype, bitwise_and, bitwise_or, bitwise_xor, clamp, clone, contiguous, cos, div, eq, exp,
     erf, expm1, floor, floor_divide, ge, gt, invert, isfinite, isinf, isnan, le, log, log10,
     log1p, log2,
     logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum, mul, ne, neg, pow,
@@ -15,8 +15,8 @@ from jitgrad.ops.elementwise import (  # noqa: F401
 )
 from jitgrad.ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, concatenate, expand, flatten, getitem, index_update, narrow,
-    movedim, np_index, parse_index, permute, repeat, reshape, select, split, squeeze, stack, t, tile,
-    transpose, unbind, unsqueeze, view,
+    movedim, np_index, parse_index, permute, repeat, reshape, select, split, split_ints, squeeze,
+    stack, t, tile, transpose, unbind, unsqueeze, view,
 )
 from jitgrad.ops.reduce import (  # noqa: F401
     amax, amin, argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, norm, prod, softmax, std,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from jitgrad import dtypes
 from jitgrad.errors import ShapeError
 from jitgrad.ops.registry import Aval
@@ -39,14 +41,22 @@ def compare(x: Aval, y: Aval, **params) -> Aval:
     return Aval(broadcast_shapes(x.shape, y.shape), dtypes.bool_)
 
 
+def _not_bool(d, op: str, name: str = "dim") -> None:
+    # bool is an int to Python, so ``x.std(False)`` or ``x.norm(1, False)`` would quietly mean
+    # dim 0; torch's argument parser refuses a bool where it wants a dim, and so do we.
+    if isinstance(d, (bool, np.bool_)):
+        raise TypeError(f"{op}(): argument '{name}' must be int, not bool")
+
+
 def norm_axes(axes, ndim: int, op: str = "reduction") -> tuple:
     """Normalize ``dim`` arguments (None, int, or a sequence) to a sorted tuple of axes."""
     if axes is None:
         return tuple(range(ndim))
     if isinstance(axes, int) or hasattr(axes, "__index__") and not isinstance(axes, (tuple, list)):
-        axes = (int(axes),)
+        axes = (axes,)
     out = []
     for a in axes:
+        _not_bool(a, op)
         a = int(a)
         if not -max(ndim, 1) <= a < max(ndim, 1):
             raise IndexError(f"{op}: dimension {a} is out of range for a tensor of {ndim} "
@@ -56,6 +66,29 @@ def norm_axes(axes, ndim: int, op: str = "reduction") -> tuple:
             raise RuntimeError(f"{op}: dim {a} appears multiple times in the list of dims")
         out.append(a)
     return tuple(sorted(out))
+
+
+def norm_axis(dim, ndim: int, op: str) -> int:
+    """One ``dim`` (an int, as torch's ops that take a single dimension want: ``softmax``,
+    ``cumsum``, ``argmax``, ``transpose``...), normalized; a tuple is a TypeError rather than
+    quietly its first entry."""
+    return norm_axes(int_dim(dim, op), ndim, op)[0]
+
+
+def int_dim(dim, op: str) -> int:
+    """``dim`` as an int, refusing a bool or a tuple (not range-checked)."""
+    if isinstance(dim, (tuple, list)) or not hasattr(dim, "__index__"):
+        raise TypeError(f"{op}(): argument 'dim' must be int, not {type(dim).__name__}")
+    _not_bool(dim, op)
+    return int(dim)
+
+
+def check_keepdim(keepdim, op: str) -> bool:
+    """torch's ``keepdim`` is a bool: ``x.sum(0, 1)`` (meant as dims 0 and 1?) is a TypeError
+    there, not keepdim=True."""
+    if not isinstance(keepdim, (bool, np.bool_)):
+        raise TypeError(f"{op}(): argument 'keepdim' must be bool, not {type(keepdim).__name__}")
+    return bool(keepdim)
 
 
 def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:

@@ -449,5 +449,24 @@ clone_p = register("clone", np.copy, _rules.same, lambda g, out, x: (g,), saves=
 
 
 def clone(x):
-    """A copy with its own storage that stays in the graph (``CloneBackward0``)."""
+    """A copy with its own storage that stays in the graph (``CloneBackward0``), laid out as
+    ``x`` is (torch's ``preserve_format``: a clone of ``x.t()`` is transposed too)."""
     return bind(clone_p, (_tensor(x, "clone"),), _NO)
+
+
+def contiguous(x, memory_format=None):
+    """``x`` itself when its elements are laid out row-major, else a row-major copy in the graph
+    (``CloneBackward0``), as torch: ``x.t().contiguous().view(-1)`` works where
+    ``x.t().view(-1)`` cannot."""
+    v = _tensor(x, "contiguous")._value
+    if v is None or v.flags.c_contiguous:
+        return x
+    builder = trace_state.builder
+    if builder is not None:
+        # The same IR value (a layout is no concern of compiled code), with a row-major copy
+        # of the concrete value that a later view() in the trace checks, as eager does.
+        return builder.tracer(builder.atom(x), np.ascontiguousarray(v))
+    out = clone(x)
+    # clone keeps x's layout; this copy is row-major (a fresh result: nothing else holds it).
+    out._value = np.ascontiguousarray(out._value)
+    return out

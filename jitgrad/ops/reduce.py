@@ -174,7 +174,7 @@ def _reduce(prim, x, dim, keepdim, op):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}(): argument 'input' must be a Tensor, not {type(x).__name__}")
     axes = _rules.norm_axes(dim, x.ndim, op)
-    return bind(prim, (x,), {"axes": axes, "keepdims": bool(keepdim)})
+    return bind(prim, (x,), {"axes": axes, "keepdims": _rules.check_keepdim(keepdim, op)})
 
 
 def numpy_keywords(fn):
@@ -222,8 +222,8 @@ def _extreme(prim, argprim, x, dim, keepdim, op):
         if x.numel() == 0:
             raise RuntimeError(f"{op}(): expected a non-empty tensor")
         return _reduce(prim, x, None, False, op)
-    values = _reduce(prim, x, dim, keepdim, op)
-    axis = _rules.norm_axes(dim, x.ndim, op)[0]
+    axis = _rules.norm_axis(dim, x.ndim, op)  # one dim: max((0, 1)) is a TypeError in torch
+    values = _reduce(prim, x, axis, keepdim, op)
     indices = bind(argprim, (x,), {"axis": axis, "keepdims": bool(keepdim)})
     return MinMax(values, indices)
 
@@ -245,51 +245,113 @@ def amin(x, dim=None, keepdim: bool = False):
     return _reduce(min_p, x, dim, keepdim, "amin")
 
 
+def _argextreme(prim, x, dim, keepdim, op):
+    keepdim = _rules.check_keepdim(keepdim, op)
+    if dim is None:
+        # The index into the flattened tensor; keepdim=True keeps every dim as size 1 (torch).
+        out = bind(prim, (reshape(x, (-1,)),), {"axis": 0, "keepdims": False})
+        return reshape(out, (1,) * x.ndim) if keepdim else out
+    return bind(prim, (x,), {"axis": _rules.norm_axis(dim, x.ndim, op), "keepdims": keepdim})
+
+
 def argmax(x, dim=None, keepdim: bool = False):
-    axis = None if dim is None else _rules.norm_axes(dim, x.ndim, "argmax")[0]
-    if axis is None:
-        return bind(argmax_p, (reshape(x, (-1,)),), {"axis": 0, "keepdims": False})
-    return bind(argmax_p, (x,), {"axis": axis, "keepdims": bool(keepdim)})
+    return _argextreme(argmax_p, x, dim, keepdim, "argmax")
 
 
 def argmin(x, dim=None, keepdim: bool = False):
-    axis = None if dim is None else _rules.norm_axes(dim, x.ndim, "argmin")[0]
-    if axis is None:
-        return bind(argmin_p, (reshape(x, (-1,)),), {"axis": 0, "keepdims": False})
-    return bind(argmin_p, (x,), {"axis": axis, "keepdims": bool(keepdim)})
+    return _argextreme(argmin_p, x, dim, keepdim, "argmin")
 
 
 def prod(x, dim=None, keepdim: bool = False):
     return _reduce(prod_p, x, dim, keepdim, "prod")
 
 
-def norm(x, p=2, dim=None, keepdim: bool = False):
-    """The vector p-norm (p = 2, 1 or inf) over ``dim``."""
+def norm(x, p="fro", dim=None, keepdim: bool = False):
+    """The vector p-norm of ``x`` over ``dim`` (every element by default), as ``torch.norm``:
+    any number ``p`` (inf: the largest ``|x|``, -inf: the smallest, 0: the count of nonzeros)
+    and ``"fro"`` (2) are vector norms, a matrix flattened, whatever ``dim`` is.
+
+    >>> import jitgrad
+    >>> x = jitgrad.tensor([[3.0, -4.0], [0.0, 1.0]])
+    >>> x.norm(), x.norm(1), x.norm(float("inf")), x.norm(float("-inf")), x.norm(0)
+    (tensor(5.0990), tensor(8.), tensor(4.), tensor(0.), tensor(3.))
+    """
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"norm(): expected a floating point tensor, got {x.dtype.name}")
-    if p in (2, "fro", 2.0):
+    if isinstance(p, str):
+        if p == "nuc":
+            raise NotImplementedError("norm(p='nuc'): the nuclear norm (a sum of singular "
+                                      "values) is not supported")
+        if p != "fro":
+            raise ValueError(f"norm(): unsupported norm type {p!r}: use a number, 'fro' or 'nuc'")
+        p = 2
+    p = 2.0 if p is None else float(p)
+    if p == 2:
         return _reduce(norm_p, x, dim, keepdim, "norm")
+    a = abs(x)
     if p == 1:
-        return sum(abs(x), dim, keepdim)
+        return sum(a, dim, keepdim)
     if p == float("inf"):
-        return amax(abs(x), dim, keepdim)
-    return sum(abs(x) ** p, dim, keepdim) ** (1.0 / p)
+        return amax(a, dim, keepdim)
+    if p == float("-inf"):
+        return amin(a, dim, keepdim)
+    if p == 0:
+        # The count of nonzeros; 0 * x keeps it in the graph with torch's zero gradient.
+        return sum(where(x != 0, 1.0, x * 0), dim, keepdim)
+    # sum(|x|^p)^(1/p), written so that the gradient is torch's where the plain powers would
+    # give 0 * inf = nan: 0 at zero elements (|x|^(p-1) is inf there for p < 1), and 0
+    # everywhere when the sum is 0 or inf (the norm is 0 or inf; s^(1/p - 1) is inf or 0 there).
+    # |0|^p is 0 for p > 0 and inf for p < 0, as torch.
+    zero = a == 0
+    powered = where(zero, 0.0 if p > 0 else float("inf"), where(zero, 1.0, a) ** p)
+    s = sum(powered, dim, keepdim)
+    flat = (s == 0) | isinf(s)
+    return where(flat, s.detach() ** (1.0 / p), where(flat, 1.0, s) ** (1.0 / p))
 
 
-def var(x, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
+def _var_args(dim, unbiased, keepdim, correction, op):
+    """torch's three overloads, ``(input, unbiased: bool)``, ``(input, dim, unbiased=True,
+    keepdim=False)`` and ``(input, dim=None, *, correction=1, keepdim=False)``, as ``(dim,
+    ddof)``. A bool in the first place is ``unbiased``, never dim 0 or 1: ``x.std(False)`` is
+    the population deviation over every element."""
+    if isinstance(dim, (bool, np.bool_)):
+        if unbiased is not None or keepdim is not False or correction is not None:
+            raise TypeError(f"{op}(): the (input, unbiased: bool) form takes no other "
+                            f"arguments; use {op}(dim, unbiased, keepdim) or "
+                            f"{op}(dim, correction=..., keepdim=...)")
+        dim, unbiased = None, bool(dim)
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{op}(): pass either unbiased or correction, not both")
+    ddof = correction if correction is not None else (0 if unbiased is False else 1)
+    return dim, ddof
+
+
+def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """The variance over ``dim`` (all elements by default) with ``correction`` (Bessel's, 1,
+    unless ``unbiased=False`` or ``correction=`` says otherwise), as torch.
+
+    >>> import jitgrad
+    >>> x = jitgrad.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> x.var(), x.var(False)
+    (tensor(1.6667), tensor(1.2500))
+    """
+    dim, ddof = _var_args(dim, unbiased, keepdim, correction, "var")
     axes = _rules.norm_axes(dim, x.ndim, "var")
+    keepdim = _rules.check_keepdim(keepdim, "var")
     n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    ddof = correction if correction is not None else (1 if unbiased else 0)
     d = x - mean(x, axes, keepdim=True)
     return sum(d * d, axes, keepdim) / (n - ddof)
 
 
-def std(x, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
-    return sqrt(var(x, dim, unbiased, keepdim, correction))
+def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """The standard deviation: ``sqrt(var(...))``, with ``var``'s arguments."""
+    dim, ddof = _var_args(dim, unbiased, keepdim, correction, "std")
+    return sqrt(var(x, dim, keepdim=keepdim, correction=ddof))
 
 
 def logsumexp(x, dim, keepdim: bool = False):
     axes = _rules.norm_axes(dim, x.ndim, "logsumexp")
+    keepdim = _rules.check_keepdim(keepdim, "logsumexp")
     m = amax(x, axes, keepdim=True).detach()
     m = where(isinf(m), 0.0, m)
     out = log(sum(exp(x - m), axes, keepdim=True)) + m
@@ -299,7 +361,7 @@ def logsumexp(x, dim, keepdim: bool = False):
 def _one_axis(x, dim, op):
     if dim is None:
         raise TypeError(f"{op}(): argument 'dim' is required")
-    return _rules.norm_axes(dim, x.ndim, op)[0]
+    return _rules.norm_axis(dim, x.ndim, op)
 
 
 def softmax(x, dim=None, dtype=None):
@@ -353,9 +415,10 @@ def cumsum(x, dim, dtype=None):
     """
     if dtype is not None:
         x = x.to(dtype)
+    axis = _rules.norm_axis(dim, x.ndim, "cumsum")
     if x.ndim == 0:
         return x.clone()
-    return bind(cumsum_p, (x,), {"axis": _rules.norm_axes(dim, x.ndim, "cumsum")[0]})
+    return bind(cumsum_p, (x,), {"axis": axis})
 
 
 for _f in ("sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "prod", "norm", "var",

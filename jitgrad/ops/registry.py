@@ -27,7 +27,22 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.autograd import grad_mode
 # The IR's core, free of the eager engine; re-exported here, where ops are declared.
-from jitgrad.ir.primitive import PRIMITIVES, Aval, Primitive, Reduction, register  # noqa: F401
+from jitgrad.ir.primitive import PRIMITIVES, Aval, Primitive, Reduction  # noqa: F401
+from jitgrad.ir.primitive import register as _declare
+from jitgrad.ops import _layout
+
+# The layout of a primitive's eager result by its kind, unless it names its own rule or is a
+# view (``jitgrad.ops._layout``): elementwise results follow their operands, as torch's
+# TensorIterator lays them out; reductions, scans and matmul are row-major.
+_LAYOUT_OF_KIND = {"elementwise": _layout.elementwise, "reduce": _layout.contiguous,
+                   "scan": _layout.contiguous, "linalg": _layout.contiguous}
+
+
+def register(name: str, impl, abstract, vjp=None, *, layout=None, **kw) -> Primitive:
+    """``jitgrad.ir.primitive.register``, with the result's layout rule defaulting by kind."""
+    if layout is None and not kw.get("view"):
+        layout = _LAYOUT_OF_KIND.get(kw.get("kind", "elementwise"))
+    return _declare(name, impl, abstract, vjp, layout=layout, **kw)
 
 
 class _TraceState:
@@ -72,8 +87,10 @@ def _eager(prim: Primitive, args: tuple, params: dict) -> "Tensor":
         out = prim.impl(*[a._value for a in args], **params)
     if type(out) is not np.ndarray:
         out = np.asarray(out)
+    if prim.layout is not None:
+        out = prim.layout(out, [a._value for a in args], params)
     t = Tensor._wrap(out)
-    if prim.view and out.base is not None:
+    if prim.view and out.base is not None and np.may_share_memory(out, args[0]._value):
         # A view shares storage, so it shares the version counter too: an in-place write
         # through either one must invalidate what was saved from the other.
         src = args[0]

@@ -14,7 +14,7 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.errors import ShapeError
-from jitgrad.ops import _rules
+from jitgrad.ops import _layout, _rules
 from jitgrad.ir.printer import format_index as _format_index
 from jitgrad.ops.registry import Aval, bind, promote, register, scalar
 
@@ -57,7 +57,7 @@ def _cat_vjp(g, out, *xs, axis):
 
 
 cat_p = register("cat", lambda *xs, axis: np.concatenate(xs, axis=axis), _cat_abstract, _cat_vjp,
-                 saves="none", kind="movement")
+                 saves="none", kind="movement", layout=_layout.cat)
 
 
 # -- indexing ----------------------------------------------------------------------------------
@@ -151,15 +151,18 @@ def _getitem_name(index) -> str:
 
 getitem_p = register("getitem", _getitem_impl, _index_abstract, _getitem_vjp, saves="none",
                      kind="index", view=True, nondiff_inputs=tuple(range(1, 64)),
-                     backward_name=lambda index: _getitem_name(index))
+                     backward_name=lambda index: _getitem_name(index),
+                     layout=lambda out, xs, params: _layout.index(out, xs, params, np_index))
 scatter_add_p = register("scatter_add", _scatter_add_impl,
                          lambda g, *idx, shape, index: Aval(shape, g.dtype),
                          lambda gg, out, g, *idx, shape, index: (
                              bind(getitem_p, (gg, *idx), {"index": index}),) + (None,) * len(idx),
-                         saves="none", kind="index", nondiff_inputs=tuple(range(1, 64)))
+                         saves="none", kind="index", nondiff_inputs=tuple(range(1, 64)),
+                         layout=_layout.contiguous)
 index_update_p = register("index_update", _index_update_impl, lambda x, v, *idx, index: x,
                           _index_update_vjp, saves="none", kind="index",
-                          nondiff_inputs=tuple(range(2, 64)), backward_name="CopySlices")
+                          nondiff_inputs=tuple(range(2, 64)), backward_name="CopySlices",
+                          layout=_layout.like_first)
 
 
 def parse_index(idx) -> tuple[tuple, list]:
@@ -198,6 +201,34 @@ def parse_index(idx) -> tuple[tuple, list]:
     return tuple(spec), tensors
 
 
+def split_ints(spec: tuple, tensors: list, ndim: int) -> tuple | None:
+    """``x[0, :, idx]``: NumPy counts an int as an index array too, so the int and ``idx``,
+    not adjacent, would put the indexed dim first (shape (len(idx), n1)); torch selects with
+    the ints first and then indexes the view ((n1, len(idx))). For an index with both ints and
+    tensors, torch's two steps: a basic index (ints, slices, None, Ellipsis, full slices where
+    the tensors go) and the index of its view by the tensors alone; None for any other index,
+    where NumPy's rule is torch's."""
+    if not tensors or not any(item[0] == "i" for item in spec):
+        return None
+    full = ("s", None, None, None)
+    width = [t.ndim if t.dtype is dtypes.bool_ else 1 for t in tensors]  # x dims each covers
+    used = sum(1 for item in spec if item[0] in "is") + sum(
+        width[item[1]] for item in spec if item[0] == "t")
+    basic, second, d = [], [], 0
+    for item in spec:
+        if item[0] == "t":
+            second += [full] * (d - len(second)) + [item] + [None] * (width[item[1]] - 1)
+            basic += [full] * width[item[1]]
+            d += width[item[1]]
+        elif item[0] == "e":
+            basic.append(item)
+            d += ndim - used
+        else:
+            basic.append(item)
+            d += item[0] != "i"
+    return tuple(basic), tuple(item for item in second if item is not None)
+
+
 def _opt_int(v):
     return None if v is None else int(v)
 
@@ -209,6 +240,9 @@ def _const(arr: np.ndarray):
 
 def getitem(x, idx):
     spec, tensors = parse_index(idx)
+    two = split_ints(spec, tensors, x.ndim)
+    if two is not None:
+        return bind(getitem_p, (getitem(x, np_index(two[0], ())), *tensors), {"index": two[1]})
     if x._value is not None and not tensors:
         try:
             x._value[np_index(spec, ())]
@@ -221,6 +255,11 @@ def getitem(x, idx):
 def index_update(x, idx, v):
     """A copy of ``x`` with ``x[idx] = v`` (the functional form of ``__setitem__``)."""
     spec, tensors = parse_index(idx)
+    two = split_ints(spec, tensors, x.ndim)
+    if two is not None:  # torch's order (see split_ints): update the view, put it back
+        basic = np_index(two[0], ())
+        return index_update(x, basic, bind(index_update_p, (getitem(x, basic), _as(v, x.dtype),
+                                                            *tensors), {"index": two[1]}))
     (x2, v) = (x, v) if isinstance(v, Tensor) and v.dtype is x.dtype else (x, _as(v, x.dtype))
     return bind(index_update_p, (x2, v, *tensors), {"index": spec})
 
@@ -235,6 +274,13 @@ def _as(v, dtype):
 def _sizes(args) -> tuple:
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
+def _dims(args, op: str) -> tuple:
+    """Dimension indices (``permute``'s): ints, never bools."""
+    for a in args:
+        _rules._not_bool(a, op, "dims")
     return tuple(int(a) for a in args)
 
 
@@ -273,7 +319,9 @@ def view(x, *shape):
 
 
 def permute(x, *perm):
-    perm = tuple(p % max(x.ndim, 1) for p in _sizes(perm))
+    if len(perm) == 1 and isinstance(perm[0], (tuple, list)):
+        perm = tuple(perm[0])
+    perm = tuple(p % max(x.ndim, 1) for p in _dims(perm, "permute"))
     if sorted(perm) != list(range(x.ndim)):
         raise ShapeError(f"permute: {list(perm)} is not a permutation of the {x.ndim} dimensions "
                          f"of a tensor of shape {tuple(x.shape)}")
@@ -284,7 +332,7 @@ def transpose(x, dim0: int, dim1: int):
     n = x.ndim
     if n == 0:
         return x
-    d0, d1 = _rules.norm_axes(dim0, n, "transpose")[0], _rules.norm_axes(dim1, n, "transpose")[0]
+    d0, d1 = _rules.norm_axis(dim0, n, "transpose"), _rules.norm_axis(dim1, n, "transpose")
     perm = list(range(n))
     perm[d0], perm[d1] = perm[d1], perm[d0]
     return bind(permute_p, (x,), {"perm": tuple(perm)})
@@ -292,8 +340,8 @@ def transpose(x, dim0: int, dim1: int):
 
 def movedim(x, source, destination):
     """Move dims ``source`` to positions ``destination`` (ints or sequences), as torch."""
-    src = (source,) if isinstance(source, int) else tuple(source)
-    dst = (destination,) if isinstance(destination, int) else tuple(destination)
+    src = (source,) if not isinstance(source, (tuple, list)) else tuple(source)
+    dst = (destination,) if not isinstance(destination, (tuple, list)) else tuple(destination)
     if len(src) != len(dst):
         raise ValueError(f"movedim: source {list(src)} and destination {list(dst)} must have "
                          "the same number of dims")
@@ -358,7 +406,11 @@ def broadcast_to(x, shape):
     return expand(x, *shape)
 
 
-def squeeze(x, dim=None):
+def squeeze(x, dim=None, *dims):
+    """Drop dims of size 1: all of them, or those of ``dim`` (an int, a tuple, or several ints,
+    ``x.squeeze(0, 2)``, as torch)."""
+    if dims:
+        dim = (dim,) + dims
     if dim is None:
         shape = tuple(s for s in x.shape if s != 1)
     else:
@@ -368,6 +420,7 @@ def squeeze(x, dim=None):
 
 
 def unsqueeze(x, dim: int):
+    dim = _rules.int_dim(dim, "unsqueeze")
     n = x.ndim + 1
     if not -n <= dim < n:
         raise IndexError(f"unsqueeze: dimension {dim} is out of range [{-n}, {n - 1}]")
@@ -379,8 +432,8 @@ def unsqueeze(x, dim: int):
 def flatten(x, start_dim: int = 0, end_dim: int = -1):
     if x.ndim == 0:
         return reshape(x, (1,))
-    s = _rules.norm_axes(start_dim, x.ndim, "flatten")[0]
-    e = _rules.norm_axes(end_dim, x.ndim, "flatten")[0]
+    s = _rules.norm_axis(start_dim, x.ndim, "flatten")
+    e = _rules.norm_axis(end_dim, x.ndim, "flatten")
     shape = tuple(x.shape)
     return reshape(x, shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:])
 
@@ -388,7 +441,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
 def narrow(x, dim: int, start: int, length: int):
     """``length`` elements of ``dim`` from ``start`` (negative: from the end), as torch: a
     range past the end is an error, not a shorter result."""
-    (dim,) = _rules.norm_axes(dim, x.ndim, "narrow")
+    dim = _rules.norm_axis(dim, x.ndim, "narrow")
     size = x.shape[dim]
     start, length = int(start), int(length)
     if not -size <= start <= size:
@@ -414,7 +467,7 @@ def cat(tensors, dim: int = 0):
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
     tensors = list(promote(*tensors))
-    axis = _rules.norm_axes(dim, tensors[0].ndim, "cat")[0]
+    axis = _rules.norm_axis(dim, tensors[0].ndim, "cat")
     _cat_abstract(*[Aval(tuple(t.shape), t.dtype) for t in tensors], axis=axis)
     return bind(cat_p, tuple(tensors), {"axis": axis})
 
@@ -431,6 +484,7 @@ def stack(tensors, dim: int = 0):
             raise ShapeError(f"stack expects each tensor to be equal size, but got "
                              f"{list(tensors[0].shape)} at entry 0 and {list(t_.shape)} at entry {i}")
     n = tensors[0].ndim + 1
+    dim = _rules.int_dim(dim, "stack")
     if not -n <= dim < n:
         raise IndexError(f"stack: dimension {dim} is out of range [{-n}, {n - 1}] for tensors "
                          f"of {n - 1} dimension{'s' if n != 2 else ''}")
@@ -439,7 +493,7 @@ def stack(tensors, dim: int = 0):
 
 
 def split(x, split_size, dim: int = 0):
-    axis = _rules.norm_axes(dim, x.ndim, "split")[0]
+    axis = _rules.norm_axis(dim, x.ndim, "split")
     n = x.shape[axis]
     sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
         if isinstance(split_size, int) else list(split_size)
@@ -451,15 +505,18 @@ def split(x, split_size, dim: int = 0):
 
 
 def chunk(x, chunks: int, dim: int = 0):
+    dim = _rules.norm_axis(dim, x.ndim, "chunk")
     n = x.shape[dim]
     return split(x, -(-n // chunks), dim)
 
 
 def unbind(x, dim: int = 0):
+    dim = _rules.norm_axis(dim, x.ndim, "unbind")
     return tuple(select(x, dim, i) for i in range(x.shape[dim]))
 
 
 def select(x, dim: int, index: int):
+    dim = _rules.norm_axis(dim, x.ndim, "select")
     idx = [slice(None)] * x.ndim
     idx[dim] = index
     return getitem(x, tuple(idx))

@@ -312,6 +312,8 @@ class Builder:
             value = prim.impl(*vals, **params)
             if value is not None and type(value) is not np.ndarray:
                 value = np.asarray(value)
+            if value is not None and prim.layout is not None:  # torch's strides, as eager's
+                value = prim.layout(value, vals, params)
         out = Var(aval) if aval is not None else None
         self.eqns.append(Eqn(prim, tuple(atoms), out, params, src))
         if out is None:
