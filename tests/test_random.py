@@ -157,3 +157,9 @@ def test_every_target_draws_the_same_numbers(draws):
     for t in TARGETS[1:]:
         for a, b in zip(got["reference"], got[t]):
             np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+
+
+def test_random_inside_vmap_is_refused_as_torch_func_does():
+    from jitgrad import func
+    with pytest.raises(RuntimeError, match="same numbers for every example"):
+        func.vmap(lambda x: x * jg.rand(3, dtype=jg.float64))(jg.ones(4, 3, dtype=jg.float64))

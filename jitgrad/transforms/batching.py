@@ -193,6 +193,14 @@ def _fallback(prim, args, batched, size, **params):
     return per_example(prim, args, batched, size, params)
 
 
+def _random(prim, args, batched, size, **params):
+    # The generator's state is one input for the whole batch: its draws would be the same for
+    # every example (as an unsplit key in JAX). torch.func.vmap refuses by default; so do we.
+    raise RuntimeError("vmap: a random operation (rand, randn, dropout...) inside vmap would "
+                       "draw the same numbers for every example; draw them outside and pass "
+                       "them in with in_dims, as torch.func.vmap(randomness='error') asks")
+
+
 BATCH_RULES: dict = {}
 for _p in PRIMITIVES.values():
     if _p.kind == "elementwise" and _p is not P["custom_vjp"]:
@@ -208,7 +216,7 @@ BATCH_RULES.update({
     # Runs once per example: its ctx holds one example's saved values.
     P["custom_vjp"]: _fallback,
     P["while"]: _fallback, P["tuple_get"]: _fallback, P["while_vjp"]: _fallback,
-    P["cond"]: _fallback,
+    P["cond"]: _fallback, P["uniform"]: _random,
 })
 
 
@@ -228,7 +236,7 @@ def batch_replay(g: Graph, inputs: list, batched: list, size: int) -> tuple[list
     for e in g.eqns:
         args = [read(a) for a in e.inputs]
         flags = [not isinstance(a, Lit) and id(a) in bat for a in e.inputs]
-        if not any(flags):
+        if not any(flags) and e.prim.kind != "random":  # (a draw depends on the example)
             out = emit(e, args)
         elif e.prim is guard_p:
             raise DataDependent(e.src)
