@@ -143,8 +143,8 @@ def test_lbfgs_follows_torch_on_rosenbrock():
         a = opt.step(_rosenbrock(w, opt))
         b = topt.step(_rosenbrock(tw, topt))
         # (60 iterations on Rosenbrock's valley amplify last-bit differences in the order of
-        # additions: the trajectories agree to 1e-6)
-        np.testing.assert_allclose(float(a), float(b.detach()), rtol=1e-6)
+        # additions: the trajectories agree to a few 1e-6; torch 2.13 differs by 1.7e-6)
+        np.testing.assert_allclose(float(a), float(b.detach()), rtol=1e-5)
         np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6)
     assert np.abs(w.detach().numpy() - 1).max() < 1e-3  # at the minimum
     with pytest.raises(ValueError, match="strong_wolfe"):
