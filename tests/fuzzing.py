@@ -3,27 +3,42 @@ the world between calls, each compiled call checked against eager jitgrad (and P
 is installed).
 
 A program is Python source, generated from choices a ``pick(n)`` callable makes (hypothesis
-draws them in ``test_fuzz.py``, so failures shrink). The same source runs on jitgrad and on
-torch (``T`` names the module), so the PyTorch cross-check needs no translation. A program
-reads its arguments and, besides them, everything a compiled function must treat as live: a
-global tensor ``G``, a global Python float ``K``, a helper function with globals of its own
-(``H``, ``K2``), a closure cell ``C``, and a Module ``MOD`` (a parameter, a buffer, a plain tensor
-attribute and a Python float attribute).
+draws them in ``test_fuzz.py``, so failures shrink; ``fuzz_long.py`` draws them from a seeded
+``random.Random``). The same source runs on jitgrad and on torch (``T`` names the module), so
+the PyTorch cross-check needs no translation. A program reads its arguments and, besides them,
+everything a compiled function must treat as live: a global tensor ``G``, a global Python float
+``K``, a helper function with globals of its own (``H``, ``K2``), a closure cell ``C``, and a
+Module ``MOD`` (a parameter, a buffer, a plain tensor attribute and a Python float attribute).
+Some programs also read *pieces* (``PIECES``) that lie past what the walk for live state scans,
+or through objects it does not scan: one or two elements of a list of 1200 to 3000 tensors
+(``BIG``), the leaf of containers nested 4 to 9 deep (``DEEP``), a tensor in an attribute of an
+attribute of an object of a user class, a class with ``__slots__`` or a class the walk does not
+look into (``OBJ.inner.t``), a ``SimpleNamespace`` (``NS.t``), a ``functools.partial``'s argument
+(``PART``) and a global NumPy array (``TABLE``: through ``T.tensor``, ``T.from_numpy``, as an
+operand, or read by NumPy code).
 
-Between calls the world changes: globals, cells and Module attributes are rebound or edited in
-place, the call runs under ``no_grad``, the argument is the global itself, and shapes and dtypes
-change. After every call the results must match eager to 1e-12 (float64), must not share memory
-with each other, the arguments or the world, and the results of earlier calls must be unchanged.
+Between calls the world changes: globals, cells, Module attributes and the pieces are rebound,
+replaced, moved, aliased or edited in place, the call runs under ``no_grad``, the argument is the
+global itself, and shapes and dtypes change. After every call the results must match eager to
+1e-12 (float64), must not share memory with each other, the arguments or the world; then every
+result is written in place (``add_``, ``mul_``, ``zero_``, ...), which must change that result
+and nothing else: not the other results, the arguments, the world, earlier results or the next
+call's.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import textwrap
+import types
+import warnings
 
 import numpy as np
 
 import jitgrad as jg
+from jitgrad.runtime import nodes
+from jitgrad.trace.implicit import LiveStateWarning
 
 # -- programs ----------------------------------------------------------------------------------
 UNARY = ["{0}.sin()", "{0}.cos()", "{0}.tanh()", "({0} * 0.1).exp()", "{0}.sigmoid()",
@@ -44,6 +59,13 @@ REDUCE = ["{0}.sum({d}, keepdim={k})", "{0}.mean({d}, keepdim={k})",
           ".to({0}.dtype)).sum({d}, keepdim={k})"]
 
 
+PIECES = ["BIG", "DEEP", "OBJ", "NS", "PART", "TABLE"]
+
+
+def deep_source(steps: tuple) -> str:
+    return "".join(f"[{k!r}]" if kind == "d" else f"[{k}]" for kind, k in steps)
+
+
 def _bcast(a: tuple, b: tuple) -> tuple | None:
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
@@ -61,6 +83,9 @@ class Program:
 
     def __init__(self, pick, n_ops: int) -> None:
         self.pick = pick
+        self.uses: set = set()       # the PIECES the program reads
+        self.big_idx: list = []      # the indices it reads BIG at
+        self.deep_path: tuple = ()   # DEEP's steps to its leaf: ("d", key) or ("l", index)
         # name -> symbolic shape ("A", "B": the dims of x; ints are literal)
         self.pool = [("x", ("A", "B")), ("y", ("B",)), ("G", ("A", "B")), ("C", ("A", 1))]
         self.lines: list[str] = []
@@ -86,6 +111,8 @@ class Program:
             f"{body_vec}\n"
             "    return prog, prog_vec, set_cell\n")
         self.nonsmooth = any(s in self.source for s in NONSMOOTH)
+        # torch takes a NumPy operand (t * TABLE) only where t requires no gradient
+        self.torch_ok = "* TABLE)" not in self.source
 
     def choose(self, cond=lambda s: True):
         cands = [p for p in self.pool if cond(p[1])]
@@ -98,7 +125,7 @@ class Program:
         self.pool.append((name, shape))
 
     def step(self) -> None:
-        kind = self.pick(11)
+        kind = self.pick(13)
         a, sa = self.choose()
         if kind <= 2:
             self.emit(UNARY[self.pick(len(UNARY))].format(a), sa)
@@ -124,6 +151,8 @@ class Program:
             [self.branch, self.update][self.pick(2)](a, sa)
         elif kind == 10:
             self.loop(a, sa)
+        elif kind >= 11:  # 2 in 13 steps
+            self.piece(a, sa)
         else:
             self.emit(f"T.{['softmax', 'log_softmax'][self.pick(2)]}({a}, -1)" if sa else
                       f"{a}.tanh()", sa)
@@ -138,6 +167,60 @@ class Program:
             self.emit(f"({a} * G)", _bcast(sa, ("A", "B")))
         else:
             self.emit(f"({a} + K)", sa)
+
+    def piece(self, a: str, sa: tuple) -> None:
+        """Read one of the PIECES (past the walk's bounds, or through an object it does not
+        scan) and combine it with ``a``."""
+        kind = PIECES[self.pick(len(PIECES))]
+        self.uses.add(kind)
+        if kind == "BIG":
+            expr = f"BIG[{self.big_index()}]"
+            if self.pick(2):
+                expr = f"({expr} + BIG[{self.big_index()}] * 0.5)"
+            self.combine(a, sa, expr, ("B",))
+        elif kind == "DEEP":
+            if not self.deep_path:
+                steps = []
+                for i in range(4 + self.pick(6)):  # 4 to 6 levels scanned, 7 to 9 past them
+                    steps.append(("d", f"k{i}") if self.pick(2) else ("l", self.pick(3)))
+                self.deep_path = tuple(steps)
+            self.combine(a, sa, "DEEP" + deep_source(self.deep_path), ("A", "B"))
+        elif kind == "OBJ":
+            r = self.pick(3)
+            if r == 0 and _bcast(sa, ("B",)) is not None:
+                self.emit(f"OBJ.apply({a})", _bcast(sa, ("B",)))  # a method reads self.inner.t
+            else:
+                self.combine(a, sa, "OBJ.inner.t", ("B",))
+        elif kind == "NS":
+            self.combine(a, sa, "NS.t", ("A", 1))
+        elif kind == "PART":
+            if _bcast(sa, ("B",)) is not None and self.pick(2):
+                self.emit(f"PART({a})", _bcast(sa, ("B",)))
+            else:
+                self.emit(f"PART({a}.sum())", ("B",))
+        else:  # TABLE
+            r = self.pick(5)
+            if r == 2 and _bcast(sa, ("A", "B")) is not None:
+                self.emit(f"({a} * TABLE)", _bcast(sa, ("A", "B")))
+            elif r == 4:  # NumPy code reads it: a value fixed in the trace
+                self.emit(f"({a} * float(TABLE.mean()))", sa)
+            else:
+                self.combine(a, sa, ["T.tensor(TABLE)", "T.from_numpy(TABLE)",
+                                     "T.tensor(TABLE)", "T.tensor(np.tanh(TABLE) * 0.5)",
+                                     ][r], ("A", "B"))
+
+    def big_index(self) -> int:
+        # Both ends, the bound and its neighbours, and any index every length has.
+        i = [0, 999, 1000, 1199, -1, -2, -1200, None][self.pick(8)]
+        i = self.pick(1200) if i is None else i
+        self.big_idx.append(i)
+        return i
+
+    def combine(self, a: str, sa: tuple, expr: str, shape: tuple) -> None:
+        if _bcast(sa, shape) is not None:
+            self.emit(f"({a} {'*+'[self.pick(2)]} {expr})", _bcast(sa, shape))
+        else:
+            self.emit(f"({a} + {expr}.sum())", sa)
 
     def movement(self, a: str, sa: tuple) -> None:
         r = self.pick(4)
@@ -268,7 +351,8 @@ class Program:
 # -- the world the programs read -----------------------------------------------------------------
 @dataclasses.dataclass
 class State:
-    """NumPy values of everything a program reads; both frameworks' objects are made from it."""
+    """NumPy values of everything a program reads; both frameworks' objects are made from it.
+    For the pieces, the values they are built from (later changes draw fresh values)."""
 
     A: int
     B: int
@@ -281,6 +365,13 @@ class State:
     weight: np.ndarray
     shift: np.ndarray
     gain: np.ndarray
+    big: list            # BIG's elements, (B,) each: 1200 to 3000 of them
+    deep: np.ndarray     # DEEP's leaf (A, B)
+    obj: np.ndarray      # OBJ.inner.t (B,)
+    obj_kind: int        # OBJ's classes: see make_obj
+    nst: np.ndarray      # NS.t (A, 1)
+    part: np.ndarray     # PART's argument (B,)
+    table: np.ndarray    # TABLE (A, B)
     K: float = 0.75
     K2: float = -0.5
     alpha: float = 1.25
@@ -289,7 +380,9 @@ class State:
     def make(rng, A: int, B: int, dtype=np.float64) -> "State":
         def r(*s):
             return rng.standard_normal(s).astype(dtype)
-        return State(A, B, dtype, r(A, B), r(B), r(A, B), r(1, B), r(A, 1), r(B), r(B), r())
+        n = int(rng.integers(1200, 3001))
+        return State(A, B, dtype, r(A, B), r(B), r(A, B), r(1, B), r(A, 1), r(B), r(B), r(),
+                     list(r(n, B)), r(A, B), r(B), int(rng.integers(3)), r(A, 1), r(B), r(A, B))
 
 
 MODULE_SOURCE = """
@@ -310,27 +403,121 @@ def helper(t):
     return t * H + K2
 """
 
+HOLDER_SOURCE = """
+class Inner:
+    def __init__(self, t):
+        self.t = t
+
+
+class SlotInner:
+    __slots__ = ("t",)
+
+    def __init__(self, t):
+        self.t = t
+
+
+class Holder:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def apply(self, v):
+        return v * self.inner.t
+"""
+# OBJ's classes, twice: defined in this file (classes of the user's, whose attributes the walk
+# scans; a ``__slots__`` one it does not) and made by exec without a module (``builtins``: the
+# walk does not look into their instances, so the tensor is located after the trace).
+_WALKED: dict = {"__name__": __name__}
+exec(HOLDER_SOURCE, _WALKED)  # noqa: S102  (fixed source)
+_UNWALKED: dict = {}
+exec(HOLDER_SOURCE, _UNWALKED)  # noqa: S102
+
+
+def make_obj(kind: int, t):
+    """OBJ holding ``t`` at ``.inner.t``: kind 0 user classes, 1 a ``__slots__`` inner object,
+    2 classes the walk does not look into."""
+    ns = _UNWALKED if kind == 2 else _WALKED
+    return ns["Holder"](ns["SlotInner" if kind == 1 else "Inner"](t))
+
+
+def _pscale(w, v):
+    return v * w
+
+
+def deep_at(root, steps: tuple):
+    for _, k in steps:
+        root = root[k]
+    return root
+
+
+def deep_chain(T, steps: tuple, leaf, st: State, level: int = 0):
+    """The containers of ``steps`` from position ``level`` down to ``leaf`` (the object that
+    ``level`` steps from DEEP lead to), each with tensors beside the way down."""
+    node = leaf
+    for i in range(len(steps) - 1, level - 1, -1):
+        kind, k = steps[i]
+        sides = [T.tensor(np.full(st.B, i + j * 0.125, dtype=st.dtype)) for j in range(3)]
+        if kind == "d":
+            node = {"side": sides[0], k: node}
+        else:
+            sides[k] = node
+            node = sides
+    return node
+
 
 class World:
-    """One framework's live objects for a program: its globals, helper, cell and Module."""
+    """One framework's live objects for a program: its globals, helper, cell, Module and the
+    pieces it reads."""
 
     def __init__(self, T, program: Program, st: State) -> None:
         self.T = T
+        self.program = program
         mod_ns = {"T": T}
         exec(MODULE_SOURCE, mod_ns)  # noqa: S102  (fixed source)
         self.mod = mod_ns["Mod"](st.weight, st.shift, st.gain, st.alpha)
         self.helper_ns = {"H": T.tensor(st.H), "K2": st.K2}
         exec(HELPER_SOURCE, self.helper_ns)  # noqa: S102
-        self.ns = {"T": T, "G": T.tensor(st.G), "K": st.K, "helper": self.helper_ns["helper"],
-                   "MOD": self.mod, "C0": st.C}
+        self.ns = {"T": T, "np": np, "G": T.tensor(st.G), "K": st.K,
+                   "helper": self.helper_ns["helper"], "MOD": self.mod, "C0": st.C}
+        self.build_pieces(st)
         exec(program.source, self.ns)  # noqa: S102  (generated from the fixed templates)
         self.prog, self.prog_vec, self.set_cell = self.ns["build"](T, self.mod)
         self.cell = T.tensor(st.C)
         self.set_cell(self.cell)
 
+    def build_pieces(self, st: State) -> None:
+        T, uses, ns = self.T, self.program.uses, self.ns
+        if "BIG" in uses:
+            ns["BIG"] = [T.tensor(a) for a in st.big]
+        if "DEEP" in uses:
+            ns["DEEP"] = deep_chain(T, self.program.deep_path, T.tensor(st.deep), st)
+        if "OBJ" in uses:
+            ns["OBJ"] = make_obj(st.obj_kind, T.tensor(st.obj))
+        if "NS" in uses:
+            ns["NS"] = types.SimpleNamespace(t=T.tensor(st.nst), note="not a tensor")
+        if "PART" in uses:
+            ns["PART"] = functools.partial(_pscale, T.tensor(st.part))
+        if "TABLE" in uses:
+            ns["TABLE"] = st.table.copy()
+
     def tensors(self) -> list:
-        return [self.ns["G"], self.helper_ns["H"], self.cell, self.mod.weight, self.mod.shift,
-                self.mod.gain]
+        out = [self.ns["G"], self.helper_ns["H"], self.cell, self.mod.weight, self.mod.shift,
+               self.mod.gain]
+        p, ns = self.program, self.ns
+        if "BIG" in p.uses:
+            out += [ns["BIG"][i] for i in p.big_idx]
+        if "DEEP" in p.uses:
+            out.append(deep_at(ns["DEEP"], p.deep_path))
+        if "OBJ" in p.uses:
+            out.append(ns["OBJ"].inner.t)
+        if "NS" in p.uses:
+            out.append(ns["NS"].t)
+        if "PART" in p.uses:
+            out.append(ns["PART"].args[0])
+        return out
+
+    def arrays(self) -> list:
+        """The NumPy arrays the program reads from outside (TABLE)."""
+        return [self.ns["TABLE"]] if "TABLE" in self.program.uses else []
 
     def rebind_all(self, st: State) -> None:
         T = self.T
@@ -341,6 +528,7 @@ class World:
         self.mod.weight = T.nn.Parameter(T.tensor(st.weight))
         self.mod.shift = T.tensor(st.shift)
         self.mod.gain = T.tensor(st.gain)
+        self.build_pieces(st)
 
 
 # -- changes between calls ---------------------------------------------------------------------
@@ -350,7 +538,21 @@ def _fresh(rng, arr):
 
 ACTIONS = ["new_args", "rebind_G", "inplace_G", "rebind_H", "rebind_cell", "inplace_param",
            "replace_buffer", "inplace_buffer", "set_alpha", "rebind_K", "rebind_K2",
-           "no_grad_call", "enable_grad_call", "arg_is_global", "reshape", "dtype"]
+           "no_grad_call", "enable_grad_call", "arg_is_global", "reshape", "dtype", "repeat"]
+# The changes of each piece, drawn only for programs that read it.
+PIECE_ACTIONS = {
+    "BIG": ["big_replace", "big_inplace", "big_insert", "big_append", "big_pop", "big_swap",
+            "big_alias", "big_rebind"],
+    "DEEP": ["deep_leaf", "deep_inplace", "deep_branch", "deep_is_G"],
+    "OBJ": ["obj_leaf", "obj_inner", "obj_inplace", "obj_rebind"],
+    "NS": ["ns_leaf", "ns_inplace", "ns_rebind"],
+    "PART": ["part_inplace", "part_rebind"],
+    "TABLE": ["table_inplace", "table_row", "table_rebind"],
+}
+
+
+def actions_for(program: Program) -> list:
+    return ACTIONS + [a for p in PIECES if p in program.uses for a in PIECE_ACTIONS[p]]
 
 
 def apply_action(action: str, st: State, worlds: list, rng) -> State:
@@ -410,7 +612,97 @@ def apply_action(action: str, st: State, worlds: list, rng) -> State:
         st = new
         for w in worlds:
             w.rebind_all(st)
+    elif action.split("_")[0] in ("big", "deep", "obj", "ns", "part", "table"):
+        _change_piece(action, st, worlds, rng)
     return st
+
+
+def _change_piece(action: str, st: State, worlds: list, rng) -> None:
+    """The pieces' changes: the same fresh values go to every world."""
+    p = worlds[0].program
+    row = rng.standard_normal(st.B).astype(st.dtype)
+    if action.startswith("big"):
+        n = len(worlds[0].ns["BIG"])
+        i = p.big_idx[int(rng.integers(len(p.big_idx)))]
+        j = int(rng.integers(-n, n))
+        for w in worlds:
+            T, big = w.T, w.ns["BIG"]
+            if action == "big_replace":  # the element read, and one elsewhere
+                big[i] = T.tensor(row)
+                big[j] = T.tensor(row * 2)
+            elif action == "big_inplace":
+                big[i].add_(T.tensor(row))
+            elif action == "big_insert":  # every element moves one place on
+                big.insert(0, T.tensor(row))
+            elif action == "big_append":  # what negative indices read moves
+                big.append(T.tensor(row))
+            elif action == "big_pop" and n > 1200:
+                big.pop(0)
+            elif action == "big_swap":
+                big[i], big[j] = big[j], big[i]
+            elif action == "big_alias":  # one tensor in two places
+                if j % 2:
+                    big[j] = big[i]
+                else:
+                    big[i] = big[j]
+            elif action == "big_rebind":  # a new list: the same tensors, the one read new
+                w.ns["BIG"] = list(big)
+                w.ns["BIG"][i] = T.tensor(row)
+    elif action.startswith("deep"):
+        steps = p.deep_path
+        leaf = rng.standard_normal((st.A, st.B)).astype(st.dtype)
+        level = int(rng.integers(len(steps)))
+        for w in worlds:
+            T = w.T
+            inner = deep_at(w.ns["DEEP"], steps[:-1])
+            if action == "deep_leaf":
+                inner[steps[-1][1]] = T.tensor(leaf)
+            elif action == "deep_inplace":
+                inner[steps[-1][1]].add_(T.tensor(leaf))
+            elif action == "deep_is_G":
+                inner[steps[-1][1]] = w.ns["G"]
+            elif level == 0:  # deep_branch: a new chain from some level down
+                w.ns["DEEP"] = deep_chain(T, steps, T.tensor(leaf), st)
+            else:
+                parent = deep_at(w.ns["DEEP"], steps[:level - 1])
+                parent[steps[level - 1][1]] = deep_chain(T, steps, T.tensor(leaf), st, level)
+    elif action.startswith("obj"):
+        kind = int(rng.integers(3))
+        for w in worlds:
+            T, obj = w.T, w.ns["OBJ"]
+            if action == "obj_leaf":
+                obj.inner.t = T.tensor(row)
+            elif action == "obj_inner":
+                obj.inner = type(obj.inner)(T.tensor(row))
+            elif action == "obj_inplace":
+                obj.inner.t.mul_(-0.5)
+            else:  # obj_rebind, maybe to other classes
+                w.ns["OBJ"] = make_obj(kind, T.tensor(row))
+    elif action.startswith("ns"):
+        col = rng.standard_normal((st.A, 1)).astype(st.dtype)
+        for w in worlds:
+            T = w.T
+            if action == "ns_leaf":
+                w.ns["NS"].t = T.tensor(col)
+            elif action == "ns_inplace":
+                w.ns["NS"].t.add_(T.tensor(col))
+            else:
+                w.ns["NS"] = types.SimpleNamespace(t=T.tensor(col), note="not a tensor")
+    elif action.startswith("part"):
+        for w in worlds:
+            if action == "part_inplace":
+                w.ns["PART"].args[0].add_(w.T.tensor(row))
+            else:
+                w.ns["PART"] = functools.partial(_pscale, w.T.tensor(row))
+    else:
+        table = rng.standard_normal((st.A, st.B)).astype(st.dtype)
+        for w in worlds:
+            if action == "table_inplace":
+                w.ns["TABLE"] *= st.dtype(0.5)
+            elif action == "table_row":
+                w.ns["TABLE"][0] = row
+            else:
+                w.ns["TABLE"] = table.copy()
 
 
 # -- one call, checked -------------------------------------------------------------------------
@@ -456,3 +748,230 @@ def check_no_sharing(results: list, others: list, what: str) -> None:
 
 def as_numpy(t) -> np.ndarray:
     return t._value if isinstance(t, jg.Tensor) else np.asarray(t)
+
+
+# In-place writes into a call's results: (name, write, what it makes of the values before).
+WRITES = [("add_(1.5)", lambda t: t.add_(1.5), lambda a: a + 1.5),
+          ("mul_(-0.5)", lambda t: t.mul_(-0.5), lambda a: a * -0.5),
+          ("zero_()", lambda t: t.zero_(), np.zeros_like),
+          ("+= 2.0", lambda t: t.__iadd__(2.0), lambda a: a + 2.0),
+          ("fill_(3.0)", lambda t: t.fill_(3.0), lambda a: np.full_like(a, 3.0)),
+          ("sub_(t * 0.5)", lambda t: t.sub_(t * 0.5), lambda a: a - a * 0.5)]
+
+
+class CompiledRaised(Exception):
+    """The compiled function, or a write into one of its results, raised where eager runs."""
+
+
+class EagerRaised(Exception):
+    """Eager jitgrad raised at a later call of a program it ran at first (the world changed)."""
+
+
+def write_results(outs: list, pick, world: World, args: list, what: str) -> int:
+    """Write into every result in place; the write must change that result only."""
+    others = [np.array(t._value) for t in world.tensors()] + [a.copy() for a in world.arrays()]
+    arg_vals = [np.array(a._value) for a in args]
+    want = []
+    for i, t in enumerate(outs):
+        name, write, expect = WRITES[pick(len(WRITES))]
+        before = np.array(as_numpy(t))
+        want.append((name, np.asarray(expect(before), dtype=before.dtype)))
+        try:
+            write(t)
+        except Exception as e:  # noqa: BLE001  (eager results take these writes)
+            raise CompiledRaised(f"{what}: result {i}.{name} raised {e!r}") from e
+    for i, (t, (name, w)) in enumerate(zip(outs, want)):
+        r = as_numpy(t)
+        assert r.shape == w.shape and r.dtype == w.dtype, f"{what}: result {i} after {name}"
+        np.testing.assert_array_equal(r, w, err_msg=f"{what}: result {i} after {name} (each "
+                                      "result written once, in order)")
+    for i, (a, v) in enumerate(zip(args, arg_vals)):
+        np.testing.assert_array_equal(a._value, v, err_msg=f"{what}: writes into the results "
+                                      f"changed argument {i}")
+    now = [t._value for t in world.tensors()] + world.arrays()
+    for i, (a, v) in enumerate(zip(now, others)):
+        np.testing.assert_array_equal(a, v, err_msg=f"{what}: writes into the results changed "
+                                      f"the world's tensor {i}")
+    return len(outs)
+
+
+# -- one program, run and checked ---------------------------------------------------------------
+class _CallClock:
+    """``time.perf_counter`` for the runtime's nodes: every interpreted call takes ``step`` s
+    (as tests/test_tiers.py's clock)."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def new_stats() -> dict:
+    return dict.fromkeys(["programs", "calls", "compiled_calls", "traces", "invalid", "lifted",
+                          "writes", "eager_fallbacks", "numba", "fallback"], 0) | \
+        {"pieces": dict.fromkeys(PIECES, 0), "warnings": {}}
+
+
+def run_program(pick, target: str, stats: dict, torch=None, on_note=None) -> None:
+    """Generate one program from ``pick``'s choices and run it with changes of the world between
+    calls, every call checked. Raises AssertionError on a mismatch (compiled against eager, or
+    eager against ``torch`` where given), ``CompiledRaised`` where the compiled function raises
+    and eager does not; a program eager jitgrad refuses at its first call counts as invalid.
+    ``on_note`` receives the program's description before its calls run."""
+    program = Program(pick, n_ops=1 + pick(8))
+    mode = ["value_and_grad", "grad", "jit"][pick(3)]
+    argnums = [(0,), (0, 1), (1,)][pick(3)] if mode != "jit" else ()
+    acts = actions_for(program)
+    actions = [acts[pick(len(acts))] for _ in range(1 + pick(5))]
+    rng = np.random.default_rng(pick(1 << 16))
+    state = State.make(rng, 3 + pick(3), 3 + pick(4))
+    worlds = [World(jg, program, state)]
+    if torch is not None and program.torch_ok:
+        worlds.append(World(torch, program, state))
+    try:
+        eager_result(worlds[0], state, argnums or (0,), False)
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
+        # A program whose shapes the generator got wrong: not a test, unless torch runs it
+        if len(worlds) > 1:
+            try:
+                eager_result(worlds[1], state, argnums or (0,), False)
+            except Exception:  # noqa: BLE001  (torch refuses it too)
+                pass
+            else:
+                raise AssertionError(f"jitgrad raised {e!r} where torch runs:\n"
+                                     f"{program.source}") from e
+        stats["invalid"] += 1
+        return
+    stats["programs"] += 1
+    for piece in program.uses:
+        stats["pieces"][piece] += 1
+    # A third of the CPU programs compile every trace at once; a third defer traces with
+    # guards to their second call (config.defer_guarded); a third run each trace on the
+    # interpreter for its first 1 to 4 calls (config.compile_after, on a clock that counts
+    # calls), as users get them, so that traces change executables between calls.
+    policy = pick(3) if target == "cpu" else 1
+    after = pick(4) + 0.5 if policy == 2 else 0
+    note = (f"program:\n{program.source}\nmode={mode} argnums={argnums} actions={actions} "
+            f"defer_guarded={policy != 0} compile_after={after} (a call takes 1 s) "
+            f"pieces={sorted(program.uses)} DEEP path={deep_source(program.deep_path)}")
+    if on_note is not None:
+        on_note(note)
+    clock = nodes.time
+    with jg.config.patch(defer_guarded=policy != 0, compile_after=after), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nodes.time = _CallClock(1.0)
+        try:
+            _run_calls(pick, program, mode, argnums, actions, rng, state, worlds, stats, target,
+                       note)
+        finally:
+            nodes.time = clock
+            for w in caught:
+                name = w.category.__name__
+                stats["warnings"][name] = stats["warnings"].get(name, 0) + 1
+    live = [w for w in caught if issubclass(w.category, LiveStateWarning)]
+    # The pieces hold no Python numbers: none is past the bounds, and nothing warns
+    assert not live, f"{live[0].message}\n{note}"
+
+
+def _run_calls(pick, program, mode, argnums, actions, rng, state, worlds, stats, target, note):
+    nums = argnums if len(argnums) != 1 else argnums[0]
+    if mode == "jit":
+        f = jg.jit(worlds[0].prog_vec, target=target)
+    elif mode == "grad":
+        f = jg.grad(worlds[0].prog, argnums=nums, target=target)
+    else:
+        f = jg.value_and_grad(worlds[0].prog, argnums=nums, target=target)
+    kept: list = []  # (results of earlier calls, their values then)
+    for step, action in enumerate(["first"] + actions):
+        state = apply_action(action, state, worlds, rng)
+        x_is_global = action == "arg_is_global"
+        what = f"call {step} after {action}"
+        try:
+            want_v, want_g = eager_result(worlds[0], state, argnums or (0,), x_is_global)
+            if mode == "jit":
+                want_vals = eager_values(worlds[0], state, x_is_global)
+        except Exception as e:  # noqa: BLE001
+            raise EagerRaised(f"{what}: eager raised {e!r}\n{note}") from e
+        x = worlds[0].ns["G"] if x_is_global else jg.tensor(state.x)
+        y = jg.tensor(state.y)
+        eager_before = f._rt.eager_calls
+        try:
+            if action == "no_grad_call":
+                with jg.no_grad():
+                    out = f(x, y)
+            elif action == "enable_grad_call":
+                with jg.no_grad(), jg.enable_grad():
+                    out = f(x, y)
+            else:
+                out = f(x, y)
+        except Exception as e:  # noqa: BLE001
+            raise CompiledRaised(f"{what}: the compiled function raised {e!r}") from e
+        stats["calls"] += 1
+        stats["compiled_calls"] += f._rt.eager_calls == eager_before
+        if mode == "jit":
+            value, grads = None, []
+            outs = list(out)
+            results = [as_numpy(v) for v in out]
+            for i, (r, w) in enumerate(zip(results, want_vals)):
+                assert r.shape == w.shape, f"{what}: output {i} shape {r.shape} != {w.shape}"
+                assert r.dtype == w.dtype, f"{what}: output {i} dtype {r.dtype} != {w.dtype}"
+                assert_close(r, w, state.dtype, f"{what}: output {i}")
+        elif mode == "grad":
+            value, grads = None, [out] if len(argnums) == 1 else list(out)
+        else:
+            value, grads = out[0], [out[1]] if len(argnums) == 1 else list(out[1])
+        if mode != "jit":
+            outs = ([] if value is None else [value]) + grads
+            results = [as_numpy(v) for v in outs]
+        if value is not None:
+            assert_close(results[0], want_v, state.dtype, f"{what}: value")
+            assert results[0].dtype == want_v.dtype, f"{what}: value dtype"
+        for i, (g, w) in enumerate(zip(results[len(results) - len(grads):], want_g)):
+            assert g.shape == w.shape, f"{what}: gradient {i} shape {g.shape} != {w.shape}"
+            assert g.dtype == w.dtype, f"{what}: gradient {i} dtype {g.dtype} != {w.dtype}"
+            assert_close(g, w, state.dtype, f"{what}: gradient {i}")
+        inputs = [x._value, y._value] + [t._value for t in worlds[0].tensors()] + \
+            worlds[0].arrays()
+        check_no_sharing(results, inputs, what)
+        for old, then in kept:
+            for r, v in zip(old, then):
+                np.testing.assert_array_equal(as_numpy(r), v,
+                                              err_msg=f"{what}: an earlier result changed")
+        stats["writes"] += write_results(outs, pick, worlds[0], [x, y], what)
+        kept.append((outs, [np.array(as_numpy(r)) for r in outs]))
+        if len(worlds) > 1 and state.dtype is np.float64:
+            t_v, t_g = eager_result(worlds[1], state, argnums or (0,), x_is_global)
+            np.testing.assert_allclose(want_v, t_v, rtol=1e-9, atol=1e-9,
+                                       err_msg=f"{what}: eager value vs torch")
+            if not program.nonsmooth:
+                for i, (w, t) in enumerate(zip(want_g, t_g)):
+                    np.testing.assert_allclose(w, t, rtol=1e-9, atol=1e-9,
+                                               err_msg=f"{what}: eager gradient {i} vs torch")
+    info = f.cache_info()
+    stats["traces"] += info.traces
+    stats["eager_fallbacks"] += info.eager_fallback
+    stats["lifted"] += sum(": lifted (" in r for r in info.loops)
+    fallback = f._rt.fallback or ""
+    # Every piece can be located from the function's globals: none makes it run eagerly
+    assert "not looked into" not in fallback, f"{fallback}\n{note}"
+    if target == "cpu":
+        # Every trace of registered primitives compiles with Numba: no silent interpreter runs
+        # (a deferred trace compiles now).
+        for n in list(_nodes(f)):
+            f._rt.compile_now(n)
+        fell_back = [n for n in _nodes(f) if type(n.exe).__name__ == "ReferenceExecutable"]
+        stats["numba"] += len(list(_nodes(f))) - len(fell_back)
+        stats["fallback"] += len(fell_back)
+        assert not fell_back, f"ran on the interpreter: {fell_back[0].exe.note}\n{note}"
+
+
+def _nodes(f):
+    """Every trace node of compiled function ``f``'s trace trees."""
+    stack = list(f._rt.cache.values())
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(node.children.values())

@@ -257,6 +257,7 @@ class Builder:
         self.inputs.append(v)
         t = self.tracer(v, value)
         self.input_tracers.add(id(t))
+        self._keep.append(t)  # its id marks an input: no other tensor may take it over
         return t
 
     def register_outside(self, outside: Tensor, tracer: Tensor) -> None:

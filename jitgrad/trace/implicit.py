@@ -127,6 +127,7 @@ class _Slots:
         elif not isinstance(target, types.FunctionType) and _user_object(target):
             self.owner = target  # an object of the user's with __call__: its methods and state
         self.cells: list = []
+        self.cell_names: list = []
         self.names: list = []    # (globals dict, name)
         self.funcs: list = []    # functions whose defaults are read
         seen: set = set()
@@ -140,6 +141,7 @@ class _Slots:
             seen.add(id(f))
             self.funcs.append(f)
             self.cells.extend(f.__closure__ or ())
+            self.cell_names.extend(f.__code__.co_freevars[:len(f.__closure__ or ())])
             g = f.__globals__
             self.names.extend((g, n) for n in global_names(f.__code__))
             for v in self._values_of(f):
@@ -160,6 +162,20 @@ class _Slots:
         out.extend(f.__defaults__ or ())
         out.extend((f.__kwdefaults__ or {}).values())
         return out
+
+    def keys(self) -> list:
+        """What each of ``roots()`` is, as hashable descriptors that outlive a re-made
+        ``_Slots`` (a located path starts from one), and name it in messages."""
+        out = [("owner", id(self.owner))]
+        out += [("closure", id(c), n) for c, n in zip(self.cells, self.cell_names)]
+        out += [("global", id(g), n) for g, n in self.names]
+        for f in self.funcs:
+            out += [("defaults", id(f), f.__qualname__), ("kwdefaults", id(f), f.__qualname__)]
+        return out
+
+    def holders(self) -> list:
+        """The objects ``keys()`` names by id (kept alive while a path starts from them)."""
+        return [self.owner] + list(self.cells) + [g for g, _ in self.names] + self.funcs
 
     def roots(self) -> list:
         out = [self.owner]
@@ -207,9 +223,14 @@ class Implicit:
         self.extra: tuple = ()
         self._version = -1
         self._arrays: dict = {}  # id(array) -> (array, its Tensor wrapper), stable across calls
-        # Tensors located after a trace (``adopt``): (root index, steps), re-read at every call.
+        # Tensors located after a trace (``adopt``): (root key, steps), re-read at every call.
+        # Every adoption starts a new epoch of the key: the trace that read those tensors held
+        # them by reference, and must never serve a call again.
         self._paths: list = []
         self._found: list = []   # what the paths gave at the last call
+        self._epoch = 0
+        self._holders: list = []  # the roots' holders the paths name by id, kept alive
+        self._index: dict = {}    # root key -> its position in roots()
         self._warned: set = set()
         # NumPy arrays the walk found, by path: those no trace read through jitgrad may have
         # been read by NumPy code in the function (a value fixed in the trace), so their
@@ -230,20 +251,21 @@ class Implicit:
                     (not self._paths or self._same_paths(roots)) and not self._arrays_changed():
                 return self._tensors, self.extra
             if not same_version or any(not isinstance(a, _PLAIN) for a in changed):
-                # A function, Module or object was rebound: what is reachable may differ, and
-                # the located paths start from roots that may have moved.
+                # A function, Module or object was rebound: what is reachable may differ (the
+                # located paths start from roots named by key, wherever they are now).
                 self._slots = _Slots(self.fn)
                 roots = self._slots.roots()
-                self._paths = []
+        keys = self._slots.keys()
+        self._index = {k: i for i, k in enumerate(keys)}
         tensors: list = []
         scalars: list = []
         volatile = False
-        walk = _Walk(self._arrays)
+        walk = _Walk(self._arrays, self._warned)
         for i, r in enumerate(roots):
             if isinstance(r, _SCALARS):
                 scalars.append((i, r))
             elif r is not None:
-                volatile |= walk.scan(r, tensors, scalars, 0, (i,))
+                volatile |= walk.scan(r, tensors, scalars, 0, (keys[i],))
         self._warn_stops(walk.stops)
         self._arrays = walk.fresh
         self._array_paths = walk.array_paths
@@ -252,7 +274,7 @@ class Implicit:
             scalars.append(("arrays", tuple(self._snaps[p][1] if p in self._snaps else 0
                                             for p, _ in self._array_paths)))
         n_scanned = len(tensors)
-        self._found = [_resolve(roots, p) for p in self._paths]
+        self._found = [_resolve(roots, self._index, p) for p in self._paths]
         tensors.extend(t for t in self._found if t is not None)
         first: dict = {}
         pattern = tuple(first.setdefault(id(t), j) for j, t in enumerate(tensors))
@@ -266,7 +288,7 @@ class Implicit:
         if self._paths:
             # Which inputs the located tensors fill, and which paths gave none: part of the key,
             # so a trace never runs with its inputs in other places.
-            extra = (extra, n_scanned, tuple(p for p in self._paths),
+            extra = (extra, self._epoch, n_scanned, tuple(p for p in self._paths),
                      tuple(t is None for t in self._found))
         self.extra = extra
         self._version = _pytree.module_version()
@@ -297,7 +319,7 @@ class Implicit:
                 self._snaps.pop(path, None)
 
     def _same_paths(self, roots) -> bool:
-        return all(_resolve(roots, p) is t for p, t in zip(self._paths, self._found))
+        return all(_resolve(roots, self._index, p) is t for p, t in zip(self._paths, self._found))
 
     def adopt(self, refs: list) -> list:
         """After a trace: locate the tensors it read that the scan did not find (``refs``) from
@@ -305,13 +327,20 @@ class Implicit:
         refs = [t for t in refs if not getattr(t, "always_live", False)]
         if not refs:
             return []
-        roots = self._slots.roots()
+        roots, keys = self._slots.roots(), self._slots.keys()
         found = _locate(roots, {id(t): t for t in refs})
         missing = [t for t in refs if id(t) not in found]
-        new = [p for p in dict.fromkeys(found.values()) if p not in self._paths]
+        new = [(keys[i], steps) for i, steps in dict.fromkeys(found.values())]
+        new = [p for p in new if p not in self._paths]
         if new:
             self._paths.extend(new)
-            self._roots = None  # the next state() resolves them
+            self._holders = list({id(h): h for h in self._holders + self._slots.holders()}
+                                 .values())
+        if found:
+            # The trace that met them held them by reference: a new epoch of the key, so it
+            # serves no later call (the next one traces with them as live inputs)
+            self._epoch += 1
+            self._roots = None
         return missing
 
     def _warn_stops(self, stops: list) -> None:
@@ -338,7 +367,8 @@ class _Walk:
     """One scan of the roots: tensors, live NumPy arrays (as zero-copy tensors) and Python
     scalars, with the containers it stopped at (``stops``) for numbers it could not see."""
 
-    def __init__(self, arrays: dict) -> None:
+    def __init__(self, arrays: dict, warned: set = frozenset()) -> None:
+        self.warned = warned  # containers warned of already: not looked through again
         self.arrays = arrays  # the last scan's wrappers, reused while the array is the same
         self.fresh: dict = {}
         self.array_paths: list = []
@@ -383,15 +413,19 @@ class _Walk:
         if isinstance(obj, (list, tuple, dict)):
             items = obj.items() if isinstance(obj, dict) else enumerate(obj)
             size = len(obj)
-        elif _user_object(obj):
+        elif isinstance(obj, functools.partial):  # its bound arguments, as a closure's
+            items = [("args", obj.args), ("keywords", obj.keywords)]
+            size = 2
+        elif _user_object(obj) or type(obj) is types.SimpleNamespace:
             items, size = vars(obj).items(), len(vars(obj))
         else:
             return False
         if id(obj) in self.seen:  # a cycle, or one object reached twice: scanned once
             return False
         if depth >= _MAX_DEPTH or size > _MAX_SCAN:
-            if _holds_numbers(obj):
-                self.stops.append(_describe(path, obj))
+            where = _describe(path, obj)
+            if where not in self.warned and _holds_numbers(obj):
+                self.stops.append(where)
             return False
         self.seen.add(id(obj))
         n_t, n_s = len(tensors), len(scalars)
@@ -404,15 +438,26 @@ class _Walk:
         return volatile and (len(tensors) > n_t or len(scalars) > n_s)
 
 
-def _holds_numbers(obj) -> bool:
-    """Whether a container the scan stops at holds Python numbers near its top (a quick look:
-    tensors past the bounds are located after the trace instead)."""
-    vals = obj.values() if isinstance(obj, dict) else vars(obj).values() \
-        if not isinstance(obj, (list, tuple)) else obj
-    for i, x in enumerate(vals):
-        if i >= 64:
-            break
+def _holds_numbers(obj, depth: int = 0, seen: set | None = None) -> bool:
+    """Whether a container the scan stops at holds Python numbers anywhere below it (tensors
+    past the bounds are located after the trace instead; numbers cannot be)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 64:
+        return False
+    seen.add(id(obj))
+    if isinstance(obj, dict):
+        vals = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        vals = obj
+    elif _user_object(obj) or type(obj) is types.SimpleNamespace:
+        vals = vars(obj).values()
+    else:
+        return False
+    for x in vals:
         if isinstance(x, _SCALARS) and not isinstance(x, str):
+            return True
+        if (isinstance(x, (list, tuple, dict)) or type(x) is types.SimpleNamespace or
+                _user_object(x)) and _holds_numbers(x, depth + 1, seen):
             return True
     return False
 
@@ -420,16 +465,23 @@ def _holds_numbers(obj) -> bool:
 def _describe(path: tuple, obj) -> str:
     kind = type(obj).__name__
     size = len(obj) if isinstance(obj, (list, tuple, dict)) else len(vars(obj))
+    root = path[0]
+    name = {"owner": "the function's object", "global": f"global {root[-1]!r}",
+            "closure": f"closure variable {root[-1]!r}"}.get(
+        root[0], f"the {root[0]} of {root[-1]}") if isinstance(root, tuple) else str(root)
     steps = "".join(f"[{k!r}]" for k in path[1:])
-    return f"a {kind} of {size} elements (root {path[0]}{steps})"
+    return f"a {kind} of {size} elements ({name}{steps})"
 
 
 def _children(obj):
-    """(step, value) pairs of what a located path may go through."""
+    """(step, value) pairs of what a located path may go through. A step into a list records
+    its length: an index means the same element only while no element was added or removed
+    (``big[-1]`` is at 1499 until an append)."""
     if isinstance(obj, (list, tuple)):
-        return [(("i", k), x) for k, x in enumerate(obj)]
+        n = len(obj)
+        return [(("i", k, n), x) for k, x in enumerate(obj)]
     if isinstance(obj, dict):
-        return [(("i", k), x) for k, x in obj.items()]
+        return [(("k", k), x) for k, x in obj.items()]
     if isinstance(obj, (type, types.ModuleType, types.FunctionType, types.CodeType,
                         np.ndarray, str, bytes)):
         return []
@@ -476,13 +528,23 @@ def _locate(roots: list, targets: dict) -> dict:
     return found
 
 
-def _resolve(roots: list, where: tuple):
+def _resolve(roots: list, index: dict, where: tuple):
     """The tensor at a located path now, or None where the path no longer leads to one."""
-    i, steps = where
+    key, steps = where
+    i = index.get(key)
+    if i is None:
+        return None
     obj = roots[i]
     try:
-        for kind, k in steps:
-            obj = getattr(obj, k) if kind == "a" else obj[k]
+        for step in steps:
+            if step[0] == "a":
+                obj = getattr(obj, step[1])
+            elif step[0] == "i":
+                if len(obj) != step[2]:
+                    return None
+                obj = obj[step[1]]
+            else:
+                obj = obj[step[1]]
     except Exception:
         return None
     return obj if isinstance(obj, Tensor) else None
