@@ -57,6 +57,17 @@ class Config:
         # included) before it stops and leaves its remaining jobs queued for the next one: a
         # short run must not leave minutes of compiling behind. Also JITGRAD_AOT_BUDGET.
         self.aot_budget: float = _seconds("JITGRAD_AOT_BUDGET", 120.0)
+        # Compile a CPU trace in a build process while the interpreter serves its calls, and
+        # swap the kernel in when it is ready (backends/numba_build.py): a training loop never
+        # stalls on a compile. Off (also JITGRAD_BACKGROUND_COMPILE=0), or with
+        # compile_after=0, the caller compiles in place.
+        self.compile_in_background: bool = _switch("JITGRAD_BACKGROUND_COMPILE")
+        # Threads of the BLAS that compiled CPU kernels call (SciPy's OpenBLAS), set when the
+        # first kernel compiles or loads; None leaves it as it is. One by default: a model's
+        # matmuls are small (a 512x64 by 64x16 product), and a second BLAS thread beside a
+        # busy core made the GPT step 3-10x slower instead of faster. Also
+        # JITGRAD_BLAS_THREADS (a count, or "auto" for OpenBLAS's own choice).
+        self.blas_threads: int | None = _threads("JITGRAD_BLAS_THREADS", 1)
         # Roll the iterations of data-dependent while loops into one loop that serves every
         # trip count (transforms/loops.py); off: one trace per trip count.
         self.lift_loops = True
@@ -98,6 +109,21 @@ def _switch(name: str, default: bool = True) -> bool:
     if value is None:
         raise ValueError(f"{name}={text!r}: expected 1 or 0")
     return value
+
+
+def _threads(name: str, default: int | None) -> int | None:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{name}={text!r}: expected a number of threads (1 or more) or auto")
+    return n
 
 
 def _seconds(name: str, default: float) -> float:

@@ -19,6 +19,9 @@ os.environ.setdefault("JITGRAD_COMPILE_AFTER", "0")
 # tests start; a test that needs a module calls aot.wait(), which builds in the foreground.
 # Set before jitgrad is imported, which reads it (and again below, should it be imported first).
 os.environ.setdefault("JITGRAD_AOT_BUILDS", "0")
+# Tests of when a trace compiles expect the compile in place; tests/test_tiers.py turns the
+# build process on for its own tests of it.
+os.environ.setdefault("JITGRAD_BACKGROUND_COMPILE", "0")
 
 import atexit
 import shutil

@@ -326,6 +326,7 @@ def test_long_kernels_without_guards_compile_in_segments(monkeypatch):
 
     from jitgrad.backends import numba_cpu
     monkeypatch.setattr(numba_cpu, "SEGMENT_LINES", 30)
+    monkeypatch.setattr(numba_cpu, "PIECES_LINES", 10 ** 6)  # (pieces: the test below)
 
     def f(x):
         y = x
@@ -400,3 +401,49 @@ def test_reshapes_to_0d_are_scalars():
     def prog(x, y):
         return jg.logsumexp(y, -1).tanh() + (x * y).sum() + x.reshape(1, 12)[:, 3:4].reshape(())
     _compiles_like_the_reference(prog, 1)
+
+
+def test_long_kernels_compile_as_pieces_shared_by_content(monkeypatch):
+    """A long kernel is cut before its matmuls into pieces whose canonical text names them:
+    identical layers are one piece, compiled once (numba_pieces), called by a Python driver;
+    values and gradients equal the interpreter's, guards included."""
+    from jitgrad.backends import numba_cpu, numba_pieces
+    monkeypatch.setattr(numba_cpu, "PIECES_LINES", 20)
+    rng = np.random.default_rng(0)
+    ws = [jg.tensor(rng.standard_normal((6, 6)) * 0.5) for _ in range(4)]
+
+    def f(x, ws):
+        h = x
+        for w in ws:  # four identical layers
+            h = (h @ w).tanh() * 1.5 + h
+        if h.sum() > 0:  # a guard between pieces
+            h = h * 2.0
+        return (h * h).mean()
+
+    x = jg.tensor(rng.standard_normal((3, 5, 6)))
+    c = jg.value_and_grad(f, argnums=(0, 1), target="numba-cpu")
+    r = jg.value_and_grad(f, argnums=(0, 1), target="reference")
+    src = c.lower(x, ws).as_text("kernel")
+    assert isinstance(src, str) and "# the driver (plain Python)" in src
+    exe = c._rt.cache[next(iter(c._rt.cache))].exe
+    pieces = exe.source
+    assert isinstance(pieces, numba_pieces.Pieces)
+    calls = pieces.driver.count("= u_") + pieces.driver.count("return u_")
+    assert len(pieces.units) < calls  # the repeated layers share their pieces
+    for sign in (1.0, -1.0):
+        (v, (gx, gw)), (vr, (gxr, gwr)) = c(x * sign, ws), r(x * sign, ws)
+        np.testing.assert_allclose(v.item(), vr.item(), rtol=1e-12)
+        np.testing.assert_allclose(gx.numpy(), gxr.numpy(), rtol=1e-12, atol=1e-14)
+        for a, b in zip(gw, gwr):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_canonical_pieces_rename_locals_not_attributes_keywords_or_globals():
+    from jitgrad.backends.numba_pieces import canonical
+    head = ["import numpy as np", "from jitgrad.backends._numba_helpers import bmm"]
+    a, _ = canonical("def unit(v3, a7):\n    v9 = np.concatenate((v3, a7), axis=1)\n"
+                     "    return bmm(v9.reshape(2, 2, 2), v3, v9)\n", head)
+    b, _ = canonical("def unit(v30, a1):\n    v2 = np.concatenate((v30, a1), axis=1)\n"
+                     "    return bmm(v2.reshape(2, 2, 2), v30, v2)\n", head)
+    assert a == b and "axis" in a and ".reshape" in a.replace(" ", "") and "bmm" in a
+    assert "v3" not in a and "np" in a

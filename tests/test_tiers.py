@@ -157,3 +157,44 @@ def test_config_patch_sets_for_a_block_and_names_an_unknown_setting():
     with pytest.raises(AttributeError, match="compile_afterr"):
         with jg.config.patch(compile_afterr=0):
             pass
+
+
+def test_a_trace_compiles_in_a_build_process_while_the_interpreter_serves(monkeypatch):
+    """With compile_in_background, the call that makes a compile due starts a build process and
+    returns at once (interpreted); later calls stay interpreted until the build is done, and
+    then load its kernel from the disk cache; every value equals the interpreter's."""
+    import time
+
+    from jitgrad.backends import numba_build
+    monkeypatch.setattr(jg.config, "compile_after", None)
+    monkeypatch.setattr(jg.config, "compile_in_background", True)
+    monkeypatch.setattr(numba_cpu, "_last_compile", 1e-9)  # a compile is due at once
+
+    def f(x):
+        return ((x * 1.5).sin() * x.exp()).sum()
+
+    c = jg.grad(f, target="numba-cpu")
+    r = jg.grad(f, target="reference")
+    x = jg.tensor(np.linspace(-1, 1, 7))
+    t0 = time.perf_counter()
+    np.testing.assert_allclose(c(x).numpy(), r(x).numpy(), rtol=1e-12)
+    node = next(iter(c._rt.cache.values()))
+    assert isinstance(node.exe, _Deferred) and node.exe.build is not None  # the build runs
+    assert time.perf_counter() - t0 < 5.0  # and the call did not wait for it
+    deadline = time.time() + 120
+    while not isinstance(node.exe, NumbaExecutable) and time.time() < deadline:
+        np.testing.assert_allclose(c(x).numpy(), r(x).numpy(), rtol=1e-12)
+        time.sleep(0.05)
+    assert isinstance(node.exe, NumbaExecutable)
+    assert c.cache_info().compiles == 1 and c.cache_info().interpreted >= 1
+    np.testing.assert_allclose(c(x * 0.5).numpy(), r(x * 0.5).numpy(), rtol=1e-12)
+    assert all(p.poll() is not None for p in numba_build._running)
+
+
+def test_background_compile_off_compiles_in_place(monkeypatch):
+    monkeypatch.setattr(jg.config, "compile_after", None)
+    monkeypatch.setattr(jg.config, "compile_in_background", False)
+    monkeypatch.setattr(numba_cpu, "_last_compile", 1e-9)
+    c = jg.grad(lambda x: (x * x.cos()).sum(), target="numba-cpu")
+    c(jg.tensor(np.linspace(0, 1, 5)))
+    assert isinstance(next(iter(c._rt.cache.values())).exe, NumbaExecutable)

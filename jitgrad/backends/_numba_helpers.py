@@ -139,3 +139,22 @@ def rand_u32(state, salt, n):
         z = _mix64(k + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15))
         out[i] = np.float32(z >> np.uint64(40)) * np.float32(5.960464477539063e-08)
     return out
+
+
+# -- batched matmul: one compiled loop for every kernel, instead of a slice assignment per call
+# site (Numba types each ``out[i] = np.dot(...)`` anew, with its shape-mismatch error path:
+# 0.4 s of compile each)
+@numba.njit(cache=True)
+def bmm(a, b, out):
+    """``out[i] = a[i] @ b[i]`` for 3-D ``a``, ``b``, ``out`` (C-contiguous)."""
+    for i in range(out.shape[0]):
+        np.dot(a[i], b[i], out[i])
+    return out
+
+
+@numba.njit(cache=True)
+def bmm_left(a, b, out):
+    """``out[i] = a @ b[i]`` for 2-D ``a``."""
+    for i in range(out.shape[0]):
+        np.dot(a, b[i], out[i])
+    return out

@@ -102,24 +102,22 @@ class CallsMixin:
             return self.set_array(e, f"np.dot({an}, {bn})")
         if sa[:-2] != sb[:-2] and len(sa) > 2 and len(sb) > 2:
             raise Unsupported("matmul with broadcast batch dimensions")
-        out = tuple(e.out.aval.shape)
-        batch = _numel(out[:-2])
-        name = self.fresh()
-        self.emit(f"{name} = np.empty({_shape(out)}, {_NP[e.out.aval.dtype]})")
-        self.emit(f"{name}_3 = {name}.reshape({batch}, {out[-2]}, {out[-1]})")
-        a3 = f"{an}.reshape({batch}, {sa[-2]}, {sa[-1]})" if len(sa) > 2 else None
-        b3 = f"{bn}.reshape({batch}, {sb[-2]}, {sb[-1]})" if len(sb) > 2 else None
-        if a3:
-            self.emit(f"{name}_a = {a3}")
-        if b3:
-            self.emit(f"{name}_b = {b3}")
         if len(sa) == 1 or len(sb) == 1:
             raise Unsupported("batched matmul with a 1-D operand")
-        self.emit(f"for bi in range({batch}):")
-        self.emit(f"{name}_3[bi] = np.dot({name + '_a[bi]' if a3 else an}, "
-                  f"{name + '_b[bi]' if b3 else bn})", 2)
-        self.env[id(e.out)] = _Val("array", name, out)
-        self.emit(flat_alias(name, out))
+        out = tuple(e.out.aval.shape)
+        dt = _NP[e.out.aval.dtype]
+        batch = _numel(out[:-2])
+        if len(sb) == 2:
+            # (..., M, K) @ (K, N): the batch's rows are one (B*M, K) matrix, one BLAS call
+            rows = f"{an}.reshape({batch * sa[-2]}, {sa[-1]})"
+            return self.set_array(e, f"np.dot({rows}, {bn}).reshape({_shape(out)})")
+        b3 = f"{bn}.reshape({batch}, {sb[-2]}, {sb[-1]})"
+        empty = f"np.empty(({batch}, {out[-2]}, {out[-1]}), {dt})"
+        if len(sa) == 2:
+            call = f"bmm_left({an}, {b3}, {empty})"
+        else:
+            call = f"bmm({an}.reshape({batch}, {sa[-2]}, {sa[-1]}), {b3}, {empty})"
+        self.set_array(e, f"{call}.reshape({_shape(out)})")
 
     @CPU.register(permute_p)
     def call_permute(self, e) -> None:
@@ -128,12 +126,29 @@ class CallsMixin:
             # BLAS takes the transpose as a flag: a view, no copy.
             self.env[id(e.out)] = _Val("tview", f"{x}.T", tuple(e.out.aval.shape))
             return
-        self.set_array(e, f"np.ascontiguousarray(np.transpose({x}, {e.params['perm']!r}))")
+        perm = e.params["perm"]
+        if perm == (1, 0):
+            return self.set_array(e, f"np.ascontiguousarray({x}.T)")
+        # A loop nest: Numba types np.transpose with a tuple anew at each site (about 2 s of
+        # compile each), a copy loop like any other.
+        shape = tuple(e.out.aval.shape)
+        name = self.fresh()
+        self.emit(f"{name} = np.empty({_shape(shape)}, {_NP[e.out.aval.dtype]})")
+        idx = [f"i{k}" for k in range(len(shape))]
+        for k, n in enumerate(shape):
+            self.emit(f"for {idx[k]} in range({n}):", 1 + k)
+        src = [None] * len(shape)
+        for k, p in enumerate(perm):
+            src[p] = idx[k]
+        self.emit(f"{name}[{', '.join(idx)}] = {x}[{', '.join(src)}]", 1 + len(shape))
+        self.publish(e.out, name, shape)
 
     def _only_matmul_reads(self, v) -> bool:
         uses = self.uses.get(id(v), [])
-        return bool(uses) and all(u.prim is matmul_p and len(u.inputs[0].aval.shape) == 2
-                                  and len(u.inputs[1].aval.shape) == 2 for u in uses) and \
+        # (a 2-D right operand of a batched matmul is one 2-D product too)
+        return bool(uses) and all(u.prim is matmul_p and len(u.inputs[1].aval.shape) == 2 and
+                                  (len(u.inputs[0].aval.shape) == 2 or u.inputs[1] is v)
+                                  for u in uses) and \
             id(v) not in {id(o) for o in self.g.outputs}
 
     @CPU.register(cat_p)

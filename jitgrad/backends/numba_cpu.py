@@ -20,7 +20,7 @@ import weakref
 import numpy as np
 
 from jitgrad import dtypes
-from jitgrad.backends import aot, numba_random, numba_segments  # noqa: F401  (rules register)
+from jitgrad.backends import aot, numba_pieces, numba_random, numba_segments  # noqa: F401
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST, SEGMENT_LINES
@@ -53,6 +53,8 @@ _VECTOR_MIN = 4096
 # Numba's import, its NumPy support (which imports SciPy for BLAS) and a first small kernel took
 # on a 2-core x86-64 machine.
 FIRST_COMPILE_SECONDS = 0.8
+# Kernels of this many lines or more compile as shared pieces (numba_pieces).
+PIECES_LINES = SEGMENT_LINES
 _last_compile: float | None = None
 
 
@@ -144,8 +146,11 @@ class Codegen(CallsMixin, LoopsMixin):
         # of those: counted apart from the line cuts, so that a short kernel, which keeps only
         # the guard cuts, is cut exactly every SEGMENT_COST guards.
         cuts, by_guards, cost = [], [], 0
+        self.starts, self.heavy = [], []  # each step's first line, and whether it is a matmul
         for k, step in enumerate(self.plan.steps):
             here = len(self.lines)
+            self.starts.append(here)
+            self.heavy.append(not isinstance(step, (Loop, View)) and step.eqn.prim is matmul_p)
             if not self.is_nested and cost >= SEGMENT_COST:
                 cuts.append(here)
                 by_guards.append(here)
@@ -194,9 +199,9 @@ class Codegen(CallsMixin, LoopsMixin):
         self.emit(f"return {STATUS_OK}, 0.0, ({', '.join(outs)},)")
         decorator = f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')"
         head = ["import math", "import numpy as np", "import numba",
-                "from jitgrad.backends._numba_helpers import (clamp, floor, floordiv, hugepages,",
-                "                                             isinf, isnan, max2, min2, rand_u32,",
-                "                                             rand_u64, sign)",
+                "from jitgrad.backends._numba_helpers import (bmm, bmm_left, clamp, floor,",
+                "                                             floordiv, hugepages, isinf, isnan,",
+                "                                             max2, min2, rand_u32, rand_u64, sign)",
                 "from jitgrad.backends._vecmath import (libm_ok, libm_sincos, trig_ok, vcos, vexp,",
                 "                                       vsin, vsincos, vtanh)",
                 "from jitgrad.backends._vecmath32 import vexp32, vtanh32",
@@ -206,9 +211,17 @@ class Codegen(CallsMixin, LoopsMixin):
         dead = unused_flat_aliases(self.lines)
         lines = [line for i, line in enumerate(self.lines) if i not in dead]
         out_dummies = ", ".join(dummies) + ","
+        gone = sorted(dead)
+        if len(lines) >= PIECES_LINES and not self.is_nested:
+            # A long kernel: pieces shared by content (numba_pieces), cut before matmuls.
+            starts = [c - bisect.bisect_left(gone, c) for c in self.starts]
+            pieces = numba_pieces.build(lines, numba_pieces.groups(lines, starts, self.heavy),
+                                        args, self.value_types(), head[:-1], decorator,
+                                        ", ".join(dummies) + ",")
+            if pieces is not None:
+                return pieces
         if cuts:
             # the cuts, in the pruned lines
-            gone = sorted(dead)
             cuts = [c - bisect.bisect_left(gone, c) for c in cuts]
             split = numba_segments.split(lines, cuts, args, self.value_types(), decorator,
                                          out_dummies)
@@ -545,7 +558,9 @@ class NumbaExecutable:
     def _slow(self, status: int, observed, args: list) -> list:
         if status == STATUS_LIBM:  # a sin/cos argument beyond the vectorized range
             if self._libm is None:
-                self._libm = compile_source(libm_source(self.source), self.graph, aot_ok=False)
+                twin = self.source.map_units(libm_source) if isinstance(
+                    self.source, numba_pieces.Pieces) else libm_source(self.source)
+                self._libm = compile_source(twin, self.graph, aot_ok=False)
             return self._libm(args)
         raise guard_failure(self.guard_types, status, observed)
 
@@ -612,6 +627,21 @@ class NumbaCPUBackend:
             _log("compile", f"reference interpreter for this trace: Numba failed: {e}")
             return ReferenceExecutable(graph, note=f"Numba could not compile it ({e.kind})")
 
+    def start_build(self, graph: Graph):
+        """Compile ``graph``'s kernel in a build process (``numba_build``) and return its
+        handle; None where it cannot (the caller then compiles in place, as ``compile``)."""
+        from jitgrad.backends import numba_build
+        try:
+            source = Codegen(graph).generate()
+        except Unsupported:
+            return None  # the interpreter runs it either way: compile() says so at once
+        if isinstance(source, numba_pieces.Pieces):
+            jobs = [(text, "unit", source.sigs[name]) for name, text in source.units.items()]
+        else:
+            jobs = [(source, "kernel", [(v.aval.dtype.np.name, len(v.aval.shape))
+                                        for v in _arguments(graph)])]
+        return numba_build.start(jobs)
+
     @staticmethod
     def build_later(graph: Graph) -> None:
         """Build ``graph``'s kernel ahead of time when this process exits, unless it compiled
@@ -642,8 +672,8 @@ def _aot_key(source: str, graph: Graph) -> str | None:
     """The key of ``source``'s module built ahead of time, or None for a kernel that does not
     build so (a parallel one). An AOT module takes exactly the argument types it was built for:
     they are in its key."""
-    if "parallel=False" not in source:
-        return None
+    if "parallel=False" not in source or isinstance(source, numba_pieces.Pieces):
+        return None  # (pieces load from Numba's cache, each shared by content)
     return aot.key(source + "".join(f"\n# {v.aval.dtype} {len(v.aval.shape)}"
                                     for v in _arguments(graph)))
 
@@ -700,6 +730,9 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     import time
 
     global _last_compile
+    set_blas_threads()
+    if isinstance(source, numba_pieces.Pieces):
+        return _compile_pieces(source, graph)
     ak = _aot_key(source, graph) if aot_ok and aot.enabled() else None
     if ak is not None:
         kernel = aot.load(ak)
@@ -735,6 +768,60 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
             if retried:
                 raise _NumbaFailed(e) from e
             retried = True
+
+
+_blas_set: list = []
+
+
+def set_blas_threads() -> None:
+    """Give SciPy's OpenBLAS (which Numba's ``np.dot`` calls) ``config.blas_threads`` threads,
+    once per process; a BLAS it cannot find is left alone."""
+    from jitgrad._settings import config
+    n = config.blas_threads
+    if _blas_set == [n] or n is None:
+        return
+    _blas_set[:] = [n]
+    import ctypes
+    import glob
+    import os
+    try:
+        import scipy
+    except ImportError:
+        return
+    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs",
+                                  "libscipy_openblas*"))
+    for lib in libs:
+        try:
+            ctypes.CDLL(lib).scipy_openblas_set_num_threads(ctypes.c_int(n))
+        except (OSError, AttributeError):  # another build of OpenBLAS: its own threads
+            pass
+
+
+def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
+    """Load (or compile) each distinct piece from its own module in the disk cache, keyed by its
+    text, and the plain-Python driver that calls them in turn."""
+    import sys
+    import time
+
+    global _last_compile
+    from jitgrad.backends import disk_cache
+    t0 = time.perf_counter()
+    ns: dict = {"np": np}
+    for name, text in source.units.items():
+        path, k = disk_cache.source_path(text)
+        try:
+            mod = disk_cache.load(path, k, text)
+            mod.unit.compile(tuple(numba_type(d, n) for d, n in source.sigs[name]))
+            disk_cache.record_numba_cache(path)
+            ns[name] = mod.unit
+        except Exception as e:  # noqa: BLE001  (a piece Numba cannot take: the interpreter runs)
+            sys.modules.pop(f"jitgrad_kernel_{k}", None)
+            if path is not None:
+                disk_cache.purge_numba_cache(path)
+            raise _NumbaFailed(e) from e
+    exec(source.driver, ns)  # noqa: S102  (the driver: calls of the pieces, in order)
+    _last_compile = time.perf_counter() - t0
+    return NumbaExecutable(ns["kernel"], source, graph)
 
 
 aot.before_exit.append(_queue_builds)

@@ -52,7 +52,14 @@ def _matmul_vjp(g, out, a, b):
         ga = matmul(g2, _mT(b2))
         if a.ndim == 1:
             ga = ga.reshape(tuple(ga.shape[:-2]) + (a.shape[0],))
-    if b.requires_grad:
+    if b.requires_grad and b2.ndim == 2 and a2.ndim > 2:
+        # A matrix applied to a batch (a Linear layer on (B, T, C)): its gradient sums over the
+        # batch, so the batch's rows are one (B*M, K) matrix and the sum is the GEMM's own.
+        k, n = a2.shape[-1], g2.shape[-1]
+        gb = matmul(_mT(a2.reshape(-1, k)), g2.reshape(-1, n))
+        if b.ndim == 1:
+            gb = gb.reshape((b.shape[0],))
+    elif b.requires_grad:
         gb = matmul(_mT(a2), g2)
         if b.ndim == 1:
             gb = gb.reshape(tuple(gb.shape[:-2]) + (b.shape[0],))

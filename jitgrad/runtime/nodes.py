@@ -123,6 +123,7 @@ class _Deferred:
         self.seconds = 0.0  # the interpreter's time on the calls so far
         self._free: bool | None = None  # a compile costs nothing (built ahead of time, or
         # Numba cannot take the trace and the interpreter runs it anyway)
+        self.build = None  # the build process compiling it meanwhile (compile_in_background)
 
     def due(self) -> bool:
         """Whether the trace compiles now, after the calls so far."""
@@ -144,7 +145,18 @@ class _Deferred:
         self.seconds += time.perf_counter() - t0
         self.calls += 1
         self.rt.interpreted += 1
-        if self.due():
+        if self.build is not None:
+            if self.build.done():  # its kernel is in the disk cache: it loads in place now
+                self.build = None
+                self.promote()
+        elif self.due():
+            if config.compile_in_background and config.compile_after != 0 and not self._free:
+                self.build = self.rt.backend.start_build(self.graph)
+                if self.build is not None:
+                    _log("compile", f"{_name(self.rt.fn)}: compiling a trace in a build process "
+                                    f"after {self.calls} interpreted calls; the interpreter "
+                                    "serves the calls meanwhile")
+                    return out
             self.promote()
         elif self.calls == 2:  # it serves more than one call: a later process runs it compiled
             self.rt.backend.build_later(self.graph)

@@ -1,0 +1,99 @@
+"""Compiles off the caller's path: a build process fills Numba's disk cache while the
+interpreter keeps serving calls, and the kernel swaps in when the build is done.
+
+A thread cannot do this (Numba holds the GIL while it compiles), so a trace's kernel, or each
+of its pieces (``numba_pieces``), is written to the disk cache and compiled for its signature by
+``python -m jitgrad.backends.numba_build JOBFILE``. The caller's process then loads the kernel
+from the cache, which takes a fraction of a second where the compile took tens of seconds. A
+build that fails leaves the compile to the caller's process, which falls back to the
+interpreter as a compile in place would. Builds still running when the process exits are
+stopped: what they compiled so far stays cached for the next process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+
+import jitgrad
+
+_running: list = []  # the build processes this process started
+
+
+class Build:
+    """One build process: ``done()`` once it ended (``ok`` says whether it compiled all)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+
+    def done(self) -> bool:
+        return self.proc.poll() is not None
+
+    @property
+    def ok(self) -> bool:
+        return self.proc.returncode == 0
+
+
+def start(jobs: list) -> Build | None:
+    """Start a process compiling ``jobs``: (module source, function name, argument types as
+    (NumPy dtype name, dimensions) pairs) each. None where there is no disk cache to fill."""
+    from jitgrad.backends import disk_cache
+    d = disk_cache.cache_dir()
+    if d is None:
+        return None
+    todo = []
+    for text, fname, sig in jobs:
+        path, k = disk_cache.source_path(text)
+        if path is None:
+            return None
+        todo.append((path, k, fname, sig))
+    fd, job = tempfile.mkstemp(dir=d, prefix=".build-", suffix=".job")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(todo, f)
+    except OSError:
+        disk_cache._remove(job)
+        return None
+    root = os.path.dirname(os.path.dirname(jitgrad.__file__))  # the child imports this jitgrad
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "jitgrad.backends.numba_build", job],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
+    except OSError:  # no fork: the caller compiles in place
+        disk_cache._remove(job)
+        return None
+    _running.append(proc)
+    return Build(proc)
+
+
+@atexit.register
+def stop_builds() -> None:
+    """Stop the builds still running (tests, and the process's exit)."""
+    for p in _running:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    _running.clear()
+
+
+def _main(jobfile: str) -> int:
+    from jitgrad.backends import disk_cache
+    from jitgrad.backends.numba_cpu import numba_type
+    with open(jobfile, "rb") as f:
+        todo = pickle.load(f)
+    disk_cache._remove(jobfile)
+    for path, k, fname, sig in todo:
+        mod = disk_cache.load(path, k)
+        getattr(mod, fname).compile(tuple(numba_type(d, n) for d, n in sig))
+        disk_cache.record_numba_cache(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1]))
