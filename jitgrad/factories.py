@@ -304,7 +304,11 @@ def _traced_uniform(shape: tuple, dt, gen: Generator | None) -> Tensor | None:
         raise TypeError(f"generator= takes a jitgrad.Generator, got {type(gen).__name__}")
     from jitgrad.ops.random import uniform
     salt = builder.random_draws = getattr(builder, "random_draws", 0) + 1
-    return uniform((gen or default_generator).counter, shape, dt, salt)
+    # The draw's number goes into the state's stream word (above the call count's 32 bits) as
+    # a constant input, not into the code: the repeated layers of a model then draw with the
+    # same code (numba_pieces shares it), and no two draws of any two calls share a stream.
+    state = (gen or default_generator).counter + builder.const(np.array([0, salt << 32], np.int64))
+    return uniform(state, shape, dt, 0)
 
 
 def _traced_normal(shape: tuple, dt, gen: Generator | None) -> Tensor | None:
