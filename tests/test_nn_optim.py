@@ -1,6 +1,7 @@
 """nn, optim, clipping, the profiler, and a compiled training loop."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -227,3 +228,70 @@ def test_adagrad_follows_its_algorithm():
         jg.optim.Adagrad([p], lr_decay=-1.0)
     with pytest.raises(ValueError, match="alpha"):
         jg.optim.RMSprop([p], alpha=1.5)
+
+
+_FUSED_CASES = [("SGD", dict(lr=0.1)),
+                ("SGD", dict(lr=0.1, momentum=0.9)),
+                ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01)),
+                ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.02, maximize=True)),
+                ("Adam", dict()),
+                ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+                ("Adam", dict(lr=0.02, amsgrad=True, maximize=True)),
+                ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+                ("AdamW", dict(lr=0.003, betas=(0.9, 0.95), amsgrad=True)),
+                ("AdamW", dict(lr=np.float64(0.01), weight_decay=0.1))]  # float32: NumPy path
+
+
+def _train(name, kw, dtype, fused, steps=60):
+    """Parameters and state after ``steps`` updates from random gradients (the same stream for
+    both paths): fused asserts that no update fell back to NumPy, else NumPy is forced."""
+    rng = np.random.default_rng(7)
+    shapes = [(7, 5), (3,), (), (2, 1, 3)]
+    ps = [nn.Parameter(jg.tensor(rng.standard_normal(s).astype(dtype))) for s in shapes]
+    opt = getattr(jg.optim, name)(ps, **kw)
+    if fused is None:
+        pass
+    elif fused:
+        def numpy_path(*a):
+            raise AssertionError("the fused update fell back to NumPy")
+        opt._update_numpy = numpy_path
+    else:
+        opt._update = opt._update_numpy
+    for t in range(steps):
+        # gradients over many magnitudes, with exact zeros, so that roundings differ if any
+        # coefficient or intermediate is computed in another precision
+        gs = [(rng.standard_normal(s) * 10.0 ** rng.integers(-4, 4, s)).astype(dtype) for s in shapes]
+        gs[0][0] = 0
+        if t % 2:
+            opt.step([jg.tensor(g) for g in gs])
+        else:
+            for p, g in zip(ps, gs):
+                p.grad = jg.tensor(g)
+            opt.step()
+    states = [{k: v for k, v in opt.state[id(p)].items()} for p in ps]
+    return [p.detach().numpy().copy() for p in ps], states
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, kw", _FUSED_CASES)
+def test_fused_updates_are_bit_identical_to_numpy(name, kw, dtype):
+    pytest.importorskip("numba")  # the fused kernels run only once Numba is imported
+    forced_numpy = type(kw.get("lr")) is np.float64 and dtype is np.float32
+    want, want_state = _train(name, kw, dtype, fused=False)
+    got, got_state = _train(name, kw, dtype, fused=None if forced_numpy else True)
+    for w, g, ws, gs in zip(want, got, want_state, got_state):
+        assert g.dtype == dtype
+        np.testing.assert_array_equal(g, w)
+        assert ws.keys() == gs.keys()
+        for k in ws:
+            np.testing.assert_array_equal(gs[k], ws[k])
+
+
+def test_fused_updates_wait_for_numba(monkeypatch):
+    from jitgrad.optim import optimizer
+    pytest.importorskip("numba")
+    assert optimizer._fused_kernels() is not None
+    monkeypatch.delitem(sys.modules, "numba")
+    assert optimizer._fused_kernels() is None  # an eager-only program never imports Numba
+    # a parameter the kernels cannot write through (a transposed view) takes the NumPy path
+    assert optimizer._flat((0.1,), np.zeros((3, 4), np.float32).T, np.zeros((4, 3), np.float32)) is None

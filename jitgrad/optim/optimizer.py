@@ -4,6 +4,7 @@ formulas)."""
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -133,6 +134,44 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+def _fused_kernels():
+    """The compiled per-parameter updates of ``_fused``, or None to take the NumPy path.
+
+    Importing Numba costs 0.5-1 s, more than an eager-only program's optimizer steps ever save, so
+    the kernels are used only once something else has imported it (any program that compiled a
+    function has); until then, and where Numba is missing, the NumPy code runs. Both give the
+    same bits, so a run that imports Numba half-way keeps its trajectory.
+    """
+    if "numba" not in sys.modules:
+        return None
+    from jitgrad.optim import _fused
+    return _fused
+
+
+# The scalar types that leave NumPy 2's arithmetic on an array of each dtype in that dtype (NEP 50:
+# Python numbers are "weak"), as the kernels' arithmetic always is. Anything else takes the NumPy
+# path: a np.float64 learning rate from a NumPy schedule makes a float32 update partly float64.
+_SAME_PRECISION = {np.dtype(np.float32): (float, int, bool, np.float32),
+                   np.dtype(np.float64): (float, int, bool, np.float32, np.float64)}
+
+
+def _flat(scalars, *arrays):
+    """1-d views of ``arrays`` (the parameter first) for a fused kernel, or None where the kernel
+    could differ from the NumPy code: it knows float32 and float64, writes through the views,
+    assumes one dtype and one length, and computes with ``scalars`` rounded to that dtype."""
+    dtype, shape = arrays[0].dtype, arrays[0].shape
+    allowed = _SAME_PRECISION.get(dtype)
+    if allowed is None or not arrays[0].flags.writeable:
+        return None  # (NumPy raises the clear error for a read-only parameter)
+    for x in scalars:
+        if type(x) not in allowed:
+            return None
+    for a in arrays:
+        if a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous:
+            return None
+    return [a.ravel() for a in arrays]  # views: each is C-contiguous
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, dampening, weight decay and Nesterov."""
 
@@ -148,6 +187,26 @@ class SGD(Optimizer):
                                       maximize=maximize))
 
     def _update(self, p, g, state, group) -> None:
+        fused = _fused_kernels()
+        if fused is not None:
+            mom = group["momentum"]
+            buf = state.get("momentum_buffer")
+            first = bool(mom) and buf is None
+            if first:
+                buf = np.empty_like(p)  # the kernel fills it with the first gradient
+            flat = _flat((group["weight_decay"], mom, group["dampening"], group["lr"]),
+                         p, g, buf if mom else p)
+            if flat is not None:
+                if first:
+                    state["momentum_buffer"] = buf
+                c = np.array([group["weight_decay"], mom, 1 - group["dampening"], group["lr"]],
+                             dtype=p.dtype)
+                fused.sgd(*flat, c, bool(group["maximize"]), bool(group["weight_decay"]),
+                          bool(mom), first, bool(group["nesterov"]))
+                return
+        self._update_numpy(p, g, state, group)
+
+    def _update_numpy(self, p, g, state, group) -> None:
         if group["maximize"]:
             g = -g
         if group["weight_decay"]:
@@ -156,7 +215,9 @@ class SGD(Optimizer):
         if mom:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
+                # np.array, not g.copy(): for a 0-d parameter, -g and g + wd * p are NumPy
+                # scalars, and a scalar buffer would be rebound by *=, never updated in place
+                buf = state["momentum_buffer"] = np.array(g)
             else:
                 buf *= mom
                 buf += (1 - group["dampening"]) * g
@@ -178,6 +239,37 @@ class Adam(Optimizer):
                                       maximize=maximize))
 
     def _update(self, p, g, state, group) -> None:
+        fused = _fused_kernels()
+        if fused is not None:
+            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            amsgrad = bool(group["amsgrad"])
+            if not state:
+                self._init_state(p, state, group)
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            flat = _flat((lr, b1, b2, eps, wd), p, g, m, v,
+                         state["max_exp_avg_sq"] if amsgrad else v)
+            if flat is not None:
+                state["step"] += 1
+                t = state["step"]
+                bc1 = 1 - b1 ** t
+                bc2 = 1 - b2 ** t
+                # the NumPy code's scalars, computed as it computes them, rounded to p's dtype
+                c = np.array([b1, 1 - b1, b2, 1 - b2, wd, 1 - lr * wd, math.sqrt(bc2), eps,
+                              lr / bc1], dtype=p.dtype)
+                fused.adam(*flat, c, bool(group["maximize"]), bool(wd) and not self.decoupled,
+                           bool(wd) and self.decoupled, amsgrad)
+                return
+        self._update_numpy(p, g, state, group)
+
+    @staticmethod
+    def _init_state(p, state, group) -> None:
+        state["step"] = 0
+        state["exp_avg"] = np.zeros_like(p)
+        state["exp_avg_sq"] = np.zeros_like(p)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = np.zeros_like(p)
+
+    def _update_numpy(self, p, g, state, group) -> None:
         if group["maximize"]:
             g = -g
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
@@ -187,11 +279,7 @@ class Adam(Optimizer):
             else:
                 g = g + wd * p
         if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p)
-            state["exp_avg_sq"] = np.zeros_like(p)
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p)
+            self._init_state(p, state, group)
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
