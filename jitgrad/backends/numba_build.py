@@ -25,22 +25,33 @@ _running: list = []  # the build processes this process started
 
 
 class Build:
-    """One build process: ``done()`` once it ended (``ok`` says whether it compiled all)."""
+    """Build processes: ``done()`` once all ended (``ok`` says whether they compiled all)."""
 
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
+    def __init__(self, procs: list) -> None:
+        self.procs = procs
 
     def done(self) -> bool:
-        return self.proc.poll() is not None
+        return all(p.poll() is not None for p in self.procs)
+
+    def wait(self) -> bool:
+        for p in self.procs:
+            p.wait()
+        return self.ok
 
     @property
     def ok(self) -> bool:
-        return self.proc.returncode == 0
+        return all(p.returncode == 0 for p in self.procs)
 
 
-def start(jobs: list) -> Build | None:
-    """Start a process compiling ``jobs``: (module source, function name, argument types as
-    (NumPy dtype name, dimensions) pairs) each. None where there is no disk cache to fill."""
+def workers() -> int:
+    """Build processes for one kernel's pieces: one per core (pieces compile independently)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def start(jobs: list, processes: int = 1) -> Build | None:
+    """Start ``processes`` processes compiling ``jobs`` between them: (module source, function
+    name, argument types as (NumPy dtype name, dimensions) pairs) each. None where there is no
+    disk cache to fill."""
     from jitgrad.backends import disk_cache
     d = disk_cache.cache_dir()
     if d is None:
@@ -51,25 +62,29 @@ def start(jobs: list) -> Build | None:
         if path is None:
             return None
         todo.append((path, k, fname, sig))
-    fd, job = tempfile.mkstemp(dir=d, prefix=".build-", suffix=".job")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(todo, f)
-    except OSError:
-        disk_cache._remove(job)
-        return None
+    # The longest first, dealt out in turn: the processes finish at about the same time.
+    todo.sort(key=lambda t: -os.path.getsize(t[0]))
+    shares = [todo[i::processes] for i in range(min(processes, len(todo)))]
     root = os.path.dirname(os.path.dirname(jitgrad.__file__))  # the child imports this jitgrad
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=os.pathsep.join(
         [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "jitgrad.backends.numba_build", job],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=env)
-    except OSError:  # no fork: the caller compiles in place
-        disk_cache._remove(job)
-        return None
-    _running.append(proc)
-    return Build(proc)
+    procs = []
+    for share in shares:
+        fd, job = tempfile.mkstemp(dir=d, prefix=".build-", suffix=".job")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(share, f)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "jitgrad.backends.numba_build", job],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=env))
+        except OSError:  # a full disk, no fork: the caller compiles in place
+            disk_cache._remove(job)
+            for p in procs:
+                p.kill()
+            return None
+    _running.extend(procs)
+    return Build(procs)
 
 
 @atexit.register

@@ -636,11 +636,9 @@ class NumbaCPUBackend:
         except Unsupported:
             return None  # the interpreter runs it either way: compile() says so at once
         if isinstance(source, numba_pieces.Pieces):
-            jobs = [(text, "unit", source.sigs[name]) for name, text in source.units.items()]
-        else:
-            jobs = [(source, "kernel", [(v.aval.dtype.np.name, len(v.aval.shape))
-                                        for v in _arguments(graph)])]
-        return numba_build.start(jobs)
+            return numba_build.start(_piece_jobs(source))
+        return numba_build.start([(source, "kernel", [(v.aval.dtype.np.name, len(v.aval.shape))
+                                                      for v in _arguments(graph)])])
 
     @staticmethod
     def build_later(graph: Graph) -> None:
@@ -770,6 +768,10 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
             retried = True
 
 
+def _piece_jobs(source) -> list:
+    return [(text, "unit", source.sigs[name]) for name, text in source.units.items()]
+
+
 _blas_set: list = []
 
 
@@ -804,9 +806,16 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
     import time
 
     global _last_compile
-    from jitgrad.backends import disk_cache
+    from jitgrad.backends import disk_cache, numba_build
     t0 = time.perf_counter()
     ns: dict = {"np": np}
+    if len(source.units) >= 2 * numba_build.workers() > 2:
+        # Compiled in place but on every core: the pieces are independent, so build processes
+        # compile them side by side into the disk cache, and this process loads them (a failed
+        # build leaves its pieces to the loop below, which compiles what is not cached).
+        build = numba_build.start(_piece_jobs(source), numba_build.workers())
+        if build is not None:
+            build.wait()
     for name, text in source.units.items():
         path, k = disk_cache.source_path(text)
         try:

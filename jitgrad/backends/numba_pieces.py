@@ -21,6 +21,7 @@ import builtins
 import hashlib
 import io
 import keyword
+import re
 import tokenize
 
 from jitgrad.backends.numba_segments import _ASSIGN, _FOR, _defs_and_uses, _dummy
@@ -32,6 +33,7 @@ from jitgrad.backends.numba_values import STATUS_OK
 PIECE_MIN = 8
 PIECE_MAX = 300
 _KEEP = frozenset(dir(builtins)) | frozenset(keyword.kwlist)
+_ARG_ALIAS = re.compile(r"^    (\w+)_f = (\w+)(?:\.reshape\(-1\))?$")
 
 
 class Pieces(str):
@@ -75,7 +77,22 @@ def build(lines: list[str], cuts: list[int], params: list[str], types: dict, hea
     """The kernel body ``lines`` (of ``def kernel(params)``, guards returning ``__DUMMIES__``)
     as pieces cut before the line indices ``cuts``, or None when a value passing between
     pieces has no known type (the caller keeps one function)."""
-    bounds = [0] + cuts + [len(lines)]
+    final = lines[-1]
+    if not final.startswith(f"    return {STATUS_OK}, 0.0, ("):
+        return None
+    # The driver returns the kernel's outputs itself: a last piece that returned them all would
+    # take every gradient of the model as a parameter (188 at 8 layers; Numba's typing of such
+    # a signature and tuple costs more than the rest of the piece).
+    lines = lines[:-1]
+    # The flat aliases of the kernel's arguments (``c3_f = c3``), made at its top, are made again
+    # in each piece that reads them (``pre`` below): kept, they would make the first piece take
+    # every argument (a model's dropout draws have one constant each).
+    top = set(params)
+    keep = [not ((m := _ARG_ALIAS.match(line)) and m.group(1) == m.group(2) and m.group(1) in top)
+            for line in lines]
+    cuts = [sum(keep[:c]) for c in cuts]
+    lines = [line for line, k in zip(lines, keep) if k]
+    bounds = [0] + sorted({c for c in cuts if 0 < c < len(lines)}) + [len(lines)]
     segs = [lines[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
     info = [_defs_and_uses(s) for s in segs]
     known = set(params)
@@ -89,7 +106,7 @@ def build(lines: list[str], cuts: list[int], params: list[str], types: dict, hea
         ins.append(wanted)
         known |= defined
     outs: list = [[] for _ in segs]
-    needed: set = set()
+    needed = set(_defs_and_uses([final])[1])
     for k in range(len(segs) - 1, -1, -1):
         defined = info[k][0]
         outs[k] = [n for n in _first_defined(segs[k]) if n in needed]
@@ -100,35 +117,30 @@ def build(lines: list[str], cuts: list[int], params: list[str], types: dict, hea
     sigs: dict = {}
     driver = [f"def kernel({', '.join(params)}):"]
     for k, body in enumerate(segs):
-        last = k == len(segs) - 1
         pre = [f"    {n} = {n[:-2]}" if types[n[:-2]][1] == 1 else f"    {n} = {n[:-2]}.reshape(-1)"
                for n in sorted({n for n in info[k][1] if n.endswith("_f") and n[:-2] in ins[k]
                                 and n not in info[k][0]})]
         guarded = any("__DUMMIES__" in line for line in body)
-        dummies = out_dummies if last else "".join(f"{_dummy(types[n])}, " for n in outs[k])
+        dummies = "".join(f"{_dummy(types[n])}, " for n in outs[k])
         text = "\n".join(pre + body).replace("__DUMMIES__", dummies)
         names = "".join(f"{n}, " for n in outs[k])
-        if not last:
-            text += f"\n    return {STATUS_OK}, 0.0, ({names})"
+        text += f"\n    return {STATUS_OK}, 0.0, ({names})"
         src, _ = canonical(f"def unit({', '.join(ins[k])}):\n{text}\n", head)
         name = "u_" + hashlib.sha256((decorator + src).encode()).hexdigest()[:16]
         units.setdefault(name, "\n".join(head) + f"\n{decorator}\n{src}")
         # (dtype name, dimensions) of each parameter: the piece compiles for exactly these
         sigs.setdefault(name, [(types[n][0].replace("np.", "").replace("bool_", "bool"),
                                 types[n][1]) for n in ins[k]])
-        call = f"{name}({', '.join(ins[k])})"
-        if last:
-            driver.append(f"    return {call}")
-        else:
-            driver.append(f"    st, seen, ({names}) = {call}")
-            if guarded:
-                driver.append(f"    if st != {STATUS_OK}:")
-                driver.append(f"        return st, seen, ({out_dummies})")
-            for n in outs[k]:
-                if not types[n][1]:
-                    # Numba hands scalars back as Python numbers: their dtype again, so the next
-                    # piece computes in it (float32 stays float32) and is typed as compiled
-                    driver.append(f"    {n} = {types[n][0]}({n})")
+        driver.append(f"    st, seen, ({names}) = {name}({', '.join(ins[k])})")
+        if guarded:
+            driver.append(f"    if st != {STATUS_OK}:")
+            driver.append(f"        return st, seen, ({out_dummies})")
+        for n in outs[k]:
+            if not types[n][1]:
+                # Numba hands scalars back as Python numbers: their dtype again, so the next
+                # piece computes in it (float32 stays float32) and is typed as compiled
+                driver.append(f"    {n} = {types[n][0]}({n})")
+    driver.append(final)
     return Pieces.make(units, sigs, "\n".join(driver) + "\n")
 
 
