@@ -636,7 +636,9 @@ class NumbaCPUBackend:
         except Unsupported:
             return None  # the interpreter runs it either way: compile() says so at once
         if isinstance(source, numba_pieces.Pieces):
-            return numba_build.start(_piece_jobs(source))
+            # one process per core: the interpreter's calls share the cores with the build for
+            # a while, and the kernel arrives in half the time
+            return numba_build.start(_piece_jobs(source), numba_build.workers())
         return numba_build.start([(source, "kernel", [(v.aval.dtype.np.name, len(v.aval.shape))
                                                       for v in _arguments(graph)])])
 
