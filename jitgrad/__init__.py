@@ -48,6 +48,7 @@ from jitgrad.devices import device, get_default_device, set_default_device  # no
 from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F401
 from jitgrad import func  # noqa: F401,E402  (torch.func: composable transforms)
 from jitgrad.runtime import RetraceWarning, config  # noqa: F401
+from jitgrad.trace.implicit import LiveStateWarning  # noqa: F401
 from jitgrad.backends.disk_cache import CacheWarning  # noqa: F401
 from jitgrad.serialization import load, save  # noqa: F401
 
