@@ -49,6 +49,7 @@ from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F4
 from jitgrad import func  # noqa: F401,E402  (torch.func: composable transforms)
 from jitgrad.runtime import RetraceWarning, config  # noqa: F401
 from jitgrad.trace.implicit import LiveStateWarning  # noqa: F401
+from jitgrad import _blas  # noqa: E402
 from jitgrad.backends.disk_cache import CacheWarning  # noqa: F401
 from jitgrad.serialization import load, save  # noqa: F401
 
@@ -74,3 +75,5 @@ def numel(x: Tensor) -> int:
 
 
 from jitgrad.ops.triangular import tril, triu  # noqa: F401,E402
+
+_blas.set_threads(config.blas_threads)  # (one thread by default: jitgrad/_blas.py)

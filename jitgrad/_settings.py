@@ -62,11 +62,10 @@ class Config:
         # stalls on a compile. Off (also JITGRAD_BACKGROUND_COMPILE=0), or with
         # compile_after=0, the caller compiles in place.
         self.compile_in_background: bool = _switch("JITGRAD_BACKGROUND_COMPILE")
-        # Threads of the BLAS that compiled CPU kernels call (SciPy's OpenBLAS), set when the
-        # first kernel compiles or loads; None leaves it as it is. One by default: a model's
-        # matmuls are small (a 512x64 by 64x16 product), and a second BLAS thread beside a
-        # busy core made the GPT step 3-10x slower instead of faster. Also
-        # JITGRAD_BLAS_THREADS (a count, or "auto" for OpenBLAS's own choice).
+        # Threads of the BLAS libraries jitgrad calls (NumPy's and SciPy's OpenBLAS), set when
+        # jitgrad is imported (jitgrad/_blas.py); None leaves them as they are. One by default:
+        # a model's matmuls are small, and a BLAS thread spinning beside a busy core made a GPT
+        # step 3-80x slower instead of faster. Also JITGRAD_BLAS_THREADS (a count, or "auto").
         self.blas_threads: int | None = _threads("JITGRAD_BLAS_THREADS", 1)
         # Roll the iterations of data-dependent while loops into one loop that serves every
         # trip count (transforms/loops.py); off: one trace per trip count.

@@ -447,3 +447,28 @@ def test_canonical_pieces_rename_locals_not_attributes_keywords_or_globals():
                      "    return bmm(v2.reshape(2, 2, 2), v30, v2)\n", head)
     assert a == b and "axis" in a and ".reshape" in a.replace(" ", "") and "bmm" in a
     assert "v3" not in a and "np" in a
+
+
+def test_bundled_openblas_runs_the_configured_threads():
+    """jitgrad gives NumPy's and SciPy's OpenBLAS config.blas_threads threads at import (one
+    by default): a spinning second thread beside a busy core made small matmuls 10-80x slower."""
+    import ctypes
+    import glob
+    import os
+
+    from jitgrad import _blas
+    site = os.path.dirname(os.path.dirname(np.__file__))
+    libs = glob.glob(os.path.join(site, "numpy.libs", "libscipy_openblas64_*"))
+    if not libs:
+        pytest.skip("NumPy is not linked to the bundled OpenBLAS")
+    get = ctypes.CDLL(libs[0]).scipy_openblas_get_num_threads64_
+    n = jg.config.blas_threads
+    if n is None:
+        pytest.skip("JITGRAD_BLAS_THREADS=auto: OpenBLAS's own choice")
+    assert get() == n
+    try:
+        _blas.set_threads(n + 1)
+        assert get() == n + 1
+    finally:
+        _blas.set_threads(n)
+    assert get() == n

@@ -730,7 +730,6 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     import time
 
     global _last_compile
-    set_blas_threads()
     if isinstance(source, numba_pieces.Pieces):
         return _compile_pieces(source, graph)
     ak = _aot_key(source, graph) if aot_ok and aot.enabled() else None
@@ -772,33 +771,6 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
 
 def _piece_jobs(source) -> list:
     return [(text, "unit", source.sigs[name]) for name, text in source.units.items()]
-
-
-_blas_set: list = []
-
-
-def set_blas_threads() -> None:
-    """Give SciPy's OpenBLAS (which Numba's ``np.dot`` calls) ``config.blas_threads`` threads,
-    once per process; a BLAS it cannot find is left alone."""
-    from jitgrad._settings import config
-    n = config.blas_threads
-    if _blas_set == [n] or n is None:
-        return
-    _blas_set[:] = [n]
-    import ctypes
-    import glob
-    import os
-    try:
-        import scipy
-    except ImportError:
-        return
-    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs",
-                                  "libscipy_openblas*"))
-    for lib in libs:
-        try:
-            ctypes.CDLL(lib).scipy_openblas_set_num_threads(ctypes.c_int(n))
-        except (OSError, AttributeError):  # another build of OpenBLAS: its own threads
-            pass
 
 
 def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
