@@ -232,9 +232,9 @@ class Implicit:
         self._holders: list = []  # the roots' holders the paths name by id, kept alive
         self._index: dict = {}    # root key -> its position in roots()
         self._warned: set = set()
-        # NumPy arrays the walk found, by path: those no trace read through jitgrad may have
-        # been read by NumPy code in the function (a value fixed in the trace), so their
-        # contents are compared with a snapshot at each call and a change re-traces.
+        # NumPy arrays the walk found, by path: any may have been read by NumPy code in the
+        # function (a value fixed in the trace), so their contents are compared with a
+        # snapshot at each call and a change re-traces (slower, never stale).
         self._array_paths: list = []   # (path, array) of the last scan
         self._used_paths: set = set()
         self._snaps: dict = {}         # path -> [snapshot, generation]
@@ -299,8 +299,6 @@ class Implicit:
         generation, which changes the key) where one changed."""
         changed = False
         for path, arr in self._array_paths:
-            if path in self._used_paths:
-                continue
             snap = self._snaps.get(path)
             if snap is None:
                 self._snaps[path] = [arr.copy(), 0]
@@ -312,11 +310,13 @@ class Implicit:
         return changed
 
     def consumed(self, ids: frozenset) -> None:
-        """After a trace: the live arrays it read through jitgrad (by id) need no snapshot."""
+        """After a trace: the live arrays it read through jitgrad (by id). They are compared
+        with their snapshots all the same: the same array may also have been read by NumPy
+        code in the function (``x + from_numpy(T)`` beside ``float(T.mean())``), whose value
+        the trace holds fixed, and nothing tells the two reads apart."""
         for path, arr in self._array_paths:
             if id(arr) in ids:
                 self._used_paths.add(path)
-                self._snaps.pop(path, None)
 
     def _same_paths(self, roots) -> bool:
         return all(_resolve(roots, self._index, p) is t for p, t in zip(self._paths, self._found))
