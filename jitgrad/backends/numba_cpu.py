@@ -638,7 +638,8 @@ class NumbaCPUBackend:
         if isinstance(source, numba_pieces.Pieces):
             # one process per core: the interpreter's calls share the cores with the build for
             # a while, and the kernel arrives in half the time
-            return numba_build.start(_piece_jobs(source), numba_build.workers())
+            todo = [job for job in _piece_jobs(source) if not _cached(job[0])]
+            return numba_build.start(todo, numba_build.workers()) if todo else None
         return numba_build.start([(source, "kernel", [(v.aval.dtype.np.name, len(v.aval.shape))
                                                       for v in _arguments(graph)])])
 
@@ -773,6 +774,13 @@ def _piece_jobs(source) -> list:
     return [(text, "unit", source.sigs[name]) for name, text in source.units.items()]
 
 
+def _cached(text: str) -> bool:
+    """Whether Numba's disk cache holds a compiled piece for the module of ``text``."""
+    from jitgrad.backends import disk_cache
+    path, _ = disk_cache.source_path(text)
+    return path is not None and bool(disk_cache._numba_files(path))
+
+
 def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
     """Load (or compile) each distinct piece from its own module in the disk cache, keyed by its
     text, and the plain-Python driver that calls them in turn."""
@@ -783,11 +791,13 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
     from jitgrad.backends import disk_cache, numba_build
     t0 = time.perf_counter()
     ns: dict = {"np": np}
-    if len(source.units) >= 2 * numba_build.workers() > 2:
+    todo = [job for job in _piece_jobs(source) if not _cached(job[0])]
+    if len(todo) >= 2 * numba_build.workers() > 2:
         # Compiled in place but on every core: the pieces are independent, so build processes
-        # compile them side by side into the disk cache, and this process loads them (a failed
-        # build leaves its pieces to the loop below, which compiles what is not cached).
-        build = numba_build.start(_piece_jobs(source), numba_build.workers())
+        # compile those not cached yet side by side into the disk cache, and this process loads
+        # them (a failed build leaves its pieces to the loop below, which compiles what is not
+        # cached). A warm start starts none: a process costs a second of imports.
+        build = numba_build.start(todo, numba_build.workers())
         if build is not None:
             build.wait()
     for name, text in source.units.items():
