@@ -21,7 +21,7 @@ from jitgrad import dtypes
 from jitgrad.devices import check_host
 from jitgrad.errors import TraceError
 from jitgrad.ops import _layout
-from jitgrad.ops.registry import trace_state
+from jitgrad.ops.registry import live_array, trace_state
 from jitgrad.tensor import Tensor, _to_array
 
 
@@ -44,14 +44,13 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     tensor(2., requires_grad=True)
     """
     check_host(device)
-    builder = trace_state.builder
-    live = builder.live_array(data) if builder is not None else None
+    live = live_array(data)
     if live is not None:
         # A copy of a live array: a tracer of its own over the input (so in-place ops on it
         # rebind only it), converted as eager converts.
         dt = dtypes.from_numpy_dtype(data.dtype) if dtype is None else dtypes.as_dtype(dtype)
         out = live if live.dtype is dt else live.to(dt)
-        return builder.tracer(out._ir, out._value) if out is live else out
+        return trace_state.builder.tracer(out._ir, out._value) if out is live else out
     arr = _to_array(data, None if dtype is None else dtypes.as_dtype(dtype))
     return from_array(arr, requires_grad)
 
@@ -69,8 +68,7 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     if arr.dtype not in dtypes._BY_NP:
         raise TypeError(f"from_numpy(): unsupported dtype {arr.dtype}; jitgrad supports "
                         f"{dtypes._SUPPORTED}")
-    builder = trace_state.builder
-    live = builder.live_array(arr) if builder is not None else None
+    live = live_array(arr)
     return live if live is not None else from_array(arr)
 
 
@@ -303,7 +301,8 @@ def _traced_uniform(shape: tuple, dt, gen: Generator | None) -> Tensor | None:
     if gen is not None and not isinstance(gen, Generator):
         raise TypeError(f"generator= takes a jitgrad.Generator, got {type(gen).__name__}")
     from jitgrad.ops.random import uniform
-    salt = builder.random_draws = getattr(builder, "random_draws", 0) + 1
+    builder.random_draws += 1
+    salt = builder.random_draws
     # The draw's number goes into the state's stream word (above the call count's 32 bits) as
     # a constant input, not into the code: the repeated layers of a model then draw with the
     # same code (numba_pieces shares it), and no two draws of any two calls share a stream.

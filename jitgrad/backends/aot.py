@@ -238,15 +238,19 @@ def _queue_left() -> bool:
     return d is not None and bool(_queued(d))
 
 
+def child_env(**extra: str) -> dict:
+    """The environment of a build process: this one's, importing this jitgrad, quiet."""
+    root = os.path.dirname(os.path.dirname(jitgrad.__file__))
+    return dict(os.environ, PYTHONWARNINGS="ignore", **extra, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+
+
 def _spawn(folder: str, job: str | None = None):
     from jitgrad._settings import config
-    root = os.path.dirname(os.path.dirname(jitgrad.__file__))  # the child imports this jitgrad
     # JITGRAD_AOT_BUILDS=0: a builder never starts another at its exit (it imports this
     # module again, and jobs it left past its budget would start one with a fresh budget).
-    env = dict(os.environ, PYTHONWARNINGS="ignore", JITGRAD_CACHE_DIR=folder,
-               JITGRAD_AOT_BUILDS="0", JITGRAD_AOT_BUDGET=repr(float(config.aot_budget)),
-               PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")]
-                                                    if p]))
+    env = child_env(JITGRAD_CACHE_DIR=folder, JITGRAD_AOT_BUILDS="0",
+                    JITGRAD_AOT_BUDGET=repr(float(config.aot_budget)))
     argv = [sys.executable, "-m", "jitgrad.backends.aot", folder] + ([job] if job else [])
     try:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

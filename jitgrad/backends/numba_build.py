@@ -19,8 +19,6 @@ import subprocess
 import sys
 import tempfile
 
-import jitgrad
-
 _running: list = []  # the build processes this process started
 
 
@@ -49,25 +47,18 @@ def workers() -> int:
 
 
 def start(jobs: list, processes: int = 1) -> Build | None:
-    """Start ``processes`` processes compiling ``jobs`` between them: (module source, function
-    name, argument types as (NumPy dtype name, dimensions) pairs) each. None where there is no
-    disk cache to fill."""
+    """Start ``processes`` processes compiling ``jobs`` between them: (module path in the disk
+    cache, its key, function name, argument types as (NumPy dtype name, dimensions) pairs)
+    each. None where there is no disk cache to fill."""
     from jitgrad.backends import disk_cache
+    from jitgrad.backends.aot import child_env
     d = disk_cache.cache_dir()
-    if d is None:
+    if d is None or not jobs or any(job[0] is None for job in jobs):
         return None
-    todo = []
-    for text, fname, sig in jobs:
-        path, k = disk_cache.source_path(text)
-        if path is None:
-            return None
-        todo.append((path, k, fname, sig))
     # The longest first, dealt out in turn: the processes finish at about the same time.
-    todo.sort(key=lambda t: -os.path.getsize(t[0]))
+    todo = sorted(jobs, key=lambda t: -os.path.getsize(t[0]))
     shares = [todo[i::processes] for i in range(min(processes, len(todo)))]
-    root = os.path.dirname(os.path.dirname(jitgrad.__file__))  # the child imports this jitgrad
-    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=os.pathsep.join(
-        [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env = child_env()
     procs = []
     for share in shares:
         fd, job = tempfile.mkstemp(dir=d, prefix=".build-", suffix=".job")

@@ -217,7 +217,7 @@ class Codegen(CallsMixin, LoopsMixin):
             starts = [c - bisect.bisect_left(gone, c) for c in self.starts]
             pieces = numba_pieces.build(lines, numba_pieces.groups(lines, starts, self.heavy),
                                         args, self.value_types(), head[:-1], decorator,
-                                        ", ".join(dummies) + ",")
+                                        out_dummies)
             if pieces is not None:
                 return pieces
         if cuts:
@@ -639,9 +639,11 @@ class NumbaCPUBackend:
             # one process per core: the interpreter's calls share the cores with the build for
             # a while, and the kernel arrives in half the time
             todo = [job for job in _piece_jobs(source) if not _cached(job[0])]
-            return numba_build.start(todo, numba_build.workers()) if todo else None
-        return numba_build.start([(source, "kernel", [(v.aval.dtype.np.name, len(v.aval.shape))
-                                                      for v in _arguments(graph)])])
+            return numba_build.start(todo, numba_build.workers())
+        from jitgrad.backends import disk_cache
+        return numba_build.start([(*disk_cache.source_path(source), "kernel",
+                                   [(v.aval.dtype.np.name, len(v.aval.shape))
+                                    for v in _arguments(graph)])])
 
     @staticmethod
     def build_later(graph: Graph) -> None:
@@ -771,13 +773,16 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
 
 
 def _piece_jobs(source) -> list:
-    return [(text, "unit", source.sigs[name]) for name, text in source.units.items()]
-
-
-def _cached(text: str) -> bool:
-    """Whether Numba's disk cache holds a compiled piece for the module of ``text``."""
+    """Each distinct piece as a build job: its module written to the disk cache (path, key),
+    its function's name and its argument types."""
     from jitgrad.backends import disk_cache
-    path, _ = disk_cache.source_path(text)
+    return [(*disk_cache.source_path(text), "unit", source.sigs[name])
+            for name, text in source.units.items()]
+
+
+def _cached(path: str | None) -> bool:
+    """Whether Numba's disk cache holds a compiled piece for the module at ``path``."""
+    from jitgrad.backends import disk_cache
     return path is not None and bool(disk_cache._numba_files(path))
 
 
@@ -791,7 +796,8 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
     from jitgrad.backends import disk_cache, numba_build
     t0 = time.perf_counter()
     ns: dict = {"np": np}
-    todo = [job for job in _piece_jobs(source) if not _cached(job[0])]
+    jobs = _piece_jobs(source)  # (each piece's module written once, read by both loops)
+    todo = [job for job in jobs if not _cached(job[0])]
     if len(todo) >= 2 * numba_build.workers() > 2:
         # Compiled in place but on every core: the pieces are independent, so build processes
         # compile those not cached yet side by side into the disk cache, and this process loads
@@ -800,11 +806,10 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
         build = numba_build.start(todo, numba_build.workers())
         if build is not None:
             build.wait()
-    for name, text in source.units.items():
-        path, k = disk_cache.source_path(text)
+    for (name, text), (path, k, _, sig) in zip(source.units.items(), jobs):
         try:
             mod = disk_cache.load(path, k, text)
-            mod.unit.compile(tuple(numba_type(d, n) for d, n in source.sigs[name]))
+            mod.unit.compile(tuple(numba_type(d, n) for d, n in sig))
             disk_cache.record_numba_cache(path)
             ns[name] = mod.unit
         except Exception as e:  # noqa: BLE001  (a piece Numba cannot take: the interpreter runs)

@@ -5,19 +5,16 @@ the host (a draw is one small call per trace, and its consumers still fuse on th
 from __future__ import annotations
 
 from jitgrad.backends.lowering import CPU, CUDA
-from jitgrad.backends.numba_values import _root, _shape
+from jitgrad.backends.numba_values import _numel, _shape
 from jitgrad.ops.random import uniform_p
 
 
 @CPU.register(uniform_p)
 def call_uniform(cg, e) -> None:
     shape = tuple(e.out.aval.shape)
-    state = cg.array(e.inputs[0]) if e.inputs[0].aval.shape else _root(cg.val(e.inputs[0])).name
+    state = cg.array(e.inputs[0])  # int64[2] (the primitive's shape rule)
     fn = "rand_u32" if e.out.aval.dtype.np.itemsize == 4 else "rand_u64"
-    n = 1
-    for d in shape:
-        n *= d
-    draw = f"{fn}({state}, {e.params['salt']}, {n})"
+    draw = f"{fn}({state}, {e.params['salt']}, {_numel(shape)})"
     cg.set_array(e, f"{draw}.reshape({_shape(shape)})" if shape else f"{draw}[0]")
 
 

@@ -145,6 +145,13 @@ def promote(*xs) -> tuple:
     return tuple(_convert(x, dt) for x in xs)
 
 
+def live_array(arr) -> "Tensor | None":
+    """Inside a trace, the input tracer of a NumPy array the function reaches from outside (a
+    global's, a closure's: ``trace/implicit.py``); None otherwise."""
+    builder = trace_state.builder
+    return builder.live_array(arr) if builder is not None else None
+
+
 def as_tensor_operand(arr: np.ndarray) -> "Tensor":
     """A NumPy array operand as a Tensor of its own dtype (promoted like any tensor); inside a
     trace, the live input of an array the function reaches (``trace/implicit.py``), or else a
@@ -152,12 +159,11 @@ def as_tensor_operand(arr: np.ndarray) -> "Tensor":
     if arr.dtype not in dtypes._BY_NP:
         raise TypeError(f"unsupported operand: a NumPy array of dtype {arr.dtype}; jitgrad "
                         f"tensors are {dtypes._SUPPORTED} (convert it with .astype)")
-    builder = trace_state.builder
-    if builder is not None:
-        live = builder.live_array(arr)  # a global's or closure's array: read at every call
-        if live is not None:
-            return live
+    live = live_array(arr)  # a global's or closure's array: read at every call
+    if live is not None:
+        return live
     arr = np.array(arr)  # a copy: later writes to the caller's array change nothing here
+    builder = trace_state.builder
     if builder is not None:
         return builder.const(arr)
     return Tensor._wrap(arr)

@@ -29,8 +29,7 @@ from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 from jitgrad.runtime.eager import EagerMixin
 from jitgrad.runtime.nodes import (_FAST_SCALARS, _MISS, CacheInfo, Call, CallSite, RetraceWarning,
-                                   TraceNode,
-                                   _Deferred, _expected, _lifted_at, _name, _outcome_key)
+                                   TraceNode, _Deferred, _expected, _lifted_at, _name, _outcome_key)
 from jitgrad.runtime.results import ResultsMixin
 
 
@@ -149,7 +148,6 @@ class Runtime(ResultsMixin, EagerMixin):
         """Tensors the trace read that the walk for live state did not find: their paths are
         re-read from now on; one that cannot be found again would be stale at a later call, so
         the function runs eagerly from the next call on (this call's trace read it just now)."""
-        self.implicit.consumed(traced.used_arrays)
         missing = self.implicit.adopt(traced.refs)
         if missing and self.fallback is None:
             t = missing[0]

@@ -232,7 +232,7 @@ class Builder:
         self.src_override: Source | None = None
         self._keep: list = []  # outside tensors whose ids are keys of ``known``
         self.arrays: dict[int, Tensor] = {}  # id(live NumPy array) -> its input's tracer
-        self.used_arrays: set[int] = set()     # those the trace read through jitgrad
+        self.random_draws = 0  # draws so far: each one's number (factories._traced_uniform)
         self._zeros: dict = {}  # loop site -> its counter's start (``range_loop``)
 
     # -- making tracers ----------------------------------------------------------------------
@@ -273,10 +273,7 @@ class Builder:
     def live_array(self, arr) -> Tensor | None:
         """The input tracer of a live NumPy array (a global's, a closure's: ``implicit.py``),
         or None for any other value."""
-        t = self.arrays.get(id(arr)) if type(arr) is np.ndarray else None
-        if t is not None:
-            self.used_arrays.add(id(arr))
-        return t
+        return self.arrays.get(id(arr)) if type(arr) is np.ndarray else None
 
     def const(self, arr: np.ndarray) -> Tensor:
         var = Var(Aval(tuple(arr.shape), dtypes._BY_NP[arr.dtype]))

@@ -236,7 +236,6 @@ class Implicit:
         # function (a value fixed in the trace), so their contents are compared with a
         # snapshot at each call and a change re-traces (slower, never stale).
         self._array_paths: list = []   # (path, array) of the last scan
-        self._used_paths: set = set()
         self._snaps: dict = {}         # path -> [snapshot, generation]
 
     def state(self) -> tuple:
@@ -295,8 +294,11 @@ class Implicit:
         return tensors, self.extra
 
     def _arrays_changed(self) -> bool:
-        """Compare the arrays no trace read as inputs with their snapshots; True (and a new
-        generation, which changes the key) where one changed."""
+        """Compare the arrays with their snapshots; True (and a new generation, which changes
+        the key) where one changed. All of them: an array read through jitgrad may also have
+        been read by NumPy code in the function (``x + from_numpy(T)`` beside
+        ``float(T.mean())``), whose value the trace holds fixed, and nothing tells the two
+        reads apart."""
         changed = False
         for path, arr in self._array_paths:
             snap = self._snaps.get(path)
@@ -308,15 +310,6 @@ class Implicit:
                 snap[1] += 1
                 changed = True
         return changed
-
-    def consumed(self, ids: frozenset) -> None:
-        """After a trace: the live arrays it read through jitgrad (by id). They are compared
-        with their snapshots all the same: the same array may also have been read by NumPy
-        code in the function (``x + from_numpy(T)`` beside ``float(T.mean())``), whose value
-        the trace holds fixed, and nothing tells the two reads apart."""
-        for path, arr in self._array_paths:
-            if id(arr) in ids:
-                self._used_paths.add(path)
 
     def _same_paths(self, roots) -> bool:
         return all(_resolve(roots, self._index, p) is t for p, t in zip(self._paths, self._found))
@@ -467,8 +460,7 @@ def _describe(path: tuple, obj) -> str:
     size = len(obj) if isinstance(obj, (list, tuple, dict)) else len(vars(obj))
     root = path[0]
     name = {"owner": "the function's object", "global": f"global {root[-1]!r}",
-            "closure": f"closure variable {root[-1]!r}"}.get(
-        root[0], f"the {root[0]} of {root[-1]}") if isinstance(root, tuple) else str(root)
+            "closure": f"closure variable {root[-1]!r}"}.get(root[0], f"the {root[0]} of {root[-1]}")
     steps = "".join(f"[{k!r}]" for k in path[1:])
     return f"a {kind} of {size} elements ({name}{steps})"
 

@@ -24,8 +24,7 @@ from jitgrad.trace.pytree import Kind, flatten, unflatten
 class Traced:
     """One trace: the forward graph and what the runtime needs to feed and read it."""
 
-    __slots__ = ("graph", "out_tree", "refs", "guard_sites", "guard_context", "loops",
-                 "used_arrays")
+    __slots__ = ("graph", "out_tree", "refs", "guard_sites", "guard_context", "loops")
 
     def __init__(self, graph, out_tree, refs, guard_sites, guard_context=()) -> None:
         self.graph = graph
@@ -34,7 +33,6 @@ class Traced:
         self.guard_sites = guard_sites
         self.guard_context = guard_context  # per guard: builder.guard_context()
         self.loops: tuple = ()  # what loop lifting did (transforms/loops.py)
-        self.used_arrays: frozenset = frozenset()  # ids of live NumPy arrays read as inputs
 
 
 def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit: list,
@@ -83,7 +81,6 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
     traced = Traced(graph, out_tree, [t for _, t in b.refs], list(b.guard_sites),
                     list(b.guard_context))
     traced.loops = tuple(b.nested_loops)
-    traced.used_arrays = frozenset(b.used_arrays)
     return traced
 
 
