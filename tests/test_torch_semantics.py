@@ -383,7 +383,7 @@ LAYOUTS = {
     "zeros_like(x.t())": lambda t: t.zeros_like(_t(t, A46).t()),
     "ones_like(x.t())": lambda t: t.ones_like(_t(t, A46).t()),
     "full_like(x.t())": lambda t: t.full_like(_t(t, A46).t(), 2.0),
-    "empty_like(x.t()) * 0": lambda t: t.empty_like(_t(t, A46).t()) * 0,
+    "empty_like(x.t()).fill_": lambda t: t.empty_like(_t(t, A46).t()).fill_(1.5),
     # nn: convolution and pooling outputs are row-major (the 60-minute blitz's x.view(-1, n))
     "conv2d": lambda t: t.nn.functional.conv2d(_t(t, C4), _t(t, W4)),
     "conv2d + bias": lambda t: t.nn.functional.conv2d(_t(t, C4), _t(t, W4), _t(t, np.ones(4))),
