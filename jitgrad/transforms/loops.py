@@ -39,10 +39,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
+from jitgrad import dtypes
 from jitgrad.ir.graph import Eqn, Graph, Lit, Source, Var
-from jitgrad.ir.primitive import TupleAval
+from jitgrad.ir.primitive import Aval, TupleAval
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.loops import tuple_get_p, while_p
+from jitgrad.transforms.induction import NotInduction, add_counters, split_state
 
 
 class LoopReport(NamedTuple):
@@ -72,7 +76,8 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
     reports: dict = {}
     tried: set = set()
     while True:
-        runs = [r for r in _runs(g, contexts) if (r[0], r[1][0]) not in tried]
+        opened: set = set()
+        runs = [r for r in _runs(g, contexts, opened) if (r[0], r[1][0]) not in tried]
         if not runs:
             break
         # Innermost first: an outer loop's iterations can only match once the inner loop in
@@ -93,9 +98,12 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
             # body, not a loop: the loop around it is tried instead (its branch a cond).
             continue
         try:
-            g = _lift(g, pos, contexts)
+            g = _lift(g, pos, contexts, (key, pos[0]) in opened)
             reports[key] = LoopReport(site, True, trips, "", key)
         except _NotLiftable as why:
+            if (key, pos[0]) in opened:
+                reports.setdefault(key, LoopReport(site, False, trips, str(why), key))
+                continue
             try:  # iterations that took the two sides of an if: one body with a cond
                 g2, pos2 = rewrite_branches(g, pos, contexts)
                 g = _lift(g2, pos2, contexts)
@@ -135,9 +143,11 @@ def _straddled(runs: list, key, pos: list):
     return None
 
 
-def _runs(g: Graph, contexts: list) -> list:
+def _runs(g: Graph, contexts: list, opened: set | None = None) -> list:
     """(site key, guard positions) of each loop candidate: guards at one site whose expected
-    value is one bool several times, then the other (the exit)."""
+    value is one bool several times, then the other (the exit). With ``opened``, also the
+    last run of a site that never took the other value (a loop left by its Python part, an
+    iteration cap: ``transforms/induction.py``), each noted there by (key, first position)."""
     by_site: dict = {}
     for i, e in enumerate(g.eqns):
         if e.prim is guard_p and e.params["index"] < len(contexts):
@@ -156,6 +166,10 @@ def _runs(g: Graph, contexts: list) -> list:
             if expect != head:  # the exit: a run from pos[start] to here
                 out.append((key, pos[start:n + 1]))
                 start = n + 1
+        if opened is not None and len(pos) - start >= 3 and \
+                isinstance(g.eqns[pos[start]].params["expect"], bool):
+            out.append((key, pos[start:]))
+            opened.add((key, pos[start]))
     return out
 
 
@@ -214,13 +228,20 @@ def _state_change(contexts: list, indices: list) -> str | None:
     return None
 
 
-def _lift(g: Graph, pos: list, contexts: list) -> Graph:
+def _lift(g: Graph, pos: list, contexts: list, open_: bool = False) -> Graph:
     eqns = g.eqns
     guards = [eqns[i] for i in pos]
     expect = guards[0].params["expect"]
-    change = _state_change(contexts, [e.params["index"] for e in guards])
+    hits = [e.params["index"] for e in guards]
+    try:  # an iteration cap or other counter the header tests becomes carried state
+        counters, masked = split_state(contexts, hits)
+    except NotInduction as why:
+        raise _NotLiftable(f"{_state_change(contexts, hits)} ({why})") from None
+    change = _state_change(masked, list(range(len(masked))))
     if change:
         raise _NotLiftable(change)
+    if open_ and not any(not c.holds(len(pos) - 1) for c in counters):
+        raise _NotLiftable("the loop was left without its condition failing")
     segs = [eqns[pos[j] + 1:pos[j + 1]] for j in range(len(pos) - 1)]
     where: dict = {}  # id(var) -> (segment, position) of the equation that makes it
     for j, seg in enumerate(segs):
@@ -296,13 +317,23 @@ def _lift(g: Graph, pos: list, contexts: list) -> Graph:
             raise _NotLiftable(f"a value made inside the loop is used after it{at}: only the "
                                "values it carries from one iteration to the next can be")
     body, outer = _body(segs[1], sig, carried, qp[0])
-    w = Var(TupleAval(tuple(init[q].aval for q in carried)))
-    loop = Eqn(while_p, (guards[0].inputs[0], *[init[q] for q in carried], *outer), w,
-               {"body": body, "expect": expect, "n_carry": len(carried), "tape": False},
+    starts, consts = [], list(g.consts)
+    if counters:
+        try:
+            body = add_counters(body, counters, expect, len(carried))
+        except NotInduction as why:
+            raise _NotLiftable(str(why)) from None
+        for c in counters:
+            starts.append(Var(Aval((), dtypes.int64)))
+            consts.append((starts[-1], np.array(c.start, np.int64)))
+    n_carry = len(carried) + len(counters)
+    w = Var(TupleAval(tuple(init[q].aval for q in carried) + tuple(v.aval for v in starts)))
+    loop = Eqn(while_p, (guards[0].inputs[0], *[init[q] for q in carried], *starts, *outer), w,
+               {"body": body, "expect": expect, "n_carry": n_carry, "tape": False},
                guards[0].src)
     gets = [Eqn(tuple_get_p, (w,), last[q].out, {"index": i}, last[q].src)
             for i, q in enumerate(carried)]
-    return Graph(g.consts, g.inputs, (*eqns[:pos[0]], loop, *gets, *after), g.outputs)
+    return Graph(consts, g.inputs, (*eqns[:pos[0]], loop, *gets, *after), g.outputs)
 
 
 def _body(seg, sig, carried: list, qp: int) -> tuple[Graph, list]:

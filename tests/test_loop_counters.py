@@ -1,0 +1,118 @@
+"""Python induction variables in lifted loops (``transforms/induction.py``): an iteration cap
+becomes a carried int64 and its test part of the loop's condition, so one trace serves every trip
+count, capped or not. Each program is checked against eager at every call; the ones the bytecode
+does not prove stay one trace per trip count and stay right."""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from tests.test_loops import _inputs, check
+
+CAP = 7
+
+
+def newton_capped(a, x):
+    # The issue's shape: a residual test and an iteration cap, in that order.
+    it = 0
+    while ((x * x - a).abs() > 1e-10 * a).any() and it < 8:
+        x = x - (x * x - a) / (2 * x)
+        it += 1
+    return x.sum()
+
+
+def cap_first(x):
+    it = 0
+    while it < 6 and x.sum() < 100:
+        x = x * 2
+        it += 1
+    return x.sum()
+
+
+def cap_global(x):
+    n = 0
+    while x.sum() < 100 and n < CAP:
+        x = x * 1.5 + 0.1
+        n = n + 1
+    return (x * x).sum()
+
+
+def cap_local_down(x, limit=5):
+    k = limit
+    while x.sum() < 100 and k > 0:
+        x = x * 2
+        k -= 1
+    return x.sum()
+
+
+def counter_read_after(x):
+    it = 0
+    while x.sum() < 100 and it < 6:
+        x = x * 2
+        it += 1
+    return x.sum() * it  # the count is used: not a counter the loop may hide
+
+
+def counter_stepped_sometimes(x):
+    it = 0
+    while x.sum() < 100 and it < 6:
+        x = x * 2
+        if x.sum() > 20:
+            it += 1
+    return x.sum()
+
+
+def cap_or(x):
+    it = 0
+    while x.sum() < 100 or it < 3:
+        x = x * 2
+        it += 1
+    return x.sum()
+
+
+def counter_read_in_body(x):
+    it = 0
+    while x.sum() < 100 and it < 6:
+        x = x * (1.5 if it < 2 else 2.0)
+        it += 1
+    return x.sum()
+
+
+SCALES = [1e-3, 30.0, 0.5, 60.0, 200.0, 1e-5, 3.0]
+
+
+@pytest.mark.parametrize("target", ["reference", "numba-cpu"])
+def test_newton_with_an_iteration_cap_is_one_trace(target):
+    rng = np.random.default_rng(0)
+    arg_sets = [[rng.uniform(1, 9, 3) * s, np.full(3, x0)]
+                for s, x0 in [(1.0, 1.0), (100.0, 1.0), (1e4, 1.0), (2.0, 1.5), (1e8, 1.0)]]
+    f = check(newton_capped, arg_sets, argnums=(0, 1), target=target)
+    info = f.cache_info()
+    assert info.traces == 1, info
+    assert "lifted" in info.loops[0]
+    text = f.lower(*[jg.tensor(a) for a in arg_sets[0]]).as_text("forward")
+    assert "while[" in text and "8:i64" in text
+
+
+@pytest.mark.parametrize("fn", [cap_first, cap_global, cap_local_down])
+def test_caps_in_every_form_stay_right_and_lift(fn):
+    f = check(fn, [[a] for a in _inputs((2,), SCALES)], target="reference")
+    info = f.cache_info()
+    # A trace that leaves by the cap before the data test is evaluated cannot show the loop's
+    # exit; one that leaves by the data test can, and serves every later call.
+    assert info.traces <= 2 and any("lifted" in s for s in info.loops), info
+
+
+@pytest.mark.parametrize("fn", [counter_read_after, counter_stepped_sometimes, cap_or,
+                                counter_read_in_body])
+def test_counters_the_bytecode_does_not_prove_stay_unlifted_and_right(fn):
+    f = check(fn, [[a] for a in _inputs((2,), SCALES)], target="reference")
+    info = f.cache_info()
+    assert not any(": lifted (" in s for s in info.loops), info.loops
+    assert info.traces > 1
+
+
+def test_the_cap_in_a_module_constant_is_read_from_the_trace():
+    f = check(cap_global, [[a] for a in _inputs((2,), [1e-3, 50.0])], target="reference")
+    text = f.lower(jg.tensor(np.ones(2))).as_text("forward")
+    assert f"{CAP}:i64" in text
