@@ -2,14 +2,18 @@
 
 import doctest
 import importlib
-import pkgutil
+import pathlib
 
 import pytest
 
 import jitgrad
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(jitgrad.__path__, "jitgrad.")
-                 if not m.name.endswith("__main__"))
+# Every module file, namespace packages included (``trace/`` and ``transforms/`` have no
+# ``__init__.py``, and ``pkgutil.walk_packages`` does not look into them).
+_ROOT = pathlib.Path(jitgrad.__file__).parent
+MODULES = sorted(
+    ".".join(("jitgrad", *p.relative_to(_ROOT).with_suffix("").parts)).removesuffix(".__init__")
+    for p in _ROOT.rglob("*.py") if p.name != "__main__.py" and "__pycache__" not in p.parts)
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -21,6 +21,7 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.backends import aot, numba_pieces, numba_random, numba_segments  # noqa: F401
+from jitgrad.backends.base import Backend, Executable
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST, SEGMENT_LINES
@@ -484,7 +485,7 @@ def scalar_expr(e, args: list[str], vector: bool = False) -> str:
     return text
 
 
-class NumbaExecutable:
+class NumbaExecutable(Executable):
     """Calls the compiled kernel: contiguous inputs in, guard failures out as exceptions.
 
     The call itself is a few lines of Python generated for this kernel's inputs and outputs
@@ -603,11 +604,12 @@ def numba_type(dtype: str, ndim: int):
     return numba.types.Array(scalar, ndim, "C") if ndim else scalar
 
 
-class NumbaCPUBackend:
+class NumbaCPUBackend(Backend):
     """Compiles each trace to one ``@njit`` kernel; falls back to the reference interpreter for
     a trace it cannot generate or Numba cannot compile (logged under JITGRAD_LOG=compile)."""
 
     name = "numba-cpu"
+    defers_compile = True
 
     def compile(self, graph: Graph):
         from jitgrad.backends.reference import ReferenceExecutable

@@ -18,6 +18,7 @@ import threading
 
 import numpy as np
 
+from jitgrad.backends.base import Backend, Executable
 from jitgrad.backends.loop_emitter import emit_body
 from jitgrad.backends.numba_cpu import _broadcast_index, scalar_expr
 from jitgrad.backends.numba_cuda_calls import CudaCallsMixin, _strides
@@ -398,7 +399,7 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
 
 
 
-class CudaExecutable:
+class CudaExecutable(Executable):
     """Runs the driver: arguments (host or device arrays) in, ``DeviceArray``s out; a failed
     guard (read back from the device) raises ``GuardFailure``."""
 
@@ -436,7 +437,7 @@ class CudaExecutable:
         return self.source
 
 
-class HostExecutable:
+class HostExecutable(Executable):
     """A trace with something the CUDA backend has no kernel for (a ``prod`` reduction): the
     NumPy interpreter runs it on host copies, and the results go to the device like any other."""
 
@@ -462,8 +463,9 @@ class HostExecutable:
                 "runs it on the host and the results are copied to the device\n" + str(self.graph))
 
 
-class NumbaCUDABackend:
+class NumbaCUDABackend(Backend):
     name = "numba-cuda"
+    on_device = True
 
     def compile(self, graph: Graph):
         from jitgrad.backends import disk_cache

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from jitgrad.backends.base import Backend, Executable
 from jitgrad.ir.graph import Graph
 from jitgrad.ir.interpret import interpret
 
 
-class ReferenceExecutable:
+class ReferenceExecutable(Executable):
     __slots__ = ("graph", "note")
 
     def __init__(self, graph: Graph, note: str | None = None) -> None:
@@ -26,7 +27,7 @@ class ReferenceExecutable:
                 "the optimized IR\n" + str(self.graph))
 
 
-class ReferenceBackend:
+class ReferenceBackend(Backend):
     name = "reference"
 
     def compile(self, graph: Graph) -> ReferenceExecutable:

@@ -91,7 +91,7 @@ class Runtime(ResultsMixin, EagerMixin):
         ls, t = flatten(kwargs, "keyword arguments", extras=extras)
         leaves.extend(ls)
         trees.append(t)
-        if self.target != "cuda":
+        if not self.backend.on_device:
             for x in leaves:
                 if type(x) is DeviceLeaf:
                     raise TypeError(f"{x.where} is a CUDA device array, but this function was "
@@ -177,7 +177,7 @@ class Runtime(ResultsMixin, EagerMixin):
         # Tracing time counts as compile time (it is what a call pays before running).
         self.compile_seconds += time.perf_counter() - t0
         guarded = config.defer_guarded and bool(optimized.guards)
-        if self.backend.name == "numba-cpu" and (guarded or config.compile_after != 0):
+        if self.backend.defers_compile and (guarded or config.compile_after != 0):
             # The interpreter runs the trace's first calls (config.compile_after): a trace
             # that still branches on data may serve a single call (a trip count that a lifted
             # loop makes obsolete), and any may serve fewer calls than a compile would repay.
@@ -446,7 +446,7 @@ class Runtime(ResultsMixin, EagerMixin):
     def finish(self, node: TraceNode, call: Call, outs: list):
         for i in node.copy_out:
             outs[i] = outs[i].copy()  # ndarray or DeviceArray: a copy either way
-        if not getattr(node.exe, "dense_outputs", False):
+        if not node.exe.dense_outputs:
             # As ``_result_lines``: every host result is a dense, writable array of its own.
             for i, o in enumerate(outs):
                 if type(o) is np.ndarray and not (o.flags.writeable and o.flags.c_contiguous):
@@ -476,10 +476,10 @@ class Runtime(ResultsMixin, EagerMixin):
         while stack:
             node = stack.pop()
             stack.extend(node.children.values())
-            for name, src, why in getattr(node.exe, "host_ops", ()):
+            for name, src, why in node.exe.host_ops:
                 where = f" at {src.file}:{src.line}" if src else ""
                 yield f"{name}{where} runs on the host ({why})"
-            note = getattr(node.exe, "note", None)
+            note = node.exe.note
             if note:
                 yield f"a trace runs on the interpreter ({note})"
 

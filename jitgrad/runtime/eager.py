@@ -27,7 +27,7 @@ class EagerMixin:
 
     def eager(self, args: tuple, kwargs: dict):
         out = _own_results(self._eager(args, kwargs), self._input_arrays(args, kwargs))
-        if self.target == "cuda":  # results as the compiled path gives them: on the device
+        if self.backend.on_device:  # results as the compiled path gives them: on the device
             out = _to_device_tree(out)
         return out
 

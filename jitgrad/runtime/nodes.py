@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jitgrad._settings import config, log as _log
+from jitgrad.backends.base import Executable
 from jitgrad.ir.graph import Var
 from jitgrad.trace.pytree import TENSOR_LEAF
 
@@ -54,7 +55,7 @@ class TraceNode:
         self.exe = exe
         self.children: dict = {}
         self.build = self.build_trees = None  # Runtime._builder's result, for these arg trees
-        self.copy_out = _shared_outputs(optimized, getattr(exe, "pools_intermediates", False))
+        self.copy_out = _shared_outputs(optimized, exe.pools_intermediates)
 
 
 def _shared_outputs(graph, pooled: bool) -> tuple:
@@ -106,7 +107,7 @@ def _lifted_at(node: TraceNode, site_key) -> bool:
     return site_key is not None and any(r.lifted and r.key == site_key for r in node.traced.loops)
 
 
-class _Deferred:
+class _Deferred(Executable):
     """The executable of a CPU trace until it compiles: the interpreter runs its calls until
     ``min_calls`` of them passed its guards (two for a trace with guards,
     ``config.defer_guarded``) and they took ``config.compile_after`` seconds (by default, as
@@ -172,9 +173,6 @@ class _Deferred:
                             f"interpreted call{'s' if self.calls != 1 else ''} "
                             f"({self.seconds * 1e3:.1f} ms)")
         return exe
-
-    host_ops: tuple = ()
-    kernels: tuple = ()
 
     def text(self) -> str:
         return self.promote().text()

@@ -22,7 +22,7 @@ class ResultsMixin:
         and out where the tree structure matters."""
         plain = node.traced.out_tree == _TENSOR and (self.mode == "jit" or all(
             call.trees[i] == _TENSOR for i in self._argnums()))
-        return plain and self.target != "cuda" and not self.has_aux
+        return plain and not self.backend.on_device and not self.has_aux
 
     def _result_lines(self, node: TraceNode, outs: list[str]) -> list[str]:
         """Straight-line code building the result from output arrays ``outs`` (expressions):
@@ -30,8 +30,8 @@ class ResultsMixin:
         ``dense_outputs``, of any that is not a writable C-contiguous array; Tensor objects;
         the result tuple."""
         lines = []
-        new = getattr(node.exe, "new_outputs", ())  # outputs the executable made on this call
-        dense = getattr(node.exe, "dense_outputs", False)
+        new = node.exe.new_outputs  # outputs the executable made on this call
+        dense = node.exe.dense_outputs
         for i, src in enumerate(outs):
             if i in node.copy_out and i not in new:
                 src += ".copy()"
@@ -73,7 +73,7 @@ class ResultsMixin:
         if steady is not None:
             return steady.source
         why = []
-        if getattr(node.exe, "steady", None) is None:
+        if node.exe.steady is None:
             why.append(f"the {type(node.exe).__name__} makes no call function")
         if not self._plain(node, call):
             why.append("the arguments or results are nested, on a device, or with aux")
@@ -89,7 +89,7 @@ class ResultsMixin:
         number's value) and those of the tensors it reads from closures, globals and outside
         (inputs after the arguments'), itself, and returns ``_MISS`` when any differs from
         this call's. A differentiated number becomes its 0-d input. Else None."""
-        make = getattr(node.exe, "steady", None)
+        make = node.exe.steady
         if make is None or not self._plain(node, call):
             return None
         n = len(args)

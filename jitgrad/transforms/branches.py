@@ -15,7 +15,7 @@ traces, in one kernel. Guards after the ``if`` stay in their side.
 >>> g = jitgrad.grad(f, target="reference")
 >>> [round(v, 4) for v in g(jitgrad.tensor([1.0])).tolist() + g(jitgrad.tensor([-1.0])).tolist()]
 [0.9093, 3.6372]
->>> g.cache_info().traces, "cond[" in g.lower(jitgrad.tensor([1.0])).as_text("forward")
+>>> g.cache_info().traces, " cond " in g.lower(jitgrad.tensor([1.0])).as_text("forward")
 (2, True)
 """
 

@@ -13,8 +13,8 @@ inputs need gradients) and inside an enclosing trace (each op becomes an equatio
 >>> fn = trace_graph(lambda x: x.sin() * 2, (jitgrad.tensor([0.0, 1.0]),))
 >>> print(fn.graph)
 { lambda ; a:f32[2]. let
-    b:f32[2] = sin a
-    c:f32[2] = mul b 2.0:f32
+    b:f32[2] = sin a          # <doctest ...>:1
+    c:f32[2] = mul b 2.0:f32  # <doctest ...>:1
   in (c,) }
 >>> replay(fn.graph, fn.inputs((jitgrad.tensor([0.0, 3.0]),)))[0]
 tensor([0.0000, 0.2822])
