@@ -36,7 +36,8 @@ def format_tensor(arr: np.ndarray, dtype: dtypes.DType, suffix: str = "") -> str
         base = _float_formatter(arr)
         sample = arr if arr.size <= 1000 else np.concatenate(
             [arr.reshape(-1)[:3], arr.reshape(-1)[-3:]])
-        width = max((len(base(v)) for v in sample.reshape(-1)), default=0)
+        # As torch: the width of the finite values; inf and nan are not padded out to theirs
+        width = max((len(base(v)) for v in sample.reshape(-1) if np.isfinite(v)), default=0)
         fmt = {"float_kind": lambda v: base(v).rjust(width)}
     else:
         fmt = None

@@ -59,11 +59,14 @@ def _windows(x, kernel, stride, padding, dilation, fill: float, what: str):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
            groups: int = 1):
-    """2-D convolution (cross-correlation, as torch) of ``input`` (N, C, H, W) with ``weight``
-    (OC, C / groups, KH, KW)."""
+    """2-D convolution (cross-correlation, as torch) of ``input`` (N, C, H, W), or unbatched
+    (C, H, W), with ``weight`` (OC, C / groups, KH, KW)."""
+    if input.ndim == 3 and weight.ndim == 4:  # unbatched: a batch of one, as torch
+        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation,
+                      groups).squeeze(0)
     if input.ndim != 4 or weight.ndim != 4:
-        raise ShapeError(f"conv2d: expected a 4-D input (N, C, H, W) and weight, got shapes "
-                         f"{list(input.shape)} and {list(weight.shape)}")
+        raise ShapeError(f"conv2d: expected a 3-D (unbatched) or 4-D (batched) input and a 4-D "
+                         f"weight, got shapes {list(input.shape)} and {list(weight.shape)}")
     n, c = input.shape[:2]
     oc, cg, kh, kw = weight.shape
     if groups < 1 or c % groups or oc % groups or cg * groups != c:
@@ -99,10 +102,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A002
            groups: int = 1):
-    """1-D convolution of ``input`` (N, C, L) with ``weight`` (OC, C / groups, K)."""
+    """1-D convolution of ``input`` (N, C, L), or unbatched (C, L), with ``weight``
+    (OC, C / groups, K)."""
+    if input.ndim == 2 and weight.ndim == 3:  # unbatched: a batch of one, as torch
+        return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation,
+                      groups).squeeze(0)
     if input.ndim != 3 or weight.ndim != 3:
-        raise ShapeError(f"conv1d: expected a 3-D input (N, C, L) and weight, got shapes "
-                         f"{list(input.shape)} and {list(weight.shape)}")
+        raise ShapeError(f"conv1d: expected a 2-D (unbatched) or 3-D (batched) input and a 3-D "
+                         f"weight, got shapes {list(input.shape)} and {list(weight.shape)}")
     one = lambda v: (1, v) if isinstance(v, int) else (1, *v)  # noqa: E731
     if not isinstance(padding, str):
         padding = (0, padding) if isinstance(padding, int) else (0, *padding)
@@ -112,28 +119,50 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: A002
-               ceil_mode: bool = False):
-    """The largest element of each window; the gradient goes to it alone (the first of equal
-    ones), as torch's."""
+               ceil_mode: bool = False, return_indices: bool = False):
+    """The largest element of each window of ``input`` (N, C, H, W) or unbatched (C, H, W);
+    the gradient goes to it alone (the first of equal ones), as torch's. With
+    ``return_indices``, also where each came from: its index in the flattened H * W plane."""
+    if input.ndim == 3:  # unbatched: a batch of one, as torch
+        out = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode,
+                         return_indices)
+        return (out[0].squeeze(0), out[1].squeeze(0)) if return_indices else out.squeeze(0)
+    if input.ndim != 4:
+        raise ShapeError(f"max_pool2d: expected a 3-D (unbatched) or 4-D (batched) input, got "
+                         f"shape {list(input.shape)}")
     if ceil_mode:
         raise NotImplementedError("max_pool2d: ceil_mode=True is not supported")
     k = _pair(kernel_size, "kernel_size")
     p = _pair(padding, "padding")
+    s = _pair(stride if stride is not None else k, "stride")
+    d = _pair(dilation, "dilation")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"max_pool2d: pad should be at most half of the effective kernel size, "
                          f"but got pad={p} and kernel_size={k}")
-    win, (oh, ow) = _windows(input, k, _pair(stride if stride is not None else k, "stride"), p,
-                             _pair(dilation, "dilation"), -math.inf, "max_pool2d")
+    win, (oh, ow) = _windows(input, k, s, p, d, -math.inf, "max_pool2d")
     n, c = input.shape[:2]
     flat = win.reshape(k[0] * k[1], -1)
     best = flat.argmax(0)
     out = flat[best, factories.arange(flat.shape[1])]
-    return out.reshape(oh, ow, n, c).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's
+    out = out.reshape(oh, ow, n, c).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's
+    if not return_indices:
+        return out
+    # Window element k sits at row oh_i * sh + (k // kw) * dh - ph of the unpadded input (and
+    # likewise for columns); each window's best, as a flat index into its H * W plane.
+    kr, kc = (best // k[1]).reshape(oh, ow, n, c), (best % k[1]).reshape(oh, ow, n, c)
+    r0 = factories.tensor((np.arange(oh) * s[0] - p[0]).reshape(oh, 1, 1, 1))
+    c0 = factories.tensor((np.arange(ow) * s[1] - p[1]).reshape(1, ow, 1, 1))
+    at = (r0 + kr * d[0]) * input.shape[3] + c0 + kc * d[1]
+    return out, at.permute(2, 3, 0, 1).contiguous()
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002
                count_include_pad: bool = True, divisor_override=None):
-    """The mean of each window (zero padding counted, as torch's default)."""
+    """The mean of each window of ``input`` (N, C, H, W) or unbatched (C, H, W); zero padding
+    counted, as torch's default."""
+    if input.ndim == 3:  # unbatched: a batch of one, as torch
+        return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, ceil_mode,
+                          count_include_pad, divisor_override).squeeze(0)
     if ceil_mode or not count_include_pad or divisor_override is not None:
         raise NotImplementedError("avg_pool2d: only ceil_mode=False, count_include_pad=True and "
                                   "no divisor_override are supported")
@@ -164,8 +193,20 @@ class _ConvNd(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        # torch's: settings left at their defaults (no padding, dilation 1, one group) go unsaid
+        n = len(self.kernel_size)
+        tup = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * n  # noqa: E731
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={tup(self.kernel_size)}, "
+             f"stride={tup(self.stride)}")
+        if isinstance(self.padding, str):
+            s += f", padding={self.padding}"
+        elif any(tup(self.padding)):
+            s += f", padding={tup(self.padding)}"
+        if any(d != 1 for d in tup(self.dilation)):
+            s += f", dilation={tup(self.dilation)}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + (", bias=False" if self.bias is None else "")
 
 
 class Conv2d(_ConvNd):
@@ -195,14 +236,20 @@ class Conv1d(_ConvNd):
 
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 ceil_mode: bool = False) -> None:
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.dilation, self.ceil_mode = dilation, ceil_mode
+        self.return_indices = return_indices
 
     def forward(self, x):
         return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                          self.ceil_mode)
+                          self.ceil_mode, self.return_indices)
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(Module):
@@ -212,3 +259,7 @@ class AvgPool2d(Module):
 
     def forward(self, x):
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"

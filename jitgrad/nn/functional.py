@@ -31,7 +31,10 @@ def _reduce(x, reduction: str, name: str | None = None):
 
 def linear(x, weight, bias=None):
     out = ops.matmul(x, weight.t())
-    return out if bias is None else out + bias
+    if bias is None:
+        return out
+    # torch fuses a 2-D input's product and bias into one addmm: its grad_fn says so
+    return rename(out + bias, "AddmmBackward0") if x.ndim == 2 else out + bias
 
 
 def leaky_relu(x, negative_slope: float = 0.01):
@@ -122,42 +125,102 @@ def _check_targets(target, n_classes: int, ignore_index: int | None = None) -> N
                          f"must lie in [0, {n_classes})")
 
 
-def nll_loss(log_probs, target, weight=None, reduction: str = "mean"):
-    """Negative log-likelihood of integer class ``target`` under ``log_probs`` (N, C)."""
-    if log_probs.ndim != 2:
-        raise ShapeError(f"nll_loss: expected input of shape (N, C), got {tuple(log_probs.shape)}")
-    if target.dtype.is_floating_point or target.ndim != 1 or target.shape[0] != log_probs.shape[0]:
-        raise ShapeError(f"nll_loss: expected an integer target of shape ({log_probs.shape[0]},), "
-                         f"got {target.dtype.name}{list(target.shape)}")
-    _check_targets(target, log_probs.shape[1])
-    picked = log_probs[ops.arange(log_probs.shape[0]), target]
-    if weight is not None:
-        w = weight[target]
-        loss = -picked * w
-        if reduction == "mean":
-            return rename(loss.sum() / w.sum(), "NllLossBackward0")
-        return _reduce(loss, reduction, "NllLossBackward0")
-    return _reduce(-picked, reduction, "NllLossBackward0")
+def _class_last(x, target, op: str):
+    """``x`` (N, C, d1, ...), (N, C) or unbatched (C,), and ``target`` (N, d1, ...), (N,) or
+    0-d, checked and flattened to (M, C) and (M,)."""
+    if not isinstance(x, Tensor) or not isinstance(target, Tensor):
+        raise TypeError(f"{op}(): input and target must be Tensors")
+    if x.ndim == 0:
+        raise ShapeError(f"{op}: expected an input of shape (C,), (N, C) or (N, C, d1, ...), got "
+                         f"a 0-d tensor")
+    if target.dtype.is_floating_point or target.dtype.name == "bool":
+        raise RuntimeError(f"{op}: expected an integer (class index) target, got "
+                           f"{target.dtype.name}")
+    want = (x.shape[:1] + x.shape[2:]) if x.ndim >= 2 else ()
+    if tuple(target.shape) != tuple(want):
+        raise ShapeError(f"{op}: expected target of shape {list(want)} for input of shape "
+                         f"{list(x.shape)}, got {list(target.shape)}")
+    c = x.shape[1] if x.ndim >= 2 else x.shape[0]
+    flat = ops.movedim(x, 1, -1).reshape(-1, c) if x.ndim >= 2 else x.reshape(1, c)
+    return flat, target.reshape(-1), c
 
 
-def cross_entropy(input, target, weight=None, reduction: str = "mean",
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,  # noqa: A002
+             reduce=None, reduction: str = "mean"):
+    """Negative log-likelihood of integer class ``target`` under log-probabilities ``input``:
+    (N, C) with target (N,), (N, C, d1, ...) with target (N, d1, ...), or unbatched (C,) with
+    a 0-d target. Targets equal to ``ignore_index`` add nothing and, for ``"mean"``, count
+    nothing (the mean is over the weights of the others)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    lp, t, c = _class_last(input, target, "nll_loss")
+    _check_targets(target, c, ignore_index)
+    valid = t != ignore_index
+    safe = ops.where(valid, t, 0)  # any class: the ignored rows' picks are masked out below
+    picked = lp[ops.arange(lp.shape[0]), safe]
+    w = ops.where(valid, weight[safe], 0.0) if weight is not None else valid.to(lp.dtype)
+    loss = ops.where(valid, -picked * w, 0.0) if weight is not None else \
+        ops.where(valid, -picked, 0.0)
+    if reduction == "none":
+        return rename(loss.reshape(tuple(target.shape)), "NllLossBackward0")
+    if reduction == "mean":
+        return rename(loss.sum() / w.sum(), "NllLossBackward0")
+    return _reduce(loss, reduction, "NllLossBackward0")
+
+
+def _legacy_reduction(size_average, reduce, reduction: str) -> str:
+    """torch's deprecated ``size_average``/``reduce`` flags, as its ``legacy_get_string``."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return "none" if not reduce else ("mean" if size_average else "sum")
+
+
+def cross_entropy(input, target, weight=None, size_average=None,  # noqa: A002
+                  ignore_index: int = -100, reduce=None, reduction: str = "mean",
                   label_smoothing: float = 0.0):
-    """Softmax cross-entropy of logits ``input`` (N, C) against class indices or probabilities."""
+    """Softmax cross-entropy of logits ``input`` ((N, C), (N, C, d1, ...) or unbatched (C,))
+    against class indices (``ignore_index`` skipped) or class probabilities of ``input``'s
+    shape; ``label_smoothing`` mixes in the uniform distribution over the C classes, as
+    torch."""
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         raise TypeError("cross_entropy(): input and target must be Tensors")
-    lp = log_softmax(input, dim=1)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
+                         f"{label_smoothing}")
+    if input.ndim == 0:
+        raise ShapeError("cross_entropy: expected an input of shape (C,), (N, C) or "
+                         "(N, C, d1, ...), got a 0-d tensor")
+    cdim = 1 if input.ndim >= 2 else 0
+    lp = log_softmax(input, dim=cdim)
+    c = input.shape[cdim]
+    wb = None if weight is None else weight.reshape((c,) + (1,) * (input.ndim - cdim - 1))
     if target.dtype.is_floating_point:
         if tuple(target.shape) != tuple(input.shape):
             raise ShapeError(f"cross_entropy: probability targets must have the input's shape "
                              f"{tuple(input.shape)}, got {tuple(target.shape)}")
-        return _reduce(-(target * lp).sum(1), reduction)
-    if label_smoothing:
-        n = input.shape[1]
-        nll = nll_loss(lp, target, weight, reduction="none")
-        smooth = -lp.mean(1)
-        return _reduce((1 - label_smoothing) * nll + label_smoothing * smooth, reduction) \
-            if n else nll
-    return nll_loss(lp, target, weight, reduction)
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + label_smoothing / c
+        per = -(target * lp if wb is None else target * lp * wb).sum(cdim)
+        if reduction == "mean":
+            return per.sum() / (input.numel() // c if c else 1)
+        return _reduce(per, reduction)
+    nll = nll_loss(lp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if not label_smoothing:
+        return nll
+    # The uniform part: -sum_c w_c lp_c per position (0 where ignored), reduced as nll is.
+    valid = target != ignore_index
+    smooth = ops.where(valid, -(lp if wb is None else lp * wb).sum(cdim), 0.0)
+    if reduction == "mean":
+        if weight is None:
+            smooth = smooth.sum() / valid.sum()
+        else:
+            smooth = smooth.sum() / ops.where(valid, weight[ops.where(valid, target, 0)],
+                                              0.0).sum()
+    elif reduction == "sum":
+        smooth = smooth.sum()
+    return (1 - label_smoothing) * nll + smooth * (label_smoothing / c)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
@@ -196,3 +259,4 @@ def one_hot(target, num_classes: int = -1):
 
 from jitgrad.nn.norm import batch_norm, dropout, embedding, layer_norm  # noqa: E402,F401
 from jitgrad.nn.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402,F401
+from jitgrad.nn.attention import scaled_dot_product_attention  # noqa: E402,F401

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
+import numpy as np
+
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
 from jitgrad.nn import functional as F
@@ -22,7 +24,15 @@ from jitgrad.nn.parameter import Parameter
 
 
 class Linear(Module):
-    """``y = x @ W.T + b`` with torch's default initialisation (Kaiming-uniform, a = sqrt(5))."""
+    """``y = x @ W.T + b`` with torch's default initialisation (Kaiming-uniform, a = sqrt(5)).
+
+    >>> import jitgrad
+    >>> fc = jitgrad.nn.Linear(3, 2)
+    >>> fc
+    Linear(in_features=3, out_features=2, bias=True)
+    >>> fc(jitgrad.ones(4, 3)).grad_fn.name()
+    'AddmmBackward0'
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype=None) -> None:
@@ -51,6 +61,50 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class LazyLinear(Linear):
+    """A ``Linear`` whose ``in_features`` is read from its first input, as
+    ``torch.nn.LazyLinear``. Until then its parameters are empty placeholders; the first call
+    fills the same Parameter objects in place (an optimizer made afterwards sees them), draws
+    torch's default initialisation, and the module becomes a plain ``Linear``.
+
+    >>> import jitgrad
+    >>> fc = jitgrad.nn.LazyLinear(2)
+    >>> fc
+    LazyLinear(in_features=0, out_features=2, bias=True)
+    >>> fc(jitgrad.ones(5, 7)).shape
+    jitgrad.Size([5, 2])
+    >>> fc
+    Linear(in_features=7, out_features=2, bias=True)
+    """
+
+    def __init__(self, out_features: int, bias: bool = True, dtype=None) -> None:
+        Module.__init__(self)
+        self.in_features, self.out_features = 0, out_features
+        self.weight = Parameter(factories.empty(0, dtype=dtype))
+        if bias:
+            self.bias = Parameter(factories.empty(0, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.in_features:  # nothing to draw before the shapes are known
+            super().reset_parameters()
+
+    def forward(self, x):
+        if x.ndim == 0:
+            raise ShapeError("LazyLinear: the input must have at least one dimension (its last "
+                             "one gives in_features), got a 0-d tensor")
+        n = int(x.shape[-1])
+        # The same Parameter objects get their real shape: references held elsewhere stay valid.
+        self.weight._value = np.empty((self.out_features, n), dtype=self.weight._value.dtype)
+        if self.bias is not None:
+            self.bias._value = np.empty((self.out_features,), dtype=self.bias._value.dtype)
+        self.in_features = n  # (an attribute write: compiled functions see the change)
+        self.reset_parameters()
+        self.__class__ = Linear
+        return self.forward(x)
 
 
 class Sequential(Module):
@@ -102,6 +156,192 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
 
+class ModuleDict(Module):
+    """Sub-modules held by name, as ``torch.nn.ModuleDict`` (insertion order kept).
+
+    >>> import jitgrad
+    >>> heads = jitgrad.nn.ModuleDict({"a": jitgrad.nn.Linear(2, 1), "b": jitgrad.nn.Tanh()})
+    >>> list(heads), [n for n, _ in heads.named_parameters()]
+    (['a', 'b'], ['a.weight', 'a.bias'])
+    """
+
+    def __init__(self, modules=None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: {key!r} must be a Module, got {type(module).__name__}")
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key) -> bool:
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        return self._modules.pop(key)
+
+    def clear(self) -> None:
+        self._modules.clear()
+
+    def update(self, modules) -> None:
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for i, kv in enumerate(pairs):
+            if not isinstance(kv, Module) and len(kv) == 2:
+                self[kv[0]] = kv[1]
+            else:
+                raise TypeError(f"ModuleDict.update: element #{i} should be a (name, module) "
+                                f"pair, got {type(kv).__name__}")
+
+
+def _param_line(p) -> str:
+    size = "x".join(str(d) for d in p.shape)
+    return f"Parameter containing: [{p.dtype} of size {size}]"
+
+
+def _as_parameter(v):
+    if isinstance(v, Parameter):
+        return v
+    from jitgrad.tensor import Tensor
+    if isinstance(v, Tensor):
+        return Parameter(v)  # as torch: a plain tensor put in is made a Parameter
+    raise TypeError(f"expected a Parameter or a Tensor, got {type(v).__name__}")
+
+
+class ParameterList(Module):
+    """Parameters held in order, as ``torch.nn.ParameterList``; their names are ``"0"``, ``"1"``...
+
+    >>> import jitgrad
+    >>> ps = jitgrad.nn.ParameterList([jitgrad.nn.Parameter(jitgrad.ones(2)) for _ in range(2)])
+    >>> [n for n, _ in ps.named_parameters()]
+    ['0', '1']
+    """
+
+    def __init__(self, values=None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def _index(self, i: int) -> int:
+        n = len(self._parameters)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range")
+        return i % n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ParameterList(list(self._parameters.values())[i])
+        return self._parameters[str(self._index(i))]
+
+    def __setitem__(self, i: int, value) -> None:
+        self._parameters[str(self._index(i))] = _as_parameter(value)
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def append(self, value) -> "ParameterList":
+        self._parameters[str(len(self._parameters))] = _as_parameter(value)
+        return self
+
+    def extend(self, values) -> "ParameterList":
+        for v in values:
+            self.append(v)
+        return self
+
+    def __repr__(self) -> str:
+        if not self._parameters:
+            return "ParameterList()"
+        lines = [f"    ({k}): {_param_line(p)}" for k, p in self._parameters.items()]
+        return "ParameterList(\n" + "\n".join(lines) + "\n)"
+
+
+class ParameterDict(Module):
+    """Parameters held by name, as ``torch.nn.ParameterDict``.
+
+    >>> import jitgrad
+    >>> pd = jitgrad.nn.ParameterDict({"scale": jitgrad.nn.Parameter(jitgrad.ones(3))})
+    >>> pd["scale"].shape, "scale" in pd
+    (jitgrad.Size([3]), True)
+    """
+
+    def __init__(self, parameters=None) -> None:
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str):
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        self._parameters[key] = _as_parameter(value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key) -> bool:
+        return key in self._parameters
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def pop(self, key: str):
+        return self._parameters.pop(key)
+
+    def get(self, key: str, default=None):
+        return self._parameters.get(key, default)
+
+    def clear(self) -> None:
+        self._parameters.clear()
+
+    def update(self, parameters) -> None:
+        pairs = parameters.items() if hasattr(parameters, "items") else parameters
+        for k, v in pairs:
+            self[k] = v
+
+    def __repr__(self) -> str:
+        if not self._parameters:
+            return "ParameterDict()"
+        lines = [f"    ({k}): Parameter containing: [{p.type()} of size "
+                 f"{'x'.join(str(d) for d in p.shape)}]" for k, p in self._parameters.items()]
+        return "ParameterDict(\n" + "\n".join(lines) + "\n)"
+
+
 class _Act(Module):
     fn = None
 
@@ -129,6 +369,9 @@ class GELU(Module):
     def forward(self, x):
         return F.gelu(x, self.approximate)
 
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
 
 class SiLU(Module):
     def forward(self, x):
@@ -148,6 +391,9 @@ class Flatten(Module):
     def forward(self, x):
         return x.flatten(self.start_dim, self.end_dim)
 
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
 
 class Softmax(Module):
     def __init__(self, dim: int | None = None) -> None:
@@ -156,6 +402,9 @@ class Softmax(Module):
 
     def forward(self, x):
         return ops.softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 class LogSoftmax(Softmax):
@@ -207,17 +456,26 @@ class KLDivLoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    def __init__(self, weight=None, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
-        super().__init__(reduction)
-        self.weight, self.label_smoothing = weight, label_smoothing
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        self.weight, self.ignore_index = weight, ignore_index
+        self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return F.cross_entropy(input, target, self.weight, self.reduction, self.label_smoothing)
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 class NLLLoss(_Loss):
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(F._legacy_reduction(size_average, reduce, reduction))
+        self.weight, self.ignore_index = weight, ignore_index
+
     def forward(self, input, target):
-        return F.nll_loss(input, target, reduction=self.reduction)
+        return F.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                          reduction=self.reduction)
 
 
 class BCELoss(_Loss):

@@ -134,17 +134,19 @@ class Module:
 
     # -- traversal ---------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        # Depth first, in registration order, as torch: parameters() and state_dict() list a
+        # nested model's tensors in torch's order (code zips them with torch's lists).
         seen = set()
         stack = [(prefix, self)]
         while stack:
-            name, m = stack.pop(0)
+            name, m = stack.pop()
             if id(m) in seen:
                 continue
             seen.add(id(m))
             yield name, m
-            for n, c in m._modules.items():
-                if c is not None:
-                    stack.append((f"{name}.{n}" if name else n, c))
+            kids = [(f"{name}.{n}" if name else n, c) for n, c in m._modules.items()
+                    if c is not None]
+            stack.extend(reversed(kids))
 
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
@@ -221,8 +223,18 @@ class Module:
 
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> "Module":
         """``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(tensor)``: casts the
-        floating-point parameters in place; a device other than the CPU is an error."""
+        floating-point parameters in place; a device other than the CPU is an error.
+
+        ``to("meta")`` is accepted and keeps the parameters' values: torch moves a model to
+        the meta device to make a stateless template for ``func.functional_call``, which only
+        needs the module's structure, and jitgrad has no storage-less tensors."""
         from jitgrad import devices
+
+        def is_meta(d) -> bool:
+            return isinstance(d, (str, devices.device)) and devices.is_device(d) \
+                and devices.device(d).type == "meta"
+        args = tuple(a for a in args if not is_meta(a))
+        device = None if is_meta(device) else device
         dtype, _ = devices.to_args(args, dtype, device)
         return self if dtype is None else self._cast(dtype)
 
