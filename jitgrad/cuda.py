@@ -17,3 +17,37 @@ def is_available() -> bool:
 def device_count() -> int:
     """GPUs that eager tensors can use: none."""
     return 0
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the current GPU's generator, as ``torch.cuda.manual_seed``: with no GPU for eager
+    tensors there is none to seed, so the call is accepted and does nothing, as torch does on a
+    machine without CUDA. ``jitgrad.manual_seed`` seeds every draw jitgrad makes.
+
+    >>> import jitgrad as torch
+    >>> torch.cuda.manual_seed(0)
+    """
+    int(seed)  # as torch: a seed must be an integer-like value
+
+
+def manual_seed_all(seed: int) -> None:
+    """Seed every GPU's generator, as ``torch.cuda.manual_seed_all``: accepted and ignored
+    (see ``manual_seed``).
+
+    >>> import jitgrad as torch
+    >>> torch.cuda.manual_seed_all(0)
+    """
+    int(seed)
+
+
+def seed_all() -> None:
+    """Seed every GPU's generator randomly: nothing to seed (see ``manual_seed``)."""
+
+
+def empty_cache() -> None:
+    """Release cached GPU memory, as ``torch.cuda.empty_cache``: there is none, so nothing."""
+
+
+def is_initialized() -> bool:
+    """Whether the CUDA state of eager tensors is initialized: never."""
+    return False

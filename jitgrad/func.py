@@ -1,5 +1,6 @@
 """Composable function transforms, as ``torch.func``: ``grad``, ``grad_and_value``, ``vjp``,
-``jvp``, ``jacrev``, ``jacfwd``, ``hessian``, ``vmap`` and ``functional_call``.
+``jvp``, ``jacrev``, ``jacfwd``, ``hessian``, ``vmap``, ``functional_call`` and
+``stack_module_state``.
 
 Each one traces the function into IR on the values it is called with and transforms the graph:
 reverse mode by the autodiff pass, forward mode by a JVP rule per primitive, ``vmap`` by a
@@ -38,7 +39,7 @@ from jitgrad.transforms.forward import jvp_replay
 from jitgrad.transforms.replay import replay, trace_graph, zeros
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "vmap",
-           "functional_call"]
+           "functional_call", "stack_module_state"]
 
 
 def _name(func) -> str:
@@ -493,3 +494,57 @@ def _owner(module, name: str, strict: bool):
         raise AttributeError(f"functional_call: {type(module).__name__} has no parameter or "
                              f"buffer named {name!r}")
     return m, leaf
+
+
+def stack_module_state(models) -> tuple[dict, dict]:
+    """The parameters and buffers of several models of one architecture, stacked along a new
+    first dim and keyed by name, as ``torch.func.stack_module_state``: ready for ``vmap`` of
+    ``functional_call`` over an ensemble. The stacked parameters are new leaves (an optimizer
+    can train them); the models' own parameters are left alone.
+
+    >>> import jitgrad
+    >>> models = [jitgrad.nn.Linear(3, 2) for _ in range(4)]
+    >>> params, buffers = stack_module_state(models)
+    >>> {k: tuple(v.shape) for k, v in params.items()}, buffers
+    ({'weight': (4, 2, 3), 'bias': (4, 2)}, {})
+    >>> x = jitgrad.ones(5, 3)
+    >>> out = vmap(lambda p, b: functional_call(models[0], (p, b), (x,)))(params, buffers)
+    >>> jitgrad.allclose(out[2], models[2](x))
+    True
+    """
+    from jitgrad.ops.shape import stack
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if len({bool(m.training) for m in models}) != 1:
+        raise RuntimeError("stack_module_state: Expected all models to have the same "
+                           "training/eval mode.")
+    if len({type(m) for m in models}) != 1:
+        raise RuntimeError(f"stack_module_state: Expected all models to be of the same class, "
+                           f"got {sorted({type(m).__name__ for m in models})}")
+
+    def stacked(kind: str, named) -> dict:
+        per_model = [dict(named(m)) for m in models]
+        names = list(per_model[0])
+        for i, d in enumerate(per_model[1:], 1):
+            if list(d) != names:
+                raise RuntimeError(f"stack_module_state: model {i} has {kind} "
+                                   f"{sorted(d)}, but model 0 has {sorted(names)}")
+        out = {}
+        for name in names:
+            ts = [d[name] for d in per_model]
+            shapes = {tuple(t.shape) for t in ts}
+            if len(shapes) != 1:
+                raise RuntimeError(f"stack_module_state: {kind[:-1]} {name!r} has different "
+                                   f"shapes across the models: {sorted(shapes)}")
+            grads = {bool(t.requires_grad) for t in ts}
+            if len(grads) != 1:
+                raise RuntimeError(f"stack_module_state: Expected {name} from each model to "
+                                   "have the same .requires_grad")
+            # A fresh leaf, unrelated to the models' parameters, as an optimizer wants it.
+            t = stack([x.detach() for x in ts])
+            out[name] = t.requires_grad_() if grads.pop() else t
+        return out
+
+    return (stacked("parameters", lambda m: m.named_parameters()),
+            stacked("buffers", lambda m: m.named_buffers()))

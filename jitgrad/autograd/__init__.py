@@ -15,6 +15,7 @@ from jitgrad.autograd.functional import backward, grad  # noqa: F401
 from jitgrad.autograd.function import Function, FunctionCtx  # noqa: F401
 from jitgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
 from jitgrad.autograd import profiler  # noqa: F401,E402
+from jitgrad.autograd import forward_ad  # noqa: F401,E402
 
 
 def Variable(data, requires_grad: bool = False, volatile: bool = False):  # noqa: N802

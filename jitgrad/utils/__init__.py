@@ -1,3 +1,4 @@
-"""Utilities as in ``torch.utils``: ``data`` (datasets and loaders)."""
+"""Utilities as in ``torch.utils``: ``data`` (datasets and loaders), ``benchmark`` (timing)
+and ``checkpoint``."""
 
-from jitgrad.utils import data  # noqa: F401
+from jitgrad.utils import benchmark, checkpoint, data  # noqa: F401
