@@ -52,6 +52,9 @@ from jitgrad.trace.implicit import LiveStateWarning  # noqa: F401
 from jitgrad import _blas  # noqa: E402
 from jitgrad.backends.disk_cache import CacheWarning  # noqa: F401
 from jitgrad.serialization import load, save  # noqa: F401
+from jitgrad.func import vmap  # noqa: F401,E402  (torch.vmap)
+from jitgrad import hub, onnx  # noqa: F401,E402  (imported by tutorials, used on request)
+from jitgrad.backends import cuda as _cuda_flags, cudnn as _cudnn, mps as _mps  # noqa: F401,E402
 
 
 def _add_out() -> None:
@@ -75,5 +78,22 @@ def numel(x: Tensor) -> int:
 
 
 from jitgrad.ops.triangular import tril, triu  # noqa: F401,E402
+from jitgrad.ops.sorting import (  # noqa: F401,E402
+    argsort, argwhere, nonzero, sort, topk, unique, unique_consecutive,
+)
+from jitgrad.ops.indexing import (  # noqa: F401,E402
+    diag, diagonal, flip, fliplr, flipud, gather, index_select, meshgrid, repeat_interleave, roll,
+    scatter, scatter_add, take_along_dim,
+)
+from jitgrad.ops.einsum import einsum  # noqa: F401,E402
+from jitgrad.ops.reduce import cumprod  # noqa: F401,E402
+from jitgrad.ops.rounding import ceil, fix, frac, round, trunc  # noqa: F401,E402,A004
+from jitgrad.ops.trig import (  # noqa: F401,E402
+    acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh, atan,
+    atan2, atanh,
+)
+from jitgrad.ops.memory_format import (  # noqa: F401,E402
+    channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
+)
 
 _blas.set_threads(config.blas_threads)  # (one thread by default: jitgrad/_blas.py)

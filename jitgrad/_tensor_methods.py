@@ -7,6 +7,7 @@ import numpy as np
 
 from jitgrad import devices, dtypes, ops
 from jitgrad.autograd import grad_mode
+from jitgrad.ops import memory_format as _formats
 from jitgrad.ops.registry import trace_state
 from jitgrad.tensor import Tensor
 
@@ -73,14 +74,26 @@ Tensor.mT = property(_mT)
 def _to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False,
         memory_format=None):
     """``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(other_tensor)``: a dtype change
-    stays in the graph; a device other than the CPU is an error."""
+    stays in the graph; a device other than the CPU is an error. ``memory_format`` lays the
+    result out as it says (a copy where the layout differs)."""
     dtype, _ = devices.to_args(args, dtype, device)
-    if dtype is None:
-        return self.clone() if copy else self
-    dt = dtypes.as_dtype(dtype)
-    if dt is self.dtype:
-        return self.clone() if copy else self
-    return ops.astype(self, dt)
+    dt = None if dtype is None else dtypes.as_dtype(dtype)
+    return _cast(self, dt, memory_format, copy, "to")
+
+
+def _cast(self, dt, memory_format, copy: bool, op: str):
+    """``self`` as dtype ``dt`` (None: its own) laid out as ``memory_format`` says: itself when
+    nothing changes, as torch."""
+    fmt = _formats.check(memory_format, op)
+    if dt is None or dt is self.dtype:
+        if fmt is None or fmt is _formats.preserve_format:
+            return self.clone() if copy else self
+        out = ops.contiguous(self, memory_format=fmt)
+        return out.clone(memory_format=fmt) if copy and out is self else out
+    out = ops.astype(self, dt)
+    if fmt is not None and out._ir is None:
+        out._value = _formats.laid_out(out._value, fmt)  # a fresh result: nothing else holds it
+    return out
 
 
 Tensor.to = _to
@@ -106,14 +119,18 @@ def _type(self, dtype=None, non_blocking: bool = False):
 
 
 Tensor.type = _type
-Tensor.float = lambda self: self.to(dtypes.float32)
-Tensor.double = lambda self: self.to(dtypes.float64)
-Tensor.long = lambda self: self.to(dtypes.int64)
-Tensor.int = lambda self: self.to(dtypes.int32)
-Tensor.short = lambda self: self.to(dtypes.int16)
-Tensor.char = lambda self: self.to(dtypes.int8)
-Tensor.byte = lambda self: self.to(dtypes.uint8)
-Tensor.bool = lambda self: self.to(dtypes.bool_)
+def _caster(dt: dtypes.DType, name: str):
+    def cast(self, memory_format=None):
+        return _cast(self, dt, memory_format, False, name)
+    cast.__name__ = name
+    cast.__doc__ = f"``self.to({dt!r})``; ``memory_format`` as ``to``'s."
+    return cast
+
+
+for _name, _dt in (("float", dtypes.float32), ("double", dtypes.float64), ("long", dtypes.int64),
+                   ("int", dtypes.int32), ("short", dtypes.int16), ("char", dtypes.int8),
+                   ("byte", dtypes.uint8), ("bool", dtypes.bool_)):
+    setattr(Tensor, _name, _caster(_dt, _name))
 Tensor.cpu = lambda self: self
 Tensor.contiguous = ops.contiguous
 # Row-major (dims of 1 aside), as torch's: results are laid out as torch's (ops/_layout.py).
@@ -275,3 +292,41 @@ Tensor.tril = _tril
 Tensor.triu = _triu
 Tensor.tril_ = _inplace("tril_", _tril)
 Tensor.triu_ = _inplace("triu_", _triu)
+
+
+# Sorting, gathers and scatters, rounding, inverse trigonometry (ops/sorting.py, indexing.py,
+# rounding.py, trig.py), each a method as in torch.
+from jitgrad.ops import indexing as _ix, rounding as _rd, sorting as _so, trig as _tr  # noqa: E402
+from jitgrad.ops.reduce import cumprod as _cumprod  # noqa: E402
+
+for _name, _fn in (("sort", _so.sort), ("argsort", _so.argsort), ("topk", _so.topk),
+                   ("nonzero", _so.nonzero), ("argwhere", _so.argwhere), ("unique", _so.unique),
+                   ("unique_consecutive", _so.unique_consecutive),
+                   ("gather", _ix.gather), ("scatter", _ix.scatter),
+                   ("scatter_add", _ix.scatter_add), ("index_select", _ix.index_select),
+                   ("take_along_dim", _ix.take_along_dim), ("flip", None), ("fliplr", _ix.fliplr),
+                   ("flipud", _ix.flipud), ("roll", _ix.roll),
+                   ("repeat_interleave", _ix.repeat_interleave), ("diag", _ix.diag),
+                   ("diagonal", _ix.diagonal), ("cumprod", _cumprod),
+                   ("ceil", _rd.ceil), ("trunc", _rd.trunc), ("fix", _rd.trunc),
+                   ("round", _rd.round), ("frac", _rd.frac),
+                   ("asin", _tr.asin), ("acos", _tr.acos), ("atan", _tr.atan),
+                   ("asinh", _tr.asinh), ("acosh", _tr.acosh), ("atanh", _tr.atanh),
+                   ("arcsin", _tr.asin), ("arccos", _tr.acos), ("arctan", _tr.atan),
+                   ("arcsinh", _tr.asinh), ("arccosh", _tr.acosh), ("arctanh", _tr.atanh),
+                   ("atan2", _tr.atan2), ("arctan2", _tr.atan2)):
+    if _fn is not None:
+        setattr(Tensor, _name, _fn)
+
+
+def _flip(self, *dims):
+    """``x.flip(0, 1)`` or ``x.flip((0, 1))``, as torch's method."""
+    return _ix.flip(self, dims[0] if len(dims) == 1 else dims)
+
+
+Tensor.flip = _flip
+for _name, _fn in (("scatter_", _ix.scatter), ("scatter_add_", _ix.scatter_add),
+                   ("floor_", ops.floor), ("ceil_", _rd.ceil), ("trunc_", _rd.trunc),
+                   ("round_", _rd.round), ("frac_", _rd.frac), ("sign_", ops.sign),
+                   ("atan2_", _tr.atan2)):
+    setattr(Tensor, _name, _inplace(_name, _fn))

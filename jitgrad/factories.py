@@ -21,6 +21,7 @@ from jitgrad import dtypes
 from jitgrad.devices import check_host
 from jitgrad.errors import TraceError
 from jitgrad.ops import _layout
+from jitgrad.ops import memory_format as _formats
 from jitgrad.ops.registry import live_array, trace_state
 from jitgrad.tensor import Tensor, _to_array
 
@@ -122,34 +123,44 @@ def _like(x: Tensor, dtype):
     return tuple(x.shape), (dtypes.as_dtype(dtype) if dtype is not None else x.dtype)
 
 
-def _laid_out_like(t: Tensor, x: Tensor) -> Tensor:
+def _laid_out_like(t: Tensor, x: Tensor, memory_format=None) -> Tensor:
     """``t`` (a new eager tensor) with ``x``'s layout, as torch's ``*_like`` make theirs
-    (``preserve_format``): ``zeros_like(x.t())`` is transposed too, so it cannot be viewed
-    flat either."""
+    (``preserve_format``, the default): ``zeros_like(x.t())`` is transposed too, so it cannot
+    be viewed flat either; another ``memory_format`` lays it out as that format says."""
+    fmt = _formats.check(memory_format, "like")
+    if t._ir is not None:
+        return t
+    if fmt is not None and fmt is not _formats.preserve_format:
+        t._value = _formats.laid_out(t._value, fmt)
+        return t
     v = x._value
-    if t._ir is None and v is not None and not v.flags.c_contiguous:
+    if v is not None and not v.flags.c_contiguous:
         t._value = _layout.like_first(t._value, [v], {})
     return t
 
 
-def zeros_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+def zeros_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None, *,
+               memory_format=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _laid_out_like(_filled(shape, 0, dt, requires_grad, device), x)
+    return _laid_out_like(_filled(shape, 0, dt, requires_grad, device), x, memory_format)
 
 
-def ones_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+def ones_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None, *,
+              memory_format=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _laid_out_like(_filled(shape, 1, dt, requires_grad, device), x)
+    return _laid_out_like(_filled(shape, 1, dt, requires_grad, device), x, memory_format)
 
 
 def full_like(x: Tensor, fill_value, dtype=None, requires_grad: bool = False,
-              device=None) -> Tensor:
+              device=None, *, memory_format=None) -> Tensor:
     shape, dt = _like(x, dtype)
-    return _laid_out_like(_filled(shape, fill_value, dt, requires_grad, device), x)
+    return _laid_out_like(_filled(shape, fill_value, dt, requires_grad, device), x,
+                          memory_format)
 
 
-def empty_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
-    return zeros_like(x, dtype, requires_grad, device)
+def empty_like(x: Tensor, dtype=None, requires_grad: bool = False, device=None, *,
+               memory_format=None) -> Tensor:
+    return zeros_like(x, dtype, requires_grad, device, memory_format=memory_format)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False,
@@ -421,9 +432,11 @@ def _without_replacement(g: np.random.Generator, weights: np.ndarray, n: int) ->
     return np.concatenate([first, rest])
 
 
-def randn_like(x: Tensor, dtype=None, device=None) -> Tensor:
-    return _laid_out_like(randn(*x.shape, dtype=dtype or x.dtype, device=device), x)
+def randn_like(x: Tensor, dtype=None, device=None, *, memory_format=None) -> Tensor:
+    return _laid_out_like(randn(*x.shape, dtype=dtype or x.dtype, device=device), x,
+                          memory_format)
 
 
-def rand_like(x: Tensor, dtype=None, device=None) -> Tensor:
-    return _laid_out_like(rand(*x.shape, dtype=dtype or x.dtype, device=device), x)
+def rand_like(x: Tensor, dtype=None, device=None, *, memory_format=None) -> Tensor:
+    return _laid_out_like(rand(*x.shape, dtype=dtype or x.dtype, device=device), x,
+                          memory_format)

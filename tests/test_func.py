@@ -33,6 +33,9 @@ PROGRAMS = {
     "binary": (lambda x, y: x + y - x * y + x / y + jg.maximum(x, y) + jg.minimum(x, y)
                + jg.remainder(x, y), [(3, 1), "pos4"]),
     "pow": (lambda x, y: x ** y, ["pos31", (4,)]),
+    "trig": (lambda x, y: (0.9 * x.tanh()).asin() + (0.9 * x.tanh()).acos() + x.atan()
+             + x.asinh() + (x * x + 1.5).acosh() + (0.9 * x.tanh()).atanh() + jg.atan2(x, y),
+             [(3, 4), (4,)]),
     "where": (lambda x, y: jg.where(x > y, x * y, y - x), [(3, 4), (4,)]),
     "piecewise": (lambda x: (x > 0).to(F64) * x + x.floor() * x + x.sign() * x
                   + jg.where(((x > 0.1) & (x < 2)) | ~(x <= -1) ^ (x >= 5), 1.0, 0.0) * x

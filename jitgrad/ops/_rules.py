@@ -61,7 +61,9 @@ def norm_axes(axes, ndim: int, op: str = "reduction") -> tuple:
         if not -max(ndim, 1) <= a < max(ndim, 1):
             raise IndexError(f"{op}: dimension {a} is out of range for a tensor of {ndim} "
                              f"dimension{'s' if ndim != 1 else ''}")
-        a = a % ndim if ndim else 0
+        if not ndim:
+            continue  # a 0-d tensor: dim 0 or -1 names no axis at all, as torch takes it
+        a = a % ndim
         if a in out:
             raise RuntimeError(f"{op}: dim {a} appears multiple times in the list of dims")
         out.append(a)
@@ -72,7 +74,8 @@ def norm_axis(dim, ndim: int, op: str) -> int:
     """One ``dim`` (an int, as torch's ops that take a single dimension want: ``softmax``,
     ``cumsum``, ``argmax``, ``transpose``...), normalized; a tuple is a TypeError rather than
     quietly its first entry."""
-    return norm_axes(int_dim(dim, op), ndim, op)[0]
+    axes = norm_axes(int_dim(dim, op), ndim, op)
+    return axes[0] if axes else 0  # a 0-d tensor's dim 0 (or -1): its one element
 
 
 def int_dim(dim, op: str) -> int:

@@ -13,6 +13,7 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.ops import _rules
+from jitgrad.ops import memory_format as _formats
 from jitgrad.ops.registry import Aval, bind, promote, register, scalar, trace_state
 
 _NO = {}
@@ -74,7 +75,14 @@ sqrt_p = register("sqrt", _quiet(np.sqrt), _rules.same, lambda g, out, x: (g / (
                   saves="output", expr="math.sqrt({0})")
 abs_p = register("abs", np.abs, _rules.same, lambda g, out, x: (g * sign(x),),
                  expr="abs({0})")
-sign_p = register("sign", np.sign, _rules.same, None, saves="none", expr="sign({0})")
+def _zero_vjp(g, out, x):
+    # Piecewise-constant ops (floor, sign...): their output requires grad when the input does,
+    # with a zero gradient (torch's ``zeros_like(grad)``: 0 even where ``g`` is inf or NaN).
+    from jitgrad.ops.shape import expand
+    return (expand(scalar(0, g.dtype), tuple(g.shape)),)
+
+
+sign_p = register("sign", np.sign, _rules.same, _zero_vjp, saves="none", expr="sign({0})")
 
 
 def _astype_abstract(x: Aval, dtype) -> Aval:
@@ -181,7 +189,7 @@ isnan_p = register("isnan", np.isnan, lambda x: Aval(x.shape, dtypes.bool_), Non
                    expr="isnan({0})")
 isinf_p = register("isinf", np.isinf, lambda x: Aval(x.shape, dtypes.bool_), None, saves="none",
                    expr="isinf({0})")
-floor_p = register("floor", np.floor, _rules.same, None, saves="none", expr="floor({0})")
+floor_p = register("floor", np.floor, _rules.same, _zero_vjp, saves="none", expr="floor({0})")
 # Integer floor division (floats go through div and floor): exact for all of int64, where a
 # detour through floating point rounds above 2**24 (float32) or 2**53. Division by zero gives
 # 0 and min // -1 wraps to min, as NumPy.
@@ -230,7 +238,12 @@ sigmoid = _unary(sigmoid_p)
 relu = _unary(relu_p, float_only=False)
 sqrt = _unary(sqrt_p)
 abs = _unary(abs_p, float_only=False)  # noqa: A001
-sign = _unary(sign_p, float_only=False)
+_sign = _unary(sign_p, float_only=False)
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of each element (NaN stays NaN); a bool tensor is its own sign."""
+    return x.clone() if _tensor(x, "sign").dtype is dtypes.bool_ else _sign(x)
 isnan = _unary(isnan_p, float_only=False)
 isinf = _unary(isinf_p, float_only=False)
 floor = _unary(floor_p, float_only=False)
@@ -276,9 +289,12 @@ def mul(x, y):
 
 def div(x, y, rounding_mode=None):
     if rounding_mode is not None:
-        if rounding_mode != "floor":
-            raise ValueError(f"div: rounding_mode must be None or 'floor', got {rounding_mode!r}")
-        return floor_divide(x, y)
+        if rounding_mode == "floor":
+            return floor_divide(x, y)
+        if rounding_mode == "trunc":
+            return _trunc_divide(x, y)
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                         f"found {rounding_mode!r}")
     x, y = promote(x, y)
     if not x.dtype.is_floating_point:  # true division of integers gives float, as in torch
         x, y = x.to(dtypes.float32), y.to(dtypes.float32)
@@ -293,6 +309,19 @@ def floor_divide(x, y):
     x, y = _division_operands(x, y)
     _no_zero_divisor(y, "floor_divide")
     return _binary(floor_divide_p, x, y)
+
+
+def _trunc_divide(x, y):
+    """The quotient rounded toward zero (``div(rounding_mode="trunc")``); integers stay
+    integers, exactly: the floor quotient, one closer to zero where it was rounded down below 0."""
+    xd = x.dtype if isinstance(x, Tensor) else dtypes.scalar_dtype(x)
+    yd = y.dtype if isinstance(y, Tensor) else dtypes.scalar_dtype(y)
+    if xd.is_floating_point or yd.is_floating_point:
+        from jitgrad.ops.rounding import trunc
+        return trunc(div(x, y))
+    x, y = _division_operands(x, y)
+    q = floor_divide(x, y)
+    return where((q < 0) & (q * y != x), q + 1, q)
 
 
 def _no_zero_divisor(y, op: str) -> None:
@@ -448,17 +477,32 @@ clone_p = register("clone", np.copy, _rules.same, lambda g, out, x: (g,), saves=
                    expr="{0}")
 
 
-def clone(x):
+def clone(x, *, memory_format=None):
     """A copy with its own storage that stays in the graph (``CloneBackward0``), laid out as
-    ``x`` is (torch's ``preserve_format``: a clone of ``x.t()`` is transposed too)."""
-    return bind(clone_p, (_tensor(x, "clone"),), _NO)
+    ``x`` is (torch's ``preserve_format``: a clone of ``x.t()`` is transposed too), or as
+    ``memory_format`` says."""
+    fmt = _formats.check(memory_format, "clone")
+    out = bind(clone_p, (_tensor(x, "clone"),), _NO)
+    if fmt is not None and out._ir is None:
+        out._value = _formats.laid_out(out._value, fmt)  # a fresh result: nothing else holds it
+    return out
 
 
 def contiguous(x, memory_format=None):
     """``x`` itself when its elements are laid out row-major, else a row-major copy in the graph
     (``CloneBackward0``), as torch: ``x.t().contiguous().view(-1)`` works where
-    ``x.t().view(-1)`` cannot."""
+    ``x.t().view(-1)`` cannot. ``memory_format=jitgrad.channels_last`` asks for NHWC instead."""
+    fmt = _formats.check(memory_format, "contiguous")
+    if fmt is _formats.preserve_format:
+        raise RuntimeError("contiguous(): preserve memory format is unsupported by the "
+                           "contiguous operator")
     v = _tensor(x, "contiguous")._value
+    if fmt is not None and fmt is not _formats.contiguous_format:
+        from jitgrad.ops._layout import channels_last
+        if v is None or trace_state.builder is not None or (
+                fmt is _formats.channels_last and channels_last(v)):
+            return x
+        return clone(x, memory_format=fmt)
     if v is None or v.flags.c_contiguous:
         return x
     builder = trace_state.builder

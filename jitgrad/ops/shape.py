@@ -346,8 +346,8 @@ def movedim(x, source, destination):
         raise ValueError(f"movedim: source {list(src)} and destination {list(dst)} must have "
                          "the same number of dims")
     n = x.ndim
-    src = tuple(_rules.norm_axes(d, n, "movedim")[0] for d in src)
-    dst = tuple(_rules.norm_axes(d, n, "movedim")[0] for d in dst)
+    src = tuple(_rules.norm_axis(d, n, "movedim") for d in src)
+    dst = tuple(_rules.norm_axis(d, n, "movedim") for d in dst)
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
         raise RuntimeError("movedim: repeated dim in source or destination")
     rest = iter(d for d in range(n) if d not in src)

@@ -87,6 +87,20 @@ ROWS = [
         order2=False),
     Row(("isnan", "isinf", "floor"), lambda x: jg.where(jg.isfinite(x) & (x.floor() < 5), x, 0.0),
         lambda x: np.where(np.isfinite(x) & (np.floor(x) < 5), x, 0.0), B),
+    # Inverse trigonometry (ops/trig.py): asin, acos and atanh on (-0.9, 0.9), acosh above 1.
+    Row(("asin", "acos", "atanh"),
+        lambda x: jg.asin(x.tanh() * 0.9) + jg.acos(x.tanh() * 0.9) * 2 + jg.atanh(x.tanh() * 0.9),
+        lambda x: np.arcsin(np.tanh(x) * 0.9) + np.arccos(np.tanh(x) * 0.9) * 2
+        + np.arctanh(np.tanh(x) * 0.9), B),
+    Row(("atan", "asinh", "acosh"), lambda x: jg.atan(x) + jg.asinh(x) * x + jg.acosh(x + 1),
+        lambda x: np.arctan(x) + np.arcsinh(x) * x + np.arccosh(x + 1), B, domain="positive"),
+    Row(("atan2",), jg.atan2, np.arctan2, BIN, domain="away0"),
+    # The rounding composites (ops/rounding.py) over floor and sign, whose zero gradients reach
+    # x alongside frac's gradient of 1.
+    Row(("floor", "sign"),
+        lambda x: x * (jg.round(x * 2) + jg.ceil(x) + jg.trunc(x) + x.sign() + jg.frac(x)),
+        lambda x: x * (np.round(x * 2) + np.ceil(x) + np.trunc(x) + np.sign(x)
+                       + (x - np.trunc(x))), B, domain="away0"),
     Row(("sum",), lambda x: x.sum(-1), lambda x: x.sum(-1), B),
     Row(("sum",), lambda x: x.sum(), lambda x: x.sum(), B),
     Row(("mean",), lambda x: x.mean(0, keepdim=True), lambda x: x.mean(0, keepdims=True), B),
