@@ -272,7 +272,8 @@ def generator(gen: Generator | None = None) -> np.random.Generator:
     """The NumPy generator to draw from: ``gen``'s, or the global one."""
     if trace_state.builder is not None:
         raise TraceError("this random function cannot run inside a compiled function yet (rand, "
-                         "randn, randint, rand_like, randn_like, bernoulli and dropout can); "
+                         "randn, randint, randperm, multinomial, rand_like, randn_like, bernoulli and "
+                         "dropout can); "
                          "draw its numbers outside and pass them as arguments")
     if gen is not None and not isinstance(gen, Generator):
         raise TypeError(f"generator= takes a jitgrad.Generator, got {type(gen).__name__}")
@@ -382,8 +383,19 @@ def randint(low, high=None, size=None, dtype=None, device=None,
 
 
 def randperm(n: int, dtype=None, device=None, generator: Generator | None = None) -> Tensor:
+    """A random permutation of ``0..n-1``; inside a compiled function, the order that sorts a
+    fresh uniform draw (distinct with probability 1 - n^2 / 2^54).
+
+    >>> import jitgrad
+    >>> sorted(jitgrad.randperm(4).tolist())
+    [0, 1, 2, 3]
+    """
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    u = _traced_uniform((int(n),), dtypes.float64, generator)
+    if u is not None:
+        from jitgrad.ops.sorting import argsort
+        return argsort(u).to(dt)
     return from_array(_gen(generator).permutation(int(n)).astype(dt.np))
 
 
@@ -399,6 +411,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False,
     >>> jitgrad.multinomial(jitgrad.tensor([0.0, 1.0, 0.0]), 1).tolist()
     [1]
     """
+    if trace_state.builder is not None:
+        return _traced_multinomial(input, int(num_samples), replacement, generator)
     w = np.asarray(input._concrete("multinomial"), dtype=np.float64)
     if w.ndim not in (1, 2):
         raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got {w.ndim}")
@@ -420,6 +434,34 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False,
     out = np.stack([g.choice(rows.shape[1], size=n, replace=True, p=r / s) if replacement
                     else _without_replacement(g, r, n) for r, s in zip(rows, sums)])
     return from_array((out[0] if w.ndim == 1 else out).astype(np.int64))
+
+
+def _traced_multinomial(w: Tensor, n: int, replacement: bool, gen) -> Tensor:
+    """Inside a trace: with replacement, each sample counts the categories whose cumulative
+    probability a uniform draw passes (inverse transform); without, the ``n`` largest of
+    ``log w + Gumbel noise`` (the Gumbel-top-k trick draws distinct categories with the
+    probabilities of successive draws by weight), the zero-weight ones last in random order."""
+    from jitgrad import ops
+    from jitgrad.ops.sorting import topk
+    if w.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got {w.ndim}")
+    k = w.shape[-1]
+    if n <= 0:
+        raise RuntimeError("multinomial: cannot sample n_sample <= 0 samples")
+    if not replacement and n > k:
+        raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
+                           f"without replacement ({n} > {k})")
+    p = w.to(dtypes.float64)
+    if replacement:
+        cdf = ops.cumsum(p / p.sum(-1, keepdim=True), -1)
+        u = _traced_uniform((*w.shape[:-1], n), dtypes.float64, gen)
+        idx = (cdf.unsqueeze(-2) <= u.unsqueeze(-1)).to(dtypes.int64).sum(-1)
+        return ops.clamp(idx, None, k - 1)  # a draw past the last sum's rounding
+    u = _traced_uniform(tuple(w.shape), dtypes.float64, gen)
+    gumbel = -ops.log(-ops.log(u))
+    pos = p > 0
+    keys = ops.where(pos, ops.log(ops.where(pos, p, 1.0)) + gumbel, gumbel - 1e10)
+    return topk(keys, n, -1).indices
 
 
 def _without_replacement(g: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:

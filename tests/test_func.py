@@ -55,6 +55,7 @@ PROGRAMS = {
                + x.logsumexp(1, keepdim=True), [(3, 4)]),
     "prod": (lambda x: x.prod(1, keepdim=True) * x + grad(lambda y: y.prod())(x), [(2, 3)]),
     "softmax": (lambda x: x.softmax(1) + x.log_softmax(0) + x.cumsum(1), [(3, 4)]),
+    "sort": (lambda x: x.sort(1).values * 2 + x.topk(2, dim=0).values.sum(0), [(3, 4)]),
     "matmul": (lambda a, b, v: a @ b + (a @ v).reshape(3, 1) + (v @ b).reshape(1, 5)
                + jg.matmul(a.expand(2, 3, 4), b).sum(0), [(3, 4), (4, 5), (4,)]),
 }

@@ -144,7 +144,33 @@ def test_bernoulli_and_two_argument_randint():
 def test_random_functions_that_do_not_compile_yet_say_so():
     from jitgrad.errors import TraceError
     with pytest.raises(TraceError, match="cannot run inside a compiled function yet"):
-        jg.jit(lambda x: x + jg.randperm(3))(jg.zeros(3))
+        jg.jit(lambda x: x + jg.empty(3).normal_())(jg.zeros(3))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_randperm_and_multinomial_compile_and_draw_afresh(target):
+    n = 12
+    perm = jg.jit(lambda x: x[jg.randperm(n)], target=target)
+    x = jg.arange(float(n))
+    jg.manual_seed(3)
+    a, b = host(perm(x)), host(perm(x))
+    assert sorted(a.tolist()) == list(range(n)) and sorted(b.tolist()) == list(range(n))
+    assert (a != b).any()
+    jg.manual_seed(3)
+    np.testing.assert_array_equal(host(perm(x)), a)  # reproducible after manual_seed
+    p = np.array([0.1, 0.0, 0.6, 0.3])
+    draw = jg.jit(lambda w: jg.multinomial(w, 4000, replacement=True), target=target)
+    s = host(draw(jg.tensor(p, dtype=jg.float64))).astype(np.int64)
+    freq = np.bincount(s, minlength=4) / s.size
+    assert freq[1] == 0 and np.all(np.abs(freq - p) < 4.5 * np.sqrt(p * (1 - p) / s.size) + 1e-12)
+    two = jg.jit(lambda w: jg.multinomial(w, 2), target=target)
+    firsts = []
+    for _ in range(300 if target != "cuda" else 60):
+        r = host(two(jg.tensor(p, dtype=jg.float64))).astype(np.int64)
+        assert r[0] != r[1] and 1 not in r  # distinct, and a zero weight only once the rest ran out
+        firsts.append(r[0])
+    f = np.bincount(firsts, minlength=4) / len(firsts)
+    assert np.all(np.abs(f - p) < 4.5 * np.sqrt(p * (1 - p) / len(firsts)) + 1e-12)
 
 
 def test_every_target_draws_the_same_numbers(draws):

@@ -13,10 +13,14 @@ from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_p
 from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, prod_others_p,
                                 softmax_p)
+from jitgrad.ops.sorting import argsort_p
 from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
 from jitgrad.backends.numba_values import (_NP, Unsupported, _numel, _root, _shape, _Val,
                                            flat_alias)
 
+# A stable sort with torch's NaN order: NumPy's (a lowering would repeat it in Numba for a rare
+# equation; randperm and sort in a training step run one per call).
+CPU.on_host(argsort_p, "a sort runs NumPy's stable argsort on the host")
 
 class CallsMixin:
     """``Codegen``'s lowerings of calls (it supplies ``val``, ``array``, ``emit``, ``env``...)."""

@@ -16,9 +16,11 @@ from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_p
 from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, prod_others_p,
                                 prod_p, softmax_p)
+from jitgrad.ops.sorting import argsort_p
 from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
 
 CUDA.builtin(guard_p, "checked in the single-thread kernels of the scalar work")
+CUDA.on_host(argsort_p, "a sort runs NumPy's stable argsort on the host")
 CUDA.on_host(prod_p, "no atomic combines partial products across blocks: a trace with one runs "
              "on the host, whole (HostExecutable)")
 CUDA.on_host(prod_others_p, "a product of the others along axes (the gradient of prod): rare, "

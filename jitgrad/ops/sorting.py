@@ -1,10 +1,9 @@
 """Sorting: ``sort``, ``argsort``, ``topk``; and the eager-only ops whose result's shape
 depends on the data, ``nonzero`` and ``unique``.
 
-The order is computed without a gradient (eagerly by NumPy; inside a compiled function by
-ranking every pair along the dimension, which costs n^2 along it) and the values are a
-``gather`` of the input by it, so their gradient is the incoming one scattered back to where
-each value came from, as torch's.
+The order is the ``argsort`` primitive, without a gradient (NumPy's stable sort; compiled code
+runs it on the host), and the values are a ``gather`` of the input by it, so their gradient is
+the incoming one scattered back to where each value came from, as torch's.
 
 >>> import jitgrad
 >>> x = jitgrad.tensor([3.0, 1.0, 2.0], requires_grad=True)
@@ -27,9 +26,9 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.errors import TraceError
 from jitgrad.ops import _rules
-from jitgrad.ops.elementwise import isnan, where
 from jitgrad.ops.indexing import gather
-from jitgrad.ops.shape import _const, movedim, narrow
+from jitgrad.ops.registry import Aval, bind, register
+from jitgrad.ops.shape import _const, narrow
 
 # torch.return_types.sort / topk: (values, indices), also by name.
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -57,32 +56,23 @@ def _np_order(v: np.ndarray, axis: int, descending: bool) -> np.ndarray:
     return np.argsort(~v, axis=axis, kind="stable")  # ~v = -v - 1 reverses ints, no overflow
 
 
-def _traced_order(x, dim: int, descending: bool):
-    """The same order with jitgrad ops: element i's rank is the number of elements that sort
-    before it (ties: the earlier one first), and the k-th index is the one of rank k."""
-    xm = movedim(x, dim, -1)
-    n = xm.shape[-1]
-    a, b = xm.unsqueeze(-1), xm.unsqueeze(-2)  # element i along rows, element j along columns
-    first = b > a if descending else b < a
-    same = b == a
-    if x.dtype.is_floating_point:
-        na, nb = isnan(a), isnan(b)
-        first = first | ((nb & ~na) if descending else (na & ~nb))
-        same = same | (na & nb)
-    earlier = _const(np.tril(np.ones((n, n), dtype=bool), -1))  # [i, j]: j < i
-    rank = (first | (same & earlier)).sum(-1)  # (..., n): rank of element i
-    positions = _const(np.arange(n, dtype=np.int64))
-    hit = rank.unsqueeze(-1) == positions  # [..., i, k]: element i has rank k
-    order = (where(hit, positions.unsqueeze(-1), 0)).sum(-2)
-    return movedim(order, -1, dim)
+def _argsort_impl(x, *, axis: int, descending: bool):
+    return _np_order(x, axis, descending).astype(np.int64)
+
+
+def _argsort_abstract(x: Aval, *, axis: int, descending: bool) -> Aval:
+    return Aval(tuple(x.shape), dtypes.int64)
+
+
+# No VJP: an order is piecewise constant (forward mode gives it a zero tangent).
+argsort_p = register("argsort", _argsort_impl, _argsort_abstract, None, saves="none",
+                     kind="scan")
 
 
 def _order(x, dim: int, descending: bool):
     if x.ndim == 0:
         return _const(np.zeros((), dtype=np.int64))
-    if x._ir is None:
-        return Tensor._wrap(_np_order(x._value, dim, descending).astype(np.int64))
-    return _traced_order(x, dim, descending)
+    return bind(argsort_p, (x,), {"axis": dim, "descending": bool(descending)})
 
 
 def _sort_args(x, dim, op):

@@ -207,7 +207,7 @@ for _p in PRIMITIVES.values():
         BATCH_RULES[_p] = _elementwise
 for _name in ("sum", "mean", "max", "min", "prod", "norm", "prod_others"):
     BATCH_RULES[P[_name]] = _axes
-for _name in ("softmax", "log_softmax", "cumsum"):
+for _name in ("softmax", "log_softmax", "cumsum", "argsort"):
     BATCH_RULES[P[_name]] = _axis
 BATCH_RULES.update({
     P["argmax"]: _arg, P["argmin"]: _arg, P["reshape"]: _reshape, P["permute"]: _permute,
