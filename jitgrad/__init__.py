@@ -96,4 +96,4 @@ from jitgrad.ops.memory_format import (  # noqa: F401,E402
     channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
 )
 
-_blas.set_threads(config.blas_threads)  # (one thread by default: jitgrad/_blas.py)
+_blas.apply(config.blas_threads)  # (a thread per core, one while building: jitgrad/_blas.py)

@@ -63,10 +63,11 @@ class Config:
         # compile_after=0, the caller compiles in place.
         self.compile_in_background: bool = _switch("JITGRAD_BACKGROUND_COMPILE")
         # Threads of the BLAS libraries jitgrad calls (NumPy's and SciPy's OpenBLAS), set when
-        # jitgrad is imported (jitgrad/_blas.py); None leaves them as they are. One by default:
-        # a model's matmuls are small, and a BLAS thread spinning beside a busy core made a GPT
-        # step 3-80x slower instead of faster. Also JITGRAD_BLAS_THREADS (a count, or "auto").
-        self.blas_threads: int | None = _threads("JITGRAD_BLAS_THREADS", 1)
+        # jitgrad is imported (jitgrad/_blas.py); None leaves them as they are. "adaptive" (the
+        # default): one per core, but one alone while a build process of this process compiles
+        # (a BLAS thread spinning beside a busy core made a GPT step 3-80x slower). Also
+        # JITGRAD_BLAS_THREADS (a count, "adaptive", or "auto").
+        self.blas_threads: int | str | None = _threads("JITGRAD_BLAS_THREADS", "adaptive")
         # Roll the iterations of data-dependent while loops into one loop that serves every
         # trip count (transforms/loops.py); off: one trace per trip count.
         self.lift_loops = True
@@ -110,18 +111,21 @@ def _switch(name: str, default: bool = True) -> bool:
     return value
 
 
-def _threads(name: str, default: int | None) -> int | None:
+def _threads(name: str, default):
     text = os.environ.get(name)
     if text is None or not text.strip():
         return default
     if text.strip().lower() == "auto":
         return None
+    if text.strip().lower() == "adaptive":
+        return "adaptive"
     try:
         n = int(text)
     except ValueError:
         n = 0
     if n < 1:
-        raise ValueError(f"{name}={text!r}: expected a number of threads (1 or more) or auto")
+        raise ValueError(f"{name}={text!r}: expected a number of threads (1 or more), "
+                         "adaptive or auto")
     return n
 
 

@@ -450,8 +450,9 @@ def test_canonical_pieces_rename_locals_not_attributes_keywords_or_globals():
 
 
 def test_bundled_openblas_runs_the_configured_threads():
-    """jitgrad gives NumPy's and SciPy's OpenBLAS config.blas_threads threads at import (one
-    by default): a spinning second thread beside a busy core made small matmuls 10-80x slower."""
+    """jitgrad gives NumPy's and SciPy's OpenBLAS config.blas_threads threads at import (by
+    default a thread per core, one while a build process of its own runs: a spinning second
+    thread beside a busy core made small matmuls 10-80x slower)."""
     import ctypes
     import glob
     import os
@@ -465,6 +466,23 @@ def test_bundled_openblas_runs_the_configured_threads():
     n = jg.config.blas_threads
     if n is None:
         pytest.skip("JITGRAD_BLAS_THREADS=auto: OpenBLAS's own choice")
+    if n == _blas.ADAPTIVE:
+        idle = _blas._state["idle"]
+        try:
+            _blas._state["idle"] = True  # the machine idle apart from this process: every core
+            _blas.apply(n)
+            assert get() == _blas.cores()
+            _blas.building(+1)  # a build process of this one runs: one thread
+            assert get() == 1
+            _blas.building(-1)
+            assert get() == _blas.cores()
+            _blas._state["idle"] = False  # other processes busy: one thread
+            _blas.apply(n)
+            assert get() == 1
+        finally:
+            _blas._state["idle"] = idle
+            _blas.apply(n)
+        return
     assert get() == n
     try:
         _blas.set_threads(n + 1)

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 
+from jitgrad import _blas
+
 _running: list = []  # the build processes this process started
 
 
@@ -27,13 +29,20 @@ class Build:
 
     def __init__(self, procs: list) -> None:
         self.procs = procs
+        self._counted = True  # in _blas's count of running builds until seen done
+        _blas.building(+1)
 
     def done(self) -> bool:
-        return all(p.poll() is not None for p in self.procs)
+        finished = all(p.poll() is not None for p in self.procs)
+        if finished and self._counted:
+            self._counted = False
+            _blas.building(-1)
+        return finished
 
     def wait(self) -> bool:
         for p in self.procs:
             p.wait()
+        self.done()
         return self.ok
 
     @property

@@ -19,7 +19,7 @@ import weakref
 
 import numpy as np
 
-from jitgrad import dtypes
+from jitgrad import _blas, dtypes
 from jitgrad.backends import aot, numba_pieces, numba_random, numba_segments  # noqa: F401
 from jitgrad.backends.base import Backend, Executable
 from jitgrad.backends.numba_calls import CallsMixin
@@ -501,7 +501,8 @@ class NumbaExecutable(Executable):
         self._libm = None
         self.host_ops: tuple = ()  # equations run in object mode (numba_host)
         self.guard_types = guard_types(graph)
-        ns = {"kernel": kernel, "slow": self._slow, "_a": np.array, "_c": _contiguous}
+        ns = {"kernel": kernel, "slow": self._slow, "_a": np.array, "_c": _contiguous,
+              "tick": _blas.tick}
         params = []  # the kernel's arguments; {j} is the j-th input array
         for i, (_, arr) in enumerate(graph.consts):
             ns[f"c{i}"] = np.ascontiguousarray(arr) if arr.ndim else arr[()]
@@ -535,8 +536,10 @@ class NumbaExecutable(Executable):
         return not self.host_ops
 
     def _kernel_call(self, arrays: list[str]) -> str:
-        """The line that runs the kernel on the input arrays ``arrays`` (expressions)."""
-        return f"status, observed, outs = kernel({', '.join(p.format(*arrays) for p in self._params)})"
+        """The line that runs the kernel on the input arrays ``arrays`` (expressions); a kernel
+        with matmuls first lets the BLAS threads follow the machine's load (``_blas.tick``)."""
+        call = f"status, observed, outs = kernel({', '.join(p.format(*arrays) for p in self._params)})"
+        return f"tick(); {call}" if any(e.prim is matmul_p for e in self.graph.walk()) else call
 
     def steady(self, prologue: list[str], finish: list[str], ns: dict):
         """One function for a whole steady-state call, ``steady(args)``: ``prologue`` (lines of

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jitgrad import _blas
 from jitgrad.errors import ShapeError
 from jitgrad.ops import _rules
 from jitgrad.ops.registry import Aval, bind, promote, register
@@ -81,6 +82,7 @@ def matmul(input, other):  # noqa: A002  (torch's argument names: matmul(input=,
     """
     a, b = promote(input, other)
     matmul_shape(tuple(a.shape), tuple(b.shape))
+    _blas.tick()  # eager products: the BLAS threads follow the machine's load
     return bind(matmul_p, (a, b), _NO)
 
 
