@@ -116,3 +116,51 @@ def test_the_cap_in_a_module_constant_is_read_from_the_trace():
     f = check(cap_global, [[a] for a in _inputs((2,), [1e-3, 50.0])], target="reference")
     text = f.lower(jg.tensor(np.ones(2))).as_text("forward")
     assert f"{CAP}:i64" in text
+
+
+def sweep(x, a):
+    # A fixed-point sweep with an iteration cap and a break on data (Heron's square root).
+    y = x
+    for _ in range(12):
+        y = 0.5 * (x + a / x)
+        if ((y - x).abs() < 1e-9 * y.abs()).all():
+            break
+        x = y
+    return y.sum()
+
+
+def sweep_count_read(x, a):
+    y = x
+    for i in range(12):
+        y = 0.5 * (x + a / x) + 0.0 * i  # the loop variable is read: Python's own range
+        if ((y - x).abs() < 1e-9 * y.abs()).all():
+            break
+        x = y
+    return y.sum()
+
+
+def fixed_three(x):
+    for _ in range(3):  # no break: unrolled as before
+        x = x * 2
+    return x.sum()
+
+
+@pytest.mark.parametrize("target", ["reference", "numba-cpu"])
+def test_a_for_range_with_a_break_is_one_lifted_loop(target):
+    # 1e8 and 1e12 need more than 12 iterations from 1: the range runs out before the break
+    scales = [4.0, 100.0, 1e8, 2.0, 1e4, 1e12, 0.25]
+    arg_sets = [[np.ones(3), np.array([1.0, 2.0, 3.0]) * s] for s in scales]
+    f = check(sweep, arg_sets, argnums=(0, 1), target=target)
+    info = f.cache_info()
+    assert any("lifted" in s for s in info.loops), info.loops
+    # one trace for every count that breaks, one more for a run through all 12
+    assert info.traces <= 2, info
+
+
+def test_a_range_whose_variable_is_read_or_that_cannot_break_is_unchanged():
+    arg_sets = [[np.ones(3), np.array([1.0, 2.0, 3.0]) * s] for s in (4.0, 100.0, 2.0)]
+    f = check(sweep_count_read, arg_sets, argnums=(0, 1), target="reference")
+    assert not any(": lifted (" in s for s in f.cache_info().loops)
+    g = check(fixed_three, [[np.ones(2)], [np.full(2, 3.0)]], target="reference")
+    assert "while[" not in g.lower(jg.tensor(np.ones(2))).as_text("forward")
+    assert g.cache_info().traces == 1

@@ -29,7 +29,8 @@ from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 from jitgrad.runtime.eager import EagerMixin
 from jitgrad.runtime.nodes import (_FAST_SCALARS, _MISS, CacheInfo, Call, CallSite, RetraceWarning,
-                                   TraceNode, _Deferred, _expected, _lifted_at, _name, _outcome_key)
+                                   TraceNode, _Deferred, _expected, _lifted_at, _name, _outcome_key,
+                                   _top_level_guard)
 from jitgrad.runtime.results import ResultsMixin
 
 
@@ -395,9 +396,13 @@ class Runtime(ResultsMixin, EagerMixin):
                         node = merged
                         continue
                     if _lifted_at(child, node.traced.guard_context[gf.index][0]
-                                  if gf.index < len(node.traced.guard_context) else None):
-                        # The new trace lifted the loop whose header failed here: it serves
-                        # every trip count, so it takes this trace's place in the tree.
+                                  if gf.index < len(node.traced.guard_context) else None) \
+                            and _top_level_guard(node, gf.index):
+                        # The new trace lifted the loop whose header failed here, unrolled: it
+                        # serves every trip count, so it takes this trace's place in the tree.
+                        # (Not a guard inside a loop this trace lifted, as a for's range
+                        # header inside the loop its break made: each serves calls the other
+                        # does not.)
                         del node.children[key]
                         link[0][link[1]] = child
                         self.forget(node)

@@ -104,6 +104,12 @@ class CallSite(NamedTuple):
     steady: object
 
 
+def _top_level_guard(node: TraceNode, index: int) -> bool:
+    """Whether guard ``index`` of ``node``'s trace is outside every lifted loop's body."""
+    return any(e.out is None and e.prim.kind == "guard" and e.params["index"] == index
+               for e in node.traced.graph.eqns)
+
+
 def _lifted_at(node: TraceNode, site_key) -> bool:
     return site_key is not None and any(r.lifted and r.key == site_key for r in node.traced.loops)
 

@@ -76,6 +76,22 @@ def guard_context() -> tuple:
         Bindings(tuple(names), tuple(held))
 
 
+def _hide(context: tuple, hidden: set) -> tuple:
+    """``context`` without the locals ``hidden`` names ((code, name) pairs) in its state."""
+    key, state, binds = context
+    if not hidden or state is None:
+        return context
+    frames, version = state
+    out = []
+    for depth, f in enumerate(frames):
+        code = key[depth][0] if depth < len(key) else None
+        if f[0] == "globals" or not any(c is code for c, _ in hidden):
+            out.append(f)
+        else:
+            out.append((f[0], tuple((k, v) for k, v in f[1] if (code, k) not in hidden), f[2]))
+    return key, (tuple(out), version), binds
+
+
 class Bindings(NamedTuple):
     """The traced values the user's frames hold at a guard: ``names``, ((frame depth, name),
     Var) for each tensor local live there (``trace/liveness.py``); ``held``, the Vars of the
@@ -234,6 +250,7 @@ class Builder:
         self.arrays: dict[int, Tensor] = {}  # id(live NumPy array) -> its input's tracer
         self.random_draws = 0  # draws so far: each one's number (factories._traced_uniform)
         self._zeros: dict = {}  # loop site -> its counter's start (``range_loop``)
+        self._hidden: set = set()  # (code, local) of range loop variables nothing reads
 
     # -- making tracers ----------------------------------------------------------------------
     def tracer(self, var: Var, value: np.ndarray | None) -> Tensor:
@@ -382,7 +399,8 @@ class Builder:
         src = src or user_source()
         index = len(self.guard_sites)
         self.guard_sites.append(src)
-        self.guard_context.append(context if context is not None else guard_context())
+        self.guard_context.append(context if context is not None else
+                                  _hide(guard_context(), self._hidden))
         if t.ndim:
             t = self.bind_at(src, PRIMITIVES["reshape"], (t,), {"shape": ()})
         self.bind_at(src, PRIMITIVES["guard"], (t,), {"expect": expect, "index": index})
@@ -391,9 +409,13 @@ class Builder:
         """A ``for`` over ``range`` of a tensor's value (``trace/ranges.py``): the iterator
         whose headers guard ``counter < N``, with ``N`` that value in the trace, or None when
         the call is not one this can take."""
-        from jitgrad.trace.ranges import LoopRange
-        name, kind, var = match
-        x = frame.f_locals.get(name)
+        name, kind, var, breaks = match
+        x = name if kind == "const" else frame.f_locals.get(name)
+        if type(x) is int and kind in ("const", "tensor"):
+            # range(N) of a Python int whose body can break: N a literal of the trace
+            if not breaks or arg != x:
+                return None
+            return self._counted_loop(frame, var, self.literal(x, dtypes.int64), x)
         if not isinstance(x, Tensor) or x._ir is None or x.__dict__.get("_builder") is not self \
                 or x.numel() != 1:
             return None
@@ -415,6 +437,15 @@ class Builder:
             self._guard(bad, False, src)
         n = xs if x.dtype is dtypes.int64 else self.bind_at(
             src, PRIMITIVES["astype"], (xs,), {"dtype": dtypes.int64})  # truncates, as int()
+        return self._counted_loop(frame, var, n, int(arg) if kind != "tensor" else
+                                  int(x._value.reshape(())))
+
+    def _counted_loop(self, frame, var: str, n: Tensor, count: int):
+        """The iterator of ``range(count)`` whose headers guard ``counter < n`` (``n`` the
+        count in the trace), the loop variable ``var`` left out of the Python state at every
+        guard while it runs (nothing reads it)."""
+        from jitgrad.trace.ranges import LoopRange
+        src = Source(frame.f_code.co_filename, frame.f_lineno)
         # One zero per loop site: the inner loop of each iteration of an outer one starts from
         # the same value, as iterations must to be lifted, and from another than the outer's
         # counter (a value both carried and read as it is would stop the outer one).
@@ -423,20 +454,17 @@ class Builder:
             self._zeros[site] = self.const(np.zeros((), np.int64))
         counter = [self._zeros[site]]
         one = self.literal(1, dtypes.int64)
+        # The loop variable counts up and nothing reads it (ranges._find): it is left out of
+        # the Python state at every guard from here on, in the loop (its headers, an if on data
+        # that breaks out of it) and after it (where a break leaves it at its last value).
+        self._hidden.add((frame.f_code, var))
 
         def header(i: int, last: bool) -> None:
             if i:
                 counter[0] = self.bind_at(src, PRIMITIVES["add"], (counter[0], one), {})
             cond = self.bind_at(src, PRIMITIVES["lt"], (counter[0], n), {})
-            key, state, binds = guard_context()
-            if state is not None:  # the loop variable counts up; nothing reads it
-                frames, version = state
-                fn, loc, glb = frames[0]
-                frames = ((fn, tuple((k, v) for k, v in loc if k != var), glb),) + frames[1:]
-                state = (frames, version)
-            self._guard(cond, not last, src, context=(key, state, binds))
-        return LoopRange(self, int(arg) if kind != "tensor" else int(x._value.reshape(())),
-                         header)
+            self._guard(cond, not last, src)
+        return LoopRange(self, count, header)
 
     def _drop_last_guard(self, x: Tensor) -> bool:
         """Take back the guard just made on ``x``'s value (its only use is the range)."""

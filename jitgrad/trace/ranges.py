@@ -11,8 +11,16 @@ but tells the builder at every header (each ``__next__``): the builder then guar
 Those guards are a ``while`` loop's headers, which ``transforms/loops.py`` lifts (one compile
 for every length); where it does not, they still hold exactly when the length is the same.
 
+A ``for`` over ``range(N)`` with ``N`` a Python int (a constant or a local) is taken too when its
+body can ``break`` (a jump from the body past the loop): ``for _ in range(200): ...; if done:
+break``. Its headers guard ``counter < N`` with ``N`` a literal, so that the ``if`` on data is a
+loop header of its own, which lifting rolls into one ``while`` for every iteration count at
+which it breaks; a call that runs all ``N`` iterations fails the header's guard in that loop and
+re-traces once. The loop variable is never read, so the Python state the lifting compares leaves
+it out at every guard of the loop.
+
 Anything else (another expression, a keyword, a loop variable the body reads, ``range``
-rebound in the module) gets Python's own ``range``.
+rebound in the module, a static range without a ``break``) gets Python's own ``range``.
 
 >>> import jitgrad
 >>> def f(x, n):
@@ -93,6 +101,7 @@ _PATTERNS = {
     "int": [("global", "range"), ("global", "int"), ("fast", None), ("call", 1), ("call", 1)],
     "item": [("global", "range"), ("fast", None), ("attr", "item"), ("call", 0), ("call", 1)],
     "tensor": [("global", "range"), ("fast", None), ("call", 1)],
+    "const": [("global", "range"), ("LOAD_CONST", None), ("call", 1)],
 }
 
 
@@ -117,8 +126,24 @@ def _find(code, lasti: int):
         if len(seq) == len(pat) and all(p[0] == s[0] and (p[1] is None or p[1] == s[1])
                                         for p, s in zip(pat, seq)):
             name = seq[2][1] if kind.startswith("int") else seq[1][1]
-            return name, kind, var
+            if kind in ("tensor", "const"):  # with a Python int: only a loop that can break
+                return name, kind, var, _breaks(ins, at + 2)
+            return name, kind, var, False
     return None
+
+
+def _breaks(ins: list, for_iter: int) -> bool:
+    """Whether the body of the ``for`` whose ``FOR_ITER`` is ``ins[for_iter]`` can jump past
+    the loop's end (a ``break``)."""
+    end = ins[for_iter].argval  # where the loop goes when the range is done
+    offsets = [i.offset for i in ins]
+    if end not in offsets:
+        return False
+    stop = offsets.index(end)
+    for i in ins[for_iter + 1:stop]:
+        if "JUMP" in i.opname and isinstance(i.argval, int) and i.argval >= end:
+            return True
+    return False
 
 
 class LoopRange:
