@@ -95,5 +95,15 @@ from jitgrad.ops.trig import (  # noqa: F401,E402
 from jitgrad.ops.memory_format import (  # noqa: F401,E402
     channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
 )
+from jitgrad import fft, special  # noqa: F401,E402  (torch.fft, torch.special)
+from jitgrad.special import (  # noqa: F401,E402
+    digamma, erfc, erfinv, exp2, i0, lgamma, logit, mvlgamma, polygamma, sinc, xlogy,
+)
+from jitgrad import linalg  # noqa: F401,E402
+from jitgrad.linalg._decomp import logdet  # noqa: F401,E402
+from jitgrad.linalg._legacy import (  # noqa: F401,E402
+    cholesky, cholesky_inverse, cholesky_solve, cross, det, inverse, matrix_power, pinverse, qr,
+    slogdet, svd, triangular_solve,
+)
 
 _blas.apply(config.blas_threads)  # (a thread per core, one while building: jitgrad/_blas.py)

@@ -330,3 +330,26 @@ for _name, _fn in (("scatter_", _ix.scatter), ("scatter_add_", _ix.scatter_add),
                    ("round_", _rd.round), ("frac_", _rd.frac), ("sign_", ops.sign),
                    ("atan2_", _tr.atan2)):
     setattr(Tensor, _name, _inplace(_name, _fn))
+
+
+# Special functions (jitgrad/special.py, ops/special.py), as torch's methods.
+from jitgrad import special as _sp  # noqa: E402
+
+for _name, _fn in (("erfc", _sp.erfc), ("erfinv", _sp.erfinv), ("lgamma", _sp.lgamma),
+                   ("digamma", _sp.digamma), ("polygamma", lambda x, n: _sp.polygamma(n, x)),
+                   ("mvlgamma", _sp.multigammaln), ("i0", _sp.i0), ("sinc", _sp.sinc),
+                   ("exp2", _sp.exp2), ("logit", _sp.logit), ("xlogy", _sp.xlogy)):
+    setattr(Tensor, _name, _fn)
+    setattr(Tensor, _name + "_", _inplace(_name + "_", _fn))
+
+
+# Linear algebra (jitgrad/linalg/), as torch's methods.
+from jitgrad.linalg import _decomp as _la, _legacy as _lg  # noqa: E402
+
+for _name, _fn in (("inverse", _lg.inverse), ("det", _lg.det), ("logdet", _la.logdet),
+                   ("slogdet", _lg.slogdet), ("cholesky", _lg.cholesky),
+                   ("pinverse", _lg.pinverse), ("matrix_power", _lg.matrix_power),
+                   ("svd", _lg.svd), ("qr", _lg.qr), ("cholesky_solve", _lg.cholesky_solve),
+                   ("cholesky_inverse", _lg.cholesky_inverse),
+                   ("triangular_solve", _lg.triangular_solve), ("cross", _lg.cross)):
+    setattr(Tensor, _name, _fn)

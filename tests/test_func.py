@@ -22,6 +22,26 @@ def _setitem(x):
     return y
 
 
+def _linalg_solves(a, b):
+    m = a + 4 * jg.eye(3, dtype=F64)  # well conditioned
+    return (jg.linalg.solve(m, b) + jg.linalg.solve_triangular(m, b, upper=True)
+            + jg.linalg.inv(m) @ b + jg.linalg.det(a) + jg.linalg.slogdet(m).logabsdet
+            + jg.linalg.pinv(b).T + jg.linalg.inv_ex(a).info.to(F64))
+
+
+def _linalg_factors(x):
+    # Sign-free uses of eigenvectors and singular vectors; Q and R as LAPACK signs them.
+    s = x.T @ x + 3 * jg.eye(3, dtype=F64)
+    w, v = jg.linalg.eigh(s)
+    u, sv, vh = jg.linalg.svd(x, full_matrices=False)
+    u2, sv2, vh2 = jg.linalg.svd(x.T, full_matrices=False)
+    q, r = jg.linalg.qr(x)
+    q2, r2 = jg.linalg.qr(x.T)
+    return (jg.linalg.cholesky(s) + v ** 2 * w + vh ** 2 * sv + (u ** 2)[:3] + u2 ** 2 * sv2
+            + (vh2 ** 2)[:, :3] + r + q[1:] + q2 + r2[:, 1:]
+            + jg.linalg.cholesky_ex(s).info.to(F64))
+
+
 # One small program per primitive (or a few), float64, each input of the shape given; "pos"
 # inputs are kept positive. Broadcasting shapes on purpose.
 PROGRAMS = {
@@ -55,9 +75,17 @@ PROGRAMS = {
                + x.logsumexp(1, keepdim=True), [(3, 4)]),
     "prod": (lambda x: x.prod(1, keepdim=True) * x + grad(lambda y: y.prod())(x), [(2, 3)]),
     "softmax": (lambda x: x.softmax(1) + x.log_softmax(0) + x.cumsum(1), [(3, 4)]),
+    "special": (lambda x: x.erfc() + x.lgamma() + x.digamma() + jg.polygamma(2, x)
+                + jg.special.erfinv(0.9 * x.tanh()) + jg.special.erfcx(x)
+                + jg.special.ndtri(x.sigmoid()) + jg.special.i0(x) + jg.special.i0e(x)
+                + jg.special.i1(x) + jg.special.i1e(x) + jg.special.bessel_j0(x)
+                + jg.special.bessel_j1(x) + jg.special.zeta(3.0, x), ["pos"]),
+    "xlogy": (lambda x, y: jg.special.xlogy(x, y) + jg.special.xlog1py(y, x), ["pos", "pos31"]),
     "sort": (lambda x: x.sort(1).values * 2 + x.topk(2, dim=0).values.sum(0), [(3, 4)]),
     "matmul": (lambda a, b, v: a @ b + (a @ v).reshape(3, 1) + (v @ b).reshape(1, 5)
                + jg.matmul(a.expand(2, 3, 4), b).sum(0), [(3, 4), (4, 5), (4,)]),
+    "linalg_solve": (lambda a, b: _linalg_solves(a, b), [(3, 3), (3, 2)]),
+    "linalg_factor": (lambda x: _linalg_factors(x), [(4, 3)]),
 }
 
 

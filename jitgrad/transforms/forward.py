@@ -182,6 +182,10 @@ JVP_RULES.update({
     P["log_softmax"]: _log_softmax, P["custom_vjp"]: _custom,
     P["prod_others"]: _symmetric(P["prod_others"]),
 })
+from jitgrad.ops.special import HOST_PRIMS as _SPECIAL  # noqa: E402  (elementwise, on the host)
+JVP_RULES.update({_p: _elementwise(_p) for _p in _SPECIAL})
+from jitgrad.ops.linalg import JVP_RULES as _LINALG_JVP  # noqa: E402  (inv, solve, svd...)
+JVP_RULES.update(_LINALG_JVP)
 
 
 def jvp_replay(g: Graph, primals: list, tangents: list) -> tuple[list, list]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import scipy.special as _sp
 
 import jitgrad as jg
 
@@ -129,6 +130,57 @@ ROWS = [
     Row(("matmul",), jg.matmul, np.matmul,
         [((2, 3), (3, 4)), ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)), ((2, 2, 3), (3, 2)),
          ((2, 1, 2, 3), (3, 3, 2))]),
+    # sort: the order (argsort, no gradient) gathers the values, whose gradient scatters back.
+    Row(("argsort",), lambda x: jg.sort(x, -1).values * jg.arange(float(x.shape[-1])),
+        lambda x: np.sort(x, -1) * np.arange(x.shape[-1]), B, domain="distinct"),
+    # Linear algebra (ops/linalg.py's factorizations and solves) against NumPy and SciPy, on
+    # well-conditioned matrices; eigen- and singular vectors enter squared (their signs are
+    # LAPACK's choice).
+    Row(("linalg_inv", "linalg_det", "linalg_slogdet", "linalg_info"),
+        lambda x: jg.linalg.inv(x + 4 * jg.eye(3, dtype=x.dtype))
+        + (jg.linalg.det(x + 4 * jg.eye(3, dtype=x.dtype))
+           + jg.linalg.slogdet(x + 4 * jg.eye(3, dtype=x.dtype)).logabsdet
+           + jg.linalg.inv_ex(x + 4 * jg.eye(3, dtype=x.dtype)).info).unsqueeze(-1).unsqueeze(-1),
+        lambda x: np.linalg.inv(x + 4 * np.eye(3)) + (np.linalg.det(x + 4 * np.eye(3))
+                                                      + np.linalg.slogdet(x + 4 * np.eye(3))[1]
+                                                      )[..., None, None],
+        [((3, 3),), ((2, 3, 3),)], order2=False),
+    Row(("linalg_solve", "linalg_solve_triangular"),
+        lambda a, b: jg.linalg.solve(a + 4 * jg.eye(3, dtype=a.dtype), b)
+        + jg.linalg.solve_triangular(a + 4 * jg.eye(3, dtype=a.dtype), b, upper=True),
+        lambda a, b: np.linalg.solve(a + 4 * np.eye(3), b)
+        + np.linalg.solve(np.triu(a + 4 * np.eye(3)), b), [((3, 3), (3, 2))], order2=False),
+    Row(("linalg_cholesky", "linalg_eigh"),
+        lambda x: jg.linalg.cholesky(x.T @ x + 3 * jg.eye(3, dtype=x.dtype))
+        + jg.linalg.eigh(x.T @ x + 3 * jg.eye(3, dtype=x.dtype)).eigenvectors ** 2
+        * jg.linalg.eigh(x.T @ x + 3 * jg.eye(3, dtype=x.dtype)).eigenvalues,
+        lambda x: np.linalg.cholesky(x.T @ x + 3 * np.eye(3))
+        + np.linalg.eigh(x.T @ x + 3 * np.eye(3))[1] ** 2
+        * np.linalg.eigh(x.T @ x + 3 * np.eye(3))[0], [((4, 3),)], order2=False),
+    Row(("linalg_svd", "linalg_qr", "linalg_pinv"),
+        lambda x: jg.linalg.svd(x, full_matrices=False).Vh ** 2
+        * jg.linalg.svd(x, full_matrices=False).S.unsqueeze(-1)
+        + jg.linalg.pinv(x) @ x * 0.5 + jg.linalg.qr(x).R,
+        lambda x: np.linalg.svd(x, full_matrices=False)[2] ** 2
+        * np.linalg.svd(x, full_matrices=False)[1][:, None]
+        + np.linalg.pinv(x) @ x * 0.5 + np.linalg.qr(x)[1], [((4, 3),)], order2=False),
+    # Special functions (ops/special.py) against SciPy; polygamma, zeta and xlogy at x > 0.
+    Row(("erfc", "lgamma", "digamma", "polygamma"),
+        lambda x: jg.erfc(x) + jg.lgamma(x) + jg.digamma(x) + jg.polygamma(2, x),
+        lambda x: _sp.erfc(x) + _sp.gammaln(x) + _sp.psi(x) + _sp.polygamma(2, x), B,
+        domain="positive"),
+    Row(("erfinv", "erfcx", "ndtri"),
+        lambda x: jg.erfinv(x.tanh() * 0.9) + jg.special.erfcx(x) + jg.special.ndtri(x.sigmoid()),
+        lambda x: _sp.erfinv(np.tanh(x) * 0.9) + _sp.erfcx(x) + _sp.ndtri(_sp.expit(x)), B),
+    Row(("i0", "i0e", "i1", "i1e", "bessel_j0", "bessel_j1"),
+        lambda x: jg.i0(x) + jg.special.i0e(x) * 2 + jg.special.i1(x) * 3 + jg.special.i1e(x) * 4
+        + jg.special.bessel_j0(x) * 5 + jg.special.bessel_j1(x) * 6,
+        lambda x: _sp.i0(x) + _sp.i0e(x) * 2 + _sp.i1(x) * 3 + _sp.i1e(x) * 4 + _sp.j0(x) * 5
+        + _sp.j1(x) * 6, B),
+    Row(("xlogy", "xlog1py"), lambda x, y: jg.xlogy(x, y) + jg.special.xlog1py(y, x),
+        lambda x, y: _sp.xlogy(x, y) + _sp.xlog1py(y, x), BIN, domain="positive"),
+    Row(("zeta",), lambda q: jg.special.zeta(3.0, q), lambda q: _sp.zeta(3.0, q), B,
+        domain="positive"),
 ]
 
 
