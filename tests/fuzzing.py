@@ -282,11 +282,28 @@ class Program:
     def loop(self, a: str, sa: tuple) -> None:
         # A data-dependent while loop (lifted into one loop when it can be): growing to a
         # bound, contracting with a tape, two carried values and an invariant, a rebinding, or
-        # a for over range(int(n.item())), or an if in the body.
+        # a for over range(int(n.item())), or an if in the body; an iteration cap (a Python
+        # counter the header tests, either order), or a for over a static range with a break.
         name = f"v{self.n}"
         self.n += 1
-        kind = self.pick(9)
-        if kind == 6:  # an if without else, the carried value starting as another name's
+        kind = self.pick(12)
+        if kind == 9:  # the data test first, then the cap
+            self.lines += [f"{name} = {a}.abs() + 0.01", f"{name}_it = 0",
+                           f"while {name}.sum() < 40.0 and {name}_it < 4:",
+                           f"    {name} = {name} * 1.7",
+                           f"    {name}_it += 1"]
+        elif kind == 10:  # the cap first: a trace stopped by it has no exit of the data test
+            self.lines += [f"{name} = {a}.tanh()", f"{name}_it = 0",
+                           f"while {name}_it < 5 and {name}.abs().max() > 0.05:",
+                           f"    {name} = 0.6 * {name} + 0.05 * {name}.sin()",
+                           f"    {name}_it = {name}_it + 1"]
+        elif kind == 11:  # a static range with a break on data
+            self.lines += [f"{name} = {a} * 1.0",
+                           "for _ in range(5):",
+                           f"    {name} = {name} * 0.8 + {name}.sin() * 0.3 + 0.2",
+                           f"    if {name}.abs().sum() > 8.0:",
+                           "        break"]
+        elif kind == 6:  # an if without else, the carried value starting as another name's
             self.lines += [f"{name} = {a}", f"{name}_w = {a}.abs() + 0.5",
                            f"while {name}_w.sum() < 20.0:",
                            f"    if ({name}_w.sum() * 3.0).sin() > 0.0:",
