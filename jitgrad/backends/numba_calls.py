@@ -17,14 +17,14 @@ from jitgrad.ops.sorting import argsort_p
 from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
 from jitgrad.backends.numba_values import (_NP, Unsupported, _numel, _root, _shape, _Val,
                                            flat_alias)
+from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
+from jitgrad.ops.linalg import LAPACK_PRIMITIVES as _LAPACK
 
 # A stable sort with torch's NaN order: NumPy's (a lowering would repeat it in Numba for a rare
 # equation; randperm and sort in a training step run one per call).
 CPU.on_host(argsort_p, "a sort runs NumPy's stable argsort on the host")
-from jitgrad.ops.special import HOST_PRIMS as _SPECIAL  # noqa: E402
 for _p in _SPECIAL:  # digamma, erfinv, Bessel...: no scalar form Numba compiles
     CPU.on_host(_p, "a special function with no Numba scalar form: SciPy's body on the host")
-from jitgrad.ops.linalg import LAPACK_PRIMITIVES as _LAPACK  # noqa: E402
 for _p in _LAPACK:  # inv, solve, eigh, svd...: NumPy's LAPACK calls, with pivoting and errors
     CPU.on_host(_p, "a factorization or solve: NumPy's LAPACK call on the host")
 

@@ -18,13 +18,13 @@ from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, pro
                                 prod_p, softmax_p)
 from jitgrad.ops.sorting import argsort_p
 from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
+from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
+from jitgrad.ops.linalg import LAPACK_PRIMITIVES as _LAPACK
 
 CUDA.builtin(guard_p, "checked in the single-thread kernels of the scalar work")
 CUDA.on_host(argsort_p, "a sort runs NumPy's stable argsort on the host")
-from jitgrad.ops.special import HOST_PRIMS as _SPECIAL  # noqa: E402
 for _p in _SPECIAL:  # digamma, erfinv, Bessel...: no scalar form Numba compiles
     CUDA.on_host(_p, "a special function with no Numba scalar form: SciPy's body on the host")
-from jitgrad.ops.linalg import LAPACK_PRIMITIVES as _LAPACK  # noqa: E402
 for _p in _LAPACK:  # inv, solve, eigh, svd...: NumPy's LAPACK calls, with pivoting and errors
     CUDA.on_host(_p, "a factorization or solve: NumPy's LAPACK call on the host")
 CUDA.on_host(prod_p, "no atomic combines partial products across blocks: a trace with one runs "

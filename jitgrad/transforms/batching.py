@@ -31,6 +31,8 @@ from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_shape
 from jitgrad.ops.shape import _dummy, np_index
 from jitgrad.transforms.replay import attributed, const, emit
+from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
+from jitgrad.ops.linalg import BATCH_RULES as _LINALG_BATCH
 
 P = PRIMITIVES
 
@@ -205,9 +207,7 @@ BATCH_RULES: dict = {}
 for _p in PRIMITIVES.values():
     if _p.kind == "elementwise" and _p is not P["custom_vjp"]:
         BATCH_RULES[_p] = _elementwise
-from jitgrad.ops.special import HOST_PRIMS as _SPECIAL  # noqa: E402  (elementwise, on the host)
 BATCH_RULES.update({_p: _elementwise for _p in _SPECIAL})
-from jitgrad.ops.linalg import BATCH_RULES as _LINALG_BATCH  # noqa: E402  (inv, solve, svd...)
 BATCH_RULES.update(_LINALG_BATCH)
 for _name in ("sum", "mean", "max", "min", "prod", "norm", "prod_others"):
     BATCH_RULES[P[_name]] = _axes

@@ -24,6 +24,8 @@ from jitgrad.ir.graph import Graph, Lit
 from jitgrad.ops import PRIMITIVES, registry
 from jitgrad.ops.control import guard_p
 from jitgrad.transforms.replay import attributed, const, emit, zeros
+from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
+from jitgrad.ops.linalg import JVP_RULES as _LINALG_JVP
 
 P = PRIMITIVES
 
@@ -182,9 +184,7 @@ JVP_RULES.update({
     P["log_softmax"]: _log_softmax, P["custom_vjp"]: _custom,
     P["prod_others"]: _symmetric(P["prod_others"]),
 })
-from jitgrad.ops.special import HOST_PRIMS as _SPECIAL  # noqa: E402  (elementwise, on the host)
 JVP_RULES.update({_p: _elementwise(_p) for _p in _SPECIAL})
-from jitgrad.ops.linalg import JVP_RULES as _LINALG_JVP  # noqa: E402  (inv, solve, svd...)
 JVP_RULES.update(_LINALG_JVP)
 
 
