@@ -48,14 +48,30 @@ def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
     """Elementwise ``|a - b| <= atol + rtol * |b|`` (and equal infinities), as torch."""
-    av, bv = _values(a), _values(b)
-    with np.errstate(invalid="ignore"):
-        return ops.tensor(np.isclose(av, bv, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    # With jitgrad's ops, so that a compiled function computes it too (its values were read
+    # at trace time before): equal values (infinities included), finite ones within the
+    # tolerance, and NaNs where asked.
+    a = a if isinstance(a, Tensor) else ops.tensor(np.asarray(a))
+    b = b if isinstance(b, Tensor) else ops.tensor(np.asarray(b))
+    if rtol < 0 or atol < 0:
+        raise RuntimeError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, "
+                           f"atol={atol}")
+    if a.dtype is dtypes.bool_ or b.dtype is dtypes.bool_:
+        return a == b
+    fa, fb = (a, b) if a.dtype.is_floating_point or b.dtype.is_floating_point else \
+        (a.to(dtypes.float64), b.to(dtypes.float64))
+    finite = ~(ops.isnan(fa) | ops.isinf(fa) | ops.isnan(fb) | ops.isinf(fb))
+    nans = ops.isnan(fa) & ops.isnan(fb)
+    fa, fb = ops.where(finite, fa, 0), ops.where(finite, fb, 0)  # (no inf - inf)
+    close = (a == b) | (finite & ((fa - fb).abs() <= atol + rtol * fb.abs()))
+    return close | nans if equal_nan else close
 
 
 def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
     """Whether ``isclose`` holds everywhere (shapes must broadcast), as torch."""
-    return builtins.bool(isclose(a, b, rtol, atol, equal_nan)._value.all())
+    # bool() of the tensor, not of its value: inside a compiled function that is a guard, so
+    # a later call whose answer differs re-traces instead of reusing this one's
+    return builtins.bool(isclose(a, b, rtol, atol, equal_nan).all())
 
 
 def _values(x) -> np.ndarray:

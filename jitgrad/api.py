@@ -94,7 +94,8 @@ class Compiled:
 
     def __init__(self, fn, mode: str, argnums, has_aux: bool, target: str, value: bool,
                  retrace_limit: int | None) -> None:
-        _check_argnums(fn, argnums)
+        if mode != "jit":  # jit differentiates nothing: argnums does not apply
+            _check_argnums(fn, argnums)
         self._fn = fn
         self._value = value
         self._rt = Runtime(fn, mode, argnums, has_aux, target, retrace_limit)

@@ -248,3 +248,34 @@ def test_repeat_and_tile_values_and_gradients_as_torch(reps):
                                   torch.tile(torch.tensor(base), reps[1:]).numpy())
     with pytest.raises(jg.ShapeError, match="repeat dims"):
         x.repeat(2)
+
+
+@pytest.mark.parametrize("target", ["reference", "cpu"])
+def test_traced_allclose_item_and_a_function_of_no_arguments(target):
+    """allclose read its arguments' values at trace time (a later call reused that answer);
+    now it is a guard on a traced isclose. jit of a function of no arguments compiles."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to the interpreter, no warning
+        g = jg.jit(lambda x, y: x * 2 if jg.allclose(x, y) else x * 3, target=target)
+        ones, zeros = jg.ones(3), jg.zeros(3)
+        assert g(ones, ones).tolist() == [2.0] * 3 and g(ones, zeros).tolist() == [3.0] * 3
+        assert g(ones, ones + 1e-9).tolist() == [2.0] * 3
+        assert g.cache_info().fallbacks == ()
+        f = jg.jit(lambda x: x.sum().item() * x, target=target)
+        assert f(ones).tolist() == [3.0] * 3 and f(ones * 2).tolist() == [12.0] * 3
+        assert jg.jit(lambda: jg.ones(3) * 2, target=target)().tolist() == [2.0] * 3
+
+
+def test_isclose_matches_torch_on_infinities_nans_and_ints():
+    torch = pytest.importorskip("torch")
+    a = np.array([1.0, np.inf, -np.inf, np.nan, 1e-9, 5.0, np.inf, 1.0])
+    b = np.array([1.0 + 1e-7, np.inf, np.inf, np.nan, 0.0, np.inf, 5.0, 1.1])
+    for equal_nan in (False, True):
+        for rtol, atol in ((1e-5, 1e-8), (0.2, 0.0)):
+            want = torch.isclose(torch.tensor(a), torch.tensor(b), rtol, atol, equal_nan)
+            got = jg.isclose(jg.tensor(a), jg.tensor(b), rtol, atol, equal_nan)
+            assert got.tolist() == want.tolist()
+    i, j = [1, 2, 3], [1, 2, 4]
+    assert jg.isclose(jg.tensor(i), jg.tensor(j)).tolist() == \
+        torch.isclose(torch.tensor(i), torch.tensor(j)).tolist()

@@ -123,7 +123,8 @@ class ResultsMixin:
             k = n_leaves + len(call.implicit) + r
             ns[f"R{k}"] = t
             input_array(k, f"R{k}._value", t._value)
-        prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
+        if n:  # (a function of no arguments unpacks nothing)
+            prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
         leaves = iter(call.leaves)
         j = 0
         for i, (a, tree) in enumerate(zip(args, call.trees)):
