@@ -12,7 +12,7 @@ from __future__ import annotations
 from jitgrad import ops
 from jitgrad.autograd.graph import rename
 from jitgrad.errors import ShapeError
-from jitgrad.ops import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
+from jitgrad.ops import log_softmax, sigmoid, softmax, tanh  # noqa: F401
 from jitgrad.tensor import Tensor
 
 
@@ -37,10 +37,6 @@ def linear(x, weight, bias=None):
     return rename(out + bias, "AddmmBackward0") if x.ndim == 2 else out + bias
 
 
-def leaky_relu(x, negative_slope: float = 0.01):
-    return ops.where(x > 0, x, x * negative_slope)
-
-
 def gelu(x, approximate: str = "none"):
     """GELU, as torch: ``x * Phi(x)`` with the exact normal CDF (``approximate="none"``), or
     the tanh approximation (``approximate="tanh"``)."""
@@ -51,20 +47,33 @@ def gelu(x, approximate: str = "none"):
     return 0.5 * x * (1 + ops.erf(x * 0.7071067811865476))
 
 
-def softplus(x, beta: float = 1.0, threshold: float = 20.0):
-    return ops.softplus(x, beta, threshold)
+def _weighted_reduce(loss, weight, reduction: str, input, name: str | None):  # noqa: A002
+    """torch's ``weight=`` of the regression losses: the pointwise loss times ``weight``, and
+    a ``"mean"`` that divides by the sum of the weights."""
+    if weight is None:
+        return _reduce(loss, reduction, name)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+    loss = loss * weight
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)
 
 
-def mse_loss(input, target, reduction: str = "mean"):
+def mse_loss(input, target, size_average=None, reduce=None,  # noqa: A002
+             reduction: str = "mean", weight=None):
+    """Mean squared error (``weight`` scales each element; the mean is then over the weights)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ShapeError(f"mse_loss: input shape {tuple(input.shape)} and target shape "
                          f"{tuple(target.shape)} differ")
     d = input - target
-    return _reduce(d * d, reduction, "MseLossBackward0")
+    return _weighted_reduce(d * d, weight, reduction, input, "MseLossBackward0")
 
 
-def l1_loss(input, target, reduction: str = "mean"):
-    return _reduce(ops.abs(input - target), reduction)
+def l1_loss(input, target, size_average=None, reduce=None,  # noqa: A002
+            reduction: str = "mean", weight=None):
+    """Mean absolute error (``weight`` as ``mse_loss``'s)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _weighted_reduce(ops.abs(input - target), weight, reduction, input, None)
 
 
 def _same_shape(input, target, op: str) -> None:
@@ -73,8 +82,10 @@ def _same_shape(input, target, op: str) -> None:
                          f"{tuple(target.shape)} differ")
 
 
-def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
+def smooth_l1_loss(input, target, size_average=None, reduce=None,  # noqa: A002
+                   reduction: str = "mean", beta: float = 1.0):
     """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (torch's)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _same_shape(input, target, "smooth_l1_loss")
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
@@ -85,20 +96,28 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
                    "SmoothL1LossBackward0")
 
 
-def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
-    """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)`` (torch's)."""
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0,  # noqa: A002
+               weight=None):
+    """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)`` (torch's); a
+    ``weight`` scales each element and ``"mean"`` stays the plain mean, as torch."""
     _same_shape(input, target, "huber_loss")
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = ops.abs(input - target)
-    return _reduce(ops.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta)), reduction,
-                   "HuberLossBackward0")
+    loss = ops.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    if weight is not None:
+        if tuple(weight.shape) != tuple(input.shape):
+            raise ValueError("Weights and input must have the same size.")
+        return _reduce(loss * weight, reduction)
+    return _reduce(loss, reduction, "HuberLossBackward0")
 
 
-def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",  # noqa: A002
+           log_target: bool = False):
     """KL divergence with ``input`` holding log-probabilities, as torch: pointwise
     ``target (log target - input)`` (0 where target is 0); ``reduction="batchmean"`` divides
     the sum by the batch size, the mathematically right mean."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if log_target:
         loss = ops.exp(target) * (target - input)
     else:
@@ -107,10 +126,6 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
     return _reduce(loss, reduction)
-
-
-def silu(x):
-    return x * ops.sigmoid(x)
 
 
 def _check_targets(target, n_classes: int, ignore_index: int | None = None) -> None:
@@ -223,7 +238,9 @@ def cross_entropy(input, target, weight=None, size_average=None,  # noqa: A002
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / c)
 
 
-def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+def binary_cross_entropy(input, target, weight=None, size_average=None,  # noqa: A002
+                         reduce=None, reduction: str = "mean"):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ShapeError(f"binary_cross_entropy: target shape {tuple(target.shape)} differs from "
                          f"input shape {tuple(input.shape)}")
@@ -236,8 +253,10 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     return _reduce(loss, reduction, "BinaryCrossEntropyBackward0")
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
+def binary_cross_entropy_with_logits(input, target, weight=None,  # noqa: A002
+                                     size_average=None, reduce=None, reduction: str = "mean",
                                      pos_weight=None):
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if tuple(input.shape) != tuple(target.shape):
         raise ShapeError(f"binary_cross_entropy_with_logits: target shape {tuple(target.shape)} "
                          f"differs from input shape {tuple(input.shape)}")
@@ -252,11 +271,34 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     return _reduce(loss, reduction, "BinaryCrossEntropyWithLogitsBackward0")
 
 
-def one_hot(target, num_classes: int = -1):
-    n = int(target.max().item()) + 1 if num_classes < 0 else num_classes
-    return (target.unsqueeze(-1) == ops.arange(n)).long()
-
-
 from jitgrad.nn.norm import batch_norm, dropout, embedding, layer_norm  # noqa: E402,F401
 from jitgrad.nn.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402,F401
 from jitgrad.nn.attention import scaled_dot_product_attention  # noqa: E402,F401
+from jitgrad.nn.activations import (  # noqa: E402,F401
+    celu, celu_, elu, elu_, glu, hardshrink, hardsigmoid, hardswish, hardtanh, hardtanh_,
+    leaky_relu, leaky_relu_, logsigmoid, mish, prelu, relu, relu6, relu_, rrelu, rrelu_, selu,
+    selu_, silu, softmin, softplus, softshrink, softsign, tanhshrink, threshold, threshold_,
+)
+from jitgrad.nn.pad import pad  # noqa: E402,F401
+from jitgrad.nn.resample import (  # noqa: E402,F401
+    channel_shuffle, fold, interpolate, pixel_shuffle, pixel_unshuffle, unfold, upsample,
+    upsample_bilinear, upsample_nearest,
+)
+from jitgrad.nn.pooling import (  # noqa: E402,F401
+    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d, adaptive_max_pool1d,
+    adaptive_max_pool1d_with_indices, adaptive_max_pool2d, adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d, avg_pool1d, avg_pool3d, lp_pool1d, lp_pool2d, max_pool1d,
+    max_pool1d_with_indices, max_pool3d,
+)
+from jitgrad.nn.groupnorm import (  # noqa: E402,F401
+    group_norm, instance_norm, local_response_norm, rms_norm,
+)
+from jitgrad.nn.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402,F401
+from jitgrad.nn.distance import (  # noqa: E402,F401
+    cosine_similarity, normalize, one_hot, pairwise_distance, pdist,
+)
+from jitgrad.nn.losses import (  # noqa: E402,F401
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss,
+    multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, poisson_nll_loss,
+    soft_margin_loss, triplet_margin_loss, triplet_margin_with_distance_loss,
+)
