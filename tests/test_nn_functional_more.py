@@ -571,3 +571,21 @@ def test_compiled_gradient_matches_eager(rng):
     (TF.adaptive_avg_pool2d(ty, 2).pow(2).sum()
      + TF.elu(TF.max_pool1d(tx.flatten(2), 3)).sum()).backward()
     np.testing.assert_allclose(_np(g), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("op,kw", [
+    ("max_pool2d", dict(kernel_size=2, ceil_mode=True)),
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("avg_pool2d", dict(kernel_size=3, stride=2, ceil_mode=True)),
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    ("avg_pool2d", dict(kernel_size=3, stride=2, divisor_override=3)),
+])
+def test_pool2d_options_route_to_the_general_pooling(op, kw):
+    x = np.random.default_rng(5).normal(size=(2, 3, 7, 7))
+    xj, xt = jg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    a, b = getattr(jg.nn.functional, op)(xj, **kw), getattr(torch.nn.functional, op)(xt, **kw)
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-12)
+    w = np.random.default_rng(6).normal(size=tuple(b.shape))
+    (a * jg.tensor(w)).sum().backward()
+    (b * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(xj.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -130,8 +130,10 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
     if input.ndim != 4:
         raise ShapeError(f"max_pool2d: expected a 3-D (unbatched) or 4-D (batched) input, got "
                          f"shape {list(input.shape)}")
-    if ceil_mode:
-        raise NotImplementedError("max_pool2d: ceil_mode=True is not supported")
+    if ceil_mode:  # the general pooling handles windows past the edge
+        from jitgrad.nn.pooling import _max_pool
+        return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode,
+                         return_indices, "max_pool2d")
     k = _pair(kernel_size, "kernel_size")
     p = _pair(padding, "padding")
     s = _pair(stride if stride is not None else k, "stride")
@@ -164,8 +166,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
         return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, ceil_mode,
                           count_include_pad, divisor_override).squeeze(0)
     if ceil_mode or not count_include_pad or divisor_override is not None:
-        raise NotImplementedError("avg_pool2d: only ceil_mode=False, count_include_pad=True and "
-                                  "no divisor_override are supported")
+        from jitgrad.nn.pooling import _avg_pool  # windows past the edge, other divisors
+        return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                         divisor_override, "avg_pool2d")
     k = _pair(kernel_size, "kernel_size")
     win, (oh, ow) = _windows(input, k, _pair(stride if stride is not None else k, "stride"),
                              _pair(padding, "padding"), (1, 1), 0.0, "avg_pool2d")
