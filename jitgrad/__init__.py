@@ -26,7 +26,8 @@ from jitgrad.ops import (  # noqa: F401
     abs, add, amax, amin, arange, argmax, argmin, as_tensor, bmm, broadcast_to, cat, chunk, clamp,
     clone, concatenate, cos, cumsum, div, dot, empty, empty_like, eq, exp, erf, expand, expm1, eye, flatten,
     floor, floor_divide, from_numpy, full, full_like, ge, gt, isfinite, isinf, isnan, le,
-    linspace, log, log10, log1p, log2, log_softmax, logical_and, logical_not, logical_or, logsumexp, lt,
+    linspace, log, log10, log1p, log2, log_softmax, logical_and, logical_not, logical_or,
+    logical_xor, logsumexp, lt,
     manual_seed, matmul, max, maximum, mean, min, minimum, mm, movedim, mul, mv, narrow, ne, neg, norm,
     ones, ones_like, outer, permute, pow, prod, rand, rand_like, randint, randn, randn_like,
     randperm, reciprocal, relu, remainder, reshape, rsqrt, select, sigmoid, sign, sin, softmax, split, sqrt,
@@ -82,8 +83,8 @@ from jitgrad.ops.sorting import (  # noqa: F401,E402
     argsort, argwhere, nonzero, sort, topk, unique, unique_consecutive,
 )
 from jitgrad.ops.indexing import (  # noqa: F401,E402
-    diag, diagonal, flip, fliplr, flipud, gather, index_select, meshgrid, repeat_interleave, roll,
-    scatter, scatter_add, take_along_dim,
+    diag, diag_embed, diagonal, flip, fliplr, flipud, gather, index_select, meshgrid,
+    repeat_interleave, roll, scatter, scatter_add, take_along_dim,
 )
 from jitgrad.ops.einsum import einsum  # noqa: F401,E402
 from jitgrad.ops.reduce import cumprod  # noqa: F401,E402

@@ -42,7 +42,7 @@ _METHODS = {
     "eq": ops.eq, "ne": ops.ne, "lt": ops.lt, "le": ops.le, "gt": ops.gt, "ge": ops.ge,
     "isnan": ops.isnan, "isinf": ops.isinf, "isfinite": ops.isfinite,
     "logical_not": ops.logical_not, "logical_and": ops.logical_and,
-    "logical_or": ops.logical_or,
+    "logical_or": ops.logical_or, "logical_xor": ops.logical_xor,
     "sum": ops.sum, "mean": ops.mean, "max": ops.max, "min": ops.min, "amax": ops.amax,
     "amin": ops.amin, "argmax": ops.argmax, "argmin": ops.argmin, "prod": ops.prod,
     "norm": ops.norm, "var": ops.var, "std": ops.std, "logsumexp": ops.logsumexp,
@@ -69,6 +69,10 @@ def _mT(self):
 
 Tensor.T = property(_T)
 Tensor.mT = property(_mT)
+# jitgrad has no complex dtype: the conjugate transposes are the transposes.
+Tensor.mH = property(_mT)
+Tensor.H = property(lambda self: self.t())
+Tensor.adjoint = _mT
 
 
 def _to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False,
@@ -319,8 +323,12 @@ for _name, _fn in (("sort", _so.sort), ("argsort", _so.argsort), ("topk", _so.to
         setattr(Tensor, _name, _fn)
 
 
-def _flip(self, *dims):
-    """``x.flip(0, 1)`` or ``x.flip((0, 1))``, as torch's method."""
+def _flip(self, *dims, **kw):
+    """``x.flip(0, 1)``, ``x.flip((0, 1))`` or ``x.flip(dims=(0, 1))``, as torch's method."""
+    if kw:
+        if dims or set(kw) != {"dims"}:
+            raise TypeError(f"flip() got unexpected arguments {sorted(kw)}")
+        return _ix.flip(self, kw["dims"])
     return _ix.flip(self, dims[0] if len(dims) == 1 else dims)
 
 

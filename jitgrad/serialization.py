@@ -79,10 +79,15 @@ def load(f, map_location=None, weights_only=None, **kwargs):
     return _decode(structure["obj"], arrays)
 
 
+def _dense(arr: np.ndarray) -> np.ndarray:
+    # (not np.ascontiguousarray, which saved a 0-d tensor as shape (1,))
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
 def _encode(obj, arrays: dict, where: str):
     if isinstance(obj, Tensor):
         key = f"a{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(obj.detach().numpy())
+        arrays[key] = _dense(obj.detach().numpy())
         from jitgrad.nn.parameter import Parameter
         return {"tensor": key, "requires_grad": bool(obj.requires_grad),
                 "parameter": isinstance(obj, Parameter)}
@@ -90,7 +95,7 @@ def _encode(obj, arrays: dict, where: str):
         if obj.dtype == object:
             raise TypeError(f"jitgrad.save: {where} is a NumPy array of Python objects")
         key = f"a{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(obj)
+        arrays[key] = _dense(obj)
         return {"ndarray": key}
     if obj is None or isinstance(obj, (bool, str)):
         return obj

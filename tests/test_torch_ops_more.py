@@ -327,3 +327,48 @@ def test_unbatched_convolutions(dtype):
                   dtype)
     with pytest.raises(jg.ShapeError, match="3-D"):
         JF.conv2d(jg.ones(2, 2), jg.ones(1, 1, 1, 1))
+
+
+def test_zero_d_tensors_stay_zero_d_and_logical_ops_read_truth(tmp_path):
+    """Silent wrong values found by torch's operator samples: np.ascontiguousarray made 0-d
+    arrays 1-d (a saved scalar loaded as shape (1,), x.float(memory_format=...) of a 0-d
+    tensor); logical_and of ints was a bitwise and (2 and 1 gave 0)."""
+    p = str(tmp_path / "s.pt")
+    jg.save({"s": jg.tensor(2.5), "m": jg.ones(2, 3).t()}, p)
+    d = jg.load(p)
+    assert d["s"].shape == () and d["s"].item() == 2.5 and d["m"].shape == (3, 2)
+    x = jg.tensor(2.5)
+    for fmt in (jg.contiguous_format, jg.preserve_format):
+        assert x.float(memory_format=fmt).shape == () and x.double(memory_format=fmt).shape == ()
+    assert jg.index_select(x, 0, jg.tensor([0])).shape == ()
+    assert jg.nn.functional.prelu(jg.tensor(-2.0), jg.tensor([0.25])).shape == ()
+    a, b = [2, 0, 3, -1], [1, 1, 0, 0]
+    for name in ("logical_and", "logical_or", "logical_xor"):
+        want = getattr(torch, name)(torch.tensor(a), torch.tensor(b))
+        got = getattr(jg, name)(jg.tensor(a), jg.tensor(b))
+        assert got.tolist() == want.tolist() and got.dtype is jg.bool
+        got = getattr(jg, name)(jg.tensor(a, dtype=jg.float32), jg.tensor(b, dtype=jg.float64))
+        assert got.tolist() == want.tolist()
+
+
+def test_diag_embed_take_along_dim_negative_and_empty_softmax_as_torch():
+    x = np.random.default_rng(3).normal(size=(2, 3))
+    w = np.arange(50.0)
+    for off, d1, d2 in [(0, -2, -1), (1, -2, -1), (-2, 0, 2), (1, 2, 0)]:
+        xj, xt = jg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        a, b = jg.diag_embed(xj, off, d1, d2), torch.diag_embed(xt, off, d1, d2)
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+        (a * jg.tensor(w[:a.numel()].reshape(a.shape))).sum().backward()
+        (b * torch.tensor(w[:b.numel()].reshape(b.shape))).sum().backward()
+        np.testing.assert_array_equal(xj.grad.numpy(), xt.grad.numpy())
+    i = [[-1, 0, 2], [2, -3, 1]]
+    np.testing.assert_array_equal(jg.take_along_dim(jg.tensor(x), jg.tensor(i), 1).numpy(),
+                                  torch.take_along_dim(torch.tensor(x), torch.tensor(i), 1).numpy())
+    with pytest.raises(IndexError, match="out of bounds"):
+        jg.take_along_dim(jg.tensor(x), jg.tensor([[-4]]), 1)
+    for op in ("softmax", "log_softmax"):
+        e = jg.zeros(0, 3, requires_grad=True)
+        out = getattr(e, op)(-1)
+        out.sum().backward()
+        assert out.shape == (0, 3) and e.grad.shape == (0, 3)
+    assert jg.ones(2, 3).mH.shape == (3, 2) and jg.ones(2, 3).flip(dims=(0,)).shape == (2, 3)

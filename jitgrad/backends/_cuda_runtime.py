@@ -155,6 +155,6 @@ def host_eqn(e, inputs: list) -> object:
             arr = np.broadcast_to(arr, shape) if tuple(root_shape) != tuple(shape) else arr
         else:
             arr = np.broadcast_to(np.asarray(v), shape)
-        vals.append(np.ascontiguousarray(arr))
+        vals.append(arr if arr.flags.c_contiguous else arr.copy(order="C"))  # 0-d stays 0-d
     out = np.asarray(e.prim.impl(*vals, **e.params))
     return cuda.to_device(np.ascontiguousarray(out, dtype=e.out.aval.dtype.np).reshape(-1))

@@ -81,7 +81,9 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *,  # noqa: N
         if ord == "nuc":
             v = s.sum(-1)
         else:
-            v = s[..., 0] if ord == 2 else s[..., -1]
+            # amax/amin, not the first or last value: where singular values tie (a zero
+            # matrix) the gradient is shared evenly among them, as torch's
+            v = amax(s, -1) if ord == 2 else amin(s, -1)
         if keepdim:
             for d in sorted((d0, d1)):
                 v = v.unsqueeze(d)

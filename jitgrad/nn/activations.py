@@ -326,6 +326,8 @@ def prelu(input, weight):  # noqa: A002
                              f"parameter numbers = {n} and channel size = {c}.")
         if input.ndim >= 2:
             weight = weight.reshape((c,) + (1,) * (input.ndim - 2))
+    elif input.ndim < weight.ndim:  # one weight: the result has the input's shape (0-d too)
+        weight = weight.reshape(())
     return ops.where(input > 0, input, weight * input)
 
 

@@ -394,7 +394,26 @@ def _compare(name):
 eq, ne, lt, le, gt, ge = (_compare(n) for n in ("eq", "ne", "lt", "le", "gt", "ge"))
 bitwise_and, bitwise_or, bitwise_xor = (_compare(n) for n in ("bitwise_and", "bitwise_or",
                                                                "bitwise_xor"))
-logical_and, logical_or, logical_xor = bitwise_and, bitwise_or, bitwise_xor
+def _truth(x, name: str):
+    """``x`` as bools: nonzero is True (a bitwise op on ints gave 2 & 1 == 0 for and)."""
+    x = _tensor(x, name) if not isinstance(x, (bool, int, float)) else x
+    if isinstance(x, (bool, int, float)):
+        return bool(x)
+    return x if x.dtype is dtypes.bool_ else x != 0
+
+
+def _logical(name: str, op):
+    def fn(x, y):
+        return op(_truth(x, name), _truth(y, name))
+    fn.__name__ = name
+    fn.__doc__ = (f"Elementwise {name.split('_')[1]} of the truth of ``x`` and ``y`` (nonzero "
+                  "is True), a bool tensor.")
+    return fn
+
+
+logical_and = _logical("logical_and", bitwise_and)
+logical_or = _logical("logical_or", bitwise_or)
+logical_xor = _logical("logical_xor", bitwise_xor)
 
 
 def logical_not(x):

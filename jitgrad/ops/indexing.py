@@ -21,6 +21,7 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.ops import _rules
+from jitgrad.ops.elementwise import where
 from jitgrad.ops.registry import bind
 from jitgrad.ops.shape import (_const, cat, getitem, index_update, movedim, narrow, parse_index,
                                reshape, scatter_add_p)
@@ -41,11 +42,13 @@ def _index_tensor(index, op: str):
     return index if index.dtype is dtypes.int64 else index.to(dtypes.int64)
 
 
-def _check_range(index, size: int, dim: int, op: str, error=RuntimeError) -> None:
-    """Out-of-range indices are an error, as torch's (NumPy would wrap negative ones)."""
+def _check_range(index, size: int, dim: int, op: str, error=RuntimeError,
+                 negative: bool = False) -> None:
+    """Out-of-range indices are an error, as torch's (NumPy would wrap negative ones; with
+    ``negative``, from ``-size`` on count from the end)."""
     v = index._value
     if index._ir is None and v is not None and v.size:
-        bad = (v < 0) | (v >= size)
+        bad = (v < (-size if negative else 0)) | (v >= size)
         if bad.any():
             raise error(f"{op}(): index {int(v[bad].reshape(-1)[0])} is out of bounds for "
                              f"dimension {dim} with size {size}")
@@ -106,6 +109,9 @@ def take_along_dim(input, indices, dim=None):  # noqa: A002
                            "dimensions")
     bx = [max(a, b) if d != dim else a for d, (a, b) in enumerate(zip(xs, ix))]
     bi = [max(a, b) if d != dim else b for d, (a, b) in enumerate(zip(xs, ix))]
+    n = xs[dim]
+    _check_range(indices, n, dim, "take_along_dim", IndexError, negative=True)
+    indices = where(indices < 0, indices + n, indices)  # negative ones count from the end
     return gather(x.expand(*bx), dim, indices.expand(*bi))
 
 
@@ -167,9 +173,9 @@ def index_select(input, dim: int, index):  # noqa: A002
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
     dim = _rules.norm_axis(dim, x.ndim, "index_select")
-    if x.ndim == 0:
+    if x.ndim == 0:  # a 0-d result, as torch's, whatever the index's shape
         _check_range(index, 1, 0, "index_select", IndexError)
-        return reshape(x, tuple(index.shape))
+        return reshape(getitem(reshape(x, (1,)), (reshape(index, (-1,)),)), ())
     _check_range(index, x.shape[dim], dim, "index_select", IndexError)
     return getitem(x, (slice(None),) * dim + (reshape(index, (-1,)),))
 
@@ -295,6 +301,32 @@ def diag(input, diagonal: int = 0):  # noqa: A002
     if x.ndim == 2:
         return globals()["diagonal"](x, k)
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
+
+
+def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1):  # noqa: A002
+    """Each vector along ``input``'s last dimension as the ``offset``-th diagonal of a square
+    matrix in dimensions ``dim1`` and ``dim2`` of the result (zeros elsewhere), as torch.
+
+    >>> import jitgrad
+    >>> jitgrad.diag_embed(jitgrad.tensor([[1.0, 2.0]])).tolist()
+    [[[1.0, 0.0], [0.0, 2.0]]]
+    """
+    x = _input(input, "diag_embed")
+    k = int(offset)
+    n = x.shape[-1] if x.ndim else 1
+    m = n + abs(k)
+    nd = x.ndim + 1
+    d1, d2 = _rules.norm_axis(dim1, nd, "diag_embed"), _rules.norm_axis(dim2, nd, "diag_embed")
+    if d1 == d2:
+        raise RuntimeError(f"diag_embed(): diagonal dimensions cannot be identical {dim1}, {dim2}")
+    # place[i, r, c] = 1 where element i of the vector goes: a product and a sum, so the
+    # gradient is the diagonal of the incoming one
+    place = np.zeros((n, m, m), dtype=x.dtype.np)
+    i = np.arange(n)
+    place[i, i + max(-k, 0), i + max(k, 0)] = 1
+    v = x.reshape((1,)) if not x.ndim else x
+    out = (v.unsqueeze(-1).unsqueeze(-1) * _const(place)).sum(-3)  # (..., m, m)
+    return movedim(out, (-2, -1), (d1, d2))
 
 
 def meshgrid(*tensors, indexing: str | None = None):

@@ -52,7 +52,8 @@ def laid_out(arr: np.ndarray, fmt) -> np.ndarray:
     if fmt is None or fmt is preserve_format:
         return arr
     if fmt is contiguous_format:
-        return np.ascontiguousarray(arr)
+        # (not np.ascontiguousarray, which makes a 0-d array 1-d)
+        return arr if arr.flags.c_contiguous else arr.copy(order="C")
     dims = {channels_last: 4, channels_last_3d: 5}[fmt]
     if arr.ndim != dims:
         raise RuntimeError(f"required rank {dims} tensor to use {fmt.name} format, got a tensor "

@@ -151,11 +151,15 @@ norm_p = register("norm",
 
 
 def _softmax_impl(x, axis):
+    if not x.size:  # (np.max of nothing has no identity): an empty result, as torch's
+        return np.empty_like(x)
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def _log_softmax_impl(x, axis):
+    if not x.size:
+        return np.empty_like(x)
     s = x - np.max(x, axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):
         return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
@@ -262,7 +266,9 @@ def argmin(x, dim=None, keepdim: bool = False):
     return _argextreme(argmin_p, x, dim, keepdim, "argmin")
 
 
-def prod(x, dim=None, keepdim: bool = False):
+def prod(x, dim=None, keepdim: bool = False, dtype=None):
+    if dtype is not None:
+        x = x.to(dtype)
     return _reduce(prod_p, x, dim, keepdim, "prod")
 
 
