@@ -186,11 +186,14 @@ def test_backend_flags_have_torchs_defaults():
     torch = pytest.importorskip("torch")
     import jitgrad.backends.cudnn
     import jitgrad.backends.mps  # noqa: F401
-    for name in ("enabled", "benchmark", "deterministic"):
-        assert getattr(jg.backends.cudnn, name) == getattr(torch.backends.cudnn, name)
+    # torch's documented defaults (its live flags may have been set by code run earlier in
+    # this process, as torch.compile and other tests do)
+    defaults = {"enabled": True, "benchmark": False, "deterministic": False}
+    for name, value in defaults.items():
+        assert getattr(jg.backends.cudnn, name) is value
     assert jg.backends.cudnn.is_available() is False
     assert jg.backends.mps.is_available() is torch.backends.mps.is_available() is False
-    assert jg.backends.cuda.matmul.allow_tf32 == torch.backends.cuda.matmul.allow_tf32
+    assert jg.backends.cuda.matmul.allow_tf32 is False
 
 
 def test_hub_dir_is_torchs_and_load_state_dict_from_url_reads_a_torch_file(tmp_path,

@@ -162,18 +162,21 @@ def canonical(src: str, head: list[str]) -> tuple[str, dict]:
     names: dict = {}
     out = []
     toks = [t for t in tokenize.generate_tokens(io.StringIO(src).readline)]
-    depth = 0  # inside brackets, ``name=`` is a keyword argument, not a local
+    # Inside brackets, ``name=`` is a keyword argument, not a local; except in
+    # ``numba.objmode(v=...)``, whose keywords are the locals the block assigns.
+    opened: list = []  # per open bracket, the name just before it
     for i, tok in enumerate(toks):
         s = tok.string
         if tok.type == tokenize.OP and s in "([{":
-            depth += 1
+            opened.append(toks[i - 1].string if i else "")
         elif tok.type == tokenize.OP and s in ")]}":
-            depth -= 1
+            opened.pop()
         elif tok.type == tokenize.NAME and s not in keep and s != "unit":
             prev = toks[i - 1] if i else None
             nxt = toks[i + 1] if i + 1 < len(toks) else None
             attribute = prev is not None and prev.type == tokenize.OP and prev.string == "."
-            keyword_arg = depth > 0 and nxt is not None and nxt.string == "="
+            keyword_arg = bool(opened) and opened[-1] != "objmode" and nxt is not None and \
+                nxt.string == "="
             if not attribute and not keyword_arg:
                 s = names.setdefault(s, f"x{len(names)}")
         out.append((tok.type, s))
