@@ -248,15 +248,6 @@ def channel_shuffle(input, groups: int):  # noqa: A002
     return x.reshape(n, c, *rest)
 
 
-def _pair(v, name: str) -> tuple:
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(int(a) for a in v)
-    if len(v) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
-    return v
-
-
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
     """Sliding blocks of (N, C, H, W) (or unbatched (C, H, W)) as columns:
     (N, C * kh * kw, L), L the number of blocks.
@@ -265,7 +256,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
     >>> jitgrad.nn.functional.unfold(jitgrad.ones(1, 2, 4, 4), 2).shape
     jitgrad.Size([1, 8, 9])
     """
-    from jitgrad.nn.conv import _windows
+    from jitgrad.nn.conv import _pair, _windows
     if input.ndim == 3:
         return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
     if input.ndim != 4:
@@ -287,6 +278,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # n
     >>> jitgrad.nn.functional.fold(cols, (3, 3), 2)[0, 0].tolist()
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
+    from jitgrad.nn.conv import _pair
     if input.ndim == 2:
         return fold(input.unsqueeze(0), output_size, kernel_size, dilation, padding,
                     stride).squeeze(0)
