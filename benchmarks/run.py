@@ -247,6 +247,69 @@ def loop_branch() -> None:
         print(f"    traces: {f.cache_info().traces}, compiles: {f.cache_info().compiles}")
 
 
+def newton_capped(a, x, lib):
+    # Newton's method for sqrt(a) with an iteration cap, as solvers write it (#30)
+    it = 0
+    while ((x * x - a).abs() > 1e-9 * a).any() and it < 40:
+        x = x - (x * x - a) / (2 * x)
+        it += 1
+    return x.sum()
+
+
+def sweep_break(x, a):
+    # Heron's iteration as a fixed-point sweep: a static range with a break on data
+    y = x
+    for _ in range(60):
+        y = 0.5 * (x + a / x)
+        if ((y - x).abs() < 1e-9 * y.abs()).all():
+            break
+        x = y
+    return y.sum()
+
+
+def loop_cap() -> None:
+    print("gradient wrt a through loops with a Python counter: Newton with an iteration cap "
+          "(it < 40), and a for-range sweep with a break on data, steady state over 64 inputs")
+    rng = np.random.default_rng(4)
+    aa = [rng.uniform(1, 9, 4) * 10.0 ** rng.uniform(-3, 6) for _ in range(64)]
+    x0 = np.ones(4)
+    for label, fn in (("newton cap", lambda a, x: newton_capped(a, x, None)),
+                      ("range break", lambda a, x: sweep_break(x, a))):
+        f = jg.grad(fn)
+        ja, jx = [jg.tensor(a) for a in aa], jg.tensor(x0)
+        worst = 0.0
+        for a in ja:
+            got = f(a, jx).numpy()
+            ae = a.clone().requires_grad_()
+            fn(ae, jx).backward()
+            worst = max(worst, float(np.max(np.abs(got - ae.grad.numpy()) /
+                                            np.maximum(np.abs(ae.grad.numpy()), 1e-300))))
+        it = iter(range(1 << 62))
+        fns = {"jitgrad compiled": lambda f=f, ja=ja, jx=jx: f(ja[next(it) % 64], jx)}
+        if torch is not None:
+            ta, tx = [torch.tensor(a) for a in aa], torch.tensor(x0)
+
+            def teager(fn=fn, ta=ta, tx=tx):
+                a = ta[next(it) % 64].clone().requires_grad_()
+                fn(a, tx).backward()
+            fns["torch eager"] = teager
+        compare(label, fns)
+        print(f"    traces: {f.cache_info().traces}, compiles: {f.cache_info().compiles}, "
+              f"largest relative difference from eager: {worst:.1e}")
+    if jax is not None:
+        def jnewton(a, x):
+            def cond(s):
+                x, it = s
+                return jax.numpy.any(jax.numpy.abs(x * x - a) > 1e-9 * a) & (it < 40)
+            return jax.lax.while_loop(cond, lambda s: (s[0] - (s[0] * s[0] - a) / (2 * s[0]),
+                                                       s[1] + 1), (x, 0))[0].sum()
+        try:
+            jax.grad(jnewton)(jax.numpy.asarray(aa[0]), jax.numpy.asarray(x0))
+            print("    JAX: reverse mode through lax.while_loop ran")
+        except Exception as e:  # noqa: BLE001  (JAX refuses reverse mode through while_loop)
+            print(f"    JAX: {type(e).__name__}: {str(e).splitlines()[0][:110]}")
+
+
 def elementwise() -> None:
     print("grad of sum(sin(x)*exp(-x*x) + tanh(x)*x), 1e6 float64")
     xn = np.linspace(-3, 3, 1_000_000)
@@ -439,7 +502,9 @@ if __name__ == "__main__":
     which = sys.argv[1:] or ["scalar", "while", "loops", "elementwise", "mlp", "per-example",
                              "fresh"]
     for name, fn in (("scalar", scalar), ("while", while_loop), ("loops", loop_total),
-                     ("loops", loop_tape), ("loops", loop_branch), ("elementwise", elementwise),
+                     ("loops", loop_tape), ("loops", loop_branch), ("loops", loop_cap),
+                     ("caps", loop_cap),
+                     ("elementwise", elementwise),
                      ("mlp", mlp),
                      ("per-example", per_example), ("fresh", fresh_process)):
         if name in which:
