@@ -9,10 +9,10 @@ processes). So by default (``config.blas_threads = "adaptive"``) both use a thre
 to 4) only while the rest of the machine is idle: ``tick()``, called where matmuls run, looks at
 most four times a second at how busy the cores were apart from this process (Linux's
 ``/proc/stat`` against the process's own CPU time), and switches to one thread when other work
-took more than a third of a core, or while this process has a build process compiling
-(``numba_build``). Without ``/proc/stat``, one thread. A number fixes the count; ``None`` (or
-``JITGRAD_BLAS_THREADS=auto``) leaves OpenBLAS's own choice. A BLAS other than these OpenBLAS
-builds is left alone.
+took more than a third of a core (niced processes included), or while this process has a
+build process compiling (``numba_build``). Without ``/proc/stat``, one thread. A number fixes
+the count; ``None`` (or ``JITGRAD_BLAS_THREADS=auto``) leaves OpenBLAS's own choice. A BLAS
+other than these OpenBLAS builds is left alone.
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def _sample():
             fields = f.readline().split()[1:]
     except OSError:
         return None
-    # user system irq softirq steal: niced work (an idle-priority builder) yields to ours
-    busy = sum(int(fields[i]) for i in (0, 2, 5, 6, 7) if i < len(fields))
+    # user nice system irq softirq steal: niced work counts too (this process may be the
+    # niced one, and its own time, which is subtracted, is then in that column)
+    busy = sum(int(fields[i]) for i in (0, 1, 2, 5, 6, 7) if i < len(fields))
     t = os.times()
     return busy / _HZ, t.user + t.system
 
@@ -75,6 +76,10 @@ def tick() -> None:
     if now < _state["next"]:
         return
     _state["next"] = now + _PERIOD
+    from jitgrad._settings import config
+    if config.blas_threads != ADAPTIVE:  # set to a count (or None) since: that from now on
+        apply(config.blas_threads)
+        return
     s = _sample()
     if s is None:
         _state["on"] = False

@@ -452,6 +452,13 @@ def _traced_multinomial(w: Tensor, n: int, replacement: bool, gen) -> Tensor:
         raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples "
                            f"without replacement ({n} > {k})")
     p = w.to(dtypes.float64)
+    # The checks eager makes, as guards: a later call with bad weights re-traces and raises
+    if not bool((ops.isfinite(p) & (p >= 0)).all()):
+        raise RuntimeError("multinomial: probability tensor contains either inf, nan or "
+                           "element < 0")
+    if not bool((p.sum(-1) > 0).all()):
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
+                           "probabilities <= 0)")
     if replacement:
         cdf = ops.cumsum(p / p.sum(-1, keepdim=True), -1)
         u = _traced_uniform((*w.shape[:-1], n), dtypes.float64, gen)

@@ -164,3 +164,38 @@ def test_a_range_whose_variable_is_read_or_that_cannot_break_is_unchanged():
     g = check(fixed_three, [[np.ones(2)], [np.full(2, 3.0)]], target="reference")
     assert "while[" not in g.lower(jg.tensor(np.ones(2))).as_text("forward")
     assert g.cache_info().traces == 1
+
+
+_HELPER_MODULE = """
+N = 4
+
+def helper(x):
+    it = 0
+    while x.sum() < 1e4 and it < N:
+        x = x * 2
+        it += 1
+    return x
+"""
+
+_TOP_MODULE = """
+N = 50
+
+def top(x):
+    return helper_mod.helper(x * N).sum()
+"""
+
+
+def test_a_cap_named_by_two_modules_is_not_taken_from_the_wrong_one():
+    """The Python state holds the globals of every frame by name: a cap ``N`` that the
+    helper's module and its caller's give different values is not known to be the header's,
+    so the loop is not lifted with it (it was, with the caller's 50, and answered wrongly)."""
+    import types
+    helper_mod = types.ModuleType("helper_mod")
+    exec(compile(_HELPER_MODULE, "helper_mod.py", "exec"), helper_mod.__dict__)
+    top_mod = types.ModuleType("top_mod")
+    top_mod.helper_mod = helper_mod
+    exec(compile(_TOP_MODULE, "top_mod.py", "exec"), top_mod.__dict__)
+    f = jg.jit(top_mod.top, target="reference")
+    for v in (50.0, 1e-3, 1.0, 1e-5, 3.0):
+        x = jg.tensor([v])
+        assert f(x).item() == pytest.approx(top_mod.top(x).item(), rel=1e-12)

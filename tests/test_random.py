@@ -190,3 +190,14 @@ def test_random_inside_vmap_is_refused_as_torch_func_does():
     from jitgrad import func
     with pytest.raises(RuntimeError, match="same numbers for every example"):
         func.vmap(lambda x: x * jg.rand(3, dtype=jg.float64))(jg.ones(4, 3, dtype=jg.float64))
+
+
+def test_compiled_multinomial_refuses_bad_weights_as_eager():
+    f = jg.jit(lambda w: jg.multinomial(w, 3, replacement=True), target="reference")
+    assert f(jg.tensor([0.2, 0.8])).shape == (3,)
+    for bad, why in (([0.0, 0.0], "sum of probabilities"), ([-1.0, 2.0], "element < 0"),
+                     ([float("inf"), 1.0], "inf, nan")):
+        with pytest.raises(RuntimeError, match=why):
+            jg.multinomial(jg.tensor(bad), 3, replacement=True)
+        with pytest.raises(RuntimeError, match=why):
+            f(jg.tensor(bad))

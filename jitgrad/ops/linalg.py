@@ -318,11 +318,33 @@ def _solve_triangular(a, b, upper: bool, unitriangular: bool = False):
 
 # det and slogdet: d det = det tr(A^-1 dA), d log|det| = tr(A^-1 dA).
 def _det_vjp(g, d, a):
+    return (g.unsqueeze(-1).unsqueeze(-2) * _cofactors(a, d),)
+
+
+def _cofactors(a, d):
+    """The gradient of det at ``a`` (``d`` its det): det(a) inv(a)^T, or where a is exactly
+    singular (its inverse infinite; a rank n-1 matrix still has nonzero cofactors) the same
+    through the SVD, as JAX gives (torch 2.13 gives 0 there). The identity stands in for a
+    singular matrix in the inverse, so that no inf or NaN reaches the unselected side."""
     from jitgrad.ops.elementwise import where
-    gd = (g * d).unsqueeze(-1).unsqueeze(-2)
-    # An exactly singular matrix gets 0, as torch's (its inverse is infinite)
+    from jitgrad.ops.shape import _const
     singular = (d == 0).unsqueeze(-1).unsqueeze(-2)
-    return (gd * where(singular, 0.0, _mT(_inv(a, False))),)
+    safe = where(singular, _const(np.eye(a.shape[-1], dtype=a.dtype.np)), a)
+    regular = d.unsqueeze(-1).unsqueeze(-2) * _mT(_inv(safe, False))
+    return where(singular, _cofactors_svd(a), regular)
+
+
+def _cofactors_svd(a):
+    """det(U) det(V) U diag(prod of the other singular values) V^T, with a = U diag(s) V^T:
+    the cofactor matrix, defined (and computed without a division) for every square a."""
+    from jitgrad.ops.elementwise import where
+    from jitgrad.ops.shape import _const
+    n = a.shape[-1]
+    u, s, v = _svd_parts(bind(svd_p, (a,), {"full_matrices": False}), n, n)
+    others = where(_const(np.eye(n, dtype=bool)), 1.0,
+                   s.unsqueeze(-2).expand(*s.shape[:-1], n, n)).prod(-1)
+    sign = bind(det_p, (u,), _NO) * bind(det_p, (v,), _NO)
+    return sign.unsqueeze(-1).unsqueeze(-1) * matmul(u * others.unsqueeze(-2), _mT(v))
 
 
 det_p = register("linalg_det", np.linalg.det, lambda a: Aval(tuple(a.shape[:-2]), a.dtype),
@@ -582,7 +604,7 @@ def _trace_inv_times(a, t):
 
 
 def _det_jvp(d, primals, tangents):
-    return d * _trace_inv_times(primals[0], tangents[0])
+    return (_cofactors(primals[0], d) * tangents[0]).sum((-2, -1))
 
 
 def _slogdet_jvp(out, primals, tangents):

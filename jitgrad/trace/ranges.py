@@ -117,9 +117,13 @@ def _find(code, lasti: int):
             after[2].opname != "STORE_FAST":
         return None
     var = after[2].argval
+    # Any instruction naming the variable but a plain store reads it, or might (the
+    # superinstructions and borrowed loads of Python 3.12+ included): then Python's own range.
     if var in code.co_cellvars or any(
-            i.argval == var and i.opname in ("LOAD_FAST", "LOAD_FAST_CHECK", "DELETE_FAST",
-                                             "LOAD_CLOSURE", "LOAD_DEREF") for i in ins):
+            var in (i.argval if isinstance(i.argval, tuple) else (i.argval,)) and
+            i.opname not in ("STORE_FAST", "STORE_FAST_STORE_FAST") and
+            ("FAST" in i.opname or "DEREF" in i.opname or "CLOSURE" in i.opname)
+            for i in ins):
         return None
     for kind, pat in _PATTERNS.items():
         seq = [_norm(i) for i in ins[max(0, at + 1 - len(pat)):at + 1]]

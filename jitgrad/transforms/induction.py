@@ -129,13 +129,18 @@ def _instructions(code: types.CodeType) -> list:
         if ins.opname in _SKIP:
             continue
         line = ins.positions.lineno if getattr(ins, "positions", None) else ins.starts_line
-        if ins.opname == "LOAD_FAST_LOAD_FAST":
-            a, b = ins.argval
-            out.append((ins.offset, "LOAD_FAST", a, a, line))
-            out.append((ins.offset, "LOAD_FAST", b, b, line))
+        op, arg = ins.opname, ins.argval
+        if op.startswith("LOAD_FAST") and isinstance(arg, tuple):  # LOAD_FAST_LOAD_FAST & co
+            for a in arg:
+                out.append((ins.offset, "LOAD_FAST", a, a, line))
             continue
-        op = "LOAD_FAST" if ins.opname in ("LOAD_FAST_CHECK", "LOAD_FAST_BORROW") else ins.opname
-        out.append((ins.offset, op, ins.argval, ins.argrepr, line))
+        if op.startswith("LOAD_FAST"):  # _CHECK, _BORROW (3.12+): the same read
+            op = "LOAD_FAST"
+        elif op == "LOAD_SMALL_INT":  # 3.14: a small int constant
+            op = "LOAD_CONST"
+        elif isinstance(arg, tuple) and "FAST" in op and op != "STORE_FAST_STORE_FAST":
+            op = "UNKNOWN_FAST"  # another superinstruction: a use the analysis does not follow
+        out.append((ins.offset, op, arg, ins.argrepr, line))
     return out
 
 
@@ -148,7 +153,8 @@ def _prove(code, line: int, name: str, values: list, frame, glb) -> Counter:
             _INTROSPECTION & set(code.co_names):
         raise NotInduction(f"the local {name!r} may be read by name")
     ins = _instructions(code)
-    if any(op in ("STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST", "DELETE_FAST") and
+    if any(op in ("STORE_FAST_LOAD_FAST", "STORE_FAST_STORE_FAST", "DELETE_FAST",
+                  "UNKNOWN_FAST") and
            name in (a if isinstance(a, tuple) else (a,)) for _, op, a, _, _ in ins):
         raise NotInduction(f"the local {name!r} is deleted or written in a way not followed")
     head = [k for k, i in enumerate(ins) if i[4] == line]
@@ -238,7 +244,10 @@ def _bound(i: tuple, name: str, frame, glb) -> int:
     if op == "LOAD_FAST" and arg != name:
         v = dict(frame[1]).get(arg)  # unchanged at every hit: not among the changing locals
     elif op == "LOAD_GLOBAL":
-        v = dict(reversed(glb[2])).get(arg)
+        # The snapshot holds the globals of every frame's module by name: a name two modules
+        # give different values is not known to be the header's
+        found = {repr(val) for n, val in glb[2] if n == arg}
+        v = dict(glb[2]).get(arg) if len(found) == 1 else None
     else:
         v = None
     if type(v) is not int:
@@ -284,6 +293,8 @@ def _every_iteration(ins, succ, region, inside, head, store: int, name: str) -> 
     steps at every iteration, whatever the body's ``if``s take."""
     header = set(head)
     body_entry = {m for k in head for m in succ[k] if m in inside and m not in header}
+    if not body_entry:  # a loop on one line: its body is not told from its header
+        raise NotInduction(f"the loop of {name!r} is written on one line")
     seen, todo = set(), list(body_entry)
     while todo:
         k = todo.pop()

@@ -102,7 +102,8 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
             reports[key] = LoopReport(site, True, trips, "", key)
         except _NotLiftable as why:
             if (key, pos[0]) in opened:
-                reports.setdefault(key, LoopReport(site, False, trips, str(why), key))
+                # A run that never took its other value is a loop left by a counter's test,
+                # or none at all (an if that held at every pass of a Python loop): no report.
                 continue
             try:  # iterations that took the two sides of an if: one body with a cond
                 g2, pos2 = rewrite_branches(g, pos, contexts)
