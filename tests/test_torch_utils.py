@@ -186,8 +186,7 @@ def test_backend_flags_have_torchs_defaults():
     torch = pytest.importorskip("torch")
     import jitgrad.backends.cudnn
     import jitgrad.backends.mps  # noqa: F401
-    # torch's documented defaults (its live flags may have been set by code run earlier in
-    # this process, as torch.compile and other tests do)
+    # torch's documented defaults (a process's live flags are whatever its code set)
     defaults = {"enabled": True, "benchmark": False, "deterministic": False}
     for name, value in defaults.items():
         assert getattr(jg.backends.cudnn, name) is value

@@ -3,9 +3,8 @@ settings that nothing reads, since eager tensors live on the host and compiled G
 computes in the dtypes it is given. For jitgrad's GPU compiler see ``numba_cuda``.
 
 >>> import jitgrad as torch
->>> torch.backends.cuda.matmul.allow_tf32 = True
->>> torch.backends.cuda.is_built()
-False
+>>> torch.backends.cuda.matmul.allow_tf32, torch.backends.cuda.is_built()
+(False, False)
 """
 
 

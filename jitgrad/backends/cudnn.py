@@ -4,7 +4,8 @@ plain settings that nothing reads, and ``is_available()`` is False, as torch say
 without CUDA.
 
 >>> import jitgrad as torch
->>> torch.backends.cudnn.deterministic = True
+>>> torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+(False, False)
 >>> torch.backends.cudnn.is_available(), torch.backends.cudnn.enabled
 (False, True)
 """
