@@ -25,14 +25,15 @@ from jitgrad.backends.base import Backend, Executable
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST, SEGMENT_LINES
+from jitgrad.backends.scalar_code import broadcast_index as _broadcast_index, scalar_expr
 from jitgrad.backends.loop_emitter import emit_body
-from jitgrad.backends.numba_values import (_NP, _RETYPES, PARALLEL_MIN, STATUS_LIBM,
+from jitgrad.backends.numba_values import (_NP, PARALLEL_MIN, STATUS_LIBM,
                                            STATUS_OK, Unsupported, _numel,
                                            _root, _shape, _Val, flat_alias, literal,
                                            unused_flat_aliases)
 from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
-from jitgrad.ops.elementwise import astype_p, clamp_p, cos_p, invert_p, pow_scalar_p, sin_p
+from jitgrad.ops.elementwise import cos_p, sin_p
 from jitgrad.ops.linalg import matmul_p
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.shape import reshape_p
@@ -447,44 +448,6 @@ class Codegen(CallsMixin, LoopsMixin):
 
 
 
-def scalar_expr(e, args: list[str], vector: bool = False) -> str:
-    """Python text for one elementwise equation on scalar operand texts ``args`` (the
-    registry's template, typed to the equation's dtype); the CUDA backend shares it."""
-    tmpl = e.prim.expr
-    dt = e.out.aval.dtype
-    if vector and e.prim.vector and dt.is_floating_point:
-        # float32 loops take the float32 variant where there is one (else float64's).
-        f32 = dt is dtypes.float32 and e.inputs[0].aval.dtype is dtypes.float32
-        tmpl = (e.prim.vector.get("float32") if f32 else None) or e.prim.vector.get("float64") \
-            or tmpl
-    if tmpl is None:
-        raise Unsupported(f"no scalar template for {e.prim.name}")
-    params = {k: (repr(v) if not isinstance(v, dtypes.DType) else _NP[v])
-              for k, v in e.params.items()}
-    prim = e.prim
-    if prim is astype_p:
-        params["cast"] = _NP[e.params["dtype"]]
-    if prim is clamp_p:
-        dt = e.out.aval.dtype
-        for k in ("lo", "hi"):
-            v = e.params[k]
-            params[k] = ("np.inf" if k == "hi" else "-np.inf") if v is None else repr(v)
-            if dt.category == 1 and v is None:
-                params[k] = "np.iinfo(np.int64).max" if k == "hi" else "np.iinfo(np.int64).min"
-    if prim is pow_scalar_p and e.params["p"] == 2:
-        text = f"({args[0]} * {args[0]})"
-    elif prim is invert_p:
-        text = f"(not {args[0]})" if e.out.aval.dtype is dtypes.bool_ else f"(~{args[0]})"
-    else:
-        text = tmpl.format(*args, **params)
-    if dt is not dtypes.bool_ and (dt is dtypes.float32 or prim in _RETYPES or any(
-            a.aval.dtype is not dt for a in e.inputs)):
-        # Keep the result in its IR dtype (math.* gives float64, a comparison bool...);
-        # where every operand already has it, the wrapper only slows Numba's typing.
-        return f"{_NP[dt]}({text})"
-    return text
-
-
 class NumbaExecutable(Executable):
     """Calls the compiled kernel: contiguous inputs in, guard failures out as exceptions.
 
@@ -582,13 +545,6 @@ class NumbaExecutable(Executable):
 def _key(a):
     """Identifies an equation's operand: the same key, the same value in a loop."""
     return ("lit", a.value, a.aval.dtype) if isinstance(a, Lit) else id(a)
-
-
-def _broadcast_index(src_shape: tuple, shape: tuple, idx: list) -> list:
-    """Index expressions reading an array of ``src_shape`` at loop position ``idx`` over
-    ``shape`` (NumPy broadcasting: dims aligned on the right, size-1 dims read at 0)."""
-    n, k = len(shape), len(src_shape)
-    return [idx[n - k + j] if src_shape[j] == shape[n - k + j] else "0" for j in range(k)]
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:

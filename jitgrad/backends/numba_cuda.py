@@ -20,7 +20,7 @@ import numpy as np
 
 from jitgrad.backends.base import Backend, Executable
 from jitgrad.backends.loop_emitter import emit_body
-from jitgrad.backends.numba_cpu import _broadcast_index, scalar_expr
+from jitgrad.backends.scalar_code import broadcast_index as _broadcast_index, scalar_expr
 from jitgrad.backends.numba_cuda_calls import CudaCallsMixin, _strides
 from jitgrad.backends.numba_cuda_loops import CudaLoopsMixin
 from jitgrad.backends.numba_values import _NP, _numel, _root, _Val, literal
