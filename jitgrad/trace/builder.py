@@ -76,7 +76,7 @@ def guard_context() -> tuple:
         Bindings(tuple(names), tuple(held))
 
 
-def _hide(context: tuple, hidden: set) -> tuple:
+def hide_locals(context: tuple, hidden: set) -> tuple:
     """``context`` without the locals ``hidden`` names ((code, name) pairs) in its state."""
     key, state, binds = context
     if not hidden or state is None:
@@ -400,7 +400,7 @@ class Builder:
         index = len(self.guard_sites)
         self.guard_sites.append(src)
         self.guard_context.append(context if context is not None else
-                                  _hide(guard_context(), self._hidden))
+                                  hide_locals(guard_context(), self._hidden))
         if t.ndim:
             t = self.bind_at(src, PRIMITIVES["reshape"], (t,), {"shape": ()})
         self.bind_at(src, PRIMITIVES["guard"], (t,), {"expect": expect, "index": index})

@@ -45,6 +45,7 @@ from typing import NamedTuple
 from jitgrad import dtypes
 from jitgrad.ir.graph import Eqn, Graph, Lit, Var
 from jitgrad.ir.primitive import Aval
+from jitgrad.trace.builder import hide_locals
 from jitgrad.trace.liveness import live_at
 
 _SKIP = frozenset({"CACHE", "NOP", "EXTENDED_ARG", "TO_BOOL", "PRECALL", "RESUME"})
@@ -109,16 +110,8 @@ def split_state(contexts: list, indices: list) -> tuple[list, list]:
                                        frames0[-1])))
     if not counters:
         return [], [contexts[i] for i in indices]
-    drop = {(d, c.name) for d, c in counters}
-    masked = []
-    for i in indices:
-        k, (frames, version), *rest = contexts[i]
-        frames = tuple(
-            f if f[0] == "globals" else (f[0], tuple((n, v) for n, v in f[1]
-                                                    if (d, n) not in drop), f[2])
-            for d, f in enumerate(frames))
-        masked.append((k, (frames, version), *rest))
-    return [c for _, c in counters], masked
+    drop = {(key[d][0], c.name) for d, c in counters}  # every hit has the header's key
+    return [c for _, c in counters], [hide_locals(contexts[i], drop) for i in indices]
 
 
 def _instructions(code: types.CodeType) -> list:
