@@ -92,7 +92,7 @@ def tick() -> None:
     idle = others < _OTHERS
     if idle != _state["idle"]:
         _state["idle"] = idle
-        set_threads(cores() if idle and not _building[0] else 1)
+        apply(ADAPTIVE)
 
 
 def building(delta: int) -> None:

@@ -51,8 +51,9 @@ class Build:
 
 
 def workers() -> int:
-    """Build processes for one kernel's pieces: one per core (pieces compile independently)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Build processes for one kernel's pieces: one per core, as many as BLAS threads at most
+    (pieces compile independently)."""
+    return _blas.cores()
 
 
 def start(jobs: list, processes: int = 1) -> Build | None:
