@@ -455,7 +455,7 @@ class NumbaExecutable(Executable):
     (no loops over flags per call): it is on every compiled call's path."""
 
     __slots__ = ("kernel", "source", "graph", "guard_types", "_call", "_libm", "_ns", "_params",
-                 "_outs", "new_outputs", "host_ops")
+                 "_outs", "new_outputs", "host_ops", "_blas")
 
     def __init__(self, kernel, source: str, graph: Graph) -> None:
         self.kernel = kernel
@@ -464,6 +464,8 @@ class NumbaExecutable(Executable):
         self._libm = None
         self.host_ops: tuple = ()  # equations run in object mode (numba_host)
         self.guard_types = guard_types(graph)
+        # a kernel with matmuls lets the BLAS threads follow the machine's load (_blas.tick)
+        self._blas = any(e.prim is matmul_p for e in graph.walk())
         ns = {"kernel": kernel, "slow": self._slow, "_a": np.array, "_c": _contiguous,
               "tick": _blas.tick}
         params = []  # the kernel's arguments; {j} is the j-th input array
@@ -499,10 +501,9 @@ class NumbaExecutable(Executable):
         return not self.host_ops
 
     def _kernel_call(self, arrays: list[str]) -> str:
-        """The line that runs the kernel on the input arrays ``arrays`` (expressions); a kernel
-        with matmuls first lets the BLAS threads follow the machine's load (``_blas.tick``)."""
+        """The line that runs the kernel on the input arrays ``arrays`` (expressions)."""
         call = f"status, observed, outs = kernel({', '.join(p.format(*arrays) for p in self._params)})"
-        return f"tick(); {call}" if any(e.prim is matmul_p for e in self.graph.walk()) else call
+        return f"tick(); {call}" if self._blas else call
 
     def steady(self, prologue: list[str], finish: list[str], ns: dict):
         """One function for a whole steady-state call, ``steady(args)``: ``prologue`` (lines of
