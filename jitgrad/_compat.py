@@ -60,7 +60,7 @@ def isclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = Fa
         return a == b
     fa, fb = (a, b) if a.dtype.is_floating_point or b.dtype.is_floating_point else \
         (a.to(dtypes.float64), b.to(dtypes.float64))
-    finite = ~(ops.isnan(fa) | ops.isinf(fa) | ops.isnan(fb) | ops.isinf(fb))
+    finite = ops.isfinite(fa) & ops.isfinite(fb)
     nans = ops.isnan(fa) & ops.isnan(fb)
     fa, fb = ops.where(finite, fa, 0), ops.where(finite, fb, 0)  # (no inf - inf)
     close = (a == b) | (finite & ((fa - fb).abs() <= atol + rtol * fb.abs()))
@@ -72,10 +72,6 @@ def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = F
     # bool() of the tensor, not of its value: inside a compiled function that is a guard, so
     # a later call whose answer differs re-traces instead of reusing this one's
     return builtins.bool(isclose(a, b, rtol, atol, equal_nan).all())
-
-
-def _values(x) -> np.ndarray:
-    return x._concrete("allclose") if isinstance(x, Tensor) else np.asarray(x)
 
 
 class histogram_result(tuple):  # noqa: N801  (torch.return_types.histogram)

@@ -308,7 +308,7 @@ for _name, _fn in (("sort", _so.sort), ("argsort", _so.argsort), ("topk", _so.to
                    ("unique_consecutive", _so.unique_consecutive),
                    ("gather", _ix.gather), ("scatter", _ix.scatter),
                    ("scatter_add", _ix.scatter_add), ("index_select", _ix.index_select),
-                   ("take_along_dim", _ix.take_along_dim), ("flip", None), ("fliplr", _ix.fliplr),
+                   ("take_along_dim", _ix.take_along_dim), ("fliplr", _ix.fliplr),
                    ("flipud", _ix.flipud), ("roll", _ix.roll),
                    ("repeat_interleave", _ix.repeat_interleave), ("diag", _ix.diag),
                    ("diagonal", _ix.diagonal), ("cumprod", _cumprod),
@@ -319,8 +319,7 @@ for _name, _fn in (("sort", _so.sort), ("argsort", _so.argsort), ("topk", _so.to
                    ("arcsin", _tr.asin), ("arccos", _tr.acos), ("arctan", _tr.atan),
                    ("arcsinh", _tr.asinh), ("arccosh", _tr.acosh), ("arctanh", _tr.atanh),
                    ("atan2", _tr.atan2), ("arctan2", _tr.atan2)):
-    if _fn is not None:
-        setattr(Tensor, _name, _fn)
+    setattr(Tensor, _name, _fn)
 
 
 def _flip(self, *dims, **kw):

@@ -29,6 +29,7 @@ from collections import OrderedDict
 import numpy as np
 
 from jitgrad import dtypes
+from jitgrad.ops.memory_format import dense
 from jitgrad.tensor import Tensor
 
 _FORMAT = "jitgrad-save-1"
@@ -57,11 +58,12 @@ def load(f, map_location=None, weights_only=None, **kwargs):
     finally:
         if source is not f:
             source.close()
-    if data[:1] == b"\x80" and not zipfile.is_zipfile(io.BytesIO(data)):
+    is_zip = zipfile.is_zipfile(io.BytesIO(data))
+    if data[:1] == b"\x80" and not is_zip:
         raise RuntimeError("jitgrad.load: this file is a bare pickle (torch's legacy pre-1.6 "
                            "format, or pickle.dump), and jitgrad never loads pickles, which can "
                            "run code; re-save it with torch.save's default zip format")
-    if zipfile.is_zipfile(io.BytesIO(data)):
+    if is_zip:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             if any(n.endswith("/data.pkl") for n in zf.namelist()):
                 return _load_torch_zip(zf)
@@ -79,15 +81,10 @@ def load(f, map_location=None, weights_only=None, **kwargs):
     return _decode(structure["obj"], arrays)
 
 
-def _dense(arr: np.ndarray) -> np.ndarray:
-    # (not np.ascontiguousarray, which saved a 0-d tensor as shape (1,))
-    return arr if arr.flags.c_contiguous else arr.copy(order="C")
-
-
 def _encode(obj, arrays: dict, where: str):
     if isinstance(obj, Tensor):
         key = f"a{len(arrays)}"
-        arrays[key] = _dense(obj.detach().numpy())
+        arrays[key] = dense(obj.detach().numpy())
         from jitgrad.nn.parameter import Parameter
         return {"tensor": key, "requires_grad": bool(obj.requires_grad),
                 "parameter": isinstance(obj, Parameter)}
@@ -95,7 +92,7 @@ def _encode(obj, arrays: dict, where: str):
         if obj.dtype == object:
             raise TypeError(f"jitgrad.save: {where} is a NumPy array of Python objects")
         key = f"a{len(arrays)}"
-        arrays[key] = _dense(obj)
+        arrays[key] = dense(obj)
         return {"ndarray": key}
     if obj is None or isinstance(obj, (bool, str)):
         return obj

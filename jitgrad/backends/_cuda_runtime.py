@@ -11,6 +11,8 @@ import numba
 import numpy as np
 from numba import cuda
 
+from jitgrad.ops.memory_format import dense
+
 SIM = bool(numba.config.ENABLE_CUDASIM)
 # The simulator runs every thread as a Python thread: small blocks and grids keep it usable.
 # Grid-stride loops make any grid size correct.
@@ -155,6 +157,6 @@ def host_eqn(e, inputs: list) -> object:
             arr = np.broadcast_to(arr, shape) if tuple(root_shape) != tuple(shape) else arr
         else:
             arr = np.broadcast_to(np.asarray(v), shape)
-        vals.append(arr if arr.flags.c_contiguous else arr.copy(order="C"))  # 0-d stays 0-d
+        vals.append(dense(arr))  # (0-d stays 0-d)
     out = np.asarray(e.prim.impl(*vals, **e.params))
     return cuda.to_device(np.ascontiguousarray(out, dtype=e.out.aval.dtype.np).reshape(-1))

@@ -13,7 +13,7 @@ from jitgrad import dtypes
 from jitgrad.linalg._checks import floating, matrix, same_dtype, tensor_arg
 from jitgrad.ops import linalg as _la
 from jitgrad.ops.elementwise import where
-from jitgrad.ops.linalg import matmul
+from jitgrad.ops.linalg import _mT, matmul
 from jitgrad.ops.registry import bind, promote
 from jitgrad.ops.shape import _const
 
@@ -25,10 +25,6 @@ QrResult = namedtuple("linalg_qr", ["Q", "R"])
 LstsqResult = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 CholeskyExResult = namedtuple("linalg_cholesky_ex", ["L", "info"])
 InvExResult = namedtuple("linalg_inv_ex", ["inverse", "info"])
-
-
-def _mT(x):
-    return x.transpose(-2, -1)
 
 
 def inv(A):  # noqa: N803  (torch's argument names)
@@ -193,7 +189,7 @@ def eigh(A, UPLO: str = "L"):  # noqa: N803
     """
     A = matrix(A, "eigh", square=True)
     packed = bind(_la.eigh_p, (A,), {"upper": _uplo(UPLO, "eigh")})
-    return EighResult(packed[..., 0, :], packed[..., 1:, :])
+    return EighResult(*_la._eigh_parts(packed))
 
 
 def eigvalsh(A, UPLO: str = "L"):  # noqa: N803
@@ -256,7 +252,7 @@ def qr(A, mode: str = "reduced"):  # noqa: N803
                            "'reduced' (default), 'r', or 'complete'")
     packed = bind(_la.qr_p, (A,), {"complete": mode == "complete"})
     m = A.shape[-2]
-    Q, R = packed[..., :m, :], _mT(packed[..., m:, :])
+    Q, R = _la._qr_parts(packed, m)
     if mode == "r":
         Q = _const(np.zeros((0,), dtype=A.dtype.np))
     return QrResult(Q, R)

@@ -8,14 +8,12 @@ from collections import namedtuple
 
 from jitgrad.linalg import _decomp, _norms
 from jitgrad.linalg._checks import matrix
+from jitgrad.ops import linalg as _la
+from jitgrad.ops.linalg import _mT
 
 SvdResult = namedtuple("svd", ["U", "S", "V"])
 QrResult = namedtuple("qr", ["Q", "R"])
 TriangularSolveResult = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
-
-
-def _mT(x):
-    return x.transpose(-2, -1)
 
 
 def inverse(input):  # noqa: A002
@@ -74,10 +72,8 @@ def cholesky_solve(B, L, upper: bool = False):  # noqa: N803
 
 def cholesky_inverse(L, upper: bool = False):  # noqa: N803
     """The inverse of ``A`` given its Cholesky factor ``L`` (``upper``: ``U``)."""
-    from jitgrad.ops.shape import _const
-    import numpy as np
     L = matrix(L, "cholesky_inverse", "L", square=True)
-    eye = _const(np.eye(L.shape[-1], dtype=L.dtype.np)).expand(*L.shape)
+    eye = _la._eye(L.shape[-1], L.dtype).expand(*L.shape)
     return cholesky_solve(eye, L, upper)
 
 

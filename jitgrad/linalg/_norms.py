@@ -10,11 +10,11 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.linalg._checks import floating, matrix, tensor_arg
-from jitgrad.ops import _rules
+from jitgrad.ops import _rules, linalg as _la
 from jitgrad.ops.linalg import matmul
 from jitgrad.ops.registry import promote
 from jitgrad.ops.reduce import amax, amin, norm as _vector_norm, sum as _sum
-from jitgrad.ops.shape import _const, movedim, stack
+from jitgrad.ops.shape import movedim, stack
 
 
 def _cast(x, dtype, op: str):
@@ -144,7 +144,7 @@ def matrix_power(A, n: int):  # noqa: N803
                         f"{type(n).__name__}")
     n = int(n)
     if n == 0:
-        eye = _const(np.eye(A.shape[-1], dtype=A.dtype.np))
+        eye = _la._eye(A.shape[-1], A.dtype)
         return eye.expand(*A.shape) + A * 0  # (A * 0: the result depends on A, with gradient 0)
     if n < 0:
         from jitgrad.linalg._decomp import inv

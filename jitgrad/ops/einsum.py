@@ -120,12 +120,8 @@ def _contract(a, la: list, b, lb: list, keep: set):
     for c in list(summed):
         sa, sb = a.shape[la.index(c)], b.shape[lb.index(c)]
         if sa != sb:
-            if sa == 1:
-                b, lb = b.sum(lb.index(c)), [d for d in lb if d != c]
-                a, la = a.sum(la.index(c)), [d for d in la if d != c]
-            else:
-                a, la = a.sum(la.index(c)), [d for d in la if d != c]
-                b, lb = b.sum(lb.index(c)), [d for d in lb if d != c]
+            a, la = a.sum(la.index(c)), [d for d in la if d != c]
+            b, lb = b.sum(lb.index(c)), [d for d in lb if d != c]
             summed.remove(c)
     pa = permute(a, [la.index(c) for c in batch + own_a + summed])
     pb = permute(b, [lb.index(c) for c in batch + summed + own_b])

@@ -21,16 +21,10 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.ops import _rules
-from jitgrad.ops.elementwise import where
+from jitgrad.ops.elementwise import _tensor as _input, where
 from jitgrad.ops.registry import bind
 from jitgrad.ops.shape import (_const, cat, getitem, index_update, movedim, narrow, parse_index,
                                reshape, scatter_add_p)
-
-
-def _input(x, op: str):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}(): argument 'input' must be a Tensor, not {type(x).__name__}")
-    return x
 
 
 def _index_tensor(index, op: str):

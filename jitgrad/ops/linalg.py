@@ -327,9 +327,11 @@ def _cofactors(a, d):
     through the SVD, as JAX gives (torch 2.13 gives 0 there). The identity stands in for a
     singular matrix in the inverse, so that no inf or NaN reaches the unselected side."""
     from jitgrad.ops.elementwise import where
-    from jitgrad.ops.shape import _const
+    if a._ir is None and d._ir is None and np.all(d._value != 0):
+        # eager, and no matrix singular: the SVD would be computed only to be discarded
+        return d.unsqueeze(-1).unsqueeze(-2) * _mT(_inv(a, False))
     singular = (d == 0).unsqueeze(-1).unsqueeze(-2)
-    safe = where(singular, _const(np.eye(a.shape[-1], dtype=a.dtype.np)), a)
+    safe = where(singular, _eye(a.shape[-1], a.dtype), a)
     regular = d.unsqueeze(-1).unsqueeze(-2) * _mT(_inv(safe, False))
     return where(singular, _cofactors_svd(a), regular)
 
@@ -338,10 +340,9 @@ def _cofactors_svd(a):
     """det(U) det(V) U diag(prod of the other singular values) V^T, with a = U diag(s) V^T:
     the cofactor matrix, defined (and computed without a division) for every square a."""
     from jitgrad.ops.elementwise import where
-    from jitgrad.ops.shape import _const
     n = a.shape[-1]
     u, s, v = _svd_parts(bind(svd_p, (a,), {"full_matrices": False}), n, n)
-    others = where(_const(np.eye(n, dtype=bool)), 1.0,
+    others = where(_eye(n, dtypes.bool_), 1.0,
                    s.unsqueeze(-2).expand(*s.shape[:-1], n, n)).prod(-1)
     sign = bind(det_p, (u,), _NO) * bind(det_p, (v,), _NO)
     return sign.unsqueeze(-1).unsqueeze(-1) * matmul(u * others.unsqueeze(-2), _mT(v))

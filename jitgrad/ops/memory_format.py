@@ -46,14 +46,19 @@ def check(fmt, op: str):
                     f"jitgrad.channels_last), not {type(fmt).__name__}")
 
 
+def dense(arr: np.ndarray) -> np.ndarray:
+    """``arr`` as a C-contiguous array: itself where it is one, else a copy (not
+    ``np.ascontiguousarray``, which makes a 0-d array 1-d)."""
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
 def laid_out(arr: np.ndarray, fmt) -> np.ndarray:
     """``arr``'s values with the strides ``fmt`` gives a new tensor (``arr`` itself where they
     are already so); None and ``preserve_format`` keep ``arr``'s own."""
     if fmt is None or fmt is preserve_format:
         return arr
     if fmt is contiguous_format:
-        # (not np.ascontiguousarray, which makes a 0-d array 1-d)
-        return arr if arr.flags.c_contiguous else arr.copy(order="C")
+        return dense(arr)
     dims = {channels_last: 4, channels_last_3d: 5}[fmt]
     if arr.ndim != dims:
         raise RuntimeError(f"required rank {dims} tensor to use {fmt.name} format, got a tensor "

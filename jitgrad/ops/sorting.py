@@ -26,6 +26,7 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.errors import TraceError
 from jitgrad.ops import _rules
+from jitgrad.ops.elementwise import _tensor as _input
 from jitgrad.ops.indexing import gather
 from jitgrad.ops.registry import Aval, bind, register
 from jitgrad.ops.shape import _const, narrow
@@ -33,12 +34,6 @@ from jitgrad.ops.shape import _const, narrow
 # torch.return_types.sort / topk: (values, indices), also by name.
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
-
-
-def _input(x, op: str):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}(): argument 'input' must be a Tensor, not {type(x).__name__}")
-    return x
 
 
 def _np_order(v: np.ndarray, axis: int, descending: bool) -> np.ndarray:
@@ -169,5 +164,4 @@ def unique_consecutive(input, return_inverse: bool = False,  # noqa: A002
     return out[0] if len(out) == 1 else tuple(out)
 
 
-_ = dtypes
 from jitgrad.tensor import Tensor  # noqa: E402
