@@ -140,19 +140,18 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
             return UnpackedDualTensor(tensor if d.tracked else tensor.detach(), d.tangent)
     if not duals or not tensor.requires_grad or not tensor.dtype.is_floating_point:
         return UnpackedDualTensor(tensor, None)
-    tangent = _jvp(tensor, duals)
+    # Keep the tangent differentiable when reverse mode may look at it (a primal or tangent
+    # with a graph of the caller's); otherwise skip building that graph.
     tracked = any(d.tracked or d.tangent.requires_grad for d in duals)
+    tangent = _jvp(tensor, duals, tracked)
     return UnpackedDualTensor(tensor if tracked else tensor.detach(), tangent)
 
 
-def _jvp(y: Tensor, duals: list) -> Tensor | None:
+def _jvp(y: Tensor, duals: list, higher: bool) -> Tensor | None:
     """``sum_i J_i @ tangent_i`` over the duals ``y`` depends on, by the double-VJP trick."""
     from jitgrad.autograd.functional import grad
     from jitgrad.autograd.grad_mode import enable_grad
     from jitgrad.ops import ones_like
-    # Keep the tangent differentiable when reverse mode may look at it (a primal or tangent
-    # with a graph of the caller's); otherwise skip building that graph.
-    higher = any(d.tracked or d.tangent.requires_grad for d in duals)
     try:
         with enable_grad():
             u = ones_like(y.detach()).requires_grad_(True)  # any value: g is linear in u

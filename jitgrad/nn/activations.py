@@ -22,11 +22,6 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _maybe_inplace(input, out, inplace: bool):  # noqa: A002
-    """``out`` written into ``input`` when ``inplace`` (torch's ``*_`` forms), else ``out``."""
-    return input.copy_(out) if inplace else out
-
-
 def _inplace_op(fn, input, inplace: bool, *args):  # noqa: A002
     # The value is computed from a clone so that the graph never reads the buffer the in-place
     # write then changes (the version check would otherwise refuse the backward pass).

@@ -130,7 +130,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
     if input.ndim != 4:
         raise ShapeError(f"max_pool2d: expected a 3-D (unbatched) or 4-D (batched) input, got "
                          f"shape {list(input.shape)}")
-    if ceil_mode:  # the general pooling handles windows past the edge
+    if ceil_mode or return_indices:  # windows past the edge, where each max came from
         from jitgrad.nn.pooling import _max_pool
         return _max_pool(input, 2, kernel_size, stride, padding, dilation, ceil_mode,
                          return_indices, "max_pool2d")
@@ -146,16 +146,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
     flat = win.reshape(k[0] * k[1], -1)
     best = flat.argmax(0)
     out = flat[best, factories.arange(flat.shape[1])]
-    out = out.reshape(oh, ow, n, c).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's
-    if not return_indices:
-        return out
-    # Window element k sits at row oh_i * sh + (k // kw) * dh - ph of the unpadded input (and
-    # likewise for columns); each window's best, as a flat index into its H * W plane.
-    kr, kc = (best // k[1]).reshape(oh, ow, n, c), (best % k[1]).reshape(oh, ow, n, c)
-    r0 = factories.tensor((np.arange(oh) * s[0] - p[0]).reshape(oh, 1, 1, 1))
-    c0 = factories.tensor((np.arange(ow) * s[1] - p[1]).reshape(1, ow, 1, 1))
-    at = (r0 + kr * d[0]) * input.shape[3] + c0 + kc * d[1]
-    return out, at.permute(2, 3, 0, 1).contiguous()
+    return out.reshape(oh, ow, n, c).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,  # noqa: A002

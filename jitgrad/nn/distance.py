@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -18,27 +17,11 @@ from jitgrad.errors import ShapeError
 from jitgrad.nn.module import Module
 
 
-def vector_norm(x, p: float = 2.0, dim=None, keepdim: bool = False):
-    """The ``p``-norm of ``x`` over ``dim`` (``inf``, ``-inf`` and 0 included)."""
-    a = ops.abs(x)
-    if p == math.inf:
-        return a.amax(dim, keepdim=keepdim)
-    if p == -math.inf:
-        return a.amin(dim, keepdim=keepdim)
-    if p == 0:
-        return (a != 0).to(x.dtype).sum(dim, keepdim=keepdim)
-    if p == 1:
-        return a.sum(dim, keepdim=keepdim)
-    if p == 2:
-        return ops.sqrt((x * x).sum(dim, keepdim=keepdim))
-    return (a ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
-
-
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):  # noqa: A002
     """``input / max(||input||_p, eps)`` along ``dim``."""
     if out is not None:
         raise NotImplementedError("normalize: out= is not supported")
-    return input / ops.clamp(vector_norm(input, p, dim, True), min=eps)
+    return input / ops.clamp(ops.norm(input, p, dim, True), min=eps)
 
 
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
@@ -55,8 +38,8 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
         raise IndexError(f"cosine_similarity: dim {dim} is out of range for inputs of shapes "
                          f"{list(x1.shape)} and {list(x2.shape)}")
     x1, x2 = x1.expand(*shape), x2.expand(*shape)
-    n1 = ops.clamp(vector_norm(x1, 2, dim, True), min=eps)
-    n2 = ops.clamp(vector_norm(x2, 2, dim, True), min=eps)
+    n1 = ops.clamp(ops.norm(x1, 2, dim, True), min=eps)
+    n2 = ops.clamp(ops.norm(x2, 2, dim, True), min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
@@ -71,8 +54,8 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     """
     nd = max(x1.ndim, x2.ndim)
     if nd == 0:
-        return vector_norm((x1 - x2 + eps).reshape(1), p, 0, keepdim).reshape(())
-    return vector_norm(x1 - x2 + eps, p, nd - 1, keepdim)
+        return ops.norm((x1 - x2 + eps).reshape(1), p, 0, keepdim).reshape(())
+    return ops.norm(x1 - x2 + eps, p, nd - 1, keepdim)
 
 
 def pdist(input, p: float = 2.0):  # noqa: A002
@@ -87,7 +70,7 @@ def pdist(input, p: float = 2.0):  # noqa: A002
         raise ShapeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
     i, j = np.triu_indices(input.shape[0], 1)
     diff = input[factories.tensor(i.astype(np.int64))] - input[factories.tensor(j.astype(np.int64))]
-    return vector_norm(diff, p, 1)
+    return ops.norm(diff, p, 1)
 
 
 def one_hot(tensor, num_classes: int = -1):

@@ -269,7 +269,6 @@ class GaussianNLLLoss(_Loss):
 
 
 class _MarginLoss(_Loss):
-    _fn = staticmethod(margin_ranking_loss)
     _default = 0.0
 
     def __init__(self, margin: float | None = None, size_average=None, reduce=None,
