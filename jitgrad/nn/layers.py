@@ -19,6 +19,7 @@ from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
 from jitgrad.nn import functional as F
 from jitgrad.nn import init
+from jitgrad.nn.losses import _Loss
 from jitgrad.nn.module import Module
 from jitgrad.nn.parameter import Parameter
 
@@ -425,12 +426,6 @@ class Softmax(Module):
 class LogSoftmax(Softmax):
     def forward(self, x):
         return ops.log_softmax(x, self.dim)
-
-
-class _Loss(Module):
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
-        super().__init__()
-        self.reduction = F._legacy_reduction(size_average, reduce, reduction)
 
 
 class MSELoss(_Loss):
