@@ -82,6 +82,12 @@ class Config:
         # of the two choices. A number: that many seconds instead; 0: compile at once. Also
         # JITGRAD_COMPILE_AFTER (seconds, or "auto").
         self.compile_after: float | None = _compile_after(os.environ.get("JITGRAD_COMPILE_AFTER"))
+        # Bytes the tape of one differentiated lifted loop may hold (the values each iteration
+        # started from): a loop that runs longer keeps every s-th iteration's and recomputes
+        # the rest in its reverse sweep (ops/loops.py). Read when the loop is differentiated,
+        # so it applies to traces made after it is set. None: no limit. Also
+        # JITGRAD_LOOP_TAPE_BUDGET (bytes, or "none").
+        self.loop_tape_budget: int | None = _bytes("JITGRAD_LOOP_TAPE_BUDGET", 1 << 30)
         # A guard on a bool whose two outcomes were both traced merges the two traces into one
         # graph with a cond (transforms/branches.py): one kernel for both sides of an if.
         self.merge_branches = True
@@ -126,6 +132,21 @@ def _threads(name: str, default):
     if n < 1:
         raise ValueError(f"{name}={text!r}: expected a number of threads (1 or more), "
                          "adaptive or auto")
+    return n
+
+
+def _bytes(name: str, default: int) -> int | None:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    if text.strip().lower() == "none":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{name}={text!r}: expected a number of bytes (1 or more) or none")
     return n
 
 

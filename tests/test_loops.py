@@ -181,6 +181,33 @@ def test_a_loop_whose_vjp_needs_every_iteration_uses_a_tape(target):
     assert "tape=True" in f.lower(*[jg.tensor(a) for a in args[0]]).as_text("optimized")
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_tape_past_its_budget_keeps_every_sth_iteration_and_recomputes_the_rest(target):
+    # Two iterations' carried values (2 float64 each) fit in 64 bytes: the tape holds 4 entries
+    # (config.loop_tape_budget / 16 bytes), so the loops of 25, 61 and 22 iterations thin it to
+    # strides 8 and 16, none dividing the trip count, and the reverse sweep recomputes the
+    # segments. Values equal eager's to the last digit, as without a budget.
+    args = [(w, y) for w, y in zip(_inputs((2,), [0.9, 1.1, 1.2], 1), _inputs((2,), [30, 1e3, 2e2], 2))]
+    if target == "cuda":
+        args = args[:1]  # (the simulator runs each iteration's kernels in Python)
+    with jg.config.patch(loop_tape_budget=64):
+        f = check(damped, args, argnums=(0, 1), target=target)
+    assert f.cache_info().traces == 1
+    assert "tape_limit=4" in f.lower(*[jg.tensor(a) for a in args[0]]).as_text("optimized")
+
+
+def test_a_tape_keeps_the_iterations_its_stride_says():
+    from jitgrad.ops.loops import Tape
+    for n in (1, 4, 5, 9, 31, 100):
+        tape = Tape(4, None, [])
+        for i in range(n):
+            tape.keep(i, [i])
+        kept = [c[0] for c in tape.saved]
+        # The smallest power-of-two stride whose multiples below n fit in 4 entries.
+        stride = next(s for s in (1, 2, 4, 8, 16, 32) if -(-n // s) <= 4)
+        assert tape.stride == stride and kept == list(range(0, n, stride))
+
+
 def test_without_residuals_there_is_no_tape():
     f = check(seed, [[a] for a in _inputs((3,), [0.1, 10.0])])
     assert "tape=False" in f.lower(jg.tensor(np.ones(3))).as_text("optimized")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from jitgrad.backends.lowering import CUDA
 from jitgrad.backends.numba_values import _NP, Unsupported, _numel, _Val
-from jitgrad.ops.loops import cond_p, tuple_get_p, while_p, while_vjp_p
+from jitgrad.ops.loops import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
 
 
 class CudaLoopsMixin:
@@ -44,9 +44,15 @@ class CudaLoopsMixin:
         self.emit(f"{w}_p = {pred}.copy_to_host()[0]")
         self.emit(f"{w}_n = 0")
         self.emit(f"{w}_t = []")
+        self.emit(f"{w}_s = 1")
         self.emit(f"while {'' if p['expect'] else 'not '}{w}_p:")
         if p["tape"]:  # each iteration's body makes new arrays: the tape keeps references
-            self.emit(f"    {w}_t.append({w}_c)")
+            # to those of iterations 0, s, 2s, ...; full, every other one and s doubles
+            # (ops/loops.py: Tape).
+            self.emit(f"    if {w}_n % {w}_s == 0:")
+            self.emit(f"        if len({w}_t) == {limit_of(p.get('tape_limit', 0))}:")
+            self.emit(f"            {w}_t, {w}_s = {w}_t[::2], {w}_s * 2")
+            self.emit(f"        {w}_t.append({w}_c)")
         self.emit(f"    {w}_o, {w}_st = {fn}({w}_c + [{''.join(f'{a}, ' for a in inv)}], C, E, P)")
         self.emit(f"    if {w}_st is not None and {w}_st.copy_to_host()[0] >= 0:")
         self.emit(f"        return [], {w}_st  # a guard of the body failed: the call re-traces")
@@ -58,7 +64,7 @@ class CudaLoopsMixin:
             names.append(f"{w}_r{i}")
             self.emit(f"{w}_r{i} = {w}_c[{i}]")
         self.tuples[id(e.out)] = names
-        self.loops[id(e.out)] = (f"{w}_c", f"{w}_n", f"{w}_t")
+        self.loops[id(e.out)] = (f"{w}_c", f"{w}_n", f"{w}_t", f"{w}_s", fn, inv)
         self.env[id(e.out)] = _Val("temp", "<loop results>")
         return None
 
@@ -100,7 +106,7 @@ class CudaLoopsMixin:
     def call_while_vjp(self, e):
         p = e.params
         fc, fi = p["fc"], p["fi"]
-        carries, n, tape = self.loops[id(e.inputs[0])]
+        carries, n, tape, stride, body, body_inv = self.loops[id(e.inputs[0])]
         r = self.fresh("rv")
         fn = f"{r}_vjp"
         self.nested(p["bvjp"], fn)
@@ -115,15 +121,27 @@ class CudaLoopsMixin:
         add = self.fresh("accumulate")
         self.grid_kernel(add, "acc, x", "acc.size", ["acc[i] += x[i]"])
         self.emit(f"{r}_g = [{''.join(f'{c}, ' for c in cts)}]")
-        self.emit(f"for {r}_j in range({n} - 1, -1, -1):")
-        carry = f"{tape}[{r}_j]" if p["tape"] else carries
-        self.emit(f"    {r}_o, _ = {fn}({carry} + [{''.join(f'{a}, ' for a in inv)}] + {r}_g, "
+        if p["tape"]:
+            # Segments last first: each one's values recomputed from the kept first with the
+            # body's driver (none when the stride is 1), then the segment backwards.
+            self.emit(f"for {r}_k in range(len({tape}) - 1, -1, -1):")
+            self.emit(f"    {r}_seg = [{tape}[{r}_k]]")
+            self.emit(f"    for _ in range(1, min({stride}, {n} - {r}_k * {stride})):")
+            self.emit(f"        {r}_f, _ = {body}({r}_seg[-1] + "
+                      f"[{''.join(f'{a}, ' for a in body_inv)}], C, E, P)")
+            self.emit(f"        {r}_seg.append([o._flat for o in {r}_f[:len({r}_seg[0])]])")
+            self.emit(f"    for {r}_x in reversed({r}_seg):")
+            carry, pad = f"{r}_x", "        "
+        else:
+            self.emit(f"for {r}_j in range({n} - 1, -1, -1):")
+            carry, pad = carries, "    "
+        self.emit(f"{pad}{r}_o, _ = {fn}({carry} + [{''.join(f'{a}, ' for a in inv)}] + {r}_g, "
                   "C, E, P)")
-        self.emit(f"    {r}_g = [o._flat for o in {r}_o[:{len(fc)}]]")
+        self.emit(f"{pad}{r}_g = [o._flat for o in {r}_o[:{len(fc)}]]")
         for k, acc in enumerate(accs):
             x = f"{r}_o[{len(fc) + k}]._flat"
             size = max(1, _numel(inv_vars[fi[k]].aval.shape))
-            self.emit(f"    {add}[{self.launch(size)}]({acc}, {x})")
+            self.emit(f"{pad}{add}[{self.launch(size)}]({acc}, {x})")
             self.sigs[add] = (self.dt[acc], self.dt[acc])
         names = []
         for k in range(len(fc)):

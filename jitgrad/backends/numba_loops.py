@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from jitgrad.backends.lowering import CPU
 from jitgrad.backends.numba_values import _NP, Unsupported, _root, _Val
-from jitgrad.ops.loops import cond_p, tuple_get_p, while_p, while_vjp_p
+from jitgrad.ops.loops import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
 
 _TAPE0 = 16  # iterations the tape holds before it first grows
 
@@ -40,8 +40,9 @@ class LoopsMixin:
         self.parallel = self.parallel or sub.parallel
         return outs
 
-    def _tape_grow(self, tape: str, n: str, shape: tuple, dt: str, depth: int) -> None:
-        dims = ", ".join([f"{n} * 2"] + [str(s) for s in shape])
+    def _tape_grow(self, tape: str, n: str, shape: tuple, dt: str, limit: int,
+                   depth: int) -> None:
+        dims = ", ".join([f"min({n} * 2, {limit})"] + [str(s) for s in shape])
         self.emit(f"if {n} == {tape}.shape[0]:", depth)
         self.emit(f"{tape}_g = np.empty(({dims},), {dt})", depth + 1)
         self.emit(f"{tape}_g[:{n}] = {tape}", depth + 1)
@@ -61,23 +62,37 @@ class LoopsMixin:
         self.emit(f"{w}_p = {pred}")
         self.emit(f"{w}_n = 0")
         tapes = []
+        limit = limit_of(p.get("tape_limit", 0))
         if p["tape"]:
+            # The tape keeps iterations 0, s, 2s, ... (``{w}_m`` of them, s = ``{w}_s``); full,
+            # it keeps every other entry and s doubles (ops/loops.py: Tape).
+            self.emit(f"{w}_m = 0")
+            self.emit(f"{w}_s = 1")
             for i, a in enumerate(e.inputs[1:1 + nc]):
                 shape, dt = tuple(a.aval.shape), _NP[a.aval.dtype]
                 t = f"{w}_t{i}"
-                self.emit(f"{t} = np.empty(({', '.join(str(s) for s in (_TAPE0,) + shape)},), {dt})")
+                dims = (min(_TAPE0, limit),) + shape
+                self.emit(f"{t} = np.empty(({', '.join(str(s) for s in dims)},), {dt})")
                 tapes.append(t)
         self.emit(f"while {'' if p['expect'] else 'not '}{w}_p:")
-        for i, (t, a) in enumerate(zip(tapes, e.inputs[1:1 + nc])):
-            self._tape_grow(t, f"{w}_n", tuple(a.aval.shape), _NP[a.aval.dtype], 2)
-            self.emit(f"{t}[{w}_n] = {cs[i]}", 2)
+        if tapes:
+            self.emit(f"if {w}_n % {w}_s == 0:", 2)
+            self.emit(f"if {w}_m == {limit}:", 3)
+            for t in tapes:
+                self.emit(f"{t}[:{limit // 2}] = {t}[::2].copy()", 4)
+            self.emit(f"{w}_m = {limit // 2}", 4)
+            self.emit(f"{w}_s *= 2", 4)
+            for i, (t, a) in enumerate(zip(tapes, e.inputs[1:1 + nc])):
+                self._tape_grow(t, f"{w}_m", tuple(a.aval.shape), _NP[a.aval.dtype], limit, 3)
+                self.emit(f"{t}[{w}_m] = {cs[i]}", 3)
+            self.emit(f"{w}_m += 1", 3)
         # (A guard of the body that fails returns from the kernel: the call re-traces.)
         outs = self.inline(p["body"], cs + inv, f"{w}_", 2)
         # All at once: a carried value may be another's previous one (a swap).
         self.emit(f"{', '.join(cs + [f'{w}_p'])} = {', '.join(outs)}", 2)
         self.emit(f"{w}_n += 1", 2)
         self.tuples[id(e.out)] = cs
-        self.loops[id(e.out)] = (cs, f"{w}_n", tapes)
+        self.loops[id(e.out)] = (cs, f"{w}_n", tapes, f"{w}_m", f"{w}_s", e)
         self.env[id(e.out)] = _Val("temp", "<loop results>")
 
     @CPU.register(cond_p)
@@ -114,7 +129,7 @@ class LoopsMixin:
     def call_while_vjp(self, e) -> None:
         p = e.params
         fc, fi = p["fc"], p["fi"]
-        cs, n, tapes = self.loops[id(e.inputs[0])]
+        cs, n, tapes, m, stride, fwd = self.loops[id(e.inputs[0])]
         r = self.fresh("rv")
         cts = [self.operand(a) for a in e.inputs[1:1 + len(fc)]]
         inv_vars = e.inputs[1 + len(fc):]
@@ -129,18 +144,45 @@ class LoopsMixin:
             shape = tuple(a.aval.shape)
             self.emit(f"{acc} = np.zeros(({', '.join(map(str, shape))},), {dt})" if shape
                       else f"{acc} = {dt}(0)")
-        self.emit(f"for {r}_j in range({n} - 1, -1, -1):")
-        carry = cs
+        carry, depth = cs, 2
         if p["tape"]:
-            carry = [f"{r}_x{i}" for i in range(len(tapes))]
-            for x, t in zip(carry, tapes):
-                self.emit(f"{x} = {t}[{r}_j]", 2)
-        outs = self.inline(p["bvjp"], carry + inv + gs, f"{r}_", 2)
+            self._segments(r, fwd, tapes, inv, n, m, stride)
+            carry, depth = [f"{r}_x{i}" for i in range(len(tapes))], 3
+            for i, (x, t) in enumerate(zip(carry, tapes)):
+                self.emit(f"{x} = {t}[{r}_k] if {r}_len == 1 else {r}_b{i}[{r}_j]", 3)
+        else:
+            self.emit(f"for {r}_j in range({n} - 1, -1, -1):")
+        outs = self.inline(p["bvjp"], carry + inv + gs, f"{r}_", depth)
         # The invariants first: an invariant's cotangent may be a carried one passed through
         # (``y = y * a + w``: w's is y's), which is the name the update below rebinds.
         for k, acc in enumerate(accs):
-            self.emit(f"{acc} += {outs[len(fc) + k]}", 2)
+            self.emit(f"{acc} += {outs[len(fc) + k]}", depth)
         self.emit(f"{', '.join(gs)}{',' if len(gs) == 1 else ''} = "
-                  f"{', '.join(outs[:len(fc)])}{',' if len(gs) == 1 else ''}", 2)
+                  f"{', '.join(outs[:len(fc)])}{',' if len(gs) == 1 else ''}", depth)
         self.tuples[id(e.out)] = gs + accs
         self.env[id(e.out)] = _Val("temp", "<loop cotangents>")
+
+    def _segments(self, r: str, fwd, tapes: list, inv: list, n: str, m: str, s: str) -> None:
+        """Open the reverse sweep over a tape of every ``s``-th iteration: for each kept entry,
+        last first, the values of its segment's other iterations recomputed with the body into
+        ``{r}_b*`` (none when ``s`` is 1), then a loop ``{r}_j`` over the segment backwards.
+        The loop body that follows reads iteration ``{r}_k * s + {r}_j``'s values."""
+        nc = fwd.params["n_carry"]
+        carried = fwd.inputs[1:1 + nc]
+        for i, a in enumerate(carried):
+            dims = ", ".join([s] + [str(d) for d in a.aval.shape])
+            self.emit(f"{r}_b{i} = np.empty(({dims},), {_NP[a.aval.dtype]})")
+        self.emit(f"for {r}_k in range({m} - 1, -1, -1):")
+        self.emit(f"{r}_len = min({s}, {n} - {r}_k * {s})", 2)
+        self.emit(f"if {r}_len > 1:", 2)
+        ys = [f"{r}_y{i}" for i in range(nc)]
+        for i, (y, t) in enumerate(zip(ys, tapes)):
+            self.emit(f"{y} = {t}[{r}_k]", 3)
+            self.emit(f"{r}_b{i}[0] = {y}", 3)
+        self.emit(f"for {r}_i in range(1, {r}_len):", 3)
+        outs = self.inline(fwd.params["body"], ys + inv, f"{r}_f", 4)
+        self.emit(f"{', '.join(ys)}{',' if nc == 1 else ''} = "
+                  f"{', '.join(outs[:nc])}{',' if nc == 1 else ''}", 4)
+        for i, y in enumerate(ys):
+            self.emit(f"{r}_b{i}[{r}_i] = {y}", 4)
+        self.emit(f"for {r}_j in range({r}_len - 1, -1, -1):", 2)

@@ -1,6 +1,6 @@
 """Structured control flow in the IR: the primitives a lifted loop is made of.
 
-- ``while``: ``while[body expect n_carry tape] pred init... inv...`` runs ``body`` (a Graph from
+- ``while``: ``while[body expect n_carry tape tape_limit] pred init... inv...`` runs ``body`` (a Graph from
   ``(carry..., inv...)`` to ``(carry'..., pred')``) for as long as ``pred`` equals ``expect``,
   and gives a tuple: the final carried values, the trip count and (``tape``) the carried values
   each iteration started from. ``pred`` is the loop condition evaluated before the loop: the
@@ -18,6 +18,14 @@
   invariants' cotangents are summed over iterations. It gives the cotangents of the floating
   initial values (``fc``: their positions) and of the floating invariants (``fi``).
 
+  The tape holds at most ``tape_limit`` entries (a ``while`` parameter: ``config.
+  loop_tape_budget`` over the bytes one iteration carries). A loop that runs longer thins it:
+  every other entry goes and the stride between those kept doubles, so the tape keeps the
+  values of iterations ``0, s, 2s, ...``. The reverse sweep then takes the segments last first,
+  recomputes each segment's values from its first with the body, and runs ``bvjp`` over them:
+  at most ``tape_limit + s`` iterations' values in memory, for one more forward pass of the
+  loop (checkpointing at a stride chosen as the loop runs).
+
 Only the loop-lifting pass (``transforms/loops.py``) and the autodiff pass make these; eager
 code never sees them. Their reference semantics are the implementations below.
 """
@@ -34,20 +42,55 @@ def _truth(pred) -> object:
     return np.asarray(pred).item()
 
 
-def _while_impl(pred, *operands, body, expect, n_carry, tape):
+class Tape:
+    """What a taped ``while`` keeps for its reverse sweep: the carried values of iterations
+    ``0, stride, 2 * stride, ...``, and the body and invariants that recompute the others."""
+
+    def __init__(self, limit: int, body, inv: list) -> None:
+        self.limit, self.body, self.inv = limit, body, inv
+        self.saved: list = []
+        self.stride = 1
+
+    def keep(self, n: int, carry: list) -> None:
+        """Record the values iteration ``n`` starts from, if it is one the tape keeps."""
+        if n % self.stride:
+            return
+        if len(self.saved) == self.limit:  # full: keep every other entry, twice as far apart
+            self.saved = self.saved[::2]
+            self.stride *= 2
+        self.saved.append(carry)
+
+    def segment(self, k: int, n: int) -> list:
+        """The values iterations ``k * stride ...`` (up to ``n``) start from: the kept first
+        one, the others recomputed with the body."""
+        seg = [self.saved[k]]
+        nc = len(seg[0])
+        for _ in range(1, min(self.stride, n - k * self.stride)):
+            outs = interpret(self.body, list(seg[-1]) + self.inv)
+            seg.append([np.asarray(o) for o in outs[:nc]])
+        return seg
+
+
+def _while_impl(pred, *operands, body, expect, n_carry, tape, tape_limit=0):
     carry = list(operands[:n_carry])
     inv = list(operands[n_carry:])
-    n, saved = 0, []
+    n, saved = 0, Tape(limit_of(tape_limit), body, inv) if tape else None
     while _truth(pred) == expect:
         if tape:
-            saved.append(carry)
+            saved.keep(n, carry)
         outs = interpret(body, carry + inv)
         carry, pred = [np.asarray(o) for o in outs[:n_carry]], outs[n_carry]
         n += 1
     return _own(carry, operands) + (n, saved)
 
 
-def _while_abstract(pred: Aval, *operands: Aval, body, expect, n_carry, tape) -> TupleAval:
+def limit_of(tape_limit: int) -> int:
+    """The entries a tape may hold: even (thinning halves it) and at least 2; 0 is no limit."""
+    return (max(2, tape_limit) // 2 * 2) if tape_limit else 1 << 62
+
+
+def _while_abstract(pred: Aval, *operands: Aval, body, expect, n_carry, tape,
+                    tape_limit=0) -> TupleAval:
     return TupleAval(tuple(Aval(tuple(a.shape), a.dtype) for a in operands[:n_carry]))
 
 
@@ -61,11 +104,13 @@ def _while_vjp_impl(w, *operands, bvjp, n_carry, fc, fi, tape):
     inv = list(operands[len(fc):])
     acc = [np.zeros(np.shape(inv[j]), inv[j].dtype) for j in fi]
     final = list(w[:n_carry])
-    for step in range(n - 1, -1, -1):
-        carry = saved[step] if tape else final  # without a tape the VJP reads no carry
-        outs = interpret(bvjp, list(carry) + inv + cts)
-        cts = [np.asarray(o) for o in outs[:len(fc)]]
-        acc = [a + np.asarray(o) for a, o in zip(acc, outs[len(fc):])]
+    # Without a tape the VJP reads no carry: one segment of n iterations, each given ``final``.
+    for k in range(len(saved.saved) - 1, -1, -1) if tape else [0]:
+        seg = saved.segment(k, n) if tape else [final] * n
+        for carry in reversed(seg):
+            outs = interpret(bvjp, list(carry) + inv + cts)
+            cts = [np.asarray(o) for o in outs[:len(fc)]]
+            acc = [a + np.asarray(o) for a, o in zip(acc, outs[len(fc):])]
     # (no iteration gives the cotangents passed in; the loop's own values stay its own)
     return _own(cts + acc, list(operands) + final)
 

@@ -9,6 +9,9 @@ to each input's shape, and inputs that receive nothing get zeros.
 
 from __future__ import annotations
 
+import numpy as np
+
+from jitgrad._settings import config
 from jitgrad.autograd import grad_mode
 from jitgrad.autograd.graph import _fit_cotangents
 from jitgrad.ir.graph import Graph, Lit, Var
@@ -171,9 +174,10 @@ def _while(b: Builder, e, got: dict, cts: dict, tr) -> None:
     bvjp = simplify_body(body_vjp(body, nc, fc, fi))
     reads = {id(a) for x in bvjp.eqns for a in x.inputs} | {id(o) for o in bvjp.outputs}
     tape = any(id(v) in reads for v in bvjp.inputs[:nc])
-    if tape:  # the forward loop keeps what each iteration started from
+    if tape:  # the forward loop keeps what each iteration started from, within the budget
         at = b.eqns.index(e)
-        b.eqns[at] = Eqn(e.prim, e.inputs, e.out, dict(e.params, tape=True), e.src)
+        b.eqns[at] = Eqn(e.prim, e.inputs, e.out, dict(e.params, tape=True,
+                                                       tape_limit=_tape_limit(init)), e.src)
     b.src_override = e.src
     args = [tr(e.out)]
     for q in fc:
@@ -192,6 +196,16 @@ def _while(b: Builder, e, got: dict, cts: dict, tr) -> None:
         if isinstance(a, Var) and tr(a)._rg:
             _accumulate(cts, a, b.bind(tuple_get_p, (res,), {"index": len(fc) + k}))
     b.src_override = None
+
+
+def _tape_limit(carried) -> int:
+    """How many iterations' carried values the tape may hold (``config.loop_tape_budget``;
+    0: no limit)."""
+    budget = config.loop_tape_budget
+    if budget is None:
+        return 0
+    per = sum(max(1, a.aval.dtype.np.itemsize * int(np.prod(a.aval.shape))) for a in carried)
+    return max(2, budget // max(1, per))
 
 
 def _cond(b: Builder, e, got: dict, cts: dict, tr) -> None:
