@@ -11,6 +11,8 @@
 
 __version__ = "0.1.0"
 
+import sys as _sys
+
 from jitgrad.tensor import Size, Tensor  # noqa: F401  (must come first: ops attach to Tensor)
 from jitgrad.dtypes import DType  # noqa: F401
 from jitgrad.dtypes import bool_ as bool  # noqa: F401,A001
@@ -29,7 +31,7 @@ from jitgrad.ops import (  # noqa: F401
     linspace, log, log10, log1p, log2, log_softmax, logical_and, logical_not, logical_or,
     logical_xor, logsumexp, lt,
     manual_seed, matmul, max, maximum, mean, min, minimum, mm, movedim, mul, mv, narrow, ne, neg, norm,
-    ones, ones_like, outer, permute, pow, prod, rand, rand_like, randint, randn, randn_like,
+    ones, ones_like, permute, pow, prod, rand, rand_like, randint, randn, randn_like,
     randperm, reciprocal, relu, remainder, reshape, rsqrt, select, sigmoid, sign, sin, softmax, split, sqrt,
     square, squeeze, stack, std, sub, sum, t, tanh, tensor, tile, transpose, unbind, unsqueeze, var,
     where, zeros, zeros_like,
@@ -56,6 +58,7 @@ from jitgrad.serialization import load, save  # noqa: F401
 from jitgrad.func import vmap  # noqa: F401,E402  (torch.vmap)
 from jitgrad import hub, onnx  # noqa: F401,E402  (imported by tutorials, used on request)
 from jitgrad.backends import cuda as _cuda_flags, cudnn as _cudnn, mps as _mps  # noqa: F401,E402
+from jitgrad.ops.shape_more import outer  # noqa: F401,E402  (before _add_out wraps it)
 
 
 def _add_out() -> None:
@@ -101,10 +104,59 @@ from jitgrad.special import (  # noqa: F401,E402
     digamma, erfc, erfinv, exp2, i0, lgamma, logit, mvlgamma, polygamma, sinc, xlogy,
 )
 from jitgrad import linalg  # noqa: F401,E402
+from jitgrad import masked, signal  # noqa: F401,E402  (torch.masked, torch.signal)
 from jitgrad.linalg._decomp import logdet  # noqa: F401,E402
 from jitgrad.linalg._legacy import (  # noqa: F401,E402
     cholesky, cholesky_inverse, cholesky_solve, cross, det, inverse, matrix_power, pinverse, qr,
     slogdet, svd, triangular_solve,
 )
+
+from jitgrad.ops.pointwise_more import (  # noqa: F401,E402
+    addcdiv, addcmul, angle, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,
+    bitwise_right_shift, bitwise_xor, clamp_max, clamp_min, conj, conj_physical, copysign, cosh,
+    deg2rad, equal, float_power, fmax, fmin, fmod, frexp, gcd, greater, greater_equal,
+    heaviside, hypot, igamma, igammac, isneginf, isposinf, isreal, lcm, ldexp, lerp, less,
+    less_equal, logaddexp, logaddexp2, nan_to_num, negative, nextafter, not_equal, positive,
+    rad2deg, real, resolve_conj, resolve_neg, rsub, sgn, signbit, sinh, tan,
+)
+from jitgrad.ops.shape_more import (  # noqa: F401,E402
+    addbmm, addmm, addmv, addmv_, addr, baddbmm, ger, inner, vdot, kron, tensordot,
+    block_diag, cartesian_prod, combinations, cdist, dist, atleast_1d, atleast_2d, atleast_3d,
+    column_stack, dstack, hstack, vstack, row_stack, concat, dsplit, hsplit, vsplit,
+    tensor_split, split_with_sizes, swapaxes, swapdims, unflatten, ravel, rot90, diagflat, diff,
+    broadcast_shapes, broadcast_tensors, adjoint, tril_indices, triu_indices, unravel_index,
+    scalar_tensor, logspace, fill, fill_, zero_, take, put,
+)
+from jitgrad.ops.stats import (  # noqa: F401,E402
+    aminmax, bincount, bucketize, searchsorted, count_nonzero, corrcoef, cov, cummax, cummin,
+    logcumsumexp, histogramdd, kthvalue, median, nanmedian, mode, msort, nanmean, nansum,
+    quantile, nanquantile, std_mean, var_mean, trapezoid, trapz, cumulative_trapezoid, gradient,
+    renorm, isin,
+)
+from jitgrad.ops.scatter_more import (  # noqa: F401,E402
+    index_add, index_copy, index_fill, index_put, index_reduce, scatter_reduce,
+    diagonal_scatter, select_scatter, slice_scatter, masked_fill, masked_scatter, masked_select,
+    nonzero_static, conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d,
+    conv_transpose3d, layer_norm, group_norm, rms_norm,
+)
+
+
+from jitgrad.ops import shape_more as _shape_more  # noqa: E402
+
+
+class _TraceModule(type(_sys.modules["jitgrad.trace"])):
+    """``jitgrad.trace`` is the tracing subpackage and, called, ``torch.trace``: the sum of a
+    matrix's diagonal (the name is torch's; the subpackage's imports keep working).
+
+    >>> import jitgrad
+    >>> jitgrad.trace(jitgrad.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    tensor(5.)
+    """
+
+    def __call__(self, input):  # noqa: A002
+        return input.trace() if isinstance(input, Tensor) else _shape_more._trace(input)
+
+
+_sys.modules["jitgrad.trace"].__class__ = _TraceModule
 
 _blas.apply(config.blas_threads)  # (a thread per core, one while building: jitgrad/_blas.py)

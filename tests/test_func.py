@@ -86,6 +86,12 @@ PROGRAMS = {
                + jg.matmul(a.expand(2, 3, 4), b).sum(0), [(3, 4), (4, 5), (4,)]),
     "linalg_solve": (lambda a, b: _linalg_solves(a, b), [(3, 3), (3, 2)]),
     "linalg_factor": (lambda x: _linalg_factors(x), [(4, 3)]),
+    "pointwise_more": (lambda x, y: x.cosh() + x.sinh() + (0.5 * x.tanh()).tan()
+                       + jg.copysign(x, y - 1.2) + jg.hypot(x, y) + jg.fmod(x, y)
+                       + (jg.nextafter(x, y) > x).to(F64) * x
+                       + jg.igamma(jg.tensor([0.5, 1.0, 1.5, 2.5], dtype=F64), y + x * x)
+                       + jg.igammac(jg.tensor(1.5, dtype=F64), y + x * x)
+                       + jg.gcd(x.to(jg.int64), jg.tensor(6)).to(F64) * x, [(3, 4), "pos4"]),
 }
 
 

@@ -23,7 +23,7 @@ from jitgrad.ops.reduce import (  # noqa: F401
     sum, sum_to, var,
 )
 from jitgrad.ops import control, loops, random  # noqa: F401
-from jitgrad.ops.linalg import bmm, dot, matmul, mm, mv, outer  # noqa: F401
+from jitgrad.ops.linalg import bmm, dot, matmul, mm, mv  # noqa: F401
 from jitgrad.factories import (  # noqa: F401
     Generator, arange, as_tensor, bernoulli, default_generator, empty, empty_like, eye, from_array,
     from_numpy, full, full_like, generator,

@@ -114,10 +114,6 @@ def mv(input, vec):  # noqa: A002
     return matmul(input, vec)
 
 
-def outer(input, vec2):  # noqa: A002
-    return input.reshape(-1, 1) * vec2.reshape(1, -1)
-
-
 # -- factorizations and solves ---------------------------------------------------------------
 # Each is a primitive with a LAPACK body (NumPy's, SciPy's where NumPy has none) and a VJP and
 # JVP written with jitgrad ops, the standard adjoint formulas. A factorization with several

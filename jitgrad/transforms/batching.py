@@ -33,6 +33,7 @@ from jitgrad.ops.shape import _dummy, np_index
 from jitgrad.transforms.replay import attributed, const, emit
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.linalg import BATCH_RULES as _LINALG_BATCH
+from jitgrad.ops.pointwise_more import PRIMS as _POINTWISE_MORE
 
 P = PRIMITIVES
 
@@ -208,6 +209,7 @@ for _p in PRIMITIVES.values():
     if _p.kind == "elementwise" and _p is not P["custom_vjp"]:
         BATCH_RULES[_p] = _elementwise
 BATCH_RULES.update({_p: _elementwise for _p in _SPECIAL})
+BATCH_RULES.update({_p: _elementwise for _p in _POINTWISE_MORE})
 BATCH_RULES.update(_LINALG_BATCH)
 for _name in ("sum", "mean", "max", "min", "prod", "norm", "prod_others"):
     BATCH_RULES[P[_name]] = _axes

@@ -26,6 +26,7 @@ from jitgrad.ops.control import guard_p
 from jitgrad.transforms.replay import attributed, const, emit, zeros
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.linalg import JVP_RULES as _LINALG_JVP
+from jitgrad.ops.pointwise_more import PRIMS as _POINTWISE_MORE
 
 P = PRIMITIVES
 
@@ -185,6 +186,8 @@ JVP_RULES.update({
     P["prod_others"]: _symmetric(P["prod_others"]),
 })
 JVP_RULES.update({_p: _elementwise(_p) for _p in _SPECIAL})
+JVP_RULES.update({_p: _elementwise(_p) if _p.vjp is not None else _zero
+                  for _p in _POINTWISE_MORE})
 JVP_RULES.update(_LINALG_JVP)
 
 
