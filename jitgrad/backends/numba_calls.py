@@ -18,12 +18,13 @@ from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatt
 from jitgrad.backends.numba_values import (_NP, Unsupported, _numel, _root, _shape, _Val,
                                            flat_alias)
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
+from jitgrad.ops.pointwise_more import HOST_PRIMS as _MORE_SPECIAL
 from jitgrad.ops.linalg import LAPACK_PRIMITIVES as _LAPACK
 
 # A stable sort with torch's NaN order: NumPy's (a lowering would repeat it in Numba for a rare
 # equation; randperm and sort in a training step run one per call).
 CPU.on_host(argsort_p, "a sort runs NumPy's stable argsort on the host")
-for _p in _SPECIAL:  # digamma, erfinv, Bessel...: no scalar form Numba compiles
+for _p in (*_SPECIAL, *_MORE_SPECIAL):  # digamma, erfinv, Bessel, igamma: no Numba scalar form
     CPU.on_host(_p, "a special function with no Numba scalar form: SciPy's body on the host")
 for _p in _LAPACK:  # inv, solve, eigh, svd...: NumPy's LAPACK calls, with pivoting and errors
     CPU.on_host(_p, "a factorization or solve: NumPy's LAPACK call on the host")

@@ -19,11 +19,12 @@ from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, pro
 from jitgrad.ops.sorting import argsort_p
 from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
+from jitgrad.ops.pointwise_more import HOST_PRIMS as _MORE_SPECIAL
 from jitgrad.ops.linalg import LAPACK_PRIMITIVES as _LAPACK
 
 CUDA.builtin(guard_p, "checked in the single-thread kernels of the scalar work")
 CUDA.on_host(argsort_p, "a sort runs NumPy's stable argsort on the host")
-for _p in _SPECIAL:  # digamma, erfinv, Bessel...: no scalar form Numba compiles
+for _p in (*_SPECIAL, *_MORE_SPECIAL):  # digamma, erfinv, Bessel, igamma: no Numba scalar form
     CUDA.on_host(_p, "a special function with no Numba scalar form: SciPy's body on the host")
 for _p in _LAPACK:  # inv, solve, eigh, svd...: NumPy's LAPACK calls, with pivoting and errors
     CUDA.on_host(_p, "a factorization or solve: NumPy's LAPACK call on the host")

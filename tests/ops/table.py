@@ -181,6 +181,22 @@ ROWS = [
         lambda x, y: _sp.xlogy(x, y) + _sp.xlog1py(y, x), BIN, domain="positive"),
     Row(("zeta",), lambda q: jg.special.zeta(3.0, q), lambda q: _sp.zeta(3.0, q), B,
         domain="positive"),
+    # torch's further pointwise functions (ops/pointwise_more.py); nextafter's and gcd's
+    # gradients are zero (they enter as masks and integer factors), fmod's is 1 and -trunc.
+    Row(("cosh", "sinh", "tan", "copysign", "hypot", "fmod", "nextafter", "gcd"),
+        lambda x, y: (jg.cosh(x) + jg.sinh(y) * 2 + jg.tan(x * 0.5) + jg.copysign(x, y)
+                      + jg.hypot(x, y) + jg.fmod(x * 3, y) * 0.5
+                      + (jg.nextafter(x, y) > x).to(x.dtype) * x
+                      + jg.gcd((x * 7).to(jg.int64), (y * 5).to(jg.int64)).to(x.dtype) * y),
+        lambda x, y: (np.cosh(x) + np.sinh(y) * 2 + np.tan(x * 0.5) + np.copysign(x, y)
+                      + np.hypot(x, y) + np.fmod(x * 3, y) * 0.5 + (np.nextafter(x, y) > x) * x
+                      + np.gcd((x * 7).astype(np.int64), (y * 5).astype(np.int64)) * y),
+        BIN, domain="distinct", order2=False),
+    # (the shape a is not differentiable, as in torch: a constant here)
+    Row(("igamma", "igammac"),
+        lambda x: jg.igamma(jg.full_like(x, 1.7), x) + jg.igammac(jg.full_like(x, 0.6), x * 2) * 3,
+        lambda x: _sp.gammainc(1.7, x) + _sp.gammaincc(0.6, x * 2) * 3, B,
+        domain="positive", order2=False),
 ]
 
 
