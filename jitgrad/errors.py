@@ -10,6 +10,12 @@ class TraceError(RuntimeError):
     """Something a compiled function cannot do with a traced value."""
 
 
+class ReverseOfLoopReverse(TraceError):
+    """Reverse mode through the reverse of a lifted loop (``grad`` of ``grad``, ``jacrev`` of
+    ``grad``), which has no rule yet: the compiled function then traces its function transforms
+    with their loops unrolled (one trace per trip count). Never reaches users."""
+
+
 class GuardFailure(Exception):
     """Raised by compiled code when a value differs from the one its trace was built on; the
     runtime catches it and takes (or traces) the matching branch. Never reaches users."""

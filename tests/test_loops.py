@@ -531,6 +531,7 @@ def test_a_loop_in_a_function_transform_inside_grad_stays_unrolled_right_and_say
     loops = f.cache_info().loops
     assert f.cache_info().traces == 2 and len(loops) == 1, loops
     assert "test_loops.py:23: not lifted (it runs in a function transform of inner" in loops[0]
+    assert "reverse of its reverse" in loops[0]
 
 
 def _scaled(w, x):

@@ -116,8 +116,10 @@ def _while_vjp_impl(w, *operands, bvjp, n_carry, fc, fi, tape):
 
 
 def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, tape) -> TupleAval:
+    # each cotangent is shaped as the one passed in (a batched one has the batch axis the
+    # loop's own values lack: jacrev of a loop, vmap's rows)
     inv = operands[len(fc):]
-    return TupleAval(tuple(w.avals[q] for q in fc) + tuple(
+    return TupleAval(tuple(Aval(tuple(c.shape), c.dtype) for c in operands[:len(fc)]) + tuple(
         Aval(tuple(inv[j].shape), inv[j].dtype) for j in fi))
 
 

@@ -25,6 +25,8 @@ from jitgrad.trace.implicit import Implicit
 from jitgrad.trace.tracer import Traced, module_leaves, trace
 from jitgrad.transforms.branches import merge as merge_branches
 from jitgrad.transforms.loops import lift_loops
+from jitgrad.transforms.replay import unrolled_transforms
+from jitgrad.errors import ReverseOfLoopReverse
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 from jitgrad.runtime.eager import EagerMixin
@@ -47,6 +49,7 @@ class Runtime(ResultsMixin, EagerMixin):
         self.retrace_limit = retrace_limit
         self.cache: dict[tuple, TraceNode] = {}
         self.traces = self.compiles = self.hits = self.misses = 0
+        self._unrolled = False  # its transforms' loops stay unrolled (new_trace)
         self.guard_failures = self.eager_calls = self.interpreted = 0
         self.compile_seconds = 0.0
         self.retraces: list[str] = []
@@ -128,6 +131,19 @@ class Runtime(ResultsMixin, EagerMixin):
 
     # -- tracing and compiling ---------------------------------------------------------------
     def new_trace(self, call: Call, args, kwargs) -> TraceNode:
+        if not self._unrolled:
+            traces = self.traces
+            try:
+                return self._new_trace(call, args, kwargs)
+            except ReverseOfLoopReverse:
+                # a transform reverses the reverse of a loop a transform inside it lifted:
+                # trace again, and from now on, with those loops unrolled (exact, one trace
+                # per trip count); the attempt left no trace
+                self._unrolled, self.traces = True, traces
+        with unrolled_transforms():
+            return self._new_trace(call, args, kwargs)
+
+    def _new_trace(self, call: Call, args, kwargs) -> TraceNode:
         t0 = time.perf_counter()
         grad = self.mode == "grad"
         leaves = call.leaves

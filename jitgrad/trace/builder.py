@@ -245,6 +245,7 @@ class Builder:
         self.guard_context: list[tuple] = []  # per guard: guard_context()
         # Reports of the loops in function transforms traced inside this trace (not lifted).
         self.nested_loops: list = []
+        self.in_transform = False  # a function transform's trace (transforms/replay.py)
         self.src_override: Source | None = None
         self._keep: list = []  # outside tensors whose ids are keys of ``known``
         self.arrays: dict[int, Tensor] = {}  # id(live NumPy array) -> its input's tracer
@@ -325,8 +326,8 @@ class Builder:
         if self.concrete:
             vals = [a._value for a in args]
             value = prim.impl(*vals, **params)
-            if value is not None and type(value) is not np.ndarray:
-                value = np.asarray(value)
+            if value is not None and type(value) is not np.ndarray and type(value) is not tuple:
+                value = np.asarray(value)  # (a loop's results stay a tuple: tuple_get reads it)
             if value is not None and prim.layout is not None:  # torch's strides, as eager's
                 value = prim.layout(value, vals, params)
         out = Var(aval) if aval is not None else None

@@ -14,6 +14,7 @@ import numpy as np
 from jitgrad._settings import config
 from jitgrad.autograd import grad_mode
 from jitgrad.autograd.graph import _fit_cotangents
+from jitgrad.errors import ReverseOfLoopReverse
 from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.ops import registry
 from jitgrad.trace.builder import Builder
@@ -135,6 +136,8 @@ def _sweep(b: Builder, eqns, cts: dict, tr) -> None:
             if got:
                 (_while if e.prim is while_p else _cond)(b, e, got, cts, tr)
             continue
+        if e.prim is while_vjp_p and parts.get(id(e.out)):
+            raise ReverseOfLoopReverse(f"reverse mode through the reverse of the loop at {e.src}")
         if e.out is None or e.prim.vjp is None:
             continue
         ct = cts.pop(id(e.out), None)

@@ -30,6 +30,7 @@ from jitgrad.ops import PRIMITIVES, registry
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_shape
 from jitgrad.ops.shape import _dummy, np_index
+from jitgrad.transforms import loop_transforms as lt
 from jitgrad.transforms.replay import attributed, const, emit
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.linalg import BATCH_RULES as _LINALG_BATCH
@@ -221,9 +222,25 @@ BATCH_RULES.update({
     P["scatter_add"]: _scatter_add, P["index_update"]: _index_update, P["matmul"]: _matmul,
     # Runs once per example: its ctx holds one example's saved values.
     P["custom_vjp"]: _fallback,
-    P["while"]: _fallback, P["tuple_get"]: _fallback, P["while_vjp"]: _fallback,
-    P["cond"]: _fallback, P["uniform"]: _random,
+    P["uniform"]: _random,
 })
+
+
+def _loop(e, args, flags, size, loops: dict, reversed_) -> tuple:
+    """Batch loop equation ``e`` (``loop_transforms.py``): its value, and whether it is
+    batched (a tuple_get's; a loop's tuple is read through ``loops``)."""
+    if e.prim is P["tuple_get"]:
+        loop = loops[id(e.inputs[0])]
+        i = e.params["index"]
+        return loop.get(i), loop.batched[i]
+    if e.prim is P["while"]:
+        loop = lt.while_batch(e, args, flags, size, id(e.out) in reversed_)
+    elif e.prim is P["while_vjp"]:
+        loop = lt.while_vjp_batch(e, args, flags, size, loops.get(id(e.inputs[0])))
+    else:
+        loop = lt.cond_batch(e, args, flags, size)
+    loops[id(e.out)] = loop
+    return loop.w, False
 
 
 def batch_replay(g: Graph, inputs: list, batched: list, size: int) -> tuple[list, list]:
@@ -239,9 +256,18 @@ def batch_replay(g: Graph, inputs: list, batched: list, size: int) -> tuple[list
     def read(a):
         return registry.scalar(a.value, a.aval.dtype) if isinstance(a, Lit) else env[id(a)]
 
+    reversed_ = {id(x.inputs[0]) for x in g.eqns if x.prim is P["while_vjp"]}
+    loops: dict = {}  # id(result) -> the batched loop (loop_transforms.Loop)
     for e in g.eqns:
         args = [read(a) for a in e.inputs]
         flags = [not isinstance(a, Lit) and id(a) in bat for a in e.inputs]
+        if e.prim.kind == "loop" and (any(flags) or id(e.inputs[0]) in loops):
+            with attributed(e.src):
+                out, batched = _loop(e, args, flags, size, loops, reversed_)
+            env[id(e.out)] = out
+            if batched:
+                bat.add(id(e.out))
+            continue
         if not any(flags) and e.prim.kind != "random":  # (a draw depends on the example)
             out = emit(e, args)
         elif e.prim is guard_p:

@@ -23,6 +23,8 @@ from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Graph, Lit
 from jitgrad.ops import PRIMITIVES, registry
 from jitgrad.ops.control import guard_p
+from jitgrad.ops.loops import LOOP_PRIMITIVES, cond_p, tuple_get_p, while_p, while_vjp_p
+from jitgrad.transforms import loop_transforms as lt
 from jitgrad.transforms.replay import attributed, const, emit, zeros
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.linalg import JVP_RULES as _LINALG_JVP
@@ -191,6 +193,33 @@ JVP_RULES.update({_p: _elementwise(_p) if _p.vjp is not None else _zero
 JVP_RULES.update(_LINALG_JVP)
 
 
+def _loop_jvp(e, args, ts, loops: dict, reversed_, env: dict, tan: dict) -> bool:
+    """Push tangents through loop equation ``e`` (``loop_transforms.py``); False: ``e`` has
+    none and runs as it is."""
+    with attributed(e.src):
+        if e.prim is tuple_get_p:
+            loop = loops.get(id(e.inputs[0]))
+            if loop is None:
+                return False
+            i = e.params["index"]
+            env[id(e.out)] = loop.get(i)
+            t = loop.get_tangent(i)
+            if t is not None:
+                tan[id(e.out)] = t
+            return True
+        if e.prim is while_p and (any(t is not None for t in ts) or id(e.out) in reversed_):
+            loops[id(e.out)] = loop = lt.while_jvp(e, args, ts)
+        elif e.prim is while_vjp_p and (id(e.inputs[0]) in loops or
+                                       any(t is not None for t in ts)):
+            loops[id(e.out)] = loop = lt.while_vjp_jvp(e, args, ts, loops.get(id(e.inputs[0])))
+        elif e.prim is cond_p and any(t is not None for t in ts[1:]):
+            loops[id(e.out)] = loop = lt.cond_jvp(e, args, ts)
+        else:
+            return False
+    env[id(e.out)] = loop.w
+    return True
+
+
 def jvp_replay(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
     """Run ``g`` on ``primals`` through ``bind``, pushing ``tangents`` (None: zero) along:
     the outputs and their tangents (None where zero)."""
@@ -204,13 +233,19 @@ def jvp_replay(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
     def read(a):
         return registry.scalar(a.value, a.aval.dtype) if isinstance(a, Lit) else env[id(a)]
 
+    # A loop that a while_vjp reverses gets its JVP whenever any tangent flows here: the
+    # reverse's JVP reads the tangents of the values on its tape (zeros, if they are).
+    reversed_ = {id(x.inputs[0]) for x in g.eqns if x.prim is while_vjp_p} if tan else ()
+    loops: dict = {}  # id(result) -> the transformed loop (loop_transforms.Loop)
     for e in g.eqns:
         args = [read(a) for a in e.inputs]
+        ts = [None if isinstance(a, Lit) else tan.get(id(a)) for a in e.inputs]
+        if e.prim in LOOP_PRIMITIVES and _loop_jvp(e, args, ts, loops, reversed_, env, tan):
+            continue
         out = emit(e, args)
         if e.out is None:
             continue
         env[id(e.out)] = out
-        ts = [None if isinstance(a, Lit) else tan.get(id(a)) for a in e.inputs]
         if all(t is None for t in ts) or e.prim is guard_p:
             continue
         rule = JVP_RULES.get(e.prim)

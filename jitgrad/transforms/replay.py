@@ -35,7 +35,8 @@ from jitgrad.tensor import Tensor
 from jitgrad.trace.builder import Builder, locate
 from jitgrad.trace.pytree import flatten
 from jitgrad.trace.tracer import _rebuild, module_leaves
-from jitgrad.transforms.loops import unlifted
+from jitgrad._settings import config
+from jitgrad.transforms.loops import lift_loops, unlifted
 
 
 class TracedFn:
@@ -81,6 +82,7 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
         leaf_args.extend([i] * len(ls))
     trees.append(flatten({}, where="keywords")[1])
     b = Builder(concrete=True)
+    b.in_transform = True
     tracers = [b.new_input(np.asarray(v) if values is not None else leaf._value)
                for leaf, v in zip(leaves, values if values is not None else leaves)]
     for k in module_leaves(trees):
@@ -102,11 +104,53 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
     graph = Graph(b.consts, b.inputs, b.eqns, outputs)
     outer = registry.trace_state.builder
     if outer is not None:  # a transform inside a compiled function: its report shows its loops
-        outer.nested_loops += b.nested_loops + unlifted(
-            graph, b.guard_sites, b.guard_context,
-            f"it runs in a function transform of {where} (jitgrad.func) inside this trace, "
-            "which replays it unrolled: one trace per trip count")
+        compiled = _in_compiled_trace()
+        if config.lift_loops and _lifting.on and compiled:
+            # Lifted here, the loop reaches the compiled function as one ``while`` that each
+            # transform rewrites (a JVP, a batched or a reverse loop): one compile for every
+            # trip count. (Eagerly the function is traced again at every call: nothing to gain.)
+            # (The runtime traces again with this off where a transform needs the reverse of a
+            # reverse loop: errors.ReverseOfLoopReverse.)
+            graph, reports = lift_loops(graph, b.guard_sites, b.guard_context)
+            outer.nested_loops += b.nested_loops + [
+                r if r.lifted else r._replace(reason=f"in a function transform of {where} "
+                                              f"(jitgrad.func): {r.reason}") for r in reports]
+        else:
+            why = ("loop lifting is off (config.lift_loops)" if not config.lift_loops else
+                   "a transform takes the reverse of its reverse (grad of grad, jacrev of "
+                   "grad), which lifted loops do not have yet" if not _lifting.on else
+                   "it runs eagerly (traced again at every call)")
+            outer.nested_loops += b.nested_loops + unlifted(
+                graph, b.guard_sites, b.guard_context,
+                f"it runs in a function transform of {where} (jitgrad.func) inside this trace "
+                f"and {why}: one trace per trip count")
     return TracedFn(graph, trees[:-1], out_tree, len(leaves), [t for _, t in b.refs], leaf_args)
+
+
+class _Lifting:
+    on = True
+
+
+_lifting = _Lifting()
+
+
+@contextlib.contextmanager
+def unrolled_transforms():
+    """Function transforms traced inside leave their loops unrolled (one trace per trip
+    count): what a compiled function falls back to when they need what lifted loops lack."""
+    prev, _lifting.on = _lifting.on, False
+    try:
+        yield
+    finally:
+        _lifting.on = prev
+
+
+def _in_compiled_trace() -> bool:
+    """Whether a compiled function's trace (not only function transforms' traces) is active:
+    eagerly, a transform traces its function at every call, and lifting gains nothing."""
+    st = registry.trace_state
+    return any(x is not None and not getattr(x, "in_transform", False)
+               for x in [*st.stack, st.builder])
 
 
 def const(arr: np.ndarray) -> Tensor:

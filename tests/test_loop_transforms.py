@@ -1,0 +1,115 @@
+"""Function transforms through lifted loops: ``jvp``, ``vmap`` (examples that stop at different
+iterations), ``hessian`` and ``jacfwd`` of a function with a data-dependent ``while``, inside a
+compiled function, trace once for every trip count and equal the same transforms run eagerly
+(where the loop is unrolled: an independent path) and torch.func where it is installed."""
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+from jitgrad import func as F
+
+
+def grow(x):
+    # a tape: each iteration's VJP reads sin(y) and cos(y) at the value it started from
+    y = x * 2
+    while y.norm() < 100:
+        y = y * 1.5 + 0.1 * y.sin()
+    return (y * y).sum() / 10
+
+
+def branchy(x, w):
+    # an if on data inside the loop: a cond in the lifted body; w is loop-invariant
+    y = x
+    while y.abs().sum() < 50:
+        if y.sum() > 0:
+            y = y * w + 0.5
+        else:
+            y = y * 2 - w
+    return (y * y.cos()).sum()
+
+
+def _x(*v):
+    return jg.tensor(list(v), dtype=jg.float64)
+
+
+INPUTS = [_x(1.0, 2.0, 0.5), _x(0.3, 0.1, -0.2), _x(2.0, -1.0, 3.0)]
+SCALES = _x(1.0, 0.05, 4.0).reshape(3, 1)  # vmap's examples: 3 different trip counts
+
+PROGRAMS = {
+    "jvp": lambda x: F.jvp(grow, (x,), (jg.ones_like(x),))[1],
+    "jacfwd": lambda x: F.jacfwd(grow)(x),
+    "vmap": lambda x: F.vmap(grow)(x.reshape(1, -1) * SCALES),
+    "vmap_grad": lambda x: F.vmap(F.grad(grow))(x.reshape(1, -1) * SCALES),
+    "jacrev": lambda x: F.jacrev(F.grad(grow))(x),  # reverse of a reverse: unrolled
+    "hessian": lambda x: F.hessian(grow)(x),
+    "hessian_cond": lambda x: F.hessian(branchy, argnums=(0, 1))(x, _x(1.3, 0.7, 1.1)),
+    "vmap_cond": lambda x: F.vmap(F.grad(branchy), in_dims=(0, None))(
+        x.reshape(1, -1) * SCALES, _x(1.3, 0.7, 1.1)),
+}
+LIFTED = {"jvp", "jacfwd", "vmap", "vmap_grad", "hessian", "hessian_cond", "vmap_cond"}
+
+
+def _flat(out):
+    if isinstance(out, (tuple, list)):
+        return np.concatenate([_flat(o) for o in out])
+    return np.asarray(out.numpy(), dtype=np.float64).ravel()
+
+
+@pytest.fixture(scope="module", params=["reference", "numba-cpu"])
+def target(request):
+    t = "cpu" if request.param == "numba-cpu" else "reference"
+    with jg.config.patch(compile_after=0.0, compile_in_background=False, aot_builds=False):
+        yield t
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_a_transform_of_a_lifted_loop_equals_the_eager_transform(name, target):
+    if target == "cpu" and name not in ("hessian", "vmap_grad", "hessian_cond"):
+        pytest.skip("one compile per transform kind on the CPU target keeps the suite short")
+    prog = PROGRAMS[name]
+    fn = jg.jit(prog, target=target)
+    for x in INPUTS:
+        want = _flat(prog(x))  # eagerly: the transforms trace the loop unrolled
+        got = _flat(fn(x))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    info = fn.cache_info()
+    if name in LIFTED:
+        assert info.traces == 1, info
+        assert all("lifted (" in r for r in info.loops), info.loops
+    else:  # grad of grad through a loop: exact, one trace per trip count
+        assert any("not lifted" in r for r in info.loops), info.loops
+
+
+def test_the_transforms_equal_torch_func():
+    torch = pytest.importorskip("torch")
+    from torch import func as TF
+
+    def grow_t(x):
+        y = x * 2
+        while y.norm() < 100:
+            y = y * 1.5 + 0.1 * y.sin()
+        return (y * y).sum() / 10
+
+    h = jg.jit(PROGRAMS["hessian"], target="reference")
+    v = jg.jit(PROGRAMS["vmap_grad"], target="reference")
+    for x in INPUTS:
+        xt = torch.tensor(x.numpy())
+        np.testing.assert_allclose(h(x).numpy(), TF.hessian(grow_t)(xt).numpy(), rtol=1e-10)
+        want = torch.stack([TF.grad(grow_t)(xt * s) for s in (1.0, 0.05, 4.0)])
+        np.testing.assert_allclose(v(x).numpy(), want.numpy(), rtol=1e-10)
+
+
+def test_a_batched_loop_holds_the_examples_that_are_done():
+    # one example stops after its first test, another runs 8 iterations: the first keeps its
+    # value while the second goes on
+    def halve_until_small(y):
+        while y.abs().max() > 1.0:
+            y = y * 0.5
+        return y
+
+    fn = jg.jit(lambda ys: F.vmap(halve_until_small)(ys), target="reference")
+    ys = jg.tensor([[0.5, 0.25], [200.0, -3.0], [3.0, 1.5]], dtype=jg.float64)
+    want = np.stack([halve_until_small(y).numpy() for y in ys])
+    np.testing.assert_array_equal(fn(ys).numpy(), want)
+    assert fn.cache_info().traces == 1
