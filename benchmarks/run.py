@@ -2,7 +2,8 @@
 installed), in one process: medians over repeats, and ratios. First-call latency and peak memory
 run in fresh processes. The workloads: a scalar function per call, the norm-driven while loop
 per call (steady state, and in total with its compiles over inputs whose trip counts
-differ), a loop whose gradient needs every iteration, a loop with an if in its body, an
+differ), a loop whose gradient needs every iteration, a loop with an if in its body, the
+hessian through a loop, an
 elementwise gradient on 1e6 float64, a 784-256-10 tanh MLP step at batch 128, and that MLP's
 per-example gradients (vmap of grad).
 
@@ -310,6 +311,47 @@ def loop_cap() -> None:
             print(f"    JAX: {type(e).__name__}: {str(e).splitlines()[0][:110]}")
 
 
+def grow(x):
+    # the seed loop with a nonlinear body (the seed's own Hessian is zero): 8 to 14 iterations
+    y = x * 2
+    while y.norm() < 100:
+        y = y * 1.5 + 0.1 * y.sin()
+    return (y * y).sum()
+
+
+def loop_hessian() -> None:
+    print("hessian through a data-dependent while loop (jacfwd of jacrev), 3 inputs, steady "
+          "state over 64 inputs whose trip counts differ")
+    rng = np.random.default_rng(5)
+    xs = [rng.uniform(0.2, 2.0, 3) for _ in range(64)]
+    h = jg.jit(jg.func.hessian(grow))
+    jx = [jg.tensor(x) for x in xs]
+    worst = 0.0
+    for x in jx:
+        got, want = h(x).numpy(), jg.func.hessian(grow)(x).numpy()  # eager: unrolled
+        worst = max(worst, float(np.max(np.abs(got - want)) / np.max(np.abs(want))))
+    it = iter(range(1 << 62))
+    fns = {"jitgrad compiled": lambda: h(jx[next(it) % 64])}
+    if torch is not None:
+        from torch import func as tfunc
+        tx = [torch.tensor(x) for x in xs]
+        th = tfunc.hessian(grow)
+        fns["torch.func eager"] = lambda: th(tx[next(it) % 64])
+    compare("hessian", fns)
+    print(f"    traces: {h.cache_info().traces}, compiles: {h.cache_info().compiles}, "
+          f"largest relative difference from eager: {worst:.1e}")
+    if jax is not None:
+        def jgrow(x):
+            y = jax.lax.while_loop(lambda y: jnp.linalg.norm(y) < 100,
+                                   lambda y: y * 1.5 + 0.1 * jnp.sin(y), x * 2)
+            return (y * y).sum()
+        try:
+            jax.jit(jax.hessian(jgrow))(jnp.asarray(xs[0]))
+            print("    JAX: hessian through lax.while_loop ran")
+        except Exception as e:  # noqa: BLE001  (reverse mode through while_loop is refused)
+            print(f"    JAX: {type(e).__name__}: {str(e).splitlines()[0][:110]}")
+
+
 def elementwise() -> None:
     print("grad of sum(sin(x)*exp(-x*x) + tanh(x)*x), 1e6 float64")
     xn = np.linspace(-3, 3, 1_000_000)
@@ -503,7 +545,7 @@ if __name__ == "__main__":
                              "fresh"]
     for name, fn in (("scalar", scalar), ("while", while_loop), ("loops", loop_total),
                      ("loops", loop_tape), ("loops", loop_branch), ("loops", loop_cap),
-                     ("caps", loop_cap),
+                     ("caps", loop_cap), ("loops", loop_hessian), ("hessian", loop_hessian),
                      ("elementwise", elementwise),
                      ("mlp", mlp),
                      ("per-example", per_example), ("fresh", fresh_process)):
