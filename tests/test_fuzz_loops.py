@@ -6,6 +6,10 @@ is called on many inputs, which take the sides in other orders than its first tr
 must equal eager on every one: a loop lifted from a trace that could not tell two programs
 apart gives a wrong answer on some later input.
 
+The same programs also run inside function transforms (jvp, jacfwd, hessian, vmap of grad
+and of jvp), compiled, against the transform run eagerly (``JITGRAD_FUZZ_TRANSFORM_EXAMPLES``
+of them, one per transform by default; 200 gave no mismatch).
+
 ``JITGRAD_FUZZ_EXAMPLES=N`` sets the number of programs, ``JITGRAD_FUZZ_LOOP_TARGET`` the
 backend (the reference interpreter unless told; a Numba target compiles each trace); ``-s``
 prints a summary line.
@@ -142,3 +146,57 @@ def test_fuzz_loop_sides_summary():
     print(f"\nloop fuzz ({TARGET}): {STATS['programs']} programs, {STATS['calls']} calls, "
           f"{STATS['traces']} traces, {STATS['lifted']} lifted loops, 0 mismatches")
     assert STATS["lifted"] > 0
+
+
+# (each program's eager reference traces the transform again at every call: a few seconds)
+TRANSFORM_PROGRAMS = int(os.environ.get("JITGRAD_FUZZ_TRANSFORM_EXAMPLES", 5))
+TSTATS: dict = {"programs": 0, "lifted": 0, "unrolled": 0}
+TRANSFORMS = {
+    # each: the transform of prog(x, w), called with x (a 2-vector, or a batch of 3) and w
+    "jvp": lambda prog: lambda x, w: jg.func.jvp(lambda a: prog(a, w), (x,),
+                                                 (x.cos(),))[1],
+    "jacfwd": lambda prog: lambda x, w: jg.func.jacfwd(prog, argnums=(0, 1))(x, w),
+    "hessian": lambda prog: lambda x, w: jg.func.hessian(prog)(x, w),
+    "vmap_grad": lambda prog: lambda x, w: jg.func.vmap(
+        jg.func.grad(prog, argnums=(0, 1)), in_dims=(0, None))(
+            x.reshape(1, 2) * jg.tensor([[1.0], [-0.4], [2.5]], dtype=x.dtype), w),
+    "vmap_jvp": lambda prog: lambda x, w: jg.func.vmap(
+        lambda a: jg.func.jvp(lambda b: prog(b, w), (a,), (jg.ones_like(a),))[1])(
+            x.reshape(1, 2) * jg.tensor([[0.3], [1.0], [-2.0]], dtype=x.dtype)),
+}
+
+
+@pytest.mark.parametrize("seed", range(TRANSFORM_PROGRAMS))
+def test_fuzz_transforms_around_loops(seed):
+    """A transform of a generated loop program (jvp, jacfwd, hessian, vmap of grad or of jvp),
+    compiled: every call equals the same transform run eagerly (the loop unrolled there)."""
+    src = make_program(5000 + seed, extras=True)
+    ns: dict = {}
+    exec(compile(src, f"<loop program {5000 + seed}>", "exec"), ns)
+    name = sorted(TRANSFORMS)[seed % len(TRANSFORMS)]
+    fn = TRANSFORMS[name](ns["prog"])
+    with jg.config.patch(compile_after=0.0, compile_in_background=False, aot_builds=False):
+        f = jg.jit(fn, target=TARGET)
+        rng = np.random.default_rng(20_000 + seed)
+        for i in range(6):
+            tx, tw = jg.tensor(rng.uniform(-3, 3, 2)), jg.tensor(rng.uniform(-2, 2, 2))
+            got, want = f(tx, tw), fn(tx, tw)
+            got = got if isinstance(got, tuple) else (got,)
+            want = want if isinstance(want, tuple) else (want,)
+            what = f"{name} of program {5000 + seed}, input {i}:\n{src}\n{f.cache_info().loops}"
+            for g, e in zip(got, want):
+                np.testing.assert_allclose(_host(g), e.numpy(), rtol=1e-10, atol=1e-12,
+                                           err_msg=what)
+    loops = f.cache_info().loops
+    TSTATS["programs"] += 1
+    TSTATS["lifted"] += sum(": lifted (" in r for r in loops)
+    TSTATS["unrolled"] += sum("not lifted" in r for r in loops)
+
+
+def test_fuzz_transforms_summary():
+    """Prints what the transform programs ran (with ``-s``); some of their loops lifted."""
+    if not TSTATS["programs"]:
+        pytest.skip("the transform fuzz tests did not run in this session")
+    print(f"\ntransform fuzz ({TARGET}): {TSTATS['programs']} programs, {TSTATS['lifted']} "
+          f"lifted loops, {TSTATS['unrolled']} loop reports not lifted, 0 mismatches")
+    assert TSTATS["lifted"] > 0

@@ -18,6 +18,7 @@ import numpy as np
 
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
+from jitgrad.ops.scatter_more import check_transposed
 from jitgrad.nn import init
 from jitgrad.nn.conv import conv2d
 from jitgrad.nn.module import Module
@@ -58,18 +59,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0,  # noqa: A00
                          f"{list(weight.shape)}")
     s, p = _tuple(stride, 2, "stride"), _tuple(padding, 2, "padding")
     op, d = _tuple(output_padding, 2, "output_padding"), _tuple(dilation, 2, "dilation")
-    c = input.shape[1]
+    check_transposed("conv_transpose2d", input, weight, groups, s, p, op, d)
     cin, og, kh, kw = weight.shape
-    if groups < 1 or cin != c or c % groups:
-        raise ShapeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected "
-                         f"input{list(input.shape)} to have {cin} channels, but got {c} channels "
-                         f"instead (groups={groups})")
-    if min(s + d) < 1 or min(p) < 0:
-        raise ValueError("conv_transpose2d: stride and dilation must be positive and padding "
-                         "non-negative")
-    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
-        raise ValueError(f"output padding must be smaller than either stride or dilation, but "
-                         f"got output_padding={op}, stride={s} and dilation={d}")
     x = _spread(_spread(input, 2, s[0]), 3, s[1])
     eh, ew = d[0] * (kh - 1) - p[0], d[1] * (kw - 1) - p[1]
     x = pad(x, (ew, ew + op[1], eh, eh + op[0]))

@@ -717,6 +717,22 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A
     return out if bias is None else out + bias.reshape(1, oc, 1, 1, 1)
 
 
+def check_transposed(name: str, x, weight, groups: int, s, p, op, d) -> None:
+    """torch's checks of a transposed convolution's channels, groups, stride, padding,
+    output padding and dilation (each a tuple per spatial dimension)."""
+    c, cin = x.shape[1], weight.shape[0]
+    if groups < 1 or cin != c or c % groups:
+        raise ShapeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected "
+                         f"input{list(x.shape)} to have {cin} channels, but got {c} channels "
+                         f"instead (groups={groups})")
+    if min(s + d) < 1 or min(p) < 0:
+        raise ValueError(f"{name}: stride and dilation must be positive and padding "
+                         "non-negative")
+    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
+        raise ValueError(f"output padding must be smaller than either stride or dilation, but "
+                         f"got output_padding={op}, stride={s} and dilation={d}")
+
+
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0,  # noqa: A002
                      output_padding=0, groups: int = 1, dilation=1):
     """Transposed 3-D convolution of (N, C, D, H, W) or (C, D, H, W) with ``weight``
@@ -739,18 +755,8 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0,  # noqa: A00
                          f"{list(getattr(weight, 'shape', ()))}")
     s, p = _triple(stride, "stride"), _triple(padding, "padding")
     op, d = _triple(output_padding, "output_padding"), _triple(dilation, "dilation")
-    c = x.shape[1]
+    check_transposed("conv_transpose3d", x, weight, groups, s, p, op, d)
     cin, og, kd, kh, kw = weight.shape
-    if groups < 1 or cin != c or c % groups:
-        raise ShapeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected "
-                         f"input{list(x.shape)} to have {cin} channels, but got {c} channels "
-                         f"instead (groups={groups})")
-    if min(s + d) < 1 or min(p) < 0:
-        raise ValueError("conv_transpose3d: stride and dilation must be positive and padding "
-                         "non-negative")
-    if any(o >= max(si, di) for o, si, di in zip(op, s, d)):
-        raise ValueError(f"output padding must be smaller than either stride or dilation, but "
-                         f"got output_padding={op}, stride={s} and dilation={d}")
     n, (cg, kk) = x.shape[0], (cin // groups, kd * kh * kw)
     size, k3 = tuple(x.shape[2:]), (kd, kh, kw)
     o = [(size[i] - 1) * s[i] - 2 * p[i] + d[i] * (k3[i] - 1) + op[i] + 1 for i in range(3)]

@@ -111,7 +111,16 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
             # trip count. (Eagerly the function is traced again at every call: nothing to gain.)
             # (The runtime traces again with this off where a transform needs the reverse of a
             # reverse loop: errors.ReverseOfLoopReverse.)
-            graph, reports = lift_loops(graph, b.guard_sites, b.guard_context)
+            lifted, reports = lift_loops(graph, b.guard_sites, b.guard_context)
+            if _guard_in_a_body(lifted):
+                # a guard kept inside a lifted body (an if on data the traced iterations all
+                # took one way) is numbered in this trace, not the compiled function's: the
+                # loops stay unrolled
+                reports = tuple(r._replace(lifted=False, reason=(
+                    "an if on data inside the loop went one way in the trace: one trace per "
+                    "trip count")) for r in reports)
+            else:
+                graph = lifted
             outer.nested_loops += b.nested_loops + [
                 r if r.lifted else r._replace(reason=f"in a function transform of {where} "
                                               f"(jitgrad.func): {r.reason}") for r in reports]
@@ -143,6 +152,16 @@ def unrolled_transforms():
         yield
     finally:
         _lifting.on = prev
+
+
+def _guard_in_a_body(g: Graph, nested: bool = False) -> bool:
+    """Whether a graph nested in ``g`` (a loop's body, a cond's side) holds a guard."""
+    for e in g.eqns:
+        if nested and e.prim is guard_p:
+            return True
+        if any(isinstance(v, Graph) and _guard_in_a_body(v, True) for v in e.params.values()):
+            return True
+    return False
 
 
 def _in_compiled_trace() -> bool:
