@@ -77,8 +77,6 @@ COMPILED_TESTS = ("add", "tanh", "sum", "matmul", "softmax", "where", "nn.functi
 # TEST_MAX_SAMPLES samples. tests/test_opinfo.py marks these xfail(strict=True): fixing one makes
 # the test say so, and the line goes.
 KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    'Tensor.nonzero': ('float32-forward float64-forward',
-        'error: ValueError: cannot reshape array of size 0 into shape (0)'),
     'Tensor.norm:nuc': ('float32-forward float64-forward',
         "error: NotImplementedError: norm(p='nuc'): the nuclear norm (a sum of singular values..."),
     'Tensor.to': ('float32-forward float64-forward',
@@ -93,18 +91,12 @@ KNOWN_FAILURES: dict[str, tuple[str, str]] = {
         'error: RuntimeError: linalg.tensorsolve: Expected self to satisfy the requirement pro...'),
     'linspace:tensor_overload': ('float32-forward float64-forward',
         "error: AttributeError: 'Tensor' object has no attribute 'astype'"),
-    'nn.functional.adaptive_avg_pool1d': ('float32-forward float64-forward',
-        'error: ShapeError: reshape: shape [0, 8, 5, -1] is invalid for input of size 0'),
-    'nn.functional.adaptive_avg_pool3d': ('float32-forward float64-forward',
-        'error: ShapeError: reshape: shape [0, 8, 5, 7, 4, -1] is invalid for input of size 0'),
     'nn.functional.batch_norm': ('float32-forward float64-forward',
         'error: ShapeError: batch_norm: expected a 2-D, 3-D or 4-D input (N, C), (N, C, L) or ...'),
     'nn.functional.multi_margin_loss': ('float32-forward float64-forward',
         'error: ShapeError: multi_margin_loss: expected a 1-D or 2-D input, got shape []'),
     'nn.functional.multilabel_margin_loss': ('float32-forward float64-forward',
         'error: ShapeError: multilabel_margin_loss: expected a 1-D or 2-D input, got shape []'),
-    'nonzero': ('float32-forward float64-forward',
-        'error: ValueError: cannot reshape array of size 0 into shape (0)'),
     'norm:nuc': ('float32-forward float64-forward',
         "error: NotImplementedError: norm(p='nuc'): the nuclear norm (a sum of singular values..."),
 }

@@ -473,3 +473,36 @@ def test_a_leaf_grad_is_laid_out_like_the_leaf():
             (x.t() * lib.tensor(np.ones((x.shape[1], x.shape[0])))).sum().backward()
             keys.append(_key(x.grad))
         assert keys[0] == keys[1]
+
+
+# Empty tensors where jitgrad raised and torch does not (op_db's samples past the first few):
+# each program returns a value and the gradient of its sum with respect to x.
+def _empty_grad(lib, fn, shape):
+    x = lib.ones(*shape, dtype=lib.float64, requires_grad=True)
+    out = fn(lib, x)
+    out.sum().backward()
+    return out.detach(), x.grad
+
+
+EMPTY = {
+    "nonzero": (lambda lib, x: lib.nonzero(x.detach()).to(lib.float64) + x.sum(), (0, 3)),
+    "nonzero_0d": (lambda lib, x: lib.nonzero(x.sum() * 0).to(lib.float64) + x.sum(), (2,)),
+    "cat_legacy_empty": (lambda lib, x: lib.cat([x, lib.zeros(0, dtype=lib.float64)], 1), (2, 3)),
+    "prod_empty": (lambda lib, x: x.prod(1), (2, 0)),
+    "cumprod_empty": (lambda lib, x: x.cumprod(0), (0, 3)),
+    "matmul_empty_k": (lambda lib, x: x @ lib.ones(0, 4, dtype=lib.float64), (2, 3, 0)),
+    "gather_empty_index": (lambda lib, x: lib.gather(x, 0, lib.zeros(2, 0, dtype=lib.int64)),
+                           (5,)),
+    "group_norm_empty_batch": (lambda lib, x: lib.nn.functional.group_norm(x, 1), (0, 2, 3)),
+    "avg_pool1d_empty_batch": (lambda lib, x: lib.nn.functional.avg_pool1d(x, 2), (0, 3, 6)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMPTY))
+def test_empty_tensors_as_torch(name):
+    fn, shape = EMPTY[name]
+    got = _empty_grad(jitgrad, fn, shape)
+    want = _empty_grad(torch, fn, shape)
+    for g, w in zip(got, want):
+        assert tuple(g.shape) == tuple(w.shape), name
+        np.testing.assert_allclose(g.numpy(), w.numpy())

@@ -11,6 +11,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 from jitgrad import factories, ops
 from jitgrad.autograd import grad_mode
 from jitgrad.errors import ShapeError
@@ -44,7 +46,8 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
         raise ShapeError(f"Expected number of channels in input to be divisible by "
                          f"num_groups, but got input of shape {list(input.shape)} and "
                          f"num_groups={num_groups}")
-    x = input.reshape(n, num_groups, -1)
+    per = c // num_groups * math.prod(input.shape[2:])  # (not -1: the batch may be empty)
+    x = input.reshape(n, num_groups, per)
     mean = x.mean(-1, keepdim=True)
     centered = x - mean
     var = (centered * centered).mean(-1, keepdim=True)

@@ -49,7 +49,7 @@ def _gather_windows(x, idx_per_dim):
     order = list(range(lead)) + [lead + 2 * i for i in range(nd)] + \
         [lead + 2 * i + 1 for i in range(nd)]
     x = x.permute(*order)
-    return x.reshape(*x.shape[:lead + nd], -1)
+    return x.reshape(*x.shape[:lead + nd], int(np.prod(x.shape[lead + nd:], dtype=np.int64)))
 
 
 def _flat_positions(pos_per_dim, sizes) -> np.ndarray:

@@ -85,6 +85,13 @@ def _gather_args(x, dim, index, op: str):
 def gather(input, dim: int, index, *, sparse_grad: bool = False):  # noqa: A002
     """``out[i][j][k] = input[i][index[i][j][k]][k]`` (for ``dim=1``): values picked along
     ``dim``; the gradient is scattered back (added where an index repeats)."""
+    x0, i0 = _input(input, "gather"), _index_tensor(index, "gather")
+    if i0.numel() == 0 and i0.ndim != x0.ndim:
+        # torch checks nothing of an empty index: an empty result of its shape (and a zero
+        # gradient, through the multiply)
+        _rules.norm_axis(dim, max(x0.ndim, 1), "gather")
+        return x0.reshape(-1)[:0].reshape(tuple(i0.shape)) if x0.numel() else \
+            x0.new_zeros(tuple(i0.shape))
     x, dim, idx = _gather_args(input, dim, index, "gather")
     out = getitem(x, _along(x.ndim, dim, idx))
     return reshape(out, tuple(index.shape)) if input.ndim == 0 else out

@@ -57,7 +57,8 @@ def _matmul_vjp(g, out, a, b):
         # A matrix applied to a batch (a Linear layer on (B, T, C)): its gradient sums over the
         # batch, so the batch's rows are one (B*M, K) matrix and the sum is the GEMM's own.
         k, n = a2.shape[-1], g2.shape[-1]
-        gb = matmul(_mT(a2.reshape(-1, k)), g2.reshape(-1, n))
+        rows = int(np.prod(a2.shape[:-1], dtype=np.int64))  # (not -1: k or n may be 0)
+        gb = matmul(_mT(a2.reshape(rows, k)), g2.reshape(rows, n))
         if b.ndim == 1:
             gb = gb.reshape((b.shape[0],))
     elif b.requires_grad:

@@ -76,6 +76,8 @@ min_p = register("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=
 
 def _prod_others_impl(x, axes):
     """For each element, the product of the others along ``axes`` (exact with zeros)."""
+    if x.size == 0:  # (an empty axis: nothing to multiply, and no element to give it to)
+        return np.array(x)
     moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
     lead = moved.shape[:moved.ndim - len(axes)]
     flat = moved.reshape(lead + (-1,))

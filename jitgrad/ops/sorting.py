@@ -122,7 +122,7 @@ def nonzero(input, *, as_tuple: bool = False):  # noqa: A002
         if v.ndim == 0:
             return (Tensor._wrap(np.zeros(int(v != 0), dtype=np.int64)),)
         return tuple(Tensor._wrap(i.astype(np.int64)) for i in np.nonzero(v))
-    return Tensor._wrap(np.argwhere(v).astype(np.int64).reshape(-1, v.ndim))
+    return Tensor._wrap(np.argwhere(v).astype(np.int64))  # (count, ndim), 0-d too
 
 
 def argwhere(input):  # noqa: A002
