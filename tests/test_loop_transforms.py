@@ -24,8 +24,8 @@ def branchy(x, w):
     while y.abs().sum() < 50:
         if y.sum() > 0:
             y = y * w + 0.5
-        else:
-            y = y * 2 - w
+        else:  # (a negative start takes this side first, then the other: both are traced)
+            y = -y * 1.5 + w
     return (y * y.cos()).sum()
 
 
@@ -34,6 +34,7 @@ def _x(*v):
 
 
 INPUTS = [_x(1.0, 2.0, 0.5), _x(0.3, 0.1, -0.2), _x(2.0, -1.0, 3.0)]
+COND_INPUTS = [_x(-1.0, -2.0, 0.5), _x(0.3, -0.9, 0.1)]  # negative sums: both sides traced
 SCALES = _x(1.0, 0.05, 4.0).reshape(3, 1)  # vmap's examples: 3 different trip counts
 
 PROGRAMS = {
@@ -74,7 +75,7 @@ def test_a_transform_of_a_lifted_loop_equals_the_eager_transform(name, target):
     prog = PROGRAMS[name]
     fn = jg.jit(prog, target=target)
     # (the eager reference of the cond programs runs each example unrolled: two inputs)
-    for x in INPUTS[:2] if name.endswith("cond") else INPUTS:
+    for x in COND_INPUTS if name.endswith("cond") else INPUTS:
         want = _flat(prog(x))  # eagerly: the transforms trace the loop unrolled
         got = fn(x)
         got = _flat(got.cpu() if target == "cuda" else got)
@@ -119,3 +120,13 @@ def test_a_batched_loop_holds_the_examples_that_are_done():
     want = np.stack([halve_until_small(y).numpy() for y in ys])
     np.testing.assert_array_equal(fn(ys).numpy(), want)
     assert fn.cache_info().traces == 1
+
+
+def test_an_if_that_went_one_way_in_a_transform_keeps_its_loop_unrolled_and_right():
+    # (found by the loop fuzzer: a guard kept inside a loop lifted in the transform's trace was
+    # numbered in that trace, and its failure at a later input raised an IndexError)
+    w = _x(1.3, 0.7, 1.1)
+    fn = jg.jit(lambda x: F.grad(branchy)(x, w), target="reference")
+    for x in (INPUTS[0], COND_INPUTS[0], INPUTS[2]):  # one way, then both ways
+        np.testing.assert_allclose(fn(x).numpy(), F.grad(branchy)(x, w).numpy(), rtol=1e-12)
+    assert any("went one way" in r for r in fn.cache_info().loops), fn.cache_info().loops
