@@ -72,7 +72,7 @@ TORCH = textwrap.dedent("""
     t0 = time.perf_counter()
     w = w0.clone().requires_grad_()
     y = y0
-    for _ in range(int(sys.argv[1])):
+    for _ in range(int(float(sys.argv[1]))):
         y = torch.tanh(w * y) + 0.5 * y
     (y * y).sum().backward()
     print(time.perf_counter() - t0, status("VmHWM") - base, float(w.grad.sum()))
