@@ -347,7 +347,7 @@ def test_long_kernels_without_guards_compile_in_segments(monkeypatch):
     def f(x):
         y = x
         buf = x.clone()
-        for i in range(12):
+        for i in range(8):
             y = (y * 1.01).sin() - y.mean() * 0.1
             buf[i % 4] = y[i % 4] * 2.0  # a write into a buffer made in an earlier segment
         return (y * buf).sum() + buf.max()
