@@ -74,6 +74,10 @@ def allclose(a, b, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = F
     return builtins.bool(isclose(a, b, rtol, atol, equal_nan).all())
 
 
+Tensor.isclose = isclose
+Tensor.allclose = allclose
+
+
 class histogram_result(tuple):  # noqa: N801  (torch.return_types.histogram)
     """``(hist, bin_edges)``, also as attributes."""
 

@@ -294,6 +294,7 @@ from jitgrad.nn.groupnorm import (  # noqa: E402,F401
     group_norm, instance_norm, local_response_norm, rms_norm,
 )
 from jitgrad.nn.conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402,F401
+from jitgrad.ops.scatter_more import conv3d, conv_transpose3d  # noqa: E402,F401
 from jitgrad.nn.distance import (  # noqa: E402,F401
     cosine_similarity, normalize, one_hot, pairwise_distance, pdist,
 )

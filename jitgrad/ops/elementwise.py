@@ -492,6 +492,14 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0):
 _ = scalar  # re-exported for ops that build literals
 from jitgrad.tensor import Tensor  # noqa: E402
 
+
+def _where_method(self, condition, y):
+    """``x.where(condition, y)``: ``where(condition, x, y)``, as torch's method."""
+    return where(condition, self, y)
+
+
+Tensor.where = _where_method
+
 clone_p = register("clone", np.copy, _rules.same, lambda g, out, x: (g,), saves="none",
                    expr="{0}")
 

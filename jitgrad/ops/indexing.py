@@ -358,3 +358,5 @@ def meshgrid(*tensors, indexing: str | None = None):
 
 
 from jitgrad.tensor import Tensor  # noqa: E402
+
+Tensor.diag_embed = diag_embed
