@@ -49,7 +49,7 @@ def guard_context() -> tuple:
     (``Bindings``)."""
     f = sys._getframe(1)
     frames = []
-    while f is not None and f.f_code.co_filename != _TRACER:
+    while f is not None and f.f_code.co_filename not in TRACE_ROOTS:
         if not f.f_code.co_filename.startswith(_PKG_DIR):
             frames.append(f)
         f = f.f_back
@@ -135,7 +135,11 @@ def _reachable_globals(frames, held: list) -> tuple:
     return tuple(out)
 
 
-_TRACER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tracer.py")
+# The files whose frames start a traced function (the tracer's, and the function transforms'
+# trace_graph, transforms/replay.py): the walk of the user's frames stops there. The frames
+# above are suspended while the function runs, so their state cannot steer it; walking them
+# snapshotted the whole program's stack at every guard of a transform traced eagerly.
+TRACE_ROOTS = {os.path.join(os.path.dirname(os.path.abspath(__file__)), "tracer.py")}
 
 
 _POSITIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per code object

@@ -32,11 +32,14 @@ from jitgrad.ir.graph import Graph, Lit
 from jitgrad.ops import registry
 from jitgrad.ops.control import guard_p
 from jitgrad.tensor import Tensor
-from jitgrad.trace.builder import Builder, locate
+from jitgrad.trace.builder import TRACE_ROOTS, Builder, locate
 from jitgrad.trace.pytree import flatten
 from jitgrad.trace.tracer import _rebuild, module_leaves
 from jitgrad._settings import config
 from jitgrad.transforms.loops import lift_loops, unlifted
+
+
+TRACE_ROOTS.add(__file__)  # (trace_graph calls the function a transform traces)
 
 
 class TracedFn:
