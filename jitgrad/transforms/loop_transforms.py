@@ -21,6 +21,7 @@ the ``tuple_get`` equations that read it and the ``while_vjp`` that reverses it.
 from __future__ import annotations
 
 from jitgrad.autograd import grad_mode
+from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
 from jitgrad.ops.loops import cond_p, tuple_get_p, while_p, while_vjp_p
@@ -123,8 +124,9 @@ def while_vjp_jvp(e, args: list, ts: list, fwd: Loop | None) -> Loop:
     nc, fc, fi, bvjp = p["n_carry"], p["fc"], p["fi"], p["bvjp"]
     w = fwd.w if fwd is not None else args[0]
     tc = fwd.tc if fwd is not None else ()
-    if any(q not in tc for q in fc):  # the loop was not transformed: its tangents are zero
-        raise _Untangled
+    if any(q not in tc for q in fc):  # (jvp_replay gives every reversed loop its JVP first)
+        raise TraceError(f"forward mode through the reverse of a loop whose forward loop has "
+                         f"no JVP here (at {e.src})")
     nf = len(fc)
     cts, inv = args[1:1 + nf], args[1 + nf:]
     tcts, tinv = ts[1:1 + nf], ts[1 + nf:]
@@ -164,10 +166,6 @@ def while_vjp_jvp(e, args: list, ts: list, fwd: Loop | None) -> Loop:
     index = {i: (i if i < nf else i + nf) for i in range(nf + nfi)}
     tangent = {i: (nf + i if i < nf else nf + nfi + i) for i in range(nf + nfi)}
     return Loop(out, index, tangent=tangent)
-
-
-class _Untangled(Exception):
-    pass
 
 
 def cond_jvp(e, args: list, ts: list) -> Loop:
