@@ -20,6 +20,6 @@ from jitgrad.linalg._decomp import (  # noqa: F401
     slogdet, solve, solve_triangular, svd, svdvals, tensorinv, tensorsolve,
 )
 from jitgrad.linalg._norms import (  # noqa: F401
-    cross, diagonal, matrix_norm, matrix_power, multi_dot, norm, vecdot, vector_norm,
+    cross, diagonal, matrix_norm, matrix_power, multi_dot, norm, vander, vecdot, vector_norm,
 )
 from jitgrad.ops.linalg import LinAlgError, matmul  # noqa: F401

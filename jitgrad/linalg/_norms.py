@@ -237,3 +237,28 @@ def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1):  # noqa: N8
     """
     from jitgrad.ops.indexing import diagonal as _diagonal
     return _diagonal(tensor_arg(A, "diagonal"), offset, dim1, dim2)
+
+
+def vander(x, *, N: int | None = None):  # noqa: N803
+    """The Vandermonde matrix of ``x``'s last dimension: powers ``x ** 0 ... x ** (N - 1)``
+    along a new last dimension (``N``: the length of ``x``'s last dimension if None), as
+    ``torch.linalg.vander``. A running product, so its gradient at ``x = 0`` is exact.
+
+    >>> import jitgrad
+    >>> jitgrad.linalg.vander(jitgrad.tensor([2.0, 3.0]), N=3)
+    tensor([[1., 2., 4.],
+            [1., 3., 9.]])
+    """
+    x = tensor_arg(x, "linalg.vander", "x")
+    if x.ndim == 0:
+        x = x.reshape(1)  # (as torch: a 0-d x is one value)
+    n = x.shape[-1] if N is None else N
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 1:
+        raise RuntimeError(f"linalg.vander: N must be greater than 1, got {N!r}")
+    if x.dtype is dtypes.bool_ or x.dtype in (dtypes.uint8, dtypes.int8, dtypes.int16,
+                                              dtypes.int32):
+        x = x.to(dtypes.int64)  # (torch widens small integers as its products do)
+    from jitgrad.factories import ones_like
+    from jitgrad.ops.shape import cat
+    col = x.unsqueeze(-1)
+    return cat([ones_like(col), col.expand(*x.shape, int(n) - 1)], -1).cumprod(-1)
