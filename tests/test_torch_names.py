@@ -34,7 +34,8 @@ CASES = {
     "isclose": lambda m, x: m.isclose(x, x + 1e-9),
     "FloatTensor": lambda m, x: m.FloatTensor([1, 2]),
     "LongTensor": lambda m, x: m.LongTensor([1, 2]),
-    "FloatTensor(sizes)": lambda m, x: m.FloatTensor(2, 3) * 0,  # torch leaves it unset
+    # (torch leaves it unset: filled, as NaN * 0 would be NaN where the memory held one)
+    "FloatTensor(sizes)": lambda m, x: m.FloatTensor(2, 3).zero_(),
     "new_ones(dtype=)": lambda m, x: x.new_ones(3, dtype=m.int64),
     "Variable": lambda m, x: m.autograd.Variable(x, requires_grad=True) * 2,
 }
