@@ -105,7 +105,7 @@ from jitgrad.special import (  # noqa: F401,E402
 )
 from jitgrad import linalg  # noqa: F401,E402
 from jitgrad import masked, signal  # noqa: F401,E402  (torch.masked, torch.signal)
-from jitgrad.linalg._decomp import logdet  # noqa: F401,E402
+from jitgrad.linalg._decomp import logdet, matrix_exp  # noqa: F401,E402
 from jitgrad.linalg._legacy import (  # noqa: F401,E402
     cholesky, cholesky_inverse, cholesky_solve, cross, det, inverse, matrix_power, pinverse, qr,
     slogdet, svd, triangular_solve,

@@ -26,7 +26,8 @@ def _linalg_solves(a, b):
     m = a + 4 * jg.eye(3, dtype=F64)  # well conditioned
     return (jg.linalg.solve(m, b) + jg.linalg.solve_triangular(m, b, upper=True)
             + jg.linalg.inv(m) @ b + jg.linalg.det(a) + jg.linalg.slogdet(m).logabsdet
-            + jg.linalg.pinv(b).T + jg.linalg.inv_ex(a).info.to(F64))
+            + jg.linalg.pinv(b).T + jg.linalg.inv_ex(a).info.to(F64)
+            + jg.linalg.matrix_exp(a * 0.3) @ b)
 
 
 def _linalg_factors(x):

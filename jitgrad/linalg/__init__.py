@@ -16,7 +16,8 @@ tensor([[ 0.2727, -0.0909],
 """
 
 from jitgrad.linalg._decomp import (  # noqa: F401
-    cholesky, cholesky_ex, cond, det, eigh, eigvalsh, inv, inv_ex, lstsq, matrix_rank, pinv, qr,
+    cholesky, cholesky_ex, cond, det, eigh, eigvalsh, inv, inv_ex, lstsq, matrix_exp,
+    matrix_rank, pinv, qr,
     slogdet, solve, solve_triangular, svd, svdvals, tensorinv, tensorsolve,
 )
 from jitgrad.linalg._norms import (  # noqa: F401

@@ -423,3 +423,21 @@ def tensorsolve(A, B, dims=None):  # noqa: N803
                            f"but got shapes {tuple(A.shape)} and {tuple(B.shape)}")
     A, B = promote(A, B)
     return solve(A.reshape(n, n), B.reshape(n)).reshape(*xshape)
+
+
+def matrix_exp(A):  # noqa: N803
+    """The matrix exponential of a square (batch of) matrix, as ``torch.linalg.matrix_exp``;
+    its gradient is the exponential of a block matrix (differentiable again).
+
+    >>> import jitgrad
+    >>> jitgrad.linalg.matrix_exp(jitgrad.tensor([[0.0, 1.0], [0.0, 0.0]]))
+    tensor([[1., 1.],
+            [0., 1.]])
+    """
+    A = matrix(A, "matrix_exp", square=True)
+    return bind(_la.expm_p, (A,), {})
+
+
+from jitgrad.tensor import Tensor  # noqa: E402
+
+Tensor.matrix_exp = matrix_exp

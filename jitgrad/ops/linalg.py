@@ -686,10 +686,38 @@ def _pinv_jvp(p, primals, tangents, **params):
     return out + matmul(tat - matmul(matmul(p, a), tat), matmul(_mT(p), p))
 
 
+# matrix_exp: expm(A). Its derivative in direction H is the top-right block of
+# expm([[A, H], [0, A]]) (the Frechet derivative as a block exponential), and its VJP is that
+# of A^T in direction G: both are written with the primitive itself, so they differentiate again.
+def _expm_impl(a):
+    if a.size == 0:
+        return np.array(a)
+    from scipy.linalg import expm  # (batched; float32 computed in float64 and rounded once)
+    return np.asarray(expm(a.astype(np.float64)), dtype=a.dtype)
+
+
+def _expm_frechet(a, h):
+    from jitgrad.ops.shape import cat
+    n = a.shape[-1]
+    zero = a * 0.0
+    big = cat([cat([a, h], -1), cat([zero, a], -1)], -2)
+    return bind(expm_p, (big,), {})[..., :n, n:]
+
+
+expm_p = register("linalg_matrix_exp", _expm_impl, lambda a: Aval(tuple(a.shape), a.dtype),
+                  lambda g, out, a: (_expm_frechet(_mT(a), g),), saves="inputs", kind="linalg",
+                  backward_name="LinalgMatrixExpBackward0")
+
+
+def _expm_jvp(out, primals, tangents):
+    return _expm_frechet(primals[0], tangents[0])
+
+
 # (registered by jitgrad.transforms.forward)
 JVP_RULES = {inv_p: _inv_jvp, solve_p: _solve_jvp, solve_triangular_p: _solve_triangular_jvp,
              det_p: _det_jvp, slogdet_p: _slogdet_jvp, cholesky_p: _cholesky_jvp,
-             eigh_p: _eigh_jvp, svd_p: _svd_jvp, qr_p: _qr_jvp, pinv_p: _pinv_jvp}
+             eigh_p: _eigh_jvp, svd_p: _svd_jvp, qr_p: _qr_jvp, pinv_p: _pinv_jvp,
+             expm_p: _expm_jvp}
 
 
 def _batch_matrices(prim, args, batched, size, **params):
@@ -705,5 +733,5 @@ def _batch_matrices(prim, args, batched, size, **params):
 
 # (registered by jitgrad.transforms.batching)
 LAPACK_PRIMITIVES = (inv_p, solve_p, solve_triangular_p, det_p, slogdet_p, cholesky_p, info_p,
-                     eigh_p, svd_p, qr_p, pinv_p)
+                     eigh_p, svd_p, qr_p, pinv_p, expm_p)
 BATCH_RULES = {p: _batch_matrices for p in LAPACK_PRIMITIVES}

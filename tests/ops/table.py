@@ -164,6 +164,9 @@ ROWS = [
         lambda x: np.linalg.svd(x, full_matrices=False)[2] ** 2
         * np.linalg.svd(x, full_matrices=False)[1][:, None]
         + np.linalg.pinv(x) @ x * 0.5 + np.linalg.qr(x)[1], [((4, 3),)], order2=False),
+    Row(("linalg_matrix_exp",), lambda x: jg.linalg.matrix_exp(x * 0.5),
+        lambda x: __import__("scipy.linalg").linalg.expm(x * 0.5),
+        [((3, 3),), ((2, 3, 3),)], order2=False),
     # Special functions (ops/special.py) against SciPy; polygamma, zeta and xlogy at x > 0.
     Row(("erfc", "lgamma", "digamma", "polygamma"),
         lambda x: jg.erfc(x) + jg.lgamma(x) + jg.digamma(x) + jg.polygamma(2, x),
