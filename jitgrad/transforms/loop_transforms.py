@@ -111,8 +111,12 @@ def while_jvp(e, args: list, ts: list) -> Loop:
              + [v.aval for v in body.inputs[nc:]] + [body.inputs[nc + j].aval for j in ti])
     jbody = abstract_graph(fn, avals)
     init_t = [tcs[q] if tcs[q] is not None else _zeros_like(carry[q]) for q in tc]
-    w = _bind(while_p, (pred, *carry, *init_t, *inv, *[tis[j] for j in ti]),
-              dict(e.params, body=jbody, n_carry=nc + len(tc)))
+    params = dict(e.params, body=jbody, n_carry=nc + len(tc))
+    if params.get("tape"):  # the tape holds the tangents too: the budget is over both
+        from jitgrad.transforms.autodiff import _tape_limit
+        params["tape_limit"] = _tape_limit([v for v in body.inputs[:nc]]
+                                           + [body.inputs[q] for q in tc])
+    w = _bind(while_p, (pred, *carry, *init_t, *inv, *[tis[j] for j in ti]), params)
     return Loop(w, {q: q for q in range(nc)}, tangent={q: nc + k for k, q in enumerate(tc)},
                 tc=tc, n_carry=nc)
 
