@@ -549,34 +549,32 @@ def _as_accurate(entry: Entry, packed, process, want, got) -> bool:
 # Where torch's float64 special function is itself off (its Cephes-style bessel_j0 is off by
 # 2e-7 near x = 28), mpmath's arbitrary precision is the arbiter: jitgrad passes a sample whose
 # every value is within float64 tolerance of the exact one and no further from it than torch's.
-_EXACT = {
-    "special.bessel_j0": lambda v: __import__("mpmath").besselj(0, v),
-    "special.bessel_j1": lambda v: __import__("mpmath").besselj(1, v),
-    "special.bessel_y0": lambda v: __import__("mpmath").bessely(0, v),
-    "special.bessel_y1": lambda v: __import__("mpmath").bessely(1, v),
+_EXACT = {  # entry: (mpmath's function, its order)
+    "special.bessel_j0": ("besselj", 0), "special.bessel_j1": ("besselj", 1),
+    "special.bessel_y0": ("bessely", 0), "special.bessel_y1": ("bessely", 1),
 }
 
 
 def _exact_agrees(entry: Entry, packed, want, got) -> bool:
-    fn = _EXACT.get(entry.label)
-    if fn is None or len(packed[1]) or packed[2] or not _is_tensor(packed[0]):
+    how = _EXACT.get(entry.label)
+    w, g = _flat(want), _flat(got)
+    if how is None or len(packed[1]) or packed[2] or not _is_tensor(packed[0]) or \
+            len(w) != 1 or len(g) != 1 or not (_is_tensor(w[0]) and _is_tensor(g[0])):
         return False
     try:
-        import mpmath  # noqa: F401  (torch's sympy brings it)
+        import mpmath as mp  # (torch's sympy brings it)
     except ImportError:
         return False
-    x = packed[0].detach().numpy().astype(np.float64)
-    mp = __import__("mpmath")
+    fn, order = getattr(mp, how[0]), how[1]
+
     def real(v):  # nan off the real line (bessel_y of a negative number), as torch's
         if not np.isfinite(v):
             return np.nan
-        e = mp.mpmathify(fn(mp.mpf(float(v))))
+        e = mp.mpmathify(fn(order, mp.mpf(float(v))))
         return float(e.real) if e.imag == 0 else np.nan
+    x = packed[0].detach().numpy().astype(np.float64)
     with mp.workdps(40):
         exact = np.array([real(v) for v in x.ravel()]).reshape(x.shape)
-    w, g = _flat(want), _flat(got)
-    if len(w) != 1 or len(g) != 1 or not (_is_tensor(w[0]) and _is_tensor(g[0])):
-        return False
     mine = np.abs(g[0].detach().numpy().astype(np.float64) - exact)
     theirs = np.abs(w[0].detach().numpy().astype(np.float64) - exact)
     rtol, atol = TOLERANCES["float64"]

@@ -104,7 +104,7 @@ def _expand(prim, args, batched, size, shape):
 
 
 def _all_batched(args, batched, size):
-    return [a if b else a.expand(size, *a.shape) for a, b in zip(args, batched)]
+    return [lt.full(a, b, size) for a, b in zip(args, batched)]
 
 
 def _cat(prim, args, batched, size, axis):

@@ -20,7 +20,6 @@ the ``tuple_get`` equations that read it and the ``while_vjp`` that reverses it.
 
 from __future__ import annotations
 
-from jitgrad.autograd import grad_mode
 from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Graph
 from jitgrad.ops import registry
@@ -33,14 +32,14 @@ class Loop:
     """A transformed loop's results ``w``: original result ``i`` is ``w[index[i]]``; ``tc``:
     the carried values whose tangents follow them (``tangent[i]`` is where each is);
     ``batched[i]``: whether result ``i`` carries the batch; ``masked``: the batched loop
-    carries an ``active`` mask right after its ``n_carry`` values."""
+    carries an ``active`` mask right after its own carried values."""
 
-    __slots__ = ("w", "index", "tangent", "tc", "batched", "masked", "n_carry")
+    __slots__ = ("w", "index", "tangent", "tc", "batched", "masked")
 
     def __init__(self, w, index: dict, *, tangent: dict | None = None, tc: tuple = (),
-                 batched: dict | None = None, masked: bool = False, n_carry: int = 0) -> None:
+                 batched: dict | None = None, masked: bool = False) -> None:
         self.w, self.index, self.tangent, self.tc = w, index, tangent or {}, tc
-        self.batched, self.masked, self.n_carry = batched or {}, masked, n_carry
+        self.batched, self.masked = batched or {}, masked
 
     def get(self, i: int):
         return _bind(tuple_get_p, (self.w,), {"index": self.index[i]})
@@ -61,17 +60,11 @@ def _floating(v) -> bool:
 def abstract_graph(fn, avals: list) -> Graph:
     """The graph of ``fn`` applied to abstract tensors of ``avals`` (shape and dtype only):
     ``fn`` takes the list of inputs and returns the list of outputs."""
+    from jitgrad.transforms.autodiff import _emitting
     b = Builder(concrete=False)
     ins = [b.new_input(None, a) for a in avals]
-    registry.trace_state.push(b)
-    prev = grad_mode.state.enabled
-    grad_mode.state.enabled = True
-    try:
-        outs = fn(ins)
-        atoms = tuple(b.atom(o) for o in outs)
-    finally:
-        grad_mode.state.enabled = prev
-        registry.trace_state.pop()
+    with _emitting(b):
+        atoms = tuple(b.atom(o) for o in fn(ins))
     return Graph(b.consts, b.inputs, b.eqns, atoms)
 
 
@@ -114,11 +107,11 @@ def while_jvp(e, args: list, ts: list) -> Loop:
     params = dict(e.params, body=jbody, n_carry=nc + len(tc))
     if params.get("tape"):  # the tape holds the tangents too: the budget is over both
         from jitgrad.transforms.autodiff import _tape_limit
-        params["tape_limit"] = _tape_limit([v for v in body.inputs[:nc]]
+        params["tape_limit"] = _tape_limit(list(body.inputs[:nc])
                                            + [body.inputs[q] for q in tc])
     w = _bind(while_p, (pred, *carry, *init_t, *inv, *[tis[j] for j in ti]), params)
     return Loop(w, {q: q for q in range(nc)}, tangent={q: nc + k for k, q in enumerate(tc)},
-                tc=tc, n_carry=nc)
+                tc=tc)
 
 
 def while_vjp_jvp(e, args: list, ts: list, fwd: Loop | None) -> Loop:
@@ -207,7 +200,7 @@ def _batched_aval(v, batched: bool, size: int):
     return Aval((size, *a.shape), a.dtype) if batched else a
 
 
-def _full(x, batched: bool, size: int):
+def full(x, batched: bool, size: int):
     """``x`` carrying the batch (broadcast along it when it does not)."""
     return x if batched else x.expand(size, *x.shape)
 
@@ -262,10 +255,10 @@ def while_batch(e, args: list, flags: list, size: int, taped: bool) -> Loop:
         active = rest[0] if masked else None
         iv = rest[1:] if masked else rest
         outs, oflags = _batch(body, list(c) + list(iv), cb + ib, size)
-        new = [_full(o, f, size) if b else o for o, f, b in zip(outs[:nc], oflags, cb)]
+        new = [full(o, f, size) if b else o for o, f, b in zip(outs[:nc], oflags, cb)]
         if not masked:
             return new + [outs[nc]]
-        p = _full(outs[nc], oflags[nc], size)
+        p = full(outs[nc], oflags[nc], size)
         new = [_select(active, x, old) for x, old in zip(new, c)]
         still = logical_and(active, p if expect else logical_not(p))
         return new + [still, _any(still)]
@@ -277,17 +270,16 @@ def while_batch(e, args: list, flags: list, size: int, taped: bool) -> Loop:
         avals.append(Aval((size,), dtypes.bool_))
     avals += [_batched_aval(v, f, size) for v, f in zip(body.inputs[nc:n], ib)]
     nb = abstract_graph(fn, avals)
-    init = [_full(x, f0, size) if b else x for x, f0, b in zip(carry, flags[1:1 + nc], cb)]
+    init = [full(x, f0, size) if b else x for x, f0, b in zip(carry, flags[1:1 + nc], cb)]
     if masked:
-        p0 = _full(pred, flags[0], size)
+        p0 = full(pred, flags[0], size)
         active = p0 if expect else logical_not(p0)
         w = _bind(while_p, (_any(active), *init, active, *inv),
                   dict(e.params, body=nb, n_carry=nc + 1, expect=True,
                        tape=e.params["tape"] or taped))
     else:
         w = _bind(while_p, (pred, *init, *inv), dict(e.params, body=nb))
-    return Loop(w, {q: q for q in range(nc)}, batched=dict(enumerate(cb)), masked=masked,
-                n_carry=nc)
+    return Loop(w, {q: q for q in range(nc)}, batched=dict(enumerate(cb)), masked=masked)
 
 
 def while_vjp_batch(e, args: list, flags: list, size: int, fwd: Loop | None) -> Loop:
@@ -304,7 +296,7 @@ def while_vjp_batch(e, args: list, flags: list, size: int, fwd: Loop | None) -> 
     ib = list(flags[1 + nf:])
     ni = len(inv)
     for j in fi:  # a summed cotangent carries the batch: so does the value it is shaped as
-        inv[j], ib[j] = _full(inv[j], ib[j], size), True
+        inv[j], ib[j] = full(inv[j], ib[j], size), True
 
     def fn(ins):
         c = ins[:nc]
@@ -313,7 +305,7 @@ def while_vjp_batch(e, args: list, flags: list, size: int, fwd: Loop | None) -> 
         iv, ct = rest[:ni], rest[ni:]
         outs, oflags = _batch(bvjp, list(c) + list(iv) + list(ct),
                               cb + ib + [True] * nf, size)
-        outs = [_full(o, f, size) for o, f in zip(outs, oflags)]
+        outs = [full(o, f, size) for o, f in zip(outs, oflags)]
         if not masked:
             return outs
         held = [_select(active, o, old) for o, old in zip(outs[:nf], ct)]
@@ -329,7 +321,7 @@ def while_vjp_batch(e, args: list, flags: list, size: int, fwd: Loop | None) -> 
     avals += [_batched_aval(v, f, size) for v, f in zip(bin_[nc:nc + ni], ib)]
     avals += [_batched_aval(v, True, size) for v in bin_[nc + ni:]]
     nb = abstract_graph(fn, avals)
-    full_ct = [_full(c, f, size) for c, f in zip(cts, flags[1:1 + nf])]
+    full_ct = [full(c, f, size) for c, f in zip(cts, flags[1:1 + nf])]
     out = _bind(while_vjp_p, (w, *full_ct, *inv),
                 dict(p, bvjp=nb, n_carry=nc + (1 if masked else 0),
                      tape=p["tape"] or masked))
@@ -341,23 +333,18 @@ def cond_batch(e, args: list, flags: list, size: int) -> Loop:
     """The batched ``cond`` equation ``e``: on a condition that differs between examples,
     both sides, each example's result taken from its own (as JAX's batched ``cond``); on one
     condition for the batch, a ``cond`` of the batched sides."""
-    from jitgrad.ops import where
     ops, of = args[1:], list(flags[1:])
     true, false = e.params["true"], e.params["false"]
     if flags[0]:
         t, tf = _batch(true, list(ops), of, size)
         f, ff = _batch(false, list(ops), of, size)
-        outs = []
-        for a, fa, b, fb in zip(t, tf, f, ff):
-            a, b = _full(a, fa, size), _full(b, fb, size)
-            pr = args[0].reshape(size, *((1,) * (a.ndim - 1)))
-            outs.append(where(pr, a, b))
-        return _Plain(outs)
+        return _Plain([_select(args[0], full(a, fa, size), full(b, fb, size))
+                       for a, fa, b, fb in zip(t, tf, f, ff)])
 
     def side(g):
         def fn(ins):
             outs, fl = _batch(g, list(ins), of, size)
-            return [_full(o, f, size) for o, f in zip(outs, fl)]
+            return [full(o, f, size) for o, f in zip(outs, fl)]
         return abstract_graph(fn, [_batched_aval(v, f, size) for v, f in zip(g.inputs, of)])
     w = _bind(cond_p, (args[0], *ops), {"true": side(true), "false": side(false)})
     no = len(true.outputs)
