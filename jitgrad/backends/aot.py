@@ -161,35 +161,38 @@ def load(k: str):
     return getattr(mod, "kernel", None)
 
 
-def request(source_path: str, k: str, signature) -> None:
+def request(source_path: str, k: str, signature, counted: bool = True) -> bool:
     """Queue the AOT build of the kernel in ``source_path`` for Numba ``signature``, unless its
     module exists or failed to build before. Builds start when this process exits (or at
-    ``wait()``): while it runs, they would take CPU from it."""
-    _enqueue(k, lambda path: (source_path, k, _plain(signature), path), "")
+    ``wait()``): while it runs, they would take CPU from it. ``counted=False``: a further
+    piece of a kernel already counted towards ``MAX_BUILDS`` (its pieces build together).
+    Whether it queued the build."""
+    return _enqueue(k, lambda path: (source_path, k, _plain(signature), path), "", counted)
 
 
-def request_source(source: str, k: str, arg_types: list) -> None:
+def request_source(source: str, k: str, arg_types: list, counted: bool = True) -> bool:
     """``request`` for the kernel ``source`` (one the interpreter ran in place of a compile)
     and arguments of ``arg_types``, (NumPy dtype name, number of dimensions) each: the build
     process writes it to the disk cache and compiles it with Numba for its signature."""
-    _enqueue(k, lambda path: (None, k, (source, list(arg_types)), path),
-             " of an interpreted trace")
+    return _enqueue(k, lambda path: (None, k, (source, list(arg_types)), path),
+             " of an interpreted trace", counted)
 
 
-def _enqueue(k: str, job, what: str) -> None:
+def _enqueue(k: str, job, what: str, counted: bool = True) -> bool:
     """Queue ``job(module path)`` unless the module for ``k`` exists, failed to build before,
-    is queued, or this process queued ``MAX_BUILDS``."""
+    is queued, or this process queued ``MAX_BUILDS`` (``counted`` ones); whether it did."""
     global _requested
     path = module_path(k)
     if path is None or os.path.exists(path + ".sha256") or os.path.exists(path + ".failed"):
-        return
+        return False
     with _mutex:
-        if any(q[1] == k for q in _queue) or _requested >= MAX_BUILDS:
-            return
-        _requested += 1
+        if any(q[1] == k for q in _queue) or (counted and _requested >= MAX_BUILDS):
+            return False
+        _requested += counted
         _queue.append(job(path))
     from jitgrad._settings import log as _log
     _log("compile", f"queued an ahead-of-time build{what}, to run at exit: {path}")
+    return True
 
 
 # Called at exit before the builds start, to queue more (kernels that never compiled here).
@@ -561,7 +564,7 @@ def _build(compiler, source_path: str, k: str, sig, path: str) -> None:
         cc.output_file = os.path.basename(path)
         cc.target_cpu = ll.get_host_cpu_name()
         cc.verbose = False
-        cc.export("kernel", sig)(mod.kernel.py_func)
+        cc.export("kernel", sig)(entry(mod).py_func)
         cc.compile()
         built = glob.glob(os.path.join(tmp, os.path.basename(path)))
         if len(built) != 1:
@@ -576,6 +579,12 @@ def _build(compiler, source_path: str, k: str, sig, path: str) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def entry(mod):
+    """The compiled function of a module in the disk cache: a whole kernel's ``kernel``, or a
+    piece's ``unit`` (``numba_pieces``). Its AOT module exports it as ``kernel`` either way."""
+    return mod.kernel if hasattr(mod, "kernel") else mod.unit
+
+
 def _compiled_signature(source: str, arg_types: list):
     """The disk cache's file of kernel ``source``, compiled with Numba for ``arg_types``, and
     the signature it compiled to."""
@@ -585,7 +594,7 @@ def _compiled_signature(source: str, arg_types: list):
     if path is None:
         raise RuntimeError("the disk cache cannot be written")
     args = tuple(numba_type(dtype, ndim) for dtype, ndim in arg_types)
-    kernel = disk_cache.load(path, k, source).kernel
+    kernel = entry(disk_cache.load(path, k, source))
     kernel.compile(args)
     return path, _plain(next(s for s in kernel.nopython_signatures if s.args == args))
 

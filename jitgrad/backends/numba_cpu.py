@@ -600,7 +600,10 @@ class NumbaCPUBackend(Backend):
         if isinstance(source, numba_pieces.Pieces):
             # one process per core: the interpreter's calls share the cores with the build for
             # a while, and the kernel arrives in half the time
-            todo = [job for job in _piece_jobs(source) if not _cached(job[0])]
+            built = {n for n, k in _piece_aot_keys(source).items() if aot.enabled() and
+                     aot.built(k)}
+            todo = [job for job in _piece_jobs(source, [n for n in source.units if n not in built])
+                    if not _cached(job[0])]
             return numba_build.start(todo, numba_build.workers())
         from jitgrad.backends import disk_cache
         return numba_build.start([(*disk_cache.source_path(source), "kernel",
@@ -616,14 +619,18 @@ class NumbaCPUBackend(Backend):
 
     def compile_cost(self, graph: Graph) -> float:
         """The seconds that compiling ``graph`` is expected to take now: none for a kernel built
-        ahead of time (it loads in about a millisecond) or one Numba cannot take (the
-        interpreter runs it either way); else ``expected_compile_seconds()``."""
+        ahead of time, whole or every piece of it (it loads in milliseconds), or one Numba
+        cannot take (the interpreter runs it either way); else ``expected_compile_seconds()``."""
         try:
-            _, ak, _ = _lowering(graph)
+            source, ak, _ = _lowering(graph)
         except Unsupported:
             return 0.0
-        if ak is not None and aot.enabled() and aot.built(ak):
-            return 0.0
+        if aot.enabled():
+            if isinstance(source, numba_pieces.Pieces):
+                if all(aot.built(k) for k in _piece_aot_keys(source).values()):
+                    return 0.0
+            elif ak is not None and aot.built(ak):
+                return 0.0
         return self.expected_compile_seconds()
 
     @staticmethod
@@ -669,7 +676,12 @@ def _queue_builds() -> None:
             source, ak, arg_types = _lowering(graph)
         except Exception:  # noqa: BLE001  (Unsupported, or any failure: exit goes on unbuilt)
             continue
-        if ak is not None:
+        if isinstance(source, numba_pieces.Pieces):
+            counted = True  # the pieces of one kernel count as one build
+            for name, k in _piece_aot_keys(source).items():
+                if aot.request_source(source.units[name], k, source.sigs[name], counted):
+                    counted = False
+        elif ak is not None:
             aot.request_source(source, ak, arg_types)
     _build_later.clear()
 
@@ -734,12 +746,18 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
             retried = True
 
 
-def _piece_jobs(source) -> list:
-    """Each distinct piece as a build job: its module written to the disk cache (path, key),
-    its function's name and its argument types."""
+def _piece_jobs(source, names=None) -> list:
+    """Each distinct piece (of ``names``, by default all) as a build job: its module written to
+    the disk cache (path, key), its function's name and its argument types."""
     from jitgrad.backends import disk_cache
-    return [(*disk_cache.source_path(text), "unit", source.sigs[name])
-            for name, text in source.units.items()]
+    return [(*disk_cache.source_path(source.units[name]), "unit", source.sigs[name])
+            for name in (source.units if names is None else names)]
+
+
+def _piece_aot_keys(source) -> dict:
+    """Each distinct piece's AOT key (its text and argument types, as ``_aot_key``)."""
+    return {name: aot.key(text + "".join(f"\n# {d} {n}" for d, n in source.sigs[name]))
+            for name, text in source.units.items()}
 
 
 def _cached(path: str | None) -> bool:
@@ -758,7 +776,16 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
     from jitgrad.backends import disk_cache, numba_build
     t0 = time.perf_counter()
     ns: dict = {"np": np}
-    jobs = _piece_jobs(source)  # (each piece's module written once, read by both loops)
+    # The pieces built ahead of time load without Numba (a warm start that needs no other
+    # piece never imports it); the others load from Numba's cache or compile, and are queued
+    # to build ahead of time for the next process.
+    aot_keys = _piece_aot_keys(source) if aot.enabled() else {}
+    for name, k in aot_keys.items():
+        unit = aot.load(k)
+        if unit is not None:
+            ns[name] = unit
+    names = [name for name in source.units if name not in ns]
+    jobs = _piece_jobs(source, names)  # (each piece's module written once, read by both loops)
     todo = [job for job in jobs if not _cached(job[0])]
     if len(todo) >= 2 * numba_build.workers() > 2:
         # Compiled in place but on every core: the pieces are independent, so build processes
@@ -768,12 +795,18 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
         build = numba_build.start(todo, numba_build.workers())
         if build is not None:
             build.wait()
-    for (name, text), (path, k, _, sig) in zip(source.units.items(), jobs):
+    counted = True  # the pieces of one kernel count as one AOT build
+    for name, (path, k, _, sig) in zip(names, jobs):
         try:
-            mod = disk_cache.load(path, k, text)
-            mod.unit.compile(tuple(numba_type(d, n) for d, n in sig))
+            mod = disk_cache.load(path, k, source.units[name])
+            args = tuple(numba_type(d, n) for d, n in sig)
+            mod.unit.compile(args)
             disk_cache.record_numba_cache(path)
             ns[name] = mod.unit
+            if aot_keys and path is not None and aot.request(
+                    path, aot_keys[name],
+                    next(s for s in mod.unit.nopython_signatures if s.args == args), counted):
+                counted = False
         except Exception as e:  # noqa: BLE001  (a piece Numba cannot take: the interpreter runs)
             sys.modules.pop(f"jitgrad_kernel_{k}", None)
             if path is not None:
