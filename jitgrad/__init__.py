@@ -110,6 +110,10 @@ from jitgrad.linalg._legacy import (  # noqa: F401,E402
     cholesky, cholesky_inverse, cholesky_solve, cross, det, inverse, matrix_power, pinverse, qr,
     slogdet, svd, triangular_solve,
 )
+from jitgrad.linalg._householder import geqrf, orgqr, ormqr  # noqa: F401,E402
+from jitgrad.linalg._lu import (  # noqa: F401,E402
+    lu_legacy as lu, lu_solve_legacy as lu_solve, lu_unpack,
+)
 
 from jitgrad.ops.pointwise_more import (  # noqa: F401,E402
     addcdiv, addcmul, angle, bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,

@@ -351,12 +351,13 @@ for _name, _fn in (("erfc", _sp.erfc), ("erfinv", _sp.erfinv), ("lgamma", _sp.lg
 
 
 # Linear algebra (jitgrad/linalg/), as torch's methods.
-from jitgrad.linalg import _decomp as _la, _legacy as _lg  # noqa: E402
+from jitgrad.linalg import _decomp as _la, _legacy as _lg, _lu  # noqa: E402
 
 for _name, _fn in (("inverse", _lg.inverse), ("det", _lg.det), ("logdet", _la.logdet),
                    ("slogdet", _lg.slogdet), ("cholesky", _lg.cholesky),
                    ("pinverse", _lg.pinverse), ("matrix_power", _lg.matrix_power),
                    ("svd", _lg.svd), ("qr", _lg.qr), ("cholesky_solve", _lg.cholesky_solve),
                    ("cholesky_inverse", _lg.cholesky_inverse),
-                   ("triangular_solve", _lg.triangular_solve), ("cross", _lg.cross)):
+                   ("triangular_solve", _lg.triangular_solve), ("cross", _lg.cross),
+                   ("lu", _lu.lu_legacy), ("lu_solve", _lu.lu_solve_legacy)):
     setattr(Tensor, _name, _fn)

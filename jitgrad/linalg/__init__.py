@@ -20,6 +20,10 @@ from jitgrad.linalg._decomp import (  # noqa: F401
     matrix_rank, pinv, qr,
     slogdet, solve, solve_triangular, svd, svdvals, tensorinv, tensorsolve,
 )
+from jitgrad.linalg._householder import householder_product  # noqa: F401
+from jitgrad.linalg._lu import (  # noqa: F401
+    lu, lu_factor, lu_factor_ex, lu_solve, solve_ex,
+)
 from jitgrad.linalg._norms import (  # noqa: F401
     cross, diagonal, matrix_norm, matrix_power, multi_dot, norm, vander, vecdot, vector_norm,
 )

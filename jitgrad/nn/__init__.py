@@ -51,3 +51,6 @@ from jitgrad.nn.losses import (  # noqa: F401
     MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss,
     SoftMarginLoss, TripletMarginLoss, TripletMarginWithDistanceLoss,
 )
+from jitgrad.nn.bilinear import Bilinear  # noqa: F401
+from jitgrad.nn.embedding_bag import EmbeddingBag  # noqa: F401
+from jitgrad.nn.unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d  # noqa: F401

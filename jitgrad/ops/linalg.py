@@ -141,8 +141,9 @@ def _lapack_info(a: np.ndarray, routine: str) -> np.ndarray:
     """LAPACK's ``info`` of ``getrf`` (the first zero pivot, 1-based) or ``potrf`` (the order of
     the first minor that is not positive definite) for each matrix of the batch ``a``."""
     from scipy.linalg import lapack
-    flat = a.reshape((-1,) + a.shape[-2:])
-    info = np.zeros(flat.shape[0], dtype=np.int32)
+    count = int(np.prod(a.shape[:-2], dtype=np.int64))  # (not -1: a matrix may be empty)
+    flat = a.reshape((count,) + a.shape[-2:])
+    info = np.zeros(count, dtype=np.int32)
     if a.shape[-1] == 0 or _all_succeed(a, routine):
         return info.reshape(a.shape[:-2])
     fn = lapack.get_lapack_funcs((routine,), (flat,))[0]
@@ -713,11 +714,16 @@ def _expm_jvp(out, primals, tangents):
     return _expm_frechet(primals[0], tangents[0])
 
 
+# The LU factorization and geqrf live in modules of their own (ops/linalg_lu.py,
+# ops/linalg_householder.py).
+from jitgrad.ops import linalg_householder as _householder  # noqa: E402
+from jitgrad.ops import linalg_lu as _lu  # noqa: E402
+
 # (registered by jitgrad.transforms.forward)
 JVP_RULES = {inv_p: _inv_jvp, solve_p: _solve_jvp, solve_triangular_p: _solve_triangular_jvp,
              det_p: _det_jvp, slogdet_p: _slogdet_jvp, cholesky_p: _cholesky_jvp,
              eigh_p: _eigh_jvp, svd_p: _svd_jvp, qr_p: _qr_jvp, pinv_p: _pinv_jvp,
-             expm_p: _expm_jvp}
+             expm_p: _expm_jvp, **_lu.JVP_RULES}
 
 
 def _batch_matrices(prim, args, batched, size, **params):
@@ -733,5 +739,6 @@ def _batch_matrices(prim, args, batched, size, **params):
 
 # (registered by jitgrad.transforms.batching)
 LAPACK_PRIMITIVES = (inv_p, solve_p, solve_triangular_p, det_p, slogdet_p, cholesky_p, info_p,
-                     eigh_p, svd_p, qr_p, pinv_p, expm_p)
+                     eigh_p, svd_p, qr_p, pinv_p, expm_p, *_lu.LAPACK_PRIMITIVES,
+                     *_householder.LAPACK_PRIMITIVES)
 BATCH_RULES = {p: _batch_matrices for p in LAPACK_PRIMITIVES}

@@ -167,6 +167,16 @@ ROWS = [
     Row(("linalg_matrix_exp",), lambda x: jg.linalg.matrix_exp(x * 0.5),
         lambda x: __import__("scipy.linalg").linalg.expm(x * 0.5),
         [((3, 3),), ((2, 3, 3),)], order2=False),
+    # The LU factorization (ops/linalg_lu.py), square, tall and wide: P L U^2 against SciPy's.
+    Row(("linalg_lu_factor", "linalg_lu_pivots_to_permutation"),
+        lambda x: (lambda p, lo, up: p @ lo @ (up * up))(*jg.linalg.lu(x)),
+        lambda x: (lambda p, lo, up: p @ lo @ (up * up))(*__import__("scipy.linalg").linalg.lu(x)),
+        [((3, 3),), ((2, 4, 3),), ((3, 5),)]),
+    # geqrf (no gradient, as torch's) through Q R = x: the detached term cancels it numerically
+    Row(("linalg_geqrf",),
+        lambda x: x + (lambda a, tau: jg.linalg.householder_product(a, tau)
+                       @ a[..., :x.shape[-1], :].triu() - x.detach())(*jg.geqrf(x)),
+        lambda x: x, [((3, 3),), ((2, 4, 3),)]),
     # Special functions (ops/special.py) against SciPy; polygamma, zeta and xlogy at x > 0.
     Row(("erfc", "lgamma", "digamma", "polygamma"),
         lambda x: jg.erfc(x) + jg.lgamma(x) + jg.digamma(x) + jg.polygamma(2, x),
