@@ -52,7 +52,7 @@ from jitgrad.api import Compiled, Lowered, grad, jit, value_and_grad  # noqa: F4
 from jitgrad import func  # noqa: F401,E402  (torch.func: composable transforms)
 from jitgrad.runtime import RetraceWarning, config  # noqa: F401
 from jitgrad.trace.implicit import LiveStateWarning  # noqa: F401
-from jitgrad import _blas  # noqa: E402
+from jitgrad import _blas, _malloc  # noqa: E402
 from jitgrad.backends.disk_cache import CacheWarning  # noqa: F401
 from jitgrad.serialization import load, save  # noqa: F401
 from jitgrad.func import vmap  # noqa: F401,E402  (torch.vmap)
@@ -164,3 +164,4 @@ class _TraceModule(type(_sys.modules["jitgrad.trace"])):
 _sys.modules["jitgrad.trace"].__class__ = _TraceModule
 
 _blas.apply(config.blas_threads)  # (a thread per core, one while building: jitgrad/_blas.py)
+_malloc.tune()  # a step's freed arrays stay for the next (jitgrad/_malloc.py)
