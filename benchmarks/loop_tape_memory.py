@@ -3,7 +3,7 @@
 The loop carries 256 float64 (2 KiB an iteration) and its VJP reads every iteration's values,
 so its tape grows by 2 KiB an iteration: 200 MB at 10^5 iterations, 2 GB at 10^6. With
 ``config.loop_tape_budget`` set, the tape keeps every s-th iteration within the budget and the
-reverse sweep recomputes the rest (ops/loops.py). Each row is a fresh process: the gradient is
+reverse sweep recomputes the rest (loops/primitives.py). Each row is a fresh process: the gradient is
 compiled, called once, and then a steady-state call is measured (its peak resident memory above
 what the process held before it, from the kernel's own accounting, and its time).
 

@@ -1,6 +1,7 @@
-"""Imports point one way through the compiler's layers: ir -> transforms -> backends ->
+"""Imports point one way through the compiler's layers: ir -> loops -> transforms -> backends ->
 runtime (``runtime``, ``api``). A module may import its own layer and those before it, never one
-after it (function-level imports count too)."""
+after it (function-level imports count too). Lifted control flow (``loops``) sits below the
+transforms: they take its rules in, and its rules are handed the pass that runs them."""
 
 import ast
 import os
@@ -8,7 +9,7 @@ import os
 import pytest
 
 PKG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jitgrad")
-ORDER = ["ir", "transforms", "backends", "runtime"]
+ORDER = ["ir", "loops", "transforms", "backends", "runtime"]
 
 
 def _layer(module: str) -> str | None:
@@ -62,7 +63,7 @@ def _jitgrad_imports(path: str):
 # the IR knows primitives and values, not tensors, the eager engine or the ops that use them.
 FORBIDDEN = {
     "trace": ("jitgrad.nn", "jitgrad.backends", "jitgrad.runtime", "jitgrad.api",
-              "jitgrad.transforms"),
+              "jitgrad.transforms", "jitgrad.loops"),
     "ir": ("jitgrad.ops", "jitgrad.tensor", "jitgrad.autograd", "jitgrad.trace", "jitgrad.nn"),
 }
 SEALED = [(m, p) for m, p in _modules() if m.split(".")[1:2] and m.split(".")[1] in FORBIDDEN]

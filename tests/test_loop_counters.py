@@ -1,4 +1,4 @@
-"""Python induction variables in lifted loops (``transforms/induction.py``): an iteration cap
+"""Python induction variables in lifted loops (``loops/induction.py``): an iteration cap
 becomes a carried int64 and its test part of the loop's condition, so one trace serves every trip
 count, capped or not. Each program is checked against eager at every call; the ones the bytecode
 does not prove stay one trace per trip count and stay right."""

@@ -199,7 +199,7 @@ def test_a_tape_past_its_budget_keeps_every_sth_iteration_and_recomputes_the_res
 
 
 def test_a_tape_keeps_the_iterations_its_stride_says():
-    from jitgrad.ops.loops import Tape
+    from jitgrad.loops.primitives import Tape
     for n in (1, 4, 5, 9, 31, 100):
         tape = Tape(4, None, [])
         for i in range(n):

@@ -1,4 +1,4 @@
-"""The body of a fused loop (``fusion.Loop``), one algorithm for every backend: the equations in
+"""The body of a fused loop (``fusion.LoopNest``), one algorithm for every backend: the equations in
 order, at one position of the iteration space; an elementwise one computed from its operands'
 elements into a temporary, a reduction folding its operand's element in, and a value that is
 needed outside the loop stored. The backends supply how to read an element, what an elementwise

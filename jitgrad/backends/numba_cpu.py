@@ -37,7 +37,7 @@ from jitgrad.ops.elementwise import cos_p, sin_p
 from jitgrad.ops.linalg import matmul_p
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.shape import reshape_p
-from jitgrad.transforms.fusion import Loop, View, fuse, is_reduction
+from jitgrad.transforms.fusion import LoopNest as Loop, View, fuse, is_reduction
 
 _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
 # An array made at a static shape: from HUGEPAGE_MIN_BYTES on, kernels ask for huge pages for

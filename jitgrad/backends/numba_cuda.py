@@ -28,7 +28,7 @@ from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.shape import reshape_p
-from jitgrad.transforms.fusion import Loop, View, fuse, is_reduction
+from jitgrad.transforms.fusion import LoopNest, View, fuse, is_reduction
 
 _HEAD = """import math
 import numpy as np
@@ -144,11 +144,11 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
         if self.guards:
             self.emit("st = rt.status()")
         for step in self.plan.steps:
-            if not isinstance(step, (Loop, View)) and self.is_scalar(step.eqn):
+            if not isinstance(step, (LoopNest, View)) and self.is_scalar(step.eqn):
                 self.scalar_block.append(step.eqn)
                 continue
             self.flush_scalars()
-            if isinstance(step, Loop):
+            if isinstance(step, LoopNest):
                 self.loop(step)
             elif isinstance(step, View):
                 self.view(step.eqn)
@@ -240,7 +240,7 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
         return f"{name}[{' + '.join(terms) or '0'}]"
 
     # -- loops -------------------------------------------------------------------------------
-    def loop(self, lp: Loop) -> None:
+    def loop(self, lp: LoopNest) -> None:
         shape, n = lp.shape, _numel(lp.shape)
         mat = self.plan.materialize
         k = self.fresh("loop")

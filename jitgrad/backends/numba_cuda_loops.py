@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from jitgrad.backends.lowering import CUDA
 from jitgrad.backends.numba_values import _NP, Unsupported, _numel, _Val
-from jitgrad.ops.loops import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
+from jitgrad.loops.primitives import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
 
 
 class CudaLoopsMixin:
@@ -48,7 +48,7 @@ class CudaLoopsMixin:
         self.emit(f"while {'' if p['expect'] else 'not '}{w}_p:")
         if p["tape"]:  # each iteration's body makes new arrays: the tape keeps references
             # to those of iterations 0, s, 2s, ...; full, every other one and s doubles
-            # (ops/loops.py: Tape).
+            # (loops/primitives.py: Tape).
             self.emit(f"    if {w}_n % {w}_s == 0:")
             self.emit(f"        if len({w}_t) == {limit_of(p.get('tape_limit', 0))}:")
             self.emit(f"            {w}_t, {w}_s = {w}_t[::2], {w}_s * 2")

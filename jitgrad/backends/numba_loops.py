@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from jitgrad.backends.lowering import CPU
 from jitgrad.backends.numba_values import _NP, Unsupported, _root, _Val
-from jitgrad.ops.loops import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
+from jitgrad.loops.primitives import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
 
 _TAPE0 = 16  # iterations the tape holds before it first grows
 
@@ -65,7 +65,7 @@ class LoopsMixin:
         limit = limit_of(p.get("tape_limit", 0))
         if p["tape"]:
             # The tape keeps iterations 0, s, 2s, ... (``{w}_m`` of them, s = ``{w}_s``); full,
-            # it keeps every other entry and s doubles (ops/loops.py: Tape).
+            # it keeps every other entry and s doubles (loops/primitives.py: Tape).
             self.emit(f"{w}_m = 0")
             self.emit(f"{w}_s = 1")
             for i, a in enumerate(e.inputs[1:1 + nc]):

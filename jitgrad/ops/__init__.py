@@ -22,7 +22,7 @@ from jitgrad.ops.reduce import (  # noqa: F401
     amax, amin, argmax, argmin, cumsum, log_softmax, logsumexp, max, mean, min, norm, prod, softmax, std,
     sum, sum_to, var,
 )
-from jitgrad.ops import control, loops, random  # noqa: F401
+from jitgrad.ops import control, random  # noqa: F401
 from jitgrad.ops.linalg import bmm, dot, matmul, mm, mv  # noqa: F401
 from jitgrad.factories import (  # noqa: F401
     Generator, arange, as_tensor, bernoulli, default_generator, empty, empty_like, eye, from_array,

@@ -23,8 +23,8 @@ from jitgrad.backends.device_array import DeviceLeaf
 from jitgrad.trace.pytree import Kind, flatten, num_leaves
 from jitgrad.trace.implicit import Implicit
 from jitgrad.trace.tracer import Traced, module_leaves, trace
-from jitgrad.transforms.branches import merge as merge_branches
-from jitgrad.transforms.loops import lift_loops
+from jitgrad.loops.merge import merge as merge_branches
+from jitgrad.loops.lift import lift_loops
 from jitgrad.transforms.replay import unrolled_transforms
 from jitgrad.errors import ReverseOfLoopReverse
 from jitgrad.transforms.autodiff import vjp_graph

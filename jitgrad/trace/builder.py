@@ -41,7 +41,7 @@ def user_source() -> Source | None:
 
 def guard_context() -> tuple:
     """Where a guard is and the Python state around it, for loop recognition
-    (``transforms/loops.py``): the user's call stack inside the traced function as (code,
+    (``loops/lift.py``): the user's call stack inside the traced function as (code,
     source position) pairs, which tells apart two guards on one line, and a snapshot of what
     the trace cannot see in each of those frames (non-tensor locals, the globals their code
     names) and of the Modules (their version): a counter in the caller of the helper that

@@ -1,6 +1,6 @@
 """Which local variables of a Python function are live at an instruction: read later on some
 path before they are written. At a loop's header these are the loop's Python state, what
-``transforms/loop_branches.py`` must carry; a local that is dead there (a temporary of one side
+``loops/branches.py`` must carry; a local that is dead there (a temporary of one side
 of an ``if``) is written again before anything reads it, so its value at the header does not
 matter.
 

@@ -8,7 +8,7 @@ While a function is traced, the ``range`` its module's code calls is this module
 the bytecode at the call, and the loop variable is never read, it hands out the same numbers
 but tells the builder at every header (each ``__next__``): the builder then guards
 ``counter < N`` there, with ``N = int(X)`` taken in the trace, instead of guarding ``X``'s value.
-Those guards are a ``while`` loop's headers, which ``transforms/loops.py`` lifts (one compile
+Those guards are a ``while`` loop's headers, which ``loops/lift.py`` lifts (one compile
 for every length); where it does not, they still hold exactly when the length is the same.
 
 A ``for`` over ``range(N)`` with ``N`` a Python int (a constant or a local) is taken too when its

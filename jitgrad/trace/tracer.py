@@ -32,7 +32,7 @@ class Traced:
         self.refs = refs
         self.guard_sites = guard_sites
         self.guard_context = guard_context  # per guard: builder.guard_context()
-        self.loops: tuple = ()  # what loop lifting did (transforms/loops.py)
+        self.loops: tuple = ()  # what loop lifting did (loops/lift.py)
 
 
 def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit: list,

@@ -5,26 +5,32 @@ VJP rules are the registry's, written with jitgrad ops; here they run on abstrac
 and dtype, no value) whose ``requires_grad`` says whether a cotangent is wanted, so the same rule
 that serves eager backward emits the adjoint IR. Fan-out is summed, broadcasting is reduced back
 to each input's shape, and inputs that receive nothing get zeros.
+
+A primitive whose reverse is more than a function of tensors has a graph-level rule in
+``VJP_RULES`` instead (``jitgrad.loops.rules.GraphRule``): the reverse of a ``while`` is a loop
+built from the VJP of its body, which the rule asks the sweep for (``Sweep``).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from jitgrad._settings import config
 from jitgrad.autograd import grad_mode
 from jitgrad.autograd.graph import _fit_cotangents
-from jitgrad.errors import ReverseOfLoopReverse
 from jitgrad.ir.graph import Graph, Lit, Var
+from jitgrad.loops.rules import VJP_RULES as _LOOP_VJP
 from jitgrad.ops import registry
 from jitgrad.trace.builder import Builder
+from jitgrad.transforms.simplify import simplify_body
+
+# Graph-level VJP rules by primitive (``GraphRule``: ``rule(sweep, e)``); every other
+# primitive's VJP is its ``Primitive.vjp``.
+VJP_RULES: dict = {**_LOOP_VJP}
 
 
 def _active(g: Graph, active: set) -> set:
     """Ids of the Vars that depend on those in ``active`` (ids of inputs being differentiated)."""
     active = set(active)
     for e in g.eqns:
-        if e.out is not None and (e.prim.vjp is not None or e.prim in LOOP_PRIMITIVES) and any(
+        if e.out is not None and (e.prim.vjp is not None or e.prim in VJP_RULES) and any(
                 isinstance(a, Var) and id(a) in active for a in e.inputs):
             active.add(id(e.out))
     return active
@@ -120,24 +126,51 @@ def _accumulate(cts: dict, a, c) -> None:
     cts[id(a)] = c if prev is None else prev + c
 
 
+class Sweep:
+    """A reverse sweep under way, as a graph-level rule (``VJP_RULES``) sees it: ``b`` takes the
+    adjoint equations, ``tr(var)`` is a var's tracer (``_rg``: whether its cotangent is wanted),
+    and ``held`` keeps what a rule leaves for an earlier equation (the cotangents of a loop's
+    results, for the loop)."""
+
+    __slots__ = ("b", "cts", "tr", "held")
+
+    def __init__(self, b: Builder, cts: dict, tr) -> None:
+        self.b, self.cts, self.tr = b, cts, tr
+        self.held: dict = {}
+
+    def pop(self, v):
+        """The cotangent of ``v`` (None: none), taken out of the sweep."""
+        return self.cts.pop(id(v), None)
+
+    def add(self, a, c) -> None:
+        """Add ``c`` to the cotangent of ``a``."""
+        _accumulate(self.cts, a, c)
+
+    def zeros(self, aval):
+        """A tracer of zeros of ``aval``."""
+        return _zeros(self.b, aval)
+
+    @staticmethod
+    def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
+        """The VJP of a loop body, simplified (``body_vjp``)."""
+        return simplify_body(body_vjp(body, nc, fc, fi))
+
+    @staticmethod
+    def side_vjp(g: Graph, wrt: tuple) -> Graph:
+        """The VJP of a cond's side, simplified (``seeded_vjp_graph``)."""
+        return simplify_body(seeded_vjp_graph(g, wrt))
+
+
 def _sweep(b: Builder, eqns, cts: dict, tr) -> None:
     """The reverse sweep over ``eqns``: the cotangents in ``cts`` (id(var) -> tracer) flow back
-    through each equation's VJP rule, a loop's through its own reverse loop (``_while``)."""
-    parts: dict[int, dict] = {}  # id(loop results) -> {index: cotangent of tuple_get[index]}
+    through each equation's VJP rule, a loop's through its graph-level rule (``VJP_RULES``)."""
+    sweep = Sweep(b, cts, tr)
     for i in range(len(eqns) - 1, -1, -1):
         e = eqns[i]
-        if e.prim is tuple_get_p:
-            ct = cts.pop(id(e.out), None)
-            if ct is not None:
-                parts.setdefault(id(e.inputs[0]), {})[e.params["index"]] = ct
+        rule = VJP_RULES.get(e.prim)
+        if rule is not None:
+            rule(sweep, e)
             continue
-        if e.prim is while_p or e.prim is cond_p:
-            got = parts.pop(id(e.out), None)
-            if got:
-                (_while if e.prim is while_p else _cond)(b, e, got, cts, tr)
-            continue
-        if e.prim is while_vjp_p and parts.get(id(e.out)):
-            raise ReverseOfLoopReverse(f"reverse mode through the reverse of the loop at {e.src}")
         if e.out is None or e.prim.vjp is None:
             continue
         ct = cts.pop(id(e.out), None)
@@ -162,77 +195,6 @@ def _floating(a) -> bool:
     return a.aval.dtype.is_floating_point
 
 
-def _while(b: Builder, e, got: dict, cts: dict, tr) -> None:
-    """The reverse loop of ``while`` equation ``e``, given the cotangents of its results: one
-    ``while_vjp`` that runs the body's VJP for each iteration, last first, reading the values
-    each iteration started from off a tape (none when the VJP reads none, as for ``y * 2``)."""
-    nc = e.params["n_carry"]
-    body = e.params["body"]
-    init, inv = e.inputs[1:1 + nc], e.inputs[1 + nc:]
-    fc = tuple(q for q in range(nc) if _floating(body.inputs[q]))
-    fi = tuple(j for j, a in enumerate(inv) if _floating(a))
-    if not any(q in got for q in fc) or not any(
-            tr(a)._rg for a in init + inv if isinstance(a, Var)):
-        return
-    bvjp = simplify_body(body_vjp(body, nc, fc, fi))
-    reads = {id(a) for x in bvjp.eqns for a in x.inputs} | {id(o) for o in bvjp.outputs}
-    tape = any(id(v) in reads for v in bvjp.inputs[:nc])
-    if tape:  # the forward loop keeps what each iteration started from, within the budget
-        at = b.eqns.index(e)
-        b.eqns[at] = Eqn(e.prim, e.inputs, e.out, dict(e.params, tape=True,
-                                                       tape_limit=_tape_limit(init)), e.src)
-    b.src_override = e.src
-    args = [tr(e.out)]
-    for q in fc:
-        c = got.get(q)
-        # (zeros for a carried value whose result nothing differentiates)
-        args.append(c if c is not None else _zeros(b, body.inputs[q].aval))
-    args += [tr(a) for a in inv]
-    res = b.bind(while_vjp_p, tuple(args), {"bvjp": bvjp, "n_carry": nc, "fc": fc, "fi": fi,
-                                           "tape": tape})
-    for k, q in enumerate(fc):
-        a = init[q]
-        if isinstance(a, Var) and tr(a)._rg:
-            _accumulate(cts, a, b.bind(tuple_get_p, (res,), {"index": k}))
-    for k, j in enumerate(fi):
-        a = inv[j]
-        if isinstance(a, Var) and tr(a)._rg:
-            _accumulate(cts, a, b.bind(tuple_get_p, (res,), {"index": len(fc) + k}))
-    b.src_override = None
-
-
-def _tape_limit(carried) -> int:
-    """How many iterations' carried values the tape may hold (``config.loop_tape_budget``;
-    0: no limit)."""
-    budget = config.loop_tape_budget
-    if budget is None:
-        return 0
-    per = sum(max(1, a.aval.dtype.np.itemsize * int(np.prod(a.aval.shape))) for a in carried)
-    return max(2, budget // max(1, per))
-
-
-def _cond(b: Builder, e, got: dict, cts: dict, tr) -> None:
-    """The reverse of ``cond`` equation ``e``, given the cotangents of its results: a ``cond``
-    on the same predicate of the two sides' VJPs (each recomputes its side)."""
-    ops = e.inputs[1:]
-    act = tuple(i for i, a in enumerate(ops) if isinstance(a, Var) and _floating(a)
-                and tr(a)._rg)
-    if not act:
-        return
-    true, false = e.params["true"], e.params["false"]
-    seeds = []
-    for k, o in enumerate(true.outputs):
-        c = got.get(k)
-        seeds.append(c if c is not None and _floating(o) else _zeros(b, o.aval))
-    sides = {k: simplify_body(seeded_vjp_graph(g, act)) for k, g in (("true", true),
-                                                                      ("false", false))}
-    b.src_override = e.src
-    res = b.bind(cond_p, (tr(e.inputs[0]), *[tr(a) for a in ops], *seeds), sides)
-    for k, i in enumerate(act):
-        _accumulate(cts, ops[i], b.bind(tuple_get_p, (res,), {"index": k}))
-    b.src_override = None
-
-
 def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
     """The VJP of a loop body ``(carry..., inv...) -> (carry'..., pred)``: a graph from
     ``(carry..., inv..., ct of carry'[q] for q in fc)`` to ``(ct of carry[q] for q in fc...,
@@ -254,9 +216,3 @@ def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
         _sweep(b, body.eqns, cts, tr)
         outs = [_ct_or_zeros(b, cts, v) for v in wrt]
     return Graph((), b.inputs, b.eqns, outs)
-
-
-from jitgrad.ir.graph import Eqn  # noqa: E402
-from jitgrad.ops.loops import (  # noqa: E402
-    LOOP_PRIMITIVES, cond_p, tuple_get_p, while_p, while_vjp_p)
-from jitgrad.transforms.simplify import simplify_body  # noqa: E402

@@ -11,7 +11,10 @@ batched: a rule runs only when some input is). The table is keyed by the ``Primi
   shape and permutation; basic indexing gets a leading full slice;
 - matmul lifts vectors to matrices and lets batch broadcasting do the rest;
 - what has no rule of its own (advanced indexing, custom Functions) runs once per example, and
-  the results are stacked: slower, never wrong.
+  the results are stacked: slower, never wrong;
+- the loop primitives have graph-level rules (``jitgrad.loops.rules.GraphRule``:
+  ``rule(replay, e, args, batched) -> bool``), which batch the graphs inside an equation with
+  this pass (``BatchReplay``).
 
 A guard on a batched value (Python control flow on per-example data) cannot be one decision for
 the batch: ``DataDependent`` tells ``vmap`` to run the function per example instead.
@@ -30,8 +33,8 @@ from jitgrad.ops import PRIMITIVES, registry
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_shape
 from jitgrad.ops.shape import _dummy, np_index
-from jitgrad.transforms import loop_transforms as lt
-from jitgrad.transforms.replay import attributed, const, emit
+from jitgrad.loops.rules import BATCH_RULES as _LOOP_BATCH, GraphRule, full
+from jitgrad.transforms.replay import abstract_graph, attributed, const, emit, zeros_like
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.linalg import BATCH_RULES as _LINALG_BATCH
 from jitgrad.ops.pointwise_more import PRIMS as _POINTWISE_MORE
@@ -104,7 +107,7 @@ def _expand(prim, args, batched, size, shape):
 
 
 def _all_batched(args, batched, size):
-    return [lt.full(a, b, size) for a, b in zip(args, batched)]
+    return [full(a, b, size) for a, b in zip(args, batched)]
 
 
 def _cat(prim, args, batched, size, axis):
@@ -224,23 +227,33 @@ BATCH_RULES.update({
     P["custom_vjp"]: _fallback,
     P["uniform"]: _random,
 })
+BATCH_RULES.update(_LOOP_BATCH)
 
 
-def _loop(e, args, flags, size, loops: dict, reversed_) -> tuple:
-    """Batch loop equation ``e`` (``loop_transforms.py``): its value, and whether it is
-    batched (a tuple_get's; a loop's tuple is read through ``loops``)."""
-    if e.prim is P["tuple_get"]:
-        loop = loops[id(e.inputs[0])]
-        i = e.params["index"]
-        return loop.get(i), loop.batched[i]
-    if e.prim is P["while"]:
-        loop = lt.while_batch(e, args, flags, size, id(e.out) in reversed_)
-    elif e.prim is P["while_vjp"]:
-        loop = lt.while_vjp_batch(e, args, flags, size, loops.get(id(e.inputs[0])))
-    else:
-        loop = lt.cond_batch(e, args, flags, size)
-    loops[id(e.out)] = loop
-    return loop.w, False
+class BatchReplay:
+    """A batching replay under way, as a graph-level rule sees it: the ``graph`` replayed, the
+    values (``env``) by id(var) and the ids of those that carry the batch (``bat``), the batch
+    ``size``, and ``held``: what a rule leaves for a later equation (a batched loop, for the
+    tuple_gets that read it)."""
+
+    __slots__ = ("graph", "env", "bat", "size", "held")
+
+    def __init__(self, g: Graph, env: dict, bat: set, size: int) -> None:
+        self.graph, self.env, self.bat, self.size = g, env, bat, size
+        self.held: dict = {}
+
+    def set(self, v, value, batched: bool = False) -> None:
+        """``v`` is ``value``, which carries the batch if ``batched``."""
+        self.env[id(v)] = value
+        if batched:
+            self.bat.add(id(v))
+
+    @staticmethod
+    def batch(g: Graph, inputs: list, batched: list, size: int) -> tuple[list, list]:
+        return batch_replay(g, inputs, batched, size)
+
+    abstract_graph = staticmethod(abstract_graph)
+    zeros_like = staticmethod(zeros_like)
 
 
 def batch_replay(g: Graph, inputs: list, batched: list, size: int) -> tuple[list, list]:
@@ -256,18 +269,15 @@ def batch_replay(g: Graph, inputs: list, batched: list, size: int) -> tuple[list
     def read(a):
         return registry.scalar(a.value, a.aval.dtype) if isinstance(a, Lit) else env[id(a)]
 
-    reversed_ = {id(x.inputs[0]) for x in g.eqns if x.prim is P["while_vjp"]}
-    loops: dict = {}  # id(result) -> the batched loop (loop_transforms.Loop)
+    rp = BatchReplay(g, env, bat, size)
     for e in g.eqns:
         args = [read(a) for a in e.inputs]
         flags = [not isinstance(a, Lit) and id(a) in bat for a in e.inputs]
-        if e.prim.kind == "loop" and (any(flags) or id(e.inputs[0]) in loops):
+        rule = BATCH_RULES.get(e.prim)
+        if isinstance(rule, GraphRule):
             with attributed(e.src):
-                out, batched = _loop(e, args, flags, size, loops, reversed_)
-            env[id(e.out)] = out
-            if batched:
-                bat.add(id(e.out))
-            continue
+                if rule(rp, e, args, flags):
+                    continue
         if not any(flags) and e.prim.kind != "random":  # (a draw depends on the example)
             out = emit(e, args)
         elif e.prim is guard_p:

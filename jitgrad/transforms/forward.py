@@ -8,7 +8,10 @@ tangent is zero. The table is keyed by the ``Primitive`` object, as the lowering
   diagonal, so it is its own transpose, and the VJP applied to the tangent broadcast to the
   output's shape is the JVP;
 - linear primitives (movement, indexing, sums) apply themselves to the tangents;
-- the rest (matmul, pow, the reductions that are not sums) have rules of their own.
+- the rest (matmul, pow, the reductions that are not sums) have rules of their own;
+- the loop primitives have graph-level rules (``jitgrad.loops.rules.GraphRule``:
+  ``rule(replay, e, primals, tangents) -> bool``), which transform the graphs inside an
+  equation with this pass (``JVPReplay``).
 
 >>> import jitgrad
 >>> from jitgrad.transforms.forward import JVP_RULES
@@ -23,9 +26,8 @@ from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Graph, Lit
 from jitgrad.ops import PRIMITIVES, registry
 from jitgrad.ops.control import guard_p
-from jitgrad.ops.loops import LOOP_PRIMITIVES, cond_p, tuple_get_p, while_p, while_vjp_p
-from jitgrad.transforms import loop_transforms as lt
-from jitgrad.transforms.replay import attributed, const, emit, zeros
+from jitgrad.loops.rules import JVP_RULES as _LOOP_JVP, GraphRule
+from jitgrad.transforms.replay import abstract_graph, attributed, const, emit, zeros, zeros_like
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.linalg import JVP_RULES as _LINALG_JVP
 from jitgrad.ops.pointwise_more import PRIMS as _POINTWISE_MORE
@@ -191,33 +193,34 @@ JVP_RULES.update({_p: _elementwise(_p) for _p in _SPECIAL})
 JVP_RULES.update({_p: _elementwise(_p) if _p.vjp is not None else _zero
                   for _p in _POINTWISE_MORE})
 JVP_RULES.update(_LINALG_JVP)
+JVP_RULES.update(_LOOP_JVP)
 
 
-def _loop_jvp(e, args, ts, loops: dict, reversed_, env: dict, tan: dict) -> bool:
-    """Push tangents through loop equation ``e`` (``loop_transforms.py``); False: ``e`` has
-    none and runs as it is."""
-    with attributed(e.src):
-        if e.prim is tuple_get_p:
-            loop = loops.get(id(e.inputs[0]))
-            if loop is None:
-                return False
-            i = e.params["index"]
-            env[id(e.out)] = loop.get(i)
-            t = loop.get_tangent(i)
-            if t is not None:
-                tan[id(e.out)] = t
-            return True
-        if e.prim is while_p and (any(t is not None for t in ts) or id(e.out) in reversed_):
-            loops[id(e.out)] = loop = lt.while_jvp(e, args, ts)
-        elif e.prim is while_vjp_p and (id(e.inputs[0]) in loops or
-                                       any(t is not None for t in ts)):
-            loops[id(e.out)] = loop = lt.while_vjp_jvp(e, args, ts, loops.get(id(e.inputs[0])))
-        elif e.prim is cond_p and any(t is not None for t in ts[1:]):
-            loops[id(e.out)] = loop = lt.cond_jvp(e, args, ts)
-        else:
-            return False
-    env[id(e.out)] = loop.w
-    return True
+class JVPReplay:
+    """A JVP replay under way, as a graph-level rule sees it: the ``graph`` replayed, the values
+    (``env``) and tangents (``tan``) so far by id(var), whether tangents were given at all
+    (``seeded``), and ``held``: what a rule leaves for a later equation (a transformed loop, for
+    the tuple_gets that read it)."""
+
+    __slots__ = ("graph", "env", "tan", "seeded", "held")
+
+    def __init__(self, g: Graph, env: dict, tan: dict) -> None:
+        self.graph, self.env, self.tan = g, env, tan
+        self.seeded = bool(tan)
+        self.held: dict = {}
+
+    def set(self, v, value, tangent=None) -> None:
+        """``v`` is ``value``, with ``tangent`` (None: zero)."""
+        self.env[id(v)] = value
+        if tangent is not None:
+            self.tan[id(v)] = tangent
+
+    @staticmethod
+    def jvp(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
+        return jvp_replay(g, primals, tangents)
+
+    abstract_graph = staticmethod(abstract_graph)
+    zeros_like = staticmethod(zeros_like)
 
 
 def jvp_replay(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
@@ -233,22 +236,22 @@ def jvp_replay(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
     def read(a):
         return registry.scalar(a.value, a.aval.dtype) if isinstance(a, Lit) else env[id(a)]
 
-    # A loop that a while_vjp reverses gets its JVP whenever any tangent flows here: the
-    # reverse's JVP reads the tangents of the values on its tape (zeros, if they are).
-    reversed_ = {id(x.inputs[0]) for x in g.eqns if x.prim is while_vjp_p} if tan else ()
-    loops: dict = {}  # id(result) -> the transformed loop (loop_transforms.Loop)
+    rp = JVPReplay(g, env, tan)
     for e in g.eqns:
         args = [read(a) for a in e.inputs]
         ts = [None if isinstance(a, Lit) else tan.get(id(a)) for a in e.inputs]
-        if e.prim in LOOP_PRIMITIVES and _loop_jvp(e, args, ts, loops, reversed_, env, tan):
-            continue
+        rule = JVP_RULES.get(e.prim)
+        if isinstance(rule, GraphRule):
+            with attributed(e.src):
+                if rule(rp, e, args, ts):
+                    continue
+            rule = None  # (it left e as it is: e has no other rule)
         out = emit(e, args)
         if e.out is None:
             continue
         env[id(e.out)] = out
         if all(t is None for t in ts) or e.prim is guard_p:
             continue
-        rule = JVP_RULES.get(e.prim)
         if rule is None:
             raise TraceError(f"forward mode has no rule for the primitive {e.prim.name!r}"
                              + (f" (at {e.src})" if e.src else ""))

@@ -1,6 +1,6 @@
 """The fusion pass: group the joint graph into loop nests over shared iteration spaces.
 
-A ``Loop`` runs over one shape and holds elementwise equations (computed per element into scalar
+A ``LoopNest`` runs over one shape and holds elementwise equations (computed per element into scalar
 temporaries) and the reductions that consume them (accumulated in the same pass). Broadcasts and
 reshapes of values that already exist are ``views``: loops read their source with broadcasting
 and nothing is copied. Everything else (matmul, permute, gather, softmax, guards...) is a
@@ -11,7 +11,7 @@ needs it, so forward and backward elementwise work share loops wherever the depe
 >>> f = jitgrad.grad(lambda x: (jitgrad.sin(x) * jitgrad.exp(-x * x)).sum(), target="reference")
 >>> g = f.lower(jitgrad.ones(4)).optimized
 >>> [type(s).__name__ for s in fuse(g).steps]
-['Loop']
+['LoopNest']
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def is_reduction(e: Eqn) -> bool:
     return e.prim.reduction is not None
 
 
-class Loop:
+class LoopNest:
     """Elementwise equations and reductions over one iteration shape."""
 
     __slots__ = ("shape", "eqns", "reduced", "produced")
@@ -81,8 +81,8 @@ def _is_elementwise(e: Eqn) -> bool:
 
 def fuse(g: Graph) -> Plan:
     steps: list = []
-    loop: Loop | None = None
-    where: dict[int, object] = {}  # var id -> the Loop that computes it
+    loop: LoopNest | None = None
+    where: dict[int, object] = {}  # var id -> the LoopNest that computes it
 
     def close() -> None:
         nonlocal loop
@@ -90,7 +90,7 @@ def fuse(g: Graph) -> Plan:
             steps.append(loop)
             loop = None
 
-    def reads_unfinished(e: Eqn, lp: Loop) -> bool:
+    def reads_unfinished(e: Eqn, lp: LoopNest) -> bool:
         return any(isinstance(a, Var) and id(a) in lp.reduced for a in e.inputs)
 
     for e in g.eqns:
@@ -101,7 +101,7 @@ def fuse(g: Graph) -> Plan:
         if shape is not None:
             if loop is None or loop.shape != shape or reads_unfinished(e, loop):
                 close()
-                loop = Loop(shape)
+                loop = LoopNest(shape)
             loop.add(e)
             where[id(e.out)] = loop
             continue
@@ -118,7 +118,7 @@ def fuse(g: Graph) -> Plan:
     materialize: set[int] = set()
     outputs = {id(o) for o in g.outputs if isinstance(o, Var)}
     for step in steps:
-        eqns = step.eqns if isinstance(step, Loop) else [step.eqn]
+        eqns = step.eqns if isinstance(step, LoopNest) else [step.eqn]
         for e in eqns:
             for a in e.inputs:
                 if isinstance(a, Var) and where.get(id(a)) is not None and where[id(a)] is not step:

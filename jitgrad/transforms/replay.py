@@ -29,6 +29,7 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.autograd import grad_mode
 from jitgrad.ir.graph import Graph, Lit
+from jitgrad.loops.lift import lift_loops, unlifted
 from jitgrad.ops import registry
 from jitgrad.ops.control import guard_p
 from jitgrad.tensor import Tensor
@@ -36,7 +37,7 @@ from jitgrad.trace.builder import TRACE_ROOTS, Builder, locate
 from jitgrad.trace.pytree import flatten
 from jitgrad.trace.tracer import _rebuild, module_leaves
 from jitgrad._settings import config
-from jitgrad.transforms.loops import lift_loops, unlifted
+from jitgrad.transforms.autodiff import _emitting
 
 
 TRACE_ROOTS.add(__file__)  # (trace_graph calls the function a transform traces)
@@ -139,6 +140,16 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
     return TracedFn(graph, trees[:-1], out_tree, len(leaves), [t for _, t in b.refs], leaf_args)
 
 
+def abstract_graph(fn, avals: list) -> Graph:
+    """The graph of ``fn`` applied to abstract tensors of ``avals`` (shape and dtype only):
+    ``fn`` takes the list of inputs and returns the list of outputs."""
+    b = Builder(concrete=False)
+    ins = [b.new_input(None, a) for a in avals]
+    with _emitting(b):
+        atoms = tuple(b.atom(o) for o in fn(ins))
+    return Graph(b.consts, b.inputs, b.eqns, atoms)
+
+
 class _Lifting:
     on = True
 
@@ -223,3 +234,7 @@ def attributed(src):
 def zeros(shape: tuple, dtype: dtypes.DType) -> Tensor:
     z = registry.scalar(0, dtype)
     return z.expand(*shape) if shape else z
+
+
+def zeros_like(x) -> Tensor:
+    return zeros(tuple(x.shape), x.dtype)

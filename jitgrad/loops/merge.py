@@ -1,5 +1,5 @@
 """Branch merging: two traces that agree up to a guard on a bool and went the two ways there
-become one graph with a ``cond`` (``ops/loops.py``), so a Python ``if`` on data compiles into one
+become one graph with a ``cond`` (``primitives.py``), so a Python ``if`` on data compiles into one
 kernel that takes either side, instead of a trace and a compile per side.
 
 The traces must compute the same way before the guard (the same equations on the same values,
@@ -24,7 +24,7 @@ from __future__ import annotations
 from jitgrad.ir.graph import Eqn, Graph, Lit, Var
 from jitgrad.ir.primitive import TupleAval
 from jitgrad.ops.control import guard_p
-from jitgrad.ops.loops import cond_p, tuple_get_p
+from jitgrad.loops.primitives import cond_p, tuple_get_p
 
 
 def merge(p: Graph, c: Graph, index: int, n_sites: int) -> Graph | None:

@@ -1,5 +1,5 @@
 """Loop lifting: the iterations of a data-dependent Python ``while`` loop, unrolled by the trace,
-rolled back into one ``while`` equation (``ops/loops.py``), so that one compile serves every trip
+rolled back into one ``while`` equation (``primitives.py``), so that one compile serves every trip
 count. This is how tracing JITs close loops: a guard at one site (the same bytecode of the same
 call stack) that held several times and then failed is a loop header, and the equations between
 consecutive hits of it are the iterations.
@@ -21,7 +21,7 @@ count: slower, never wrong). It must have:
 
 Guards inside the body (an ``if`` on data) stay in it: one that fails exits the kernel and the
 call re-traces, as any guard does. When the traced iterations took both sides of such an ``if``,
-they are rewritten around a ``cond`` first (``transforms/loop_branches.py``), and the loop with
+they are rewritten around a ``cond`` first (``branches.py``), and the loop with
 the ``cond`` in its body is lifted.
 
 >>> import jitgrad
@@ -45,8 +45,10 @@ from jitgrad import dtypes
 from jitgrad.ir.graph import Eqn, Graph, Lit, Source, Var
 from jitgrad.ir.primitive import Aval, TupleAval
 from jitgrad.ops.control import guard_p
-from jitgrad.ops.loops import tuple_get_p, while_p
-from jitgrad.transforms.induction import NotInduction, add_counters, split_state
+from jitgrad.loops.branches import NoBranch, NotBranching, rewrite as rewrite_branches
+from jitgrad.loops.induction import NotInduction, add_counters, split_state
+from jitgrad.loops.primitives import tuple_get_p, while_p
+from jitgrad.loops.signature import eqn_sig, ref_lit
 
 
 class LoopReport(NamedTuple):
@@ -148,7 +150,7 @@ def _runs(g: Graph, contexts: list, opened: set | None = None) -> list:
     """(site key, guard positions) of each loop candidate: guards at one site whose expected
     value is one bool several times, then the other (the exit). With ``opened``, also the
     last run of a site that never took the other value (a loop left by its Python part, an
-    iteration cap: ``transforms/induction.py``), each noted there by (key, first position)."""
+    iteration cap: ``induction.py``), each noted there by (key, first position)."""
     by_site: dict = {}
     for i, e in enumerate(g.eqns):
         if e.prim is guard_p and e.params["index"] < len(contexts):
@@ -172,37 +174,6 @@ def _runs(g: Graph, contexts: list, opened: set | None = None) -> list:
             out.append((key, pos[start:]))
             opened.add((key, pos[start]))
     return out
-
-
-def _ref_lit(a: Lit) -> tuple:
-    return ("lit", a.aval.dtype, repr(a.value))
-
-
-def _params_sig(e: Eqn) -> tuple:
-    items = []
-    for k, v in e.params.items():
-        if e.prim is guard_p and k == "index":
-            continue  # each iteration's guard has its own index
-        items.append((k, graph_sig(v) if isinstance(v, Graph) else v))
-    return tuple(items)
-
-
-def graph_sig(g: Graph) -> tuple:
-    """A structural picture of a graph: equal for graphs that compute the same way."""
-    ref: dict = {id(v): ("in", i) for i, v in enumerate(g.inputs)}
-    ref.update({id(v): ("const", i, arr.tobytes()) for i, (v, arr) in enumerate(g.consts)})
-    eqns = []
-    for q, e in enumerate(g.eqns):
-        eqns.append(_eqn_sig(e, lambda a: _ref_lit(a) if isinstance(a, Lit) else ref[id(a)]))
-        if e.out is not None:
-            ref[id(e.out)] = ("loc", q)
-    outs = tuple(_ref_lit(o) if isinstance(o, Lit) else ref[id(o)] for o in g.outputs)
-    return (tuple(eqns), outs)
-
-
-def _eqn_sig(e: Eqn, ref) -> tuple:
-    return (e.prim, _params_sig(e), e.out.aval if e.out is not None else None, e.src,
-            tuple(ref(a) for a in e.inputs))
 
 
 def _state_change(contexts: list, indices: list) -> str | None:
@@ -253,7 +224,7 @@ def _lift(g: Graph, pos: list, contexts: list, open_: bool = False) -> Graph:
     def refs(j: int):
         def ref(a):
             if isinstance(a, Lit):
-                return _ref_lit(a)
+                return ref_lit(a)
             at = where.get(id(a))
             if at is None:
                 return ("out", id(a))
@@ -264,9 +235,9 @@ def _lift(g: Graph, pos: list, contexts: list, open_: bool = False) -> Graph:
             raise _NotLiftable("an iteration reads a value from two or more iterations back")
         return ref
 
-    sig = [_eqn_sig(e, refs(1)) for e in segs[1]]
+    sig = [eqn_sig(e, refs(1)) for e in segs[1]]
     for j in range(2, len(segs)):
-        if len(segs[j]) != len(sig) or any(_eqn_sig(e, refs(j)) != s
+        if len(segs[j]) != len(sig) or any(eqn_sig(e, refs(j)) != s
                                            for e, s in zip(segs[j], sig)):
             raise _NotLiftable(f"iteration {j + 1} computes differently from iteration 2")
     # The first iteration reads from before the loop what the others read from the one before.
@@ -274,7 +245,7 @@ def _lift(g: Graph, pos: list, contexts: list, open_: bool = False) -> Graph:
     if len(segs[0]) != len(sig):
         raise _NotLiftable("the first iteration computes differently from the second")
     for e0, s in zip(segs[0], sig):
-        s0 = _eqn_sig(e0, refs(0))
+        s0 = eqn_sig(e0, refs(0))
         if s0[:4] != s[:4] or len(s0[4]) != len(s[4]):
             raise _NotLiftable("the first iteration computes differently from the second")
         for a, r0, r in zip(e0.inputs, s0[4], s[4]):
@@ -366,7 +337,3 @@ def _body(seg, sig, carried: list, qp: int) -> tuple[Graph, list]:
     inputs = [cin[q] for q in carried] + [inv[id(a)] for a in outer]
     outputs = [loc[q] for q in carried] + [loc[qp]]
     return Graph((), inputs, body, outputs), outer
-
-
-from jitgrad.transforms.loop_branches import (  # noqa: E402
-    NoBranch, NotBranching, rewrite as rewrite_branches)

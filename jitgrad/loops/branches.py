@@ -1,7 +1,7 @@
 """Loops whose body branches on data: the iterations of a ``while`` that went one way or the
 other at an ``if`` in the body, rewritten so that every iteration is the same equations (the
 part before the ``if``, a ``cond`` of the two sides, and the values the sides hand on), which
-``transforms/loops.py`` then lifts as any loop: one compile for every trip count and every mix
+``lift.py`` then lifts as any loop: one compile for every trip count and every mix
 of sides.
 
 Each iteration is split at its first guard, which must be at one site, on a bool, and seen
@@ -62,7 +62,8 @@ from __future__ import annotations
 from jitgrad.ir.graph import Eqn, Graph, Lit, Var
 from jitgrad.ir.primitive import TupleAval
 from jitgrad.ops.control import guard_p
-from jitgrad.ops.loops import cond_p, tuple_get_p
+from jitgrad.loops.primitives import cond_p, tuple_get_p
+from jitgrad.loops.signature import graph_sig
 
 
 class NotBranching(Exception):
@@ -90,7 +91,7 @@ class _Sets:
         self.up[self.find(a)] = self.find(b)
 
 
-class _Loop:
+class _Run:
     """The run being rewritten: its iterations split at the branch, and every read of a value
     in it with the time it happens at (the iteration, or the header before it)."""
 
@@ -174,7 +175,7 @@ class _Slots:
     (``("A", q)``), to a value from before the loop (``("O", var)``), or to what a slot held
     when the iteration began (``("S", k)``: itself when the side leaves it as it is)."""
 
-    def __init__(self, lp: _Loop, events: list) -> None:
+    def __init__(self, lp: _Run, events: list) -> None:
         self.lp = lp
         made, n, kinds = lp.made, lp.n, lp.kinds
         sets = _Sets()
@@ -329,7 +330,7 @@ class _Slots:
 def rewrite(g: Graph, pos: list, contexts: list) -> tuple[Graph, list]:
     """``g`` with the iterations between the header guards at ``pos`` rewritten around a
     ``cond``, and the header guards' new positions."""
-    lp = _Loop(g, pos, contexts)
+    lp = _Run(g, pos, contexts)
     for j in range(1, lp.n + 1):
         if any(id(v) in lp.made for v in lp.binds[j].held):
             raise NotBranching("a value made in the loop is kept in a container, an object or "
@@ -338,7 +339,6 @@ def rewrite(g: Graph, pos: list, contexts: list) -> tuple[Graph, list]:
     slots = _Slots(lp, events)
     a_reads, outer = _operands(lp, slots)
     sides: dict = {}
-    from jitgrad.transforms.loops import graph_sig
     for j in range(lp.n):
         graph = _side(lp, j, slots, a_reads, outer)
         rep = sides.setdefault(lp.kinds[j], graph)
@@ -348,7 +348,7 @@ def rewrite(g: Graph, pos: list, contexts: list) -> tuple[Graph, list]:
     return _rebuild(lp, slots, a_reads, outer, sides)
 
 
-def _operands(lp: _Loop, slots: _Slots) -> tuple[list, list]:
+def _operands(lp: _Run, slots: _Slots) -> tuple[list, list]:
     """What the sides read besides the slots: positions in A (the values a side hands on
     among them), and values from before the loop (in order of first reading)."""
     a_reads: list = sorted({how[1] for d in slots.does for how in d.values() if how[0] == "A"})
@@ -371,7 +371,7 @@ def _operands(lp: _Loop, slots: _Slots) -> tuple[list, list]:
     return a_reads, outer
 
 
-def _side(lp: _Loop, j: int, slots: _Slots, a_reads: list, outer: list) -> Graph:
+def _side(lp: _Run, j: int, slots: _Slots, a_reads: list, outer: list) -> Graph:
     """Iteration ``j``'s side as a graph from (slots..., A values..., values from before the
     loop...) to its slots."""
     kind, seg = lp.kinds[j], lp.segs[j]
@@ -409,7 +409,7 @@ def _side(lp: _Loop, j: int, slots: _Slots, a_reads: list, outer: list) -> Graph
     return Graph((), (*ins_slot, *[ins_a[p] for p in a_reads], *ins_o), tuple(body), tuple(outs))
 
 
-def _rebuild(lp: _Loop, slots: _Slots, a_reads, outer, sides) -> tuple[Graph, list]:
+def _rebuild(lp: _Run, slots: _Slots, a_reads, outer, sides) -> tuple[Graph, list]:
     """The run with each iteration's side a ``cond``: every read of a carried value (before
     the branch, at a header, after the loop) takes the slot the cond before it made."""
     g, pos = lp.g, lp.pos

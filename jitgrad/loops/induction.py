@@ -6,7 +6,7 @@
         it += 1
 
 The trace sees ``it`` only as Python state that changes at every hit of the loop's header, which
-alone would keep the loop from being lifted (``transforms/loops.py``: nothing the trace cannot
+alone would keep the loop from being lifted (``lift.py``: nothing the trace cannot
 see may steer the body). A local is taken in as a counter of the lifted loop, an int64 it carries
 with the header's test on it part of the loop's condition, when the loop header's bytecode proves
 that it is one:

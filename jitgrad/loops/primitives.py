@@ -7,7 +7,7 @@
   loop is the rotated form of Python's ``while cond: body``.
 - ``cond[true false] pred operand...``: the graph ``true`` or ``false`` (each from the operands
   to the results) as ``pred`` says, and gives a tuple of its results: a Python ``if`` on data
-  whose two sides were both traced, in one kernel (``transforms/branches.py``); its reverse is
+  whose two sides were both traced, in one kernel (``loops/merge.py``); its reverse is
   a ``cond`` of the two sides' VJPs.
 - ``tuple_get[index]``: one value of such a tuple.
 - ``while_vjp[bvjp n_carry fc fi tape] w ct... inv...``: the reverse sweep of a ``while``
@@ -26,7 +26,7 @@
   at most ``tape_limit + s`` iterations' values in memory, for one more forward pass of the
   loop (checkpointing at a stride chosen as the loop runs).
 
-Only the loop-lifting pass (``transforms/loops.py``) and the autodiff pass make these; eager
+Only the loop-lifting pass (``loops/lift.py``) and the autodiff pass make these; eager
 code never sees them. Their reference semantics are the implementations below.
 """
 
@@ -150,4 +150,3 @@ tuple_get_p = register("tuple_get", lambda w, index: w[index], _tuple_get_abstra
                        saves="none", kind="loop")
 while_vjp_p = register("while_vjp", _while_vjp_impl, _while_vjp_abstract, None, saves="none",
                        kind="loop")
-LOOP_PRIMITIVES = frozenset({while_p, tuple_get_p, while_vjp_p, cond_p})
