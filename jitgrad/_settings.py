@@ -69,27 +69,27 @@ class Config:
         # JITGRAD_BLAS_THREADS (a count, "adaptive", or "auto").
         self.blas_threads: int | str | None = _threads("JITGRAD_BLAS_THREADS", "adaptive")
         # Roll the iterations of data-dependent while loops into one loop that serves every
-        # trip count (transforms/loops.py); off: one trace per trip count.
+        # trip count (loops/lift.py); off: one trace per trip count.
         self.lift_loops = True
         # A CPU trace that still has guards runs on the interpreter at its first call and
         # compiles at its second at the earliest: a trace that serves one call never pays a
         # compile.
         self.defer_guarded = True
         # A CPU trace runs on the interpreter until its calls there have taken as long as
-        # compiling it is expected to (None: what the last compile took; a kernel built ahead
-        # of time loads at once), then compiles: a function called for less time than a compile
-        # takes never pays one, and one called for longer pays at most about twice the better
-        # of the two choices. A number: that many seconds instead; 0: compile at once. Also
-        # JITGRAD_COMPILE_AFTER (seconds, or "auto").
+        # compiling it is predicted to (None: from the size of its kernel and what the disk
+        # cache holds; a kernel built ahead of time loads at once), then compiles: a function
+        # called for less time than a compile takes never pays one, and one called for longer
+        # pays at most about twice the better of the two choices. A number: that many seconds
+        # instead; 0: compile at once. Also JITGRAD_COMPILE_AFTER (seconds, or "auto").
         self.compile_after: float | None = _compile_after(os.environ.get("JITGRAD_COMPILE_AFTER"))
         # Bytes the tape of one differentiated lifted loop may hold (the values each iteration
         # started from): a loop that runs longer keeps every s-th iteration's and recomputes
-        # the rest in its reverse sweep (ops/loops.py). Read when the loop is differentiated,
+        # the rest in its reverse sweep (loops/primitives.py). Read when the loop is differentiated,
         # so it applies to traces made after it is set. None: no limit. Also
         # JITGRAD_LOOP_TAPE_BUDGET (bytes, or "none").
         self.loop_tape_budget: int | None = _bytes("JITGRAD_LOOP_TAPE_BUDGET", 1 << 30)
         # A guard on a bool whose two outcomes were both traced merges the two traces into one
-        # graph with a cond (transforms/branches.py): one kernel for both sides of an if.
+        # graph with a cond (loops/merge.py): one kernel for both sides of an if.
         self.merge_branches = True
 
 

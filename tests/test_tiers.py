@@ -30,12 +30,17 @@ class _Clock:
 @pytest.fixture
 def policy(monkeypatch):
     """Set ``config.compile_after`` and the clock; restores the suite's policy after."""
-    def set_policy(after, step: float = 0.1, last_compile: float | None = None):
+    def set_policy(after, step: float = 0.1, cost: float | None = None):
         monkeypatch.setattr(jg.config, "compile_after", after)
         monkeypatch.setattr(nodes, "time", _Clock(step))
-        if last_compile is not None:
-            monkeypatch.setattr(numba_cpu, "_last_compile", last_compile)
+        if cost is not None:
+            _predict(monkeypatch, cost)
     return set_policy
+
+
+def _predict(monkeypatch, seconds: float) -> None:
+    """Every compile is predicted to take ``seconds``."""
+    monkeypatch.setattr(numba_cpu.NumbaCPUBackend, "compile_cost", lambda self, g: seconds)
 
 
 def _sin_x(x):
@@ -50,13 +55,13 @@ def _exe(f, x):
     return f._rt.node_for(f._rt.prepare((x,), {}), (x,), {}).exe
 
 
-def test_a_trace_compiles_once_its_calls_took_as_long_as_the_last_compile(policy):
-    policy(None, step=0.1, last_compile=0.35)
+def test_a_trace_compiles_once_its_calls_took_as_long_as_its_compile_is_predicted_to(policy):
+    policy(None, step=0.1, cost=0.35)
     f = jg.grad(_sin_x)
     xs = [np.linspace(-1, 1, 5) * k for k in range(1, 7)]
     for k, x in enumerate(xs):
         np.testing.assert_allclose(f(jg.tensor(x)).numpy(), _want(x), rtol=1e-12)
-        # 0.1 s a call: after the fourth, the interpreter's 0.4 s pass the last compile's 0.35 s
+        # 0.1 s a call: after the fourth, the interpreter's 0.4 s pass the compile's 0.35 s
         assert f.cache_info().compiles == (0 if k < 3 else 1), k
     assert type(_exe(f, jg.tensor(xs[0]))) is NumbaExecutable
     assert f.cache_info().traces == 1 and f.cache_info().interpreted == 4
@@ -91,7 +96,7 @@ def test_a_trace_with_guards_waits_for_a_second_call_even_with_no_budget(policy)
 
 
 def test_interpreted_guards_fail_and_retrace_as_compiled_ones_do(policy):
-    policy(None, last_compile=1e9)  # never compiles here
+    policy(None, cost=1e9)  # never compiles here
 
     def f(x):
         y = jg.sin(x) if x.sum() > 0 else jg.cos(x) * 2
@@ -107,7 +112,7 @@ def test_interpreted_guards_fail_and_retrace_as_compiled_ones_do(policy):
 
 
 def test_a_lifted_loop_runs_on_the_interpreter_for_any_trip_count(policy):
-    policy(None, last_compile=1e9)
+    policy(None, cost=1e9)
 
     def doubling(x):
         y = x * 2
@@ -128,7 +133,7 @@ def test_a_lifted_loop_runs_on_the_interpreter_for_any_trip_count(policy):
 
 
 def test_lower_compiles_an_interpreted_trace_at_once(policy):
-    policy(None, last_compile=1e9)
+    policy(None, cost=1e9)
     f = jg.grad(_sin_x)
     x = jg.tensor(np.linspace(0.0, 1.0, 3))
     f(x)
@@ -168,7 +173,7 @@ def test_a_trace_compiles_in_a_build_process_while_the_interpreter_serves(monkey
     from jitgrad.backends import numba_build
     monkeypatch.setattr(jg.config, "compile_after", None)
     monkeypatch.setattr(jg.config, "compile_in_background", True)
-    monkeypatch.setattr(numba_cpu, "_last_compile", 1e-9)  # a compile is due at once
+    _predict(monkeypatch, 1e-9)  # a compile is due at once
 
     def f(x):
         return ((x * 1.5).sin() * x.exp()).sum()
@@ -194,7 +199,35 @@ def test_a_trace_compiles_in_a_build_process_while_the_interpreter_serves(monkey
 def test_background_compile_off_compiles_in_place(monkeypatch):
     monkeypatch.setattr(jg.config, "compile_after", None)
     monkeypatch.setattr(jg.config, "compile_in_background", False)
-    monkeypatch.setattr(numba_cpu, "_last_compile", 1e-9)
+    _predict(monkeypatch, 1e-9)
     c = jg.grad(lambda x: (x * x.cos()).sum(), target="numba-cpu")
     c(jg.tensor(np.linspace(0, 1, 5)))
     assert isinstance(next(iter(c._rt.cache.values())).exe, NumbaExecutable)
+
+
+def test_the_compile_is_predicted_from_the_kernels_size_and_the_cache(tmp_path, monkeypatch):
+    """Two kernels of a different size: the larger is predicted to take longer, in proportion
+    to its lines; once compiled (in the disk cache) either is a load; and a compile's measured
+    time sets the pace of later predictions."""
+    from jitgrad.backends import disk_cache
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(numba_cpu, "_pace", 1.0)
+    backend = numba_cpu.NumbaCPUBackend()
+
+    def graph(f, x):
+        return jg.grad(f, target="reference").lower(x)._node.optimized
+
+    small = graph(_sin_x, jg.tensor(np.linspace(0, 1, 5)))
+    big = graph(lambda x: sum(((x * k).sin() * (x + k).exp()).sum() for k in range(1, 6)),
+                jg.tensor(np.linspace(0, 1, 5)))
+    lines = [numba_cpu.Codegen(g).generate().count("\n") for g in (small, big)]
+    cost = [backend.compile_cost(g) for g in (small, big)]
+    for c, n in zip(cost, lines):  # (Numba is loaded in this process: no import to pay)
+        assert c == pytest.approx(numba_cpu.UNIT_SECONDS + numba_cpu.LINE_SECONDS * n)
+    assert lines[1] > lines[0] and cost[1] > cost[0]
+    numba_cpu.compile_source(numba_cpu.Codegen(small).generate(), small, aot_ok=False)
+    assert backend.compile_cost(small) == numba_cpu.LOAD_SECONDS  # its module is cached now
+    measured = numba_cpu._pace
+    assert measured != 1.0 and 0.25 <= measured <= 4.0  # what this compile took / predicted
+    assert backend.compile_cost(big) == pytest.approx(cost[1] * measured)
+    assert disk_cache.cache_dir() == str(tmp_path)

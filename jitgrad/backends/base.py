@@ -64,11 +64,8 @@ class Backend:
         raise NotImplementedError
 
     def compile_cost(self, graph) -> float:
-        """Expected seconds to compile ``graph`` now (0: it is built already)."""
-        return 0.0
-
-    def expected_compile_seconds(self) -> float:
-        """What a compile is expected to cost, for the rule of when to compile."""
+        """Predicted seconds to compile ``graph`` now (0: it is built already), for the rule
+        of when to compile."""
         return 0.0
 
     def start_build(self, graph):

@@ -109,8 +109,24 @@ def digest(*parts: str) -> str:
 
 
 def key(source: str) -> str:
-    import numba  # here, not at import: a kernel compiled ahead of time loads without Numba
-    return digest(jitgrad.__version__, numba.__version__, np.__version__, _helpers(), source)
+    return digest(jitgrad.__version__, _numba_version(), np.__version__, _helpers(), source)
+
+
+_NUMBA_VERSION: list = []
+
+
+def _numba_version() -> str:
+    """Numba's version, read from its installed metadata: without importing Numba (half a
+    second), which a kernel built ahead of time never needs and the rule of when to compile
+    must not pay to look at the disk cache."""
+    if not _NUMBA_VERSION:
+        from importlib import metadata
+        try:
+            _NUMBA_VERSION.append(metadata.version("numba"))
+        except metadata.PackageNotFoundError:  # (not installed as a distribution)
+            import numba
+            _NUMBA_VERSION.append(numba.__version__)
+    return _NUMBA_VERSION[0]
 
 
 def source_path(source: str) -> tuple[str | None, str]:

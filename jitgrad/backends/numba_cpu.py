@@ -51,13 +51,20 @@ _LOCALS = re.compile(r"\b(?:i\d*|j\d*|blk|lo|hi|s|p|q|k|b|r)\b")
 # and costs compile time.
 _VECTOR_MIN = 4096
 # What a compile costs, for the runtime's choice between interpreting a trace and compiling it
-# (``NumbaCPUBackend.compile_cost``): the last compile this process made, or before any, what
-# Numba's import, its NumPy support (which imports SciPy for BLAS) and a first small kernel took
-# on a 2-core x86-64 machine.
-FIRST_COMPILE_SECONDS = 0.8
+# (``NumbaCPUBackend.compile_cost``), predicted from the kernel's size: UNIT_SECONDS for each
+# function Numba compiles and LINE_SECONDS for each line of it, as measured on a 2-core x86-64
+# machine (a small GPT's 22 pieces: 0.2-0.4 s for 20 lines, 1.4 s for 70, 1.6-3 s for 90-110),
+# shared between the processes that compile pieces side by side, plus IMPORT_SECONDS while Numba
+# is not loaded (its NumPy support imports SciPy for BLAS) and LOAD_SECONDS for each module
+# its disk cache holds already. Each compile measures how this machine compares (``_pace``: the
+# seconds it took over the seconds predicted), and later predictions follow it.
+UNIT_SECONDS = 0.1
+LINE_SECONDS = 0.014
+IMPORT_SECONDS = 0.8
+LOAD_SECONDS = 0.03
+_pace = 1.0
 # Kernels of this many lines or more compile as shared pieces (numba_pieces).
 PIECES_LINES = SEGMENT_LINES
-_last_compile: float | None = None
 
 
 class Codegen(CallsMixin, LoopsMixin):
@@ -620,24 +627,52 @@ class NumbaCPUBackend(Backend):
     def compile_cost(self, graph: Graph) -> float:
         """The seconds that compiling ``graph`` is expected to take now: none for a kernel built
         ahead of time, whole or every piece of it (it loads in milliseconds), or one Numba
-        cannot take (the interpreter runs it either way); else ``expected_compile_seconds()``."""
+        cannot take (the interpreter runs it either way); else ``predicted_seconds``."""
         try:
             source, ak, _ = _lowering(graph)
         except Unsupported:
             return 0.0
-        if aot.enabled():
-            if isinstance(source, numba_pieces.Pieces):
-                if all(aot.built(k) for k in _piece_aot_keys(source).values()):
-                    return 0.0
-            elif ak is not None and aot.built(ak):
+        if isinstance(source, numba_pieces.Pieces):
+            from jitgrad.backends import numba_build
+            built = {n for n, k in _piece_aot_keys(source).items() if aot.enabled() and
+                     aot.built(k)}
+            units = [source.units[n] for n in source.units if n not in built]
+            parallel = numba_build.workers()  # (the pieces compile side by side)
+        else:
+            if ak is not None and aot.enabled() and aot.built(ak):
                 return 0.0
-        return self.expected_compile_seconds()
+            units, parallel = [source], 1
+        return predicted_seconds(units, parallel)
 
-    @staticmethod
-    def expected_compile_seconds() -> float:
-        """What a compile is expected to take: the last one this process made, or
-        ``FIRST_COMPILE_SECONDS`` before any."""
-        return FIRST_COMPILE_SECONDS if _last_compile is None else _last_compile
+
+def predicted_seconds(units: list, parallel: int = 1) -> float:
+    """What compiling the modules ``units`` (their sources) is predicted to take, ``parallel``
+    of them at a time: Numba's import if it is not loaded, a load for each one its disk cache
+    holds, and the size of the others, at this process's pace."""
+    import os
+    import sys
+
+    from jitgrad.backends import disk_cache
+    d = disk_cache.cache_dir()
+    work = loads = 0.0
+    for text in units:
+        if d is not None and disk_cache._numba_files(
+                os.path.join(d, f"jg_{disk_cache.key(text)}.py")):
+            loads += LOAD_SECONDS
+        else:
+            work += UNIT_SECONDS + LINE_SECONDS * text.count("\n")
+    return (0.0 if "numba" in sys.modules else IMPORT_SECONDS) + loads + \
+        _pace * work / max(1, min(parallel, len(units)))
+
+
+def _measured(seconds: float, units: list, parallel: int) -> None:
+    """Follow the pace of a compile of the modules ``units`` (none of them cached) that took
+    ``seconds``: later predictions scale by it (within a factor of 4 of the measured
+    machine's)."""
+    global _pace
+    work = sum(UNIT_SECONDS + LINE_SECONDS * text.count("\n") for text in units)
+    if work > 0:
+        _pace = min(4.0, max(0.25, seconds * max(1, min(parallel, len(units))) / work))
 
 
 def _aot_key(source: str, graph: Graph) -> str | None:
@@ -706,7 +741,6 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
     import sys
     import time
 
-    global _last_compile
     if isinstance(source, numba_pieces.Pieces):
         return _compile_pieces(source, graph)
     ak = _aot_key(source, graph) if aot_ok and aot.enabled() else None
@@ -714,16 +748,18 @@ def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecu
         kernel = aot.load(ak)
         if kernel is not None:
             return NumbaExecutable(kernel, source, graph)
-    t0 = time.perf_counter()
     from jitgrad.backends import disk_cache
-    path, k = disk_cache.source_path(source)
+    path, k = disk_cache.source_path(source)  # (imports Numba)
+    t0 = time.perf_counter()
+    fresh = not _cached(path)
     sig = tuple(_numba_type(v.aval) for v in _arguments(graph))
     retried = False
     while True:
         try:
             mod = disk_cache.load(path, k, source)
             mod.kernel.compile(sig)
-            _last_compile = time.perf_counter() - t0
+            if fresh:
+                _measured(time.perf_counter() - t0, [source], 1)
             disk_cache.record_numba_cache(path)
             if ak is not None and path is not None:
                 aot.request(path, ak, next(s for s in mod.kernel.nopython_signatures
@@ -772,9 +808,7 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
     import sys
     import time
 
-    global _last_compile
     from jitgrad.backends import disk_cache, numba_build
-    t0 = time.perf_counter()
     ns: dict = {"np": np}
     # The pieces built ahead of time load without Numba (a warm start that needs no other
     # piece never imports it); the others load from Numba's cache or compile, and are queued
@@ -786,7 +820,10 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
             ns[name] = unit
     names = [name for name in source.units if name not in ns]
     jobs = _piece_jobs(source, names)  # (each piece's module written once, read by both loops)
+    t0 = time.perf_counter()
     todo = [job for job in jobs if not _cached(job[0])]
+    fresh = [source.units[name] for name, job in zip(names, jobs) if job in todo]
+    parallel = 1
     if len(todo) >= 2 * numba_build.workers() > 2:
         # Compiled in place but on every core: the pieces are independent, so build processes
         # compile those not cached yet side by side into the disk cache, and this process loads
@@ -795,6 +832,7 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
         build = numba_build.start(todo, numba_build.workers())
         if build is not None:
             build.wait()
+            parallel = numba_build.workers()
     counted = True  # the pieces of one kernel count as one AOT build
     for name, (path, k, _, sig) in zip(names, jobs):
         try:
@@ -813,7 +851,8 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
                 disk_cache.purge_numba_cache(path)
             raise _NumbaFailed(e) from e
     exec(source.driver, ns)  # noqa: S102  (the driver: calls of the pieces, in order)
-    _last_compile = time.perf_counter() - t0
+    if fresh:
+        _measured(time.perf_counter() - t0, fresh, parallel)
     return NumbaExecutable(ns["kernel"], source, graph)
 
 

@@ -206,8 +206,8 @@ class Runtime(ResultsMixin, EagerMixin):
                 after = config.compile_after
                 until = ("a second call passes its guards" if after == 0 else
                          f"its calls have taken {after} s" if after is not None else
-                         "its calls have taken as long as a compile would "
-                         f"({self.backend.expected_compile_seconds():.2f} s)")
+                         "its calls have taken as long as its compile is predicted to"
+                         + ("" if guarded else f" ({exe.cost():.2f} s)"))
                 _log("compile", f"{_name(self.fn)}: trace {self.traces} with {len(g.eqns)} "
                                 f"forward equations and {len(optimized.guards)} guards: "
                                 f"interpreted until {until}")

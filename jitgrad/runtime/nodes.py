@@ -118,7 +118,7 @@ class _Deferred(Executable):
     """The executable of a CPU trace until it compiles: the interpreter runs its calls until
     ``min_calls`` of them passed its guards (two for a trace with guards,
     ``config.defer_guarded``) and they took ``config.compile_after`` seconds (by default, as
-    long as compiling it is expected to: ``compile_cost``)."""
+    long as compiling it is predicted to: ``compile_cost``)."""
 
     def __init__(self, rt, graph, min_calls: int) -> None:  # rt: the Runtime
         from jitgrad.backends.reference import ReferenceExecutable
@@ -129,8 +129,8 @@ class _Deferred(Executable):
         self.min_calls = min_calls
         self.calls = 0
         self.seconds = 0.0  # the interpreter's time on the calls so far
-        self._free: bool | None = None  # a compile costs nothing (built ahead of time, or
-        # Numba cannot take the trace and the interpreter runs it anyway)
+        self._cost: float | None = None  # the compile's predicted seconds (0: built ahead
+        # of time, or Numba cannot take the trace and the interpreter runs it anyway)
         self.build = None  # the build process compiling it meanwhile (compile_in_background)
 
     def due(self) -> bool:
@@ -142,10 +142,14 @@ class _Deferred(Executable):
         after = config.compile_after
         if after is not None:
             return self.seconds >= after
-        if self._free is None:  # the disk is looked at once; the expected cost is read each
-            # call, as compiles of other traces change it
-            self._free = self.rt.backend.compile_cost(self.graph) == 0.0
-        return self._free or self.seconds >= self.rt.backend.expected_compile_seconds()
+        return self.cost() == 0.0 or self.seconds >= self.cost()
+
+    def cost(self) -> float:
+        """What compiling the trace is predicted to take (from its kernel's size and what
+        the disk cache holds: looked at once)."""
+        if self._cost is None:
+            self._cost = self.rt.backend.compile_cost(self.graph)
+        return self._cost
 
     def __call__(self, inputs: list) -> list:
         _blas.tick()
@@ -159,7 +163,8 @@ class _Deferred(Executable):
                 self.build = None
                 self.promote()
         elif self.due():
-            if config.compile_in_background and config.compile_after != 0 and not self._free:
+            if config.compile_in_background and config.compile_after != 0 and \
+                    self.cost() != 0.0:
                 self.build = self.rt.backend.start_build(self.graph)
                 if self.build is not None:
                     _log("compile", f"{_name(self.rt.fn)}: compiling a trace in a build process "
