@@ -231,3 +231,4 @@ def test_the_compile_is_predicted_from_the_kernels_size_and_the_cache(tmp_path, 
     assert measured != 1.0 and 0.25 <= measured <= 4.0  # what this compile took / predicted
     assert backend.compile_cost(big) == pytest.approx(cost[1] * measured)
     assert disk_cache.cache_dir() == str(tmp_path)
+    assert numba_cpu.predicted_seconds([]) == 0.0  # (every piece built ahead of time)

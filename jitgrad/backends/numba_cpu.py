@@ -648,9 +648,13 @@ class NumbaCPUBackend(Backend):
 def predicted_seconds(units: list, parallel: int = 1) -> float:
     """What compiling the modules ``units`` (their sources) is predicted to take, ``parallel``
     of them at a time: Numba's import if it is not loaded, a load for each one its disk cache
-    holds, and the size of the others, at this process's pace."""
+    holds, and the size of the others, at this process's pace (none for no modules: all of a
+    kernel's pieces were built ahead of time)."""
     import os
     import sys
+
+    if not units:
+        return 0.0
 
     from jitgrad.backends import disk_cache
     d = disk_cache.cache_dir()
