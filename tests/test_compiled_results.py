@@ -359,3 +359,22 @@ def test_prod_gradient_and_second_derivative_against_torch(shape, dim, keepdim, 
         h = jg.grad(lambda a: (jg.grad(loss)(a) ** 2).sum(), target=t)(jg.tensor(x))
     np.testing.assert_allclose(value(g), tg.detach().numpy(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(value(h), th.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_a_traceback_through_generated_code_shows_its_lines():
+    """The interpreter's function for a graph is Python jitgrad wrote (jitgrad/_pysource.py):
+    an error raised inside it names the line of the graph it ran."""
+    import traceback
+
+    from jitgrad.ir.interpret import interpret
+    from jitgrad.ir import Eqn, Graph, Var
+    from jitgrad.ops import PRIMITIVES, Aval
+
+    a, b = Var(Aval((2,), jg.float64)), Var(Aval((2,), jg.float64))
+    g = Graph((), (a,), (Eqn(PRIMITIVES["sin"], (a,), b, {}, None),), (b,))
+    try:
+        interpret(g, ["not an array"])
+    except Exception as e:  # noqa: BLE001  (NumPy's own error for a string)
+        frames = traceback.extract_tb(e.__traceback__)
+    generated = [f for f in frames if f.filename.startswith("<jitgrad graph ")]
+    assert generated and generated[0].line == "v0 = f0(a0)", frames

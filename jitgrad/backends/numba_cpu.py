@@ -20,6 +20,7 @@ import weakref
 import numpy as np
 
 from jitgrad import _blas, dtypes
+from jitgrad._pysource import define
 from jitgrad.backends import aot, numba_pieces, numba_random, numba_segments  # noqa: F401
 from jitgrad.backends.base import Backend, Executable
 from jitgrad.backends.numba_calls import CallsMixin
@@ -495,8 +496,7 @@ class NumbaExecutable(Executable):
         src = (f"def call(args):\n    {self._kernel_call(args)}\n"
                f"    if status != {STATUS_OK}:\n        return slow(status, observed, args)\n"
                f"    return [{', '.join(outs)}]\n")
-        exec(src, ns)  # noqa: S102  (a fixed template over this kernel's own arity)
-        self._call = ns["call"]
+        self._call = define(src, "call", ns, "kernel call")
         self._outs = outs
 
     @property
@@ -525,10 +525,9 @@ class NumbaExecutable(Executable):
             f"        return build(slow(status, observed, [{', '.join(vs)}]))"]
         lines += [f"    o{i} = {o}" for i, o in enumerate(self._outs)]
         lines += ["    " + line for line in finish]
-        scope = dict(self._ns, **ns)
-        exec("\n".join(lines), scope)  # noqa: S102  (a fixed template over this kernel's arity)
-        scope["steady"].source = "\n".join(lines)  # lower().as_text("call")
-        return scope["steady"]
+        steady = define("\n".join(lines), "steady", dict(self._ns, **ns), "steady call")
+        steady.source = "\n".join(lines)  # lower().as_text("call")
+        return steady
 
     def _slow(self, status: int, observed, args: list) -> list:
         if status == STATUS_LIBM:  # a sin/cos argument beyond the vectorized range
@@ -854,10 +853,10 @@ def _compile_pieces(source, graph: Graph) -> NumbaExecutable:
             if path is not None:
                 disk_cache.purge_numba_cache(path)
             raise _NumbaFailed(e) from e
-    exec(source.driver, ns)  # noqa: S102  (the driver: calls of the pieces, in order)
+    driver = define(source.driver, "kernel", ns, "pieces driver")  # the pieces' calls in turn
     if fresh:
         _measured(time.perf_counter() - t0, fresh, parallel)
-    return NumbaExecutable(ns["kernel"], source, graph)
+    return NumbaExecutable(driver, source, graph)
 
 
 aot.before_exit.append(_queue_builds)

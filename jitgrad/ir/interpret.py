@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jitgrad._pysource import define
 from jitgrad.ir.graph import Graph, Lit
 from jitgrad.ir.primitive import TupleAval
 
@@ -84,5 +85,4 @@ def _generate(g: Graph):
     outs = [read(o, f"o{j}") for j, o in enumerate(g.outputs)]
     lines.append(f"return [{', '.join(outs)}]")
     src = "def run(args):\n" + "".join(f"    {line}\n" for line in lines)
-    exec(compile(src, "<jitgrad graph>", "exec"), ns)  # noqa: S102  (generated from the IR)
-    return src, ns["run"]
+    return src, define(src, "run", ns, "graph")

@@ -8,6 +8,7 @@ import numpy as np
 
 
 
+from jitgrad._pysource import define
 from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 from jitgrad.trace.pytree import num_leaves, unflatten
@@ -60,10 +61,10 @@ class ResultsMixin:
         n = len(node.optimized.outputs)
         lines = ["def build(outs):"] + ["    " + line for line in self._result_lines(
             node, [f"outs[{i}]" for i in range(n)])]
-        ns = {"new": object.__new__, "Tensor": Tensor}
-        exec("\n".join(lines), ns)  # noqa: S102  (a fixed template over this trace's arity)
-        ns["build"].source = "\n".join(lines)
-        return ns["build"]
+        build = define("\n".join(lines), "build", {"new": object.__new__, "Tensor": Tensor},
+                       "results")
+        build.source = "\n".join(lines)
+        return build
 
     def call_text(self, node: TraceNode, call: Call, args: tuple) -> str:
         """The Python that runs a steady-state call of ``node`` with arguments like ``args``:

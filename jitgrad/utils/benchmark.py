@@ -19,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from jitgrad import _pysource
+
 
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
@@ -162,7 +164,7 @@ class Timer:
                               num_threads)
         scope = dict(globals or {})
         if global_setup:
-            exec(global_setup, scope)  # noqa: S102  (the caller's own setup code, as torch)
+            _pysource.run(global_setup, scope, "Timer setup")  # the caller's code, as torch
         self._timer = _timeit.Timer(stmt, setup, timer=timer, globals=scope)
 
     def _run(self, number: int) -> float:
