@@ -39,10 +39,6 @@ class CacheInfo(NamedTuple):
     interpreted: int = 0
 
 
-def _outcome_key(v):
-    return "nan" if v != v else v
-
-
 class TraceNode:
     """One trace in the tree: its stages, the compiled executable, and children by outcome."""
 
@@ -102,16 +98,6 @@ class CallSite(NamedTuple):
     node: "TraceNode"
     build: object
     steady: object
-
-
-def _top_level_guard(node: TraceNode, index: int) -> bool:
-    """Whether guard ``index`` of ``node``'s trace is outside every lifted loop's body."""
-    return any(e.out is None and e.prim.kind == "guard" and e.params["index"] == index
-               for e in node.traced.graph.eqns)
-
-
-def _lifted_at(node: TraceNode, site_key) -> bool:
-    return site_key is not None and any(r.lifted and r.key == site_key for r in node.traced.loops)
 
 
 class _Deferred(Executable):
@@ -196,13 +182,6 @@ _TENSOR = TENSOR_LEAF
 # NumPy scalars.
 _FAST_SCALARS = (float, int, bool, np.ndarray, np.float64, np.float32, np.int64, np.bool_)
 _MISS = object()  # a steady-state function's "not this call": take the general path
-
-
-def _expected(node: TraceNode, index: int):
-    for e in node.traced.graph.walk():
-        if e.out is None and e.prim.kind == "guard" and e.params["index"] == index:
-            return e.params["expect"]
-    return None
 
 
 def _name(fn) -> str:
