@@ -76,6 +76,13 @@ COMPILED_TESTS = ("add", "tanh", "sum", "matmul", "softmax", "where", "nn.functi
 # first failure), as ``python -m tests.opinfo --emit-known-failures`` prints it for the first
 # TEST_MAX_SAMPLES samples. tests/test_opinfo.py marks these xfail(strict=True): fixing one makes
 # the test say so, and the line goes.
+# Not an entry (past TEST_MAX_SAMPLES), reported as wrong by the full run: linalg.eigh float32
+# backward, sample 4. Its second matrix has eigenvalues -1.0001 and -0.9529 (gap 0.047), so the
+# eigenvector gradient divides by the gap and float32 rounding is amplified ~20x. Against the
+# float64 gradient of the same float32 input, torch's float32 gradient is off by 3.4e-4 and
+# jitgrad's by 3.3e-5 (jitgrad at float64 matches torch's float64 to 4e-14): the 3.4e-4
+# difference is torch's rounding, but jitgrad's own 3.3e-5 exceeds float32 tolerance at some
+# elements where torch's happens to be closer, so the per-element "as accurate" rule rejects it.
 KNOWN_FAILURES: dict[str, tuple[str, str]] = {
     'Tensor.norm:nuc': ('float32-forward float64-forward',
         "error: NotImplementedError: norm(p='nuc'): the nuclear norm (a sum of singular values..."),
@@ -101,6 +108,9 @@ KNOWN_FAILURES: dict[str, tuple[str, str]] = {
 _PLAIN_WRAPPERS = ("OpInfo.<lambda>", "wrapper_set_seed")
 # Keywords that make a sample random (scaled_dot_product_attention's dropout_p=0.5).
 RANDOM_KWARGS = ("dropout_p",)
+# OpInfos whose dropout probability is positional: name -> its index in the sample's args (it
+# drops only while training, which torch's samples set for a positive probability).
+RANDOM_ARGS = {"nn.functional.multi_head_attention_forward": 9}
 NAMESPACES = ("nn.functional", "linalg", "special", "fft", "masked", "signal.windows")
 # torch's default tolerances (torch.testing.assert_close): (rtol, atol) per dtype.
 TOLERANCES = {"float32": (1.3e-6, 1e-5), "float64": (1e-7, 1e-7)}
@@ -579,6 +589,18 @@ def _exact_agrees(entry: Entry, packed, want, got) -> bool:
     return bool((ok | np.isnan(exact)).all())
 
 
+def _random_sample(entry: Entry, sample) -> bool:
+    """Whether the sample draws random numbers (a positive dropout probability)."""
+    if any(isinstance(v, float) and v > 0 for k, v in sample.kwargs.items()
+           if k in RANDOM_KWARGS):
+        return True
+    at = RANDOM_ARGS.get(entry.op.name)
+    if at is None or len(sample.args) <= at or not sample.kwargs.get("training", True):
+        return False
+    p = sample.args[at]
+    return isinstance(p, float) and p > 0
+
+
 def _grads_as_accurate(entry: Entry, packed, process, positions, cots, pairs,
                        w_grads, j_grads) -> bool:
     """``_as_accurate`` for the float32 gradients."""
@@ -623,7 +645,7 @@ def _check_sample(entry: Entry, sample, index: int, dtype: str, res: Result,
     if _complex(want):
         res.set_aside["complex output"] += 1
         return
-    if any(isinstance(v, float) and v > 0 for k, v in sample.kwargs.items() if k in RANDOM_KWARGS):
+    if _random_sample(entry, sample):
         res.set_aside["random sample (dropout)"] += 1
         return
     process = sample.output_process_fn_grad

@@ -222,3 +222,16 @@ def test_householder_errors():
         jg.ormqr(jg.ones(3, 2), jg.ones(4, 2), jg.ones(3, 1))
     with pytest.raises(RuntimeError, match=r"other.shape\[-2\] must be equal"):
         jg.ormqr(jg.ones(3, 2), jg.ones(2), jg.ones(2, 1))
+
+
+def test_geqrf_refuses_a_gradient_as_torch_does():
+    """geqrf has no derivative (torch's neither): its result requires grad and backward
+    raises, never a silent zero; detached, it is a constant."""
+    a = jg.tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
+    q, tau = jg.geqrf(a)
+    assert q.requires_grad
+    with pytest.raises(RuntimeError, match="derivative for geqrf is not implemented"):
+        q.sum().backward()
+    with pytest.raises(RuntimeError, match="derivative for geqrf"):
+        jg.grad(lambda x: jg.geqrf(x)[0].sum(), target="reference")(a.detach())
+    assert not jg.geqrf(a.detach())[0].requires_grad

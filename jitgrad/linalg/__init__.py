@@ -21,6 +21,7 @@ from jitgrad.linalg._decomp import (  # noqa: F401
     slogdet, solve, solve_triangular, svd, svdvals, tensorinv, tensorsolve,
 )
 from jitgrad.linalg._householder import householder_product  # noqa: F401
+from jitgrad.linalg._ldl import ldl_factor, ldl_factor_ex, ldl_solve  # noqa: F401
 from jitgrad.linalg._lu import (  # noqa: F401
     lu, lu_factor, lu_factor_ex, lu_solve, solve_ex,
 )

@@ -17,7 +17,6 @@ import numpy as np
 
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
-from jitgrad.nn import functional as F
 from jitgrad.nn import init
 from jitgrad.nn.layers import Linear
 from jitgrad.nn.module import Module
@@ -126,7 +125,9 @@ class MultiheadAttention(Module):
     (N, L, E) with ``batch_first``, or unbatched (L, E). Parameters ``in_proj_weight``
     (3E, E) and ``in_proj_bias`` (or ``q/k/v_proj_weight`` when ``kdim``/``vdim`` differ from
     E) and ``out_proj``. ``attn_mask`` (L, S) or (N * heads, L, S) and ``key_padding_mask``
-    (N, S) mark with True (bool) the positions left out, or are added (float). Returns
+    (N, S) mark with True (bool) the positions left out, or are added (float);
+    ``add_bias_kv`` learns one more key and value position, ``add_zero_attn`` appends one of
+    zeros. The computation is ``F.multi_head_attention_forward``'s. Returns
     ``(output, weights)``: weights (N, L, S) averaged over heads, per head with
     ``average_attn_weights=False``, None with ``need_weights=False``.
 
@@ -148,9 +149,6 @@ class MultiheadAttention(Module):
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim must be divisible by num_heads, got embed_dim="
                              f"{embed_dim} and num_heads={num_heads}")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are "
-                                      "not supported")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.batch_first = batch_first
         self.head_dim = embed_dim // num_heads
@@ -174,8 +172,11 @@ class MultiheadAttention(Module):
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
                                                         dtype=dtype)
-        self.bias_k = self.bias_v = None
-        self.add_zero_attn = False
+        if add_bias_kv:
+            self.bias_k, self.bias_v = empty(1, 1, embed_dim), empty(1, 1, embed_dim)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -187,17 +188,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
-
-    def _projections(self, query, key, value):
-        e = self.embed_dim
-        b = self.in_proj_bias
-        bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e:2 * e], b[2 * e:])
-        if self._qkv_same_embed_dim:
-            w = self.in_proj_weight
-            wq, wk, wv = w[:e], w[e:2 * e], w[2 * e:]
-        else:
-            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        return F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _check(self, query, key, value, batched: bool) -> None:
         want = 3 if batched else 2
@@ -216,77 +209,23 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
                 attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
+        from jitgrad.nn.mha import multi_head_attention_forward  # (it imports this module)
         if query.ndim not in (2, 3):
             raise ShapeError(f"MultiheadAttention: query should be unbatched 2D or batched 3D "
                              f"tensor but received {query.ndim}-D query tensor")
-        if is_causal and attn_mask is None:
-            raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the "
-                               "Transformer module method `generate_square_subsequent_mask` to "
-                               "create this mask.")
         batched = query.ndim == 3
         self._check(query, key, value, batched)
-        if not batched:
-            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
-            if key_padding_mask is not None:
-                key_padding_mask = key_padding_mask.unsqueeze(0)
-        elif self.batch_first:
+        if batched and self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        length, n, e = query.shape
-        source = key.shape[0]
-        h, hd = self.num_heads, self.head_dim
-        bias = self._mask_bias(attn_mask, key_padding_mask, length, source, n, query.dtype)
-        q, k, v = self._projections(query, key, value)
-        # (L, N, E) -> (N, heads, L, head_dim)
-        q = q.reshape(length, n, h, hd).permute(1, 2, 0, 3)
-        k = k.reshape(source, n, h, hd).permute(1, 2, 0, 3)
-        v = v.reshape(source, n, h, hd).permute(1, 2, 0, 3)
-        p = self.dropout if self.training else 0.0
-        if need_weights:
-            # torch's explicit path: a row with every key masked gives NaN, as its softmax does
-            scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)
-            if bias is not None:
-                scores = scores + bias
-            weights = ops.softmax(scores, -1)
-            if p > 0:
-                weights = _dropout(weights, p, True)
-            out = weights @ v
-        else:
-            out = scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p)
-            weights = None
-        out = out.permute(2, 0, 1, 3).reshape(length, n, e)
-        out = self.out_proj(out)
-        if weights is not None and average_attn_weights:
-            weights = weights.mean(1)
-        if not batched:
-            out = out.squeeze(1)
-            weights = None if weights is None else weights.squeeze(0)
-        elif self.batch_first:
+        out, weights = multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, self.in_proj_weight,
+            self.in_proj_bias, self.bias_k, self.bias_v, self.add_zero_attn, self.dropout,
+            self.out_proj.weight, self.out_proj.bias, training=self.training,
+            key_padding_mask=key_padding_mask, need_weights=need_weights, attn_mask=attn_mask,
+            use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight, k_proj_weight=self.k_proj_weight,
+            v_proj_weight=self.v_proj_weight, average_attn_weights=average_attn_weights,
+            is_causal=is_causal)
+        if batched and self.batch_first:
             out = out.transpose(0, 1)
         return out, weights
-
-    def _mask_bias(self, attn_mask, key_padding_mask, length: int, source: int, n: int, dtype):
-        """Both masks as one additive bias broadcastable to (N, heads, L, S), or None."""
-        bias = None
-        if attn_mask is not None:
-            if attn_mask.ndim == 2:
-                if tuple(attn_mask.shape) != (length, source):
-                    raise ShapeError(f"The shape of the 2D attn_mask is {list(attn_mask.shape)}, "
-                                     f"but should be {(length, source)}.")
-                bias = _additive(attn_mask, dtype, "attn_mask")
-            elif attn_mask.ndim == 3:
-                want = (n * self.num_heads, length, source)
-                if tuple(attn_mask.shape) != want:
-                    raise ShapeError(f"The shape of the 3D attn_mask is {list(attn_mask.shape)}, "
-                                     f"but should be {want}.")
-                bias = _additive(attn_mask, dtype, "attn_mask").reshape(
-                    n, self.num_heads, length, source)
-            else:
-                raise ShapeError(f"attn_mask's dimension {attn_mask.ndim} is not supported: "
-                                 "expected 2-D (L, S) or 3-D (N * num_heads, L, S)")
-        if key_padding_mask is not None:
-            if tuple(key_padding_mask.shape) != (n, source):
-                raise ShapeError(f"key_padding_mask should have shape {(n, source)} (batch, "
-                                 f"source length), got {list(key_padding_mask.shape)}")
-            pad = _additive(key_padding_mask, dtype, "key_padding_mask").reshape(n, 1, 1, source)
-            bias = pad if bias is None else bias + pad
-        return bias

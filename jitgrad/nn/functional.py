@@ -306,3 +306,5 @@ from jitgrad.nn.losses import (  # noqa: E402,F401
 from jitgrad.nn.bilinear import bilinear  # noqa: E402,F401
 from jitgrad.nn.embedding_bag import embedding_bag  # noqa: E402,F401
 from jitgrad.nn.unpool import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: E402,F401
+from jitgrad.nn.grid_sample import affine_grid, grid_sample  # noqa: E402,F401
+from jitgrad.nn.mha import multi_head_attention_forward  # noqa: E402,F401

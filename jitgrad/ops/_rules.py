@@ -103,3 +103,13 @@ def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
 def reads_other(needs: tuple) -> tuple:
     """For ``x * y``-like rules: x's gradient reads y, and y's reads x."""
     return needs[1], needs[0]
+
+
+def no_derivative(op: str):
+    """A VJP that refuses, as torch's for an op it does not differentiate: the result requires
+    grad, and differentiating through it raises instead of treating it as a constant (a
+    silently missing gradient)."""
+    def vjp(g, out, *args, **params):
+        raise RuntimeError(f"the derivative for {op} is not implemented (torch has none "
+                           f"either); detach its inputs to use it as a constant")
+    return vjp

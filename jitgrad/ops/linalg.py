@@ -714,9 +714,10 @@ def _expm_jvp(out, primals, tangents):
     return _expm_frechet(primals[0], tangents[0])
 
 
-# The LU factorization and geqrf live in modules of their own (ops/linalg_lu.py,
-# ops/linalg_householder.py).
+# The LU and LDL factorizations and geqrf live in modules of their own (ops/linalg_lu.py,
+# ops/linalg_ldl.py, ops/linalg_householder.py).
 from jitgrad.ops import linalg_householder as _householder  # noqa: E402
+from jitgrad.ops import linalg_ldl as _ldl  # noqa: E402
 from jitgrad.ops import linalg_lu as _lu  # noqa: E402
 
 # (registered by jitgrad.transforms.forward)
@@ -740,5 +741,5 @@ def _batch_matrices(prim, args, batched, size, **params):
 # (registered by jitgrad.transforms.batching)
 LAPACK_PRIMITIVES = (inv_p, solve_p, solve_triangular_p, det_p, slogdet_p, cholesky_p, info_p,
                      eigh_p, svd_p, qr_p, pinv_p, expm_p, *_lu.LAPACK_PRIMITIVES,
-                     *_householder.LAPACK_PRIMITIVES)
+                     *_householder.LAPACK_PRIMITIVES, *_ldl.LAPACK_PRIMITIVES)
 BATCH_RULES = {p: _batch_matrices for p in LAPACK_PRIMITIVES}

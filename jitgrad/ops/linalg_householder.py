@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jitgrad.ops._rules import no_derivative
 from jitgrad.ops.registry import Aval, bind, register
 
 
@@ -38,7 +39,7 @@ def _geqrf_impl(a):
 
 geqrf_p = register("linalg_geqrf", _geqrf_impl,
                    lambda a: Aval(tuple(a.shape[:-2]) + (a.shape[-2] + 1, a.shape[-1]), a.dtype),
-                   None, saves="none", kind="linalg")
+                   no_derivative("geqrf"), saves="none", kind="linalg")
 
 
 def geqrf_parts(a):

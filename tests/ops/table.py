@@ -172,11 +172,18 @@ ROWS = [
         lambda x: (lambda p, lo, up: p @ lo @ (up * up))(*jg.linalg.lu(x)),
         lambda x: (lambda p, lo, up: p @ lo @ (up * up))(*__import__("scipy.linalg").linalg.lu(x)),
         [((3, 3),), ((2, 4, 3),), ((3, 5),)]),
-    # geqrf (no gradient, as torch's) through Q R = x: the detached term cancels it numerically
+    # geqrf (no gradient, as torch's: ops/_rules.no_derivative) through Q R = x, on the
+    # detached input; the detached term cancels it numerically
     Row(("linalg_geqrf",),
         lambda x: x + (lambda a, tau: jg.linalg.householder_product(a, tau)
-                       @ a[..., :x.shape[-1], :].triu() - x.detach())(*jg.geqrf(x)),
+                       @ a[..., :x.shape[-1], :].triu() - x.detach())(*jg.geqrf(x.detach())),
         lambda x: x, [((3, 3),), ((2, 4, 3),)]),
+    # LDL (no gradient either) through A ldl_solve(ldl_factor(A), x) = x, A symmetric
+    Row(("linalg_ldl_factor", "linalg_ldl_info", "linalg_ldl_solve"),
+        lambda x: x + (lambda a: a @ jg.linalg.ldl_solve(
+            *jg.linalg.ldl_factor_ex(a)[:2], x.detach()) - x.detach())(
+            x.detach() + x.detach().mT + 4 * jg.eye(x.shape[-1], dtype=x.dtype)),
+        lambda x: x, [((3, 3),), ((2, 4, 4),)]),
     # Special functions (ops/special.py) against SciPy; polygamma, zeta and xlogy at x > 0.
     Row(("erfc", "lgamma", "digamma", "polygamma"),
         lambda x: jg.erfc(x) + jg.lgamma(x) + jg.digamma(x) + jg.polygamma(2, x),
