@@ -56,6 +56,24 @@ def _is_vector_rhs(A, B) -> bool:
     return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
 
+def solve_args(A, B, left: bool, op: str) -> tuple:  # noqa: N803
+    """``linalg.solve``'s (and ``solve_ex``'s) arguments checked: ``(A, B2, vector)``, ``B2``
+    with a last axis of its own where ``B`` is a (batch of) vector(s)."""
+    A = matrix(A, op, square=True)
+    B = tensor_arg(B, op, "B")
+    floating(B, op)
+    same_dtype(A, B, op)
+    vector = _is_vector_rhs(A, B)
+    B2 = B.unsqueeze(-1) if vector else B
+    n = A.shape[-1]
+    need = B2.shape[-2] if left or vector else B2.shape[-1]
+    if B2.ndim < 2 or need != n:
+        eq = "AX = B" if left else "XA = B"
+        raise RuntimeError(f"linalg.{op}: Incompatible shapes of A and B for the equation {eq} "
+                           f"({n}x{n} and {'x'.join(str(s) for s in B2.shape[-2:])})")
+    return A, B2, vector
+
+
 def solve(A, B, *, left: bool = True):  # noqa: N803
     """The solution ``X`` of ``A X = B`` (``X A = B`` with ``left=False``) for square ``A``;
     ``B`` is a (batch of) vector(s) when it has one dimension fewer than ``A`` and matches it.
@@ -65,18 +83,7 @@ def solve(A, B, *, left: bool = True):  # noqa: N803
     >>> jitgrad.linalg.solve(A, jitgrad.tensor([9.0, 8.0]))
     tensor([2., 3.])
     """
-    A = matrix(A, "solve", square=True)
-    B = tensor_arg(B, "solve", "B")
-    floating(B, "solve")
-    same_dtype(A, B, "solve")
-    vector = _is_vector_rhs(A, B)
-    B2 = B.unsqueeze(-1) if vector else B
-    n = A.shape[-1]
-    need = B2.shape[-2] if left or vector else B2.shape[-1]
-    if B2.ndim < 2 or need != n:
-        eq = "AX = B" if left else "XA = B"
-        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation {eq} "
-                           f"({n}x{n} and {'x'.join(str(s) for s in B2.shape[-2:])})")
+    A, B2, vector = solve_args(A, B, left, "solve")
     if left or vector:  # (x^T A = b^T is A^T x = b)
         X = _la._solve(A if left else _mT(A), B2)
     else:

@@ -12,7 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from jitgrad import dtypes
-from jitgrad.linalg._checks import floating, matrix, same_dtype, tensor_arg
+from jitgrad.linalg._checks import matrix, same_dtype, tensor_arg
 from jitgrad.ops import linalg_lu as _lu
 from jitgrad.ops.linalg import _mT, _solve_triangular, info_p, matmul
 from jitgrad.ops.registry import bind
@@ -172,18 +172,8 @@ def solve_ex(A, B, *, left: bool = True, check_errors: bool = False):  # noqa: N
     >>> jitgrad.linalg.solve_ex(A, jitgrad.tensor([9.0, 8.0]))
     linalg_solve_ex(result=tensor([2., 3.]), info=tensor(0, dtype=jitgrad.int32))
     """
-    from jitgrad.linalg._decomp import _is_vector_rhs
-    A = matrix(A, "solve_ex", square=True)
-    B = tensor_arg(B, "solve_ex", "B")
-    floating(B, "solve_ex")
-    same_dtype(A, B, "solve_ex")
-    vector = _is_vector_rhs(A, B)
-    B2 = B.unsqueeze(-1) if vector else B
-    n = A.shape[-1]
-    if B2.ndim < 2 or (B2.shape[-2] if left or vector else B2.shape[-1]) != n:
-        raise RuntimeError(f"linalg.solve_ex: Incompatible shapes of A and B for the equation "
-                           f"{'AX = B' if left else 'XA = B'} ({n}x{n} and "
-                           f"{'x'.join(str(s) for s in B2.shape[-2:])})")
+    from jitgrad.linalg._decomp import solve_args
+    A, B2, vector = solve_args(A, B, left, "solve_ex")
     LU, pivots, info = lu_factor_ex(A)
     if check_errors and bool((info != 0).any()):
         from jitgrad.ops.linalg import LinAlgError
