@@ -43,9 +43,28 @@ def _linalg_factors(x):
             + jg.linalg.cholesky_ex(s).info.to(F64))
 
 
+def _lu(x):
+    m = x + 4 * jg.eye(3, dtype=F64)  # well conditioned, the pivots away from ties
+    p, lo, up = jg.linalg.lu(m)
+    return p @ lo @ up * 0.5 + jg.linalg.lu_solve(*jg.linalg.lu_factor(m), x)
+
+
+def _no_derivative(x):
+    # geqrf and the LDL family have no derivative (as torch's): through detached inputs, each
+    # term cancels its detached copy, so the tangent and the batching go through x alone
+    s = x.detach().mT @ x.detach() + 3 * jg.eye(3, dtype=F64)
+    a, tau = jg.geqrf(x.detach())
+    qr = jg.linalg.householder_product(a, tau) @ a[..., :3, :].triu()
+    ld, piv = jg.linalg.ldl_factor(s)
+    return (x + qr - x.detach() + s @ jg.linalg.ldl_solve(ld, piv, x.detach()) - x.detach()
+            + jg.linalg.ldl_factor_ex(s).info.to(F64))
+
+
 # One small program per primitive (or a few), float64, each input of the shape given; "pos"
 # inputs are kept positive. Broadcasting shapes on purpose.
 PROGRAMS = {
+    "no_derivative": (_no_derivative, [(3, 3)]),
+    "lu": (_lu, [(3, 3)]),
     "unary": (lambda x: (-x).exp() + x.sin() * x.cos() + x.tanh() + x.sigmoid() + x.relu()
               + x.abs() + x.erf() + x.expm1() + x.clamp(-0.5, 0.5) + x.clone()
               + (x.detach() - x.detach()),

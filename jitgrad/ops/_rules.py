@@ -110,6 +110,19 @@ def no_derivative(op: str):
     grad, and differentiating through it raises instead of treating it as a constant (a
     silently missing gradient)."""
     def vjp(g, out, *args, **params):
-        raise RuntimeError(f"the derivative for {op} is not implemented (torch has none "
-                           f"either); detach its inputs to use it as a constant")
+        raise RuntimeError(_no_derivative_message(op))
     return vjp
+
+
+def no_derivative_jvp(op: str):
+    """``no_derivative``'s forward-mode rule: no tangent in, none out; a tangent raises."""
+    def jvp(out, primals, tangents, **params):
+        if all(t is None for t in tangents):
+            return None
+        raise RuntimeError(_no_derivative_message(op))
+    return jvp
+
+
+def _no_derivative_message(op: str) -> str:
+    return (f"the derivative for {op} is not implemented (torch has none either); detach its "
+            "inputs to use it as a constant")

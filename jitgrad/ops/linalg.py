@@ -724,7 +724,7 @@ from jitgrad.ops import linalg_lu as _lu  # noqa: E402
 JVP_RULES = {inv_p: _inv_jvp, solve_p: _solve_jvp, solve_triangular_p: _solve_triangular_jvp,
              det_p: _det_jvp, slogdet_p: _slogdet_jvp, cholesky_p: _cholesky_jvp,
              eigh_p: _eigh_jvp, svd_p: _svd_jvp, qr_p: _qr_jvp, pinv_p: _pinv_jvp,
-             expm_p: _expm_jvp, **_lu.JVP_RULES}
+             expm_p: _expm_jvp, **_lu.JVP_RULES, **_householder.JVP_RULES, **_ldl.JVP_RULES}
 
 
 def _batch_matrices(prim, args, batched, size, **params):
@@ -742,4 +742,4 @@ def _batch_matrices(prim, args, batched, size, **params):
 LAPACK_PRIMITIVES = (inv_p, solve_p, solve_triangular_p, det_p, slogdet_p, cholesky_p, info_p,
                      eigh_p, svd_p, qr_p, pinv_p, expm_p, *_lu.LAPACK_PRIMITIVES,
                      *_householder.LAPACK_PRIMITIVES, *_ldl.LAPACK_PRIMITIVES)
-BATCH_RULES = {p: _batch_matrices for p in LAPACK_PRIMITIVES}
+BATCH_RULES = {**{p: _batch_matrices for p in LAPACK_PRIMITIVES}, **_ldl.BATCH_RULES}

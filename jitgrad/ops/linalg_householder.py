@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jitgrad.ops._rules import no_derivative
+from jitgrad.ops._rules import no_derivative, no_derivative_jvp
 from jitgrad.ops.registry import Aval, bind, register
 
 
@@ -50,3 +50,4 @@ def geqrf_parts(a):
 
 
 LAPACK_PRIMITIVES = (geqrf_p,)
+JVP_RULES = {geqrf_p: no_derivative_jvp("geqrf")}

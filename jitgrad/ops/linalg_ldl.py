@@ -22,7 +22,7 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.ops.linalg import LinAlgError
-from jitgrad.ops._rules import no_derivative
+from jitgrad.ops._rules import no_derivative, no_derivative_jvp
 from jitgrad.ops.registry import Aval, bind, register
 
 
@@ -115,5 +115,19 @@ def ldl_solve(ld, pivots, b):
     return bind(ldl_solve_p, (ld, pivots, b), {})
 
 
-# (ldl_solve's pivots have one axis fewer than its matrices: not the shared batching rule's)
-LAPACK_PRIMITIVES = (ldl_p, ldl_info_p)
+def _batch_solve(prim, args, batched, size, **params):
+    """vmap of ``ldl_solve``: as ``ops.linalg``'s rule for matrices, but its pivots have one
+    core axis, not two: batched operands with fewer leading axes get unit axes after the batch
+    axis, so that the batch axis leads the broadcast result."""
+    core = (2, 1, 2)  # (LD, pivots, B)
+    lead = [x.ndim - c - b for x, c, b in zip(args, core, batched)]
+    top = max(lead)
+    lifted = [x.reshape(x.shape[0], *((1,) * (top - r)), *x.shape[1:]) if b and r < top else x
+              for x, b, r in zip(args, batched, lead)]
+    return bind(prim, tuple(lifted), params)
+
+
+LAPACK_PRIMITIVES = (ldl_p, ldl_info_p, ldl_solve_p)
+BATCH_RULES = {ldl_solve_p: _batch_solve}  # (in place of the shared rule for matrices)
+JVP_RULES = {ldl_p: no_derivative_jvp("linalg.ldl_factor"),
+             ldl_solve_p: no_derivative_jvp("linalg.ldl_solve")}
