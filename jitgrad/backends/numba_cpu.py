@@ -525,9 +525,7 @@ class NumbaExecutable(Executable):
             f"        return build(slow(status, observed, [{', '.join(vs)}]))"]
         lines += [f"    o{i} = {o}" for i, o in enumerate(self._outs)]
         lines += ["    " + line for line in finish]
-        steady = define("\n".join(lines), "steady", dict(self._ns, **ns), "steady call")
-        steady.source = "\n".join(lines)  # lower().as_text("call")
-        return steady
+        return define("\n".join(lines), "steady", dict(self._ns, **ns), "steady call")
 
     def _slow(self, status: int, observed, args: list) -> list:
         if status == STATUS_LIBM:  # a sin/cos argument beyond the vectorized range
@@ -582,11 +580,10 @@ class NumbaCPUBackend(Backend):
         from jitgrad._settings import log as _log
         _build_later.pop(id(graph), None)
         try:
-            cg = Codegen(graph)
-            source = cg.generate()
+            source, host_ops = _generate(graph)
             # object-mode blocks do not build ahead of time: no AOT for those kernels
-            exe = compile_source(source, graph, aot_ok=not cg.host_ops)
-            exe.host_ops = tuple(cg.host_ops)
+            exe = compile_source(source, graph, aot_ok=not host_ops)
+            exe.host_ops = host_ops
             return exe
         except Unsupported as e:
             _log("compile", f"reference interpreter for this trace: {e}")
@@ -600,16 +597,13 @@ class NumbaCPUBackend(Backend):
         handle; None where it cannot (the caller then compiles in place, as ``compile``)."""
         from jitgrad.backends import numba_build
         try:
-            source = Codegen(graph).generate()
+            source = _generate(graph)[0]
         except Unsupported:
             return None  # the interpreter runs it either way: compile() says so at once
         if isinstance(source, numba_pieces.Pieces):
             # one process per core: the interpreter's calls share the cores with the build for
             # a while, and the kernel arrives in half the time
-            built = {n for n, k in _piece_aot_keys(source).items() if aot.enabled() and
-                     aot.built(k)}
-            todo = [job for job in _piece_jobs(source, [n for n in source.units if n not in built])
-                    if not _cached(job[0])]
+            todo = [job for job in _piece_jobs(source, _unbuilt(source)) if not _cached(job[0])]
             return numba_build.start(todo, numba_build.workers())
         from jitgrad.backends import disk_cache
         return numba_build.start([(*disk_cache.source_path(source), "kernel",
@@ -633,9 +627,7 @@ class NumbaCPUBackend(Backend):
             return 0.0
         if isinstance(source, numba_pieces.Pieces):
             from jitgrad.backends import numba_build
-            built = {n for n, k in _piece_aot_keys(source).items() if aot.enabled() and
-                     aot.built(k)}
-            units = [source.units[n] for n in source.units if n not in built]
+            units = [source.units[n] for n in _unbuilt(source)]
             parallel = numba_build.workers()  # (the pieces compile side by side)
         else:
             if ak is not None and aot.enabled() and aot.built(ak):
@@ -663,7 +655,7 @@ def predicted_seconds(units: list, parallel: int = 1) -> float:
                 os.path.join(d, f"jg_{disk_cache.key(text)}.py")):
             loads += LOAD_SECONDS
         else:
-            work += UNIT_SECONDS + LINE_SECONDS * text.count("\n")
+            work += _work([text])
     return (0.0 if "numba" in sys.modules else IMPORT_SECONDS) + loads + \
         _pace * work / max(1, min(parallel, len(units)))
 
@@ -673,9 +665,15 @@ def _measured(seconds: float, units: list, parallel: int) -> None:
     ``seconds``: later predictions scale by it (within a factor of 4 of the measured
     machine's)."""
     global _pace
-    work = sum(UNIT_SECONDS + LINE_SECONDS * text.count("\n") for text in units)
+    work = _work(units)
     if work > 0:
         _pace = min(4.0, max(0.25, seconds * max(1, min(parallel, len(units))) / work))
+
+
+def _work(units: list) -> float:
+    """The seconds compiling the modules ``units`` took on the machine the constants were
+    measured on (``_pace`` 1)."""
+    return sum(UNIT_SECONDS + LINE_SECONDS * text.count("\n") for text in units)
 
 
 def _aot_key(source: str, graph: Graph) -> str | None:
@@ -688,13 +686,28 @@ def _aot_key(source: str, graph: Graph) -> str | None:
                                     for v in _arguments(graph)))
 
 
+# graph -> (its kernel source, the equations that run on the host): generated once per graph,
+# which the rule of when to compile, a build process's start and the compile all ask for (a
+# model's step takes a quarter of a second to generate)
+_generated: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _generate(graph: Graph) -> tuple:
+    """``graph``'s kernel source and its host equations (``Codegen.host_ops``); raises
+    ``Unsupported``."""
+    got = _generated.get(graph)
+    if got is None:
+        cg = Codegen(graph)
+        got = _generated[graph] = (cg.generate(), tuple(cg.host_ops))
+    return got
+
+
 def _lowering(graph: Graph) -> tuple:
     """``graph``'s kernel source, its AOT key (None for a kernel that does not build ahead of
     time: a parallel one, or one with object-mode blocks) and its arguments' (NumPy dtype name,
     number of dimensions); raises ``Unsupported``."""
-    cg = Codegen(graph)
-    source = cg.generate()
-    ak = None if cg.host_ops else _aot_key(source, graph)
+    source, host_ops = _generate(graph)
+    ak = None if host_ops else _aot_key(source, graph)
     return source, ak, [(v.aval.dtype.np.name, len(v.aval.shape)) for v in _arguments(graph)]
 
 
@@ -791,6 +804,13 @@ def _piece_jobs(source, names=None) -> list:
     from jitgrad.backends import disk_cache
     return [(*disk_cache.source_path(source.units[name]), "unit", source.sigs[name])
             for name in (source.units if names is None else names)]
+
+
+def _unbuilt(source) -> list:
+    """The names of the pieces of ``source`` not built ahead of time (all, with AOT off)."""
+    if not aot.enabled():
+        return list(source.units)
+    return [n for n, k in _piece_aot_keys(source).items() if not aot.built(k)]
 
 
 def _piece_aot_keys(source) -> dict:
