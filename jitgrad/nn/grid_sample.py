@@ -25,12 +25,12 @@ import warnings
 from jitgrad import dtypes, factories, ops
 from jitgrad.ops.indexing import meshgrid
 from jitgrad.ops.pointwise_more import fmod
+from jitgrad.nn.resample import cubic_weights
 from jitgrad.ops.rounding import round as round_
 from jitgrad.tensor import Tensor
 
 _MODES = ("bilinear", "nearest", "bicubic")
 _PADDINGS = ("zeros", "border", "reflection")
-_CUBIC_A = -0.75
 _ALIGN_WARNING = ("Default grid_sample and affine_grid behavior has changed to "
                   "align_corners=False since 1.3.0. Please specify align_corners=True if the old "
                   "behavior is desired. See the documentation of grid_sample for details.")
@@ -171,24 +171,12 @@ def _nearest(input, coords, sizes):  # noqa: A002
     return _sample(input, _flat_index(idx, valid, sizes).unsqueeze(1), w.unsqueeze(1))
 
 
-def _cubic_coefficients(t):
-    """The four cubic-convolution weights (A = -0.75) of the taps at -1, 0, 1, 2 from t."""
-    a = _CUBIC_A
-
-    def near(v):  # |v| <= 1
-        return ((a + 2) * v - (a + 3)) * v * v + 1
-
-    def far(v):  # 1 < |v| < 2
-        return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a
-    return [far(t + 1), near(t), near(1 - t), far((1 - t) + 1)]
-
-
 def _bicubic(input, coords, sizes, padding_mode: str, align_corners: bool):  # noqa: A002
     """4x4 taps around each point: the padding rule applies to each tap's coordinates; the
     rows are interpolated along x first, then the four results along y, as torch's."""
     (x, y), (w, h) = coords, sizes
     x0, y0 = ops.floor(x), ops.floor(y)
-    cx, cy = _cubic_coefficients(x - x0), _cubic_coefficients(y - y0)
+    cx, cy = cubic_weights(x - x0), cubic_weights(y - y0)
     taps, weights = [], []
     for j in range(4):
         ty = _pad_coords((y0 + (j - 1)).detach(), h, padding_mode, align_corners)

@@ -64,10 +64,10 @@ def _linear_taps(n: int, m: int, scale, align_corners: bool):
     return np.stack([i0, i1], 1), np.stack([1.0 - lam, lam], 1)
 
 
-def _cubic_taps(n: int, m: int, scale, align_corners: bool):
-    src = _source_coords(n, m, scale, align_corners, True)
-    i = np.floor(src).astype(np.int64)
-    t = src - i
+def cubic_weights(t):
+    """The four cubic-convolution weights (A = -0.75) of the taps at -1, 0, 1, 2 around a point
+    ``t`` past the tap at 0, as torch's ``get_cubic_upsample_coefficients``: NumPy arrays or
+    tensors (``grid_sample`` differentiates through them)."""
     a = _CUBIC_A
 
     def near(v):  # |v| <= 1
@@ -75,7 +75,13 @@ def _cubic_taps(n: int, m: int, scale, align_corners: bool):
 
     def far(v):  # 1 < |v| < 2
         return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a
-    w = np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], 1)
+    return [far(t + 1), near(t), near(1 - t), far((1 - t) + 1)]
+
+
+def _cubic_taps(n: int, m: int, scale, align_corners: bool):
+    src = _source_coords(n, m, scale, align_corners, True)
+    i = np.floor(src).astype(np.int64)
+    w = np.stack(cubic_weights(src - i), 1)
     idx = np.clip(i[:, None] + np.arange(-1, 3)[None, :], 0, n - 1)
     return idx, w
 
