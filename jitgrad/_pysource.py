@@ -10,8 +10,8 @@ kernels Numba compiles are modules in the disk cache (``backends/disk_cache.py``
 names of their own already.
 
 >>> twice = define("def twice(x):\\n    return 2 * x\\n", "twice", {}, "example")
->>> twice(3)
-6
+>>> twice(3), twice.source.splitlines()[0]
+(6, 'def twice(x):')
 >>> import linecache
 >>> linecache.getline(twice.__code__.co_filename, 2).strip()
 'return 2 * x'
@@ -43,7 +43,9 @@ def run(source: str, namespace: dict, label: str) -> None:
 
 
 def define(source: str, name: str, namespace: dict, label: str):
-    """Run ``source`` (a definition of ``name``) in ``namespace`` and return ``name``'s
-    object."""
+    """Run ``source`` (a definition of the function ``name``) in ``namespace`` and return the
+    function, with its text as ``source`` (``lower().as_text("call")`` shows it)."""
     run(source, namespace, label)
-    return namespace[name]
+    fn = namespace[name]
+    fn.source = source
+    return fn

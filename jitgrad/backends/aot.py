@@ -175,7 +175,7 @@ def request_source(source: str, k: str, arg_types: list, counted: bool = True) -
     and arguments of ``arg_types``, (NumPy dtype name, number of dimensions) each: the build
     process writes it to the disk cache and compiles it with Numba for its signature."""
     return _enqueue(k, lambda path: (None, k, (source, list(arg_types)), path),
-             " of an interpreted trace", counted)
+                    " of an interpreted trace", counted)
 
 
 def _enqueue(k: str, job, what: str, counted: bool = True) -> bool:

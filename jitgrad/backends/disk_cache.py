@@ -15,6 +15,7 @@ file, a file itself, a full disk), jitgrad warns once, says why, and compiles in
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import importlib.util
@@ -112,21 +113,17 @@ def key(source: str) -> str:
     return digest(jitgrad.__version__, _numba_version(), np.__version__, _helpers(), source)
 
 
-_NUMBA_VERSION: list = []
-
-
+@functools.lru_cache(maxsize=None)
 def _numba_version() -> str:
     """Numba's version, read from its installed metadata: without importing Numba (half a
     second), which a kernel built ahead of time never needs and the rule of when to compile
     must not pay to look at the disk cache."""
-    if not _NUMBA_VERSION:
-        from importlib import metadata
-        try:
-            _NUMBA_VERSION.append(metadata.version("numba"))
-        except metadata.PackageNotFoundError:  # (not installed as a distribution)
-            import numba
-            _NUMBA_VERSION.append(numba.__version__)
-    return _NUMBA_VERSION[0]
+    from importlib import metadata
+    try:
+        return metadata.version("numba")
+    except metadata.PackageNotFoundError:  # (not installed as a distribution)
+        import numba
+        return numba.__version__
 
 
 def source_path(source: str) -> tuple[str | None, str]:

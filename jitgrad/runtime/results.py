@@ -61,10 +61,8 @@ class ResultsMixin:
         n = len(node.optimized.outputs)
         lines = ["def build(outs):"] + ["    " + line for line in self._result_lines(
             node, [f"outs[{i}]" for i in range(n)])]
-        build = define("\n".join(lines), "build", {"new": object.__new__, "Tensor": Tensor},
-                       "results")
-        build.source = "\n".join(lines)
-        return build
+        return define("\n".join(lines), "build", {"new": object.__new__, "Tensor": Tensor},
+                      "results")
 
     def call_text(self, node: TraceNode, call: Call, args: tuple) -> str:
         """The Python that runs a steady-state call of ``node`` with arguments like ``args``:
