@@ -22,6 +22,13 @@ def _close(got, want, tol=1e-10):
     np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=tol, atol=tol)
 
 
+def _backward(torch, got, want, seed):
+    """Backward through jitgrad's result and torch's with the same random cotangent."""
+    cot = _rand(tuple(want.shape), seed)
+    (got * jg.tensor(cot)).sum().backward()
+    (want * torch.tensor(cot)).sum().backward()
+
+
 def _both(torch, *arrays):
     """Each array as a jitgrad and a torch leaf that requires grad."""
     return ([jg.tensor(a, requires_grad=True) for a in arrays],
@@ -35,9 +42,7 @@ def test_bilinear_matches_torch(torch, lead):
     mine, theirs = _both(torch, *arrays)
     out, tout = F.bilinear(*mine), torch.nn.functional.bilinear(*theirs)
     _close(out, tout)
-    cot = _rand(tuple(tout.shape), 4)
-    (out * jg.tensor(cot)).sum().backward()
-    (tout * torch.tensor(cot)).sum().backward()
+    _backward(torch, out, tout, 4)
     for m, t in zip(mine, theirs):
         _close(m.grad, t.grad)
     _close(F.bilinear(*mine[:3]), torch.nn.functional.bilinear(*theirs[:3]))
@@ -74,9 +79,7 @@ def test_max_unpool_inverts_max_pool_as_torch(torch, d, shape, kw):
     want = getattr(torch.nn.functional, f"max_unpool{d}d")(theirs[0], tidx, output_size=size,
                                                            **kw)
     _close(got, want, 0)
-    cot = _rand(tuple(want.shape), 1)
-    (got * jg.tensor(cot)).sum().backward()
-    (want * torch.tensor(cot)).sum().backward()
+    _backward(torch, got, want, 1)
     _close(mine[0].grad, theirs[0].grad, 0)
     module = getattr(jg.nn, f"MaxUnpool{d}d")(**kw)
     assert repr(module) == repr(getattr(torch.nn, f"MaxUnpool{d}d")(**kw))
@@ -127,9 +130,7 @@ def test_embedding_bag_matches_torch(torch, kw, idx, offsets):
     out = F.embedding_bag(*args, **kw_m)
     tout = torch.nn.functional.embedding_bag(*targs, **kw_t)
     _close(out, tout)
-    cot = _rand(tuple(tout.shape), 2)
-    (out * jg.tensor(cot)).sum().backward()
-    (tout * torch.tensor(cot)).sum().backward()
+    _backward(torch, out, tout, 2)
     for m, t in zip(mine, theirs):
         _close(m.grad, t.grad)
 
@@ -145,9 +146,7 @@ def test_embedding_bag_scale_grad_by_freq(torch):
     rows = torch.nn.functional.embedding(torch.tensor(idx), theirs[0], scale_grad_by_freq=True)
     tout = torch.stack([rows[:3].sum(0), rows[3:].sum(0)])
     _close(out, tout)
-    cot = _rand((2, 2), 1)
-    (out * jg.tensor(cot)).sum().backward()
-    (tout * torch.tensor(cot)).sum().backward()
+    _backward(torch, out, tout, 1)
     _close(mine[0].grad, theirs[0].grad)
 
 
