@@ -298,9 +298,10 @@ class Program:
                            f"    {name} = 0.6 * {name} + 0.05 * {name}.sin()",
                            f"    {name}_it = {name}_it + 1"]
         elif kind == 11:  # a static range with a break on data
+            var, read = self._counter_read(name, a)
             self.lines += [f"{name} = {a} * 1.0",
-                           "for _ in range(5):",
-                           f"    {name} = {name} * 0.8 + {name}.sin() * 0.3 + 0.2",
+                           f"for {var} in range(5):",
+                           f"    {name} = {name} * 0.8 + {name}.sin() * 0.3 + 0.2{read}",
                            f"    if {name}.abs().sum() > 8.0:",
                            "        break"]
         elif kind == 6:  # an if without else, the carried value starting as another name's
@@ -334,10 +335,11 @@ class Program:
                            "    else:",
                            f"        {name} = {name} * -1.3 + 0.2"]
         elif kind == 4:  # a for over a range whose length is a tensor's value
+            var, read = self._counter_read(name, a)
             self.lines += [f"{name}_n = ({a}.abs().sum() * 2.0).clamp(max=6.0).floor()",
                            f"{name} = {a} * 1.0",
-                           f"for _ in range(int({name}_n.item())):",
-                           f"    {name} = {name} * 0.8 + {name}.sin() * 0.3"]
+                           f"for {var} in range(int({name}_n.item())):",
+                           f"    {name} = {name} * 0.8 + {name}.sin() * 0.3{read}"]
         elif kind == 3:  # a rebinding of one tensor to two names: y, z = z, y + z
             self.lines += [f"{name} = {a}.abs() + 0.1", f"{name}_z = {name}",
                            f"while {name}.sum() < 30.0:",
@@ -355,6 +357,20 @@ class Program:
                            f"    {name}_s = {name}_s + {name}.abs().mean() + 0.5",
                            f"    {name} = {name} * 0.9 + {pb[0]}"]  # pb's cotangent: the carried one's
         self.pool.append((name, sa))
+
+    def _counter_read(self, name: str, a: str) -> tuple:
+        """The variable of a ``for`` over a range, and a term of its body that reads it (or
+        none): Python arithmetic on it, a comparison as a factor, or an index into a tensor
+        (each computed by the lifted loop from its counter: ``trace/numbers.py``)."""
+        form = self.pick(4)
+        if form == 0:
+            return "_", ""
+        var = f"{name}_i"
+        if form == 1:
+            return var, f" * 0.9 ** {var} + {var} / 4"
+        if form == 2:
+            return var, f" + ({var} < 2) * 0.5 + {name} * ({var} % 2)"
+        return var, f" + {a}.reshape(-1)[{var} % {a}.numel()] * 0.1"
 
     def branch(self, a: str, sa: tuple) -> None:
         # Python control flow on a tensor value: a guard in compiled code.

@@ -239,15 +239,18 @@ def _lift(g: Graph, pos: list, contexts: list, open_: bool = False) -> Graph:
     for j in range(2, len(segs)):
         if len(segs[j]) != len(sig) or any(eqn_sig(e, refs(j)) != s
                                            for e, s in zip(segs[j], sig)):
-            raise _NotLiftable(f"iteration {j + 1} computes differently from iteration 2")
+            raise _NotLiftable(f"iteration {j + 1} computes differently from iteration 2"
+                               f"{_python_read(segs[j], segs[1])}")
     # The first iteration reads from before the loop what the others read from the one before.
     init: dict = {}
     if len(segs[0]) != len(sig):
-        raise _NotLiftable("the first iteration computes differently from the second")
+        raise _NotLiftable("the first iteration computes differently from the second"
+                           f"{_python_read(segs[0], segs[1])}")
     for e0, s in zip(segs[0], sig):
         s0 = eqn_sig(e0, refs(0))
         if s0[:4] != s[:4] or len(s0[4]) != len(s[4]):
-            raise _NotLiftable("the first iteration computes differently from the second")
+            raise _NotLiftable("the first iteration computes differently from the second"
+                               f"{_python_read(segs[0], segs[1])}")
         for a, r0, r in zip(e0.inputs, s0[4], s[4]):
             if r[0] == "car" and r0[0] == "out":
                 if init.setdefault(r[1], a) is not a:
@@ -306,6 +309,20 @@ def _lift(g: Graph, pos: list, contexts: list, open_: bool = False) -> Graph:
     gets = [Eqn(tuple_get_p, (w,), last[q].out, {"index": i}, last[q].src)
             for i, q in enumerate(carried)]
     return Graph(consts, g.inputs, (*eqns[:pos[0]], loop, *gets, *after), g.outputs)
+
+
+def _python_read(a: list, b: list) -> str:
+    """Why two iterations differ, where it is that they read a value as a Python number (a
+    loop's counter as a list index, ``float(i)``: ``trace/numbers.py``), whose guards expect
+    a different number in each; else nothing."""
+    for e, f in zip(a, b):
+        if e.prim is not f.prim or e.src != f.src:
+            return ""
+        if e.prim is guard_p and e.params["expect"] != f.params["expect"] and \
+                not isinstance(e.params["expect"], bool):
+            return (f": each reads a value as a different Python number at {e.src} (the "
+                    "loop's counter as float(i) or a list's index, say)")
+    return ""
 
 
 def _body(seg, sig, carried: list, qp: int) -> tuple[Graph, list]:

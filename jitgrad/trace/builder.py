@@ -414,13 +414,13 @@ class Builder:
         """A ``for`` over ``range`` of a tensor's value (``trace/ranges.py``): the iterator
         whose headers guard ``counter < N``, with ``N`` that value in the trace, or None when
         the call is not one this can take."""
-        name, kind, var, breaks = match
+        name, kind, var, breaks, reads = match
         x = name if kind == "const" else frame.f_locals.get(name)
         if type(x) is int and kind in ("const", "tensor"):
             # range(N) of a Python int whose body can break: N a literal of the trace
             if not breaks or arg != x:
                 return None
-            return self._counted_loop(frame, var, self.literal(x, dtypes.int64), x)
+            return self._counted_loop(frame, var, self.literal(x, dtypes.int64), x, reads)
         if not isinstance(x, Tensor) or x._ir is None or x.__dict__.get("_builder") is not self \
                 or x.numel() != 1:
             return None
@@ -443,12 +443,13 @@ class Builder:
         n = xs if x.dtype is dtypes.int64 else self.bind_at(
             src, PRIMITIVES["astype"], (xs,), {"dtype": dtypes.int64})  # truncates, as int()
         return self._counted_loop(frame, var, n, int(arg) if kind != "tensor" else
-                                  int(x._value.reshape(())))
+                                  int(x._value.reshape(())), reads)
 
-    def _counted_loop(self, frame, var: str, n: Tensor, count: int):
+    def _counted_loop(self, frame, var: str, n: Tensor, count: int, reads: bool = False):
         """The iterator of ``range(count)`` whose headers guard ``counter < n`` (``n`` the
         count in the trace), the loop variable ``var`` left out of the Python state at every
-        guard while it runs (nothing reads it)."""
+        guard while it runs: nothing reads it, or (``reads``) the body does, and gets the
+        counter as a traced number (``trace/numbers.py``)."""
         from jitgrad.trace.ranges import LoopRange
         src = Source(frame.f_code.co_filename, frame.f_lineno)
         # One zero per loop site: the inner loop of each iteration of an outer one starts from
@@ -459,17 +460,19 @@ class Builder:
             self._zeros[site] = self.const(np.zeros((), np.int64))
         counter = [self._zeros[site]]
         one = self.literal(1, dtypes.int64)
-        # The loop variable counts up and nothing reads it (ranges._find): it is left out of
+        # The loop variable counts up and nothing reads it, or the loop's body only, as a traced
+        # number that is no Python state (ranges._find): it is left out of
         # the Python state at every guard from here on, in the loop (its headers, an if on data
         # that breaks out of it) and after it (where a break leaves it at its last value).
         self._hidden.add((frame.f_code, var))
 
-        def header(i: int, last: bool) -> None:
+        def header(i: int, last: bool) -> Tensor:
             if i:
                 counter[0] = self.bind_at(src, PRIMITIVES["add"], (counter[0], one), {})
             cond = self.bind_at(src, PRIMITIVES["lt"], (counter[0], n), {})
             self._guard(cond, not last, src)
-        return LoopRange(self, count, header)
+            return counter[0]
+        return LoopRange(self, count, header, reads)
 
     def _drop_last_guard(self, x: Tensor) -> bool:
         """Take back the guard just made on ``x``'s value (its only use is the range)."""

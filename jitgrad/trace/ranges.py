@@ -5,8 +5,9 @@ loop, and asks for the tensor's value once (a guard on it, so every new length r
 While a function is traced, the ``range`` its module's code calls is this module's
 ``TracingRange``: when the call is exactly ``range(int(X.item()))``, ``range(int(X))``,
 ``range(X.item())`` or ``range(X)`` with ``X`` a local tensor of the trace, read straight from
-the bytecode at the call, and the loop variable is never read, it hands out the same numbers
-but tells the builder at every header (each ``__next__``): the builder then guards
+the bytecode at the call, and the loop variable is read in the loop only (or not at all), it
+hands out the same numbers but tells the builder at every header (each ``__next__``): the
+builder then guards
 ``counter < N`` there, with ``N = int(X)`` taken in the trace, instead of guarding ``X``'s value.
 Those guards are a ``while`` loop's headers, which ``loops/lift.py`` lifts (one compile
 for every length); where it does not, they still hold exactly when the length is the same.
@@ -16,11 +17,14 @@ body can ``break`` (a jump from the body past the loop): ``for _ in range(200): 
 break``. Its headers guard ``counter < N`` with ``N`` a literal, so that the ``if`` on data is a
 loop header of its own, which lifting rolls into one ``while`` for every iteration count at
 which it breaks; a call that runs all ``N`` iterations fails the header's guard in that loop and
-re-traces once. The loop variable is never read, so the Python state the lifting compares leaves
-it out at every guard of the loop.
+re-traces once. The Python state the lifting compares leaves the loop variable out at every
+guard of the loop: a body that reads it gets the counter of the trace as a traced number
+(``trace/numbers.py``: ``0.9 ** i`` and ``x[i]`` are computed by the lifted loop from its
+counter; ``if i < 2:`` or a list's ``xs[i]`` read its value through a guard).
 
-Anything else (another expression, a keyword, a loop variable the body reads, ``range``
-rebound in the module, a static range without a ``break``) gets Python's own ``range``.
+Anything else (another expression, a keyword, a loop variable read after the loop or by a
+closure, ``range`` rebound in the module, a static range without a ``break``) gets Python's
+own ``range``.
 
 >>> import jitgrad
 >>> def f(x, n):
@@ -41,6 +45,8 @@ import dis
 import sys
 
 from jitgrad.ops import registry
+from jitgrad.trace.liveness import live_at
+from jitgrad.trace.numbers import number
 
 _range = builtins.range
 _CALLS = ("CALL", "CALL_FUNCTION", "CALL_METHOD")
@@ -74,8 +80,9 @@ _MATCHES: dict = {}
 
 
 def _match(code, lasti: int):
-    """``(tensor name, kind, loop variable)`` when the call at ``lasti`` is one of the
-    patterns and starts a ``for`` whose variable nothing reads, else None."""
+    """``(tensor name, kind, loop variable, breaks, reads)`` when the call at ``lasti`` is
+    one of the patterns and starts a ``for`` whose variable nothing reads after the loop,
+    else None."""
     key = (code, lasti)
     if key not in _MATCHES:
         _MATCHES[key] = _find(code, lasti)
@@ -118,12 +125,17 @@ def _find(code, lasti: int):
         return None
     var = after[2].argval
     # Any instruction naming the variable but a plain store reads it, or might (the
-    # superinstructions and borrowed loads of Python 3.12+ included): then Python's own range.
-    if var in code.co_cellvars or any(
-            var in (i.argval if isinstance(i.argval, tuple) else (i.argval,)) and
-            i.opname not in ("STORE_FAST", "STORE_FAST_STORE_FAST") and
-            ("FAST" in i.opname or "DEREF" in i.opname or "CLOSURE" in i.opname)
-            for i in ins):
+    # superinstructions and borrowed loads of Python 3.12+ included). A read by a closure
+    # (a cell) gets Python's own range; so does one after the loop (the variable would leave
+    # the loop as a traced number, trace/numbers.py). Read in the loop only, it is one.
+    if var in code.co_cellvars:
+        return None
+    reads = any(var in (i.argval if isinstance(i.argval, tuple) else (i.argval,)) and
+                i.opname not in ("STORE_FAST", "STORE_FAST_STORE_FAST") and
+                ("FAST" in i.opname or "DEREF" in i.opname or "CLOSURE" in i.opname)
+                for i in ins)
+    exits = _exits(ins, at + 2)
+    if reads and (not exits or any(var in live_at(code, off) for off in exits)):
         return None
     for kind, pat in _PATTERNS.items():
         seq = [_norm(i) for i in ins[max(0, at + 1 - len(pat)):at + 1]]
@@ -131,46 +143,46 @@ def _find(code, lasti: int):
                                         for p, s in zip(pat, seq)):
             name = seq[2][1] if kind.startswith("int") else seq[1][1]
             if kind in ("tensor", "const"):  # with a Python int: only a loop that can break
-                return name, kind, var, _breaks(ins, at + 2)
-            return name, kind, var, False
+                return name, kind, var, len(exits) > 1, reads
+            return name, kind, var, False, reads
     return None
 
 
-def _breaks(ins: list, for_iter: int) -> bool:
-    """Whether the body of the ``for`` whose ``FOR_ITER`` is ``ins[for_iter]`` can jump past
-    the loop's end (a ``break``)."""
+def _exits(ins: list, for_iter: int) -> list:
+    """Where the ``for`` whose ``FOR_ITER`` is ``ins[for_iter]`` is left: its end (the range
+    done), then the target of each jump from its body past it (a ``break``)."""
     end = ins[for_iter].argval  # where the loop goes when the range is done
     offsets = [i.offset for i in ins]
     if end not in offsets:
-        return False
+        return []
     stop = offsets.index(end)
-    for i in ins[for_iter + 1:stop]:
-        if "JUMP" in i.opname and isinstance(i.argval, int) and i.argval >= end:
-            return True
-    return False
+    return [end] + [i.argval for i in ins[for_iter + 1:stop]
+                    if "JUMP" in i.opname and isinstance(i.argval, int) and i.argval >= end]
 
 
 class LoopRange:
     """The numbers ``0..n-1``, telling the builder at each header of the ``for`` loop."""
 
-    def __init__(self, builder, n: int, header) -> None:
+    def __init__(self, builder, n: int, header, reads: bool = False) -> None:
         self.builder = builder
         self.n = n
         self.i = 0
-        self.header = header  # header(i, last): the guard at this hit of the header
+        self.header = header  # header(i, last): the guard at this hit; returns the counter
+        self.reads = reads
 
     def __iter__(self):
         return self
 
-    def __next__(self) -> int:
+    def __next__(self):
         if registry.trace_state.builder is not self.builder:
             raise RuntimeError("a range made while tracing was iterated outside its trace")
         i = self.i
-        self.header(i, i >= self.n)
+        counter = self.header(i, i >= self.n)
         if i >= self.n:
             raise StopIteration
         self.i = i + 1
-        return i
+        # A body that reads the variable gets the trace's counter, as a traced Python int
+        return number(counter, int) if self.reads else i
 
     def __len__(self) -> int:
         return self.n
