@@ -135,7 +135,18 @@ for _name, _dt in (("float", dtypes.float32), ("double", dtypes.float64), ("long
                    ("int", dtypes.int32), ("short", dtypes.int16), ("char", dtypes.int8),
                    ("byte", dtypes.uint8), ("bool", dtypes.bool_)):
     setattr(Tensor, _name, _caster(_dt, _name))
-Tensor.cpu = lambda self: self
+Tensor.cpu = lambda self, memory_format=None: self
+
+
+def _cuda(self, device=None, non_blocking: bool = False, memory_format=None):
+    """As torch's on a machine without a GPU for eager tensors: an error that says so
+    (``devices.check_host``), naming the device asked for."""
+    devices.check_host("cuda" if device is None
+                       else f"cuda:{device}" if isinstance(device, int) else device)
+    return self
+
+
+Tensor.cuda = _cuda
 Tensor.contiguous = ops.contiguous
 # Row-major (dims of 1 aside), as torch's: results are laid out as torch's (ops/_layout.py).
 Tensor.is_contiguous = lambda self, memory_format=None: self._value is None or bool(

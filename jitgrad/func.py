@@ -357,6 +357,11 @@ def _basis(n: int, shape: tuple, dtype) -> Tensor:
     return eye(n, dtype=dtype).reshape(n, *shape)
 
 
+def _map_leaves(tree, fn):
+    leaves, spec = flatten(tree)
+    return unflatten(spec, [fn(x) for x in leaves])
+
+
 def jacrev(func, argnums=0, *, has_aux: bool = False):
     """The Jacobian by reverse mode: ``vmap`` of the VJP over the output's basis, as
     ``torch.func.jacrev``. Its shape is the output's followed by the input's.
@@ -381,7 +386,9 @@ def jacrev(func, argnums=0, *, has_aux: bool = False):
                 return vjp_fn(unflatten(o_tree, [e if q == j else zeros(tuple(p.shape), p.dtype)
                                                  for q, p in enumerate(o_leaves)]))
             rows = vmap(row)(_basis(n, tuple(o.shape), o.dtype))
-            jac = [r.reshape(*o.shape, *r.shape[1:]) for r in rows]
+            # each row is the gradient's pytree (a dict of a model's parameters, say)
+            jac = [_map_leaves(r, lambda x, o=o: x.reshape(*o.shape, *x.shape[1:]))
+                   for r in rows]
             per_out.append(jac[0] if isinstance(argnums, int) else tuple(jac))
         res = unflatten(o_tree, per_out) if o_tree[0] != Kind.TENSOR else per_out[0]
         return (res, got[2]) if has_aux else res
@@ -548,3 +555,58 @@ def stack_module_state(models) -> tuple[dict, dict]:
 
     return (stacked("parameters", lambda m: m.named_parameters()),
             stacked("buffers", lambda m: m.named_buffers()))
+
+
+# -- functorch's older module API --------------------------------------------------------------
+class FunctionalModuleWithBuffers:
+    """A module as a function of its parameters and buffers: ``fmodel(params, buffers, *args)``
+    runs a copy of the module with those tensors (``functional_call`` by position)."""
+
+    def __init__(self, module, param_names: list, buffer_names: list) -> None:
+        import copy
+        self.stateless_model = copy.deepcopy(module)
+        self.param_names, self.buffer_names = param_names, buffer_names
+
+    def __call__(self, params, buffers, *args, **kwargs):
+        for what, got, names in (("params", params, self.param_names),
+                                 ("buffers", buffers, self.buffer_names)):
+            if len(got) != len(names):
+                raise ValueError(f"expected {len(names)} {what} ({', '.join(names) or 'none'}), "
+                                 f"got {len(got)}")
+        return functional_call(self.stateless_model,
+                               (dict(zip(self.param_names, params)),
+                                dict(zip(self.buffer_names, buffers))), args, kwargs)
+
+
+class FunctionalModule(FunctionalModuleWithBuffers):
+    """``fmodel(params, *args)``: as ``FunctionalModuleWithBuffers`` for a module whose
+    buffers stay its own."""
+
+    def __call__(self, params, *args, **kwargs):
+        return super().__call__(params, (), *args, **kwargs)
+
+
+def make_functional_with_buffers(model, disable_autograd_tracking: bool = False):
+    """``(fmodel, params, buffers)``, as functorch's: ``fmodel(params, buffers, x)`` equals
+    ``model(x)``, so transforms can take the parameters as an argument.
+
+    >>> import jitgrad
+    >>> m = jitgrad.nn.Linear(2, 1)
+    >>> fmodel, params, buffers = make_functional_with_buffers(m)
+    >>> x = jitgrad.ones(1, 2)
+    >>> jitgrad.allclose(fmodel(params, buffers, x), m(x))
+    True
+    """
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    fmodel = FunctionalModuleWithBuffers(model, list(params), list(buffers))
+    ps = tuple(p.detach() if disable_autograd_tracking else p for p in params.values())
+    return fmodel, ps, tuple(buffers.values())
+
+
+def make_functional(model, disable_autograd_tracking: bool = False):
+    """``(fmodel, params)``, as functorch's: ``fmodel(params, x)`` equals ``model(x)``."""
+    params = dict(model.named_parameters())
+    fmodel = FunctionalModule(model, list(params), [])
+    return fmodel, tuple(p.detach() if disable_autograd_tracking else p
+                         for p in params.values())

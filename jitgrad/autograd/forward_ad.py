@@ -8,7 +8,8 @@ usual reverse-mode graph, and ``unpack_dual`` gets the JVP from two VJPs. For a 
 ``u``, ``g(u) = J^T u`` is linear in ``u``, so the VJP of ``g`` at ``tangent`` is ``J @
 tangent``. Every op's backward is written with jitgrad's own ops, so the first VJP is itself
 differentiable. Two consequences: ops between ``make_dual`` and ``unpack_dual`` must record
-a graph (not under ``no_grad``), and a custom ``autograd.Function`` needs a ``backward``.
+a graph (not under ``no_grad``), and a custom ``autograd.Function`` needs a ``backward`` or
+a ``jvp`` (one with only a ``jvp`` makes its outputs duals with the tangents ``jvp`` gives).
 
 >>> import jitgrad
 >>> import jitgrad.autograd.forward_ad as fwAD
@@ -145,6 +146,21 @@ def unpack_dual(tensor: Tensor, *, level: int | None = None) -> UnpackedDualTens
     tracked = any(d.tracked or d.tangent.requires_grad for d in duals)
     tangent = _jvp(tensor, duals, tracked)
     return UnpackedDualTensor(tensor if tracked else tensor.detach(), tangent)
+
+
+def carries_tangent(args) -> bool:
+    """Whether any tensor in ``args`` is, or was computed from, a dual tensor of this level."""
+    return bool(_level) and any(isinstance(a, Tensor) and a.requires_grad
+                                and unpack_dual(a).tangent is not None for a in args)
+
+
+def tangent_or_zeros(t: Tensor) -> Tensor:
+    """``t``'s tangent, zeros of its shape where it has none (what a Function's ``jvp`` gets)."""
+    tangent = unpack_dual(t).tangent if _level else None
+    if tangent is None:
+        from jitgrad.ops import zeros_like
+        return zeros_like(t.detach())
+    return tangent
 
 
 def _jvp(y: Tensor, duals: list, higher: bool) -> Tensor | None:

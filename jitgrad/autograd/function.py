@@ -96,8 +96,14 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError("a Function subclass must implement backward(ctx, ...)")
 
+    @staticmethod
+    def jvp(ctx, *grad_inputs):
+        raise NotImplementedError("a Function subclass must implement jvp(ctx, ...) to be used "
+                                  "with forward-mode AD")
+
     @classmethod
     def apply(cls, *args, **kwargs):
+        from jitgrad.autograd import forward_ad
         from jitgrad.ops.registry import trace_state
         node_cls = _node_classes.get(cls)
         if node_cls is None:
@@ -105,6 +111,11 @@ class Function:
                                                  {"fn_cls": cls})
         if trace_state.builder is not None:
             return _apply_traced(cls, node_cls(), args, kwargs)
+        # Forward mode gets tangents from the backward (forward_ad's double VJP); a Function
+        # that has only a jvp gives its outputs' tangents itself.
+        if cls.jvp is not Function.jvp and cls.backward is Function.backward \
+                and forward_ad.carries_tangent(args):
+            return _apply_jvp(cls, node_cls(), args, kwargs)
         ctx = node_cls()
         tensors = [a for a in args if isinstance(a, Tensor)]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
@@ -130,6 +141,30 @@ class Function:
             ctx.out_meta = _out_meta(wrapped)
             outs = tuple(wrapped)
         return outs[0] if single else outs
+
+
+def _apply_jvp(cls, ctx, args, kwargs):
+    """``apply`` inside a forward-AD level for a Function with ``jvp`` and no ``backward``:
+    ``forward`` on the primals, then ``jvp`` on the inputs' tangents (zeros for an input that
+    has none, as torch materializes them) makes each output a dual tensor."""
+    from jitgrad.autograd import forward_ad
+    ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+    with grad_mode.no_grad():
+        out = cls.forward(ctx, *args, **kwargs)
+        tangents = [forward_ad.tangent_or_zeros(a) if isinstance(a, Tensor) else None
+                    for a in args]
+        res = cls.jvp(ctx, *tangents)
+    single = not isinstance(out, tuple)
+    outs, res = ((out,), (res,)) if single else (out, res if isinstance(res, tuple) else (res,))
+    if len(res) != len(outs):
+        raise RuntimeError(f"function {cls.__name__}.jvp returned an incorrect number of "
+                           f"tangents (expected {len(outs)}, got {len(res)})")
+    non_diff = getattr(ctx, "_non_diff", set())
+    wrapped = tuple(
+        forward_ad.make_dual(o, t) if isinstance(o, Tensor) and isinstance(t, Tensor)
+        and o.dtype.is_floating_point and id(o) not in non_diff else o
+        for o, t in zip(outs, res))
+    return wrapped[0] if single else wrapped
 
 
 def _out_meta(outs) -> tuple:

@@ -63,20 +63,48 @@ def _analytical(fn, inputs) -> list:
     return jac
 
 
+def _forward_analytical(fn, inputs) -> list:
+    """Jacobian blocks by forward mode: a column per input element, as the tangent of each
+    output when that element's tangent is 1 (``forward_ad``, so a Function's ``jvp`` runs)."""
+    from jitgrad.autograd import forward_ad as fwAD
+    outs = _outputs(fn, inputs)
+    jac = [[np.zeros((o.numel(), x.numel())) for x in inputs] for o in outs]
+    for j, x in enumerate(inputs):
+        if not (isinstance(x, Tensor) and x.requires_grad):
+            continue
+        for k in range(x.numel()):
+            seed = np.zeros(x.numel(), dtype=x.dtype.np)
+            seed[k] = 1
+            with fwAD.dual_level():
+                dual = fwAD.make_dual(x, Tensor._wrap(seed.reshape(x.shape)))
+                got = _outputs(fn, [dual if q == j else a for q, a in enumerate(inputs)])
+                for i, o in enumerate(got):
+                    t = fwAD.unpack_dual(o).tangent
+                    if t is not None:
+                        jac[i][j][:, k] = t._value.astype(np.float64).reshape(-1)
+    return jac
+
+
 def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True, **_ignored) -> bool:
-    """Compare ``func``'s analytic Jacobian with central differences; inputs should be float64."""
+              raise_exception: bool = True, check_backward_ad: bool = True,
+              check_forward_ad: bool = False, **_ignored) -> bool:
+    """Compare ``func``'s analytic Jacobian, by reverse mode and (``check_forward_ad``) by
+    forward mode, with central differences; inputs should be float64."""
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     num = _numerical(func, inputs, eps)
-    ana = _analytical(func, inputs)
-    for i, (nrow, arow) in enumerate(zip(num, ana)):
-        for j, (n, a) in enumerate(zip(nrow, arow)):
-            if not np.allclose(a, n, rtol=rtol, atol=atol, equal_nan=True):
-                msg = (f"Jacobian mismatch for output {i} with respect to input {j},\n"
-                       f"numerical:{n}\nanalytical:{a}\n")
-                if raise_exception:
-                    raise GradcheckError(msg)
-                return False
+    modes = [(m, get) for m, get, on in (("", _analytical, check_backward_ad),
+                                         (" (forward mode)", _forward_analytical,
+                                          check_forward_ad)) if on]
+    for mode, get in modes:
+        ana = get(func, inputs)
+        for i, (nrow, arow) in enumerate(zip(num, ana)):
+            for j, (n, a) in enumerate(zip(nrow, arow)):
+                if not np.allclose(a, n, rtol=rtol, atol=atol, equal_nan=True):
+                    msg = (f"Jacobian mismatch for output {i} with respect to input {j}{mode},\n"
+                           f"numerical:{n}\nanalytical:{a}\n")
+                    if raise_exception:
+                        raise GradcheckError(msg)
+                    return False
     return True
 
 

@@ -16,7 +16,7 @@ from jitgrad.nn.module import Module  # noqa: F401
 from jitgrad.nn.norm import BatchNorm1d, BatchNorm2d, Dropout, Embedding, LayerNorm  # noqa: F401
 from jitgrad.nn.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNCell  # noqa: F401
 from jitgrad.nn.conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d  # noqa: F401
-from jitgrad.nn.parameter import Parameter  # noqa: F401
+from jitgrad.nn.parameter import Parameter, UninitializedParameter  # noqa: F401
 from jitgrad.nn.attention import MultiheadAttention  # noqa: F401
 from jitgrad.nn.transformer import (  # noqa: F401
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
@@ -54,3 +54,4 @@ from jitgrad.nn.losses import (  # noqa: F401
 from jitgrad.nn.bilinear import Bilinear  # noqa: F401
 from jitgrad.nn.embedding_bag import EmbeddingBag  # noqa: F401
 from jitgrad.nn.unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d  # noqa: F401
+from jitgrad.nn import modules  # noqa: F401,E402  (torch.nn.modules.<file>.<Class> paths)

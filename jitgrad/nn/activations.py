@@ -13,6 +13,8 @@ ELU(alpha=0.5)
 
 from __future__ import annotations
 
+import warnings
+
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
 from jitgrad.nn.module import Module
@@ -275,6 +277,31 @@ def _softmax_dim(ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+def _dim_or_implicit(dim, input, name: str, stacklevel: int) -> int:  # noqa: A002
+    if dim is not None:
+        return dim
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
+                  "to include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+    return _softmax_dim(input.ndim)
+
+
+def softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):  # noqa: A002
+    """``torch.softmax``, where a missing ``dim`` is chosen as torch chooses it (0 for 0-, 1-
+    and 3-d inputs, else 1), with torch's deprecation warning.
+
+    >>> import jitgrad
+    >>> jitgrad.nn.functional.softmax(jitgrad.tensor([0.0, 0.0]), dim=0).tolist()
+    [0.5, 0.5]
+    """
+    return ops.softmax(input, _dim_or_implicit(dim, input, "softmax", _stacklevel), dtype=dtype)
+
+
+def log_softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):  # noqa: A002
+    """``torch.log_softmax``; a missing ``dim`` is chosen as ``softmax`` chooses it."""
+    return ops.log_softmax(input, _dim_or_implicit(dim, input, "log_softmax", _stacklevel),
+                           dtype=dtype)
+
+
 def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):  # noqa: A002
     """``softmax(-x, dim)``.
 
@@ -284,7 +311,7 @@ def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):  #
     """
     if dtype is not None:
         input = input.to(dtype)  # noqa: A001
-    return ops.softmax(-input, _softmax_dim(input.ndim) if dim is None else dim)
+    return ops.softmax(-input, _dim_or_implicit(dim, input, "softmin", _stacklevel))
 
 
 def rrelu(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3,  # noqa: A002

@@ -12,7 +12,7 @@ from __future__ import annotations
 from jitgrad import ops
 from jitgrad.autograd.graph import rename
 from jitgrad.errors import ShapeError
-from jitgrad.ops import log_softmax, sigmoid, softmax, tanh  # noqa: F401
+from jitgrad.ops import sigmoid, tanh  # noqa: F401
 from jitgrad.tensor import Tensor
 
 
@@ -276,8 +276,8 @@ from jitgrad.nn.conv import avg_pool2d, conv1d, conv2d, max_pool2d  # noqa: E402
 from jitgrad.nn.attention import scaled_dot_product_attention  # noqa: E402,F401
 from jitgrad.nn.activations import (  # noqa: E402,F401
     celu, celu_, elu, elu_, glu, hardshrink, hardsigmoid, hardswish, hardtanh, hardtanh_,
-    leaky_relu, leaky_relu_, logsigmoid, mish, prelu, relu, relu6, relu_, rrelu, rrelu_, selu,
-    selu_, silu, softmin, softplus, softshrink, softsign, tanhshrink, threshold, threshold_,
+    leaky_relu, leaky_relu_, log_softmax, logsigmoid, mish, prelu, relu, relu6, relu_, rrelu, rrelu_, selu,
+    selu_, silu, softmax, softmin, softplus, softshrink, softsign, tanhshrink, threshold, threshold_,
 )
 from jitgrad.nn.pad import pad  # noqa: E402,F401
 from jitgrad.nn.resample import (  # noqa: E402,F401

@@ -13,15 +13,13 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-import numpy as np
-
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
 from jitgrad.nn import functional as F
 from jitgrad.nn import init
 from jitgrad.nn.losses import _Loss
 from jitgrad.nn.module import Module
-from jitgrad.nn.parameter import Parameter
+from jitgrad.nn.parameter import Parameter, UninitializedParameter
 
 
 class Linear(Module):
@@ -83,9 +81,9 @@ class LazyLinear(Linear):
     def __init__(self, out_features: int, bias: bool = True, dtype=None) -> None:
         Module.__init__(self)
         self.in_features, self.out_features = 0, out_features
-        self.weight = Parameter(factories.empty(0, dtype=dtype))
+        self.weight = UninitializedParameter(factories.empty(0, dtype=dtype))
         if bias:
-            self.bias = Parameter(factories.empty(0, dtype=dtype))
+            self.bias = UninitializedParameter(factories.empty(0, dtype=dtype))
         else:
             self.register_parameter("bias", None)
 
@@ -93,17 +91,35 @@ class LazyLinear(Linear):
         if self.in_features:  # nothing to draw before the shapes are known
             super().reset_parameters()
 
+    def _materialize_from_state(self, prefix: str, state: dict) -> None:
+        """A state dict loaded before the first call gives the placeholders its shapes (as
+        torch's lazy modules' load hook does), so a checkpoint loads into a fresh model; the
+        first call then keeps the loaded values."""
+        w = state.get(prefix + "weight")
+        n = int(w.shape[-1]) if w is not None and len(w.shape) == 2 else None
+        for name, want in (("weight", (self.out_features, n)), ("bias", (self.out_features,))):
+            p, v = self._parameters.get(name), state.get(prefix + name)
+            if not isinstance(p, UninitializedParameter) or v is None:
+                continue
+            if tuple(v.shape) != want:  # (torch would take any shape, and fail at the call)
+                raise ShapeError(f"size mismatch for {prefix}{name}: copying a param with shape "
+                                 f"{tuple(v.shape)} from checkpoint into a LazyLinear with "
+                                 f"out_features={self.out_features}")
+            p.materialize(want)
+
     def forward(self, x):
         if x.ndim == 0:
             raise ShapeError("LazyLinear: the input must have at least one dimension (its last "
                              "one gives in_features), got a 0-d tensor")
-        n = int(x.shape[-1])
+        loaded = not isinstance(self.weight, UninitializedParameter)
+        n = int(self.weight.shape[-1]) if loaded else int(x.shape[-1])
         # The same Parameter objects get their real shape: references held elsewhere stay valid.
-        self.weight._value = np.empty((self.out_features, n), dtype=self.weight._value.dtype)
-        if self.bias is not None:
-            self.bias._value = np.empty((self.out_features,), dtype=self.bias._value.dtype)
+        for p, shape in ((self.weight, (self.out_features, n)), (self.bias, (self.out_features,))):
+            if isinstance(p, UninitializedParameter):
+                p.materialize(shape)
         self.in_features = n  # (an attribute write: compiled functions see the change)
-        self.reset_parameters()
+        if not loaded:
+            self.reset_parameters()
         self.__class__ = Linear
         return self.forward(x)
 
@@ -417,7 +433,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return ops.softmax(x, self.dim)
+        return F.softmax(x, self.dim, _stacklevel=5)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -425,7 +441,7 @@ class Softmax(Module):
 
 class LogSoftmax(Softmax):
     def forward(self, x):
-        return ops.log_softmax(x, self.dim)
+        return F.log_softmax(x, self.dim, _stacklevel=5)
 
 
 class MSELoss(_Loss):

@@ -238,6 +238,17 @@ class Module:
         dtype, _ = devices.to_args(args, dtype, device)
         return self if dtype is None else self._cast(dtype)
 
+    def cpu(self) -> "Module":
+        return self
+
+    def cuda(self, device=None) -> "Module":
+        """An error that names the device, as ``Tensor.cuda``: eager parameters live in host
+        memory."""
+        from jitgrad import devices
+        devices.check_host("cuda" if device is None
+                           else f"cuda:{device}" if isinstance(device, int) else device)
+        return self
+
     def _cast(self, dtype) -> "Module":
         from jitgrad import dtypes
         dt = dtypes.as_dtype(dtype)
@@ -262,6 +273,10 @@ class Module:
         return out
 
     def load_state_dict(self, state: dict, strict: bool = True):
+        for prefix, m in self.named_modules():
+            lazy = getattr(m, "_materialize_from_state", None)
+            if lazy is not None:  # a lazy module takes its shapes from the checkpoint
+                lazy(f"{prefix}." if prefix else "", state)
         own = dict(self.named_parameters())
         own.update(dict(self.named_buffers()))
         missing = [k for k in own if k not in state]

@@ -28,3 +28,25 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class UninitializedParameter(Parameter):
+    """The placeholder a lazy module holds until its shapes are known (its first call, or a
+    state dict loaded into it); then it becomes a plain ``Parameter``, the same object, so an
+    optimizer made before still holds it.
+
+    >>> import jitgrad
+    >>> jitgrad.nn.LazyLinear(3).weight
+    <UninitializedParameter>
+    """
+
+    __slots__ = ()
+
+    def materialize(self, shape: tuple) -> None:
+        """Give the placeholder its shape (values uninitialised: the module draws them)."""
+        import numpy as np
+        self._value = np.empty(tuple(shape), dtype=self._value.dtype)
+        self.__class__ = Parameter
+
+    def __repr__(self) -> str:
+        return "<UninitializedParameter>"

@@ -53,6 +53,9 @@ class SequentialSampler(Sampler):
         return len(self.data_source)
 
 
+_CHUNK = 32
+
+
 class RandomSampler(Sampler):
     """Indices in random order: a permutation of the dataset (repeated whole, then cut, when
     ``num_samples`` exceeds its length), or ``num_samples`` independent draws with
@@ -84,7 +87,11 @@ class RandomSampler(Sampler):
         from jitgrad.factories import randint, randperm
         n, k = len(self.data_source), self.num_samples
         if self.replacement:
-            yield from randint(0, n, (k,), generator=self.generator).tolist()
+            # In chunks, as torch draws them: num_samples may be huge (an "infinite" loader
+            # asks for 1e10) and only the indices consumed are ever drawn.
+            for start in range(0, k, _CHUNK):
+                yield from randint(0, n, (min(_CHUNK, k - start),),
+                                   generator=self.generator).tolist()
             return
         for _ in range(k // n):
             yield from randperm(n, generator=self.generator).tolist()

@@ -1,0 +1,72 @@
+"""``torch.nn.modules``: the layers under the submodule names torch files them in, so a program
+that spells a class by its full path (``torch.nn.modules.rnn.LSTM``, as lists of safe globals
+for ``torch.load`` do) finds jitgrad's. The classes are jitgrad.nn's own; each submodule here
+only names them.
+
+>>> import jitgrad
+>>> from jitgrad.nn.modules.rnn import LSTM
+>>> LSTM is jitgrad.nn.LSTM, jitgrad.nn.modules.container.ModuleList is jitgrad.nn.ModuleList
+(True, True)
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from jitgrad import nn as _nn
+from jitgrad.nn.attention import NonDynamicallyQuantizableLinear
+
+# torch's file for each class jitgrad.nn has (torch.nn.modules.<file>.<Class>)
+_LAYOUT = {
+    "module": "Module",
+    "activation": "Threshold ReLU RReLU Hardtanh ReLU6 Sigmoid Hardsigmoid Tanh SiLU Mish "
+                  "Hardswish ELU CELU SELU GLU GELU Hardshrink LeakyReLU LogSigmoid Softplus "
+                  "Softshrink MultiheadAttention PReLU Softsign Tanhshrink Softmin Softmax "
+                  "Softmax2d LogSoftmax",
+    "batchnorm": "BatchNorm1d BatchNorm2d",
+    "channelshuffle": "ChannelShuffle",
+    "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
+    "conv": "Conv1d Conv2d ConvTranspose1d ConvTranspose2d",
+    "distance": "PairwiseDistance CosineSimilarity",
+    "dropout": "Dropout",
+    "flatten": "Flatten",
+    "fold": "Fold Unfold",
+    "instancenorm": "InstanceNorm1d InstanceNorm2d InstanceNorm3d",
+    "linear": "Identity Linear Bilinear LazyLinear",
+    "loss": "L1Loss NLLLoss PoissonNLLLoss GaussianNLLLoss KLDivLoss MSELoss BCELoss "
+            "BCEWithLogitsLoss HingeEmbeddingLoss MultiLabelMarginLoss SmoothL1Loss HuberLoss "
+            "SoftMarginLoss CrossEntropyLoss MultiLabelSoftMarginLoss CosineEmbeddingLoss "
+            "MarginRankingLoss MultiMarginLoss TripletMarginLoss TripletMarginWithDistanceLoss",
+    "normalization": "LocalResponseNorm LayerNorm GroupNorm RMSNorm",
+    "padding": "CircularPad1d CircularPad2d CircularPad3d ConstantPad1d ConstantPad2d "
+               "ConstantPad3d ReflectionPad1d ReflectionPad2d ReflectionPad3d ReplicationPad1d "
+               "ReplicationPad2d ReplicationPad3d ZeroPad1d ZeroPad2d ZeroPad3d",
+    "pixelshuffle": "PixelShuffle PixelUnshuffle",
+    "pooling": "MaxPool1d MaxPool2d MaxPool3d MaxUnpool1d MaxUnpool2d MaxUnpool3d AvgPool1d "
+               "AvgPool2d AvgPool3d LPPool1d LPPool2d AdaptiveMaxPool1d AdaptiveMaxPool2d "
+               "AdaptiveMaxPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveAvgPool3d",
+    "rnn": "RNN LSTM GRU RNNCell LSTMCell GRUCell",
+    "sparse": "Embedding EmbeddingBag",
+    "transformer": "Transformer TransformerEncoder TransformerDecoder TransformerEncoderLayer "
+                   "TransformerDecoderLayer",
+    "upsampling": "Upsample UpsamplingNearest2d UpsamplingBilinear2d",
+}
+_EXTRA = {"linear": {"NonDynamicallyQuantizableLinear": NonDynamicallyQuantizableLinear}}
+
+
+def _submodule(name: str, classes: str) -> types.ModuleType:
+    mod = types.ModuleType(f"{__name__}.{name}", f"torch.nn.modules.{name}'s classes")
+    for cls in classes.split():
+        setattr(mod, cls, getattr(_nn, cls))
+    for cls, obj in _EXTRA.get(name, {}).items():
+        setattr(mod, cls, obj)
+    sys.modules[mod.__name__] = mod  # so ``import jitgrad.nn.modules.rnn`` finds it
+    return mod
+
+
+for _name, _classes in _LAYOUT.items():
+    globals()[_name] = _submodule(_name, _classes)
+    for _cls in _classes.split():
+        globals()[_cls] = getattr(_nn, _cls)
+del _name, _classes, _cls
