@@ -378,3 +378,55 @@ def test_a_traceback_through_generated_code_shows_its_lines():
         frames = traceback.extract_tb(e.__traceback__)
     generated = [f for f in frames if f.filename.startswith("<jitgrad graph ")]
     assert generated and generated[0].line == "v0 = f0(a0)", frames
+
+
+# -- one call key: the cache's key, the test a call matches, the steady function's checks --------
+def _every_kind(x, a, s, k, n, b):
+    y = (x * a * s).sum() * k * n
+    return y if b else -y
+
+
+def test_the_steady_checks_are_the_call_keys_match():
+    """A plain call's ``CallKey`` builds its site's key and the checks its generated steady
+    function makes: the two say the same for every kind of argument (tensor, NumPy array and
+    scalar, static and differentiated Python numbers, a NumPy bool, which is static)."""
+    from jitgrad.runtime import _MISS
+    from jitgrad.runtime.callkey import ARRAY, NUMBER, NUMPY_SCALAR, STATIC, TENSOR
+
+    f = jg.grad(_every_kind, argnums=(0, 4))
+    x = jg.tensor([1.0, 2.0, 3.0], dtype=jg.float64)
+    args = (x, np.ones(3), np.float32(2), 3, 2.0, np.bool_(True))
+    f(*args)
+    rt = f._rt
+    (key, site), = rt.fast.items()
+    assert [a.kind for a in key.args] == [TENSOR, ARRAY, NUMPY_SCALAR, STATIC, NUMBER, STATIC]
+    assert site.steady is not None
+    variants = [
+        args,
+        (nn.Parameter(x),) + args[1:],                            # a Parameter is a tensor
+        (jg.ones(3, dtype=jg.float64),) + args[1:],               # another value: same key
+        (jg.ones(4, dtype=jg.float64),) + args[1:],               # another shape
+        (jg.ones(3, dtype=jg.float32),) + args[1:],               # another dtype
+        (x, np.ones(3, dtype=np.float32)) + args[2:],
+        (x, np.ones(3), np.float64(2)) + args[3:],
+        args[:3] + (4,) + args[4:],                               # another static value
+        args[:3] + (3.0,) + args[4:],                             # another static type
+        args[:4] + (5.0,) + args[5:],                             # a differentiated number
+        args[:4] + (2,) + args[5:],
+        args[:5] + (np.bool_(False),),
+        args[:5] + (True,),
+        args[:5],
+    ]
+    implicit, extra = rt.implicit.state()
+    for v in variants:
+        assert (site.steady(v) is not _MISS) == key.matches(v, rt._dynamic, implicit, extra), v
+
+
+@pytest.mark.parametrize("target", ["reference", "cpu"])
+def test_a_numpy_bool_is_a_static_argument(target):
+    """Each value of a NumPy bool argument is a trace of its own, as a Python bool's is."""
+    f = jg.jit(lambda x, b: x * 2 if b else -x, target=target)
+    t = jg.ones(2)
+    for b in [np.bool_(True), np.bool_(False)] * 2:
+        np.testing.assert_array_equal(f(t, b).numpy(), [2.0, 2.0] if b else [-1.0, -1.0])
+    assert f.cache_info().traces == 2

@@ -75,3 +75,17 @@ def test_front_end_and_ir_core_import_nothing_above_them(module, path):
         for bad in FORBIDDEN[module.split(".")[1]]:
             assert not (target == bad or target.startswith(bad + ".")), (
                 f"{module} imports {target} at line {line}")
+
+
+# Inside the runtime, dependencies run one way too: the call key and the trace nodes (with the
+# executable that stands in for a compile built later) are data the Runtime uses; they import
+# no other runtime module, so none of them can reach back into the Runtime.
+RUNTIME_DATA = ["callkey", "nodes"]
+
+
+@pytest.mark.parametrize("name", RUNTIME_DATA)
+def test_the_runtimes_data_modules_import_no_other_runtime_module(name):
+    path = os.path.join(PKG, "runtime", f"{name}.py")
+    for target, line in _jitgrad_imports(path):
+        assert not target.startswith(("jitgrad.runtime", "jitgrad.api")), (
+            f"runtime.{name} imports {target} at line {line}")

@@ -232,3 +232,25 @@ def test_the_compile_is_predicted_from_the_kernels_size_and_the_cache(tmp_path, 
     assert backend.compile_cost(big) == pytest.approx(cost[1] * measured)
     assert disk_cache.cache_dir() == str(tmp_path)
     assert numba_cpu.predicted_seconds([]) == 0.0  # (every piece built ahead of time)
+
+
+def test_a_deferred_trace_needs_only_what_it_is_handed(monkeypatch):
+    """``_Deferred`` reaches no runtime: a graph, its calls before compiling and ``Hooks`` of
+    values and callables serve it (here a backend, a compile and two notes of our own)."""
+    from types import SimpleNamespace
+
+    from jitgrad.backends import get_backend
+    monkeypatch.setattr(jg.config, "compile_after", 0)
+    x = np.array([0.5, 1.0])
+    graph = jg.grad(_sin_x, target="reference").lower(jg.tensor(x))._node.optimized
+    seen = []
+    ref = get_backend("reference")
+    hooks = nodes.Hooks("f", ref, lambda g: seen.append("compile") or ref.compile(g),
+                        lambda node: seen.append("promoted"), lambda: seen.append("interpreted"))
+    exe = _Deferred(graph, 2, hooks)
+    exe.node = SimpleNamespace(exe=exe)
+    for _ in range(2):  # outputs: the value, then the gradient
+        np.testing.assert_allclose(exe([x])[1], _want(x))
+    assert seen == ["interpreted", "interpreted", "compile", "promoted"]
+    assert exe.node.exe is not exe  # the node runs the compiled executable from here on
+    np.testing.assert_allclose(exe.node.exe([x])[1], _want(x))

@@ -17,7 +17,6 @@ from jitgrad._settings import config, log as _log
 from jitgrad.errors import GuardFailure
 from jitgrad.ir.verify import verify
 from jitgrad.ops import registry
-from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 from jitgrad.backends.device_array import DeviceLeaf
 from jitgrad.trace.pytree import Kind, flatten, num_leaves
@@ -29,7 +28,8 @@ from jitgrad.errors import ReverseOfLoopReverse
 from jitgrad.transforms.autodiff import vjp_graph
 from jitgrad.transforms.simplify import simplify
 from jitgrad.runtime.eager import EagerMixin
-from jitgrad.runtime.nodes import (_FAST_SCALARS, _MISS, CacheInfo, Call, CallSite, RetraceWarning,
+from jitgrad.runtime.callkey import CallKey, plain_args, plain_key
+from jitgrad.runtime.nodes import (_MISS, CacheInfo, Call, CallSite, Hooks, RetraceWarning,
                                    TraceNode, _Deferred, _name)
 from jitgrad.runtime.results import ResultsMixin
 from jitgrad.runtime.tree import TreeMixin
@@ -46,7 +46,7 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
         self.has_aux = has_aux
         self.target = target
         self.retrace_limit = retrace_limit
-        self.cache: dict[tuple, TraceNode] = {}
+        self.cache: dict[CallKey, TraceNode] = {}
         self.traces = self.compiles = self.hits = self.misses = 0
         self._unrolled = False  # its transforms' loops stay unrolled (new_trace)
         self.guard_failures = self.eager_calls = self.interpreted = 0
@@ -56,11 +56,13 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
         self.fallback: str | None = None
         self._last_key = None
         self._backend = None
+        self._deferral = None  # _hooks()
         self._names = _param_names(fn)
+        # Positions of the arguments whose numbers are differentiated: inputs, not static.
+        self._dynamic = self._argnums() if mode == "grad" else ()
         self.implicit = Implicit(fn)
-        # Calls whose arguments are all plain tensors skip flattening: their (shape, dtype)s
-        # and the closure's key straight to the trace tree's root.
-        self.fast: dict[tuple, tuple] = {}
+        # Plain calls skip flattening: their CallKey straight to the trace tree's root.
+        self.fast: dict[CallKey, CallSite] = {}
         self._last_steady = None
 
     @property
@@ -109,8 +111,7 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
             # to the argument's input, so the pattern is part of the key.
             params = {id(leaves[k]): k for k in module_leaves(trees)}
             aliases = tuple(params.get(id(t), -1) for t in implicit)
-        key = (tuple(trees), tuple((x._value.shape, x._value.dtype) for x in leaves),
-               tuple((x._value.shape, x._value.dtype) for x in implicit), extra, aliases)
+        key = CallKey.flat(tuple(trees), leaves, implicit, extra, aliases)
         return Call(key, leaves, trees, implicit)
 
     def wrt(self, call: Call) -> tuple:
@@ -197,7 +198,7 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
             # The interpreter runs the trace's first calls (config.compile_after): a trace
             # that still branches on data may serve a single call (a trip count that a lifted
             # loop makes obsolete), and any may serve fewer calls than a compile would repay.
-            exe = _Deferred(self, optimized, min_calls=2 if guarded else 1)
+            exe = _Deferred(optimized, 2 if guarded else 1, self._hooks())
             node = exe.node = TraceNode(traced, adjoint, optimized, exe)
             if not guarded and exe.due_before_a_call():
                 exe.promote()  # its kernel was built ahead of time: it loads at once
@@ -217,6 +218,16 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
                         f"guards, compiled for {self.backend.name} in "
                         f"{(time.perf_counter() - t0) * 1e3:.1f} ms")
         return TraceNode(traced, adjoint, optimized, exe)
+
+    def _hooks(self) -> Hooks:
+        """What this runtime's deferred traces need from it (``_Deferred``), made once."""
+        if self._deferral is None:
+            self._deferral = Hooks(_name(self.fn), self.backend, self._compile, self.forget,
+                                   self._interpreted_call)
+        return self._deferral
+
+    def _interpreted_call(self) -> None:
+        self.interpreted += 1
 
     def _compile(self, graph):
         t0 = time.perf_counter()
@@ -242,7 +253,7 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
         if root is None:
             self.misses += 1
             if self.cache:
-                reason = f"new signature: {_describe_change(self._last_key, call.key)}"
+                reason = f"new signature: {call.key.describe_change(self._last_key)}"
                 self.retraces.append(reason)
                 _log("retrace", f"{_name(self.fn)}: {reason}")
             root = self.cache[call.key] = self.new_trace(call, args, kwargs)
@@ -285,76 +296,56 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
         if self.fallback is not None:
             return self.eager(args, kwargs)
         if not kwargs:
-            for a in args:
-                if type(a) is not Tensor and type(a) is not Parameter:
-                    if type(a) in _FAST_SCALARS:
-                        return self._run_scalars(args, tried)
-                    break
-            else:
+            parts = plain_args(args, self._dynamic)
+            if parts is not None:
                 implicit, extra = self.implicit.state()
-                fkey = tuple([(a._value.shape, a._value.dtype) for a in args])
-                if implicit or extra:
-                    fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]),
-                            extra)
-                (template, node, build, steady), _ = self._site(fkey, args, kwargs)
-                plain = not implicit and not node.traced.refs  # the inputs are the arguments
-                if not node.children and (steady is None or steady is not tried) and \
-                        (steady is not None or plain):
-                    # The steady state: one trace (the generated function reads the tensors of
-                    # closures and globals itself).
-                    try:
-                        out = steady(args) if steady is not None else _MISS
-                        if out is not _MISS:
-                            self._last_steady = steady
-                            return out
-                        if plain:
-                            return build(node.exe([a._value for a in args]))
-                    except GuardFailure:
-                        pass
-                return self.execute(Call(template.key, args, template.trees, implicit), node,
-                                    args, kwargs)
+                return self._run_plain(plain_key(parts, implicit, extra), args, implicit, tried)
         call = self.prepare(args, kwargs)
         return self.execute(call, self.node_for(call, args, kwargs), args, kwargs)
 
-    def _site(self, fkey, args: tuple, kwargs: dict) -> tuple:
+    def _run_plain(self, key: tuple, args: tuple, implicit: list, tried):
+        """A plain call (tensors, NumPy arrays and scalars, Python numbers; no keywords): its
+        ``CallSite`` by its key (``plain_key``), without flattening, and the site's steady
+        function, which checks the call itself; else the general path."""
+        site, call = self._site(key, args)
+        node, steady = site.node, site.steady
+        if not node.children and (steady is None or steady is not tried):
+            # The steady state: one trace (the generated function reads the tensors of
+            # closures and globals itself).
+            try:
+                if steady is not None:
+                    out = steady(args)
+                    if out is not _MISS:
+                        self._last_steady = steady
+                        return out
+                elif site.direct:
+                    return site.build(node.exe([a._value for a in args]))
+            except GuardFailure:
+                pass
+        if call is None:
+            if site.leaves:
+                call = Call(site.template.key, args, site.template.trees, implicit)
+            else:  # this call's own leaves (the template holds the first call's numbers)
+                call = self.prepare(args, {})
+                node = self.node_for(call, args, {})
+        return self.execute(call, node, args, {})
+
+    def _site(self, key: tuple, args: tuple) -> tuple:
         """The CallSite of a plain call's key (made at its first call), and the call prepared
         then (None when it was there already: a hit)."""
-        hit = self.fast.get(fkey)
+        hit = self.fast.get(key)
         if hit is not None:
             self.hits += 1
             return hit, None
-        call = self.prepare(args, kwargs)
-        node = self.node_for(call, args, kwargs)
+        call = self.prepare(args, {})
+        node = self.node_for(call, args, {})
         build = self._builder(node, call)
-        hit = self.fast[fkey] = CallSite(call, node, build, self._steady(node, call, build, args))
+        key = CallKey.of(key)  # (the record: equal to the plain tuple each call looks up)
+        leaves = key.args_are_leaves
+        hit = self.fast[key] = CallSite(call, node, build, self._steady(node, call, build, key),
+                                        leaves, leaves and not key.implicit and
+                                        not node.traced.refs)
         return hit, call
-
-    def _run_scalars(self, args: tuple, tried):
-        """Plain calls with Python numbers, NumPy arrays or NumPy scalars among tensors: keyed
-        by their types (and shapes, or values where they are static) without flattening, so
-        their steady state is fast too."""
-        dyn = self._argnums() if self.mode == "grad" else ()
-        fkey = tuple([(a._value.shape, a._value.dtype) if type(a) is Tensor or
-                      type(a) is Parameter else (type(a), a.shape, a.dtype)
-                      if type(a) is np.ndarray else (type(a), None)
-                      if i in dyn or isinstance(a, np.generic) else (type(a), a)
-                      for i, a in enumerate(args)])
-        implicit, extra = self.implicit.state()
-        if implicit or extra:
-            fkey = (fkey, tuple([(t._value.shape, t._value.dtype) for t in implicit]), extra)
-        (_, node, build, steady), call = self._site(fkey, args, {})
-        if steady is not None and steady is not tried and not node.children:
-            try:
-                out = steady(args)
-            except GuardFailure:
-                out = _MISS
-            if out is not _MISS:
-                self._last_steady = steady
-                return out
-        if call is None:  # this call's own leaves (the template holds the first call's)
-            call = self.prepare(args, {})
-            node = self.node_for(call, args, {})
-        return self.execute(call, node, args, {})
 
     def execute(self, call: Call, node: TraceNode, args, kwargs):
         taken = self.follow(call, node, args, kwargs)
@@ -419,28 +410,6 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
         self.fast.clear()
         self.__init__(self.fn, self.mode, self.argnums, self.has_aux, self.target,
                       self.retrace_limit)
-
-
-def _describe_change(old, new) -> str:
-    if old is None:
-        return "first call"
-    if old[0] != new[0]:
-        return "the argument structure or a static argument changed"
-    for i, (a, b) in enumerate(zip(old[1], new[1])):
-        if a != b:
-            return f"input {i} was {_sig(a)}, now {_sig(b)}"
-    if len(old[1]) != len(new[1]):
-        return "the number of inputs changed"
-    for i, (a, b) in enumerate(zip(old[2], new[2])):
-        if a != b:
-            return f"closure tensor {i} was {_sig(a)}, now {_sig(b)}"
-    return "a closure tensor was added or removed"
-
-
-def _sig(s) -> str:
-    from jitgrad.dtypes import _BY_NP
-    from jitgrad.ir.graph import SHORT
-    return f"{SHORT[_BY_NP[s[1]]]}[{','.join(map(str, s[0]))}]"
 
 
 def _param_names(fn) -> list:

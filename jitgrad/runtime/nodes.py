@@ -5,13 +5,11 @@ what ``cache_info()`` reports, and the small helpers the runtime's modules share
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
-
-import numpy as np
+from typing import Callable, NamedTuple
 
 from jitgrad import _blas
 from jitgrad._settings import config, log as _log
-from jitgrad.backends.base import Executable
+from jitgrad.backends.base import Backend, Executable
 from jitgrad.ir.graph import Var
 from jitgrad.trace.pytree import TENSOR_LEAF
 
@@ -90,14 +88,29 @@ class Call(NamedTuple):
 
 
 class CallSite(NamedTuple):
-    """What one call signature (argument types and shapes) has: its prepared template call,
-    the trace node it takes, the builder of its results and its generated steady function
-    (None where the executable makes none)."""
+    """What one plain call's key has: its prepared template call, the trace node it takes, the
+    builder of its results, its generated steady function (None where the executable makes
+    none), whether its arguments are its leaves as they are (tensors), and whether they are
+    the trace's inputs as they are (``direct``: tensors, and no tensors read from elsewhere),
+    so the executable can run on them."""
 
     template: Call
     node: "TraceNode"
     build: object
     steady: object
+    leaves: bool
+    direct: bool
+
+
+class Hooks(NamedTuple):
+    """What a deferred trace needs from the runtime that made it, handed over as values and
+    callables: the runtime knows ``_Deferred``, and a ``_Deferred`` nothing of the runtime."""
+
+    name: str               # the compiled function's, for the log
+    backend: Backend        # its compile_cost, start_build and build_later
+    compile: Callable       # graph -> Executable: the compile, counted as the runtime's
+    promoted: Callable      # node -> None: the node's executable changed (its fast paths go)
+    interpreted: Callable   # () -> None: one call ran on the interpreter
 
 
 class _Deferred(Executable):
@@ -106,10 +119,10 @@ class _Deferred(Executable):
     ``config.defer_guarded``) and they took ``config.compile_after`` seconds (by default, as
     long as compiling it is predicted to: ``compile_cost``)."""
 
-    def __init__(self, rt, graph, min_calls: int) -> None:  # rt: the Runtime
+    def __init__(self, graph, min_calls: int, hooks: Hooks) -> None:
         from jitgrad.backends.reference import ReferenceExecutable
         from jitgrad.ops.control import guard_types
-        self.rt, self.graph, self.node = rt, graph, None
+        self.graph, self.hooks, self.node = graph, hooks, None
         self.interp = ReferenceExecutable(graph)
         self.guard_types = guard_types(graph)
         self.min_calls = min_calls
@@ -134,7 +147,7 @@ class _Deferred(Executable):
         """What compiling the trace is predicted to take (from its kernel's size and what
         the disk cache holds: looked at once)."""
         if self._cost is None:
-            self._cost = self.rt.backend.compile_cost(self.graph)
+            self._cost = self.hooks.backend.compile_cost(self.graph)
         return self._cost
 
     def __call__(self, inputs: list) -> list:
@@ -143,7 +156,7 @@ class _Deferred(Executable):
         out = self.interp(inputs)  # a failed guard raises before anything compiles
         self.seconds += time.perf_counter() - t0
         self.calls += 1
-        self.rt.interpreted += 1
+        self.hooks.interpreted()
         if self.build is not None:
             if self.build.done():  # its kernel is in the disk cache: it loads in place now
                 self.build = None
@@ -151,24 +164,24 @@ class _Deferred(Executable):
         elif self.due():
             if config.compile_in_background and config.compile_after != 0 and \
                     self.cost() != 0.0:
-                self.build = self.rt.backend.start_build(self.graph)
+                self.build = self.hooks.backend.start_build(self.graph)
                 if self.build is not None:
-                    _log("compile", f"{_name(self.rt.fn)}: compiling a trace in a build process "
+                    _log("compile", f"{self.hooks.name}: compiling a trace in a build process "
                                     f"after {self.calls} interpreted calls; the interpreter "
                                     "serves the calls meanwhile")
                     return out
             self.promote()
         elif self.calls == 2:  # it serves more than one call: a later process runs it compiled
-            self.rt.backend.build_later(self.graph)
+            self.hooks.backend.build_later(self.graph)
         return out
 
     def promote(self):
         """Compile now; the node runs the compiled executable from here on."""
-        exe = self.rt._compile(self.graph)
+        exe = self.hooks.compile(self.graph)
         self.node.exe = exe
-        self.rt.forget(self.node)
+        self.hooks.promoted(self.node)
         if self.calls:
-            _log("compile", f"{_name(self.rt.fn)}: compiled a trace after {self.calls} "
+            _log("compile", f"{self.hooks.name}: compiled a trace after {self.calls} "
                             f"interpreted call{'s' if self.calls != 1 else ''} "
                             f"({self.seconds * 1e3:.1f} ms)")
         return exe
@@ -178,9 +191,6 @@ class _Deferred(Executable):
 
 
 _TENSOR = TENSOR_LEAF
-# Argument types the plain-call paths take besides tensors: Python numbers, NumPy arrays and
-# NumPy scalars.
-_FAST_SCALARS = (float, int, bool, np.ndarray, np.float64, np.float32, np.int64, np.bool_)
 _MISS = object()  # a steady-state function's "not this call": take the general path
 
 

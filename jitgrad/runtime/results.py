@@ -4,14 +4,11 @@ steady-state call (``_steady``; ``lower().as_text("call")`` shows it), and the g
 
 from __future__ import annotations
 
-import numpy as np
-
-
 
 from jitgrad._pysource import define
-from jitgrad.nn.parameter import Parameter
 from jitgrad.tensor import Tensor
 from jitgrad.trace.pytree import num_leaves, unflatten
+from jitgrad.runtime.callkey import CallKey, refs_checks
 from jitgrad.runtime.nodes import _MISS, _TENSOR, Call, TraceNode
 
 
@@ -68,89 +65,43 @@ class ResultsMixin:
         """The Python that runs a steady-state call of ``node`` with arguments like ``args``:
         the generated function where there is one, else why the general path runs."""
         build = self._builder(node, call)
-        steady = self._steady(node, call, build, args)
+        implicit, extra = self.implicit.state()
+        steady = self._steady(node, call, build, CallKey.plain(args, self._dynamic, implicit,
+                                                                extra))
         if steady is not None:
             return steady.source
         why = []
         if node.exe.steady is None:
             why.append(f"the {type(node.exe).__name__} makes no call function")
-        if not self._plain(node, call):
+        plain = self._plain(node, call)
+        if not plain:
             why.append("the arguments or results are nested, on a device, or with aux")
         if call.implicit or node.traced.refs:
             why.append("the function reads tensors from globals, closures or Modules")
         head = "# the general call path (Runtime.execute): " + "; ".join(why) + "\n"
-        return head + getattr(build, "source", "# results built by Runtime.finish")
+        return head + (build.source if plain else "# results built by Runtime.finish")
 
-    def _steady(self, node: TraceNode, call: Call, build, args: tuple):
+    def _steady(self, node: TraceNode, call: Call, build, key: CallKey | None):
         """The whole steady-state call in one generated function, where the executable can make
-        one (the Numba CPU backend) and the call's inputs are its arguments ``args`` (tensors
-        and Python numbers): it checks the arguments' types, shapes and dtypes (a static
-        number's value) and those of the tensors it reads from closures, globals and outside
-        (inputs after the arguments'), itself, and returns ``_MISS`` when any differs from
-        this call's. A differentiated number becomes its 0-d input. Else None."""
+        one (the Numba CPU backend) and the call is plain (``key``: its ``CallKey``; None when
+        it is not): it checks that its call has ``key`` itself (``CallKey.checks``: the
+        arguments' types, shapes and dtypes, a static number's value, those of the tensors it
+        reads from closures and globals) and the shapes and dtypes of the outside tensors the
+        trace read, and returns ``_MISS`` when any differs. Else None."""
         make = node.exe.steady
-        if make is None or not self._plain(node, call):
+        if make is None or key is None or not self._plain(node, call):
             return None
-        n = len(args)
-        ns = {"new": object.__new__, "Tensor": Tensor, "Parameter": Parameter, "build": build,
-              "ndarray": np.ndarray, "asarray": np.asarray,
-              "MISS": _MISS, "implicit": self.implicit.state, "EXTRA": self.implicit.extra}
+        if self.implicit.fixed and call.implicit:
+            return None
+        ns = {"new": object.__new__, "Tensor": Tensor, "build": build, "MISS": _MISS,
+              "implicit": self.implicit.state}
+        # A closure or global may come to hold another tensor (or none), or a Python value the
+        # trace baked in may have changed, unless the function reads none (Implicit.fixed).
         # Guards are compiled into the kernel: once the tree has children, this trace still
         # answers every call whose guards pass, and raises GuardFailure for the others.
-        prologue = [f"if len(args) != {n}:", "    return MISS"]
-
-        def input_array(k: int, expr: str, like) -> None:
-            """Input ``v{k}`` is the array ``expr``, of ``like``'s shape and dtype."""
-            ns[f"S{k}"], ns[f"D{k}"] = like.shape, like.dtype
-            prologue.extend([f"v{k} = {expr}",
-                             f"if v{k}.shape != S{k} or v{k}.dtype is not D{k}:",
-                             "    return MISS"])
-
-        n_leaves = len(call.leaves)
-        if not self.implicit.fixed:
-            # A closure or global may come to hold another tensor (or none), or a Python value
-            # the trace baked in may have changed: the tensors it reads now are inputs after
-            # the arguments', of the shapes and dtypes this trace was built for.
-            prologue += ["its, iex = implicit()",
-                         f"if len(its) != {len(call.implicit)} or "
-                         "(iex is not EXTRA and iex != EXTRA):", "    return MISS"]
-            for m, t in enumerate(call.implicit):
-                input_array(n_leaves + m, f"its[{m}]._value", t._value)
-        elif call.implicit:
-            return None
-        for r, t in enumerate(node.traced.refs):  # outside tensors the trace met: read afresh
-            k = n_leaves + len(call.implicit) + r
-            ns[f"R{k}"] = t
-            input_array(k, f"R{k}._value", t._value)
-        if n:  # (a function of no arguments unpacks nothing)
-            prologue.append(f"{', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
-        leaves = iter(call.leaves)
-        j = 0
-        for i, (a, tree) in enumerate(zip(args, call.trees)):
-            if type(a) is Tensor or type(a) is Parameter:
-                prologue += [f"if type(a{i}) is not Tensor and type(a{i}) is not Parameter:",
-                             "    return MISS"]
-                input_array(j, f"a{i}._value", next(leaves)._value)
-                j += 1
-            elif type(a) is np.ndarray:  # a NumPy array: an input as it is
-                prologue += [f"if type(a{i}) is not ndarray:", "    return MISS"]
-                input_array(j, f"a{i}", next(leaves)._value)
-                j += 1
-            elif isinstance(a, np.generic):  # a NumPy scalar: a 0-d input of its dtype
-                next(leaves)
-                ns[f"T{j}"] = type(a)
-                prologue += [f"if type(a{i}) is not T{j}:", "    return MISS",
-                             f"v{j} = asarray(a{i})"]
-                j += 1
-            elif tree == _TENSOR:  # a differentiated number: a 0-d input of the leaf's dtype
-                ns[f"T{j}"] = next(leaves)._value.dtype.type
-                prologue += [f"if type(a{i}) is not {type(a).__name__}:", "    return MISS",
-                             f"v{j} = T{j}(a{i})"]
-                j += 1
-            else:  # static: part of the trace
-                ns[f"K{i}"] = a
-                prologue += [f"if type(a{i}) is not {type(a).__name__} or a{i} != K{i}:",
-                             "    return MISS"]
+        prologue = key.checks(call.leaves, ns, implicit=not self.implicit.fixed)
+        # outside tensors the trace met: read afresh, inputs after the implicit ones
+        prologue += refs_checks(node.traced.refs, len(call.leaves) + len(call.implicit), ns)
         finish = self._result_lines(node, [f"o{i}" for i in range(len(node.optimized.outputs))])
         return make(prologue, finish, ns)
 
