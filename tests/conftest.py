@@ -54,8 +54,18 @@ jitgrad.config.aot_builds = _switch("JITGRAD_AOT_BUILDS")
 _OWN_FOLDERS = []  # where a builder can only be this session's (a user's cache is not)
 if "JITGRAD_CACHE_DIR" not in os.environ:
     os.environ["JITGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="jitgrad-tests-")
+    os.environ["JITGRAD_TESTS_OWN_CACHE"] = os.environ["JITGRAD_CACHE_DIR"]
     atexit.register(shutil.rmtree, os.environ["JITGRAD_CACHE_DIR"], ignore_errors=True)
     _OWN_FOLDERS.append(os.environ["JITGRAD_CACHE_DIR"])
+elif os.environ.get("PYTEST_XDIST_WORKER") and (
+        os.environ["JITGRAD_CACHE_DIR"] == os.environ.get("JITGRAD_TESTS_OWN_CACHE")):
+    # A worker of a parallel run (pytest -n): a folder of its own inside the run's, so that one
+    # worker's builders and locks never meet another's (a test that expects a builder to start
+    # would find the other worker's holding the folder); the run's folder is removed at the end.
+    own = os.path.join(os.environ["JITGRAD_CACHE_DIR"], os.environ["PYTEST_XDIST_WORKER"])
+    os.makedirs(own, exist_ok=True)
+    os.environ["JITGRAD_CACHE_DIR"] = os.environ["JITGRAD_TESTS_OWN_CACHE"] = own
+    _OWN_FOLDERS.append(own)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -37,9 +37,24 @@ def _host_only(row) -> bool:
 # results are checked eagerly against torch (tests/test_opinfo.py); their gradients' long
 # kernels were most of this file's time.
 NUMBA_ROWS32 = [r for r in NUMBA_ROWS if not _host_only(r)]
-CHUNK = 10
-CHUNKS = range(0, len(NUMBA_ROWS), CHUNK)
-CHUNKS32 = range(0, len(NUMBA_ROWS32), CHUNK)
+
+
+def spans(rows, plain: int = 10, host: int = 2) -> list:
+    """The rows cut into combined traces of ``plain`` rows, or fewer where ``host`` of them are
+    host calls (LAPACK, SciPy): their gradients' kernels are long, and Numba's compile time
+    grows faster than a kernel's length (the ten float64 rows of linear algebra took 69 s as
+    one trace and 31 s as five)."""
+    out, start, hosts = [], 0, 0
+    for i, row in enumerate(rows):
+        hosts += _host_only(row)
+        if i + 1 - start == plain or hosts == host or i + 1 == len(rows):
+            out.append((start, i + 1))
+            start, hosts = i + 1, 0
+    return out
+
+
+CHUNKS = spans(NUMBA_ROWS)
+CHUNKS32 = spans(NUMBA_ROWS32)
 
 
 def combined(dtype, start=0, stop=None):
@@ -71,9 +86,9 @@ def _both(f, arrays):
     return num(*ts), ref(*ts)
 
 
-@pytest.mark.parametrize("start", CHUNKS)
-def test_op_table_float64_matches_reference(start):
-    f, arrays = combined(np.float64, start, start + CHUNK)
+@pytest.mark.parametrize(("start", "stop"), CHUNKS)
+def test_op_table_float64_matches_reference(start, stop):
+    f, arrays = combined(np.float64, start, stop)
     (v, gs), (vr, grs) = _both(f, arrays)
     np.testing.assert_allclose(v.item(), vr.item(), rtol=1e-12)
     for g, r in zip(gs, grs):
@@ -81,9 +96,9 @@ def test_op_table_float64_matches_reference(start):
         np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("start", CHUNKS32)
-def test_op_table_float32_stays_float32_within_rounding(start):
-    f, arrays = combined(np.float32, start, start + CHUNK)
+@pytest.mark.parametrize(("start", "stop"), CHUNKS32)
+def test_op_table_float32_stays_float32_within_rounding(start, stop):
+    f, arrays = combined(np.float32, start, stop)
     (v, gs), (vr, grs) = _both(f, arrays)
     assert v.dtype is jg.float32
     np.testing.assert_allclose(v.item(), vr.item(), rtol=2e-5)
