@@ -69,11 +69,109 @@ def test_values_dtypes_and_containers_round_trip():
     assert list(jg.load(buf)) == list(sd)
 
 
-def test_what_a_safe_file_cannot_hold_is_refused_by_name():
-    with pytest.raises(TypeError, match="Sequential.*state_dict"):
-        jg.save(_model(), io.BytesIO())
-    with pytest.raises(TypeError, match=r"obj\['f'\] is a function"):
+class Net(jg.nn.Module):
+    """A model of one's own, as word_language_model's RNNModel: tied weights, an LSTM, a
+    Transformer layer holding a function (its activation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = jg.nn.Embedding(7, 4)
+        self.rnn = jg.nn.LSTM(4, 4, 2)
+        self.enc = jg.nn.TransformerEncoder(jg.nn.TransformerEncoderLayer(4, 2, 8, 0.0), 1,
+                                            enable_nested_tensor=False)
+        self.dec = jg.nn.Linear(4, 7)
+        self.dec.weight = self.emb.weight
+        self.ntoken = 7
+
+    def forward(self, x):
+        out, _ = self.rnn(self.emb(x))
+        return self.dec(self.enc(out))
+
+
+class Created:
+    """Counts its constructor's calls: loading must rebuild it without calling __init__."""
+    calls = 0
+
+    def __init__(self):
+        Created.calls += 1
+        self.x = jg.ones(2)
+
+
+def _round_trip(obj, **load_kwargs):
+    buf = io.BytesIO()
+    jg.save(obj, buf)
+    return jg.load(io.BytesIO(buf.getvalue()), **load_kwargs)
+
+
+def test_a_class_is_refused_at_load_by_name_unless_allowed():
+    jg.manual_seed(0)
+    net = Net()
+    buf = io.BytesIO()
+    jg.save(net, buf)  # any object saves; what loads is the question
+    name = f"{Net.__module__}.Net"
+    with pytest.raises(pickle.UnpicklingError, match=rf"{name}.*add_safe_globals.*weights_only"):
+        jg.load(io.BytesIO(buf.getvalue()))
+    with jg.serialization.safe_globals([Net]):
+        assert type(jg.load(io.BytesIO(buf.getvalue()))) is Net
+        assert Net in jg.serialization.get_safe_globals()
+    assert Net not in jg.serialization.get_safe_globals()  # only inside the block
+    jg.serialization.add_safe_globals([Net])
+    try:
+        assert type(jg.load(io.BytesIO(buf.getvalue()))) is Net
+    finally:
+        jg.serialization.clear_safe_globals()
+    assert type(jg.load(io.BytesIO(buf.getvalue()), weights_only=False)) is Net
+    # jitgrad's own layers are plain data: allowed without asking
+    assert type(_round_trip(_model())) is jg.nn.Sequential
+    with pytest.raises(TypeError, match=r"obj\['f'\] is .*<lambda>.*top level"):
         jg.save({"f": lambda: 0}, io.BytesIO())
+
+
+def test_a_whole_model_round_trips_tied_and_computing_the_same():
+    jg.manual_seed(0)
+    net = Net().eval()
+    with jg.serialization.safe_globals([Net]):
+        back = _round_trip(net)
+    assert back.dec.weight is back.emb.weight  # tied weights stay one Parameter
+    assert isinstance(back.dec.weight, jg.nn.Parameter) and back.dec.weight.requires_grad
+    assert not back.training and back.ntoken == 7
+    assert back.enc.layers[0].activation is net.enc.layers[0].activation
+    for (n, p), (m, q) in zip(net.named_parameters(), back.named_parameters()):
+        assert n == m and type(p) is type(q)
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy(), err_msg=n)
+    x = jg.tensor([[1, 2], [3, 4], [0, 6]])
+    np.testing.assert_array_equal(back(x).detach().numpy(), net(x).detach().numpy())
+    back(x).sum().backward()  # and trains
+    assert back.emb.weight.grad is not None
+
+
+def test_loading_rebuilds_without_init_and_keeps_sharing():
+    Created.calls = 0
+    obj = Created()
+    shared = [1, 2]
+    data = {"obj": obj, "again": obj, "l1": shared, "l2": shared, "size": jg.ones(2, 3).shape,
+            "set": {1, 2}, "bytes": b"xy", "dev": jg.device("cpu"), "cx": 1 + 2j,
+            "np_bool": np.bool_(True)}
+    data["self"] = data  # a cycle closes
+    with jg.serialization.safe_globals([Created]):
+        got = _round_trip(data)
+    assert Created.calls == 1 and type(got["obj"]) is Created and got["again"] is got["obj"]
+    np.testing.assert_array_equal(got["obj"].x.numpy(), [1.0, 1.0])
+    assert got["l1"] is got["l2"] and got["self"] is got
+    assert type(got["size"]) is jg.Size and got["size"] == (2, 3)
+    assert (got["set"], got["bytes"], got["dev"], got["cx"]) == ({1, 2}, b"xy", jg.device("cpu"),
+                                                                 1 + 2j)
+    assert got["np_bool"] is True
+
+
+def test_a_file_naming_a_function_it_may_not_hold_is_refused():
+    import json
+    arrays = {"__structure__": np.frombuffer(json.dumps(
+        {"format": "jitgrad-save-2", "obj": {"global": "os:system"}}).encode(), np.uint8)}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with pytest.raises(pickle.UnpicklingError, match=r"os\.system"):
+        jg.load(io.BytesIO(buf.getvalue()))
 
 
 class _Boom:
@@ -98,3 +196,75 @@ def test_loading_never_runs_code(tmp_path):
     finally:
         os.chdir(cwd)
     assert not marker.exists()
+
+
+# -- whole objects saved by PyTorch ------------------------------------------------------------
+try:
+    import torch
+except ImportError:
+    torch = None
+
+if torch is not None:
+    class TorchNet(torch.nn.Module):
+        """Net, written for torch: torch.save records it as this module's TorchNet."""
+
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(7, 4)
+            self.rnn = torch.nn.LSTM(4, 4, 2)
+            self.enc = torch.nn.TransformerEncoder(
+                torch.nn.TransformerEncoderLayer(4, 2, 8, 0.0), 1, enable_nested_tensor=False)
+            self.dec = torch.nn.Linear(4, 7)
+            self.dec.weight = self.emb.weight
+            self.ntoken = 7
+
+        def forward(self, x):
+            out, _ = self.rnn(self.emb(x))
+            return self.dec(self.enc(out))
+
+    class TorchCreated:
+        def __reduce__(self):  # asks the loader to call the class: a constructor is code
+            return (Created, ())
+
+
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+
+
+@needs_torch
+def test_a_whole_model_saved_by_torch_loads_as_jitgrads_equivalent():
+    torch.manual_seed(0)
+    theirs = TorchNet().eval()
+    buf = io.BytesIO()
+    torch.save(theirs, buf)
+    name = f"{TorchNet.__module__}.TorchNet"
+    with pytest.raises(pickle.UnpicklingError, match=name):
+        jg.load(io.BytesIO(buf.getvalue()))
+    # The file names torch's classes: jitgrad's Net stands for TorchNet, its layers for torch's
+    with jg.serialization.safe_globals([(Net, name)]):
+        ours = jg.load(io.BytesIO(buf.getvalue()))
+    assert type(ours) is Net and type(ours.rnn) is jg.nn.LSTM and not ours.training
+    assert ours.dec.weight is ours.emb.weight and isinstance(ours.emb.weight, jg.nn.Parameter)
+    assert ours.emb.weight.requires_grad
+    assert ours.enc.layers[0].activation is jg.nn.functional.relu
+    for n, p in theirs.named_parameters():
+        q = dict(ours.named_parameters())[n]
+        np.testing.assert_array_equal(q.detach().numpy(), p.detach().numpy(), err_msg=n)
+    x = np.array([[1, 2], [3, 4], [0, 6]])
+    np.testing.assert_allclose(ours(jg.tensor(x)).detach().numpy(),
+                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    # and the same model saved again by jitgrad comes back the same
+    with jg.serialization.safe_globals([(Net, name)]):
+        again = _round_trip(ours)
+    np.testing.assert_array_equal(again(jg.tensor(x)).detach().numpy(),
+                                  ours(jg.tensor(x)).detach().numpy())
+
+
+@needs_torch
+def test_a_torch_file_never_calls_an_allowed_class():
+    buf = io.BytesIO()
+    torch.save(TorchCreated(), buf)
+    Created.calls = 0
+    with jg.serialization.safe_globals([Created]):
+        with pytest.raises(pickle.UnpicklingError, match="never runs code"):
+            jg.load(io.BytesIO(buf.getvalue()))
+    assert Created.calls == 0

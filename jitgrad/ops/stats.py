@@ -202,7 +202,7 @@ def logcumsumexp(input, dim: int):  # noqa: A002
 
     >>> import jitgrad
     >>> jitgrad.logcumsumexp(jitgrad.tensor([0.0, 0.0, 1000.0]), 0)
-    tensor([   0.0000,    0.6931, 1000.0000])
+    tensor([0.0000e+00, 6.9315e-01, 1.0000e+03])
     """
     x = _input(input, "logcumsumexp")
     d = _rules.norm_axis(dim, x.ndim, "logcumsumexp")
