@@ -191,3 +191,41 @@ def test_clear_errors_for_0d_cat_and_cuda():
         with pytest.raises(ValueError, match="'cuda(:1)?' is not available"):
             call()
     assert jg.ones(2).cpu().shape == (2,) and isinstance(jg.nn.Linear(2, 2).cpu(), jg.nn.Linear)
+
+
+def _tied(M):
+    """word_language_model's --tied: the decoder's weight is the embedding's."""
+    class Tied(M.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = M.nn.Embedding(5, 3)
+            self.bn = M.nn.BatchNorm1d(3, momentum=None)
+            self.dec = M.nn.Linear(3, 5)
+            self.dec.weight = self.emb.weight
+            self.register_buffer("mask", M.ones(2), persistent=False)
+            self.register_buffer("keep", M.ones(2))
+    return Tied()
+
+
+def test_state_dicts_list_what_torch_lists_in_its_order():
+    """Tied weights under both names (a torch checkpoint of a tied model loads strictly), a
+    buffer that is not persistent left out, BatchNorm's num_batches_tracked (momentum=None
+    averages every batch), a replaced parameter in its place."""
+    mine, theirs = _tied(jg), _tied(torch)
+    assert list(mine.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in mine.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert ([n for n, _ in mine.named_parameters(remove_duplicate=False)]
+            == [n for n, _ in theirs.named_parameters(remove_duplicate=False)])
+    assert [n for n, _ in mine.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    x = np.arange(12.0).reshape(4, 3)
+    for i in range(3):
+        mine.bn(jg.tensor(x * (i + 1), dtype=jg.float32))
+        theirs.bn(torch.tensor(x * (i + 1), dtype=torch.float32))
+    np.testing.assert_allclose(_np(mine.bn.running_mean), theirs.bn.running_mean.numpy())
+    np.testing.assert_allclose(_np(mine.bn.running_var), theirs.bn.running_var.numpy(), rtol=1e-6)
+    assert int(mine.bn.num_batches_tracked) == int(theirs.bn.num_batches_tracked) == 3
+    fresh = _tied(jg)
+    state = {k: jg.tensor(v.numpy()) for k, v in theirs.state_dict().items()}
+    assert not fresh.load_state_dict(state).missing_keys
+    np.testing.assert_array_equal(_np(fresh.dec.weight), theirs.emb.weight.detach().numpy())
+    assert fresh.dec.weight is fresh.emb.weight

@@ -91,13 +91,14 @@ class Module:
                                                         not isinstance(value, Parameter))):
             self._buffers[name] = value  # as torch: a tensor assigned to a buffer stays one
             return
+        # A Parameter (Module) replacing one keeps its place in the listing, as torch's does
+        keep = self._parameters if isinstance(value, Parameter) else \
+            self._modules if isinstance(value, Module) else None
         for d in (self._parameters, self._modules, self._buffers):
-            if name in d:
+            if name in d and d is not keep:
                 del d[name]
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if keep is not None:
+            keep[name] = value
         else:
             _Version.value += 1  # a tensor or a Python value a trace may have read
             object.__setattr__(self, name, value)
@@ -124,25 +125,31 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def register_buffer(self, name: str, tensor: Tensor | None) -> None:
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         if name in self.__dict__:
             object.__delattr__(self, name)
         self._buffers[name] = tensor
+        # A buffer that is not persistent stays out of state_dict (a cache such as a mask)
+        gone = self.__dict__.setdefault("_non_persistent", set())
+        (gone.discard if persistent else gone.add)(name)
 
     def add_module(self, name: str, module: "Module") -> None:
         self._modules[name] = module
 
     # -- traversal ---------------------------------------------------------------------------
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
         # Depth first, in registration order, as torch: parameters() and state_dict() list a
-        # nested model's tensors in torch's order (code zips them with torch's lists).
-        seen = set()
+        # nested model's tensors in torch's order (code zips them with torch's lists). A module
+        # reached twice is listed once, unless ``remove_duplicate`` is False.
+        seen = set() if memo is None else {id(m) for m in memo}
         stack = [(prefix, self)]
         while stack:
             name, m = stack.pop()
-            if id(m) in seen:
-                continue
-            seen.add(id(m))
+            if remove_duplicate:
+                if id(m) in seen:
+                    continue
+                seen.add(id(m))
             yield name, m
             kids = [(f"{name}.{n}" if name else n, c) for n, c in m._modules.items()
                     if c is not None]
@@ -160,25 +167,31 @@ class Module:
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
         yield from ((n, m) for n, m in self._modules.items() if m is not None)
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True):
-        seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
-        for mname, m in mods:
-            for n, p in m._parameters.items():
-                if p is None or id(p) in seen:
-                    continue
-                seen.add(id(p))
-                yield (f"{mname}.{n}" if mname else n), p
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
+        yield from self._named("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = ""):
-        for mname, m in self.named_modules(prefix):
-            for n, b in m._buffers.items():
-                if b is not None:
-                    yield (f"{mname}.{n}" if mname else n), b
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True):
+        yield from self._named("_buffers", prefix, recurse, remove_duplicate)
+
+    def _named(self, where: str, prefix: str, recurse: bool, remove_duplicate: bool):
+        """The tensors of each module's ``where`` (its parameters or buffers), under their
+        dotted names; one shared by two modules (tied weights) once, unless
+        ``remove_duplicate`` is False (as torch's ``state_dict`` lists it under both)."""
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
+            if recurse else [(prefix, self)]
+        for mname, m in mods:
+            for n, t in getattr(m, where).items():
+                if t is None or (remove_duplicate and id(t) in seen):
+                    continue
+                seen.add(id(t))
+                yield (f"{mname}.{n}" if mname else n), t
 
     def buffers(self):
         for _, b in self.named_buffers():
@@ -264,12 +277,24 @@ class Module:
         return self
 
     # -- state -------------------------------------------------------------------------------
-    def state_dict(self) -> "OrderedDict[str, Tensor]":
-        out = OrderedDict()
-        for n, p in self.named_parameters():
-            out[n] = p.detach()
-        for n, b in self.named_buffers():
-            out[n] = b.detach()
+    def state_dict(self, *args, destination=None, prefix: str = "",
+                   keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        # As torch: module by module, each one's parameters then its persistent buffers, and a
+        # tensor shared by two modules (tied weights) under both names.
+        out = OrderedDict() if destination is None else destination
+        for k, t in self._state_entries(prefix):
+            out[k] = t if keep_vars else t.detach()
+        return out
+
+    def _state_entries(self, prefix: str = "") -> list:
+        """``(name, tensor)`` of every entry ``state_dict`` has, in its order."""
+        out = []
+        for mname, m in self.named_modules(prefix=prefix, remove_duplicate=False):
+            gone = m.__dict__.get("_non_persistent", ())
+            for where in ("_parameters", "_buffers"):
+                for n, t in getattr(m, where).items():
+                    if t is not None and not (where == "_buffers" and n in gone):
+                        out.append((f"{mname}.{n}" if mname else n, t))
         return out
 
     def load_state_dict(self, state: dict, strict: bool = True):
@@ -277,8 +302,7 @@ class Module:
             lazy = getattr(m, "_materialize_from_state", None)
             if lazy is not None:  # a lazy module takes its shapes from the checkpoint
                 lazy(f"{prefix}." if prefix else "", state)
-        own = dict(self.named_parameters())
-        own.update(dict(self.named_buffers()))
+        own = dict(self._state_entries())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):

@@ -11,7 +11,7 @@ True
 
 from __future__ import annotations
 
-from jitgrad import factories, ops
+from jitgrad import dtypes, factories, ops
 from jitgrad.autograd import grad_mode
 from jitgrad.errors import ShapeError
 from jitgrad.ops import _layout
@@ -111,8 +111,11 @@ class _BatchNorm(Module):
         if track_running_stats:
             self.register_buffer("running_mean", factories.zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", factories.ones(num_features, dtype=dtype))
+            # torch's counter of training batches (in its state dicts; momentum=None averages
+            # the statistics of all of them)
+            self.register_buffer("num_batches_tracked", factories.tensor(0, dtype=dtypes.int64))
         else:
-            self.running_mean = self.running_var = None
+            self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def forward(self, x):
         if x.ndim not in self._dims:
@@ -122,8 +125,13 @@ class _BatchNorm(Module):
             raise ShapeError(f"{self._name}({self.num_features}): input has {x.shape[1]} "
                              f"channels (shape {list(x.shape)})")
         training = self.training or self.running_mean is None
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # the running statistics average every batch's
+                momentum = 1.0 / float(self.num_batches_tracked)
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                          training, self.momentum, self.eps)
+                          training, momentum, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
