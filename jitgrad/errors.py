@@ -11,9 +11,11 @@ class TraceError(RuntimeError):
 
 
 class ReverseOfLoopReverse(TraceError):
-    """Reverse mode through the reverse of a lifted loop (``grad`` of ``grad``, ``jacrev`` of
-    ``grad``), which has no rule yet: the compiled function then traces its function transforms
-    with their loops unrolled (one trace per trip count). Never reaches users."""
+    """Reverse mode through the reverse of a transformed reverse loop (a third reverse,
+    ``grad`` of ``hessian``, ``grad`` of ``vmap(grad)``), which has no rule yet (the reverse of a
+    plain reverse loop has: ``loops/second_reverse.py``): the compiled function then traces its
+    function transforms with their loops unrolled (one trace per trip count). Never reaches
+    users."""
 
 
 class GuardFailure(Exception):

@@ -1,7 +1,9 @@
 """Function transforms through lifted loops: ``jvp``, ``vmap`` (examples that stop at different
-iterations), ``hessian`` and ``jacfwd`` of a function with a data-dependent ``while``, inside a
-compiled function, trace once for every trip count and equal the same transforms run eagerly
-(where the loop is unrolled: an independent path) and torch.func where it is installed."""
+iterations), ``hessian``, ``jacfwd``, and the reverse of a reverse loop (``jacrev`` of ``grad``,
+``grad`` of ``grad``, ``jacrev`` of ``jacrev``) of a function with a data-dependent ``while``,
+inside a compiled function, trace once for every trip count and equal the same transforms run
+eagerly (where the loop is unrolled: an independent path) and torch.func where it is
+installed."""
 
 import numpy as np
 import pytest
@@ -29,6 +31,22 @@ def branchy(x, w):
     return (y * y.cos()).sum()
 
 
+def scaled(k, x):
+    # a scalar parameter, read by every iteration: its second derivative sums over them
+    y = x
+    while (y * y).sum() < 1e4:
+        y = y * k + 0.01 * y.sin()
+    return y.sum()
+
+
+def spiral(x):
+    # a vector result: jacrev of jacrev reverses the reverse loop of each output's row
+    y = x * 2
+    while y.norm() < 100:
+        y = y * 1.5 + 0.1 * y.sin()
+    return y.cos() * y
+
+
 def _x(*v):
     return jg.tensor(list(v), dtype=jg.float64)
 
@@ -42,13 +60,17 @@ PROGRAMS = {
     "jacfwd": lambda x: F.jacfwd(grow)(x),
     "vmap": lambda x: F.vmap(grow)(x.reshape(1, -1) * SCALES),
     "vmap_grad": lambda x: F.vmap(F.grad(grow))(x.reshape(1, -1) * SCALES),
-    "jacrev": lambda x: F.jacrev(F.grad(grow))(x),  # reverse of a reverse: unrolled
+    "jacrev": lambda x: F.jacrev(F.grad(grow))(x),  # the reverse of a reverse loop, batched
+    "grad_grad": lambda x: F.grad(F.grad(scaled))(x[0].abs() * 0.2 + 1.1, x),
+    "jacrev_jacrev": lambda x: F.jacrev(F.jacrev(spiral))(x),
+    "jacrev_cond": lambda x: F.jacrev(F.grad(branchy, argnums=(0, 1)), argnums=(0, 1))(
+        x, _x(1.3, 0.7, 1.1)),
     "hessian": lambda x: F.hessian(grow)(x),
     "hessian_cond": lambda x: F.hessian(branchy, argnums=(0, 1))(x, _x(1.3, 0.7, 1.1)),
     "vmap_cond": lambda x: F.vmap(F.grad(branchy), in_dims=(0, None))(
         x.reshape(1, -1) * SCALES, _x(1.3, 0.7, 1.1)),
 }
-LIFTED = {"jvp", "jacfwd", "vmap", "vmap_grad", "hessian", "hessian_cond", "vmap_cond"}
+LIFTED = set(PROGRAMS)
 
 
 def _flat(out):
@@ -66,12 +88,14 @@ def target(request):
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_a_transform_of_a_lifted_loop_equals_the_eager_transform(name, target):
-    if target == "cpu" and name not in ("hessian", "vmap_cond"):
+    if target == "cpu" and name not in ("hessian", "vmap_cond", "grad_grad", "jacrev"):
         # (hessian's kernel holds a JVP'd loop and a batched reverse loop; vmap_cond's a masked
-        # loop with a cond in its body and its reverse: every kind of rewrite, two compiles)
-        pytest.skip("two compiles on the CPU target keep the suite short")
-    if target == "cuda" and name != "hessian":
-        pytest.skip("the CUDA simulator runs hessian's kernels (a JVP'd and a batched loop)")
+        # loop with a cond in its body and its reverse; grad_grad's the JVP'd loop and reverse
+        # loop that reverse a reverse loop, jacrev's the same batched: every kind of rewrite)
+        pytest.skip("a few compiles on the CPU target keep the suite short")
+    if target == "cuda" and name not in ("hessian", "jacrev"):
+        pytest.skip("the CUDA simulator runs hessian's kernels (a JVP'd and a batched loop) "
+                    "and jacrev's (those of a reverse of a reverse loop)")
     if target == "reference" and name == "vmap_cond":
         pytest.skip("the CPU target runs it (its eager reference, example by example, is slow)")
     prog = PROGRAMS[name]
@@ -85,11 +109,9 @@ def test_a_transform_of_a_lifted_loop_equals_the_eager_transform(name, target):
         got = _flat(got.cpu() if target == "cuda" else got)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     info = fn.cache_info()
-    if name in LIFTED:
-        assert info.traces == 1, info
-        assert all("lifted (" in r for r in info.loops), info.loops
-    else:  # grad of grad through a loop: exact, one trace per trip count
-        assert any("not lifted" in r for r in info.loops), info.loops
+    assert name in LIFTED
+    assert info.traces == 1, info
+    assert all("lifted (" in r for r in info.loops), info.loops
 
 
 def test_the_transforms_equal_torch_func():
@@ -102,13 +124,60 @@ def test_the_transforms_equal_torch_func():
             y = y * 1.5 + 0.1 * y.sin()
         return (y * y).sum() / 10
 
+    def scaled_t(k, x):
+        y = x
+        while (y * y).sum() < 1e4:
+            y = y * k + 0.01 * y.sin()
+        return y.sum()
+
+    def spiral_t(x):
+        y = x * 2
+        while y.norm() < 100:
+            y = y * 1.5 + 0.1 * y.sin()
+        return y.cos() * y
+
     h = jg.jit(PROGRAMS["hessian"], target="reference")
     v = jg.jit(PROGRAMS["vmap_grad"], target="reference")
+    rr = {name: jg.jit(PROGRAMS[name], target="reference")
+          for name in ("jacrev", "grad_grad", "jacrev_jacrev")}
     for x in INPUTS[1:]:
         xt = torch.tensor(x.numpy())
         np.testing.assert_allclose(h(x).numpy(), TF.hessian(grow_t)(xt).numpy(), rtol=1e-10)
         want = torch.stack([TF.grad(grow_t)(xt * s) for s in (1.0, 0.05, 4.0)])
         np.testing.assert_allclose(v(x).numpy(), want.numpy(), rtol=1e-10)
+        # the reverse of a reverse loop: torch.func differentiates the Python loop unrolled
+        np.testing.assert_allclose(rr["jacrev"](x).numpy(),
+                                   TF.jacrev(TF.grad(grow_t))(xt).numpy(), rtol=1e-10)
+        k = xt[0].abs() * 0.2 + 1.1
+        np.testing.assert_allclose(rr["grad_grad"](x).numpy(),
+                                   TF.grad(TF.grad(scaled_t))(k, xt).numpy(), rtol=1e-10)
+        np.testing.assert_allclose(rr["jacrev_jacrev"](x).numpy(),
+                                   TF.jacrev(TF.jacrev(spiral_t))(xt).numpy(), rtol=1e-10)
+    assert all(f.cache_info().traces == 1 for f in rr.values())
+
+
+@pytest.mark.parametrize("name", ["grad_grad_grad", "grad_hessian", "grad_vmap_grad"])
+def test_a_reverse_of_a_transformed_reverse_loop_stays_unrolled_right_and_says_so(name):
+    # the reverse of a JVP'd reverse loop (a third reverse, grad of hessian) or of a batched
+    # loop's reverse (examples with their own trip counts) has no rule: the runtime traces the
+    # transforms with their loops unrolled, one trace per trip count, and the report says why
+    def total(f):
+        return lambda a: f(a).sum()
+
+    progs = {
+        "grad_grad_grad": lambda x: F.grad(total(F.grad(total(F.grad(grow)))))(x),
+        "grad_hessian": lambda x: F.grad(total(F.hessian(grow)))(x),
+        "grad_vmap_grad": lambda x: F.grad(total(lambda a: F.vmap(F.grad(grow))(
+            a.reshape(1, -1) * SCALES)))(x),
+    }
+    prog = progs[name]
+    fn = jg.jit(prog, target="reference")
+    for x in INPUTS[:2]:
+        np.testing.assert_allclose(fn(x).numpy(), prog(x).numpy(), rtol=1e-12)
+    info = fn.cache_info()
+    assert info.traces == 2, info
+    assert all("not lifted" in r and "transformed reverse loop" in r for r in info.loops), \
+        info.loops
 
 
 def test_a_batched_loop_holds_the_examples_that_are_done():

@@ -5,6 +5,8 @@ unrolls, as the structured ``while`` and ``cond`` of the IR.
   ``while``), with their NumPy semantics and the ``Tape`` a reverse sweep reads;
 - ``rules``: their VJP, JVP and batching rules, in tables keyed by the primitive that the
   transforms take in (``transforms/autodiff.py``, ``forward.py``, ``batching.py``);
+  ``second_reverse``: the reverse of a reverse loop (``grad`` of ``grad``), by forward mode
+  through the loop and its reverse;
 - ``lift``: a loop's header (a guard site that repeats) found in the trace, and its iterations
   rolled into one ``while``; ``branches``: iterations that took the two sides of an ``if``
   rewritten around a ``cond`` first; ``induction``: Python counters the header's bytecode proves,

@@ -10,13 +10,16 @@
   whose two sides were both traced, in one kernel (``loops/merge.py``); its reverse is
   a ``cond`` of the two sides' VJPs.
 - ``tuple_get[index]``: one value of such a tuple.
-- ``while_vjp[bvjp n_carry fc fi tape] w ct... inv...``: the reverse sweep of a ``while``
+- ``while_vjp[bvjp n_carry fc fi tape reverses] w ct... inv...``: the reverse sweep of a ``while``
   whose results ``w`` are: for each iteration, last first, ``bvjp`` (the body's VJP: a Graph
   from ``(carry..., inv..., ct of the floating carries...)`` to ``(ct of the floating
   carries..., ct of the floating invariants...)``) maps the cotangent of the values an
   iteration made to that of the values it started from, reading them from the tape; the
   invariants' cotangents are summed over iterations. It gives the cotangents of the floating
   initial values (``fc``: their positions) and of the floating invariants (``fi``).
+  ``reverses`` says what it is, for its own reverse (``second_reverse.py``): ``"loop"``, the
+  VJP of the loop ``w`` with respect to those; ``"rows"``, that VJP for each row of cotangents
+  batched on their first axis (``jacrev``); None, a transformed one with no reverse.
 
   The tape holds at most ``tape_limit`` entries (a ``while`` parameter: ``config.
   loop_tape_budget`` over the bytes one iteration carries). A loop that runs longer thins it:
@@ -98,7 +101,7 @@ def _tuple_get_abstract(w: TupleAval, index: int) -> Aval:
     return w.avals[index]
 
 
-def _while_vjp_impl(w, *operands, bvjp, n_carry, fc, fi, tape):
+def _while_vjp_impl(w, *operands, bvjp, n_carry, fc, fi, tape, reverses=None):
     n, saved = w[n_carry], w[n_carry + 1]
     cts = list(operands[:len(fc)])
     inv = list(operands[len(fc):])
@@ -115,7 +118,8 @@ def _while_vjp_impl(w, *operands, bvjp, n_carry, fc, fi, tape):
     return _own(cts + acc, list(operands) + final)
 
 
-def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, tape) -> TupleAval:
+def _while_vjp_abstract(w: TupleAval, *operands: Aval, bvjp, n_carry, fc, fi, tape,
+                        reverses=None) -> TupleAval:
     # each cotangent is shaped as the one passed in (a batched one has the batch axis the
     # loop's own values lack: jacrev of a loop, vmap's rows)
     inv = operands[len(fc):]

@@ -8,7 +8,8 @@ it once for every trip count:
 
 - the reverse of a ``while`` is a ``while_vjp`` that runs the body's VJP for each iteration,
   last first, over a tape of the values each iteration started from (none when the VJP reads
-  none); the reverse of a ``cond`` is a ``cond`` of the two sides' VJPs;
+  none); the reverse of a ``cond`` is a ``cond`` of the two sides' VJPs; the reverse of that
+  ``while_vjp`` is a JVP'd loop and a JVP'd reverse loop (``second_reverse.py``);
 - the JVP of a ``while`` carries the tangents of its floating values beside them (the body's
   JVP is the new body), and the JVP of a ``while_vjp`` runs the JVP of the body's VJP over the
   tape of that loop, whose entries then hold tangents too: ``jacfwd(jacrev(f))`` (``hessian``);
@@ -39,10 +40,11 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad._settings import config
-from jitgrad.errors import ReverseOfLoopReverse, TraceError
+from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Eqn, Graph, Var
 from jitgrad.ir.primitive import Aval
 from jitgrad.loops.primitives import cond_p, tuple_get_p, while_p, while_vjp_p
+from jitgrad.loops.second_reverse import reverse_while_vjp
 from jitgrad.ops import logical_and, logical_not, registry, where
 
 
@@ -163,7 +165,7 @@ def _reverse_while(sw, e) -> bool:
         args.append(c if c is not None else sw.zeros(body.inputs[q].aval))
     args += [tr(a) for a in inv]
     res = b.bind(while_vjp_p, tuple(args), {"bvjp": bvjp, "n_carry": nc, "fc": fc, "fi": fi,
-                                           "tape": tape})
+                                           "tape": tape, "reverses": "loop"})
     for k, q in enumerate(fc):
         a = init[q]
         if isinstance(a, Var) and tr(a)._rg:
@@ -199,14 +201,6 @@ def _reverse_cond(sw, e) -> bool:
     for k, i in enumerate(act):
         sw.add(ops[i], b.bind(tuple_get_p, (res,), {"index": k}))
     b.src_override = None
-    return True
-
-
-def _reverse_while_vjp(sw, e) -> bool:
-    """The reverse of a loop's reverse, which lifted loops do not have yet (the runtime then
-    traces again with function transforms' loops unrolled)."""
-    if sw.held.get(id(e.out)):
-        raise ReverseOfLoopReverse(f"reverse mode through the reverse of the loop at {e.src}")
     return True
 
 
@@ -307,7 +301,7 @@ def _jvp_while_vjp(jx, e, args: list, ts: list) -> bool:
     fc2 = tuple(fc) + tuple(nc + tc.index(q) for q in fc)
     fi2 = tuple(fi) + tuple(ni + tj.index(j) for j in fi)
     out = _bind(while_vjp_p, (w, *cts, *tct_args, *inv, *tinv_args),
-                dict(p, bvjp=jb, n_carry=nc + len(tc), fc=fc2, fi=fi2))
+                dict(p, bvjp=jb, n_carry=nc + len(tc), fc=fc2, fi=fi2, reverses=None))
     nfi = len(fi)
     index = {i: (i if i < nf else i + nf) for i in range(nf + nfi)}
     tangent = {i: (nf + i if i < nf else nf + nfi + i) for i in range(nf + nfi)}
@@ -485,9 +479,11 @@ def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
     avals += [_batched_aval(v, True, size) for v in bin_[nc + ni:]]
     nb = bx.abstract_graph(fn, avals)
     full_ct = [full(c, f, size) for c, f in zip(cts, flags[1:1 + nf])]
+    # (over a loop that is not batched, each row of cotangents reverses that loop: jacrev)
+    rows = "rows" if fwd is None and p.get("reverses") == "loop" else None
     out = _bind(while_vjp_p, (w, *full_ct, *inv),
                 dict(p, bvjp=nb, n_carry=nc + (1 if masked else 0),
-                     tape=p["tape"] or masked))
+                     tape=p["tape"] or masked, reverses=rows))
     n_out = nf + len(fi)
     return _held(bx, e, LiftedLoop(out, {i: i for i in range(n_out)},
                                    batched={i: True for i in range(n_out)}))
@@ -535,7 +531,7 @@ class _Plain(LiftedLoop):
 # The tables the transforms take in (``VJP_RULES`` is reverse mode's only table: every other
 # primitive's VJP is its ``Primitive.vjp``).
 VJP_RULES = {tuple_get_p: GraphRule(_reverse_tuple_get), while_p: GraphRule(_reverse_while),
-             cond_p: GraphRule(_reverse_cond), while_vjp_p: GraphRule(_reverse_while_vjp)}
+             cond_p: GraphRule(_reverse_cond), while_vjp_p: GraphRule(reverse_while_vjp)}
 JVP_RULES = {tuple_get_p: GraphRule(_jvp_tuple_get), while_p: GraphRule(_jvp_while),
              cond_p: GraphRule(_jvp_cond), while_vjp_p: GraphRule(_jvp_while_vjp)}
 BATCH_RULES = {tuple_get_p: GraphRule(_batch_tuple_get), while_p: GraphRule(_batch_while),

@@ -160,6 +160,32 @@ class Sweep:
         """The VJP of a cond's side, simplified (``seeded_vjp_graph``)."""
         return simplify_body(seeded_vjp_graph(g, wrt))
 
+    # Forward mode and batching, for the reverse of a loop's reverse (``loops/second_reverse``).
+    # (Imported when called: those passes replay graphs with this module's ``_emitting``.)
+    @staticmethod
+    def jvp(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
+        """``g``'s outputs and their tangents (``forward.jvp_replay``), into the active trace."""
+        from jitgrad.transforms.forward import jvp_replay
+        return jvp_replay(g, primals, tangents)
+
+    @staticmethod
+    def batch(g: Graph, inputs: list, batched: list, size: int) -> tuple[list, list]:
+        """``g`` run over a batch (``batching.batch_replay``), into the active trace."""
+        from jitgrad.transforms.batching import batch_replay
+        return batch_replay(g, inputs, batched, size)
+
+    @staticmethod
+    def abstract_graph(fn, avals: list) -> Graph:
+        """The graph of ``fn`` on abstract inputs of ``avals`` (``replay.abstract_graph``)."""
+        from jitgrad.transforms.replay import abstract_graph
+        return abstract_graph(fn, avals)
+
+    @staticmethod
+    def zeros_like(x):
+        """Zeros shaped as tensor ``x``, in the active trace."""
+        from jitgrad.transforms.replay import zeros_like
+        return zeros_like(x)
+
 
 def _sweep(b: Builder, eqns, cts: dict, tr) -> None:
     """The reverse sweep over ``eqns``: the cotangents in ``cts`` (id(var) -> tracer) flow back
