@@ -84,24 +84,10 @@ COMPILED_TESTS = ("add", "tanh", "sum", "matmul", "softmax", "where", "nn.functi
 # difference is torch's rounding, but jitgrad's own 3.3e-5 exceeds float32 tolerance at some
 # elements where torch's happens to be closer, so the per-element "as accurate" rule rejects it.
 KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    'Tensor.norm:nuc': ('float32-forward float64-forward',
-        "error: NotImplementedError: norm(p='nuc'): the nuclear norm (a sum of singular values..."),
-    'Tensor.to': ('float32-forward float64-forward',
-        "error: TypeError: Cannot interpret 'True' as a data type"),
     'linalg.pinv:hermitian': ('float32-backward',
         'imprecise: grad of input 0: imprecise: max abs err 1.36e-05 at (0, 3): got 2.15597915...'),
     'linalg.tensorsolve': ('float32-forward float64-forward',
         'error: RuntimeError: linalg.tensorsolve: Expected self to satisfy the requirement pro...'),
-    'linspace:tensor_overload': ('float32-forward float64-forward',
-        "error: AttributeError: 'Tensor' object has no attribute 'astype'"),
-    'nn.functional.batch_norm': ('float32-forward float64-forward',
-        'error: ShapeError: batch_norm: expected a 2-D, 3-D or 4-D input (N, C), (N, C, L) or ...'),
-    'nn.functional.multi_margin_loss': ('float32-forward float64-forward',
-        'error: ShapeError: multi_margin_loss: expected a 1-D or 2-D input, got shape []'),
-    'nn.functional.multilabel_margin_loss': ('float32-forward float64-forward',
-        'error: ShapeError: multilabel_margin_loss: expected a 1-D or 2-D input, got shape []'),
-    'norm:nuc': ('float32-forward float64-forward',
-        "error: NotImplementedError: norm(p='nuc'): the nuclear norm (a sum of singular values..."),
 }
 
 # torch's default gradcheck wrappers (call the op as it is); any other wraps the backward check.

@@ -229,3 +229,19 @@ def test_state_dicts_list_what_torch_lists_in_its_order():
     assert not fresh.load_state_dict(state).missing_keys
     np.testing.assert_array_equal(_np(fresh.dec.weight), theirs.emb.weight.detach().numpy())
     assert fresh.dec.weight is fresh.emb.weight
+
+
+def test_batchnorm3d_and_pooling_with_an_empty_stride_as_torch():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(2, 3, 2, 3, 4))
+    mine, theirs = jg.nn.BatchNorm3d(3).double(), torch.nn.BatchNorm3d(3).double()
+    x, tx = jg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    (mine(x) ** 2).sum().backward()
+    (theirs(tx) ** 2).sum().backward()
+    np.testing.assert_allclose(_np(x.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_np(mine.running_var), theirs.running_var.numpy(), rtol=1e-12)
+    b = rng.normal(size=(1, 1, 4, 4))
+    for f in ("avg_pool2d", "max_pool2d"):  # stride=(): the kernel's, as torch's samples use
+        got = getattr(jg.nn.functional, f)(jg.tensor(b), (2, 2), ())
+        np.testing.assert_allclose(_np(got), getattr(torch.nn.functional, f)(
+            torch.tensor(b), (2, 2), ()).numpy())

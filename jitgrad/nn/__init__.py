@@ -13,7 +13,7 @@ from jitgrad.nn.layers import (  # noqa: F401
     ParameterDict, ParameterList, ReLU, Sequential, Sigmoid, SiLU, SmoothL1Loss, Softmax, Tanh,
 )
 from jitgrad.nn.module import Module  # noqa: F401
-from jitgrad.nn.norm import BatchNorm1d, BatchNorm2d, Dropout, Embedding, LayerNorm  # noqa: F401
+from jitgrad.nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, Embedding, LayerNorm  # noqa: F401
 from jitgrad.nn.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNCell  # noqa: F401
 from jitgrad.nn.conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d  # noqa: F401
 from jitgrad.nn.parameter import Parameter, UninitializedParameter  # noqa: F401

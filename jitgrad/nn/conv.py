@@ -32,6 +32,12 @@ def _pair(v, name: str) -> tuple:
     return v
 
 
+def _stride(stride, kernel):
+    """A pooling's stride: the kernel's when None or empty (torch's ``stride=()``)."""
+    return kernel if stride is None or (isinstance(stride, (tuple, list)) and not stride) \
+        else stride
+
+
 def _windows(x, kernel, stride, padding, dilation, fill: float, what: str):
     """Every window's elements of ``x`` (N, C, H, W), padded with ``fill``: a tensor of shape
     (KH * KW, OH, OW, N, C), and (OH, OW)."""
@@ -136,7 +142,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
                          return_indices, "max_pool2d")
     k = _pair(kernel_size, "kernel_size")
     p = _pair(padding, "padding")
-    s = _pair(stride if stride is not None else k, "stride")
+    s = _pair(_stride(stride, k), "stride")
     d = _pair(dilation, "dilation")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"max_pool2d: pad should be at most half of the effective kernel size, "
@@ -161,7 +167,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
         return _avg_pool(input, 2, kernel_size, stride, padding, ceil_mode, count_include_pad,
                          divisor_override, "avg_pool2d")
     k = _pair(kernel_size, "kernel_size")
-    win, (oh, ow) = _windows(input, k, _pair(stride if stride is not None else k, "stride"),
+    win, (oh, ow) = _windows(input, k, _pair(_stride(stride, k), "stride"),
                              _pair(padding, "padding"), (1, 1), 0.0, "avg_pool2d")
     return win.mean(0).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's
 

@@ -177,9 +177,11 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
 
 
 def _class_targets(input, target, op: str):  # noqa: A002
-    if input.ndim not in (1, 2):
-        raise ShapeError(f"{op}: expected a 1-D or 2-D input, got shape {list(input.shape)}")
-    x = input.reshape(1, -1) if input.ndim == 1 else input
+    # (a 0-d input is one sample's score of one class, as torch takes it)
+    if input.ndim not in (0, 1, 2):
+        raise ShapeError(f"{op}: expected a 0-D, 1-D or 2-D input, got shape "
+                         f"{list(input.shape)}")
+    x = input.reshape(1, -1) if input.ndim <= 1 else input
     return x, target.reshape(x.shape[0], -1)
 
 
@@ -206,7 +208,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
         h = h * weight[t.reshape(-1)].reshape(n, 1)
     h = ops.where(ops.arange(c).reshape(1, c) == t, _zero(h), h)
     loss = h.sum(1) / c
-    loss = loss.reshape(()) if input.ndim == 1 else loss
+    loss = loss.reshape(()) if input.ndim <= 1 else loss
     return _reduce(loss, reduction)
 
 
@@ -228,7 +230,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,  # noq
     h = ops.relu(1 - xj.unsqueeze(2) + x.unsqueeze(1))  # (n, j, k)
     mask = listed.unsqueeze(2) & ops.logical_not(is_target).unsqueeze(1)
     loss = ops.where(mask, h, _zero(h)).sum((1, 2)) / c
-    loss = loss.reshape(()) if input.ndim == 1 else loss
+    loss = loss.reshape(()) if input.ndim <= 1 else loss
     return _reduce(loss, reduction)
 
 

@@ -67,10 +67,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,  # noqa
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5):
     """Normalize each channel (dim 1) by the batch's statistics (training: the running ones are
     updated in place, with the unbiased variance, as torch) or by the running ones. Inputs are
-    (N, C), (N, C, L) or (N, C, H, W)."""
-    if input.ndim not in (2, 3, 4):
-        raise ShapeError(f"batch_norm: expected a 2-D, 3-D or 4-D input (N, C), (N, C, L) or "
-                         f"(N, C, H, W), got shape {list(input.shape)}")
+    (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W)."""
+    if input.ndim == 1 and input.numel() == 0 and running_mean is not None \
+            and running_mean.numel() == 0:
+        return input.clone()  # no channels: torch gives the empty input back
+    if input.ndim not in (2, 3, 4, 5):
+        raise ShapeError(f"batch_norm: expected a 2-D to 5-D input (N, C), (N, C, L), "
+                         f"(N, C, H, W) or (N, C, D, H, W), got shape {list(input.shape)}")
     dims = (0,) + tuple(range(2, input.ndim))
     view = (1, -1) + (1,) * (input.ndim - 2)
     if input._value is None or not _layout.channels_last(input._value):
@@ -155,6 +158,20 @@ class BatchNorm2d(_BatchNorm):
 
     _dims = (4,)
     _name = "BatchNorm2d"
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of (N, C, D, H, W) inputs over N, D, H and W, as
+    ``torch.nn.BatchNorm3d``.
+
+    >>> import jitgrad
+    >>> bn = jitgrad.nn.BatchNorm3d(2)
+    >>> bn(jitgrad.arange(32.0).reshape(2, 2, 2, 2, 2)).mean().abs().item() < 1e-6
+    True
+    """
+
+    _dims = (5,)
+    _name = "BatchNorm3d"
 
 
 def embedding(input, weight, padding_idx: int | None = None):  # noqa: A002

@@ -19,6 +19,7 @@ import numpy as np
 
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
+from jitgrad.nn.conv import _stride
 from jitgrad.nn.module import Module
 from jitgrad.nn.pad import pad as _pad
 from jitgrad.nn.pad import take
@@ -103,7 +104,7 @@ def _max_pool(input, nd: int, kernel_size, stride, padding, dilation, ceil_mode,
               return_indices, op: str):
     x, unbatched = _batched(input, nd, op)
     k = _tuple(kernel_size, nd, "kernel_size")
-    s = _tuple(stride if stride is not None and stride != [] else k, nd, "stride")
+    s = _tuple(_stride(stride, k), nd, "stride")
     p, d = _tuple(padding, nd, "padding"), _tuple(dilation, nd, "dilation")
     if min(k + s + d) < 1 or min(p) < 0:
         raise ValueError(f"{op}: kernel_size, stride and dilation must be positive and padding "
@@ -157,7 +158,7 @@ def _avg_pool(input, nd: int, kernel_size, stride, padding, ceil_mode,  # noqa: 
               count_include_pad, divisor_override, op: str):
     x, unbatched = _batched(input, nd, op)
     k = _tuple(kernel_size, nd, "kernel_size")
-    s = _tuple(stride if stride is not None and stride != [] else k, nd, "stride")
+    s = _tuple(_stride(stride, k), nd, "stride")
     p = _tuple(padding, nd, "padding")
     if any(pi > ki // 2 for pi, ki in zip(p, k)):
         raise RuntimeError(f"{op}: pad should be at most half of effective kernel size, but got "

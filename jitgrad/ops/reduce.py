@@ -287,9 +287,12 @@ def norm(x, p="fro", dim=None, keepdim: bool = False):
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"norm(): expected a floating point tensor, got {x.dtype.name}")
     if isinstance(p, str):
-        if p == "nuc":
-            raise NotImplementedError("norm(p='nuc'): the nuclear norm (a sum of singular "
-                                      "values) is not supported")
+        if p == "nuc":  # the sum of the singular values of a matrix (the dim planes)
+            if dim is None and x.ndim != 2:
+                raise RuntimeError(f"norm(p='nuc'): expected a 2-D tensor or dim of two "
+                                   f"dimensions, got shape {list(x.shape)}")
+            from jitgrad.linalg._norms import matrix_norm  # (linalg builds on these ops)
+            return matrix_norm(x, "nuc", (-2, -1) if dim is None else tuple(dim), keepdim)
         if p != "fro":
             raise ValueError(f"norm(): unsupported norm type {p!r}: use a number, 'fro' or 'nuc'")
         p = 2

@@ -24,7 +24,7 @@ _LAYOUT = {
                   "Hardswish ELU CELU SELU GLU GELU Hardshrink LeakyReLU LogSigmoid Softplus "
                   "Softshrink MultiheadAttention PReLU Softsign Tanhshrink Softmin Softmax "
                   "Softmax2d LogSoftmax",
-    "batchnorm": "BatchNorm1d BatchNorm2d",
+    "batchnorm": "BatchNorm1d BatchNorm2d BatchNorm3d",
     "channelshuffle": "ChannelShuffle",
     "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
     "conv": "Conv1d Conv2d ConvTranspose1d ConvTranspose2d",
