@@ -79,7 +79,14 @@ def _to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: 
         memory_format=None):
     """``to(dtype)``, ``to("cpu")``, ``to(device, dtype)``, ``to(other_tensor)``: a dtype change
     stays in the graph; a device other than the CPU is an error. ``memory_format`` lays the
-    result out as it says (a copy where the layout differs)."""
+    result out as it says (a copy where the layout differs). Positional bools after those are
+    ``non_blocking`` and ``copy``, as in torch's overloads."""
+    flags = [a for a in args if isinstance(a, bool)]
+    if len(flags) > 2 or args[len(args) - len(flags):] != tuple(flags):
+        raise TypeError(f"to() received an invalid combination of arguments: {args!r}")
+    if len(flags) == 2:
+        copy = flags[1]
+    args = args[:len(args) - len(flags)]
     dtype, _ = devices.to_args(args, dtype, device)
     dt = None if dtype is None else dtypes.as_dtype(dtype)
     return _cast(self, dt, memory_format, copy, "to")

@@ -188,7 +188,18 @@ def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False,
              device=None) -> Tensor:
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
+    start, end = _scalar(start, "start"), _scalar(end, "end")
     return from_array(np.linspace(start, end, int(steps)).astype(dt.np), requires_grad)
+
+
+def _scalar(v, name: str):
+    """A bound given as a 0-d tensor (torch's tensor overload of linspace) as its number."""
+    if isinstance(v, Tensor):
+        if v.ndim != 0:
+            raise RuntimeError(f"linspace(): {name} must be a 0-dimensional tensor, got shape "
+                               f"{list(v.shape)}")
+        return v.item()
+    return v
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False,
