@@ -8,6 +8,7 @@ import numpy as np
 from jitgrad import devices, dtypes, ops
 from jitgrad.autograd import grad_mode
 from jitgrad.ops import memory_format as _formats
+from jitgrad.ops import registry
 from jitgrad.ops.registry import trace_state
 from jitgrad.tensor import Tensor
 
@@ -57,6 +58,41 @@ _METHODS = {
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
+
+
+def _fast_binary(prim, general, floats_only: bool = False):
+    """``general`` (``ops.add``...) as an operator method whose common case, eager tensors of
+    one dtype and shape or a float tensor and a Python number, goes straight to the eager op:
+    exactly what ``general`` would bind there, without its calls in between (``ops.div``
+    promotes integers to float: ``floats_only`` leaves them to it)."""
+    # (not under anomaly mode either: its record of the forward call would lose the frames
+    # of ``general`` that it shows)
+    def method(self, other):
+        if type(self) is Tensor and trace_state.builder is None and not _state.anomaly and \
+                not registry.eager_observers:
+            v = self._value
+            to = type(other)
+            if to is Tensor:
+                w = other._value
+                if v is not None and w is not None and v.dtype is w.dtype and \
+                        v.shape == w.shape and (not floats_only or v.dtype.kind == "f"):
+                    return registry._eager(prim, (self, other), _NO)
+            elif (to is float or to is int) and v is not None and v.dtype.kind == "f":
+                return registry._eager(prim, (self, Tensor._wrap(np.array(other, v.dtype))), _NO)
+        return general(self, other)
+
+    method.__name__ = general.__name__
+    method.__doc__ = general.__doc__
+    return method
+
+
+_NO: dict = {}
+_state = grad_mode.state
+# The arithmetic that models and backward rules run most.
+Tensor.__add__ = Tensor.__radd__ = _fast_binary(ops.elementwise.add_p, ops.add)
+Tensor.__sub__ = _fast_binary(ops.elementwise.sub_p, ops.sub)
+Tensor.__mul__ = Tensor.__rmul__ = _fast_binary(ops.elementwise.mul_p, ops.mul)
+Tensor.__truediv__ = _fast_binary(ops.elementwise.div_p, ops.div, floats_only=True)
 
 
 def _T(self):

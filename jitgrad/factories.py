@@ -44,6 +44,13 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     >>> jitgrad.tensor(2.0, requires_grad=True)
     tensor(2., requires_grad=True)
     """
+    if type(data) is float and dtype is None and device is None and trace_state.builder is None:
+        # A Python float, eagerly: what _to_array and from_array make of it, without the
+        # general conversion's checks (a float32 leaf may require grad).
+        t = Tensor._wrap(np.array(data, dtype=np.float32))
+        if requires_grad:
+            t._rg = True
+        return t
     check_host(device)
     live = live_array(data)
     if live is not None:

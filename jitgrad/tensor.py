@@ -81,7 +81,11 @@ class Tensor:
     @classmethod
     def _wrap(cls, arr: np.ndarray) -> "Tensor":
         t = object.__new__(Tensor)
-        _init(t, arr)
+        # _init's four fields, inline: every eager result comes through here
+        t._value = arr
+        t._rg = False
+        t.grad_fn = None
+        t._vc = [0]
         return t
 
     # -- autograd record ---------------------------------------------------------------------
@@ -204,10 +208,12 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
-        return len(self.shape)
+        v = self._value  # (not len(self.shape): that builds a Size)
+        return v.ndim if v is not None else len(self._aval.shape)
 
     def dim(self) -> int:
-        return len(self.shape)
+        v = self._value
+        return v.ndim if v is not None else len(self._aval.shape)
 
     def numel(self) -> int:
         v = self._value
@@ -369,7 +375,8 @@ class _RemovableHandle:
 
 
 def _init(t: Tensor, arr: np.ndarray) -> None:
-    # runtime.Runtime._builder writes these same four fields inline (per-call hot path).
+    # runtime.Runtime._builder, Tensor._wrap and registry._eager write these same four fields
+    # inline (hot paths).
     t._value = arr
     t._rg = False
     t.grad_fn = None

@@ -10,12 +10,11 @@ from jitgrad.autograd import grad_mode
 def _collect(roots: list) -> dict:
     """Number of incoming edges of every node and leaf reachable from ``roots`` (by id)."""
     deps: dict[int, int] = {}
-    seen: set[int] = set()
-    stack = [t for t in roots]
-    for t in roots:
-        seen.add(id(t))
+    seen = {id(t) for t in roots}
+    stack = list(roots)
+    pop, push, get = stack.pop, stack.append, deps.get
     while stack:
-        target = stack.pop()
+        target = pop()
         if isinstance(target, Tensor):
             continue
         for e in target.edges:
@@ -23,10 +22,10 @@ def _collect(roots: list) -> dict:
                 continue
             nxt = e[0]
             k = id(nxt)
-            deps[k] = deps.get(k, 0) + 1
+            deps[k] = get(k, 0) + 1
             if k not in seen:
                 seen.add(k)
-                stack.append(nxt)
+                push(nxt)
     return deps
 
 
@@ -74,9 +73,11 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, allow_unused):
             seen_roots.add(id(target))
             ready.append(target)
     anomaly = grad_mode.state.anomaly
+    observers = registry.eager_observers
+    pop_buffer, push_ready = buffers.pop, ready.append
     while ready:
         target = ready.pop()
-        grads = buffers.pop(id(target), None)
+        grads = pop_buffer(id(target), None)
         if isinstance(target, Tensor):
             g = grads[0] if grads else None
             if g is None:
@@ -100,9 +101,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, allow_unused):
                 i = cap_node.get((id(target), nr))
                 if i is not None:
                     captured[i] = grads[nr]
-        if registry.eager_observers:
-            toks = [(o, o.begin(target.name())) for o in registry.eager_observers
-                    if hasattr(o, "begin")]
+        if observers:
+            toks = [(o, o.begin(target.name())) for o in observers if hasattr(o, "begin")]
             cts = target.apply(grads, create_graph)
             for o, tok in toks:
                 o.end(tok)
@@ -116,13 +116,18 @@ def _run(roots, root_grads, retain_graph, create_graph, capture, allow_unused):
             if e is None:
                 continue
             nxt = e[0]
-            if ct is not None:
-                _add(buffers, nxt, e[1], ct)
             k = id(nxt)
+            if ct is not None:
+                buf = buffers.get(k)
+                nr = e[1]
+                if buf is None and nr == 0 and (isinstance(nxt, Tensor) or nxt.n_outputs == 1):
+                    buffers[k] = [ct]  # (what _add makes here, without its look-ups)
+                else:
+                    _add(buffers, nxt, nr, ct)
             left = deps[k] - 1
             deps[k] = left
             if left == 0:
-                ready.append(nxt)
+                push_ready(nxt)
         grads = cts = ct = None  # this node's cotangents are in the buffers now: drop ours
     if capture is not None:
         for i, g in enumerate(captured):
@@ -154,8 +159,22 @@ def _run_hooks(hooks, g):
 
 
 def _accumulate(leaf, g, create_graph: bool) -> None:
-    if g.dtype is not leaf.dtype:
-        g = g.to(leaf.dtype)
+    gv, lv = g._value, leaf._value
+    if gv is None or lv is None or gv.dtype is not lv.dtype:  # (same arrays' dtypes: same dtype)
+        if g.dtype is not leaf.dtype:
+            g = g.to(leaf.dtype)
+        gv = g._value
+    if not create_graph and gv is not None and registry.trace_state.builder is None:
+        grad = leaf.grad
+        if grad is None:
+            # A fresh buffer (the cotangent may alias a tensor the user still holds), laid out
+            # as torch lays out a leaf's .grad: like the leaf. (g.detach() would only rewrap gv.)
+            leaf.grad = Tensor._wrap(_layout.for_grad(gv, lv))
+            return
+        if not grad._rg:
+            grad._value += gv
+            grad._vc[0] += 1
+            return
     if not create_graph:
         g = g.detach()
     if leaf.grad is None:

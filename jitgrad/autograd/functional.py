@@ -39,7 +39,9 @@ def _root_grads(outputs: tuple, grads: tuple, create_graph: bool) -> list:
                     f"grad can be implicitly created only for scalar outputs: the output must be a "
                     f"scalar, but output {i} has shape {tuple(out.shape)}; pass "
                     f"gradient=<a tensor of that shape> to backward()")
-            g = Tensor._wrap(np.ones_like(out._value)) if out._value is not None \
+            v = out._value
+            # (one element: every layout is row-major, so ``ones`` is ``ones_like``)
+            g = Tensor._wrap(np.ones(v.shape, v.dtype)) if v is not None \
                 else ops.ones_like(out)
         else:
             if not isinstance(g, Tensor):

@@ -12,6 +12,12 @@ import traceback
 import numpy as np
 
 from jitgrad.autograd import grad_mode
+from jitgrad.dtypes import _BY_NP
+from jitgrad.ir.primitive import Aval
+
+_grad_state = grad_mode.state
+_new = object.__new__
+_tuple_new = tuple.__new__
 
 
 class Node:
@@ -21,31 +27,6 @@ class Node:
                  "freed", "forward_stack", "__weakref__")
 
     n_outputs = 1
-
-    @classmethod
-    def record(cls, prim, args: tuple, params: dict, out) -> "Node":
-        name = prim.backward_name
-        if type(name) is not str:
-            name = name(**params)
-        node_cls = _node_class(name)
-        n = node_cls.__new__(node_cls)
-        n.prim = prim
-        n.params = params
-        saves = prim.saves
-        # A rule that reads no input keeps only their shapes and dtypes, not their memory: an
-        # intermediate only such nodes refer to is freed as soon as the forward pass drops it.
-        n.inputs = args if saves in ("inputs", "both") else tuple([
-            _stand_in(a) if i not in prim.nondiff_inputs and a.dtype.is_floating_point else a
-            for i, a in enumerate(args)])  # indices and masks are read: kept
-        n.edges = tuple([edge_of(a) for a in args])
-        n.versions = tuple([a._vc[0] for a in args]) if saves in ("inputs", "both") else None
-        n.out_value = out._value if saves in ("output", "both") else None
-        n.pre_hooks = None
-        n.freed = False
-        n.forward_stack = traceback.format_stack()[:-3] if grad_mode.state.anomaly else None
-        out._rg = True
-        out.grad_fn = n  # ``out`` is fresh from the op: its _output_nr is already 0
-        return n
 
     def name(self) -> str:
         return type(self).__name__
@@ -83,26 +64,83 @@ class Node:
 
     def apply(self, grads: list, create_graph: bool) -> list:
         """Cotangents for every input (``None`` where an input needs none)."""
-        self._check_saved()
+        # The full check (and its error) only where it can fail: freed, or a version moved.
+        if self.freed:
+            self._check_saved()
+        versions = self.versions
+        if versions is not None:
+            for a, v in zip(self.inputs, versions):
+                if a._vc[0] != v:
+                    self._check_saved()
+                    break
         g = grads[0]
         if g is None:
             return [None] * len(self.edges)
         out = None
-        if self.out_value is not None:
-            out = Tensor._wrap(self.out_value)
+        value = self.out_value
+        if value is not None:
+            out = _new(Tensor)
+            out._value = value
             out._rg = True
             out.grad_fn = self
-        cts = self.prim.vjp(g, out, *self.inputs, **self.params)
-        return _fit_cotangents(cts, self.inputs, self.edges, self.name())
+            out._vc = [0]
+        inputs = self.inputs
+        cts = self.prim.vjp(g, out, *inputs, **self.params)
+        return _fit_cotangents(cts, inputs, self.edges, type(self).__name__)
 
     def release(self) -> None:
         """Drop what was saved (after a backward without ``retain_graph``)."""
         if self.prim.saves != "none":
             self.freed = True
             self.out_value = None
-            # the saved inputs too: a graph kept after backward holds no intermediates
-            self.inputs = tuple([_stand_in(a) if a._value is not None and
-                                 a.dtype.is_floating_point else a for a in self.inputs])
+            # The saved inputs too: a graph kept after backward holds no intermediates. A freed
+            # node reads none of them again (``apply`` raises first).
+            self.inputs = ()
+
+
+def record(prim, args: tuple, params: dict, out) -> "Node":
+    """Make ``out``'s ``grad_fn``: the node of ``prim`` applied to ``args`` (called by the eager
+    path of ``bind`` for every op whose result needs a gradient, so kept to slot writes)."""
+    name = prim.backward_name
+    if type(name) is not str:
+        name = name(**params)
+    node_cls = _node_classes.get(name)
+    if node_cls is None:
+        node_cls = _node_class(name)
+    n = _new(node_cls)
+    n.prim = prim
+    n.params = params
+    saves = prim.saves
+    nargs = len(args)
+    if saves == "inputs" or saves == "both":
+        n.inputs = args
+        n.versions = (args[0]._vc[0], args[1]._vc[0]) if nargs == 2 else \
+            (args[0]._vc[0],) if nargs == 1 else tuple([a._vc[0] for a in args])
+    else:
+        # A rule that reads no input keeps only their shapes and dtypes, not their memory: an
+        # intermediate only such nodes refer to is freed as soon as the forward pass drops it.
+        nondiff = prim.nondiff_inputs
+        n.inputs = tuple([  # indices and masks are read: kept
+            _stand_in(a) if i not in nondiff and _BY_NP[a._value.dtype].is_floating_point
+            else a for i, a in enumerate(args)])
+        n.versions = None
+    if nargs == 2:  # (most ops: the edges without a comprehension's frame)
+        a, b = args
+        fa, fb = a.grad_fn, b.grad_fn
+        n.edges = ((fa, a._output_nr) if fa is not None else (a, 0) if a._rg else None,
+                   (fb, b._output_nr) if fb is not None else (b, 0) if b._rg else None)
+    else:
+        n.edges = tuple([edge_of(a) for a in args])
+    n.out_value = out._value if saves == "output" or saves == "both" else None
+    n.pre_hooks = None
+    n.freed = False
+    n.forward_stack = traceback.format_stack()[:-3] if _grad_state.anomaly else None
+    out._rg = True
+    out.grad_fn = n  # ``out`` is fresh from the op: its _output_nr is already 0
+    return n
+
+
+Node.record = staticmethod(record)
 
 
 def check_gradient_shape(name: str, index: int, got, want) -> None:
@@ -127,32 +165,53 @@ def _fit_cotangents(cts, inputs, edges, name: str) -> list:
         if e is None or ct is None:
             res.append(None)
             continue
-        if not isinstance(ct, Tensor):
-            ct = ops.from_array(np.asarray(ct, dtype=a.dtype.np))
-        cv, av = ct._value, a._value
-        if cv is None or av is None:  # abstract values, in the autodiff pass
-            if ct.shape != a.shape:
-                check_gradient_shape(name, i, ct.shape, a.shape)
-                ct = ops.sum_to(ct, a.shape)
-            if ct.dtype is not a.dtype:
-                ct = ct.to(a.dtype)
-        else:
-            if cv.shape != av.shape:
-                check_gradient_shape(name, i, cv.shape, av.shape)
-                ct = ops.sum_to(ct, av.shape)
-            if ct._value.dtype is not av.dtype:
-                ct = ct.to(a.dtype)
-        res.append(ct)
+        # The common case first: an eager cotangent of its input's shape and NumPy dtype
+        # (a stand-in's are in its aval) needs nothing done.
+        cv = ct._value if isinstance(ct, Tensor) else None
+        if cv is not None:
+            av = a._value
+            if av is not None:
+                if cv.shape == av.shape and cv.dtype is av.dtype:
+                    res.append(ct)
+                    continue
+            else:
+                aval = a._aval
+                if aval is not None and cv.shape == aval.shape and cv.dtype is aval.dtype.np:
+                    res.append(ct)
+                    continue
+        res.append(_fit(ct, a, i, name))
     return res
+
+
+def _fit(ct, a, i: int, name: str):
+    """``ct`` made a Tensor of ``a``'s shape (summing broadcast dims) and dtype."""
+    if not isinstance(ct, Tensor):
+        ct = ops.from_array(np.asarray(ct, dtype=a.dtype.np))
+    cv, av = ct._value, a._value
+    if cv is None or av is None:  # abstract values, in the autodiff pass
+        if ct.shape != a.shape:
+            check_gradient_shape(name, i, ct.shape, a.shape)
+            ct = ops.sum_to(ct, a.shape)
+        if ct.dtype is not a.dtype:
+            ct = ct.to(a.dtype)
+    else:
+        if cv.shape != av.shape:
+            check_gradient_shape(name, i, cv.shape, av.shape)
+            ct = ops.sum_to(ct, av.shape)
+        if ct._value.dtype is not av.dtype:
+            ct = ct.to(a.dtype)
+    return ct
 
 
 def _stand_in(t):
     """A value-less tensor with ``t``'s shape, dtype and requires_grad (for rules that read
     no input)."""
-    from jitgrad.ops.registry import Aval  # here: the registry imports this module
-    s = object.__new__(Tensor)
+    s = _new(Tensor)
+    v = t._value
+    # (an Aval built as its tuple: NamedTuple's own __new__ is a Python call)
+    s._aval = _tuple_new(Aval, (v.shape, _BY_NP[v.dtype])) if v is not None else \
+        Aval(tuple(t.shape), t.dtype)
     s._value = None
-    s._aval = Aval(tuple(t.shape), t.dtype)
     s._rg = t._rg
     s.grad_fn = None
     s._vc = t._vc
@@ -160,9 +219,10 @@ def _stand_in(t):
 
 
 def edge_of(t) -> tuple | None:
-    if t.grad_fn is not None:
-        return (t.grad_fn, t._output_nr)
-    if t.requires_grad:
+    fn = t.grad_fn
+    if fn is not None:
+        return (fn, t._output_nr)
+    if t._rg:
         return (t, 0)
     return None
 

@@ -129,6 +129,9 @@ def for_grad(g: np.ndarray, leaf: np.ndarray) -> np.ndarray:
     layout contract, ``AccumulateGrad``): with the leaf's strides when the leaf is dense, else
     row-major. So ``x.grad`` of a row-major ``x`` is row-major even when the gradient came
     through a transpose (``(x.t() * w).sum()``)."""
+    if g.shape == leaf.shape and leaf.flags.c_contiguous:
+        # Both rules give a row-major array here (empty_like keeps a row-major leaf's order).
+        return g.copy()
     out = np.empty_like(leaf, dtype=g.dtype) if non_overlapping_dense(leaf) else \
         np.empty(g.shape, g.dtype)
     np.copyto(out, g)
@@ -136,9 +139,15 @@ def for_grad(g: np.ndarray, leaf: np.ndarray) -> np.ndarray:
 
 
 def elementwise(out: np.ndarray, inputs: list, params: dict) -> np.ndarray:
-    arrays = [a for a in inputs if a.ndim]  # 0-d operands (scalars) order nothing
-    if out.ndim < 2 or all(a.flags.c_contiguous for a in arrays) and out.flags.c_contiguous:
+    if out.ndim < 2:
         return out
+    if out.flags.c_contiguous:  # and every operand row-major: the common case, decided at once
+        for a in inputs:
+            if a.ndim and not a.flags.c_contiguous:
+                break
+        else:
+            return out
+    arrays = [a for a in inputs if a.ndim]  # 0-d operands (scalars) order nothing
     strides = _iter_strides(out.shape, arrays, out.itemsize) if arrays else None
     return np.ascontiguousarray(out) if strides is None else _into(out, strides)
 

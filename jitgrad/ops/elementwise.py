@@ -258,15 +258,23 @@ def invert(x):
 
 
 def _binary(prim, x, y):
+    # The common cases decided at once, each exactly what ``promote`` and the broadcast check
+    # below would do: two tensors of one dtype, or a float tensor and a Python number (which
+    # takes the tensor's dtype).
     tx, ty = type(x), type(y)
     if tx is Tensor and x._value is not None:
         vx = x._value
         if ty is Tensor and y._value is not None:
             vy = y._value
-            if vx.dtype is vy.dtype and vx.shape == vy.shape:  # the common case, decided at once
+            if vx.dtype is vy.dtype:
+                if vx.shape != vy.shape:
+                    _rules.broadcast_shapes(vx.shape, vy.shape, prim.name)
                 return bind(prim, (x, y), _NO)
-        elif ty is float and vx.dtype.kind == "f" and trace_state.builder is None:
+        elif (ty is float or ty is int) and vx.dtype.kind == "f" and trace_state.builder is None:
             return bind(prim, (x, Tensor._wrap(np.array(y, dtype=vx.dtype))), _NO)
+    elif (tx is float or tx is int) and ty is Tensor and y._value is not None and \
+            y._value.dtype.kind == "f" and trace_state.builder is None:
+        return bind(prim, (Tensor._wrap(np.array(x, dtype=y._value.dtype)), y), _NO)
     x, y = promote(x, y)
     if x._value is not None and y._value is not None:
         sx, sy = x._value.shape, y._value.shape

@@ -69,6 +69,14 @@ trace_state = _TraceState()
 # truthiness test.
 eager_observers: list = []
 
+# Bound once: the eager path reads them for every op.
+_grad_state = grad_mode.state
+_new = object.__new__
+_ndarray = np.ndarray
+_asarray = np.asarray
+_elementwise_layout = _layout.elementwise
+_contiguous_layout = _layout.contiguous
+
 
 def bind(prim: Primitive, args: tuple, params: dict) -> "Tensor":
     """Apply ``prim`` to Tensor ``args``: eagerly, or into the active trace."""
@@ -81,26 +89,51 @@ def bind(prim: Primitive, args: tuple, params: dict) -> "Tensor":
 
 
 def _eager(prim: Primitive, args: tuple, params: dict) -> "Tensor":
-    if len(args) == 2:
-        out = prim.impl(args[0]._value, args[1]._value, **params)
+    # The hot path of every eager op: locals and slots only, no per-op lists where the
+    # arity is one or two, the result's fields written inline (as ``Tensor._wrap`` would).
+    n = len(args)
+    if n == 2:
+        a0 = args[0]
+        out = prim.impl(a0._value, args[1]._value, **params)
+    elif n == 1:
+        a0 = args[0]
+        out = prim.impl(a0._value, **params)
     else:
         out = prim.impl(*[a._value for a in args], **params)
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)
-    if prim.layout is not None:
-        out = prim.layout(out, [a._value for a in args], params)
-    t = Tensor._wrap(out)
-    if prim.view and out.base is not None and np.may_share_memory(out, args[0]._value):
+        a0 = args[0] if n else None
+    if type(out) is not _ndarray:
+        out = _asarray(out)
+    layout = prim.layout
+    if layout is not None:
+        # The two rules most ops have, decided here where that is cheap: an elementwise result
+        # of fewer than two dims has one layout; a row-major result is already row-major.
+        if layout is _elementwise_layout:
+            if out.ndim > 1:
+                out = layout(out, [a._value for a in args], params)
+        elif layout is not _contiguous_layout or not out.flags.c_contiguous:
+            out = layout(out, [a._value for a in args], params)
+    t = _new(Tensor)
+    t._value = out
+    t._rg = False
+    t.grad_fn = None
+    t._vc = [0]
+    if prim.view and out.base is not None and np.may_share_memory(out, a0._value):
         # A view shares storage, so it shares the version counter too: an in-place write
         # through either one must invalidate what was saved from the other.
-        src = args[0]
-        t._vc = src._vc
-        t._base = src._base if src._base is not None else src
-    if grad_mode.state.enabled and prim.vjp is not None:
-        for i, a in enumerate(args):
-            if a._rg and i not in prim.nondiff_inputs:
-                Node.record(prim, args, params, t)
-                break
+        t._vc = a0._vc
+        t._base = a0._base if a0._base is not None else a0
+    if _grad_state.enabled and prim.vjp is not None:
+        nondiff = prim.nondiff_inputs
+        if nondiff:
+            for i, a in enumerate(args):
+                if a._rg and i not in nondiff:
+                    _record(prim, args, params, t)
+                    break
+        else:
+            for a in args:
+                if a._rg:
+                    _record(prim, args, params, t)
+                    break
     return t
 
 
@@ -124,6 +157,11 @@ def promote(*xs) -> tuple:
     """Bring Tensors and Python scalars to one dtype by torch's promotion rule."""
     first = xs[0]
     if type(first) is Tensor or isinstance(first, Tensor):
+        v = first._value
+        if v is not None and len(xs) == 2:  # (the common case: arrays of one NumPy dtype)
+            y = xs[1]
+            if isinstance(y, Tensor) and y._value is not None and y._value.dtype is v.dtype:
+                return xs
         dt = first.dtype
         for x in xs[1:]:
             if not isinstance(x, Tensor) or x.dtype is not dt:
@@ -175,5 +213,6 @@ def _convert(x, dt: dtypes.DType) -> "Tensor":
     return scalar(x, dt)
 
 
-from jitgrad.autograd.graph import Node  # noqa: E402  (graph needs ops and Tensor in turn: last)
+# graph needs ops and Tensor in turn: last
+from jitgrad.autograd.graph import record as _record  # noqa: E402
 from jitgrad.tensor import Tensor  # noqa: E402
