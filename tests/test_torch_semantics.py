@@ -203,9 +203,12 @@ def test_norm_minus_inf_of_a_matrix_is_the_smallest_magnitude():
     assert torch.norm(torch.tensor(x), p=float("-inf")).item() == 0.25
 
 
-def test_norm_nuc_and_unknown_p_are_errors():
-    with pytest.raises(NotImplementedError, match="nuclear"):
-        jitgrad.tensor(M55).norm(p="nuc")
+def test_norm_nuc_is_the_sum_of_singular_values_and_unknown_p_is_an_error():
+    want = np.linalg.svd(np.asarray(M55, dtype=np.float64), compute_uv=False).sum()
+    np.testing.assert_allclose(jitgrad.tensor(M55, dtype=jitgrad.float64).norm(p="nuc").item(),
+                               want, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="2-D"):
+        jitgrad.ones(2, 2, 2).norm(p="nuc")
     with pytest.raises(ValueError, match="norm type"):
         jitgrad.tensor(M55).norm(p="bogus")
 

@@ -299,7 +299,8 @@ from jitgrad.nn.distance import (  # noqa: E402,F401
     cosine_similarity, normalize, one_hot, pairwise_distance, pdist,
 )
 from jitgrad.nn.losses import (  # noqa: E402,F401
-    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, margin_ranking_loss,
+    cosine_embedding_loss, gaussian_nll_loss, hinge_embedding_loss, linear_cross_entropy,
+    margin_ranking_loss,
     multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, poisson_nll_loss,
     soft_margin_loss, triplet_margin_loss, triplet_margin_with_distance_loss,
 )

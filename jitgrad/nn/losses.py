@@ -234,6 +234,48 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None,  # noq
     return _reduce(loss, reduction)
 
 
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None,  # noqa: A002
+                         weight=None, reduction: str = "mean", ignore_index: int | None = None,
+                         label_smoothing: float = 0.0, options=None):
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``, as torch's:
+    ``input`` (N, in) or unbatched (in); ``linear_weight`` (C, in), or (C, d1, ..., dK, in) for
+    a K-dimensional loss, whose logits are laid out (N, C, d1, ..., dK). ``options`` (torch's
+    chunking of the product) changes no value and is accepted as such.
+
+    >>> import jitgrad
+    >>> x, w = jitgrad.ones(2, 3), jitgrad.zeros(4, 3)
+    >>> round(jitgrad.nn.functional.linear_cross_entropy(x, w, jitgrad.tensor([0, 3])).item(), 4)
+    1.3863
+    """
+    from jitgrad.nn.functional import cross_entropy, linear
+    if input.ndim not in (1, 2):
+        raise ShapeError(f"linear_cross_entropy: expected an input of 1 or 2 dimensions, got "
+                         f"shape {list(input.shape)}")
+    if linear_weight.ndim < 2 or linear_weight.shape[-1] != input.shape[-1]:
+        raise ShapeError(f"linear_cross_entropy: linear_weight must be (C, ..., in_features) "
+                         f"with in_features {input.shape[-1]} as the input's, got shape "
+                         f"{list(linear_weight.shape)}")
+    classes, extra = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (classes, *extra):
+        raise ShapeError(f"linear_cross_entropy: expected linear_bias of shape "
+                         f"{[classes, *extra]}, got {list(linear_bias.shape)}")
+    if extra and input.ndim == 1:
+        raise ShapeError(f"linear_cross_entropy: a K-dimensional loss (linear_weight of shape "
+                         f"{list(linear_weight.shape)}) needs a batched input (N, "
+                         f"{input.shape[-1]}), got shape {list(input.shape)}")
+    outs = math.prod(extra)
+    logits = linear(input, linear_weight.reshape(classes * outs, -1),
+                    None if linear_bias is None else linear_bias.reshape(-1))
+    logits = logits.reshape(*input.shape[:-1], classes, *extra)
+    probabilities = tuple(target.shape) == tuple(logits.shape)
+    if probabilities and ignore_index is not None:
+        raise ValueError("linear_cross_entropy: ignore_index cannot be given when the target "
+                         "holds class probabilities")
+    return cross_entropy(logits, target, weight=weight, reduction=reduction,
+                         ignore_index=-100 if ignore_index is None else ignore_index,
+                         label_smoothing=label_smoothing)
+
+
 # --- Modules ---------------------------------------------------------------------------------
 
 class _Loss(Module):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import math
+
 import numpy as np
 
 from jitgrad import dtypes
@@ -48,7 +50,7 @@ sum_p = register("sum", _sum_impl, _sum_abstract,
 
 
 def _mean_vjp(g, out, x, axes, keepdims):
-    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    n = int(math.prod([x.shape[a] for a in axes]))
     return (expand(_kept(g, x, axes, keepdims), x.shape) / n,)
 
 
@@ -99,7 +101,7 @@ def _prod_others_vjp(g, out, x, axes):
     last = tuple(range(x.ndim - k, x.ndim))
     xm, gm, om = (movedim(v, axes, last) for v in (x, g, out))
     lead = tuple(xm.shape[:x.ndim - k])
-    n = int(np.prod(xm.shape[x.ndim - k:], dtype=np.int64))
+    n = int(math.prod(xm.shape[x.ndim - k:]))
     xf, gf, of = (v.reshape(*lead, n) for v in (xm, gm, om))
     mask = eye(n, dtype=dtypes.bool_)
     rows = where(mask, 1.0, xf.reshape(*lead, 1, n)).to(x.dtype)
@@ -349,7 +351,7 @@ def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     dim, ddof = _var_args(dim, unbiased, keepdim, correction, "var")
     axes = _rules.norm_axes(dim, x.ndim, "var")
     keepdim = _rules.check_keepdim(keepdim, "var")
-    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    n = int(math.prod([x.shape[a] for a in axes]))
     d = x - mean(x, axes, keepdim=True)
     return sum(d * d, axes, keepdim) / (n - ddof)
 

@@ -10,6 +10,8 @@ tensor([1., 4.])
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from jitgrad import dtypes
@@ -288,11 +290,11 @@ def _resolve_shape(shape: tuple, numel: int, op: str) -> tuple:
     if shape.count(-1) > 1:
         raise ShapeError(f"{op}: only one dimension can be inferred (got {list(shape)})")
     if -1 in shape:
-        rest = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        rest = int(math.prod([s for s in shape if s != -1]))
         if rest == 0 or numel % rest:
             raise ShapeError(f"{op}: shape {list(shape)} is invalid for input of size {numel}")
         shape = tuple(numel // rest if s == -1 else s for s in shape)
-    if int(np.prod(shape, dtype=np.int64)) != numel or any(s < 0 for s in shape):
+    if int(math.prod(shape)) != numel or any(s < 0 for s in shape):
         raise ShapeError(f"{op}: shape {list(shape)} is invalid for input of size {numel}")
     return shape
 
@@ -435,7 +437,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     s = _rules.norm_axis(start_dim, x.ndim, "flatten")
     e = _rules.norm_axis(end_dim, x.ndim, "flatten")
     shape = tuple(x.shape)
-    return reshape(x, shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:])
+    return reshape(x, shape[:s] + (int(math.prod(shape[s:e + 1])),) + shape[e + 1:])
 
 
 def narrow(x, dim: int, start: int, length: int):
