@@ -184,8 +184,7 @@ Tensor.cpu = lambda self, memory_format=None: self
 def _cuda(self, device=None, non_blocking: bool = False, memory_format=None):
     """As torch's on a machine without a GPU for eager tensors: an error that says so
     (``devices.check_host``), naming the device asked for."""
-    devices.check_host("cuda" if device is None
-                       else f"cuda:{device}" if isinstance(device, int) else device)
+    devices.check_cuda(device)
     return self
 
 

@@ -84,6 +84,12 @@ def check_host(d) -> None:
                      "memory; compiled functions run on a GPU with target='cuda'")
 
 
+def check_cuda(d) -> None:
+    """``.cuda(d)`` of an eager tensor or Module: ``check_host``'s error, naming the device
+    asked for (``cuda`` for None, ``cuda:N`` for an index)."""
+    check_host("cuda" if d is None else f"cuda:{d}" if isinstance(d, int) else d)
+
+
 def to_args(args: tuple, dtype=None, device=None) -> tuple:
     """``to(...)``'s positional arguments as ``(dtype, device)``: a tensor gives its dtype, a
     device (or a string naming one) the device, anything else is a dtype. A device other than

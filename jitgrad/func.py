@@ -32,7 +32,7 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.ops import registry
 from jitgrad.tensor import Tensor
-from jitgrad.trace.pytree import Kind, flatten, num_leaves, unflatten
+from jitgrad.trace.pytree import Kind, flatten, map_leaves, num_leaves, unflatten
 from jitgrad.transforms.autodiff import seeded_vjp_graph, vjp_graph
 from jitgrad.transforms.batching import DataDependent, batch_replay
 from jitgrad.transforms.forward import jvp_replay
@@ -357,11 +357,6 @@ def _basis(n: int, shape: tuple, dtype) -> Tensor:
     return eye(n, dtype=dtype).reshape(n, *shape)
 
 
-def _map_leaves(tree, fn):
-    leaves, spec = flatten(tree)
-    return unflatten(spec, [fn(x) for x in leaves])
-
-
 def jacrev(func, argnums=0, *, has_aux: bool = False):
     """The Jacobian by reverse mode: ``vmap`` of the VJP over the output's basis, as
     ``torch.func.jacrev``. Its shape is the output's followed by the input's.
@@ -387,7 +382,7 @@ def jacrev(func, argnums=0, *, has_aux: bool = False):
                                                  for q, p in enumerate(o_leaves)]))
             rows = vmap(row)(_basis(n, tuple(o.shape), o.dtype))
             # each row is the gradient's pytree (a dict of a model's parameters, say)
-            jac = [_map_leaves(r, lambda x, o=o: x.reshape(*o.shape, *x.shape[1:]))
+            jac = [map_leaves(lambda x, o=o: x.reshape(*o.shape, *x.shape[1:]), r)
                    for r in rows]
             per_out.append(jac[0] if isinstance(argnums, int) else tuple(jac))
         res = unflatten(o_tree, per_out) if o_tree[0] != Kind.TENSOR else per_out[0]

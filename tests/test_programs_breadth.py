@@ -163,8 +163,14 @@ def test_lazy_linear_loads_a_checkpoint_before_its_first_call():
     np.testing.assert_allclose(_np(clone(jg.tensor(x))), _np(results[1](torch.tensor(x))),
                                rtol=1e-5, atol=1e-6)
     assert repr(clone[0]) == "Linear(in_features=6, out_features=4, bias=True)"
+    lazy = jg.nn.LazyLinear(3)
     with pytest.raises(RuntimeError, match="size mismatch"):
-        jg.nn.LazyLinear(3).load_state_dict({"weight": jg.ones(3, 2), "bias": jg.ones(4)})
+        lazy.load_state_dict({"weight": jg.ones(3, 2), "bias": jg.ones(4)})
+    with pytest.raises(KeyError, match="missing"):
+        lazy.load_state_dict({"weight": jg.ones(3, 2)})
+    # a load that failed left the placeholders as they were: the first call draws the weights
+    assert isinstance(lazy.weight, jg.nn.UninitializedParameter)
+    assert tuple(lazy(jg.ones(1, 5)).shape) == (1, 3) and tuple(lazy.weight.shape) == (3, 5)
 
 
 def test_torch_nn_modules_paths_name_jitgrads_classes():
@@ -186,6 +192,9 @@ def test_clear_errors_for_0d_cat_and_cuda():
         jg.cat([jg.ones(1), jg.tensor(2.0)])
     with pytest.raises(RuntimeError, match="zero-dimensional"):
         torch.cat([torch.ones(1), torch.tensor(2.0)])
+    for m in (jg, torch):  # the position in the list as given, an empty 1-D tensor counted
+        with pytest.raises(RuntimeError, match=r"\(at position 1\)"):
+            m.cat([m.zeros(0), m.tensor(2.0)])
     np.testing.assert_array_equal(_np(jg.cat([jg.tensor(1.0).view(1), jg.ones(2)])), [1, 1, 1])
     for call in (lambda: jg.ones(2).cuda(1), lambda: jg.nn.Linear(2, 2).cuda()):
         with pytest.raises(ValueError, match="'cuda(:1)?' is not available"):
@@ -217,6 +226,12 @@ def test_state_dicts_list_what_torch_lists_in_its_order():
     assert ([n for n, _ in mine.named_parameters(remove_duplicate=False)]
             == [n for n, _ in theirs.named_parameters(remove_duplicate=False)])
     assert [n for n, _ in mine.named_buffers()] == [n for n, _ in theirs.named_buffers()]
+    for args, kw in (((), {"prefix": "m."}), ((None, "m.", True), {})):  # (positional: warns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            got, want = mine.state_dict(*args, **kw), theirs.state_dict(*args, **kw)
+        assert list(got) == list(want)
+        assert got["m.emb.weight"].requires_grad == want["m.emb.weight"].requires_grad
     x = np.arange(12.0).reshape(4, 3)
     for i in range(3):
         mine.bn(jg.tensor(x * (i + 1), dtype=jg.float32))
@@ -245,3 +260,16 @@ def test_batchnorm3d_and_pooling_with_an_empty_stride_as_torch():
         got = getattr(jg.nn.functional, f)(jg.tensor(b), (2, 2), ())
         np.testing.assert_allclose(_np(got), getattr(torch.nn.functional, f)(
             torch.tensor(b), (2, 2), ()).numpy())
+
+
+def test_a_batchnorm_checkpoint_without_its_batch_count_loads_as_torch_loads_it():
+    """A state dict written before BatchNorm counted batches loads; the count stays."""
+    old = {k: v for k, v in jg.nn.BatchNorm1d(3).state_dict().items()
+           if k != "num_batches_tracked"}
+    mine = jg.nn.BatchNorm1d(3)
+    mine.num_batches_tracked.add_(5)
+    mine.load_state_dict(dict(old))
+    theirs = torch.nn.BatchNorm1d(3)
+    theirs.num_batches_tracked.add_(5)
+    theirs.load_state_dict({k: torch.tensor(_np(v)) for k, v in old.items()})
+    assert int(mine.num_batches_tracked) == int(theirs.num_batches_tracked) == 5

@@ -91,21 +91,21 @@ class LazyLinear(Linear):
         if self.in_features:  # nothing to draw before the shapes are known
             super().reset_parameters()
 
-    def _materialize_from_state(self, prefix: str, state: dict) -> None:
-        """A state dict loaded before the first call gives the placeholders its shapes (as
-        torch's lazy modules' load hook does), so a checkpoint loads into a fresh model; the
-        first call then keeps the loaded values."""
+    def _prepare_state(self, prefix: str, state: dict) -> None:
+        """A state dict loaded before the first call gives the placeholders their shapes (as
+        torch's lazy modules' load hook does; ``load_state_dict`` materializes them as it
+        copies), so a checkpoint loads into a fresh model and the first call keeps the loaded
+        values. Checked here, before anything is loaded: a shape that does not fit changes
+        nothing."""
         w = state.get(prefix + "weight")
         n = int(w.shape[-1]) if w is not None and len(w.shape) == 2 else None
         for name, want in (("weight", (self.out_features, n)), ("bias", (self.out_features,))):
             p, v = self._parameters.get(name), state.get(prefix + name)
-            if not isinstance(p, UninitializedParameter) or v is None:
-                continue
-            if tuple(v.shape) != want:  # (torch would take any shape, and fail at the call)
+            if isinstance(p, UninitializedParameter) and v is not None and \
+                    tuple(v.shape) != want:  # (torch would take any shape, and fail at the call)
                 raise ShapeError(f"size mismatch for {prefix}{name}: copying a param with shape "
                                  f"{tuple(v.shape)} from checkpoint into a LazyLinear with "
                                  f"out_features={self.out_features}")
-            p.materialize(want)
 
     def forward(self, x):
         if x.ndim == 0:

@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from jitgrad.errors import ShapeError
-from jitgrad.nn.parameter import Parameter
+from jitgrad.nn.parameter import Parameter, UninitializedParameter
 from jitgrad.tensor import Tensor
 
 
@@ -258,8 +258,7 @@ class Module:
         """An error that names the device, as ``Tensor.cuda``: eager parameters live in host
         memory."""
         from jitgrad import devices
-        devices.check_host("cuda" if device is None
-                           else f"cuda:{device}" if isinstance(device, int) else device)
+        devices.check_cuda(device)
         return self
 
     def _cast(self, dtype) -> "Module":
@@ -281,6 +280,15 @@ class Module:
                    keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
         # As torch: module by module, each one's parameters then its persistent buffers, and a
         # tensor shared by two modules (tied weights) under both names.
+        if args:  # torch's older positional form, which it still takes with a warning
+            import warnings
+            warnings.warn("Positional args are being deprecated, use kwargs instead.",
+                          FutureWarning, stacklevel=2)
+            if len(args) > 3:
+                raise TypeError(f"state_dict() takes at most 3 positional arguments "
+                                f"(destination, prefix, keep_vars), got {len(args)}")
+            destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[
+                len(args):])
         out = OrderedDict() if destination is None else destination
         for k, t in self._state_entries(prefix):
             out[k] = t if keep_vars else t.detach()
@@ -289,19 +297,22 @@ class Module:
     def _state_entries(self, prefix: str = "") -> list:
         """``(name, tensor)`` of every entry ``state_dict`` has, in its order."""
         out = []
-        for mname, m in self.named_modules(prefix=prefix, remove_duplicate=False):
+        for mname, m in self.named_modules(remove_duplicate=False):
             gone = m.__dict__.get("_non_persistent", ())
             for where in ("_parameters", "_buffers"):
                 for n, t in getattr(m, where).items():
                     if t is not None and not (where == "_buffers" and n in gone):
-                        out.append((f"{mname}.{n}" if mname else n, t))
+                        # (``prefix`` as torch's: put before each name as it is, "model.")
+                        out.append((f"{prefix}{mname}.{n}" if mname else prefix + n, t))
         return out
 
     def load_state_dict(self, state: dict, strict: bool = True):
         for prefix, m in self.named_modules():
-            lazy = getattr(m, "_materialize_from_state", None)
-            if lazy is not None:  # a lazy module takes its shapes from the checkpoint
-                lazy(f"{prefix}." if prefix else "", state)
+            # A module's own look at the checkpoint first (torch's load hooks): a lazy one
+            # checks the shapes it will take, BatchNorm fills what an older file lacks.
+            prepare = getattr(m, "_prepare_state", None)
+            if prepare is not None:
+                prepare(f"{prefix}." if prefix else "", state)
         own = dict(self._state_entries())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
@@ -312,6 +323,8 @@ class Module:
             if k not in own:
                 continue
             arr = v._value if isinstance(v, Tensor) else np.asarray(v)
+            if isinstance(own[k], UninitializedParameter):  # a lazy module's: takes the shape
+                own[k].materialize(arr.shape)
             if tuple(arr.shape) != tuple(own[k].shape):
                 raise ShapeError(f"size mismatch for {k}: copying a param with shape "
                                  f"{tuple(arr.shape)} from checkpoint, the shape in current model "

@@ -120,6 +120,15 @@ class _BatchNorm(Module):
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
+    def _prepare_state(self, prefix: str, state: dict) -> None:
+        """A checkpoint written before BatchNorm counted its batches (by an earlier jitgrad)
+        lacks ``num_batches_tracked``: the module keeps its own count, as torch's load hook
+        has it."""
+        key = prefix + "num_batches_tracked"
+        if self.num_batches_tracked is not None and key not in state and \
+                prefix + "running_mean" in state:
+            state[key] = self.num_batches_tracked.detach().clone()
+
     def forward(self, x):
         if x.ndim not in self._dims:
             raise ValueError(f"expected {' or '.join(f'{d}D' for d in self._dims)} input (got "

@@ -469,15 +469,15 @@ def cat(tensors, dim: int = 0):
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
     tensors = list(promote(*tensors))
+    for i, t_ in enumerate(tensors):
+        if t_.ndim == 0:
+            raise ShapeError(f"zero-dimensional tensor (at position {i}) cannot be "
+                             "concatenated (give it a dimension: t.view(1), or use stack)")
     # torch's legacy rule: a 1-D tensor of shape (0,) joins any concatenation (it is skipped),
     # whatever the others' rank; the result's dtype is still promoted over it
     kept = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)]
     if kept and len(kept) < len(tensors):
         tensors = kept
-    for i, t_ in enumerate(tensors):
-        if t_.ndim == 0:
-            raise ShapeError(f"zero-dimensional tensor (at position {i}) cannot be "
-                             "concatenated (give it a dimension: t.view(1), or use stack)")
     axis = _rules.norm_axis(dim, tensors[0].ndim, "cat")
     _cat_abstract(*[Aval(tuple(t.shape), t.dtype) for t in tensors], axis=axis)
     return bind(cat_p, tuple(tensors), {"axis": axis})
