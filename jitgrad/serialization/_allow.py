@@ -116,8 +116,8 @@ def _walk(obj, qualname: str):
 
 def _imported(module: str, qualname: str):
     """The object by that name among the modules already imported (a module's attribute that
-    is itself a module counts), or None."""
-    import jitgrad.nn.modules  # noqa: F401  (registers torch's module paths)
+    is itself a module counts), or None. (``jitgrad.nn``, imported with ``jitgrad``, imports
+    ``jitgrad.nn.modules``, which registers torch's module paths.)"""
     parts = module.split(".")
     for i in range(len(parts), 0, -1):
         found = sys.modules.get(".".join(parts[:i]))
@@ -162,7 +162,7 @@ def resolve(module: str, qualname: str, weights_only: bool):
 
 # torch's Module bookkeeping that jitgrad's Modules do not keep (hooks, RNN weight caches).
 _TORCH_MODULE_ONLY = frozenset((
-    "_non_persistent_buffers_set", "_backward_pre_hooks", "_backward_hooks",
+    "_backward_pre_hooks", "_backward_hooks",
     "_is_full_backward_hook", "_forward_hooks", "_forward_hooks_with_kwargs",
     "_forward_hooks_always_called", "_forward_pre_hooks", "_forward_pre_hooks_with_kwargs",
     "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
@@ -184,6 +184,10 @@ def restore(obj, state, from_torch: bool = False):
         if from_torch:
             for key in _TORCH_MODULE_ONLY:
                 state.pop(key, None)
+            # torch's names of the buffers state_dict leaves out; jitgrad keeps them under its own
+            gone = state.pop("_non_persistent_buffers_set", None)
+            if gone:
+                state["_non_persistent"] = set(gone)
         for key in ("_parameters", "_modules", "_buffers"):  # registries track changes
             reg = state.get(key)
             if not isinstance(reg, _Registry):

@@ -5,7 +5,8 @@ and its state, a class or function held as a value as its name.
 Records (JSON): ``None``, booleans and strings stand for themselves; every other value is an
 object with one tag: ``int``, ``float``, ``complex``, ``bytes`` (an array), ``dtype``,
 ``device``, ``tensor``, ``ndarray``, ``dict``, ``list``, ``tuple``, ``set``, ``frozenset``,
-``object`` (class name, ``state``, and the items of a dict, list or tuple subclass), ``enum``,
+``object`` (class name, ``state``, and the items of a dict, list or tuple subclass, or the
+``value`` of a str, int, float, bytes or complex subclass), ``enum``,
 ``global`` (a class or function by name), or ``ref`` (an object recorded earlier). Values that
 can be shared (tensors, arrays, containers, instances) carry an ``id``; a second occurrence is a
 ``ref`` to it, so tied weights stay one Parameter and cycles close.
@@ -13,7 +14,9 @@ can be shared (tensors, arrays, containers, instances) carry an ``id``; a second
 
 from __future__ import annotations
 
+import copyreg
 import enum
+import pickle
 import types
 from collections import OrderedDict
 
@@ -28,6 +31,57 @@ FORMATS = ("jitgrad-save-1", "jitgrad-save-2")  # version 1 had no instances nor
 _TAGS = ("object", "enum", "global", "tensor", "ndarray", "dict", "list", "tuple", "set",
          "frozenset", "int", "float", "complex", "bytes", "dtype", "device")
 _NO_STATE = (types.ModuleType, types.FrameType, types.GeneratorType, types.CodeType)
+# Immutable builtins whose subclasses hold a value besides their __dict__: saved as the value,
+# rebuilt as base.__new__(cls, value) (as a tuple subclass is from its items).
+_VALUE_TYPES = (str, int, float, bytes, complex)
+# object.__getstate__ exists from Python 3.11 only; None before.
+_OBJECT_GETSTATE = getattr(object, "__getstate__", None)
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined in Python, not in C
+
+
+def _own_getstate(cls):
+    """The class's ``__getstate__`` unless it is object's default (or there is none), else
+    None."""
+    getstate = getattr(cls, "__getstate__", None)
+    return None if getstate is _OBJECT_GETSTATE else getstate
+
+
+def _default_state(obj):
+    """What Python 3.11's ``object.__getstate__`` gives, on any version: the ``__dict__`` (None
+    when empty), or with ``__slots__`` ``(__dict__ or None, {slot: value})`` when any slot is
+    set."""
+    state = getattr(obj, "__dict__", None) or None
+    slots = {}
+    for name in copyreg._slotnames(type(obj)):  # mangled names, as pickle uses
+        try:
+            slots[name] = getattr(obj, name)
+        except AttributeError:  # an unset slot
+            pass
+    return (state, slots) if slots else state
+
+
+def _state_of(obj):
+    """An instance's state: its own ``__getstate__()``, or else what 3.11's default gives."""
+    getstate = _own_getstate(type(obj))
+    return getstate(obj) if getstate is not None else _default_state(obj)
+
+
+def _hidden_base(cls):
+    """A base of ``cls`` implemented in C whose contents an ``object`` record would not hold
+    (set, deque, bytearray: besides object and the dict, list, tuple and value types whose
+    items or value it holds), or None."""
+    for c in cls.__mro__:
+        if c is not object and not c.__flags__ & _HEAPTYPE and \
+                not issubclass(c, (dict, list, tuple) + _VALUE_TYPES):
+            return c
+    return None
+
+
+def _value_type(cls):
+    """The immutable builtin (str, int, ...) a class derives from, or None."""
+    if not isinstance(cls, type):
+        return None
+    return next((base for base in _VALUE_TYPES if issubclass(cls, base)), None)
 
 
 class Encoder:
@@ -112,12 +166,17 @@ class Encoder:
 
     def _instance(self, obj, n: int | None, where: str) -> dict:
         cls = type(obj)
+        base = _value_type(cls)
         if isinstance(obj, _NO_STATE) or (not hasattr(obj, "__dict__") and not any(
                 "__slots__" in vars(c) for c in cls.__mro__[:-1])
-                and cls.__getstate__ is object.__getstate__
+                and _own_getstate(cls) is None and base is None
                 and not isinstance(obj, (dict, list, tuple))):
             raise TypeError(f"jitgrad.save: {where} is a {cls.__name__}, whose state jitgrad "
                             "cannot read (it has no __dict__ and no __getstate__)")
+        hidden = _hidden_base(cls) if _own_getstate(cls) is None else None
+        if hidden is not None:  # its items would be lost: never a silently empty object
+            raise TypeError(f"jitgrad.save: {where} is a {cls.__name__}, a {hidden.__name__} "
+                            "whose contents a file cannot hold; save them as a list")
         rec = {"object": self._name(cls, where)}
         if n is not None:
             rec["id"] = n
@@ -125,7 +184,9 @@ class Encoder:
             rec["dictitems"] = self._items(obj, where)
         elif isinstance(obj, (list, tuple)):
             rec["tuple" if isinstance(obj, tuple) else "listitems"] = self._seq(obj, where)
-        state = obj.__getstate__()
+        if base is not None:  # the value itself; __getnewargs__ of the base runs no user code
+            rec["value"] = self.encode(base(*base.__getnewargs__(obj)), f"{where} (its value)")
+        state = _state_of(obj)
         if state:
             self._keep.append(state)
             rec["state"] = self.encode(state, f"{where}.__dict__" if isinstance(state, dict)
@@ -137,6 +198,7 @@ class Decoder:
     def __init__(self, arrays: dict, weights_only: bool) -> None:
         self.arrays, self.weights_only = arrays, weights_only
         self._memo: dict[int, object] = {}
+        self._resolved: dict[str, object] = {}  # a file names each class many times
 
     def decode(self, rec):
         if rec is None or isinstance(rec, (bool, str)):
@@ -210,11 +272,16 @@ class Decoder:
 
     def _enum(self, rec):
         cls = self._resolve(rec["enum"])
+        if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):  # a call would construct
+            raise pickle.UnpicklingError(f"jitgrad.load: the file names {rec['enum']!r} as an "
+                                         "enum, and it is not an Enum class")
         return cls(self.decode(rec["value"]))  # an Enum call looks a member up, builds nothing
 
     def _resolve(self, name: str):
-        module, _, qualname = name.partition(":")
-        return _allow.resolve(module, qualname, self.weights_only)
+        if name not in self._resolved:
+            module, _, qualname = name.partition(":")
+            self._resolved[name] = _allow.resolve(module, qualname, self.weights_only)
+        return self._resolved[name]
 
     def _object(self, rec):
         cls = self._resolve(rec["object"])
@@ -222,6 +289,12 @@ class Decoder:
         if "tuple" in rec:  # a tuple subclass (Size, a namedtuple) holds its items from birth
             obj = tuple.__new__(cls, [self.decode(v) for v in rec["tuple"]])
             self._keep(rec, obj)
+        elif "value" in rec:  # a str, int, float, bytes or complex subclass: its value from birth
+            base, value = _value_type(cls), self.decode(rec["value"])
+            if base is None or type(value) is not base:
+                raise pickle.UnpicklingError(f"jitgrad.load: {where} is given a value of type "
+                                             f"{type(value).__name__}, which it cannot hold")
+            obj = self._keep(rec, base.__new__(cls, value))
         else:
             obj = self._keep(rec, _allow.new_instance(cls, where))
         for k, v in rec.get("dictitems", ()):

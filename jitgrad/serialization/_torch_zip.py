@@ -118,6 +118,7 @@ class _TorchUnpickler(pickle._Unpickler):
         self._storages: dict = {}
         self._callables = _callables()
         self._callable_ids = {id(f) for f in self._callables.values()}
+        self._resolved: dict[tuple[str, str], object] = {}
 
     def find_class(self, module: str, name: str):
         if module == "__builtin__":  # protocol 2 spells builtins the Python 2 way
@@ -128,7 +129,9 @@ class _TorchUnpickler(pickle._Unpickler):
             return self._callables[(module, name)]
         if module == "torch" and name in dtypes._BY_NAME:
             return dtypes._BY_NAME[name]
-        return _allow.resolve(module, name, self._weights_only)
+        if (module, name) not in self._resolved:
+            self._resolved[(module, name)] = _allow.resolve(module, name, self._weights_only)
+        return self._resolved[(module, name)]
 
     def _load_reduce(self):
         args = self.stack.pop()
