@@ -18,11 +18,8 @@ def _r(fn):
 
 
 _METHODS = {
-    # Commutative ops keep the tensor first when reflected (2 * t is mul(t, 2)), so grad_fn's
-    # next_functions list the same order as torch's.
-    "__add__": ops.add, "__radd__": ops.add, "__sub__": ops.sub, "__rsub__": _r(ops.sub),
-    "__mul__": ops.mul, "__rmul__": ops.mul, "__truediv__": ops.div,
-    "__rtruediv__": _r(ops.div), "__floordiv__": ops.floor_divide,
+    # (+ - * / and the reflected + and *: _fast_binary below)
+    "__rsub__": _r(ops.sub), "__rtruediv__": _r(ops.div), "__floordiv__": ops.floor_divide,
     "__rfloordiv__": _r(ops.floor_divide), "__mod__": ops.remainder,
     "__rmod__": _r(ops.remainder), "remainder": ops.remainder, "__pow__": ops.pow, "__rpow__": _r(ops.pow),
     "__matmul__": ops.matmul, "__rmatmul__": _r(ops.matmul), "__neg__": ops.neg,
@@ -88,7 +85,9 @@ def _fast_binary(prim, general, floats_only: bool = False):
 
 _NO: dict = {}
 _state = grad_mode.state
-# The arithmetic that models and backward rules run most.
+# The arithmetic that models and backward rules run most. Commutative ops keep the tensor
+# first when reflected (2 * t is mul(t, 2)), so grad_fn's next_functions list the same order as
+# torch's.
 Tensor.__add__ = Tensor.__radd__ = _fast_binary(ops.elementwise.add_p, ops.add)
 Tensor.__sub__ = _fast_binary(ops.elementwise.sub_p, ops.sub)
 Tensor.__mul__ = Tensor.__rmul__ = _fast_binary(ops.elementwise.mul_p, ops.mul)

@@ -44,13 +44,9 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     >>> jitgrad.tensor(2.0, requires_grad=True)
     tensor(2., requires_grad=True)
     """
-    if type(data) is float and dtype is None and device is None and trace_state.builder is None:
-        # A Python float, eagerly: what _to_array and from_array make of it, without the
-        # general conversion's checks (a float32 leaf may require grad).
-        t = Tensor._wrap(np.array(data, dtype=np.float32))
-        if requires_grad:
-            t._rg = True
-        return t
+    if type(data) is float and dtype is None and device is None:
+        # A Python float: what _to_array makes of it, without the general conversion's checks
+        return from_array(np.array(data, dtype=dtypes.default_float.np), requires_grad)
     check_host(device)
     live = live_array(data)
     if live is not None:
@@ -195,16 +191,17 @@ def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False,
              device=None) -> Tensor:
     check_host(device)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.default_float
-    start, end = _scalar(start, "start"), _scalar(end, "end")
+    start, end = space_bound(start, "start", "linspace"), space_bound(end, "end", "linspace")
     return from_array(np.linspace(start, end, int(steps)).astype(dt.np), requires_grad)
 
 
-def _scalar(v, name: str):
-    """A bound given as a 0-d tensor (torch's tensor overload of linspace) as its number."""
+def space_bound(v, name: str, op: str):
+    """A bound of ``linspace``/``logspace`` given as a 0-d tensor (torch's tensor overload)
+    as its number."""
     if isinstance(v, Tensor):
-        if v.ndim != 0:
-            raise RuntimeError(f"linspace(): {name} must be a 0-dimensional tensor, got shape "
-                               f"{list(v.shape)}")
+        if v.ndim:
+            raise RuntimeError(f"{op} only supports 0-dimensional start and end tensors, but "
+                               f"got {name} with {v.ndim} dimension(s)")
         return v.item()
     return v
 

@@ -212,8 +212,7 @@ class Tensor:
         return v.ndim if v is not None else len(self._aval.shape)
 
     def dim(self) -> int:
-        v = self._value
-        return v.ndim if v is not None else len(self._aval.shape)
+        return self.ndim
 
     def numel(self) -> int:
         v = self._value

@@ -159,30 +159,15 @@ def _run_hooks(hooks, g):
 
 
 def _accumulate(leaf, g, create_graph: bool) -> None:
-    gv, lv = g._value, leaf._value
-    if gv is None or lv is None or gv.dtype is not lv.dtype:  # (same arrays' dtypes: same dtype)
-        if g.dtype is not leaf.dtype:
-            g = g.to(leaf.dtype)
-        gv = g._value
-    if not create_graph and gv is not None and registry.trace_state.builder is None:
-        grad = leaf.grad
-        if grad is None:
-            # A fresh buffer (the cotangent may alias a tensor the user still holds), laid out
-            # as torch lays out a leaf's .grad: like the leaf. (g.detach() would only rewrap gv.)
-            leaf.grad = Tensor._wrap(_layout.for_grad(gv, lv))
-            return
-        if not grad._rg:
-            grad._value += gv
-            grad._vc[0] += 1
-            return
-    if not create_graph:
-        g = g.detach()
+    if g.dtype is not leaf.dtype:
+        g = g.to(leaf.dtype)
     if leaf.grad is None:
         # A fresh buffer (the cotangent may alias a tensor the user still holds), laid out as
         # torch lays out a leaf's .grad: like the leaf.
         leaf.grad = g if create_graph else Tensor._wrap(_layout.for_grad(g._value, leaf._value))
     elif create_graph or leaf.grad.requires_grad:
-        leaf.grad = leaf.grad + g
+        # (detached unless create_graph: a sum of the graph's tensors would record a node)
+        leaf.grad = leaf.grad + (g if create_graph else g.detach())
     else:
         leaf.grad._value += g._value
         leaf.grad._vc[0] += 1

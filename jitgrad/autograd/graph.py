@@ -50,40 +50,37 @@ class Node:
                 f"graph are freed when you call .backward() or autograd.grad(); {self.name()} was "
                 "freed. Specify retain_graph=True if you need to backward through the graph a "
                 "second time.")
-        if self.versions is not None:
-            reads = self.prim.reads
-            if reads is not None:
-                reads = reads(tuple(e is not None for e in self.edges))
-            for i, (a, v) in enumerate(zip(self.inputs, self.versions)):
-                if a._vc[0] != v and (reads is None or reads[i]):
-                    raise RuntimeError(
-                        "one of the variables needed for gradient computation has been modified "
-                        f"by an inplace operation: [{a.dtype.name} {list(a.shape)}], which is "
-                        f"input {i} of {self.name()}, is at version {a._vc[0]}; expected "
-                        f"version {v} instead. Use .clone() before the in-place operation.")
+        versions = self.versions
+        if versions is None:
+            return
+        for a, v in zip(self.inputs, versions):
+            if a._vc[0] != v:
+                break
+        else:
+            return  # (every call of a backward: nothing moved, and the rule is not asked)
+        reads = self.prim.reads
+        if reads is not None:
+            reads = reads(tuple(e is not None for e in self.edges))
+        for i, (a, v) in enumerate(zip(self.inputs, versions)):
+            if a._vc[0] != v and (reads is None or reads[i]):
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: [{a.dtype.name} {list(a.shape)}], which is "
+                    f"input {i} of {self.name()}, is at version {a._vc[0]}; expected "
+                    f"version {v} instead. Use .clone() before the in-place operation.")
 
     def apply(self, grads: list, create_graph: bool) -> list:
         """Cotangents for every input (``None`` where an input needs none)."""
-        # The full check (and its error) only where it can fail: freed, or a version moved.
-        if self.freed:
-            self._check_saved()
-        versions = self.versions
-        if versions is not None:
-            for a, v in zip(self.inputs, versions):
-                if a._vc[0] != v:
-                    self._check_saved()
-                    break
+        self._check_saved()
         g = grads[0]
         if g is None:
             return [None] * len(self.edges)
         out = None
         value = self.out_value
         if value is not None:
-            out = _new(Tensor)
-            out._value = value
+            out = Tensor._wrap(value)
             out._rg = True
             out.grad_fn = self
-            out._vc = [0]
         inputs = self.inputs
         cts = self.prim.vjp(g, out, *inputs, **self.params)
         return _fit_cotangents(cts, inputs, self.edges, type(self).__name__)
@@ -139,8 +136,6 @@ def record(prim, args: tuple, params: dict, out) -> "Node":
     out.grad_fn = n  # ``out`` is fresh from the op: its _output_nr is already 0
     return n
 
-
-Node.record = staticmethod(record)
 
 
 def check_gradient_shape(name: str, index: int, got, want) -> None:

@@ -30,7 +30,7 @@ from jitgrad._out import with_out
 from jitgrad._tensor_methods import _inplace, _write
 from jitgrad.devices import check_host
 from jitgrad.errors import ShapeError
-from jitgrad.factories import from_array
+from jitgrad.factories import from_array, space_bound
 from jitgrad.ops import _rules
 from jitgrad.ops.elementwise import _tensor, floor_divide, ne, remainder, where
 from jitgrad.ops.indexing import diag, diagonal, flip, meshgrid
@@ -961,10 +961,7 @@ def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, layout=N
     tensor([   1.,   10.,  100., 1000.])
     """
     check_host(device)
-    for name, v in (("start", start), ("end", end)):
-        if isinstance(v, Tensor) and v.ndim:
-            raise RuntimeError(f"logspace only supports 0-dimensional start and end tensors, "
-                               f"but got {name} with {v.ndim} dimension(s)")
+    start, end = space_bound(start, "start", "logspace"), space_bound(end, "end", "logspace")
     start, end, steps = float(start), float(end), int(steps)
     if steps < 0:
         raise RuntimeError(f"logspace: number of steps must be non-negative, got {steps}")

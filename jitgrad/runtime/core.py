@@ -78,12 +78,11 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
         return (a,) if isinstance(a, int) else tuple(a)
 
     def prepare(self, args: tuple, kwargs: dict) -> Call:
-        if self.mode == "grad":
-            for a in self._argnums():
-                if a >= len(args):
-                    raise ValueError(f"argnums {self.argnums!r} is out of range: the call passed "
-                                     f"{len(args)} positional argument{'s' if len(args) != 1 else ''}")
-        dyn = set(self._argnums()) if self.mode == "grad" else set()
+        dyn = self._dynamic  # (the differentiated arguments' positions; none but for grad)
+        for a in dyn:
+            if a >= len(args):
+                raise ValueError(f"argnums {self.argnums!r} is out of range: the call passed "
+                                 f"{len(args)} positional argument{'s' if len(args) != 1 else ''}")
         leaves: list = []
         trees = []
         extras: list = []  # Module arguments' buffers and tensor attributes
