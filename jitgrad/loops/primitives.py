@@ -39,6 +39,19 @@ import numpy as np
 
 from jitgrad.ir.interpret import interpret
 from jitgrad.ir.primitive import Aval, TupleAval, register
+from jitgrad.ops import registry
+
+
+# Helpers of the loop rules (``rules.py``) and of ``second_reverse.py``, which ``rules.py``
+# imports as it loads: here, so that both share one of each.
+def bind(prim, args, params):
+    """``prim`` applied to ``args`` wherever ops go now (the trace or sweep at work)."""
+    return registry.bind(prim, tuple(args), params)
+
+
+def full(x, batched: bool, size: int):
+    """``x`` carrying the batch (broadcast along it when it does not)."""
+    return x if batched else x.expand(size, *x.shape)
 
 
 def _truth(pred) -> object:

@@ -43,9 +43,9 @@ from jitgrad._settings import config
 from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Eqn, Graph, Var
 from jitgrad.ir.primitive import Aval
-from jitgrad.loops.primitives import cond_p, tuple_get_p, while_p, while_vjp_p
+from jitgrad.loops.primitives import bind, cond_p, full, tuple_get_p, while_p, while_vjp_p
 from jitgrad.loops.second_reverse import reverse_while_vjp
-from jitgrad.ops import logical_and, logical_not, registry, where
+from jitgrad.ops import logical_and, logical_not, where
 
 
 class GraphRule:
@@ -87,15 +87,11 @@ class LiftedLoop:
         self.batched, self.masked = batched or {}, masked
 
     def get(self, i: int):
-        return _bind(tuple_get_p, (self.w,), {"index": self.index[i]})
+        return bind(tuple_get_p, (self.w,), {"index": self.index[i]})
 
     def get_tangent(self, i: int):
         k = self.tangent.get(i)
-        return None if k is None else _bind(tuple_get_p, (self.w,), {"index": k})
-
-
-def _bind(prim, args, params):
-    return registry.bind(prim, tuple(args), params)
+        return None if k is None else bind(tuple_get_p, (self.w,), {"index": k})
 
 
 def _floating(v) -> bool:
@@ -157,24 +153,23 @@ def _reverse_while(sw, e) -> bool:
         at = b.eqns.index(e)
         b.eqns[at] = Eqn(e.prim, e.inputs, e.out, dict(e.params, tape=True,
                                                        tape_limit=_tape_limit(init)), e.src)
-    b.src_override = e.src
-    args = [tr(e.out)]
-    for q in fc:
-        c = got.get(q)
-        # (zeros for a carried value whose result nothing differentiates)
-        args.append(c if c is not None else sw.zeros(body.inputs[q].aval))
-    args += [tr(a) for a in inv]
-    res = b.bind(while_vjp_p, tuple(args), {"bvjp": bvjp, "n_carry": nc, "fc": fc, "fi": fi,
-                                           "tape": tape, "reverses": "loop"})
-    for k, q in enumerate(fc):
-        a = init[q]
-        if isinstance(a, Var) and tr(a)._rg:
-            sw.add(a, b.bind(tuple_get_p, (res,), {"index": k}))
-    for k, j in enumerate(fi):
-        a = inv[j]
-        if isinstance(a, Var) and tr(a)._rg:
-            sw.add(a, b.bind(tuple_get_p, (res,), {"index": len(fc) + k}))
-    b.src_override = None
+    with b.at(e.src):  # (restored on an exception too)
+        args = [tr(e.out)]
+        for q in fc:
+            c = got.get(q)
+            # (zeros for a carried value whose result nothing differentiates)
+            args.append(c if c is not None else sw.zeros(body.inputs[q].aval))
+        args += [tr(a) for a in inv]
+        res = b.bind(while_vjp_p, tuple(args), {"bvjp": bvjp, "n_carry": nc, "fc": fc, "fi": fi,
+                                               "tape": tape, "reverses": "loop"})
+        for k, q in enumerate(fc):
+            a = init[q]
+            if isinstance(a, Var) and tr(a)._rg:
+                sw.add(a, b.bind(tuple_get_p, (res,), {"index": k}))
+        for k, j in enumerate(fi):
+            a = inv[j]
+            if isinstance(a, Var) and tr(a)._rg:
+                sw.add(a, b.bind(tuple_get_p, (res,), {"index": len(fc) + k}))
     return True
 
 
@@ -196,11 +191,10 @@ def _reverse_cond(sw, e) -> bool:
         c = got.get(k)
         seeds.append(c if c is not None and _floating(o) else sw.zeros(o.aval))
     sides = {k: sw.side_vjp(g, act) for k, g in (("true", true), ("false", false))}
-    b.src_override = e.src
-    res = b.bind(cond_p, (tr(e.inputs[0]), *[tr(a) for a in ops], *seeds), sides)
-    for k, i in enumerate(act):
-        sw.add(ops[i], b.bind(tuple_get_p, (res,), {"index": k}))
-    b.src_override = None
+    with b.at(e.src):  # (restored on an exception too)
+        res = b.bind(cond_p, (tr(e.inputs[0]), *[tr(a) for a in ops], *seeds), sides)
+        for k, i in enumerate(act):
+            sw.add(ops[i], b.bind(tuple_get_p, (res,), {"index": k}))
     return True
 
 
@@ -249,7 +243,7 @@ def _jvp_while(jx, e, args: list, ts: list) -> bool:
     if params.get("tape"):  # the tape holds the tangents too: the budget is over both
         params["tape_limit"] = _tape_limit(list(body.inputs[:nc])
                                            + [body.inputs[q] for q in tc])
-    w = _bind(while_p, (pred, *carry, *init_t, *inv, *[tis[j] for j in ti]), params)
+    w = bind(while_p, (pred, *carry, *init_t, *inv, *[tis[j] for j in ti]), params)
     return _held(jx, e, LiftedLoop(w, {q: q for q in range(nc)}, tc=tc,
                                    tangent={q: nc + k for k, q in enumerate(tc)}))
 
@@ -300,7 +294,7 @@ def _jvp_while_vjp(jx, e, args: list, ts: list) -> bool:
     tinv_args = [tinv[j] if tinv[j] is not None else jx.zeros_like(inv[j]) for j in tj]
     fc2 = tuple(fc) + tuple(nc + tc.index(q) for q in fc)
     fi2 = tuple(fi) + tuple(ni + tj.index(j) for j in fi)
-    out = _bind(while_vjp_p, (w, *cts, *tct_args, *inv, *tinv_args),
+    out = bind(while_vjp_p, (w, *cts, *tct_args, *inv, *tinv_args),
                 dict(p, bvjp=jb, n_carry=nc + len(tc), fc=fc2, fi=fi2, reverses=None))
     nfi = len(fi)
     index = {i: (i if i < nf else i + nf) for i in range(nf + nfi)}
@@ -329,7 +323,7 @@ def _jvp_cond(jx, e, args: list, ts: list) -> bool:
                                  + [g.inputs[i].aval for i in act])
 
     no = len(true.outputs)
-    w = _bind(cond_p, (args[0], *ops, *[tops[i] for i in act]),
+    w = bind(cond_p, (args[0], *ops, *[tops[i] for i in act]),
               {"true": side(true), "false": side(false)})
     return _held(jx, e, LiftedLoop(w, {k: k for k in range(no)},
                                    tangent={k: no + j for j, k in enumerate(fl)}))
@@ -339,11 +333,6 @@ def _jvp_cond(jx, e, args: list, ts: list) -> bool:
 def _batched_aval(v, batched: bool, size: int):
     a = v.aval
     return Aval((size, *a.shape), a.dtype) if batched else a
-
-
-def full(x, batched: bool, size: int):
-    """``x`` carrying the batch (broadcast along it when it does not)."""
-    return x if batched else x.expand(size, *x.shape)
 
 
 def _select(active, new, old):
@@ -429,11 +418,11 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
     if masked:
         p0 = full(pred, flags[0], size)
         active = p0 if expect else logical_not(p0)
-        w = _bind(while_p, (_any(active), *init, active, *inv),
+        w = bind(while_p, (_any(active), *init, active, *inv),
                   dict(e.params, body=nb, n_carry=nc + 1, expect=True,
                        tape=e.params["tape"] or taped))
     else:
-        w = _bind(while_p, (pred, *init, *inv), dict(e.params, body=nb))
+        w = bind(while_p, (pred, *init, *inv), dict(e.params, body=nb))
     return _held(bx, e, LiftedLoop(w, {q: q for q in range(nc)}, batched=dict(enumerate(cb)),
                                    masked=masked))
 
@@ -481,7 +470,7 @@ def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
     full_ct = [full(c, f, size) for c, f in zip(cts, flags[1:1 + nf])]
     # (over a loop that is not batched, each row of cotangents reverses that loop: jacrev)
     rows = "rows" if fwd is None and p.get("reverses") == "loop" else None
-    out = _bind(while_vjp_p, (w, *full_ct, *inv),
+    out = bind(while_vjp_p, (w, *full_ct, *inv),
                 dict(p, bvjp=nb, n_carry=nc + (1 if masked else 0),
                      tape=p["tape"] or masked, reverses=rows))
     n_out = nf + len(fi)
@@ -510,7 +499,7 @@ def _batch_cond(bx, e, args: list, flags: list) -> bool:
             return [full(o, f, size) for o, f in zip(outs, fl)]
         return bx.abstract_graph(fn, [_batched_aval(v, f, size)
                                       for v, f in zip(g.inputs, of)])
-    w = _bind(cond_p, (args[0], *ops), {"true": side(true), "false": side(false)})
+    w = bind(cond_p, (args[0], *ops), {"true": side(true), "false": side(false)})
     no = len(true.outputs)
     return _held(bx, e, LiftedLoop(w, {k: k for k in range(no)},
                                    batched={k: True for k in range(no)}))

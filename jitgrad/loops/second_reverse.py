@@ -43,14 +43,10 @@ from __future__ import annotations
 from jitgrad.errors import ReverseOfLoopReverse
 from jitgrad.ir.graph import Var
 from jitgrad.ir.primitive import Aval
-from jitgrad.loops.primitives import tuple_get_p, while_p, while_vjp_p
-from jitgrad.ops import PRIMITIVES, registry
+from jitgrad.loops.primitives import bind, full, tuple_get_p, while_p, while_vjp_p
+from jitgrad.ops import PRIMITIVES
 
 _EXPAND = PRIMITIVES["expand"]
-
-
-def _bind(prim, args, params):
-    return registry.bind(prim, tuple(args), params)
 
 
 def _refuse(e, why: str):
@@ -101,11 +97,11 @@ def reverse_while_vjp(sw, e) -> bool:
     n_in = len(avals)
 
     def pair(ins):  # the loop and its reverse: (pred, init, inv, lam) -> (L(x), V(x, lam))
-        w = _bind(while_p, ins[:1 + nc + len(inv)], fe.params)
-        r = _bind(while_vjp_p, (w, *ins[1 + nc + len(inv):], *ins[1 + nc:1 + nc + len(inv)]),
+        w = bind(while_p, ins[:1 + nc + len(inv)], fe.params)
+        r = bind(while_vjp_p, (w, *ins[1 + nc + len(inv):], *ins[1 + nc:1 + nc + len(inv)]),
                   one)
-        return ([_bind(tuple_get_p, (w,), {"index": q}) for q in fc]
-                + [_bind(tuple_get_p, (r,), {"index": k}) for k in range(nf + nfi)])
+        return ([bind(tuple_get_p, (w,), {"index": q}) for q in fc]
+                + [bind(tuple_get_p, (r,), {"index": k}) for k in range(nf + nfi)])
 
     g = sw.abstract_graph(pair, avals)
 
@@ -120,30 +116,29 @@ def reverse_while_vjp(sw, e) -> bool:
 
     tr = sw.tr
     b = sw.b
-    b.src_override = e.src
-    u = [got.get(k) if got.get(k) is not None else sw.zeros(a)
-         for k, a in enumerate(e.out.aval.avals)]
-    lam = [tr(a) for a in cts]
-    primal = [tr(pred)] + [tr(a) for a in init] + [tr(a) for a in inv]
-    if rows:  # each row is the pair's JVP, batched; x's cotangents summed over the rows
-        gj = sw.abstract_graph(directional, avals + [Aval(tuple(a.shape[1:]), a.dtype)
-                                                     for a in e.out.aval.avals])
-        res, flags = sw.batch(gj, primal + lam + u,
-                              [False] * len(primal) + [True] * (nf + nf + nfi), size)
-        res = [r if f else r.expand(size, *r.shape) for r, f in zip(res, flags)]
-        res = res[:nf] + [r.sum(0) for r in res[nf:]]
-    else:
-        res = directional(primal + lam + u)
-    for k, a in enumerate(cts):
-        if isinstance(a, Var) and tr(a)._rg:
-            sw.add(a, res[k])
-    for k, q in enumerate(fc):
-        a = init[q]
-        if isinstance(a, Var) and tr(a)._rg:
-            sw.add(a, res[nf + k])
-    for k, j in enumerate(fi):
-        a = inv[j]
-        if isinstance(a, Var) and tr(a)._rg:
-            sw.add(a, res[2 * nf + k])
-    b.src_override = None
+    with b.at(e.src):  # (restored on an exception too)
+        u = [got.get(k) if got.get(k) is not None else sw.zeros(a)
+             for k, a in enumerate(e.out.aval.avals)]
+        lam = [tr(a) for a in cts]
+        primal = [tr(pred)] + [tr(a) for a in init] + [tr(a) for a in inv]
+        if rows:  # each row is the pair's JVP, batched; x's cotangents summed over the rows
+            gj = sw.abstract_graph(directional, avals + [Aval(tuple(a.shape[1:]), a.dtype)
+                                                         for a in e.out.aval.avals])
+            res, flags = sw.batch(gj, primal + lam + u,
+                                  [False] * len(primal) + [True] * (nf + nf + nfi), size)
+            res = [full(r, f, size) for r, f in zip(res, flags)]
+            res = res[:nf] + [r.sum(0) for r in res[nf:]]
+        else:
+            res = directional(primal + lam + u)
+        for k, a in enumerate(cts):
+            if isinstance(a, Var) and tr(a)._rg:
+                sw.add(a, res[k])
+        for k, q in enumerate(fc):
+            a = init[q]
+            if isinstance(a, Var) and tr(a)._rg:
+                sw.add(a, res[nf + k])
+        for k, j in enumerate(fi):
+            a = inv[j]
+            if isinstance(a, Var) and tr(a)._rg:
+                sw.add(a, res[2 * nf + k])
     return True

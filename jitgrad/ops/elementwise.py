@@ -190,9 +190,9 @@ isnan_p = register("isnan", np.isnan, lambda x: Aval(x.shape, dtypes.bool_), Non
 isinf_p = register("isinf", np.isinf, lambda x: Aval(x.shape, dtypes.bool_), None, saves="none",
                    expr="isinf({0})")
 floor_p = register("floor", np.floor, _rules.same, _zero_vjp, saves="none", expr="floor({0})")
-# Integer floor division (floats go through div and floor): exact for all of int64, where a
-# detour through floating point rounds above 2**24 (float32) or 2**53. Division by zero gives
-# 0 and min // -1 wraps to min, as NumPy.
+# Integer floor division (floats compose from fmod: ``_float_floor_divide``): exact for all of
+# int64, where a detour through floating point rounds above 2**24 (float32) or 2**53. Division
+# by zero gives 0 and min // -1 wraps to min, as NumPy.
 floor_divide_p = register("floor_divide", _quiet(np.floor_divide), _rules.binary, None,
                           saves="none", expr="floordiv({0}, {1})")
 # x - floor(x / y) * y with the sign of y (Python's %, torch.remainder), computed as NumPy does
@@ -313,10 +313,28 @@ def floor_divide(x, y):
     xd = x.dtype if isinstance(x, Tensor) else dtypes.scalar_dtype(x)
     yd = y.dtype if isinstance(y, Tensor) else dtypes.scalar_dtype(y)
     if xd.is_floating_point or yd.is_floating_point:
-        return floor(div(x, y))
+        return _float_floor_divide(*promote(x, y))
     x, y = _division_operands(x, y)
     _no_zero_divisor(y, "floor_divide")
     return _binary(floor_divide_p, x, y)
+
+
+def _float_floor_divide(x, y):
+    """Float floor division as Python's ``//`` and torch's kernel compute it: from the exact
+    ``fmod``, not ``floor(x / y)``, whose rounded quotient can reach the next integer
+    (``1 // 0.1`` is 9.0, ``floor(1 / 0.1)`` 10.0). A zero divisor gives ``x / y`` (inf or
+    NaN), as torch. The last ``floor`` changes no value (each is integer-valued, inf or NaN):
+    it keeps the gradient zero, as before, whatever the ``where``s route."""
+    from jitgrad.ops.pointwise_more import copysign_p, fmod_p
+    mod = _binary(fmod_p, x, y)
+    d = (x - mod) / y
+    d = where((mod != 0) & ((y < 0) != (mod < 0)), d - 1, d)
+    fl = floor(d)
+    # d is within rounding of an integer: the nearest one (``d > fl + 0.5``, not ``d - fl >
+    # 0.5``, which makes a NaN, and NumPy's warning, of an infinite quotient)
+    q = where(d > fl + 0.5, fl + 1, fl)
+    q = where(d != 0, q, _binary(copysign_p, *promote(0.0, x / y)))  # a zero keeps the sign
+    return floor(where(y == 0, x / y, q))
 
 
 def _trunc_divide(x, y):

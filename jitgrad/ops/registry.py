@@ -154,7 +154,11 @@ def scalar(v, dtype: dtypes.DType) -> "Tensor":
 
 
 def promote(*xs) -> tuple:
-    """Bring Tensors and Python scalars to one dtype by torch's promotion rule."""
+    """Bring Tensors and Python scalars to one dtype by torch's promotion rule. A traced Python
+    number (a loop counter's ``0.5 ** i``, ``trace/numbers.py``) is a Python scalar of its kind,
+    as the number it stands for is eagerly."""
+    # The fast paths may pass a traced number through as it is: they take operands of one
+    # dtype only, which the scalar rule keeps too (a float64 tensor with a float is float64).
     first = xs[0]
     if type(first) is Tensor or isinstance(first, Tensor):
         v = first._value
@@ -173,7 +177,10 @@ def promote(*xs) -> tuple:
     dims, zerodims, scalars = [], [], []
     for x in xs:
         if isinstance(x, Tensor):
-            (dims if x.ndim else zerodims).append(x.dtype)
+            if type(x) is not Tensor and getattr(type(x), "_python_number", False):
+                scalars.append(dtypes.scalar_dtype(x._kind()))
+            else:
+                (dims if x.ndim else zerodims).append(x.dtype)
         elif isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)):
             scalars.append(dtypes.scalar_dtype(x))
         else:
@@ -209,6 +216,8 @@ def as_tensor_operand(arr: np.ndarray) -> "Tensor":
 
 def _convert(x, dt: dtypes.DType) -> "Tensor":
     if isinstance(x, Tensor):
+        if type(x) is not Tensor and getattr(type(x), "_python_number", False):
+            x = x._plain()  # the op's operand is a tensor: torch's arithmetic from here
         return x if x.dtype is dt else x.to(dt)
     return scalar(x, dt)
 

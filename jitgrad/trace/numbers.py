@@ -49,6 +49,10 @@ class TracedNumber(Tensor):
     """A Python ``bool``, ``int`` or ``float`` (``_kind``) that a trace computes: a 0-d tracer
     with Python's arithmetic (see the module docstring)."""
 
+    # Read by what cannot import this module: ``ops.registry.promote`` takes it as a Python
+    # scalar of its kind, ``trace.pytree`` flattens it to its (guarded) Python value.
+    _python_number = True
+
     @property
     def _kind(self) -> type:
         return self.__dict__["_py_kind"]
@@ -158,7 +162,9 @@ def _apply(name: str, a, b):
     pyop, op = _OPS[name]
     if isinstance(a, Tensor) and not isinstance(a, TracedNumber) or \
             isinstance(b, Tensor) and not isinstance(b, TracedNumber):
-        return _with_tensor(name, a, b)
+        # with a tensor, the number is a Python scalar of its kind (ops.registry.promote), and
+        # the arithmetic torch's
+        return getattr(Tensor, f"__{name}__")(a, b)
     if not all(isinstance(v, TracedNumber) or type(v) in _PY for v in (a, b)):
         return _python(pyop, a, b)  # another kind of number (NumPy's, a Fraction)
     va, vb = _peek(a), _peek(b)
@@ -166,17 +172,32 @@ def _apply(name: str, a, b):
     kind = type(r)
     if kind not in _PY or any(type(v) is int and not -2**63 <= v < 2**63 for v in (va, vb, r)):
         return _python(pyop, a, b)  # complex, or past int64
-    if name in _DIVIDE and isinstance(b, TracedNumber):
-        bool(b._plain() != 0)  # a guard: a later zero divisor re-traces, and Python raises
+    ta, tb = isinstance(a, TracedNumber), isinstance(b, TracedNumber)
+    # A guard on a traced divisor: a later zero re-traces, and Python raises. Integer floor
+    # division and remainder have one of their own (ops' _no_zero_divisor).
+    if name in _DIVIDE and tb and not (name != "truediv" and kind is int):
+        bool(b._plain() != 0)
     if name == "pow":
-        if kind is float and va < 0:
-            return _python(pyop, a, b)  # Python's result may be complex where the IR's is NaN
+        if va < 0 and type(vb) is float:
+            # Python's result is complex for a non-integer exponent, where the IR's is NaN (an
+            # int exponent is exact: (-1.0) ** i alternates)
+            return _python(pyop, a, b)
         # The guards that keep the result's type: an int to an int power is an int only for
         # a non-negative exponent; a float power of a non-negative base is never complex.
-        if type(va) is not float and type(vb) is not float and isinstance(b, TracedNumber):
+        int_pow = type(va) is not float and type(vb) is not float
+        if int_pow and tb:
             bool(b._plain() >= 0) if kind is int else bool(b._plain() < 0)
-        if kind is float and isinstance(a, TracedNumber):
+        if type(vb) is float and ta:
             bool(a._plain() >= 0)
+        # 0 ** negative raises in Python, where the IR gives inf: a guard on the pair (the
+        # int-power guard above already holds the exponent non-negative, or the base peeked
+        # zero with it negative would have raised)
+        if ta and tb and not (int_pow and kind is int):
+            bool((a._plain() != 0) | (b._plain() >= 0))
+        elif ta and not tb and vb < 0:
+            bool(a._plain() != 0)
+        elif tb and not ta and va == 0 and not int_pow:
+            bool(b._plain() >= 0)
     if name in _COMPARE:
         operand = dtypes.float64 if float in (type(va), type(vb)) else dtypes.int64
     elif name in ("and", "or", "xor"):
@@ -184,17 +205,6 @@ def _apply(name: str, a, b):
     else:
         operand = dtypes.float64 if kind is float else dtypes.int64
     return number(op(_as(a, operand), _as(b, operand)), kind)
-
-
-def _with_tensor(name: str, a, b):
-    """A traced number with a tensor: the number as a Python scalar of its kind."""
-    t = a if not isinstance(a, TracedNumber) else b
-    kind = (a if t is b else b)._kind
-    dims, zerodims = ([t.dtype], []) if t.ndim else ([], [t.dtype])
-    dt = dtypes.result_type(dims, zerodims, [dtypes.scalar_dtype(kind())])
-    a2 = a if a is t else _as(a, dt)
-    b2 = b if b is t else _as(b, dt)
-    return getattr(Tensor, f"__{name}__")(a2, b2)  # torch's arithmetic
 
 
 def _method(name: str, reflected: bool):

@@ -76,6 +76,11 @@ def module_flat(m) -> tuple:
 
 def _flatten(obj, where: str, leaves: list, dyn: bool, extras: list | None):
     if isinstance(obj, Tensor):
+        if type(obj) is not Tensor and getattr(type(obj), "_python_number", False):
+            # A traced Python number (a loop counter's, trace/numbers.py) stands for a Python
+            # number: it leaves as one, read through a guard (fixed in the trace, as any
+            # Python value the function returns), not as a tensor
+            return _flatten(obj._py(), where, leaves, dyn, extras)
         leaves.append(obj)
         return (Kind.TENSOR,)
     if isinstance(obj, np.bool_):
