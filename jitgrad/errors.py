@@ -11,9 +11,10 @@ class TraceError(RuntimeError):
 
 
 class ReverseOfLoopReverse(TraceError):
-    """Reverse mode through the reverse of a transformed reverse loop (a third reverse,
-    ``grad`` of ``hessian``, ``grad`` of ``vmap(grad)``), which has no rule yet (the reverse of a
-    plain reverse loop has: ``loops/second_reverse.py``): the compiled function then traces its
+    """Reverse mode through the reverse of a batched reverse loop (``grad`` of ``hessian``,
+    whose ``jacfwd`` batches it, ``grad`` of ``vmap(grad)``), which has no rule yet (the reverse
+    of a reverse loop has, at any order: ``loops/second_reverse.py``): the compiled function then
+    traces its
     function transforms with their loops unrolled (one trace per trip count). Never reaches
     users."""
 

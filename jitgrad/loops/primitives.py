@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jitgrad.ir.graph import Lit
 from jitgrad.ir.interpret import interpret
 from jitgrad.ir.primitive import Aval, TupleAval, register
 from jitgrad.ops import registry
@@ -52,6 +53,16 @@ def bind(prim, args, params):
 def full(x, batched: bool, size: int):
     """``x`` carrying the batch (broadcast along it when it does not)."""
     return x if batched else x.expand(size, *x.shape)
+
+
+def same_operand(a, b) -> bool:
+    """Whether ``a`` and ``b`` (IR atoms, or tracers of them) are one operand: the same
+    variable, or equal literals (each replay of a graph makes its literals afresh)."""
+    if a is b:
+        return True
+    a = a if getattr(a, "_ir", None) is None else a._ir
+    b = b if getattr(b, "_ir", None) is None else b._ir
+    return a is b or (isinstance(a, Lit) and isinstance(b, Lit) and a.key() == b.key())
 
 
 def _truth(pred) -> object:

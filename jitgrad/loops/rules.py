@@ -11,8 +11,11 @@ it once for every trip count:
   none); the reverse of a ``cond`` is a ``cond`` of the two sides' VJPs; the reverse of that
   ``while_vjp`` is a JVP'd loop and a JVP'd reverse loop (``second_reverse.py``);
 - the JVP of a ``while`` carries the tangents of its floating values beside them (the body's
-  JVP is the new body), and the JVP of a ``while_vjp`` runs the JVP of the body's VJP over the
-  tape of that loop, whose entries then hold tangents too: ``jacfwd(jacrev(f))`` (``hessian``);
+  JVP is the new body), and the JVP of a ``while_vjp`` is the reverse of that JVP'd loop, with
+  the cotangents and their tangents swapped (``_reverse_of_loop_jvp``), so that it can be
+  reversed again (any order); where the two do not line up (an invariant's cotangent is summed
+  but it has no tangent, as in ``hessian``), it runs the JVP of the body's VJP over the tape of
+  that loop, whose entries then hold tangents too;
 - a batched ``while`` whose condition differs between examples runs until every example is
   done, holding the values of the finished ones (as JAX's batched ``while_loop``): an ``active``
   mask is carried and kept on the tape, and the batched ``while_vjp`` passes a finished
@@ -43,7 +46,8 @@ from jitgrad._settings import config
 from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Eqn, Graph, Var
 from jitgrad.ir.primitive import Aval
-from jitgrad.loops.primitives import bind, cond_p, full, tuple_get_p, while_p, while_vjp_p
+from jitgrad.loops.primitives import (bind, cond_p, full, same_operand, tuple_get_p, while_p,
+                                      while_vjp_p)
 from jitgrad.loops.second_reverse import reverse_while_vjp
 from jitgrad.ops import logical_and, logical_not, where
 
@@ -79,12 +83,16 @@ class LiftedLoop:
     the batch; ``masked``: the batched loop carries an ``active`` mask right after its own
     carried values."""
 
-    __slots__ = ("w", "index", "tangent", "tc", "batched", "masked")
+    __slots__ = ("w", "index", "tangent", "tc", "batched", "masked", "jvp")
 
     def __init__(self, w, index: dict, *, tangent: dict | None = None, tc: tuple = (),
-                 batched: dict | None = None, masked: bool = False) -> None:
+                 batched: dict | None = None, masked: bool = False,
+                 jvp: tuple | None = None) -> None:
         self.w, self.index, self.tangent, self.tc = w, index, tangent or {}, tc
         self.batched, self.masked = batched or {}, masked
+        # a while's JVP: (its body, its invariants, which of them have tangents, those
+        # tangents, whether it keeps a tape)
+        self.jvp = jvp
 
     def get(self, i: int):
         return bind(tuple_get_p, (self.w,), {"index": self.index[i]})
@@ -243,9 +251,12 @@ def _jvp_while(jx, e, args: list, ts: list) -> bool:
     if params.get("tape"):  # the tape holds the tangents too: the budget is over both
         params["tape_limit"] = _tape_limit(list(body.inputs[:nc])
                                            + [body.inputs[q] for q in tc])
-    w = bind(while_p, (pred, *carry, *init_t, *inv, *[tis[j] for j in ti]), params)
+    tinv = [tis[j] for j in ti]
+    w = bind(while_p, (pred, *carry, *init_t, *inv, *tinv), params)
     return _held(jx, e, LiftedLoop(w, {q: q for q in range(nc)}, tc=tc,
-                                   tangent={q: nc + k for k, q in enumerate(tc)}))
+                                   tangent={q: nc + k for k, q in enumerate(tc)},
+                                   jvp=(jbody, list(inv), ti, tinv,
+                                        bool(params.get("tape")))))
 
 
 def _jvp_while_vjp(jx, e, args: list, ts: list) -> bool:
@@ -265,6 +276,10 @@ def _jvp_while_vjp(jx, e, args: list, ts: list) -> bool:
     cts, inv = args[1:1 + nf], args[1 + nf:]
     tcts, tinv = ts[1:1 + nf], ts[1 + nf:]
     ni = len(inv)
+    if p.get("reverses") == "loop" and fwd is not None:
+        loop = _reverse_of_loop_jvp(jx, e, fwd, cts, tcts, inv, tinv)
+        if loop is not None:
+            return _held(jx, e, loop)
     # every invariant whose cotangent is summed gets a tangent slot (zeros where it has none):
     # the tangent of that sum is summed there
     tj = tuple(j for j in range(ni) if tinv[j] is not None or j in fi)
@@ -300,6 +315,43 @@ def _jvp_while_vjp(jx, e, args: list, ts: list) -> bool:
     index = {i: (i if i < nf else i + nf) for i in range(nf + nfi)}
     tangent = {i: (nf + i if i < nf else nf + nfi + i) for i in range(nf + nfi)}
     return _held(jx, e, LiftedLoop(out, index, tangent=tangent))
+
+
+def _reverse_of_loop_jvp(jx, e, fwd: LiftedLoop, cts, tcts, inv, tinv) -> LiftedLoop | None:
+    """The JVP of a loop's reverse ``e`` as the reverse of the loop's JVP ``fwd`` (None where
+    the two do not line up). A reverse loop computes ``V(x, lam) = J(x)^T lam``; the loop's JVP
+    computes ``(L(x), J(x) dx)``, and its reverse with cotangents ``(dlam, lam)`` gives ``J^T
+    lam`` on ``dx``'s slots and ``J^T dlam + d<lam, J(x) dx>/dx`` on ``x``'s: ``V`` and its
+    tangent in the direction ``(dx, dlam)``. So forward mode through a reverse loop is a reverse
+    loop again (``reverses="loop"``), which ``second_reverse`` reverses in turn: a third reverse,
+    ``grad`` of ``hessian``, any order, stay one loop."""
+    if fwd.jvp is None:
+        return None
+    p = e.params
+    nc, fc, fi = p["n_carry"], p["fc"], p["fi"]
+    jbody, finv, ti, ftinv, w_tape = fwd.jvp
+    # the reverse reads the very invariants (and tangents) the loop's JVP runs on
+    if len(finv) != len(inv) or not all(map(same_operand, inv, finv)) or \
+            any(j not in ti for j in fi) or \
+            not all(same_operand(tinv[j], t) for j, t in zip(ti, ftinv)):
+        return None
+    tc, ni = fwd.tc, len(inv)
+    nc2 = nc + len(tc)
+    fc2 = tuple(fc) + tuple(nc + tc.index(q) for q in fc)
+    fi2 = tuple(fi) + tuple(ni + ti.index(j) for j in fi)
+    bvjp = jx.body_vjp(jbody, nc2, fc2, fi2)
+    reads = {id(a) for x in bvjp.eqns for a in x.inputs} | {id(o) for o in bvjp.outputs}
+    tape = any(id(v) in reads for v in bvjp.inputs[:nc2])
+    if tape and not w_tape:
+        return None
+    tct_args = [t if t is not None else jx.zeros_like(c) for c, t in zip(cts, tcts)]
+    # x's slots take lam's tangent, dx's slots lam itself
+    out = bind(while_vjp_p, (fwd.w, *tct_args, *cts, *inv, *ftinv),
+               dict(p, bvjp=bvjp, n_carry=nc2, fc=fc2, fi=fi2, tape=w_tape, reverses="loop"))
+    nf, nfi = len(fc), len(fi)
+    index = {i: (nf + i if i < nf else nf + nfi + i) for i in range(nf + nfi)}
+    tangent = {i: (i if i < nf else nf + i) for i in range(nf + nfi)}
+    return LiftedLoop(out, index, tangent=tangent)
 
 
 def _jvp_cond(jx, e, args: list, ts: list) -> bool:

@@ -13,13 +13,17 @@ its results (shaped like ``x``), its reverse needs
 Both are forward mode through the pair ``[while, while_vjp]`` with tangent ``u`` on ``x`` and
 none on ``lam``, which the JVP rules already do (``hessian`` runs the same pair). So the
 reverse of a reverse loop is a JVP'd forward loop and a JVP'd reverse loop over its tape: no
-tape of cotangents, no new primitive, nothing new for a backend to run.
+tape of cotangents, no new primitive, nothing new for a backend to run. The JVP of a reverse
+loop is itself the reverse of the loop's JVP where the two line up (``rules.py``,
+``_reverse_of_loop_jvp``), so this rule applies again to its result: a third reverse, a fourth,
+stay one loop.
 
 ``jacrev`` batches a reverse loop's cotangents over the output's basis (``reverses="rows"``:
 the forward loop is not batched, the summed invariants are broadcast to the rows): each row is
 the pair above, batched, and ``x``'s cotangents are summed over the rows. A reverse loop that a
-transform changed otherwise (its JVP, or one over a batched loop, ``reverses=None``) has no
-rule: ``ReverseOfLoopReverse`` makes the runtime trace the transforms with their loops unrolled
+transform changed otherwise (one over a batched loop, as ``hessian``'s ``jacfwd`` and ``vmap``
+make, or a JVP that does not line up with its loop's, ``reverses=None``) has no rule:
+``ReverseOfLoopReverse`` makes the runtime trace the transforms with their loops unrolled
 (one trace per trip count, exact).
 
 >>> import jitgrad
@@ -43,7 +47,8 @@ from __future__ import annotations
 from jitgrad.errors import ReverseOfLoopReverse
 from jitgrad.ir.graph import Var
 from jitgrad.ir.primitive import Aval
-from jitgrad.loops.primitives import bind, full, tuple_get_p, while_p, while_vjp_p
+from jitgrad.loops.primitives import (bind, full, same_operand, tuple_get_p, while_p,
+                                      while_vjp_p)
 from jitgrad.ops import PRIMITIVES
 
 _EXPAND = PRIMITIVES["expand"]
@@ -67,7 +72,7 @@ def reverse_while_vjp(sw, e) -> bool:
     p = e.params
     kind = p.get("reverses")
     if kind not in ("loop", "rows"):
-        _refuse(e, "a transformed reverse loop (its JVP, or a batched loop's) has no reverse")
+        _refuse(e, "a batched reverse loop has no reverse")
     made = _producers(sw.b.eqns)
     fe = made.get(id(e.inputs[0]))
     if fe is None or fe.prim is not while_p:
@@ -84,7 +89,7 @@ def reverse_while_vjp(sw, e) -> bool:
     for j, (a, f) in enumerate(zip(einv, inv)):
         # the reverse reads the loop's own invariants (jacrev's rows: broadcast to the rows)
         x = made.get(id(a)) if rows and j in fi else None
-        if a is not f and not (x is not None and x.prim is _EXPAND and x.inputs[0] is f
+        if not same_operand(a, f) and not (x is not None and x.prim is _EXPAND and x.inputs[0] is f
                                and tuple(a.aval.shape) == (size, *f.aval.shape)):
             _refuse(e, "its invariants are not its loop's")
     if not any(sw.tr(a)._rg for a in (*cts, *init, *inv) if isinstance(a, Var)):

@@ -135,8 +135,8 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
             try:
                 return self._new_trace(call, args, kwargs)
             except ReverseOfLoopReverse:
-                # a transform reverses a transformed reverse loop (a third reverse, grad of
-                # hessian): trace again, and from now on, with those loops unrolled (exact,
+                # a transform reverses a batched reverse loop (grad of hessian, grad of vmap
+                # of grad): trace again, and from now on, with those loops unrolled (exact,
                 # one trace per trip count); the attempt left no trace
                 self._unrolled, self.traces = True, traces
         with unrolled_transforms():

@@ -219,6 +219,13 @@ class JVPReplay:
     def jvp(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
         return jvp_replay(g, primals, tangents)
 
+    @staticmethod
+    def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
+        """The VJP of a loop body (``autodiff.Sweep.body_vjp``), for a JVP'd reverse loop
+        that becomes the reverse of the loop's JVP (``loops/rules.py``)."""
+        from jitgrad.transforms.autodiff import Sweep  # (autodiff replays with this module)
+        return Sweep.body_vjp(body, nc, fc, fi)
+
     abstract_graph = staticmethod(abstract_graph)
     zeros_like = staticmethod(zeros_like)
 

@@ -114,7 +114,7 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
             # transform rewrites (a JVP, a batched or a reverse loop): one compile for every
             # trip count. (Eagerly the function is traced again at every call: nothing to gain.)
             # (The runtime traces again with this off where a transform needs the reverse of a
-            # transformed reverse loop, which has none: errors.ReverseOfLoopReverse.)
+            # batched reverse loop, which has none: errors.ReverseOfLoopReverse.)
             lifted, reports = lift_loops(graph, b.guard_sites, b.guard_context)
             if _guard_in_a_body(lifted):
                 # a guard kept inside a lifted body (an if on data the traced iterations all
@@ -130,9 +130,9 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
                                               f"(jitgrad.func): {r.reason}") for r in reports]
         else:
             why = ("loop lifting is off (config.lift_loops)" if not config.lift_loops else
-                   "a transform takes the reverse of a transformed reverse loop (a third "
-                   "reverse, grad of hessian, grad of vmap of grad), which lifted loops do "
-                   "not have yet" if not _lifting.on else
+                   "a transform takes the reverse of a batched reverse loop (grad of "
+                   "hessian, grad of vmap of grad), which lifted loops do not have yet"
+                   if not _lifting.on else
                    "it runs eagerly (traced again at every call)")
             outer.nested_loops += b.nested_loops + unlifted(
                 graph, b.guard_sites, b.guard_context,
