@@ -51,7 +51,12 @@ from jitgrad.nn.losses import (  # noqa: F401
     MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss, PoissonNLLLoss,
     SoftMarginLoss, TripletMarginLoss, TripletMarginWithDistanceLoss,
 )
+from jitgrad.nn.ctc import CTCLoss  # noqa: F401
 from jitgrad.nn.bilinear import Bilinear  # noqa: F401
 from jitgrad.nn.embedding_bag import EmbeddingBag  # noqa: F401
 from jitgrad.nn.unpool import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d  # noqa: F401
+from jitgrad.nn.dropout_more import (  # noqa: F401
+    AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout,
+)
+from jitgrad.nn.more_modules import Conv3d, ConvTranspose3d, Unflatten  # noqa: F401
 from jitgrad.nn import modules  # noqa: F401,E402  (torch.nn.modules.<file>.<Class> paths)

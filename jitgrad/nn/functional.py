@@ -304,8 +304,12 @@ from jitgrad.nn.losses import (  # noqa: E402,F401
     multi_margin_loss, multilabel_margin_loss, multilabel_soft_margin_loss, poisson_nll_loss,
     soft_margin_loss, triplet_margin_loss, triplet_margin_with_distance_loss,
 )
+from jitgrad.nn.ctc import ctc_loss  # noqa: E402,F401
 from jitgrad.nn.bilinear import bilinear  # noqa: E402,F401
 from jitgrad.nn.embedding_bag import embedding_bag  # noqa: E402,F401
 from jitgrad.nn.unpool import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: E402,F401
 from jitgrad.nn.grid_sample import affine_grid, grid_sample  # noqa: E402,F401
 from jitgrad.nn.mha import multi_head_attention_forward  # noqa: E402,F401
+from jitgrad.nn.dropout_more import (  # noqa: E402,F401
+    alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout,
+)

@@ -1,0 +1,166 @@
+"""Channel-wise and alpha dropout, as torch's: ``dropout1d``/``dropout2d``/``dropout3d``,
+``alpha_dropout``, ``feature_alpha_dropout`` and their Modules. One rule serves them all (ATen's
+``_dropout_impl``): a Bernoulli(1 - p) mask, per element or per (sample, channel), drawn with
+jitgrad's generator (so ``manual_seed`` reproduces it, and a compiled function draws afresh at
+every call, as ``dropout``), then ``input * mask / (1 - p)``, or for alpha dropout the affine
+map that keeps a SELU network's zero mean and unit variance.
+
+>>> import jitgrad
+>>> drop = jitgrad.nn.Dropout2d(p=0.5)
+>>> out = drop(jitgrad.ones(2, 3, 4, 4))
+>>> bool(((out == 0) | (out == 2)).all()), bool((out == out[:, :, :1, :1]).all())
+(True, True)
+>>> drop.eval()(jitgrad.ones(2, 3, 4, 4)).sum().item()
+96.0
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from jitgrad import factories
+from jitgrad.nn.module import Module
+
+_ALPHA = 1.7580993408473766  # SELU's scale * alpha: the value a dropped unit saturates to
+
+
+def _check_p(p: float) -> None:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _dropout_impl(input, p: float, training: bool, inplace: bool, feature: bool,  # noqa: A002
+                  alpha: bool, unbatched: bool = False):
+    """ATen's ``_dropout_impl``. ``feature``: one draw per (sample, channel), broadcast over the
+    rest; ``unbatched``: ``input`` lacks the batch dim (torch unsqueezes it; the mask's shape
+    drops the leading 1 instead, which draws the same numbers)."""
+    if not training or p == 0 or math.prod(input.shape) == 0:
+        return input
+    if p == 1:
+        return input.mul_(0.0) if inplace else input * 0.0
+    shape = tuple(input.shape)
+    if feature:
+        full = (1, *shape) if unbatched else shape
+        if len(full) < 2:
+            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+        noise = full[:2] + (1,) * (len(full) - 2)
+        shape = noise[1:] if unbatched else noise
+    keep = (factories.rand(*shape) >= p).to(input.dtype)
+    if not alpha:
+        scale = keep * (1.0 / (1.0 - p))
+        return input.mul_(scale) if inplace else input * scale
+    a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
+    shift = (keep - 1.0) * (_ALPHA * a) + _ALPHA * a * p
+    scale = keep * a
+    return input.mul_(scale).add_(shift) if inplace else input * scale + shift
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
+    """Zero whole channels of ``input`` (N, C, L) or unbatched (C, L) with probability ``p``,
+    scaling the rest by ``1 / (1 - p)``."""
+    _check_p(p)
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. "
+            "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
+            "spatial dimension, a channel dimension, and an optional batch dimension "
+            "(i.e. 2D or 3D inputs).")
+    return _dropout_impl(input, p, training, inplace, True, False, unbatched=input.ndim == 2)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
+    """Zero whole channels of ``input`` (N, C, H, W) with probability ``p``. As torch, a 3-D
+    input is read as (N, C, L) (with a warning), and other ranks warn."""
+    _check_p(p)
+    nd = input.ndim
+    if nd not in (3, 4):
+        warnings.warn(
+            f"dropout2d: Received a {nd}-D input to dropout2d, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead. Note that dropout2d "
+            "exists to provide channel-wise dropout on inputs with 2 spatial dimensions, "
+            "a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
+            stacklevel=2)
+    if nd == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2)
+    return _dropout_impl(input, p, training, inplace, True, False)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
+    """Zero whole channels of ``input`` (N, C, D, H, W) or unbatched (C, D, H, W) with
+    probability ``p``; other ranks warn, as torch's."""
+    _check_p(p)
+    nd = input.ndim
+    if nd not in (4, 5):
+        warnings.warn(
+            f"dropout3d: Received a {nd}-D input to dropout3d, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead. Note that dropout3d "
+            "exists to provide channel-wise dropout on inputs with 3 spatial dimensions, "
+            "a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
+            stacklevel=2)
+    return _dropout_impl(input, p, training, inplace, True, False, unbatched=nd != 5)
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False,  # noqa: A002
+                  inplace: bool = False):
+    """Alpha dropout (Self-Normalizing Neural Networks): dropped elements go to SELU's negative
+    saturation, then an affine map keeps the mean and variance. Off unless ``training``."""
+    _check_p(p)
+    return _dropout_impl(input, p, training, inplace, False, True)
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False,  # noqa: A002
+                          inplace: bool = False):
+    """``alpha_dropout`` of whole channels (dim 1 of a batched input)."""
+    _check_p(p)
+    return _dropout_impl(input, p, training, inplace, True, True)
+
+
+class _DropoutNd(Module):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        _check_p(p)
+        self.p, self.inplace = p, inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(_DropoutNd):
+    """``torch.nn.Dropout1d``: whole channels of (N, C, L) or (C, L) zeroed while training.
+
+    >>> import jitgrad
+    >>> jitgrad.nn.Dropout1d(0.2)
+    Dropout1d(p=0.2, inplace=False)
+    """
+
+    def forward(self, input):  # noqa: A002
+        return dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(_DropoutNd):
+    def forward(self, input):  # noqa: A002
+        return dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(_DropoutNd):
+    def forward(self, input):  # noqa: A002
+        return dropout3d(input, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(_DropoutNd):
+    def forward(self, input):  # noqa: A002
+        return alpha_dropout(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    def forward(self, input):  # noqa: A002
+        return feature_alpha_dropout(input, self.p, self.training)
