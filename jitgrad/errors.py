@@ -11,10 +11,11 @@ class TraceError(RuntimeError):
 
 
 class ReverseOfLoopReverse(TraceError):
-    """Reverse mode through the reverse of a batched reverse loop (``grad`` of ``hessian``,
-    whose ``jacfwd`` batches it, ``grad`` of ``vmap(grad)``), which has no rule yet (the reverse
-    of a reverse loop has, at any order: ``loops/second_reverse.py``): the compiled function then
-    traces its
+    """Reverse mode through the reverse of a batched reverse loop whose rows are not
+    independent loops (``grad`` of ``hessian``, whose ``jacfwd`` batches the tangents only;
+    ``grad`` of ``vmap(grad)`` with a trip count per example), which has no rule yet (the reverse
+    of a reverse loop has, at any order, and of a batched one whose examples stop together:
+    ``loops/second_reverse.py``): the compiled function then traces its
     function transforms with their loops unrolled (one trace per trip count). Never reaches
     users."""
 

@@ -149,9 +149,10 @@ def test_fuzz_loop_sides_summary():
 
 
 # (each program's eager reference traces the transform again at every call: a few seconds)
-# (the suite's three: a hessian, and a vmap of grad and a jacfwd whose loops lift)
+# (the suite's five: a hessian, and a vmap of grad, a grad of grad, a third reverse and a jacfwd
+# whose loops lift)
 TRANSFORM_SEEDS = (range(int(os.environ["JITGRAD_FUZZ_TRANSFORM_EXAMPLES"]))
-                   if "JITGRAD_FUZZ_TRANSFORM_EXAMPLES" in os.environ else (0, 3, 11))
+                   if "JITGRAD_FUZZ_TRANSFORM_EXAMPLES" in os.environ else (2, 5, 7, 15, 17))
 TSTATS: dict = {"programs": 0, "lifted": 0, "unrolled": 0}
 TRANSFORMS = {
     # each: the transform of prog(x, w), called with x (a 2-vector, or a batch of 3) and w
@@ -162,6 +163,12 @@ TRANSFORMS = {
     "vmap_grad": lambda prog: lambda x, w: jg.func.vmap(
         jg.func.grad(prog, argnums=(0, 1)), in_dims=(0, None))(
             x.reshape(1, 2) * jg.tensor([[1.0], [-0.4], [2.5]], dtype=x.dtype), w),
+    # reverse over reverse, and a third reverse (the JVP of a reverse loop reversed again)
+    "grad_grad": lambda prog: lambda x, w: jg.func.grad(
+        lambda a, b: sum(g.sum() for g in jg.func.grad(prog, argnums=(0, 1))(a, b)),
+        argnums=(0, 1))(x, w),
+    "grad3": lambda prog: lambda x, w: jg.func.grad(
+        lambda a: jg.func.grad(lambda c: jg.func.grad(prog)(c, w).sum())(a).sum())(x),
     "vmap_jvp": lambda prog: lambda x, w: jg.func.vmap(
         lambda a: jg.func.jvp(lambda b: prog(b, w), (a,), (jg.ones_like(a),))[1])(
             x.reshape(1, 2) * jg.tensor([[0.3], [1.0], [-2.0]], dtype=x.dtype)),
@@ -170,8 +177,9 @@ TRANSFORMS = {
 
 @pytest.mark.parametrize("seed", TRANSFORM_SEEDS)
 def test_fuzz_transforms_around_loops(seed):
-    """A transform of a generated loop program (jvp, jacfwd, hessian, vmap of grad or of jvp),
-    compiled: every call equals the same transform run eagerly (the loop unrolled there)."""
+    """A transform of a generated loop program (jvp, jacfwd, hessian, vmap of grad or of jvp,
+    grad of grad, a third reverse), compiled: every call equals the same transform run eagerly
+    (the loop unrolled there)."""
     src = make_program(5000 + seed, extras=True)
     ns: dict = {}
     exec(compile(src, f"<loop program {5000 + seed}>", "exec"), ns)

@@ -199,3 +199,39 @@ def test_an_if_that_went_one_way_in_a_transform_keeps_its_loop_unrolled_and_righ
     for x in (INPUTS[0], COND_INPUTS[0], INPUTS[2]):  # one way, then both ways
         np.testing.assert_allclose(fn(x).numpy(), F.grad(branchy)(x, w).numpy(), rtol=1e-12)
     assert any("went one way" in r for r in fn.cache_info().loops), fn.cache_info().loops
+
+
+def _steps(x, n):
+    # a count every example shares: the batched loop is one loop of independent rows
+    y = x
+    for _ in range(int(n.item())):
+        y = y * 0.9 + 0.1 * y.sin()
+    return (y * y).sum()
+
+
+def test_a_reverse_of_a_batched_reverse_loop_whose_examples_stop_together_lifts():
+    # grad of a sum of per-example gradients (vmap of grad): the batched reverse loop is the
+    # reverse of the batched loop, reversed again; one trace for every count
+    def prog(xs, n):
+        return F.grad(lambda a: F.vmap(F.grad(_steps), in_dims=(0, None))(a, n).sum())(xs)
+
+    fn = jg.jit(prog, target="reference")
+    rng = np.random.default_rng(3)
+    torch = None
+    try:
+        import torch
+        from torch import func as TF
+    except ImportError:
+        pass
+    for k in (3, 6, 1):
+        xs, n = jg.tensor(rng.standard_normal((4, 3))), jg.tensor(k)
+        got = fn(xs, n).numpy()
+        np.testing.assert_allclose(got, prog(xs, n).numpy(), rtol=1e-12, atol=1e-14)
+        if torch is not None:  # torch.func, the loop unrolled over the count
+            tn = torch.tensor(k)
+            want = TF.grad(lambda a: TF.vmap(TF.grad(_steps), in_dims=(0, None))(a, tn).sum())(
+                torch.tensor(xs.numpy()))
+            np.testing.assert_allclose(got, want.numpy(), rtol=1e-10)
+    info = fn.cache_info()
+    assert info.traces == 1, info
+    assert all("lifted (" in r for r in info.loops), info.loops

@@ -83,13 +83,14 @@ class LiftedLoop:
     the batch; ``masked``: the batched loop carries an ``active`` mask right after its own
     carried values."""
 
-    __slots__ = ("w", "index", "tangent", "tc", "batched", "masked", "jvp")
+    __slots__ = ("w", "index", "tangent", "tc", "batched", "masked", "jvp", "body")
 
     def __init__(self, w, index: dict, *, tangent: dict | None = None, tc: tuple = (),
                  batched: dict | None = None, masked: bool = False,
-                 jvp: tuple | None = None) -> None:
+                 jvp: tuple | None = None, body: Graph | None = None) -> None:
         self.w, self.index, self.tangent, self.tc = w, index, tangent or {}, tc
         self.batched, self.masked = batched or {}, masked
+        self.body = body  # a batched while's body, where every example stops together
         # a while's JVP: (its body, its invariants, which of them have tangents, those
         # tangents, whether it keeps a tape)
         self.jvp = jvp
@@ -476,7 +477,7 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
     else:
         w = bind(while_p, (pred, *init, *inv), dict(e.params, body=nb))
     return _held(bx, e, LiftedLoop(w, {q: q for q in range(nc)}, batched=dict(enumerate(cb)),
-                                   masked=masked))
+                                   masked=masked, body=None if masked else nb))
 
 
 def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
@@ -495,6 +496,15 @@ def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
     cts, inv = args[1:1 + nf], list(args[1 + nf:])
     ib = list(flags[1 + nf:])
     ni = len(inv)
+    if fwd is not None and fwd.body is not None and p.get("reverses") == "loop" and \
+            all(cb[q] for q in fc) and all(ib[j] for j in fi):
+        # Every example stops together and each has its own values and invariants: the
+        # batched loop is one loop of independent rows, whose reverse is this reverse batched
+        # (its Jacobian is block-diagonal), and it can be reversed again (grad of hessian)
+        out = bind(while_vjp_p, (w, *[full(c, f, size) for c, f in zip(cts, flags[1:1 + nf])],
+                                 *inv), dict(p, bvjp=bx.body_vjp(fwd.body, nc, fc, fi)))
+        return _held(bx, e, LiftedLoop(out, {i: i for i in range(nf + len(fi))},
+                                       batched={i: True for i in range(nf + len(fi))}))
     for j in fi:  # a summed cotangent carries the batch: so does the value it is shaped as
         inv[j], ib[j] = full(inv[j], ib[j], size), True
 

@@ -136,8 +136,9 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
                 return self._new_trace(call, args, kwargs)
             except ReverseOfLoopReverse:
                 # a transform reverses a batched reverse loop (grad of hessian, grad of vmap
-                # of grad): trace again, and from now on, with those loops unrolled (exact,
-                # one trace per trip count); the attempt left no trace
+                # of grad with a trip count per example): trace again, and from now on, with
+                # those loops unrolled (exact, one trace per trip count); the attempt left no
+                # trace
                 self._unrolled, self.traces = True, traces
         with unrolled_transforms():
             return self._new_trace(call, args, kwargs)

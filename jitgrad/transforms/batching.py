@@ -34,7 +34,7 @@ from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_shape
 from jitgrad.ops.shape import _dummy, np_index
 from jitgrad.loops.rules import BATCH_RULES as _LOOP_BATCH, GraphRule, full
-from jitgrad.transforms.replay import abstract_graph, attributed, const, emit, zeros_like
+from jitgrad.transforms.replay import abstract_graph, attributed, body_vjp, const, emit, zeros_like
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.linalg import BATCH_RULES as _LINALG_BATCH
 from jitgrad.ops.pointwise_more import PRIMS as _POINTWISE_MORE
@@ -254,6 +254,7 @@ class BatchReplay:
 
     abstract_graph = staticmethod(abstract_graph)
     zeros_like = staticmethod(zeros_like)
+    body_vjp = staticmethod(body_vjp)
 
 
 def batch_replay(g: Graph, inputs: list, batched: list, size: int) -> tuple[list, list]:

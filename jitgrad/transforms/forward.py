@@ -27,7 +27,8 @@ from jitgrad.ir.graph import Graph, Lit
 from jitgrad.ops import PRIMITIVES, registry
 from jitgrad.ops.control import guard_p
 from jitgrad.loops.rules import JVP_RULES as _LOOP_JVP, GraphRule
-from jitgrad.transforms.replay import abstract_graph, attributed, const, emit, zeros, zeros_like
+from jitgrad.transforms.replay import (abstract_graph, attributed, body_vjp, const, emit, zeros,
+                                      zeros_like)
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.linalg import JVP_RULES as _LINALG_JVP
 from jitgrad.ops.pointwise_more import PRIMS as _POINTWISE_MORE
@@ -219,12 +220,7 @@ class JVPReplay:
     def jvp(g: Graph, primals: list, tangents: list) -> tuple[list, list]:
         return jvp_replay(g, primals, tangents)
 
-    @staticmethod
-    def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
-        """The VJP of a loop body (``autodiff.Sweep.body_vjp``), for a JVP'd reverse loop
-        that becomes the reverse of the loop's JVP (``loops/rules.py``)."""
-        from jitgrad.transforms.autodiff import Sweep  # (autodiff replays with this module)
-        return Sweep.body_vjp(body, nc, fc, fi)
+    body_vjp = staticmethod(body_vjp)
 
     abstract_graph = staticmethod(abstract_graph)
     zeros_like = staticmethod(zeros_like)

@@ -131,7 +131,8 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
         else:
             why = ("loop lifting is off (config.lift_loops)" if not config.lift_loops else
                    "a transform takes the reverse of a batched reverse loop (grad of "
-                   "hessian, grad of vmap of grad), which lifted loops do not have yet"
+                   "hessian, grad of vmap of grad with a trip count per example), which "
+                   "lifted loops do not have yet"
                    if not _lifting.on else
                    "it runs eagerly (traced again at every call)")
             outer.nested_loops += b.nested_loops + unlifted(
@@ -239,3 +240,11 @@ def zeros(shape: tuple, dtype: dtypes.DType) -> Tensor:
 
 def zeros_like(x) -> Tensor:
     return zeros(tuple(x.shape), x.dtype)
+
+
+def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
+    """The VJP of a loop body (``autodiff.Sweep.body_vjp``), for a forward or batching rule
+    that makes a transformed loop's reverse the reverse of the transformed loop
+    (``loops/rules.py``). (Imported when called: autodiff replays with this module.)"""
+    from jitgrad.transforms.autodiff import Sweep
+    return Sweep.body_vjp(body, nc, fc, fi)
