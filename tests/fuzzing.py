@@ -287,15 +287,17 @@ class Program:
         name = f"v{self.n}"
         self.n += 1
         kind = self.pick(12)
-        if kind == 9:  # the data test first, then the cap
+        if kind == 9:  # the data test first, then the cap (which the body may read)
+            _, read = self._counter_read(name, a, f"{name}_it")
             self.lines += [f"{name} = {a}.abs() + 0.01", f"{name}_it = 0",
                            f"while {name}.sum() < 40.0 and {name}_it < 4:",
-                           f"    {name} = {name} * 1.7",
+                           f"    {name} = {name} * 1.7{read}",
                            f"    {name}_it += 1"]
         elif kind == 10:  # the cap first: a trace stopped by it has no exit of the data test
+            _, read = self._counter_read(name, a, f"{name}_it")
             self.lines += [f"{name} = {a}.tanh()", f"{name}_it = 0",
                            f"while {name}_it < 5 and {name}.abs().max() > 0.05:",
-                           f"    {name} = 0.6 * {name} + 0.05 * {name}.sin()",
+                           f"    {name} = 0.6 * {name} + 0.05 * {name}.sin(){read}",
                            f"    {name}_it = {name}_it + 1"]
         elif kind == 11:  # a static range with a break on data
             var, read = self._counter_read(name, a)
@@ -358,14 +360,15 @@ class Program:
                            f"    {name} = {name} * 0.9 + {pb[0]}"]  # pb's cotangent: the carried one's
         self.pool.append((name, sa))
 
-    def _counter_read(self, name: str, a: str) -> tuple:
-        """The variable of a ``for`` over a range, and a term of its body that reads it (or
-        none): Python arithmetic on it, a comparison as a factor, or an index into a tensor
-        (each computed by the lifted loop from its counter: ``trace/numbers.py``)."""
+    def _counter_read(self, name: str, a: str, counter: str | None = None) -> tuple:
+        """The variable of a ``for`` over a range (or the ``counter`` of a capped ``while``),
+        and a term of its body that reads it (or none): Python arithmetic on it, a comparison
+        as a factor, or an index into a tensor (each computed by the lifted loop from its
+        counter: ``trace/numbers.py``, ``Builder.count_here``)."""
         form = self.pick(4)
         if form == 0:
-            return "_", ""
-        var = f"{name}_i"
+            return counter or "_", ""
+        var = counter or f"{name}_i"
         if form == 1:
             return var, f" * 0.9 ** {var} + {var} / 4"
         if form == 2:

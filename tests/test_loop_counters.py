@@ -78,6 +78,37 @@ def counter_read_in_body(x):
     return x.sum()
 
 
+def newton_decayed(a, x):
+    # a counter the body reads: a damped step that relaxes with the count
+    it = 0
+    while ((x * x - a).abs() > 1e-10 * a).any() and it < 40:
+        x = x - (1.0 - 0.5 ** (it + 1)) * (x * x - a) / (2 * x)
+        it += 1
+    return x.sum()
+
+
+def cap_first_indexing(x):
+    # the cap tested first; the count read as an index and in a power
+    it = 0
+    while it < 8 and x.sum() < 100:
+        x = x * 1.5 + x[it % 2] * 0.5 ** it
+        it += 1
+    return (x * x).sum()
+
+
+def _capped(x):
+    k = 0
+    while x.sum() < 40 and k < 5:
+        x = x * 2 + 0.25 * k
+        k += 1
+    return x
+
+
+def cap_in_a_helper(x):
+    # a capped loop in a helper called twice: two loops, each counter from 0
+    return _capped(x).sum() + (_capped(x * 0.5) ** 2).sum()
+
+
 SCALES = [1e-3, 30.0, 0.5, 60.0, 200.0, 1e-5, 3.0]
 
 
@@ -201,3 +232,29 @@ def test_a_cap_named_by_two_modules_is_not_taken_from_the_wrong_one():
     for v in (50.0, 1e-3, 1.0, 1e-5, 3.0):
         x = jg.tensor([v])
         assert f(x).item() == pytest.approx(top_mod.top(x).item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("target", ["reference", "numba-cpu"])
+def test_a_capped_newton_that_reads_its_counter_is_one_trace(target):
+    # the counter becomes a traced number from the header's first test on (a second trace
+    # of the first call, which replaces the first): 0.5 ** (it + 1) is computed in the loop
+    rng = np.random.default_rng(1)
+    arg_sets = [[rng.uniform(1, 9, 3) * s, np.full(3, 1.0)] for s in (1.0, 100.0, 1e4, 1e8)]
+    f = check(newton_decayed, arg_sets, argnums=(0, 1), target=target)
+    info = f.cache_info()
+    assert info.traces == 1 and ": lifted (" in info.loops[0], info
+    assert "pow" in f.lower(*[jg.tensor(a) for a in arg_sets[0]]).as_text("forward")
+
+
+def test_a_counter_read_as_an_index_and_a_power_lifts_and_stays_right():
+    f = check(cap_first_indexing, [[a] for a in _inputs((2,), SCALES)], target="reference")
+    info = f.cache_info()
+    # (at most a trace for each way out: the cap, the data test, the data test at once)
+    assert info.traces <= 3 and all(": lifted (" in s for s in info.loops), info
+
+
+def test_two_capped_loops_that_read_their_counters_stay_right():
+    # each call of the helper is a loop of its own, its counter from 0 (a trace for each
+    # combination of the ways the two loops leave)
+    f = check(cap_in_a_helper, [[a] for a in _inputs((2,), SCALES)], target="reference")
+    assert any(": lifted (" in s for s in f.cache_info().loops)

@@ -13,14 +13,19 @@ that it is one:
 
 - inside the loop it is written once, by ``it += c`` (or ``it = it + c``, ``-=``) with ``c`` an
   int constant, on every path from the top of the body back to the header;
-- inside the loop it is read only there and by the header, as ``it < N`` (``<=``, ``>``, ``>=``,
-  either side) with ``N`` an int constant, an unchanging local or a global, in a test whose
-  failure leaves the loop: the test is a conjunct of the condition;
+- the header reads it as ``it < N`` (``<=``, ``>``, ``>=``, either side) with ``N`` an int
+  constant, an unchanging local or a global, in a test whose failure leaves the loop: the test
+  is a conjunct of the condition;
 - it is dead where the loop exits (nothing reads the count after the loop), it is no cell
   variable, and the code does not read its locals by name (``locals()``, ``eval``);
 - at the traced hits of the header its values are ``start, start + c, start + 2c, ...``.
 
-Anything else stays as it was: the loop is not lifted, one trace per trip count.
+A counter that the body reads too (``lr * 0.9 ** it``, ``x[it]``) is one the trace saw as a
+different Python number in each iteration (``ReadInBody``): the runtime traces the function again
+with that local taken, from the header's first test on, as a traced number of the trace
+(``Builder.count_here``, ``trace/numbers.py``), so that the test, the step and the reads are the
+IR's and the loop lifts carrying it, as a tensor counter would. Anything else stays as it was:
+the loop is not lifted, one trace per trip count.
 
 >>> import jitgrad
 >>> def f(x):
@@ -77,6 +82,17 @@ class Counter(NamedTuple):
 
 class NotInduction(Exception):
     """Why a changing local is not a counter the lifted loop can carry."""
+
+
+class ReadInBody(NotInduction):
+    """A proven counter that the loop's body reads too (``lr * 0.9 ** it``, ``x[it]``): the trace
+    saw each read as a different Python number. Traced again with the counter a traced number
+    from the header's first test on (``Builder.count_locals``), the loop lifts with it carried.
+    ``site``: (code, header line, local's name)."""
+
+    def __init__(self, why: str, site: tuple) -> None:
+        super().__init__(why)
+        self.site = site
 
 
 def split_state(contexts: list, indices: list) -> tuple[list, list]:
@@ -177,10 +193,13 @@ def _prove(code, line: int, name: str, values: list, frame, glb) -> Counter:
     step = sign * const[2]
     if any(b - a != step for a, b in zip(values, values[1:])):
         raise NotInduction(f"the local {name!r} does not step by {step} at every iteration")
-    tests, compares = [], set()
+    tests, compares, body_reads = [], set(), []
     for k in region:
         i = ins[k]
         if i[1] != "LOAD_FAST" or i[2] != name or k == s - 3:
+            continue
+        if i[4] != line:
+            body_reads.append(k)
             continue
         op, bound, at = _test(ins, k, name, line, inside, frame, glb)
         tests.append((op, bound))
@@ -195,6 +214,9 @@ def _prove(code, line: int, name: str, values: list, frame, glb) -> Counter:
     for off in exits:
         if name in live_at(code, off):
             raise NotInduction(f"the local {name!r} is read after the loop")
+    if body_reads:
+        raise ReadInBody(f"the local {name!r} is read in the loop's body (line "
+                         f"{ins[body_reads[0]][4]}) as a Python number", (code, line, name))
     return Counter(name, values[0], step, tuple(sorted(set(tests))))
 
 

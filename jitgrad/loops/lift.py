@@ -60,6 +60,9 @@ class LoopReport(NamedTuple):
     trips: int
     reason: str = ""
     key: tuple = ()  # the header's site (builder.guard_context)
+    # (code, header line, name) of a counter its body reads: a trace that takes the local as a
+    # traced number from the header on can lift the loop (``induction.ReadInBody``)
+    count: tuple = ()
 
     def __str__(self) -> str:
         where = str(self.site) if self.site else "?"
@@ -69,7 +72,7 @@ class LoopReport(NamedTuple):
 
 
 class _NotLiftable(Exception):
-    pass
+    count: tuple = ()  # induction.ReadInBody's site, when that is why
 
 
 def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
@@ -112,7 +115,8 @@ def lift_loops(g: Graph, sites: list, contexts: list) -> tuple[Graph, tuple]:
                 g = _lift(g2, pos2, contexts)
                 reports[key] = LoopReport(site, True, trips, "", key)
             except NoBranch:
-                reports.setdefault(key, LoopReport(site, False, trips, str(why), key))
+                reports.setdefault(key, LoopReport(site, False, trips, str(why), key,
+                                                   why.count))
             except NotBranching as why2:
                 reports.setdefault(key, LoopReport(
                     site, False, trips, f"its body's if could not become a cond: {why2}", key))
@@ -208,7 +212,9 @@ def _lift(g: Graph, pos: list, contexts: list, open_: bool = False) -> Graph:
     try:  # an iteration cap or other counter the header tests becomes carried state
         counters, masked = split_state(contexts, hits)
     except NotInduction as why:
-        raise _NotLiftable(f"{_state_change(contexts, hits)} ({why})") from None
+        err = _NotLiftable(f"{_state_change(contexts, hits)} ({why})")
+        err.count = getattr(why, "site", ())
+        raise err from None
     change = _state_change(masked, list(range(len(masked))))
     if change:
         raise _NotLiftable(change)

@@ -49,6 +49,7 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
         self.cache: dict[CallKey, TraceNode] = {}
         self.traces = self.compiles = self.hits = self.misses = 0
         self._unrolled = False  # its transforms' loops stay unrolled (new_trace)
+        self._counters: frozenset = frozenset()  # loop counters read in bodies (_new_trace)
         self.guard_failures = self.eager_calls = self.interpreted = 0
         self.compile_seconds = 0.0
         self.retraces: list[str] = []
@@ -150,12 +151,19 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
         if any(type(x) is DeviceLeaf for x in leaves):  # tracing computes on host copies
             leaves = [x.host() if type(x) is DeviceLeaf else x for x in leaves]
         traced = trace(self.fn, args, kwargs, call.trees, leaves, call.implicit,
-                       scalar_output=grad, has_aux=self.has_aux)
+                       scalar_output=grad, has_aux=self.has_aux, count_locals=self._counters)
         self.traces += 1
         self._adopt(traced)
         if config.lift_loops:
             traced.graph, lifted = lift_loops(traced.graph, traced.guard_sites,
                                               traced.guard_context)
+            new = {r.count for r in lifted if r.count} - self._counters
+            if new:
+                # a loop whose body reads its counter: traced again (this trace is dropped)
+                # with the counter a traced number from its header on, which lifts it
+                self._counters |= new
+                self.traces -= 1
+                return self._new_trace(call, args, kwargs)
             traced.loops = lifted + traced.loops  # (then those of transforms inside it)
             for rep in traced.loops:
                 _log("retrace", f"{_name(self.fn)}: loop at {rep}")

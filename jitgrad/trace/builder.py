@@ -145,6 +145,21 @@ TRACE_ROOTS = {os.path.join(os.path.dirname(os.path.abspath(__file__)), "tracer.
 _POSITIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per code object
 
 
+def _set_local(frame, name: str, value) -> bool:
+    """Bind ``name`` to ``value`` in the running ``frame`` (of a function that called into
+    the trace), as a debugger does: Python 3.13's ``f_locals`` writes through; before it, the
+    frame's dict of locals is written back with ``PyFrame_LocalsToFast``. Whether it took."""
+    try:
+        loc = frame.f_locals
+        loc[name] = value
+        if sys.version_info < (3, 13):
+            import ctypes
+            ctypes.pythonapi.PyFrame_LocalsToFast(ctypes.py_object(frame), ctypes.c_int(0))
+        return frame.f_locals.get(name) is value
+    except Exception:  # noqa: BLE001  (no such API here: the local stays a Python int)
+        return False
+
+
 def _position(frame) -> tuple:
     """Where in its source the frame's current instruction is: line and columns (Python 3.11+),
     so that CPython's two copies of a ``while`` condition (the test before the loop and the one
@@ -256,6 +271,9 @@ class Builder:
         self.random_draws = 0  # draws so far: each one's number (factories._traced_uniform)
         self._zeros: dict = {}  # loop site -> its counter's start (``range_loop``)
         self._hidden: set = set()  # (code, local) of range loop variables nothing reads
+        # (code, header line, local) of while loops' counters that their bodies read: taken as
+        # traced numbers at the header (``count_here``; ``loops/induction.ReadInBody``)
+        self.count_locals: frozenset = frozenset()
 
     # -- making tracers ----------------------------------------------------------------------
     def tracer(self, var: Var, value: np.ndarray | None) -> Tensor:
@@ -402,6 +420,8 @@ class Builder:
         """Record a guard. ``context``: its site and Python state for loop recognition, when
         not the current frames' (a replayed guard's is a site of its own)."""
         src = src or user_source()
+        if self.count_locals and context is None:
+            self.count_here()
         index = len(self.guard_sites)
         self.guard_sites.append(src)
         self.guard_context.append(context if context is not None else
@@ -409,6 +429,30 @@ class Builder:
         if t.ndim:
             t = self.bind_at(src, PRIMITIVES["reshape"], (t,), {"shape": ()})
         self.bind_at(src, PRIMITIVES["guard"], (t,), {"expect": expect, "index": index})
+
+    def count_here(self) -> None:
+        """At a test in the header of a ``while`` whose counter its body reads
+        (``count_locals``), the counter, a Python int until now, becomes a traced number
+        (``trace/numbers.py``) of the trace: ``it += 1`` and ``it < 60`` are then the trace's,
+        and so is what the body computes from it (``0.9 ** it``, ``x[it]``). Each start value
+        is one constant per site, as a ``range`` loop's counter is: the loop in each iteration
+        of an outer one starts from the same value. The local is left out of the Python state
+        from then on."""
+        from jitgrad.trace.numbers import number
+        f = sys._getframe(1)
+        while f is not None and f.f_code.co_filename not in TRACE_ROOTS:
+            for code, line, name in self.count_locals:
+                if f.f_code is not code or _position(f)[0] != line:
+                    continue
+                v = f.f_locals.get(name)
+                if type(v) is not int or not -2 ** 63 <= v < 2 ** 63:
+                    continue
+                site = (code, line, name, v)
+                if site not in self._zeros:
+                    self._zeros[site] = self.const(np.array(v, np.int64))
+                if _set_local(f, name, number(self._zeros[site], int)):
+                    self._hidden.add((code, name))
+            f = f.f_back
 
     def range_loop(self, frame, match: tuple, arg):
         """A ``for`` over ``range`` of a tensor's value (``trace/ranges.py``): the iterator

@@ -36,10 +36,12 @@ class Traced:
 
 
 def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit: list,
-          scalar_output: bool, has_aux: bool) -> Traced:
+          scalar_output: bool, has_aux: bool, count_locals: frozenset = frozenset()) -> Traced:
     """Run ``fn`` once on tracers. ``leaves`` are the flattened explicit leaves (Tensors) that
-    ``arg_trees`` describe; ``implicit`` are the closure/global tensors."""
+    ``arg_trees`` describe; ``implicit`` are the closure/global tensors; ``count_locals``: the
+    loop counters to take as traced numbers (``Builder.count_here``)."""
     b = Builder(concrete=True)
+    b.count_locals = count_locals
     tracers = [b.new_input(leaf._value) for leaf in leaves]
     for k in module_leaves(arg_trees):
         # By identity: a Module's parameters are reached through the module, not the args.
