@@ -9,7 +9,7 @@
 (tensor(3.), tensor(8.))
 """
 
-__version__ = "0.1.0"
+from jitgrad._version import __version__  # noqa: F401
 
 import sys as _sys
 

@@ -11,6 +11,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from jitgrad.backends.device_array import device_view, to_device  # noqa: F401  (rt.to_device)
 from jitgrad.ops.memory_format import dense
 
 SIM = bool(numba.config.ENABLE_CUDASIM)
@@ -120,31 +121,6 @@ def _cupy():
         except Exception:  # absent, or no usable CUDA runtime for it
             _CUPY.append(None)
     return _CUPY[0]
-
-
-def to_device(x, dtype) -> object:
-    """A flat device array holding ``x``: a host array (copied in) or a device array (used in
-    place; it must be C-contiguous)."""
-    if isinstance(x, np.ndarray):
-        if x.dtype != dtype:
-            x = x.astype(dtype)
-        return cuda.to_device(np.ascontiguousarray(x).reshape(-1))
-    dev = device_view(x)
-    if dev.size and not dev.is_c_contiguous():
-        raise ValueError("a device array argument is not C-contiguous: pass a contiguous copy "
-                         "(e.g. .copy() / .contiguous())")
-    return dev.reshape(dev.size) if dev.ndim != 1 else dev
-
-
-def device_view(x) -> object:
-    """A Numba device array for anything on the device (jitgrad's DeviceArray, Numba's, or an
-    object with ``__cuda_array_interface__``)."""
-    from jitgrad.backends.device_array import DeviceArray
-    if isinstance(x, DeviceArray):
-        return x._flat
-    if cuda.is_cuda_array(x) if not SIM else hasattr(x, "copy_to_host"):
-        return cuda.as_cuda_array(x) if not SIM else x
-    raise TypeError(f"expected an array, got {type(x).__name__}")
 
 
 def host_eqn(e, inputs: list) -> object:

@@ -46,7 +46,7 @@ import time
 
 import numpy as np
 
-import jitgrad
+from jitgrad._version import __version__
 from jitgrad.backends.disk_cache import _remove
 
 try:
@@ -101,7 +101,7 @@ def cpu_tag() -> str:
 
 def key(source: str) -> str:
     from jitgrad.backends.disk_cache import _helpers, digest
-    return digest(jitgrad.__version__, np.__version__, _helpers(), cpu_tag(), source)
+    return digest(__version__, np.__version__, _helpers(), cpu_tag(), source)
 
 
 def module_path(k: str) -> str | None:
@@ -243,7 +243,7 @@ def _queue_left() -> bool:
 
 def child_env(**extra: str) -> dict:
     """The environment of a build process: this one's, importing this jitgrad, quiet."""
-    root = os.path.dirname(os.path.dirname(jitgrad.__file__))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return dict(os.environ, PYTHONWARNINGS="ignore", **extra, PYTHONPATH=os.pathsep.join(
         [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
 
@@ -585,11 +585,18 @@ def entry(mod):
     return mod.kernel if hasattr(mod, "kernel") else mod.unit
 
 
+def numba_type(dtype: str, ndim: int):
+    """Numba's type of a kernel argument: a C-contiguous array of NumPy ``dtype`` with ``ndim``
+    dimensions, or a scalar for none."""
+    import numba
+    scalar = numba.boolean if dtype == "bool" else getattr(numba, dtype)
+    return numba.types.Array(scalar, ndim, "C") if ndim else scalar
+
+
 def _compiled_signature(source: str, arg_types: list):
     """The disk cache's file of kernel ``source``, compiled with Numba for ``arg_types``, and
     the signature it compiled to."""
     from jitgrad.backends import disk_cache
-    from jitgrad.backends.numba_cpu import numba_type
     path, k = disk_cache.source_path(source)
     if path is None:
         raise RuntimeError("the disk cache cannot be written")

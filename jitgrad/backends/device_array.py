@@ -94,6 +94,34 @@ def is_device_array(obj) -> bool:
         return False
 
 
+def to_device(x, dtype) -> object:
+    """A flat device array holding ``x``: a host array (copied in) or a device array (used in
+    place; it must be C-contiguous)."""
+    from numba import cuda
+    if isinstance(x, np.ndarray):
+        if x.dtype != dtype:
+            x = x.astype(dtype)
+        return cuda.to_device(np.ascontiguousarray(x).reshape(-1))
+    dev = device_view(x)
+    if dev.size and not dev.is_c_contiguous():
+        raise ValueError("a device array argument is not C-contiguous: pass a contiguous copy "
+                         "(e.g. .copy() / .contiguous())")
+    return dev.reshape(dev.size) if dev.ndim != 1 else dev
+
+
+def device_view(x) -> object:
+    """A Numba device array for anything on the device (jitgrad's DeviceArray, Numba's, or an
+    object with ``__cuda_array_interface__``)."""
+    import numba
+    from numba import cuda
+    sim = bool(numba.config.ENABLE_CUDASIM)
+    if isinstance(x, DeviceArray):
+        return x._flat
+    if cuda.is_cuda_array(x) if not sim else hasattr(x, "copy_to_host"):
+        return cuda.as_cuda_array(x) if not sim else x
+    raise TypeError(f"expected an array, got {type(x).__name__}")
+
+
 class DeviceLeaf:
     """A GPU array argument (for ``target="cuda"``). ``_value`` is a ``DeviceArray`` over the same
     memory: its shape and dtype key the cache; tracing reads a host copy (``host()``)."""
@@ -105,13 +133,12 @@ class DeviceLeaf:
         if type(obj) is DeviceArray:
             self._value = obj
             return
-        from jitgrad.backends import _cuda_runtime as rt
-        dev = rt.device_view(obj)
+        dev = device_view(obj)
         if dev.dtype not in dtypes._BY_NP:
             raise TypeError(f"{where} is a device array of dtype {dev.dtype}, which jitgrad does "
                             f"not support (use one of {dtypes._SUPPORTED})")
         shape = tuple(dev.shape)
-        self._value = DeviceArray(rt.to_device(dev, dev.dtype), shape)
+        self._value = DeviceArray(to_device(dev, dev.dtype), shape)
 
     @property
     def dtype(self):

@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-import jitgrad
+from jitgrad._version import __version__
 
 
 class CacheWarning(UserWarning):
@@ -110,7 +110,7 @@ def digest(*parts: str) -> str:
 
 
 def key(source: str) -> str:
-    return digest(jitgrad.__version__, _numba_version(), np.__version__, _helpers(), source)
+    return digest(__version__, _numba_version(), np.__version__, _helpers(), source)
 
 
 @functools.lru_cache(maxsize=None)

@@ -100,7 +100,7 @@ def stop_builds() -> None:
 
 def _main(jobfile: str) -> int:
     from jitgrad.backends import disk_cache
-    from jitgrad.backends.numba_cpu import numba_type
+    from jitgrad.backends.aot import numba_type
     with open(jobfile, "rb") as f:
         todo = pickle.load(f)
     disk_cache._remove(jobfile)

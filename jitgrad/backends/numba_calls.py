@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from jitgrad import dtypes
 from jitgrad.backends import numba_host
-from jitgrad.backends.lowering import CPU
+from jitgrad.backends.lowering_tables import CPU
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_p
 from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, prod_others_p,

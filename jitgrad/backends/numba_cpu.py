@@ -22,6 +22,7 @@ import numpy as np
 from jitgrad import _blas, dtypes
 from jitgrad._pysource import define
 from jitgrad.backends import aot, numba_pieces, numba_random, numba_segments  # noqa: F401
+from jitgrad.backends.aot import numba_type
 from jitgrad.backends.base import Backend, Executable
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
@@ -558,14 +559,6 @@ def _contiguous(a: np.ndarray) -> np.ndarray:
 
 def _numba_type(aval):
     return numba_type(aval.dtype.np.name, len(aval.shape))
-
-
-def numba_type(dtype: str, ndim: int):
-    """Numba's type of a kernel argument: a C-contiguous array of NumPy ``dtype`` with ``ndim``
-    dimensions, or a scalar for none."""
-    import numba
-    scalar = numba.boolean if dtype == "bool" else getattr(numba, dtype)
-    return numba.types.Array(scalar, ndim, "C") if ndim else scalar
 
 
 class NumbaCPUBackend(Backend):

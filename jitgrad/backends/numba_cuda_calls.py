@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jitgrad.backends.lowering import CUDA
+from jitgrad.backends.lowering_tables import CUDA
 from jitgrad.backends.numba_values import _NP, _numel, _root, _Val
 from jitgrad.ops.control import guard_p
 from jitgrad.ops.linalg import matmul_p

@@ -8,7 +8,7 @@ reads them). Mixed into ``CudaCodegen``.
 
 from __future__ import annotations
 
-from jitgrad.backends.lowering import CUDA
+from jitgrad.backends.lowering_tables import CUDA
 from jitgrad.backends.numba_values import _NP, Unsupported, _numel, _Val
 from jitgrad.loops.primitives import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
 

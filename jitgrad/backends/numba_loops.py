@@ -7,7 +7,7 @@ that grows by doubling, kept only when the VJP reads them. Mixed into ``Codegen`
 
 from __future__ import annotations
 
-from jitgrad.backends.lowering import CPU
+from jitgrad.backends.lowering_tables import CPU
 from jitgrad.backends.numba_values import _NP, Unsupported, _root, _Val
 from jitgrad.loops.primitives import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
 

@@ -4,7 +4,7 @@ the host (a draw is one small call per trace, and its consumers still fuse on th
 
 from __future__ import annotations
 
-from jitgrad.backends.lowering import CPU, CUDA
+from jitgrad.backends.lowering_tables import CPU, CUDA
 from jitgrad.backends.numba_values import _numel, _shape
 from jitgrad.ops.random import uniform_p
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
-from jitgrad.nn.conv import _stride
+from jitgrad.nn._sliding import _stride
 from jitgrad.nn.module import Module
 from jitgrad.nn.pad import pad as _pad
 from jitgrad.nn.pad import take

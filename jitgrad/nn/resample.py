@@ -262,7 +262,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
     >>> jitgrad.nn.functional.unfold(jitgrad.ones(1, 2, 4, 4), 2).shape
     jitgrad.Size([1, 8, 9])
     """
-    from jitgrad.nn.conv import _pair, _windows
+    from jitgrad.nn._sliding import _pair, _windows
     if input.ndim == 3:
         return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
     if input.ndim != 4:
@@ -284,7 +284,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # n
     >>> jitgrad.nn.functional.fold(cols, (3, 3), 2)[0, 0].tolist()
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
-    from jitgrad.nn.conv import _pair
+    from jitgrad.nn._sliding import _pair
     if input.ndim == 2:
         return fold(input.unsqueeze(0), output_size, kernel_size, dilation, padding,
                     stride).squeeze(0)

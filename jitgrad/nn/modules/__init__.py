@@ -14,7 +14,14 @@ from __future__ import annotations
 import sys
 import types
 
-from jitgrad import nn as _nn
+from jitgrad.nn import (  # the modules that define the classes (jitgrad.nn's own imports)
+    activations as _activations, attention as _attention, bilinear as _bilinear, conv as _conv,
+    conv_transpose as _conv_transpose, ctc as _ctc, distance as _distance,
+    dropout_more as _dropout_more, embedding_bag as _embedding_bag, groupnorm as _groupnorm,
+    layers as _layers, losses as _losses, module as _module, more_modules as _more_modules,
+    norm as _norm, pad as _pad, pooling as _pooling, resample as _resample, rnn as _rnn,
+    transformer as _transformer, unpool as _unpool,
+)
 from jitgrad.nn.attention import NonDynamicallyQuantizableLinear
 
 # torch's file for each class jitgrad.nn has (torch.nn.modules.<file>.<Class>)
@@ -52,13 +59,26 @@ _LAYOUT = {
                    "TransformerDecoderLayer",
     "upsampling": "Upsample UpsamplingNearest2d UpsamplingBilinear2d",
 }
+# Where each class is read from: the module defining it, as jitgrad.nn's __init__ imports it.
+_HOMES = (_activations, _attention, _bilinear, _conv, _conv_transpose, _ctc, _distance,
+          _dropout_more, _embedding_bag, _groupnorm, _layers, _losses, _module, _more_modules,
+          _norm, _pad, _pooling, _resample, _rnn, _transformer, _unpool)
 _EXTRA = {"linear": {"NonDynamicallyQuantizableLinear": NonDynamicallyQuantizableLinear}}
+
+
+def _class(name: str) -> type:
+    """jitgrad.nn's class ``name``, read from the module that defines it."""
+    for home in _HOMES:
+        cls = getattr(home, name, None)
+        if cls is not None and cls.__module__ == home.__name__:
+            return cls
+    raise AttributeError(f"no module of jitgrad.nn defines {name}")
 
 
 def _submodule(name: str, classes: str) -> types.ModuleType:
     mod = types.ModuleType(f"{__name__}.{name}", f"torch.nn.modules.{name}'s classes")
     for cls in classes.split():
-        setattr(mod, cls, getattr(_nn, cls))
+        setattr(mod, cls, _class(cls))
     for cls, obj in _EXTRA.get(name, {}).items():
         setattr(mod, cls, obj)
     sys.modules[mod.__name__] = mod  # so ``import jitgrad.nn.modules.rnn`` finds it
@@ -68,5 +88,5 @@ def _submodule(name: str, classes: str) -> types.ModuleType:
 for _name, _classes in _LAYOUT.items():
     globals()[_name] = _submodule(_name, _classes)
     for _cls in _classes.split():
-        globals()[_cls] = getattr(_nn, _cls)
+        globals()[_cls] = _class(_cls)
 del _name, _classes, _cls

@@ -42,7 +42,7 @@ def default_collate(batch):
     if isinstance(first, numbers.Integral):
         return make_tensor([int(b) for b in batch])
     if isinstance(first, numbers.Real):
-        from jitgrad import float64
+        from jitgrad.dtypes import float64
         return make_tensor([float(b) for b in batch], dtype=float64)
     if isinstance(first, (str, bytes)):
         return list(batch)

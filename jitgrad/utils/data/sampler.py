@@ -131,7 +131,7 @@ class WeightedRandomSampler(Sampler):
 
     def __init__(self, weights, num_samples: int, replacement: bool = True,
                  generator=None) -> None:
-        from jitgrad import float64
+        from jitgrad.dtypes import float64
         from jitgrad import tensor as make_tensor
         _positive_int(num_samples, "num_samples")
         if not isinstance(replacement, bool):
