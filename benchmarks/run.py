@@ -257,6 +257,15 @@ def newton_capped(a, x, lib):
     return x.sum()
 
 
+def newton_damped(a, x):
+    # the same, with a step damped by the count: the body reads the counter (#30)
+    it = 0
+    while ((x * x - a).abs() > 1e-9 * a).any() and it < 40:
+        x = x - (1.0 - 0.5 ** (it + 1)) * (x * x - a) / (2 * x)
+        it += 1
+    return x.sum()
+
+
 def sweep_break(x, a):
     # Heron's iteration as a fixed-point sweep: a static range with a break on data
     y = x
@@ -270,11 +279,13 @@ def sweep_break(x, a):
 
 def loop_cap() -> None:
     print("gradient wrt a through loops with a Python counter: Newton with an iteration cap "
-          "(it < 40), and a for-range sweep with a break on data, steady state over 64 inputs")
+          "(it < 40), the same with a step damped by 0.5 ** it, and a for-range sweep with a "
+          "break on data, steady state over 64 inputs")
     rng = np.random.default_rng(4)
     aa = [rng.uniform(1, 9, 4) * 10.0 ** rng.uniform(-3, 6) for _ in range(64)]
     x0 = np.ones(4)
     for label, fn in (("newton cap", lambda a, x: newton_capped(a, x, None)),
+                      ("newton damped", newton_damped),
                       ("range break", lambda a, x: sweep_break(x, a))):
         f = jg.grad(fn)
         ja, jx = [jg.tensor(a) for a in aa], jg.tensor(x0)
