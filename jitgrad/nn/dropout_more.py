@@ -69,19 +69,24 @@ def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     return _dropout_impl(input, p, training, inplace, True, False, unbatched=input.ndim == 2)
 
 
+def _rank_warning(name: str, nd: int, spatial: int) -> None:
+    """torch's warning for an input rank that channel-wise dropout will refuse one day."""
+    warnings.warn(
+        f"{name}: Received a {nd}-D input to {name}, which is deprecated "
+        "and will result in an error in a future release. To retain the behavior "
+        f"and silence this warning, please use dropout instead. Note that {name} "
+        f"exists to provide channel-wise dropout on inputs with {spatial} spatial dimensions, "
+        "a channel dimension, and an optional batch dimension (i.e. "
+        f"{spatial + 1}D or {spatial + 2}D inputs).", stacklevel=3)
+
+
 def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero whole channels of ``input`` (N, C, H, W) with probability ``p``. As torch, a 3-D
     input is read as (N, C, L) (with a warning), and other ranks warn."""
     _check_p(p)
     nd = input.ndim
     if nd not in (3, 4):
-        warnings.warn(
-            f"dropout2d: Received a {nd}-D input to dropout2d, which is deprecated "
-            "and will result in an error in a future release. To retain the behavior "
-            "and silence this warning, please use dropout instead. Note that dropout2d "
-            "exists to provide channel-wise dropout on inputs with 2 spatial dimensions, "
-            "a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
-            stacklevel=2)
+        _rank_warning("dropout2d", nd, 2)
     if nd == 3:
         warnings.warn(
             "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
@@ -99,13 +104,7 @@ def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
     _check_p(p)
     nd = input.ndim
     if nd not in (4, 5):
-        warnings.warn(
-            f"dropout3d: Received a {nd}-D input to dropout3d, which is deprecated "
-            "and will result in an error in a future release. To retain the behavior "
-            "and silence this warning, please use dropout instead. Note that dropout3d "
-            "exists to provide channel-wise dropout on inputs with 3 spatial dimensions, "
-            "a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
-            stacklevel=2)
+        _rank_warning("dropout3d", nd, 3)
     return _dropout_impl(input, p, training, inplace, True, False, unbatched=nd != 5)
 
 
