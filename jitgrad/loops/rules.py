@@ -324,8 +324,8 @@ def _reverse_of_loop_jvp(jx, e, fwd: LiftedLoop, cts, tcts, inv, tinv) -> Lifted
     computes ``(L(x), J(x) dx)``, and its reverse with cotangents ``(dlam, lam)`` gives ``J^T
     lam`` on ``dx``'s slots and ``J^T dlam + d<lam, J(x) dx>/dx`` on ``x``'s: ``V`` and its
     tangent in the direction ``(dx, dlam)``. So forward mode through a reverse loop is a reverse
-    loop again (``reverses="loop"``), which ``second_reverse`` reverses in turn: a third reverse,
-    ``grad`` of ``hessian``, any order, stay one loop."""
+    loop again (``reverses="loop"``), which ``second_reverse`` reverses in turn: a third
+    reverse, a fourth, stay one loop."""
     if fwd.jvp is None:
         return None
     p = e.params
@@ -500,7 +500,7 @@ def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
             all(cb[q] for q in fc) and all(ib[j] for j in fi):
         # Every example stops together and each has its own values and invariants: the
         # batched loop is one loop of independent rows, whose reverse is this reverse batched
-        # (its Jacobian is block-diagonal), and it can be reversed again (grad of hessian)
+        # (its Jacobian is block-diagonal), and it can be reversed again (grad of vmap of grad)
         out = bind(while_vjp_p, (w, *[full(c, f, size) for c, f in zip(cts, flags[1:1 + nf])],
                                  *inv), dict(p, bvjp=bx.body_vjp(fwd.body, nc, fc, fi)))
         return _held(bx, e, LiftedLoop(out, {i: i for i in range(nf + len(fi))},

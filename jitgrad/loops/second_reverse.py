@@ -90,8 +90,9 @@ def reverse_while_vjp(sw, e) -> bool:
     for j, (a, f) in enumerate(zip(einv, inv)):
         # the reverse reads the loop's own invariants (jacrev's rows: broadcast to the rows)
         x = made.get(id(a)) if rows and j in fi else None
-        if not same_operand(a, f) and not (x is not None and x.prim is _EXPAND and x.inputs[0] is f
-                               and tuple(a.aval.shape) == (size, *f.aval.shape)):
+        broadcast = x is not None and x.prim is _EXPAND and x.inputs[0] is f and \
+            tuple(a.aval.shape) == (size, *f.aval.shape)
+        if not same_operand(a, f) and not broadcast:
             _refuse(e, "its invariants are not its loop's")
     if not any(sw.tr(a)._rg for a in (*cts, *init, *inv) if isinstance(a, Var)):
         return True
