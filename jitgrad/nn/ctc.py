@@ -156,14 +156,14 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank: int = 0,
     infeasible = nll > -_NEG / 2
     # torch's gradient adds exp(log_probs) on each sample's frames (see the docstring): a term
     # of value 0 carries it
-    frames = np.arange(t_max)[:, None, None] < il[None, :, None]
-    e = ops.where(factories.tensor(frames), ops.exp(lp), 0.0).sum((0, 2))
+    frames = factories.tensor(np.arange(t_max)[:, None, None] < il[None, :, None])
+    e = ops.where(frames, ops.exp(lp), 0.0).sum((0, 2))
     loss = nll + (e - e.detach())
     if zero_infinity:
         loss = ops.where(infeasible, 0.0, loss)
     else:
         loss = ops.where(infeasible, float("inf"), loss)
-        loss = loss + _NanGrad.apply(lp, factories.tensor(frames) & infeasible[:, None])
+        loss = loss + _NanGrad.apply(lp, frames & infeasible[:, None])
         loss = rename(loss, "CtcLossBackward0")
     if reduction == "mean":
         return (loss / factories.tensor(np.maximum(tl, 1), dtype=lp.dtype)).mean()

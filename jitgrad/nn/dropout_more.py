@@ -20,14 +20,9 @@ import math
 import warnings
 
 from jitgrad import factories
-from jitgrad.nn.module import Module
+from jitgrad.nn.norm import DropoutNd, check_p
 
 _ALPHA = 1.7580993408473766  # SELU's scale * alpha: the value a dropped unit saturates to
-
-
-def _check_p(p: float) -> None:
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
 def _dropout_impl(input, p: float, training: bool, inplace: bool, feature: bool,  # noqa: A002
@@ -59,7 +54,7 @@ def _dropout_impl(input, p: float, training: bool, inplace: bool, feature: bool,
 def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero whole channels of ``input`` (N, C, L) or unbatched (C, L) with probability ``p``,
     scaling the rest by ``1 / (1 - p)``."""
-    _check_p(p)
+    check_p(p)
     if input.ndim not in (2, 3):
         raise RuntimeError(
             f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. "
@@ -83,7 +78,7 @@ def _rank_warning(name: str, nd: int, spatial: int) -> None:
 def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero whole channels of ``input`` (N, C, H, W) with probability ``p``. As torch, a 3-D
     input is read as (N, C, L) (with a warning), and other ranks warn."""
-    _check_p(p)
+    check_p(p)
     nd = input.ndim
     if nd not in (3, 4):
         _rank_warning("dropout2d", nd, 2)
@@ -101,7 +96,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
 def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero whole channels of ``input`` (N, C, D, H, W) or unbatched (C, D, H, W) with
     probability ``p``; other ranks warn, as torch's."""
-    _check_p(p)
+    check_p(p)
     nd = input.ndim
     if nd not in (4, 5):
         _rank_warning("dropout3d", nd, 3)
@@ -112,28 +107,18 @@ def alpha_dropout(input, p: float = 0.5, training: bool = False,  # noqa: A002
                   inplace: bool = False):
     """Alpha dropout (Self-Normalizing Neural Networks): dropped elements go to SELU's negative
     saturation, then an affine map keeps the mean and variance. Off unless ``training``."""
-    _check_p(p)
+    check_p(p)
     return _dropout_impl(input, p, training, inplace, False, True)
 
 
 def feature_alpha_dropout(input, p: float = 0.5, training: bool = False,  # noqa: A002
                           inplace: bool = False):
     """``alpha_dropout`` of whole channels (dim 1 of a batched input)."""
-    _check_p(p)
+    check_p(p)
     return _dropout_impl(input, p, training, inplace, True, True)
 
 
-class _DropoutNd(Module):
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        _check_p(p)
-        self.p, self.inplace = p, inplace
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
-
-
-class Dropout1d(_DropoutNd):
+class Dropout1d(DropoutNd):
     """``torch.nn.Dropout1d``: whole channels of (N, C, L) or (C, L) zeroed while training.
 
     >>> import jitgrad
@@ -145,21 +130,21 @@ class Dropout1d(_DropoutNd):
         return dropout1d(input, self.p, self.training, self.inplace)
 
 
-class Dropout2d(_DropoutNd):
+class Dropout2d(DropoutNd):
     def forward(self, input):  # noqa: A002
         return dropout2d(input, self.p, self.training, self.inplace)
 
 
-class Dropout3d(_DropoutNd):
+class Dropout3d(DropoutNd):
     def forward(self, input):  # noqa: A002
         return dropout3d(input, self.p, self.training, self.inplace)
 
 
-class AlphaDropout(_DropoutNd):
+class AlphaDropout(DropoutNd):
     def forward(self, input):  # noqa: A002
         return alpha_dropout(input, self.p, self.training)
 
 
-class FeatureAlphaDropout(_DropoutNd):
+class FeatureAlphaDropout(DropoutNd):
     def forward(self, input):  # noqa: A002
         return feature_alpha_dropout(input, self.p, self.training)

@@ -218,11 +218,16 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
 
 
+def check_p(p: float) -> None:
+    """The dropout probability torch accepts (every dropout checks it)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` when
     ``training``; inside a compiled function the mask is a fresh draw at every call."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    check_p(p)
     if not training or p == 0:
         return input
     if p == 1:
@@ -231,15 +236,18 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
     return input * keep * (1.0 / (1.0 - p))
 
 
-class Dropout(Module):
+class DropoutNd(Module):
+    """The dropout Modules' base (torch's ``_DropoutNd``): ``p`` checked, and their repr."""
+
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        check_p(p)
         self.p, self.inplace = p, inplace
-
-    def forward(self, x):
-        return dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(DropoutNd):
+    def forward(self, x):
+        return dropout(x, self.p, self.training)
