@@ -592,16 +592,19 @@ def make_functional_with_buffers(model, disable_autograd_tracking: bool = False)
     >>> jitgrad.allclose(fmodel(params, buffers, x), m(x))
     True
     """
-    params = dict(model.named_parameters())
+    names, ps = _params(model, disable_autograd_tracking)
     buffers = dict(model.named_buffers())
-    fmodel = FunctionalModuleWithBuffers(model, list(params), list(buffers))
-    ps = tuple(p.detach() if disable_autograd_tracking else p for p in params.values())
+    fmodel = FunctionalModuleWithBuffers(model, names, list(buffers))
     return fmodel, ps, tuple(buffers.values())
 
 
 def make_functional(model, disable_autograd_tracking: bool = False):
     """``(fmodel, params)``, as functorch's: ``fmodel(params, x)`` equals ``model(x)``."""
+    names, ps = _params(model, disable_autograd_tracking)
+    return FunctionalModule(model, names, []), ps
+
+
+def _params(model, detach: bool) -> tuple[list, tuple]:
+    """A model's parameter names and parameters (detached for ``disable_autograd_tracking``)."""
     params = dict(model.named_parameters())
-    fmodel = FunctionalModule(model, list(params), [])
-    return fmodel, tuple(p.detach() if disable_autograd_tracking else p
-                         for p in params.values())
+    return list(params), tuple(p.detach() if detach else p for p in params.values())

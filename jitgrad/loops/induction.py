@@ -193,13 +193,13 @@ def _prove(code, line: int, name: str, values: list, frame, glb) -> Counter:
     step = sign * const[2]
     if any(b - a != step for a, b in zip(values, values[1:])):
         raise NotInduction(f"the local {name!r} does not step by {step} at every iteration")
-    tests, compares, body_reads = [], set(), []
+    tests, compares, body_read = [], set(), None
     for k in region:
         i = ins[k]
         if i[1] != "LOAD_FAST" or i[2] != name or k == s - 3:
             continue
         if i[4] != line:
-            body_reads.append(k)
+            body_read = k if body_read is None else body_read
             continue
         op, bound, at = _test(ins, k, name, line, inside, frame, glb)
         tests.append((op, bound))
@@ -214,9 +214,9 @@ def _prove(code, line: int, name: str, values: list, frame, glb) -> Counter:
     for off in exits:
         if name in live_at(code, off):
             raise NotInduction(f"the local {name!r} is read after the loop")
-    if body_reads:
+    if body_read is not None:
         raise ReadInBody(f"the local {name!r} is read in the loop's body (line "
-                         f"{ins[body_reads[0]][4]}) as a Python number", (code, line, name))
+                         f"{ins[body_read][4]}) as a Python number", (code, line, name))
     return Counter(name, values[0], step, tuple(sorted(set(tests))))
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jitgrad.ir.graph import Lit
+from jitgrad.ir.graph import Lit, Var
 from jitgrad.ir.interpret import interpret
 from jitgrad.ir.primitive import Aval, TupleAval, register
 from jitgrad.ops import registry
@@ -53,6 +53,21 @@ def bind(prim, args, params):
 def full(x, batched: bool, size: int):
     """``x`` carrying the batch (broadcast along it when it does not)."""
     return x if batched else x.expand(size, *x.shape)
+
+
+def add_wanted(sw, targets: list, value) -> None:
+    """In the reverse sweep ``sw``, add ``value(k)`` to the cotangent of each ``targets[k]``
+    whose cotangent is wanted (``value`` is called only for those)."""
+    for k, a in enumerate(targets):
+        if isinstance(a, Var) and sw.tr(a)._rg:
+            sw.add(a, value(k))
+
+
+def reads_carry(bvjp, n_carry: int) -> bool:
+    """Whether a loop body's VJP reads the values an iteration started from (the loop then
+    keeps them on a tape)."""
+    reads = {id(a) for x in bvjp.eqns for a in x.inputs} | {id(o) for o in bvjp.outputs}
+    return any(id(v) in reads for v in bvjp.inputs[:n_carry])
 
 
 def same_operand(a, b) -> bool:

@@ -46,8 +46,8 @@ from jitgrad._settings import config
 from jitgrad.errors import TraceError
 from jitgrad.ir.graph import Eqn, Graph, Var
 from jitgrad.ir.primitive import Aval
-from jitgrad.loops.primitives import (bind, cond_p, full, same_operand, tuple_get_p, while_p,
-                                      while_vjp_p)
+from jitgrad.loops.primitives import (add_wanted, bind, cond_p, full, reads_carry, same_operand,
+                                      tuple_get_p, while_p, while_vjp_p)
 from jitgrad.loops.second_reverse import reverse_while_vjp
 from jitgrad.ops import logical_and, logical_not, where
 
@@ -156,8 +156,7 @@ def _reverse_while(sw, e) -> bool:
             tr(a)._rg for a in init + inv if isinstance(a, Var)):
         return True
     bvjp = sw.body_vjp(body, nc, fc, fi)
-    reads = {id(a) for x in bvjp.eqns for a in x.inputs} | {id(o) for o in bvjp.outputs}
-    tape = any(id(v) in reads for v in bvjp.inputs[:nc])
+    tape = reads_carry(bvjp, nc)
     if tape:  # the forward loop keeps what each iteration started from, within the budget
         at = b.eqns.index(e)
         b.eqns[at] = Eqn(e.prim, e.inputs, e.out, dict(e.params, tape=True,
@@ -171,14 +170,8 @@ def _reverse_while(sw, e) -> bool:
         args += [tr(a) for a in inv]
         res = b.bind(while_vjp_p, tuple(args), {"bvjp": bvjp, "n_carry": nc, "fc": fc, "fi": fi,
                                                "tape": tape, "reverses": "loop"})
-        for k, q in enumerate(fc):
-            a = init[q]
-            if isinstance(a, Var) and tr(a)._rg:
-                sw.add(a, b.bind(tuple_get_p, (res,), {"index": k}))
-        for k, j in enumerate(fi):
-            a = inv[j]
-            if isinstance(a, Var) and tr(a)._rg:
-                sw.add(a, b.bind(tuple_get_p, (res,), {"index": len(fc) + k}))
+        add_wanted(sw, [init[q] for q in fc] + [inv[j] for j in fi],
+                   lambda k: b.bind(tuple_get_p, (res,), {"index": k}))
     return True
 
 
@@ -341,9 +334,7 @@ def _reverse_of_loop_jvp(jx, e, fwd: LiftedLoop, cts, tcts, inv, tinv) -> Lifted
     fc2 = tuple(fc) + tuple(nc + tc.index(q) for q in fc)
     fi2 = tuple(fi) + tuple(ni + ti.index(j) for j in fi)
     bvjp = jx.body_vjp(jbody, nc2, fc2, fi2)
-    reads = {id(a) for x in bvjp.eqns for a in x.inputs} | {id(o) for o in bvjp.outputs}
-    tape = any(id(v) in reads for v in bvjp.inputs[:nc2])
-    if tape and not w_tape:
+    if reads_carry(bvjp, nc2) and not w_tape:
         return None
     tct_args = [t if t is not None else jx.zeros_like(c) for c, t in zip(cts, tcts)]
     # x's slots take lam's tangent, dx's slots lam itself

@@ -48,7 +48,7 @@ from __future__ import annotations
 from jitgrad.errors import ReverseOfLoopReverse
 from jitgrad.ir.graph import Var
 from jitgrad.ir.primitive import Aval
-from jitgrad.loops.primitives import (bind, full, same_operand, tuple_get_p, while_p,
+from jitgrad.loops.primitives import (add_wanted, bind, full, same_operand, tuple_get_p, while_p,
                                       while_vjp_p)
 from jitgrad.ops import PRIMITIVES
 
@@ -137,15 +137,7 @@ def reverse_while_vjp(sw, e) -> bool:
             res = res[:nf] + [r.sum(0) for r in res[nf:]]
         else:
             res = directional(primal + lam + u)
-        for k, a in enumerate(cts):
-            if isinstance(a, Var) and tr(a)._rg:
-                sw.add(a, res[k])
-        for k, q in enumerate(fc):
-            a = init[q]
-            if isinstance(a, Var) and tr(a)._rg:
-                sw.add(a, res[nf + k])
-        for k, j in enumerate(fi):
-            a = inv[j]
-            if isinstance(a, Var) and tr(a)._rg:
-                sw.add(a, res[2 * nf + k])
+        # (res: the cotangents' then the initial values' then the invariants')
+        add_wanted(sw, list(cts) + [init[q] for q in fc] + [inv[j] for j in fi],
+                   res.__getitem__)
     return True

@@ -152,7 +152,6 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
             leaves = [x.host() if type(x) is DeviceLeaf else x for x in leaves]
         traced = trace(self.fn, args, kwargs, call.trees, leaves, call.implicit,
                        scalar_output=grad, has_aux=self.has_aux, count_locals=self._counters)
-        self.traces += 1
         self._adopt(traced)
         if config.lift_loops:
             traced.graph, lifted = lift_loops(traced.graph, traced.guard_sites,
@@ -162,11 +161,11 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
                 # a loop whose body reads its counter: traced again (this trace is dropped)
                 # with the counter a traced number from its header on, which lifts it
                 self._counters |= new
-                self.traces -= 1
                 return self._new_trace(call, args, kwargs)
             traced.loops = lifted + traced.loops  # (then those of transforms inside it)
             for rep in traced.loops:
                 _log("retrace", f"{_name(self.fn)}: loop at {rep}")
+        self.traces += 1
         return self.stages(traced, call, t0)
 
     def _adopt(self, traced: Traced) -> None:

@@ -7,25 +7,12 @@ the re-trace limits the runtime gives up on tracing (``runtime/eager.py``)."""
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
 
 from jitgrad._settings import config, log as _log
 from jitgrad.errors import GuardFailure
 from jitgrad.loops.merge import merge as merge_branches
 from jitgrad.runtime.nodes import Call, TraceNode, _name
 from jitgrad.trace.tracer import Traced
-
-
-class Slot(NamedTuple):
-    """Where a node hangs in the tree: ``table[key]``, the runtime's cache of roots by call key
-    or a node's children by guard outcome."""
-
-    table: dict
-    key: object
-
-    def hang(self, node: TraceNode) -> None:
-        """Put ``node`` in this place (a merged or loop-lifting trace takes its parent's)."""
-        self.table[self.key] = node
 
 
 class TreeMixin:
@@ -39,7 +26,10 @@ class TreeMixin:
         if call.implicit:
             base += [x._value for x in call.implicit]
         just_traced = False
-        slot = Slot(self.cache, call.key)  # where ``node`` hangs in the tree
+        # where ``node`` hangs in the tree, ``table[at]``: the runtime's cache of roots by call
+        # key, or a node's children by guard outcome (a merged or loop-lifting trace takes its
+        # parent's place there)
+        table, at = self.cache, call.key
         while True:
             inputs = base + [t._value for t in node.traced.refs] if node.traced.refs else base
             try:
@@ -72,7 +62,7 @@ class TreeMixin:
                     if merged is not None:
                         # Both sides of an if on data are traced: one node, one kernel, takes
                         # this trace's place in the tree.
-                        slot.hang(merged)
+                        table[at] = merged
                         self.forget(node)
                         node = merged
                         continue
@@ -85,13 +75,13 @@ class TreeMixin:
                         # header inside the loop its break made: each serves calls the other
                         # does not.)
                         del node.children[key]
-                        slot.hang(child)
+                        table[at] = child
                         self.forget(node)
                         node = child
                         continue
                 else:
                     just_traced = False
-                slot = Slot(node.children, key)
+                table, at = node.children, key
                 node = child
 
     def merge(self, node: TraceNode, child: TraceNode, gf, call: Call) -> TraceNode | None:

@@ -489,7 +489,7 @@ class Builder:
         return self._counted_loop(frame, var, n, int(arg) if kind != "tensor" else
                                   int(x._value.reshape(())), reads)
 
-    def _counted_loop(self, frame, var: str, n: Tensor, count: int, reads: bool = False):
+    def _counted_loop(self, frame, var: str, n: Tensor, count: int, reads: bool):
         """The iterator of ``range(count)`` whose headers guard ``counter < n`` (``n`` the
         count in the trace), the loop variable ``var`` left out of the Python state at every
         guard while it runs: nothing reads it, or (``reads``) the body does, and gets the

@@ -163,7 +163,7 @@ def _exits(ins: list, for_iter: int) -> list:
 class LoopRange:
     """The numbers ``0..n-1``, telling the builder at each header of the ``for`` loop."""
 
-    def __init__(self, builder, n: int, header, reads: bool = False) -> None:
+    def __init__(self, builder, n: int, header, reads: bool) -> None:
         self.builder = builder
         self.n = n
         self.i = 0

@@ -37,7 +37,7 @@ from jitgrad.trace.builder import TRACE_ROOTS, Builder, locate
 from jitgrad.trace.pytree import flatten
 from jitgrad.trace.tracer import _rebuild, module_leaves
 from jitgrad._settings import config
-from jitgrad.transforms.autodiff import _emitting
+from jitgrad.transforms.autodiff import Sweep, _emitting
 
 
 TRACE_ROOTS.add(__file__)  # (trace_graph calls the function a transform traces)
@@ -242,9 +242,6 @@ def zeros_like(x) -> Tensor:
     return zeros(tuple(x.shape), x.dtype)
 
 
-def body_vjp(body: Graph, nc: int, fc: tuple, fi: tuple) -> Graph:
-    """The VJP of a loop body (``autodiff.Sweep.body_vjp``), for a forward or batching rule
-    that makes a transformed loop's reverse the reverse of the transformed loop
-    (``loops/rules.py``). (Imported when called: autodiff replays with this module.)"""
-    from jitgrad.transforms.autodiff import Sweep
-    return Sweep.body_vjp(body, nc, fc, fi)
+# The VJP of a loop body, for a forward or batching rule that makes a transformed loop's reverse
+# the reverse of the transformed loop (``loops/rules.py``)
+body_vjp = Sweep.body_vjp
