@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from jitgrad.backends.device_array import device_view, to_device  # noqa: F401  (rt.to_device)
+from jitgrad.backends.device_array import to_device  # noqa: F401  (rt.to_device)
 from jitgrad.ops.memory_format import dense
 
 SIM = bool(numba.config.ENABLE_CUDASIM)

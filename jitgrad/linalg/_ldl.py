@@ -14,6 +14,7 @@ import numpy as np
 
 from jitgrad import dtypes
 from jitgrad.linalg._checks import matrix, same_dtype, tensor_arg
+from jitgrad.linalg._lu import _zero_info
 from jitgrad.ops import linalg_ldl as _ldl
 
 LdlFactorResult = namedtuple("linalg_ldl_factor", ["LD", "pivots"])
@@ -37,7 +38,9 @@ def ldl_factor_ex(A, *, hermitian: bool = False, check_errors: bool = False):  #
     """
     A = matrix(A, "ldl_factor_ex", square=True)
     LD, pivots = _ldl.ldl_parts(A, check_errors)
-    return LdlFactorExResult(LD, pivots, _ldl.ldl_info(A))
+    # (checked, a singular D has raised: no second factorization for the info)
+    info = _zero_info(A) if check_errors else _ldl.ldl_info(A)
+    return LdlFactorExResult(LD, pivots, info)
 
 
 def ldl_factor(A, *, hermitian: bool = False):  # noqa: N803

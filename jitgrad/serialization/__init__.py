@@ -58,7 +58,6 @@ from jitgrad.serialization._allow import (  # noqa: F401  (torch.serialization's
     safe_globals,
 )
 from jitgrad.serialization._format import FORMATS, Decoder, Encoder
-from jitgrad.serialization._torch_zip import load_torch_zip
 
 __all__ = ["save", "load", "add_safe_globals", "safe_globals", "get_safe_globals",
            "clear_safe_globals"]
@@ -101,6 +100,8 @@ def load(f, map_location=None, weights_only=None, **kwargs):
     if is_zip:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             if any(n.endswith("/data.pkl") for n in zf.namelist()):
+                # (imported here: only a torch file needs its reader, not import jitgrad)
+                from jitgrad.serialization._torch_zip import load_torch_zip
                 return load_torch_zip(zf, weights_only)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:

@@ -86,7 +86,7 @@ def _submodule(name: str, classes: str) -> types.ModuleType:
 
 
 for _name, _classes in _LAYOUT.items():
-    globals()[_name] = _submodule(_name, _classes)
+    _mod = globals()[_name] = _submodule(_name, _classes)
     for _cls in _classes.split():
-        globals()[_cls] = _class(_cls)
-del _name, _classes, _cls
+        globals()[_cls] = getattr(_mod, _cls)
+del _name, _classes, _cls, _mod
