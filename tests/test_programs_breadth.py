@@ -268,8 +268,12 @@ def test_a_batchnorm_checkpoint_without_its_batch_count_loads_as_torch_loads_it(
            if k != "num_batches_tracked"}
     mine = jg.nn.BatchNorm1d(3)
     mine.num_batches_tracked.add_(5)
-    mine.load_state_dict(dict(old))
+    given = dict(old)
+    mine.load_state_dict(given)
     theirs = torch.nn.BatchNorm1d(3)
     theirs.num_batches_tracked.add_(5)
-    theirs.load_state_dict({k: torch.tensor(_np(v)) for k, v in old.items()})
+    theirs_given = {k: torch.tensor(_np(v)) for k, v in old.items()}
+    theirs.load_state_dict(theirs_given)
     assert int(mine.num_batches_tracked) == int(theirs.num_batches_tracked) == 5
+    # the caller's dict comes back as it went in (torch loads from a copy)
+    assert sorted(given) == sorted(theirs_given) == sorted(old)

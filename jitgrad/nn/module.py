@@ -307,6 +307,9 @@ class Module:
         return out
 
     def load_state_dict(self, state: dict, strict: bool = True):
+        # A copy, as torch takes one: the modules' hooks below may add entries, and the
+        # caller's dict must come back as it went in.
+        state = dict(state)
         for prefix, m in self.named_modules():
             # A module's own look at the checkpoint first (torch's load hooks): a lazy one
             # checks the shapes it will take, BatchNorm fills what an older file lacks.
