@@ -71,11 +71,13 @@ PIECES_LINES = SEGMENT_LINES
 
 class Codegen(CallsMixin, LoopsMixin):
     """Turns a fusion plan into the source of one ``@njit`` kernel (``nested``: the code of a
-    loop's body, inlined in the kernel)."""
+    loop's body, inlined in the kernel; ``libm``: the kernel's twin, which computes every sin
+    and cos with libm, for arguments beyond the vectorized functions' range)."""
 
-    def __init__(self, graph: Graph, nested: bool = False) -> None:
+    def __init__(self, graph: Graph, nested: bool = False, libm: bool = False) -> None:
         self.g = graph
         self.is_nested = nested
+        self.libm = libm
         self.tag = ""  # a prefix of every generated name (a loop body inlined in a kernel)
         self.tuples: dict[int, list] = {}  # id(loop results) -> the names of its values
         self.loops: dict[int, tuple] = {}  # id(while results) -> (carries, trip count, tapes)
@@ -358,22 +360,28 @@ class Codegen(CallsMixin, LoopsMixin):
             else:
                 self.reduction_step(e, accs[id(e)], v, shape, idx, depth)
 
+        # The libm twin has the same statements, with libm's functions (its check passes).
+        ok, sincos = ("libm_ok", "libm_sincos") if self.libm else ("trig_ok", "vsincos")
+
         def value(e, args: list) -> str:
             nonlocal trig
             t = self.fresh("t")
-            text = self.expr(e, args, vector=vector)
             if vector and e.prim in (sin_p, cos_p) and e.out.aval.dtype.is_floating_point:
                 trig = True
                 key = _key(e.inputs[0])
                 if len(kinds[key]) == 2:
                     if key not in pairs:
                         pairs[key] = self.fresh("sc")
-                        self.emit(f"{flag} += 0 if trig_ok({args[0]}) else 1", depth)
-                        self.emit(f"{pairs[key]} = vsincos({args[0]})", depth)
-                    text = text.replace(f"vsin({args[0]})", f"{pairs[key]}[0]").replace(
-                        f"vcos({args[0]})", f"{pairs[key]}[1]")
+                        self.emit(f"{flag} += 0 if {ok}({args[0]}) else 1", depth)
+                        self.emit(f"{pairs[key]} = {sincos}({args[0]})", depth)
+                    # the value is its half of the pair, typed as the equation's
+                    text = self.expr(e, [f"{pairs[key]}[{0 if e.prim is sin_p else 1}]"],
+                                     template="{0}")
                 else:
-                    self.emit(f"{flag} += 0 if trig_ok({args[0]}) else 1", depth)
+                    self.emit(f"{flag} += 0 if {ok}({args[0]}) else 1", depth)
+                    text = self.expr(e, args, vector=not self.libm)
+            else:
+                text = self.expr(e, args, vector=vector)
             self.emit(f"{t} = {text}", depth)
             return t
 
@@ -407,8 +415,8 @@ class Codegen(CallsMixin, LoopsMixin):
         self.emit(f"if {acc}_b[j] {cmp} {acc} or {acc}_b[j] != {acc}_b[j]:", 3)
         self.emit(f"{acc} = {acc}_b[j]", 4)
 
-    def expr(self, e, args: list[str], vector: bool = False) -> str:
-        return scalar_expr(e, args, vector)
+    def expr(self, e, args: list[str], vector: bool = False, template: str | None = None) -> str:
+        return scalar_expr(e, args, vector, template)
 
     def reduction_init(self, e) -> tuple:
         x = e.inputs[0].aval
@@ -444,14 +452,13 @@ class Codegen(CallsMixin, LoopsMixin):
         name, kept, axes = acc
         dt = _NP[e.out.aval.dtype]
         n = _numel([shape[a] for a in axes])
-        val = e.prim.reduction.finish.format(name, n=n)
+        # (over an array of accumulators, NumPy's functions where a scalar's are math's)
+        val = e.prim.reduction.finish.format(name, n=n, m="math" if kept is None else "np")
         out = self.fresh()
         if kept is None:
             self.emit(f"{out} = {dt}({val})")
             self.env[id(e.out)] = _Val("scalar", out)
             return
-        # Over an array of accumulators: NumPy's functions, where the finish names math's.
-        val = val.replace("math.", "np.")
         self.emit(f"{out} = ({val}).astype({dt}).reshape({_shape(e.out.aval.shape)})")
         self.publish(e.out, out, e.out.aval.shape)
 
@@ -531,9 +538,7 @@ class NumbaExecutable(Executable):
     def _slow(self, status: int, observed, args: list) -> list:
         if status == STATUS_LIBM:  # a sin/cos argument beyond the vectorized range
             if self._libm is None:
-                twin = self.source.map_units(libm_source) if isinstance(
-                    self.source, numba_pieces.Pieces) else libm_source(self.source)
-                self._libm = compile_source(twin, self.graph, aot_ok=False)
+                self._libm = compile_source(libm_twin(self.graph), self.graph, aot_ok=False)
             return self._libm(args)
         raise guard_failure(self.guard_types, status, observed)
 
@@ -736,10 +741,10 @@ class _NumbaFailed(Exception):
         self.kind = type(e).__name__
 
 
-def libm_source(source: str) -> str:
-    """The kernel with libm's sin and cos, for arguments beyond the vectorized range."""
-    return (source.replace("vsincos(", "libm_sincos(").replace("vsin(", "math.sin(")
-            .replace("vcos(", "math.cos(").replace("trig_ok(", "libm_ok("))
+def libm_twin(graph: Graph):
+    """The source of ``graph``'s kernel with libm's sin and cos, for arguments beyond the
+    vectorized range: generated again from the graph, not edited from the first kernel's text."""
+    return Codegen(graph, libm=True).generate()
 
 
 def compile_source(source: str, graph: Graph, aot_ok: bool = True) -> NumbaExecutable:

@@ -324,7 +324,7 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
         for j, (e, acc, out, size, n) in enumerate(items):
             params += [acc, out]
             x = f"a{j}[i]"
-            val = e.prim.reduction.finish.format(x, n=n)
+            val = e.prim.reduction.finish.format(x, n=n, m="math")
             lines += [f"if i < {size}:", f"    o{j}[i] = {_NP[e.out.aval.dtype]}({val})"]
         self.grid_kernel(k, ", ".join(f"a{j}, o{j}" for j in range(len(items))), m, lines)
         self.run(k, self.launch(m), params)

@@ -26,7 +26,7 @@ class LoopsMixin:
         plain names ``names``, its own names prefixed with ``tag``; returns its outputs'."""
         if graph.consts:
             raise Unsupported("a loop body with constants of its own")
-        sub = type(self)(graph, nested=True)
+        sub = type(self)(graph, nested=True, libm=self.libm)
         sub.tag = tag
         for v, name in zip(graph.inputs, names):
             if v.aval.shape:

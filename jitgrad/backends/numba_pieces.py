@@ -52,10 +52,6 @@ class Pieces(str):
         out.units, out.sigs, out.driver = units, sigs, driver
         return out
 
-    def map_units(self, fn) -> "Pieces":
-        """The same kernel with ``fn`` applied to each piece's source (the libm twin)."""
-        return Pieces.make({n: fn(s) for n, s in self.units.items()}, self.sigs, self.driver)
-
 
 def groups(lines: list[str], starts: list[int], heavy: list[bool]) -> list[int]:
     """Where pieces start (line indices): at a heavy step (a matmul) once the piece has

@@ -15,12 +15,12 @@ from jitgrad.backends.numba_values import _NP, _RETYPES, Unsupported
 from jitgrad.ops.elementwise import astype_p, clamp_p, invert_p, pow_scalar_p
 
 
-def scalar_expr(e, args: list[str], vector: bool = False) -> str:
+def scalar_expr(e, args: list[str], vector: bool = False, template: str | None = None) -> str:
     """Python text for one elementwise equation on scalar operand texts ``args`` (the
-    registry's template, typed to the equation's dtype)."""
-    tmpl = e.prim.expr
+    registry's template, or ``template`` where given, typed to the equation's dtype)."""
+    tmpl = e.prim.expr if template is None else template
     dt = e.out.aval.dtype
-    if vector and e.prim.vector and dt.is_floating_point:
+    if vector and e.prim.vector and dt.is_floating_point and template is None:
         # float32 loops take the float32 variant where there is one (else float64's).
         f32 = dt is dtypes.float32 and e.inputs[0].aval.dtype is dtypes.float32
         tmpl = (e.prim.vector.get("float32") if f32 else None) or e.prim.vector.get("float64") \

@@ -26,7 +26,8 @@ class Reduction(NamedTuple):
     """How a loop fuses a reduction: each element, through ``map`` (``{0}``: the element),
     is folded into an accumulator by ``combine`` (``"add"``, ``"mul"``, ``"max"`` or ``"min"``,
     the last two NaN-propagating); ``finish`` makes the result of the accumulator (``{0}``)
-    and the number of elements reduced into it (``{n}``). Accumulators are float64 for
+    and the number of elements reduced into it (``{n}``), calling functions of the module
+    ``{m}`` (``math`` on one accumulator, ``np`` on an array of them). Accumulators are float64 for
     floating dtypes and int64 otherwise. ``atomic``: the ``cuda.atomic`` function that
     combines partial results across blocks (None: there is none, as for products)."""
 
@@ -45,7 +46,7 @@ class Reduction(NamedTuple):
 
     def of_one(self, x: str) -> str:
         """The reduction of the single value ``x`` (a reduction of a 0-d operand)."""
-        return self.finish.format(self.map.format(x), n=1)
+        return self.finish.format(self.map.format(x), n=1, m="math")
 
     def binary(self, a: str, b: str) -> str:
         """An expression combining two partial results (NaN-propagating max2/min2)."""

@@ -150,7 +150,7 @@ def _norm_vjp(g, out, x, axes, keepdims):
 norm_p = register("norm",
                   lambda x, axes, keepdims: np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims)),
                   _red_abstract, _norm_vjp, saves="both", kind="reduce",
-                  reduction=Reduction("add", map="{0} * {0}", finish="math.sqrt({0})"),
+                  reduction=Reduction("add", map="{0} * {0}", finish="{m}.sqrt({0})"),
                   backward_name="LinalgVectorNormBackward0")
 
 
