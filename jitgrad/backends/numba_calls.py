@@ -144,7 +144,7 @@ class CallsMixin:
         # compile each), a copy loop like any other.
         shape = tuple(e.out.aval.shape)
         name = self.fresh()
-        self.emit(f"{name} = np.empty({_shape(shape)}, {_NP[e.out.aval.dtype]})")
+        self.alloc(name, shape, _NP[e.out.aval.dtype])
         idx = [f"i{k}" for k in range(len(shape))]
         for k, n in enumerate(shape):
             self.emit(f"for {idx[k]} in range({n}):", 1 + k)
@@ -171,15 +171,17 @@ class CallsMixin:
         shape = tuple(x.aval.shape)
         return _numel(shape[:axis]), shape[axis], _numel(shape[axis + 1:])
 
-    def _along_axis(self, e, out_init: str, out_view: bool, dims: tuple | None = None) -> tuple:
-        """Emit ``out = out_init``, (before, axis, after) views of the input (and of the output
+    def _along_axis(self, e, out_shape: tuple | None, dt: str, out_view: bool,
+                    dims: tuple | None = None) -> tuple:
+        """Emit an output array of ``out_shape`` (None: one value per position before and
+        after the axis) and ``dt``, (before, axis, after) views of the input (and of the output
         when ``out_view``), and the loops over the positions before and after the axis; returns
         (input name, output name, axis size). ``dims``: those sizes, for adjacent axes taken
         as one."""
         x = self.array(e.inputs[0])
         o, n, i = dims or self._axis3(e.inputs[0], e.params["axis"])
         out = self.fresh()
-        self.emit(f"{out} = {out_init.format(o=o, n=n, i=i)}")
+        self.alloc(out, (o, i) if out_shape is None else out_shape, dt)
         if out_view:
             self.emit(f"{out}_3 = {out}.reshape({o}, {n}, {i})")
         self.emit(f"{x}_3 = {x}.reshape({o}, {n}, {i})")
@@ -190,7 +192,7 @@ class CallsMixin:
     def _softmax(self, e, log: bool) -> None:
         dt = _NP[e.out.aval.dtype]
         shape = tuple(e.out.aval.shape)
-        x, out, n = self._along_axis(e, f"np.empty({_shape(shape)}, {dt})", True)
+        x, out, n = self._along_axis(e, shape, dt, True)
         self.emit("m = -np.inf", 3)
         self.emit(f"for k in range({n}):", 3)
         self.emit(f"if {x}_3[p, k, q] > m or {x}_3[p, k, q] != {x}_3[p, k, q]:", 4)
@@ -215,7 +217,7 @@ class CallsMixin:
         self._softmax(e, True)
 
     def _arg(self, e, cmp: str) -> None:
-        x, out, n = self._along_axis(e, "np.empty(({o}, {i}), np.int64)", False)
+        x, out, n = self._along_axis(e, None, "np.int64", False)
         self.emit("best = 0", 3)
         self.emit(f"for k in range(1, {n}):", 3)
         self.emit(f"if {x}_3[p, k, q] {cmp} {x}_3[p, best, q] and {x}_3[p, best, q] == "
@@ -234,7 +236,7 @@ class CallsMixin:
         dt = _NP[e.out.aval.dtype]
         shape = tuple(e.out.aval.shape)
         # Accumulated in the result's dtype, in order, as NumPy's cumsum does.
-        x, out, n = self._along_axis(e, f"np.empty({_shape(shape)}, {dt})", True)
+        x, out, n = self._along_axis(e, shape, dt, True)
         self.emit(f"s = {dt}(0)", 3)
         self.emit(f"for k in range({n}):", 3)
         self.emit(f"s += {x}_3[p, k, q]", 4)
@@ -254,7 +256,7 @@ class CallsMixin:
         if axes != tuple(range(axes[0], axes[-1] + 1)):
             raise Unsupported("prod_others over axes that are not adjacent")
         dims = (_numel(xs[:axes[0]]), _numel(xs[axes[0]:axes[-1] + 1]), _numel(xs[axes[-1] + 1:]))
-        x, out, n = self._along_axis(e, f"np.empty({_shape(xs)}, {dt})", True, dims)
+        x, out, n = self._along_axis(e, xs, dt, True, dims)
         self.emit(f"s = {dt}(1)", 3)
         self.emit(f"for k in range({n}):", 3)
         self.emit(f"{out}_3[p, k, q] = s", 4)
@@ -328,7 +330,7 @@ class CallsMixin:
         names, bshape, k = self._gather(e)
         out = self.fresh()
         oshape = tuple(e.out.aval.shape)
-        self.emit(f"{out} = np.empty({_shape(oshape)}, {_NP[e.out.aval.dtype]})")
+        self.alloc(out, oshape, _NP[e.out.aval.dtype])
         self.emit(f"{out}_2 = {out}.reshape({_numel(bshape)}, {_numel(xs[k:])})")
         self.emit(f"{x}_k = {x}.reshape({_shape(xs[:k] + (_numel(xs[k:]),))})")
         self._gather_loop(names, bshape, k, xs, f"{out}_2[b, r] = {x}_k[{{idx}}, r]")

@@ -45,7 +45,6 @@ _BLOCK = 1024  # elements per block of a loop whose reductions are buffered
 # An array made at a static shape: from HUGEPAGE_MIN_BYTES on, kernels ask for huge pages for
 # it (``_numba_helpers.hugepages``), as NumPy does for its own.
 HUGEPAGE_MIN_BYTES = 4 << 20
-_EMPTY = re.compile(r"^(\w+) = np\.empty\(\(([\d, ]+)\),? np\.(\w+)\)$")
 # The names generated code uses for loop indices and block temporaries (local to one step).
 _LOCALS = re.compile(r"\b(?:i\d*|j\d*|blk|lo|hi|s|p|q|k|b|r)\b")
 # Loop bodies use the registry's vectorizable templates (``Primitive.vector``; libm's are scalar
@@ -101,11 +100,14 @@ class Codegen(CallsMixin, LoopsMixin):
 
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
-        m = _EMPTY.match(line)
-        if m and not self.is_nested:
-            shape = [int(d) for d in m.group(2).split(",") if d.strip()]
-            if math.prod(shape) * np.dtype(m.group(3)).itemsize >= HUGEPAGE_MIN_BYTES:
-                self.lines.append("    " * depth + f"hugepages({m.group(1)})")
+
+    def alloc(self, name: str, shape: tuple, dt: str, depth: int = 1) -> None:
+        """Emit ``name = np.empty(shape, dt)`` (``dt``: NumPy's name, ``np.float64``); a large
+        one asks for huge pages, outside a loop body inlined in a kernel."""
+        self.emit(f"{name} = np.empty({_shape(shape)}, {dt})", depth)
+        nbytes = math.prod(int(s) for s in shape) * np.dtype(dt.removeprefix("np.")).itemsize
+        if not self.is_nested and nbytes >= HUGEPAGE_MIN_BYTES:
+            self.emit(f"hugepages({name})", depth)
 
     # -- reading values ----------------------------------------------------------------------
     def val(self, a) -> _Val:
@@ -137,7 +139,7 @@ class Codegen(CallsMixin, LoopsMixin):
             self.emit(f"{name} = np.full({_shape(shape)}, {_root(v).name}, {dt})", depth)
         else:
             src = _root(v)
-            self.emit(f"{name} = np.empty({_shape(shape)}, {dt})", depth)
+            self.alloc(name, shape, dt, depth)
             idx = [f"j{i}" for i in range(len(shape))]
             for i, s in enumerate(shape):
                 self.emit(f"for j{i} in range({s}):", depth + i)
@@ -305,7 +307,7 @@ class Codegen(CallsMixin, LoopsMixin):
         for e in lp.eqns:
             if not is_reduction(e) and id(e.out) in mat:
                 name = self.fresh()
-                self.emit(f"{name} = np.empty({_shape(shape)}, {_NP[e.out.aval.dtype]})")
+                self.alloc(name, shape, _NP[e.out.aval.dtype])
                 self.publish(e.out, name, shape)  # later flat loops read it through name_f
         start = len(self.lines)
         flag = self.fresh("tb")

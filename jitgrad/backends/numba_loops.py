@@ -72,7 +72,7 @@ class LoopsMixin:
                 shape, dt = tuple(a.aval.shape), _NP[a.aval.dtype]
                 t = f"{w}_t{i}"
                 dims = (min(_TAPE0, limit),) + shape
-                self.emit(f"{t} = np.empty(({', '.join(str(s) for s in dims)},), {dt})")
+                self.alloc(t, dims, dt)
                 tapes.append(t)
         self.emit(f"while {'' if p['expect'] else 'not '}{w}_p:")
         if tapes:
