@@ -16,7 +16,7 @@ from jitgrad.nn.module import Module  # noqa: F401
 from jitgrad.nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, Dropout, Embedding, LayerNorm  # noqa: F401
 from jitgrad.nn.rnn import GRU, GRUCell, LSTM, LSTMCell, RNN, RNNCell  # noqa: F401
 from jitgrad.nn.conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d  # noqa: F401
-from jitgrad.nn.parameter import Parameter, UninitializedParameter  # noqa: F401
+from jitgrad.nn.parameter import Parameter, UninitializedBuffer, UninitializedParameter  # noqa: F401
 from jitgrad.nn.attention import MultiheadAttention  # noqa: F401
 from jitgrad.nn.transformer import (  # noqa: F401
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
@@ -59,4 +59,10 @@ from jitgrad.nn.dropout_more import (  # noqa: F401
     AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout,
 )
 from jitgrad.nn.more_modules import Conv3d, ConvTranspose3d, Unflatten  # noqa: F401
+from jitgrad.nn.fractional_pool import FractionalMaxPool2d, FractionalMaxPool3d  # noqa: F401
+from jitgrad.nn.lazy import (  # noqa: F401
+    LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d, LazyConv3d,
+    LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d, LazyInstanceNorm1d,
+    LazyInstanceNorm2d, LazyInstanceNorm3d,
+)
 from jitgrad.nn import modules  # noqa: F401,E402  (torch.nn.modules.<file>.<Class> paths)

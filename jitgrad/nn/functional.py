@@ -313,3 +313,7 @@ from jitgrad.nn.mha import multi_head_attention_forward  # noqa: E402,F401
 from jitgrad.nn.dropout_more import (  # noqa: E402,F401
     alpha_dropout, dropout1d, dropout2d, dropout3d, feature_alpha_dropout,
 )
+from jitgrad.nn.fractional_pool import (  # noqa: E402,F401
+    fractional_max_pool2d, fractional_max_pool2d_with_indices, fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)

@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from jitgrad.errors import ShapeError
-from jitgrad.nn.parameter import Parameter, UninitializedParameter
+from jitgrad.nn.parameter import Parameter, UninitializedBuffer, UninitializedParameter
 from jitgrad.tensor import Tensor
 
 
@@ -325,6 +325,9 @@ class Module:
         for k, v in state.items():
             if k not in own:
                 continue
+            if isinstance(v, (UninitializedParameter, UninitializedBuffer)) and \
+                    isinstance(own[k], (UninitializedParameter, UninitializedBuffer)):
+                continue  # a lazy module's state before its first call: nothing to copy, as torch
             arr = v._value if isinstance(v, Tensor) else np.asarray(v)
             if isinstance(own[k], UninitializedParameter):  # a lazy module's: takes the shape
                 own[k].materialize(arr.shape)

@@ -48,5 +48,56 @@ class UninitializedParameter(Parameter):
         self._value = np.empty(tuple(shape), dtype=self._value.dtype)
         self.__class__ = Parameter
 
+    def detach(self) -> "UninitializedParameter":
+        """Itself, as torch's state dicts keep a lazy module's placeholders (there is no
+        storage to share)."""
+        return self
+
     def __repr__(self) -> str:
         return "<UninitializedParameter>"
+
+
+class UninitializedBuffer(Tensor):
+    """The placeholder a lazy module holds for a buffer (``LazyBatchNorm2d``'s running
+    statistics) until its shape is known; ``materialize`` then makes it a plain tensor, the same
+    object.
+
+    >>> import jitgrad
+    >>> b = jitgrad.nn.UninitializedBuffer()
+    >>> b
+    <UninitializedBuffer>
+    >>> b.materialize((2,)); type(b).__name__, tuple(b.shape)
+    ('Tensor', (2,))
+    """
+
+    __slots__ = ()
+
+    def __init__(self, requires_grad: bool = False, device=None, dtype=None,
+                 persistent: bool = True) -> None:
+        from jitgrad.devices import check_host
+        from jitgrad.factories import empty
+        check_host(device)
+        _init(self, empty(0, dtype=dtype)._value)
+        if requires_grad:
+            self.requires_grad = True
+
+    def materialize(self, shape: tuple) -> None:
+        """Give the placeholder its shape (values uninitialised: the module fills them)."""
+        import numpy as np
+        self._value = np.empty(tuple(shape), dtype=self._value.dtype)
+        self.__class__ = Tensor
+
+    def detach(self) -> "UninitializedBuffer":
+        return self
+
+    def to(self, *args, **kwargs) -> "UninitializedBuffer":
+        """Still a placeholder, of the new dtype (``Module.to(float64)`` before the first call)."""
+        out = Tensor.to(self, *args, **kwargs)
+        if out is self:
+            return self
+        new = UninitializedBuffer.__new__(UninitializedBuffer)
+        _init(new, out._value)
+        return new
+
+    def __repr__(self) -> str:
+        return "<UninitializedBuffer>"

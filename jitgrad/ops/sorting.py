@@ -130,18 +130,63 @@ def argwhere(input):  # noqa: A002
     return nonzero(input)
 
 
+def _slices(v: np.ndarray, dim, op: str):
+    """``v``'s slices along ``dim`` as the rows of a 2-D array (one row per index of ``dim``),
+    and ``dim`` normalized; torch's errors for a 0-d ``v`` and for an empty dim not selected."""
+    if v.ndim == 0:
+        _rules.int_dim(dim, op)
+        raise IndexError(f"{op}(): Dimension specified as {dim} but tensor has no dimensions")
+    d = _rules.norm_axis(dim, v.ndim, op)
+    if v.size == 0 and any(n == 0 for i, n in enumerate(v.shape) if i != d):
+        raise RuntimeError(f"{op}(): There are 0 sized dimensions, and they aren't selected, so "
+                           "unique cannot be applied")
+    return np.moveaxis(v, d, 0).reshape(v.shape[d], v.size // max(v.shape[d], 1)), d
+
+
+def _runs(rows: np.ndarray) -> np.ndarray:
+    """Where each run of equal consecutive rows starts (a bool per row)."""
+    start = np.ones(rows.shape[0], dtype=bool)
+    start[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    return start
+
+
+def _unique_out(v, d, keep, inverse, start, return_inverse, return_counts):
+    """The (values, inverse, counts) that were asked for: ``v``'s slices ``keep`` along
+    ``d``, each slice's group, and the length of each run that ``start`` marks."""
+    out = [Tensor._wrap(np.ascontiguousarray(np.take(v, keep, axis=d)))]
+    if return_inverse:
+        out.append(Tensor._wrap(inverse.astype(np.int64)))
+    if return_counts:
+        out.append(Tensor._wrap(np.diff(np.append(np.flatnonzero(start), start.size)).astype(
+            np.int64)))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
     """The distinct elements of ``input`` (or distinct slices along ``dim``), sorted; with the
     index of each element's value among them (``return_inverse``) and how many times each
-    occurs (``return_counts``), as torch. Eager only, not differentiable."""
+    occurs (``return_counts``), as torch. With ``dim``, slices are ordered lexicographically
+    and the inverse and counts have one entry per slice. Eager only, not differentiable.
+
+    >>> import jitgrad
+    >>> x = jitgrad.tensor([[3, 1], [1, 2], [3, 1]])
+    >>> jitgrad.unique(x, dim=0, return_inverse=True, return_counts=True)
+    (tensor([[1, 2],
+            [3, 1]]), tensor([1, 0, 1]), tensor([1, 2]))
+    """
     v = _eager_only(_input(input, "unique"), "unique")
-    axis = None if dim is None else _rules.norm_axis(dim, v.ndim, "unique")
-    vals, inv, counts = np.unique(v, return_inverse=True, return_counts=True, axis=axis)
+    if dim is not None:
+        rows, d = _slices(v, dim, "unique")
+        order = np.lexsort(rows.T[::-1]) if rows.size else np.arange(rows.shape[0])
+        start = _runs(rows[order])
+        inverse = np.empty(order.size, dtype=np.int64)
+        inverse[order] = np.cumsum(start) - 1
+        return _unique_out(v, d, order[start], inverse, start, return_inverse, return_counts)
+    vals, inv, counts = np.unique(v, return_inverse=True, return_counts=True)
     out = [Tensor._wrap(vals.astype(v.dtype))]
     if return_inverse:
-        shape = v.shape if axis is None else (v.shape[axis],)
-        out.append(Tensor._wrap(inv.astype(np.int64).reshape(shape)))
+        out.append(Tensor._wrap(inv.astype(np.int64).reshape(v.shape)))
     if return_counts:
         out.append(Tensor._wrap(counts.astype(np.int64)))
     return out[0] if len(out) == 1 else tuple(out)
@@ -149,19 +194,29 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
 
 def unique_consecutive(input, return_inverse: bool = False,  # noqa: A002
                        return_counts: bool = False, dim=None):
-    """``unique`` of each run of equal consecutive elements (1-D or flattened; eager only)."""
+    """Collapse each run of equal consecutive elements (of the flattened ``input``) or, with
+    ``dim``, of equal consecutive slices along ``dim``, to one; with each element's (slice's)
+    run index (``return_inverse``) and the runs' lengths (``return_counts``), as torch.
+    Eager only, not differentiable.
+
+    >>> import jitgrad
+    >>> jitgrad.unique_consecutive(jitgrad.tensor([1, 1, 2, 1]), return_counts=True)
+    (tensor([1, 2, 1]), tensor([2, 1, 1]))
+    >>> x = jitgrad.tensor([[1, 1, 2], [3, 3, 4]])
+    >>> jitgrad.unique_consecutive(x, return_inverse=True, dim=1)
+    (tensor([[1, 2],
+            [3, 4]]), tensor([0, 0, 1]))
+    """
+    v = _eager_only(_input(input, "unique_consecutive"), "unique_consecutive")
     if dim is not None:
-        raise NotImplementedError("unique_consecutive(): dim= is not supported")
-    v = _eager_only(_input(input, "unique_consecutive"), "unique_consecutive").reshape(-1)
-    start = np.ones(v.size, dtype=bool)
-    start[1:] = v[1:] != v[:-1]
-    out = [Tensor._wrap(v[start].copy())]
-    if return_inverse:
-        out.append(Tensor._wrap((np.cumsum(start) - 1).astype(np.int64).reshape(input.shape)))
-    if return_counts:
-        out.append(Tensor._wrap(np.diff(np.append(np.flatnonzero(start), v.size)).astype(
-            np.int64)))
-    return out[0] if len(out) == 1 else tuple(out)
+        rows, d = _slices(v, dim, "unique_consecutive")
+        start = _runs(rows)
+        return _unique_out(v, d, np.flatnonzero(start), np.cumsum(start) - 1, start,
+                           return_inverse, return_counts)
+    start = _runs(v.reshape(-1, 1))
+    inverse = (np.cumsum(start) - 1).reshape(v.shape)
+    return _unique_out(v.reshape(-1), 0, np.flatnonzero(start), inverse, start,
+                       return_inverse, return_counts)
 
 
 from jitgrad.tensor import Tensor  # noqa: E402

@@ -17,8 +17,9 @@ import types
 from jitgrad.nn import (  # the modules that define the classes (jitgrad.nn's own imports)
     activations as _activations, attention as _attention, bilinear as _bilinear, conv as _conv,
     conv_transpose as _conv_transpose, ctc as _ctc, distance as _distance,
-    dropout_more as _dropout_more, embedding_bag as _embedding_bag, groupnorm as _groupnorm,
-    layers as _layers, losses as _losses, module as _module, more_modules as _more_modules,
+    dropout_more as _dropout_more, embedding_bag as _embedding_bag,
+    fractional_pool as _fractional_pool, groupnorm as _groupnorm, layers as _layers,
+    lazy as _lazy, losses as _losses, module as _module, more_modules as _more_modules,
     norm as _norm, pad as _pad, pooling as _pooling, resample as _resample, rnn as _rnn,
     transformer as _transformer, unpool as _unpool,
 )
@@ -31,15 +32,19 @@ _LAYOUT = {
                   "Hardswish ELU CELU SELU GLU GELU Hardshrink LeakyReLU LogSigmoid Softplus "
                   "Softshrink MultiheadAttention PReLU Softsign Tanhshrink Softmin Softmax "
                   "Softmax2d LogSoftmax",
-    "batchnorm": "BatchNorm1d BatchNorm2d BatchNorm3d",
+    "batchnorm": "BatchNorm1d BatchNorm2d BatchNorm3d LazyBatchNorm1d LazyBatchNorm2d "
+                 "LazyBatchNorm3d",
     "channelshuffle": "ChannelShuffle",
     "container": "Sequential ModuleList ModuleDict ParameterList ParameterDict",
-    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d",
+    "conv": "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d LazyConv1d "
+            "LazyConv2d LazyConv3d LazyConvTranspose1d LazyConvTranspose2d LazyConvTranspose3d",
     "distance": "PairwiseDistance CosineSimilarity",
     "dropout": "Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout",
     "flatten": "Flatten Unflatten",
     "fold": "Fold Unfold",
-    "instancenorm": "InstanceNorm1d InstanceNorm2d InstanceNorm3d",
+    "instancenorm": "InstanceNorm1d InstanceNorm2d InstanceNorm3d LazyInstanceNorm1d "
+                    "LazyInstanceNorm2d LazyInstanceNorm3d",
+    "lazy": "",  # (its LazyModuleMixin, which torch.nn does not export, is in _EXTRA)
     "linear": "Identity Linear Bilinear LazyLinear",
     "loss": "CTCLoss L1Loss NLLLoss PoissonNLLLoss GaussianNLLLoss KLDivLoss MSELoss BCELoss "
             "BCEWithLogitsLoss HingeEmbeddingLoss MultiLabelMarginLoss SmoothL1Loss HuberLoss "
@@ -52,7 +57,8 @@ _LAYOUT = {
     "pixelshuffle": "PixelShuffle PixelUnshuffle",
     "pooling": "MaxPool1d MaxPool2d MaxPool3d MaxUnpool1d MaxUnpool2d MaxUnpool3d AvgPool1d "
                "AvgPool2d AvgPool3d LPPool1d LPPool2d AdaptiveMaxPool1d AdaptiveMaxPool2d "
-               "AdaptiveMaxPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveAvgPool3d",
+               "AdaptiveMaxPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveAvgPool3d "
+               "FractionalMaxPool2d FractionalMaxPool3d",
     "rnn": "RNN LSTM GRU RNNCell LSTMCell GRUCell",
     "sparse": "Embedding EmbeddingBag",
     "transformer": "Transformer TransformerEncoder TransformerDecoder TransformerEncoderLayer "
@@ -61,9 +67,10 @@ _LAYOUT = {
 }
 # Where each class is read from: the module defining it, as jitgrad.nn's __init__ imports it.
 _HOMES = (_activations, _attention, _bilinear, _conv, _conv_transpose, _ctc, _distance,
-          _dropout_more, _embedding_bag, _groupnorm, _layers, _losses, _module, _more_modules,
-          _norm, _pad, _pooling, _resample, _rnn, _transformer, _unpool)
-_EXTRA = {"linear": {"NonDynamicallyQuantizableLinear": NonDynamicallyQuantizableLinear}}
+          _dropout_more, _embedding_bag, _fractional_pool, _groupnorm, _layers, _lazy, _losses,
+          _module, _more_modules, _norm, _pad, _pooling, _resample, _rnn, _transformer, _unpool)
+_EXTRA = {"linear": {"NonDynamicallyQuantizableLinear": NonDynamicallyQuantizableLinear},
+          "lazy": {"LazyModuleMixin": _lazy.LazyModuleMixin}}
 
 
 def _class(name: str) -> type:
