@@ -17,6 +17,7 @@ class Lowerings:
         self.rules: dict = {}
         self.host: dict = {}
         self.builtins: dict = {}
+        self.templates: dict = {}
 
     def register(self, *prims) -> Callable:
         """A decorator registering ``fn`` as the lowering of each of ``prims``."""
@@ -31,6 +32,11 @@ class Lowerings:
     def builtin(self, prim, how: str) -> None:
         """Declare that this backend's code generator handles ``prim`` itself, and how."""
         self.builtins[prim] = how
+
+    def template(self, prim, text: str) -> None:
+        """This backend's scalar template for ``prim``, where the registry's (``Primitive.expr``)
+        does not compile for it."""
+        self.templates[prim] = text
 
     def on_host(self, prim, reason: str) -> None:
         """Declare that ``prim`` runs on the host on this backend, and why."""

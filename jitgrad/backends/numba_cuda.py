@@ -19,6 +19,7 @@ import threading
 import numpy as np
 
 from jitgrad.backends.base import Backend, Executable
+from jitgrad.backends.lowering_tables import CUDA
 from jitgrad.backends.loop_emitter import emit_body
 from jitgrad.backends.scalar_code import broadcast_index as _broadcast_index, scalar_expr
 from jitgrad.backends.numba_cuda_calls import CudaCallsMixin, _strides
@@ -260,13 +261,15 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
 
         def value(e, args: list) -> str:
             t = self.fresh("t")
-            body.append(f"{t} = {scalar_expr(e, args)}")
+            body.append(f"{t} = {scalar_expr(e, args, template=CUDA.templates.get(e.prim))}")
             return t
 
         emit_body(lp, mat, read, value,
                   lambda e, v: self.reduction(e, v, shape, param, body, pre, finish, full_reds),
                   lambda e, t: body.append(f"{param(self.env[id(e.out)].name)}[i] = {t}"))
-        src = self.grid_lines(k, "__PARAMS__", n, [*self.unravel(shape), *body], pre)
+        names = list(param)  # every parameter is known once the body is
+        src = self.grid_lines(k, ", ".join(param[d] for d in names), n,
+                              [*self.unravel(shape), *body], pre)
         for e, local, acc in full_reds:
             from jitgrad.backends import _cuda_runtime as rt
             sh = "shi" if _acc_dtype(e) == "np.int64" else "shf"
@@ -282,9 +285,7 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
                     "        cuda.syncthreads()", "        s //= 2",
                     "    if tid == 0:", f"        cuda.atomic.{atomic}({acc}, 0, {sh}[0])",
                     "    cuda.syncthreads()"]
-        names = list(param)
-        text = "\n".join(src).replace("__PARAMS__", ", ".join(param[d] for d in names))
-        self.kernel([text])
+        self.kernel(["\n".join(src)])
         self.run(k, self.launch(n), names)
         if finish:
             self.finish(finish)
@@ -362,7 +363,8 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
             if red is not None:  # of a 0-d value: of that one value (norm: its magnitude)
                 text = f"{_NP[e.out.aval.dtype]}({red.of_one(x)})"
             else:
-                text = scalar_expr(e, [rd(a) for a in e.inputs])
+                text = scalar_expr(e, [rd(a) for a in e.inputs],
+                                   template=CUDA.templates.get(e.prim))
             t = self.fresh("t")
             body.append(f"{t} = {text}")
             temps[id(e.out)] = t

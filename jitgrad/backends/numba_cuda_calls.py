@@ -19,10 +19,12 @@ from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, pro
 from jitgrad.ops.sorting import argsort_p
 from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
-from jitgrad.ops.pointwise_more import HOST_PRIMS as _MORE_SPECIAL
+from jitgrad.ops.pointwise_more import HOST_PRIMS as _MORE_SPECIAL, fmod_p
 from jitgrad.ops.linalg import LAPACK_PRIMITIVES as _LAPACK
 
 CUDA.builtin(guard_p, "checked in the single-thread kernels of the scalar work")
+# numba-cuda's NumPy ufuncs lack fmod (0.30); its math module has C's fmod, which NVVM compiles.
+CUDA.template(fmod_p, "math.fmod({0}, {1})")
 CUDA.on_host(argsort_p, "a sort runs NumPy's stable argsort on the host")
 for _p in (*_SPECIAL, *_MORE_SPECIAL):  # digamma, erfinv, Bessel, igamma: no Numba scalar form
     CUDA.on_host(_p, "a special function with no Numba scalar form: SciPy's body on the host")
@@ -89,24 +91,21 @@ class CudaCallsMixin:
         shape = tuple(e.out.aval.shape)
         out = self.alloc(e.out, max(1, _numel(shape)))
         self._strided_kernel("permute", shape, 0, [st[p] for p in e.params["perm"]],
-                             "q1[i] = q0[AT]", [src, out])
+                             lambda at: f"q1[i] = q0[{at}]", [src, out])
         return None
 
 
     # -- along an axis: one thread per position before x after the axis ----------------------
-    def _along(self, e, name: str, body: list[str]) -> None:
-        """A kernel over the positions before x after ``e``'s axis; ``body`` reads element ``k``
-        along the axis as ``AT(k)`` and the axis length as ``AXIS_N``."""
+    def _along(self, e, name: str, body) -> None:
+        """A kernel over the positions before x after ``e``'s axis; ``body(at, n)`` gives its
+        lines, reading element ``k`` along the axis at ``at("k")``, the axis length ``n``."""
         x = self.dense(e.inputs[0])
         shape = tuple(e.inputs[0].aval.shape)
         ax = e.params["axis"]
         o, n, i = _numel(shape[:ax]), shape[ax], _numel(shape[ax + 1:])
         k = self.fresh(name)
-        lines = [f"base = (j // {i}) * {n * i} + j % {i}"]
-        for ln in body:
-            for kk in ("k", "best"):
-                ln = ln.replace(f"AT({kk})", f"base + {kk} * {i}")
-            lines.append(ln.replace("AXIS_N", str(n)))
+        lines = [f"base = (j // {i}) * {n * i} + j % {i}",
+                 *body(lambda kk: f"base + {kk} * {i}", n)]
         self.grid_kernel(k, "x, out", o * i, lines, var="j")
         out = self.alloc(e.out, max(1, _numel(e.out.aval.shape)))
         self.run(k, self.launch(o * i), [x, out])
@@ -114,11 +113,14 @@ class CudaCallsMixin:
     def _softmax(self, e, log: bool):
         if not e.out.aval.dtype.is_floating_point:
             return False
-        last = ["out[AT(k)] = x[AT(k)] - m - math.log(s)" if log
-                else "out[AT(k)] = math.exp(x[AT(k)] - m) / s"]
-        body = ["m = -np.inf", "for k in range(AXIS_N):", "    if x[AT(k)] > m or x[AT(k)] != x[AT(k)]:",
-                "        m = x[AT(k)]", "s = 0.0", "for k in range(AXIS_N):",
-                "    s += math.exp(x[AT(k)] - m)", "for k in range(AXIS_N):", "    " + last[0]]
+
+        def body(at, n):
+            xk = f"x[{at('k')}]"
+            last = f"out[{at('k')}] = {xk} - m - math.log(s)" if log \
+                else f"out[{at('k')}] = math.exp({xk} - m) / s"
+            return ["m = -np.inf", f"for k in range({n}):", f"    if {xk} > m or {xk} != {xk}:",
+                    f"        m = {xk}", "s = 0.0", f"for k in range({n}):",
+                    f"    s += math.exp({xk} - m)", f"for k in range({n}):", "    " + last]
         self._along(e, "log_softmax" if log else "softmax", body)
         return None
 
@@ -132,18 +134,20 @@ class CudaCallsMixin:
 
     def _arg(self, e, cmp: str):
         # NaN wins (NumPy's argmax/argmin return the first NaN); else the first extreme.
-        body = ["best = 0", "for k in range(1, AXIS_N):",
-                f"    if (x[AT(k)] {cmp} x[AT(best)] and x[AT(best)] == x[AT(best)]) or "
-                "(x[AT(k)] != x[AT(k)] and x[AT(best)] == x[AT(best)]):", "        best = k",
-                "out[j] = best"]
+        def body(at, n):
+            xk, xb = f"x[{at('k')}]", f"x[{at('best')}]"
+            return ["best = 0", f"for k in range(1, {n}):",
+                    f"    if ({xk} {cmp} {xb} and {xb} == {xb}) or "
+                    f"({xk} != {xk} and {xb} == {xb}):", "        best = k", "out[j] = best"]
         self._along(e, "arg", body)
         return None
 
     @CUDA.register(cumsum_p)
     def call_cumsum(self, e):
         # In order, in the result's dtype, as NumPy's cumsum: one thread per line along the axis.
-        self._along(e, "cumsum", [f"s = {_NP[e.out.aval.dtype]}(0)", "for k in range(AXIS_N):",
-                                  "    s += x[AT(k)]", "    out[AT(k)] = s"])
+        zero = f"{_NP[e.out.aval.dtype]}(0)"
+        self._along(e, "cumsum", lambda at, n: [f"s = {zero}", f"for k in range({n}):",
+                                                f"    s += x[{at('k')}]", f"    out[{at('k')}] = s"])
         return None
 
     @CUDA.register(argmax_p)
@@ -172,13 +176,13 @@ class CudaCallsMixin:
         return names, _numel(idx[0].aval.shape), rest, loads, " + ".join(terms)
 
     def _by_index(self, name: str, got, x: str, out: str, stmt: str) -> None:
-        """A kernel over the elements ``_gather`` found (``got``): ``stmt`` with ``POS`` the
-        position in the indexed array of element ``j`` of the gathered values."""
+        """A kernel over the elements ``_gather`` found (``got``): ``stmt(pos)``, with ``pos``
+        the position in the indexed array of element ``j`` of the gathered values."""
         names, nb, rest, loads, off = got
         k = self.fresh(name)
         ix = ", ".join(f"ix{j}" for j in range(len(names)))
         self.grid_kernel(k, f"x, out, {ix}", nb * rest,
-                         [f"b = j // {rest}", *loads, stmt.replace("POS", f"{off} + j % {rest}")],
+                         [f"b = j // {rest}", *loads, stmt(f"{off} + j % {rest}")],
                          var="j")
         self.run(k, self.launch(nb * rest), [x, out, *names])
 
@@ -196,12 +200,12 @@ class CudaCallsMixin:
         return int(pos.reshape(-1)[0]), [st // pos.itemsize for st in pos.strides], pos.shape
 
     def _strided_kernel(self, name: str, shape, offset: int, strides, stmt: str, args: list):
-        """A kernel over ``shape`` running ``stmt`` with ``AT`` the strided source position."""
+        """A kernel over ``shape`` running ``stmt(at)``, ``at`` the strided source position."""
         n = _numel(shape)
         at = " + ".join([str(offset)] + [f"i{k} * {st}" for k, st in enumerate(strides) if st])
         k = self.fresh(name)
         self.grid_kernel(k, ", ".join(f"q{j}" for j in range(len(args))), n,
-                         [*self.unravel(shape), stmt.replace("AT", at)])
+                         [*self.unravel(shape), stmt(at)])
         self.run(k, self.launch(n), args)
 
     @CUDA.register(getitem_p)
@@ -212,14 +216,14 @@ class CudaCallsMixin:
             offset, strides, shape = basic
             x = self.dense(e.inputs[0])
             out = self.alloc(e.out, max(1, _numel(shape)))
-            self._strided_kernel("slice", shape, offset, strides, "q1[i] = q0[AT]", [x, out])
+            self._strided_kernel("slice", shape, offset, strides, lambda at: f"q1[i] = q0[{at}]", [x, out])
             return None
         got = self._gather(e, xs)
         if got is None:
             return False
         x = self.dense(e.inputs[0])
         out = self.alloc(e.out, max(1, got[1] * got[2]))
-        self._by_index("gather", got, x, out, "out[j] = x[POS]")
+        self._by_index("gather", got, x, out, lambda pos: f"out[j] = x[{pos}]")
         return None
 
     @CUDA.register(scatter_add_p)
@@ -231,7 +235,8 @@ class CudaCallsMixin:
             g = self.dense(e.inputs[0])
             out = self.new_array(e.out, _numel(shape), fill="0")
             self.env[id(e.out)] = _Val("dev", out, shape)
-            self._strided_kernel("unslice", vshape, offset, strides, "q1[AT] += q0[i]", [g, out])
+            self._strided_kernel("unslice", vshape, offset, strides, lambda at: f"q1[{at}] += q0[i]",
+                                 [g, out])
             return None
         got = self._gather(e, shape)
         if got is None:
@@ -239,7 +244,7 @@ class CudaCallsMixin:
         g = self.dense(e.inputs[0])
         out = self.new_array(e.out, max(1, _numel(shape)), fill="0")
         self.env[id(e.out)] = _Val("dev", out, shape)
-        self._by_index("scatter_add", got, g, out, "cuda.atomic.add(out, POS, x[j])")
+        self._by_index("scatter_add", got, g, out, lambda pos: f"cuda.atomic.add(out, {pos}, x[j])")
         return None
 
     @CUDA.register(index_update_p)
@@ -257,10 +262,11 @@ class CudaCallsMixin:
         self.run(k, self.launch(n), [x, out])
         root = _root(self.val(e.inputs[1]))
         if root.kind == "lit":
-            self._strided_kernel("update", vshape, offset, strides, f"q0[AT] = {root.name}", [out])
+            self._strided_kernel("update", vshape, offset, strides, lambda at: f"q0[{at}] = {root.name}",
+                                 [out])
         else:
             v = self.index(root, vshape, "i", "q1")
-            self._strided_kernel("update", vshape, offset, strides, f"q0[AT] = {v}",
+            self._strided_kernel("update", vshape, offset, strides, lambda at: f"q0[{at}] = {v}",
                                  [out, root.name])
         return None
 

@@ -101,7 +101,8 @@ hypot_p = register("hypot", _wide(np.hypot), _rules.binary,
                    lambda g, out, x, y: (g * x / out, g * y / out), saves="both",
                    expr="math.hypot({0}, {1})")
 # Floats only (integers compose exactly from remainder): C's fmod, exact where x - trunc(x/y)*y
-# rounds. Numba's CPU math has no fmod; NumPy's ufunc compiles on both backends.
+# rounds. Numba's CPU math has no fmod, but NumPy's ufunc compiles there; the CUDA backend
+# has a template of its own (numba-cuda has math.fmod but not the ufunc).
 fmod_p = register("fmod", _quiet(np.fmod), _rules.binary,
                   lambda g, out, x, y: (g, -(g * _trunc(x / y))), expr="np.fmod({0}, {1})")
 nextafter_p = register("nextafter", np.nextafter, _rules.binary,
