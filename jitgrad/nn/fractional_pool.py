@@ -46,18 +46,6 @@ _NAMES = {2: ("height", "width"), 3: ("time", "height", "width")}
 _SAMPLE = {2: (1, 0), 3: (0, 1, 2)}
 
 
-def _ratios(v, nd: int) -> tuple:
-    """``output_ratio`` as ``nd`` floats (one number serves every dim)."""
-    if isinstance(v, (int, float, np.number)):
-        return (float(v),) * nd
-    v = tuple(float(a) for a in v)
-    if len(v) == 1 and nd > 1:
-        return v * nd
-    if len(v) != nd:
-        raise ValueError(f"output_ratio must be a number or a tuple of {nd} numbers, got {v}")
-    return v
-
-
 def _intervals(sample: np.ndarray, n: int, o: int, k: int) -> np.ndarray:
     """ATen's ``generate_intervals`` for an array of samples at once: the starts of ``o``
     windows of length ``k`` along a dim of length ``n``, shape ``sample.shape + (o,)``. The
@@ -107,7 +95,7 @@ def _fractional_max_pool(input, nd: int, kernel_size, output_size, output_ratio,
         raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
     sizes = tuple(x.shape[2:])
     if output_size is None:
-        outs = tuple(int(n * r) for n, r in zip(sizes, _ratios(output_ratio, nd)))
+        outs = tuple(int(n * r) for n, r in zip(sizes, _tuple(output_ratio, nd, "output_ratio", float)))
     else:
         outs = _tuple(output_size, nd, "output_size")
     if not x.dtype.is_floating_point:
@@ -221,7 +209,8 @@ class FractionalMaxPool2d(Module):
         self.register_buffer("_random_samples", _random_samples)
         self.output_size = _tuple(output_size, nd, "output_size") \
             if output_size is not None else None
-        self.output_ratio = _ratios(output_ratio, nd) if output_ratio is not None else None
+        self.output_ratio = _tuple(output_ratio, nd, "output_ratio", float) \
+            if output_ratio is not None else None
         if output_size is None and output_ratio is None:
             raise ValueError(f"{name} requires specifying either an output size, or a pooling "
                              "ratio")

@@ -26,14 +26,16 @@ from jitgrad.nn.pad import take
 from jitgrad.nn.resample import _adaptive_taps
 
 
-def _tuple(v, n: int, name: str) -> tuple:
-    if isinstance(v, (int, np.integer)):
-        return (int(v),) * n
-    v = tuple(int(a) for a in v)
+def _tuple(v, n: int, name: str, cast: type = int) -> tuple:
+    """``v`` as ``n`` ints (``cast=float``: numbers); one value serves every dim."""
+    if isinstance(v, (int, np.integer) if cast is int else (int, float, np.number)):
+        return (cast(v),) * n
+    v = tuple(cast(a) for a in v)
     if len(v) == 1 and n > 1:
         return v * n
     if len(v) != n:
-        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {v}")
+        what = ("an int", "ints") if cast is int else ("a number", "numbers")
+        raise ValueError(f"{name} must be {what[0]} or a tuple of {n} {what[1]}, got {v}")
     return v
 
 
