@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jitgrad as jg
+from jitgrad.errors import TraceError
 
 torch = pytest.importorskip("torch")
 
@@ -349,3 +350,33 @@ def test_a_lazy_model_trains_like_torchs():
         _close(jl, tl, "loss")
     for k, v in tn.state_dict().items():
         _close(jn.state_dict()[k], v, k)
+
+
+def test_a_first_call_that_fails_leaves_the_placeholders():
+    """A first call inside a compiled function cannot draw the initial weights; the module
+    stays lazy (no uninitialised memory taken later for loaded values)."""
+    m = jg.nn.LazyConv2d(4, 3)
+    with pytest.raises(TraceError, match="draw its numbers outside"):
+        jg.jit(lambda x: m(x).sum())(jg.ones(1, 2, 5, 5))
+    assert m.has_uninitialized_params() and type(m) is jg.nn.LazyConv2d
+    jg.manual_seed(0)
+    m(jg.ones(1, 2, 5, 5))
+    fresh = jg.nn.LazyConv2d(4, 3)
+    jg.manual_seed(0)
+    fresh(jg.ones(1, 2, 5, 5))
+    np.testing.assert_array_equal(m.weight.detach().numpy(), fresh.weight.detach().numpy())
+    np.testing.assert_array_equal(m.bias.detach().numpy(), fresh.bias.detach().numpy())
+
+
+def test_a_lazy_linear_whose_first_call_fails_stays_lazy():
+    fc = jg.nn.LazyLinear(3)
+    with pytest.raises(TraceError, match="draw its numbers outside"):
+        jg.jit(lambda x: fc(x).sum())(jg.ones(2, 5))
+    assert type(fc) is jg.nn.LazyLinear and fc.in_features == 0
+    assert isinstance(fc.weight, jg.nn.UninitializedParameter)
+    jg.manual_seed(1)
+    fc(jg.ones(2, 5))
+    fresh = jg.nn.LazyLinear(3)
+    jg.manual_seed(1)
+    fresh(jg.ones(2, 5))
+    np.testing.assert_array_equal(fc.weight.detach().numpy(), fresh.weight.detach().numpy())

@@ -114,12 +114,22 @@ class LazyLinear(Linear):
         loaded = not isinstance(self.weight, UninitializedParameter)
         n = int(self.weight.shape[-1]) if loaded else int(x.shape[-1])
         # The same Parameter objects get their real shape: references held elsewhere stay valid.
+        fresh = [(p, p._value) for p in (self.weight, self.bias)
+                 if isinstance(p, UninitializedParameter)]
         for p, shape in ((self.weight, (self.out_features, n)), (self.bias, (self.out_features,))):
             if isinstance(p, UninitializedParameter):
                 p.materialize(shape)
         self.in_features = n  # (an attribute write: compiled functions see the change)
         if not loaded:
-            self.reset_parameters()
+            try:
+                self.reset_parameters()
+            except BaseException:
+                # All or nothing (a first call inside a compiled function cannot draw): the
+                # placeholders come back, not uninitialised memory a later call would keep.
+                for p, value in fresh:
+                    p._value, p.__class__ = value, UninitializedParameter
+                self.in_features = 0
+                raise
         self.__class__ = Linear
         return self.forward(x)
 

@@ -93,10 +93,19 @@ class LazyModuleMixin:
                                                *self._buffers.values())
                 if t is not None and not _is_lazy(t)]
         shapes = self._shapes()
+        placeholders = [(t, type(t), t._value) for t in fresh]
         for n, t in entries:
             if _is_lazy(t):
                 t.materialize(shapes[n])
-        self.reset_parameters()
+        try:
+            self.reset_parameters()
+        except BaseException:
+            # All or nothing: a first call whose draws fail (inside a compiled function, where
+            # random numbers would be frozen) leaves placeholders, not uninitialised memory that
+            # a later call would take for loaded values.
+            for t, cls, value in placeholders:
+                t._value, t.__class__ = value, cls
+            raise
         for t, value in kept:
             t._value[...] = value
             t._vc[0] += 1
