@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
@@ -146,12 +145,7 @@ class _ConvNd(Module):
         self.weight = Parameter(factories.empty(out_channels, in_channels // groups, *kernel,
                                                 dtype=dtype))
         self.bias = Parameter(factories.empty(out_channels, dtype=dtype)) if bias else None
-        # torch's initialisation: Kaiming-uniform with a = sqrt(5), the bias within 1/sqrt(fan_in)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = (in_channels // groups) * int(np.prod(kernel))
-            bound = 1 / math.sqrt(fan_in) if fan_in else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._default_(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         # torch's: settings left at their defaults (no padding, dilation 1, one group) go unsaid

@@ -12,7 +12,6 @@ jitgrad.Size([1, 3, 8, 8])
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -117,12 +116,8 @@ class _ConvTransposeNd(Module):
         self.weight = Parameter(factories.empty(in_channels, out_channels // groups,
                                                 *self.kernel_size, dtype=dtype))
         self.bias = Parameter(factories.empty(out_channels, dtype=dtype)) if bias else None
-        # torch's initialisation: fan_in is read from the weight's dim 1 (out / groups) here
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = (out_channels // groups) * int(np.prod(self.kernel_size))
-            bound = 1 / math.sqrt(fan_in) if fan_in else 0
-            init.uniform_(self.bias, -bound, bound)
+        # (torch's: fan_in is read from the weight's dim 1, out / groups here)
+        init._default_(self.weight, self.bias)
 
     def _output_padding(self, input, output_size) -> tuple:
         if output_size is None:

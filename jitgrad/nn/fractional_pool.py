@@ -202,9 +202,9 @@ class FractionalMaxPool2d(Module):
                  return_indices: bool = False, _random_samples=None) -> None:
         super().__init__()
         nd, name = self._nd, type(self).__name__
-        if nd == 3 and min(_tuple(kernel_size, nd, "kernel_size")) <= 0:
-            raise ValueError(f"kernel_size must be greater than 0, but got {kernel_size}")
         self.kernel_size = _tuple(kernel_size, nd, "kernel_size")
+        if nd == 3 and min(self.kernel_size) <= 0:
+            raise ValueError(f"kernel_size must be greater than 0, but got {kernel_size}")
         self.return_indices = return_indices
         self.register_buffer("_random_samples", _random_samples)
         self.output_size = _tuple(output_size, nd, "output_size") \

@@ -24,6 +24,16 @@ def _fans(t) -> tuple[int, int]:
     return t.shape[1] * rf, t.shape[0] * rf
 
 
+def _default_(weight, bias) -> None:
+    """torch's initialisation of a linear or convolution layer: Kaiming-uniform with
+    a = sqrt(5), the bias within 1/sqrt(fan_in) (fan_in from the weight's dim 1 and kernel)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = _fans(weight)[0]
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
+
+
 def calculate_gain(nonlinearity: str, param=None) -> float:
     gains = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0)}
     if nonlinearity == "leaky_relu":

@@ -10,7 +10,6 @@ jitgrad.Size([5, 2])
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 
 from jitgrad import factories, ops
@@ -45,10 +44,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._default_(self.weight, self.bias)
 
     def forward(self, x):
         if x.shape[-1] != self.in_features:

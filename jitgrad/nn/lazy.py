@@ -18,9 +18,7 @@ Conv2d(2, 4, kernel_size=(3, 3), stride=(1, 1))
 
 from __future__ import annotations
 
-import math
 
-import numpy as np
 
 from jitgrad import dtypes, factories
 from jitgrad.errors import ShapeError
@@ -162,11 +160,7 @@ class _LazyConvMixin(LazyModuleMixin):
         1/sqrt(fan_in) (fan_in read from the weight's dim 1, as torch's)."""
         if self.has_uninitialized_params() or not self.in_channels:
             return  # nothing to draw before the shapes are known
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = int(np.prod(self.weight.shape[1:]))
-            bound = 1 / math.sqrt(fan_in) if fan_in else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._default_(self.weight, self.bias)
 
     def _infer(self, input) -> None:  # noqa: A002
         batched = self._spatial + 2
