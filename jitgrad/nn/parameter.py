@@ -30,7 +30,24 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-class UninitializedParameter(Parameter):
+class _Placeholder:
+    """What the two placeholders share: ``materialize`` gives the same object its shape (values
+    uninitialised: the module fills them) and makes it a ``_becomes``; ``detach`` is itself, as
+    torch's state dicts keep a lazy module's placeholders (there is no storage to share)."""
+
+    __slots__ = ()
+    _becomes: type = Tensor
+
+    def materialize(self, shape: tuple) -> None:
+        import numpy as np
+        self._value = np.empty(tuple(shape), dtype=self._value.dtype)
+        self.__class__ = self._becomes
+
+    def detach(self):
+        return self
+
+
+class UninitializedParameter(_Placeholder, Parameter):
     """The placeholder a lazy module holds until its shapes are known (its first call, or a
     state dict loaded into it); then it becomes a plain ``Parameter``, the same object, so an
     optimizer made before still holds it.
@@ -41,23 +58,13 @@ class UninitializedParameter(Parameter):
     """
 
     __slots__ = ()
-
-    def materialize(self, shape: tuple) -> None:
-        """Give the placeholder its shape (values uninitialised: the module draws them)."""
-        import numpy as np
-        self._value = np.empty(tuple(shape), dtype=self._value.dtype)
-        self.__class__ = Parameter
-
-    def detach(self) -> "UninitializedParameter":
-        """Itself, as torch's state dicts keep a lazy module's placeholders (there is no
-        storage to share)."""
-        return self
+    _becomes = Parameter
 
     def __repr__(self) -> str:
         return "<UninitializedParameter>"
 
 
-class UninitializedBuffer(Tensor):
+class UninitializedBuffer(_Placeholder, Tensor):
     """The placeholder a lazy module holds for a buffer (``LazyBatchNorm2d``'s running
     statistics) until its shape is known; ``materialize`` then makes it a plain tensor, the same
     object.
@@ -80,15 +87,6 @@ class UninitializedBuffer(Tensor):
         _init(self, empty(0, dtype=dtype)._value)
         if requires_grad:
             self.requires_grad = True
-
-    def materialize(self, shape: tuple) -> None:
-        """Give the placeholder its shape (values uninitialised: the module fills them)."""
-        import numpy as np
-        self._value = np.empty(tuple(shape), dtype=self._value.dtype)
-        self.__class__ = Tensor
-
-    def detach(self) -> "UninitializedBuffer":
-        return self
 
     def to(self, *args, **kwargs) -> "UninitializedBuffer":
         """Still a placeholder, of the new dtype (``Module.to(float64)`` before the first call)."""
