@@ -28,13 +28,11 @@ from jitgrad.nn.conv_transpose import ConvTranspose1d, ConvTranspose2d
 from jitgrad.nn.groupnorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from jitgrad.nn.more_modules import Conv3d, ConvTranspose3d
 from jitgrad.nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from jitgrad.nn.parameter import UninitializedBuffer, UninitializedParameter
-
-_PLACEHOLDERS = (UninitializedParameter, UninitializedBuffer)
+from jitgrad.nn.parameter import UninitializedBuffer, UninitializedParameter, _Placeholder
 
 
 def _is_lazy(t) -> bool:
-    return isinstance(t, _PLACEHOLDERS)
+    return isinstance(t, _Placeholder)
 
 
 class _QuietInit:

@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from jitgrad.errors import ShapeError
-from jitgrad.nn.parameter import Parameter, UninitializedBuffer, UninitializedParameter
+from jitgrad.nn.parameter import Parameter, UninitializedParameter, _Placeholder
 from jitgrad.tensor import Tensor
 
 
@@ -325,8 +325,7 @@ class Module:
         for k, v in state.items():
             if k not in own:
                 continue
-            if isinstance(v, (UninitializedParameter, UninitializedBuffer)) and \
-                    isinstance(own[k], (UninitializedParameter, UninitializedBuffer)):
+            if isinstance(v, _Placeholder) and isinstance(own[k], _Placeholder):
                 continue  # a lazy module's state before its first call: nothing to copy, as torch
             arr = v._value if isinstance(v, Tensor) else np.asarray(v)
             if isinstance(own[k], UninitializedParameter):  # a lazy module's: takes the shape
