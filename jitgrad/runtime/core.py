@@ -152,7 +152,6 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
             leaves = [x.host() if type(x) is DeviceLeaf else x for x in leaves]
         traced = trace(self.fn, args, kwargs, call.trees, leaves, call.implicit,
                        scalar_output=grad, has_aux=self.has_aux, count_locals=self._counters)
-        self._adopt(traced)
         if config.lift_loops:
             traced.graph, lifted = lift_loops(traced.graph, traced.guard_sites,
                                               traced.guard_context)
@@ -165,6 +164,7 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
             traced.loops = lifted + traced.loops  # (then those of transforms inside it)
             for rep in traced.loops:
                 _log("retrace", f"{_name(self.fn)}: loop at {rep}")
+        self._adopt(traced)  # (the trace that is kept: a dropped one adopts nothing)
         self.traces += 1
         return self.stages(traced, call, t0)
 
