@@ -16,40 +16,9 @@ map that keeps a SELU network's zero mean and unit variance.
 
 from __future__ import annotations
 
-import math
 import warnings
 
-from jitgrad import factories
-from jitgrad.nn.norm import DropoutNd, check_p
-
-_ALPHA = 1.7580993408473766  # SELU's scale * alpha: the value a dropped unit saturates to
-
-
-def _dropout_impl(input, p: float, training: bool, inplace: bool, feature: bool,  # noqa: A002
-                  alpha: bool, unbatched: bool = False):
-    """ATen's ``_dropout_impl``. ``feature``: one draw per (sample, channel), broadcast over the
-    rest; ``unbatched``: ``input`` lacks the batch dim (torch unsqueezes it; the mask's shape
-    drops the leading 1 instead, which draws the same numbers)."""
-    if not training or p == 0 or math.prod(input.shape) == 0:
-        return input
-    if p == 1:
-        return input.mul_(0.0) if inplace else input * 0.0
-    shape = tuple(input.shape)
-    if feature:
-        full = (1, *shape) if unbatched else shape
-        if len(full) < 2:
-            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
-        noise = full[:2] + (1,) * (len(full) - 2)
-        shape = noise[1:] if unbatched else noise
-    keep = (factories.rand(*shape) >= p).to(input.dtype)
-    if not alpha:
-        scale = keep * (1.0 / (1.0 - p))
-        return input.mul_(scale) if inplace else input * scale
-    a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
-    shift = (keep - 1.0) * (_ALPHA * a) + _ALPHA * a * p
-    scale = keep * a
-    return input.mul_(scale).add_(shift) if inplace else input * scale + shift
-
+from jitgrad.nn.norm import DropoutNd, _dropout_impl, check_p
 
 def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero whole channels of ``input`` (N, C, L) or unbatched (C, L) with probability ``p``,

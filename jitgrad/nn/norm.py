@@ -11,6 +11,8 @@ True
 
 from __future__ import annotations
 
+import math
+
 from jitgrad import dtypes, factories, ops
 from jitgrad.autograd import grad_mode
 from jitgrad.errors import ShapeError
@@ -224,16 +226,41 @@ def check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
+_ALPHA = 1.7580993408473766  # SELU's scale * alpha: the value a dropped unit saturates to
+
+
+def _dropout_impl(input, p: float, training: bool, inplace: bool, feature: bool,  # noqa: A002
+                  alpha: bool, unbatched: bool = False):
+    """ATen's ``_dropout_impl``. ``feature``: one draw per (sample, channel), broadcast over the
+    rest; ``unbatched``: ``input`` lacks the batch dim (torch unsqueezes it; the mask's shape
+    drops the leading 1 instead, which draws the same numbers)."""
+    if not training or p == 0 or math.prod(input.shape) == 0:
+        return input
+    if p == 1:
+        return input.mul_(0.0) if inplace else input * 0.0
+    shape = tuple(input.shape)
+    if feature:
+        full = (1, *shape) if unbatched else shape
+        if len(full) < 2:
+            raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+        noise = full[:2] + (1,) * (len(full) - 2)
+        shape = noise[1:] if unbatched else noise
+    keep = (factories.rand(*shape) >= p).to(input.dtype)
+    if not alpha:
+        scale = keep * (1.0 / (1.0 - p))
+        return input.mul_(scale) if inplace else input * scale
+    a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
+    shift = (keep - 1.0) * (_ALPHA * a) + _ALPHA * a * p
+    scale = keep * a
+    return input.mul_(scale).add_(shift) if inplace else input * scale + shift
+
+
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` when
     ``training``; inside a compiled function the mask is a fresh draw at every call."""
     check_p(p)
-    if not training or p == 0:
-        return input
-    if p == 1:
-        return input * 0.0
-    keep = (factories.rand(*input.shape) >= p).to(input.dtype)
-    return input * keep * (1.0 / (1.0 - p))
+    # (``inplace`` is not passed on: this dropout has always returned a new tensor)
+    return _dropout_impl(input, p, training, False, False, False)
 
 
 class DropoutNd(Module):
