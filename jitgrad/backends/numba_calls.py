@@ -15,8 +15,7 @@ from jitgrad.ops.reduce import (argmax_p, argmin_p, cumsum_p, log_softmax_p, pro
                                 softmax_p)
 from jitgrad.ops.sorting import argsort_p
 from jitgrad.ops.shape import cat_p, getitem_p, index_update_p, permute_p, scatter_add_p
-from jitgrad.backends.numba_values import (_NP, Unsupported, _numel, _root, _shape, _Val,
-                                           flat_alias)
+from jitgrad.backends.numba_values import (_NP, Unsupported, _numel, _root, _shape, _Val)
 from jitgrad.ops.special import HOST_PRIMS as _SPECIAL
 from jitgrad.ops.pointwise_more import HOST_PRIMS as _MORE_SPECIAL
 from jitgrad.ops.linalg import LAPACK_PRIMITIVES as _LAPACK
@@ -99,7 +98,7 @@ class CallsMixin:
             cond = f"{v} != {expect!r}"
         seen = f"(1.0 if {v} else 0.0)" if isinstance(expect, bool) else f"float({v})"
         self.emit(f"if {cond}:")
-        self.emit(f"return {e.params['index']}, {seen}, (__DUMMIES__)", 2)
+        self.exit(e.params["index"], seen, 2)
 
     @CPU.register(matmul_p)
     def call_matmul(self, e) -> None:
@@ -206,7 +205,7 @@ class CallsMixin:
         else:
             self.emit(f"{out}_3[p, k, q] = math.exp({x}_3[p, k, q] - m) / s", 4)
         self.env[id(e.out)] = _Val("array", out, tuple(e.out.aval.shape))
-        self.emit(flat_alias(out, e.out.aval.shape))
+        self.flat_alias(out, e.out.aval.shape)
 
     @CPU.register(softmax_p)
     def call_softmax(self, e) -> None:

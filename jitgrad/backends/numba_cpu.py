@@ -21,9 +21,10 @@ import numpy as np
 
 from jitgrad import _blas, dtypes
 from jitgrad._pysource import define
-from jitgrad.backends import aot, numba_pieces, numba_random, numba_segments  # noqa: F401
+from jitgrad.backends import aot, kernel_ir, numba_pieces, numba_random, numba_segments  # noqa: F401
 from jitgrad.backends.aot import numba_type
 from jitgrad.backends.base import Backend, Executable
+from jitgrad.backends.kernel_ir import Alias, Exit
 from jitgrad.backends.numba_calls import CallsMixin
 from jitgrad.backends.numba_loops import LoopsMixin
 from jitgrad.backends.numba_segments import SEGMENT_COST, SEGMENT_LINES
@@ -31,7 +32,7 @@ from jitgrad.backends.scalar_code import broadcast_index as _broadcast_index, sc
 from jitgrad.backends.loop_emitter import emit_body
 from jitgrad.backends.numba_values import (_NP, PARALLEL_MIN, STATUS_LIBM,
                                            STATUS_OK, Unsupported, _numel,
-                                           _root, _shape, _Val, flat_alias, literal,
+                                           _root, _shape, _Val, literal,
                                            unused_flat_aliases)
 from jitgrad.ops.control import guard_failure, guard_types
 from jitgrad.ir.graph import Graph, Lit, Var
@@ -101,6 +102,16 @@ class Codegen(CallsMixin, LoopsMixin):
     def emit(self, line: str, depth: int = 1) -> None:
         self.lines.append("    " * depth + line)
 
+    def exit(self, status: int, seen: str, depth: int = 1) -> None:
+        """Emit an early return of ``status`` and the value ``seen`` (kernel_ir.Exit: what it
+        hands back for the outputs is written once the functions holding it are known)."""
+        self.lines.append(Exit(status, seen, depth))
+
+    def flat_alias(self, name: str, shape, depth: int = 1) -> None:
+        """Emit ``name_f``, the flat view of array ``name`` that flat loops index (kernel_ir.Alias;
+        the kernel drops the ones no loop reads)."""
+        self.lines.append(Alias(name, len(shape), depth))
+
     def alloc(self, name: str, shape: tuple, dt: str, depth: int = 1) -> None:
         """Emit ``name = np.empty(shape, dt)`` (``dt``: NumPy's name, ``np.float64``); a large
         one asks for huge pages, outside a loop body inlined in a kernel."""
@@ -147,7 +158,7 @@ class Codegen(CallsMixin, LoopsMixin):
             self.emit(f"{name}[{', '.join(idx)}] = {src.name}[{', '.join(parts)}]",
                       depth + len(shape))
         if _numel(shape):
-            self.emit(flat_alias(name, shape), depth)
+            self.flat_alias(name, shape, depth)
         if isinstance(a, Var):
             self.env[id(a)] = _Val("array", name, shape)
         return name
@@ -181,7 +192,10 @@ class Codegen(CallsMixin, LoopsMixin):
                 cost += step.eqn.prim is guard_p
             # Loop indices and block temporaries of their own per step: a name assigned in many
             # places costs Numba's SSA pass a rewrite of the whole function.
-            self.lines[here:] = [_LOCALS.sub(rf"\g<0>_{k}", line) for line in self.lines[here:]]
+            def own(text: str, k: int = k) -> str:
+                return _LOCALS.sub(rf"\g<0>_{k}", text)
+            self.lines[here:] = [kernel_ir.statement(line, rename=own)
+                                 for line in self.lines[here:]]
         return cuts if len(self.lines) >= 3 * SEGMENT_LINES else by_guards
 
     def output_names(self) -> list[str]:
@@ -212,8 +226,9 @@ class Codegen(CallsMixin, LoopsMixin):
             else:
                 dummies.append(f"{dt}(0)")
         self.emit(f"return {STATUS_OK}, 0.0, ({', '.join(outs)},)")
-        decorator = f"@numba.njit(cache=True, parallel={self.parallel}, error_model='numpy')"
+        decorator = f"@numba.njit(cache=CACHE, parallel={self.parallel}, error_model='numpy')"
         head = ["import math", "import numpy as np", "import numba",
+                kernel_ir.CACHE_LINE,
                 "from jitgrad.backends._numba_helpers import (bmm, bmm_left, clamp, floor,",
                 "                                             floordiv, hugepages, isinf, isnan,",
                 "                                             max2, min2, rand_u32, rand_u64, sign)",
@@ -242,7 +257,7 @@ class Codegen(CallsMixin, LoopsMixin):
                                          out_dummies)
             if split is not None:
                 return "\n".join(head) + "\n" + split
-        body = "\n".join(lines).replace("__DUMMIES__", out_dummies)
+        body = "\n".join(kernel_ir.render(lines, out_dummies))
         return "\n".join(head + [decorator, f"def kernel({', '.join(args)}):"]) + "\n" + \
             body + "\n"
 
@@ -262,7 +277,7 @@ class Codegen(CallsMixin, LoopsMixin):
         """``var`` is now the contiguous array ``name`` (with a flat alias for flat loops)."""
         self.env[id(var)] = _Val("array", name, shape)
         if _numel(shape):
-            self.emit(flat_alias(name, shape))
+            self.flat_alias(name, shape)
 
     def bind_input(self, v: Var, name: str) -> str:
         if v.aval.shape:
@@ -316,7 +331,7 @@ class Codegen(CallsMixin, LoopsMixin):
             # argument was larger, the kernel says so (-2) and the caller runs its libm twin.
             self.lines.insert(start, f"    {flag} = 0")
             self.emit(f"if {flag} > 0:")
-            self.emit(f"return {STATUS_LIBM}, 0.0, (__DUMMIES__)", 2)
+            self.exit(STATUS_LIBM, "0.0", 2)
         for e in lp.eqns:  # temps are not visible after the loop
             if id(e.out) not in self.env:
                 self.env[id(e.out)] = _Val("temp", "<dead>")

@@ -19,6 +19,7 @@ import threading
 import numpy as np
 
 from jitgrad.backends.base import Backend, Executable
+from jitgrad.backends.kernel_ir import CACHE_LINE
 from jitgrad.backends.lowering_tables import CUDA
 from jitgrad.backends.loop_emitter import emit_body
 from jitgrad.backends.scalar_code import broadcast_index as _broadcast_index, scalar_expr
@@ -31,10 +32,11 @@ from jitgrad.ops.control import guard_p
 from jitgrad.ops.shape import reshape_p
 from jitgrad.transforms.fusion import LoopNest, View, fuse, is_reduction
 
-_HEAD = """import math
+_HEAD = f"""import math
 import numpy as np
 import numba
 from numba import cuda
+{CACHE_LINE}
 from jitgrad.backends import _cuda_runtime as rt
 from jitgrad.backends._cuda_runtime import floor
 from jitgrad.backends._numba_helpers import clamp, floordiv, isinf, isnan, max2, min2, sign
@@ -190,7 +192,7 @@ class CudaCodegen(CudaCallsMixin, CudaLoopsMixin):
         return name
 
     def kernel(self, lines: list[str]) -> None:
-        self.kernels.append("@cuda.jit(cache=True)\n" + "\n".join(lines))
+        self.kernels.append("@cuda.jit(cache=CACHE)\n" + "\n".join(lines))
 
     @staticmethod
     def grid_lines(k: str, params: str, n, body: list[str], pre=(), var: str = "i") -> list[str]:

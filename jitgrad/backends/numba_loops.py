@@ -7,6 +7,7 @@ that grows by doubling, kept only when the VJP reads them. Mixed into ``Codegen`
 
 from __future__ import annotations
 
+from jitgrad.backends.kernel_ir import statement
 from jitgrad.backends.lowering_tables import CPU
 from jitgrad.backends.numba_values import _NP, Unsupported, _root, _Val
 from jitgrad.loops.primitives import cond_p, limit_of, tuple_get_p, while_p, while_vjp_p
@@ -35,7 +36,7 @@ class LoopsMixin:
                 sub.env[id(v)] = _Val("scalar", name)
         sub.steps()
         outs = sub.output_names()
-        self.lines += ["    " * (depth - 1) + line for line in sub.lines]
+        self.lines += [statement(line, depth - 1) for line in sub.lines]
         self.host_ops.extend(sub.host_ops)
         self.parallel = self.parallel or sub.parallel
         return outs

@@ -21,10 +21,10 @@ import builtins
 import hashlib
 import io
 import keyword
-import re
 import tokenize
 
 from jitgrad.backends.numba_segments import _ASSIGN, _FOR, _defs_and_uses, _dummy
+from jitgrad.backends.kernel_ir import Alias, has_exit, render
 from jitgrad.backends.numba_values import STATUS_OK
 
 # A piece ends at its next matmul once it has this many lines; a piece of more lines than
@@ -33,7 +33,6 @@ from jitgrad.backends.numba_values import STATUS_OK
 PIECE_MIN = 8
 PIECE_MAX = 300
 _KEEP = frozenset(dir(builtins)) | frozenset(keyword.kwlist)
-_ARG_ALIAS = re.compile(r"^    (\w+)_f = (\w+)(?:\.reshape\(-1\))?$")
 
 
 class Pieces(str):
@@ -70,7 +69,7 @@ def groups(lines: list[str], starts: list[int], heavy: list[bool]) -> list[int]:
 
 def build(lines: list[str], cuts: list[int], params: list[str], types: dict, head: list[str],
           decorator: str, out_dummies: str) -> Pieces | None:
-    """The kernel body ``lines`` (of ``def kernel(params)``, guards returning ``__DUMMIES__``)
+    """The kernel body ``lines`` (of ``def kernel(params)``, early returns as ``kernel_ir.Exit``)
     as pieces cut before the line indices ``cuts``, or None when a value passing between
     pieces has no known type (the caller keeps one function)."""
     final = lines[-1]
@@ -84,7 +83,7 @@ def build(lines: list[str], cuts: list[int], params: list[str], types: dict, hea
     # in each piece that reads them (``pre`` below): kept, they would make the first piece take
     # every argument (a model's dropout draws have one constant each).
     top = set(params)
-    keep = [not ((m := _ARG_ALIAS.match(line)) and m.group(1) == m.group(2) and m.group(1) in top)
+    keep = [not (isinstance(line, Alias) and line.depth == 1 and line.base in top)
             for line in lines]
     cuts = [sum(keep[:c]) for c in cuts]
     lines = [line for line, k in zip(lines, keep) if k]
@@ -116,9 +115,9 @@ def build(lines: list[str], cuts: list[int], params: list[str], types: dict, hea
         pre = [f"    {n} = {n[:-2]}" if types[n[:-2]][1] == 1 else f"    {n} = {n[:-2]}.reshape(-1)"
                for n in sorted({n for n in info[k][1] if n.endswith("_f") and n[:-2] in ins[k]
                                 and n not in info[k][0]})]
-        guarded = any("__DUMMIES__" in line for line in body)
+        guarded = has_exit(body)
         dummies = "".join(f"{_dummy(types[n])}, " for n in outs[k])
-        text = "\n".join(pre + body).replace("__DUMMIES__", dummies)
+        text = "\n".join(pre + render(body, dummies))
         names = "".join(f"{n}, " for n in outs[k])
         text += f"\n    return {STATUS_OK}, 0.0, ({names})"
         src, _ = canonical(f"def unit({', '.join(ins[k])}):\n{text}\n", head)

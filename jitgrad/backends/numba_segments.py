@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from jitgrad.backends.kernel_ir import has_exit, render
 from jitgrad.backends.numba_values import STATUS_OK
 
 # Guards per segment.
@@ -45,7 +46,7 @@ def _defs_and_uses(lines: list[str]) -> tuple[set, list]:
 
 def split(lines: list[str], cuts: list[int], params: list[str], types: dict,
           decorator: str, out_dummies: str) -> str | None:
-    """The kernel body ``lines`` (of ``def kernel(params)``, guards returning ``__DUMMIES__``)
+    """The kernel body ``lines`` (of ``def kernel(params)``, early returns as ``kernel_ir.Exit``)
     as segment functions and a kernel calling them, cut before each line index of ``cuts``.
     ``types`` gives ``(dtype text, ndim)`` of the names that may pass between segments; None
     when a value that must pass has no known type (the caller keeps one function)."""
@@ -84,9 +85,9 @@ def split(lines: list[str], cuts: list[int], params: list[str], types: dict,
             pre.append(f"    {n} = {base}" if types[base][1] == 1 else
                        f"    {n} = {base}.reshape(-1)")
         last = k == len(segs) - 1
-        guarded = any("__DUMMIES__" in line for line in body)
+        guarded = has_exit(body)
         dummies = out_dummies if last else "".join(f"{_dummy(types[n])}, " for n in outs[k])
-        text = "\n".join(pre + body).replace("__DUMMIES__", dummies)
+        text = "\n".join(pre + render(body, dummies))
         names = "".join(f"{n}, " for n in outs[k])
         call = f"segment{k}({', '.join(ins[k])})"
         if last:

@@ -9,6 +9,7 @@ from collections import Counter
 
 from jitgrad import dtypes
 from jitgrad.ir.graph import Lit
+from jitgrad.backends.kernel_ir import Alias
 from jitgrad.ops import elementwise as _ew
 
 PARALLEL_MIN = 1 << 17  # elements; smaller loops run on one thread
@@ -74,26 +75,12 @@ def _numel(shape) -> int:
     return n
 
 
-def flat_alias(name: str, shape) -> str:
-    """The line binding ``name_f``, the flat view flat loops index. A 1-d array is its own
-    (Numba's reshape costs ~0.2 s of compile the first time a process uses it);
-    the kernel drops the ones no loop reads (``unused_flat_aliases``)."""
-    return f"{name}_f = {name}" if len(shape) == 1 else f"{name}_f = {name}.reshape(-1)"
-
-
-_ALIAS = re.compile(r"^\s*(\w+)_f = \1(\.reshape\(-1\))?$")
-
-
 def unused_flat_aliases(lines: list[str]) -> set:
-    """Indices of the flat-alias lines nothing reads (an alias read nowhere occurs once: where
-    it is bound). One count of every ``name_f`` token: linear in the source."""
+    """Indices of the flat aliases (``kernel_ir.Alias``) nothing reads (an alias read nowhere
+    occurs once: where it is bound). One count of every ``name_f`` token: linear in the
+    source."""
     uses = Counter(_FLAT_NAME.findall("\n".join(lines)))
-    out = set()
-    for i, line in enumerate(lines):
-        m = _ALIAS.match(line)
-        if m and uses[f"{m.group(1)}_f"] == 1:
-            out.add(i)
-    return out
+    return {i for i, line in enumerate(lines) if isinstance(line, Alias) and uses[line.flat] == 1}
 
 
 _FLAT_NAME = re.compile(r"\b(\w+_f)\b")
