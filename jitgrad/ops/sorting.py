@@ -166,8 +166,11 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
            return_counts: bool = False, dim=None):
     """The distinct elements of ``input`` (or distinct slices along ``dim``), sorted; with the
     index of each element's value among them (``return_inverse``) and how many times each
-    occurs (``return_counts``), as torch. With ``dim``, slices are ordered lexicographically
-    and the inverse and counts have one entry per slice. Eager only, not differentiable.
+    occurs (``return_counts``), as torch. Without ``dim`` each NaN is an entry of its own,
+    after every number (in input order: torch's CPU sort is not stable past 16 elements, so
+    which NaN entry an element's inverse names can differ from torch's there). With
+    ``dim``, slices are ordered lexicographically and the inverse and counts have one entry
+    per slice. Eager only, not differentiable.
 
     >>> import jitgrad
     >>> x = jitgrad.tensor([[3, 1], [1, 2], [3, 1]])
@@ -183,13 +186,15 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
         inverse = np.empty(order.size, dtype=np.int64)
         inverse[order] = np.cumsum(start) - 1
         return _unique_out(v, d, order[start], inverse, start, return_inverse, return_counts)
-    vals, inv, counts = np.unique(v, return_inverse=True, return_counts=True)
-    out = [Tensor._wrap(vals.astype(v.dtype))]
-    if return_inverse:
-        out.append(Tensor._wrap(inv.astype(np.int64).reshape(v.shape)))
-    if return_counts:
-        out.append(Tensor._wrap(counts.astype(np.int64)))
-    return out[0] if len(out) == 1 else tuple(out)
+    # torch's: sorted (``sorted=False`` too), a new entry at every element unlike (``!=``) the
+    # one before, so each NaN is one entry
+    flat = v.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    start = _runs(flat[order].reshape(-1, 1))
+    inverse = np.empty(flat.size, dtype=np.int64)
+    inverse[order] = np.cumsum(start) - 1
+    return _unique_out(flat, 0, order[start], inverse.reshape(v.shape), start, return_inverse,
+                       return_counts)
 
 
 def unique_consecutive(input, return_inverse: bool = False,  # noqa: A002
