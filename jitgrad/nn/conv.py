@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
@@ -87,7 +88,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1,  # noqa: A
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: A002
                ceil_mode: bool = False, return_indices: bool = False):
     """The largest element of each window of ``input`` (N, C, H, W) or unbatched (C, H, W);
-    the gradient goes to it alone (the first of equal ones), as torch's. With
+    the gradient goes to it alone (the first of equal ones, a window's last NaN), as torch's. With
     ``return_indices``, also where each came from: its index in the flattened H * W plane."""
     if input.ndim == 3:  # unbatched: a batch of one, as torch
         out = max_pool2d(input.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode,
@@ -110,7 +111,16 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
     win, (oh, ow) = _windows(input, k, s, p, d, -math.inf, "max_pool2d")
     n, c = input.shape[:2]
     flat = win.reshape(k[0] * k[1], -1)
-    best = flat.argmax(0)
+    # torch's pick (the gradient goes there): a window's last NaN, if any, and in a window of
+    # -inf only its first element inside the input, not the padding
+    from jitgrad.nn.pooling import _first_valid, _max_place
+    valid = None
+    if p[0] or p[1]:
+        pos = [(np.arange(o) * si)[:, None] + (np.arange(ki) * di)[None, :] - pi
+               for o, si, ki, di, pi in zip((oh, ow), s, k, d, p)]
+        # flat's columns run over (oh, ow, n, c)
+        valid = np.repeat(_first_valid(pos, input.shape[2:]).reshape(-1), n * c)
+    best = _max_place(flat, 0, valid)
     out = flat[best, factories.arange(flat.shape[1])]
     return out.reshape(oh, ow, n, c).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's
 

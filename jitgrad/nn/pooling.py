@@ -2,8 +2,8 @@
 ``avg_pool1d``/``avg_pool3d`` (``ceil_mode``, ``count_include_pad``, ``divisor_override``,
 ``return_indices``), adaptive average and max pooling, and power-average (``lp_pool``) pooling,
 with their Modules. Each window is gathered along one dim at a time with an index computed from
-the shapes (a constant of the trace); a max picks its element with ``argmax`` so the gradient
-goes to the first largest element, as torch's.
+the shapes (a constant of the trace); a max picks its element as torch's kernels do (the first
+largest element, or the last NaN of a window with NaNs), and the gradient goes to it alone.
 
 >>> import jitgrad
 >>> import jitgrad.nn.functional as F
@@ -70,12 +70,44 @@ def _flat_positions(pos_per_dim, sizes) -> np.ndarray:
     return np.broadcast_to(flat, o + [p.shape[1] for p in pos_per_dim]).reshape(*o, -1)
 
 
-def _pick_max(win, flat: np.ndarray):
-    """Each window's (last dim's) first largest element and its place in ``flat``. The pick
-    is a ``where`` on ``argmax`` (elementwise, so compiled code keeps it in the kernel); the
-    gradient goes to that element alone, as torch's."""
+def _first_valid(pos_per_dim, sizes) -> np.ndarray:
+    """Each window's first element inside the input (not padding), as an index among the
+    window's flattened elements: shape (o_1, ..., o_n) for windows at ``pos[i]`` (o_i, k_i).
+    Inside the input is a per-dim test, so the first one is each dim's first, row-major."""
+    first = np.zeros([1] * len(pos_per_dim), dtype=np.int64)
+    for i, (q, n) in enumerate(zip(pos_per_dim, sizes)):
+        shape = [1] * len(pos_per_dim)
+        shape[i] = q.shape[0]
+        # (every window has one: padding is at most half the kernel, and a ceil_mode window
+        # starts inside the input)
+        first = first * q.shape[1] + ((q >= 0) & (q < n)).argmax(1).reshape(shape)
+    return first
+
+
+def _max_place(win, dim: int = -1, first_valid: np.ndarray | None = None):
+    """Where torch's max pooling finds each window's max along ``dim``. Its kernels start at
+    -inf on the window's first element inside the input (``first_valid``, when the window
+    holds padding) and scan keeping ``val > max || isnan(val)``: the first largest element;
+    in a window with NaNs the last NaN (each one met replaces the one before: ``argmax``
+    alone would give the first, the same value but another index and gradient); in a window
+    of -inf only, that first element inside the input (``argmax`` would give the padding)."""
+    k = win.shape[dim]
+    shape = [1] * win.ndim
+    shape[dim] = k
+    pos = ops.arange(k).reshape(*shape)
+    best = win.argmax(dim)
+    if first_valid is not None:
+        best = ops.where((win == -math.inf).all(dim), factories.tensor(first_valid), best)
+    last_nan = ops.where(win != win, pos, -1).amax(dim)  # -1: no NaN in the window
+    return ops.where(last_nan >= 0, last_nan, best)
+
+
+def _pick_max(win, flat: np.ndarray, first_valid: np.ndarray | None = None):
+    """Each window's (last dim's) max as torch's max pooling picks it (``_max_place``) and its
+    place in ``flat``. The pick is a ``where`` on that index (elementwise, so compiled code
+    keeps it in the kernel); the gradient goes to that element alone, as torch's."""
     k = win.shape[-1]
-    first = win.argmax(-1, keepdim=True) == ops.arange(k)
+    first = _max_place(win, -1, first_valid).unsqueeze(-1) == ops.arange(k)
     out = ops.where(first, win, _zero_like(win)).sum(-1)
     at = ops.where(first, factories.tensor(flat), 0).sum(-1)
     return out, at
@@ -126,7 +158,10 @@ def _max_pool(input, nd: int, kernel_size, stride, padding, dilation, ceil_mode,
     widths = [w for i in reversed(range(nd)) for w in (p[i], extra[i])]
     xp = _pad(x, widths, value=-math.inf) if any(widths) else x
     win = _gather_windows(xp, [q + pi for q, pi in zip(pos, p)])
-    out, at = _pick_max(win, _flat_positions([np.clip(q, 0, None) for q in pos], sizes))
+    # (without padding or a ceil_mode overhang, each window's first element is inside the
+    # input, and argmax already gives it for a window of -inf only)
+    valid = _first_valid(pos, sizes) if any(widths) else None
+    out, at = _pick_max(win, _flat_positions([np.clip(q, 0, None) for q in pos], sizes), valid)
     if unbatched:
         out, at = out.squeeze(0), at.squeeze(0)
     return (out, at) if return_indices else out
