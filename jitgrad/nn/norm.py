@@ -257,10 +257,11 @@ def _dropout_impl(input, p: float, training: bool, inplace: bool, feature: bool,
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` when
-    ``training``; inside a compiled function the mask is a fresh draw at every call."""
+    ``training``; inside a compiled function the mask is a fresh draw at every call. With
+    ``inplace``, ``input`` itself is scaled (``mul_``: its version moves, a leaf that requires
+    grad is refused) and returned, as torch's ``dropout_``."""
     check_p(p)
-    # (``inplace`` is not passed on: this dropout has always returned a new tensor)
-    return _dropout_impl(input, p, training, False, False, False)
+    return _dropout_impl(input, p, training, inplace, False, False)
 
 
 class DropoutNd(Module):
@@ -277,4 +278,4 @@ class DropoutNd(Module):
 
 class Dropout(DropoutNd):
     def forward(self, x):
-        return dropout(x, self.p, self.training)
+        return dropout(x, self.p, self.training, self.inplace)
