@@ -16,6 +16,7 @@ from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
 from jitgrad.nn import functional as F
 from jitgrad.nn import init
+from jitgrad.nn.lazy import LazyModuleMixin
 from jitgrad.nn.losses import _Loss
 from jitgrad.nn.module import Module
 from jitgrad.nn.parameter import Parameter, UninitializedParameter
@@ -58,11 +59,13 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
-class LazyLinear(Linear):
+class LazyLinear(LazyModuleMixin, Linear):
     """A ``Linear`` whose ``in_features`` is read from its first input, as
     ``torch.nn.LazyLinear``. Until then its parameters are empty placeholders; the first call
     fills the same Parameter objects in place (an optimizer made afterwards sees them), draws
-    torch's default initialisation, and the module becomes a plain ``Linear``.
+    torch's default initialisation, and the module becomes a plain ``Linear``. The first call,
+    the rollback of one that fails and a state dict loaded before it are ``LazyModuleMixin``'s,
+    as for the lazy convolutions.
 
     >>> import jitgrad
     >>> fc = jitgrad.nn.LazyLinear(2)
@@ -74,8 +77,12 @@ class LazyLinear(Linear):
     Linear(in_features=7, out_features=2, bias=True)
     """
 
+    cls_to_become = Linear
+    _shaped = ("weight", "bias")
+    _inferred = ("in_features",)
+
     def __init__(self, out_features: int, bias: bool = True, dtype=None) -> None:
-        Module.__init__(self)
+        Module.__init__(self)  # (not Linear's: it would draw weights that are thrown away)
         self.in_features, self.out_features = 0, out_features
         self.weight = UninitializedParameter(factories.empty(0, dtype=dtype))
         if bias:
@@ -84,50 +91,31 @@ class LazyLinear(Linear):
             self.register_parameter("bias", None)
 
     def reset_parameters(self) -> None:
-        if self.in_features:  # nothing to draw before the shapes are known
+        # nothing to draw before the shapes are known (torch's condition)
+        if self.in_features and not self.has_uninitialized_params():
             super().reset_parameters()
 
-    def _prepare_state(self, prefix: str, state: dict) -> None:
-        """A state dict loaded before the first call gives the placeholders their shapes (as
-        torch's lazy modules' load hook does; ``load_state_dict`` materializes them as it
-        copies), so a checkpoint loads into a fresh model and the first call keeps the loaded
-        values. Checked here, before anything is loaded: a shape that does not fit changes
-        nothing."""
-        w = state.get(prefix + "weight")
-        n = int(w.shape[-1]) if w is not None and len(w.shape) == 2 else None
-        for name, want in (("weight", (self.out_features, n)), ("bias", (self.out_features,))):
-            p, v = self._parameters.get(name), state.get(prefix + name)
-            if isinstance(p, UninitializedParameter) and v is not None and \
-                    tuple(v.shape) != want:  # (torch would take any shape, and fail at the call)
-                raise ShapeError(f"size mismatch for {prefix}{name}: copying a param with shape "
-                                 f"{tuple(v.shape)} from checkpoint into a LazyLinear with "
-                                 f"out_features={self.out_features}")
-
-    def forward(self, x):
-        if x.ndim == 0:
+    def _infer(self, input) -> None:  # noqa: A002
+        if input.ndim == 0:
             raise ShapeError("LazyLinear: the input must have at least one dimension (its last "
                              "one gives in_features), got a 0-d tensor")
-        loaded = not isinstance(self.weight, UninitializedParameter)
-        n = int(self.weight.shape[-1]) if loaded else int(x.shape[-1])
-        # The same Parameter objects get their real shape: references held elsewhere stay valid.
-        fresh = [(p, p._value) for p in (self.weight, self.bias)
-                 if isinstance(p, UninitializedParameter)]
-        for p, shape in ((self.weight, (self.out_features, n)), (self.bias, (self.out_features,))):
-            if isinstance(p, UninitializedParameter):
-                p.materialize(shape)
-        self.in_features = n  # (an attribute write: compiled functions see the change)
-        if not loaded:
-            try:
-                self.reset_parameters()
-            except BaseException:
-                # All or nothing (a first call inside a compiled function cannot draw): the
-                # placeholders come back, not uninitialised memory a later call would keep.
-                for p, value in fresh:
-                    p._value, p.__class__ = value, UninitializedParameter
-                self.in_features = 0
-                raise
-        self.__class__ = Linear
-        return self.forward(x)
+        w = self.weight
+        # a weight loaded from a state dict says; an attribute write, which compiled functions see
+        self.in_features = int(input.shape[-1]) if isinstance(w, UninitializedParameter) \
+            else int(w.shape[-1])
+
+    def _shapes(self) -> dict:
+        return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
+
+    def _check_loaded(self, prefix: str, shapes: dict) -> None:
+        # (torch would take any shape, and fail at the call)
+        for name, fits in (("weight", lambda s: len(s) == 2 and s[0] == self.out_features),
+                           ("bias", lambda s: s == (self.out_features,))):
+            s = shapes.get(name)
+            if s is not None and not fits(s):
+                raise ShapeError(f"size mismatch for {prefix}{name}: copying a param with shape "
+                                 f"{s} from checkpoint into a LazyLinear with "
+                                 f"out_features={self.out_features}")
 
 
 class Sequential(Module):

@@ -18,7 +18,7 @@ Conv2d(2, 4, kernel_size=(3, 3), stride=(1, 1))
 
 from __future__ import annotations
 
-
+import numpy as np
 
 from jitgrad import dtypes, factories
 from jitgrad.errors import ShapeError
@@ -29,6 +29,7 @@ from jitgrad.nn.groupnorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from jitgrad.nn.more_modules import Conv3d, ConvTranspose3d
 from jitgrad.nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from jitgrad.nn.parameter import UninitializedBuffer, UninitializedParameter, _Placeholder
+from jitgrad.tensor import Tensor
 
 
 def _is_lazy(t) -> bool:
@@ -63,13 +64,13 @@ class LazyModuleMixin:
     """
 
     cls_to_become: type | None = None
+    # The attributes ``_infer`` sets from the input (``in_channels``...): a first call that
+    # fails puts them back with the placeholders, so the module is as it was before the call.
+    _inferred: tuple[str, ...] = ()
 
     def has_uninitialized_params(self) -> bool:
         """Whether a parameter or buffer is still a placeholder."""
         return any(_is_lazy(t) for t in (*self._parameters.values(), *self._buffers.values()))
-
-    def _entry(self, name: str):
-        return self._parameters[name] if name in self._parameters else self._buffers[name]
 
     def _lazy_entries(self) -> list:
         """(name, tensor) of the parameters and buffers the module takes shapes for."""
@@ -79,28 +80,32 @@ class LazyModuleMixin:
     def initialize_parameters(self, input, *args, **kwargs) -> None:  # noqa: A002
         """Read the channel count from ``input`` (or from entries a state dict has filled) and
         give every placeholder its shape; those filled afresh get torch's initialisation."""
-        self._infer(input)
-        entries = self._lazy_entries()
-        fresh = [t for _, t in entries if _is_lazy(t)]
-        if not fresh:
-            return
-        # Entries a state dict has already filled keep their values (a partial load).
-        kept = [(t, t._value.copy()) for t in (*self._parameters.values(),
-                                               *self._buffers.values())
-                if t is not None and not _is_lazy(t)]
-        shapes = self._shapes()
-        placeholders = [(t, type(t), t._value) for t in fresh]
-        for n, t in entries:
-            if _is_lazy(t):
-                t.materialize(shapes[n])
+        inferred = {n: getattr(self, n) for n in self._inferred}
+        placeholders: list = []
         try:
+            self._infer(input)
+            entries = self._lazy_entries()
+            fresh = [(n, t) for n, t in entries if _is_lazy(t)]
+            if not fresh:
+                return
+            # Entries a state dict has already filled keep their values (a partial load).
+            kept = [(t, t._value.copy()) for t in (*self._parameters.values(),
+                                                   *self._buffers.values())
+                    if t is not None and not _is_lazy(t)]
+            shapes = self._shapes()
+            placeholders = [(t, type(t), t._value) for _, t in fresh]
+            for n, t in fresh:
+                t.materialize(shapes[n])
             self.reset_parameters()
         except BaseException:
-            # All or nothing: a first call whose draws fail (inside a compiled function, where
-            # random numbers would be frozen) leaves placeholders, not uninitialised memory that
-            # a later call would take for loaded values.
+            # All or nothing: a first call that fails (its draws inside a compiled function,
+            # where random numbers would be frozen, or a bad input) leaves the placeholders,
+            # not uninitialised memory that a later call would take for loaded values, and the
+            # attributes read from the input as they were.
             for t, cls, value in placeholders:
                 t._value, t.__class__ = value, cls
+            for n, v in inferred.items():
+                setattr(self, n, v)
             raise
         for t, value in kept:
             t._value[...] = value
@@ -117,16 +122,25 @@ class LazyModuleMixin:
     def _prepare_state(self, prefix: str, state: dict) -> None:
         """A state dict loaded before the first call gives the placeholders the shapes of its
         entries (torch's lazy load hook). The shapes are checked against the module's settings
-        first: one that does not fit changes nothing."""
-        shapes = {}
+        first: one that does not fit changes nothing. Parameters are left to
+        ``load_state_dict``, which materializes them as it copies, so a load refused for a
+        missing key leaves them placeholders; a buffer (which it does not materialize) gets
+        its shape and the loaded value here at once, never uninitialised memory that a later
+        first call would take for loaded values."""
+        shapes, values = {}, {}
         for n, t in self._lazy_entries():
             v = state.get(prefix + n)
             if _is_lazy(t) and v is not None and not _is_lazy(v):
                 shapes[n] = tuple(int(s) for s in v.shape)
+                values[n] = v
         if shapes:
             self._check_loaded(prefix, shapes)
             for n, shape in shapes.items():
-                self._entry(n).materialize(shape)
+                if n in self._buffers:
+                    t, v = self._buffers[n], values[n]
+                    t.materialize(shape)
+                    t._value[...] = v._value if isinstance(v, Tensor) else np.asarray(v)
+                    t._vc[0] += 1
         super_prepare = getattr(super(), "_prepare_state", None)
         if super_prepare is not None:
             super_prepare(prefix, state)
@@ -142,6 +156,7 @@ class _LazyConvMixin(LazyModuleMixin):
     _spatial = 2
     transposed = False
     _shaped = ("weight", "bias")
+    _inferred = ("in_channels",)
 
     def _lazy_init(self, out_channels: int, groups: int, bias: bool, dtype) -> None:
         """Replace the weights the non-lazy ``__init__`` made (for groups channels) by
@@ -346,6 +361,7 @@ class LazyConvTranspose3d(_LazyConvTransposeMixin, ConvTranspose3d):
 
 class _LazyNormMixin(LazyModuleMixin):
     _shaped = ("weight", "bias", "running_mean", "running_var")
+    _inferred = ("num_features",)
     _ranks: tuple = (2, 3)
     _unbatched: int | None = None  # the rank of an unbatched input (instance norms take one)
 
