@@ -9,7 +9,7 @@
 from jitgrad.nn import functional, init, utils  # noqa: F401
 from jitgrad.nn.layers import (  # noqa: F401
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Flatten, GELU, HuberLoss, Identity, KLDivLoss,
-    L1Loss, LazyLinear, Linear, LogSoftmax, ModuleDict, ModuleList, MSELoss, NLLLoss,
+    L1Loss, Linear, LogSoftmax, ModuleDict, ModuleList, MSELoss, NLLLoss,
     ParameterDict, ParameterList, ReLU, Sequential, Sigmoid, SiLU, SmoothL1Loss, Softmax, Tanh,
 )
 from jitgrad.nn.module import Module  # noqa: F401
@@ -63,6 +63,6 @@ from jitgrad.nn.fractional_pool import FractionalMaxPool2d, FractionalMaxPool3d 
 from jitgrad.nn.lazy import (  # noqa: F401
     LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d, LazyConv3d,
     LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d, LazyInstanceNorm1d,
-    LazyInstanceNorm2d, LazyInstanceNorm3d,
+    LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear,
 )
 from jitgrad.nn import modules  # noqa: F401,E402  (torch.nn.modules.<file>.<Class> paths)

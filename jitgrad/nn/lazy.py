@@ -4,7 +4,7 @@ machinery they share. Until the first call their parameters (and running statist
 placeholders; the call gives the same objects their shapes, draws torch's default
 initialisation, and the module becomes the plain class (``Conv2d``, ``BatchNorm2d``...), as
 torch's ``cls_to_become``. A state dict loaded before the first call gives the placeholders
-their shapes and values instead.
+their shapes and values instead. ``LazyLinear`` lives here too, with the machinery it shares.
 
 >>> import jitgrad
 >>> conv = jitgrad.nn.LazyConv2d(4, 3)
@@ -25,6 +25,8 @@ from jitgrad.errors import ShapeError
 from jitgrad.nn import init
 from jitgrad.nn.conv import Conv1d, Conv2d
 from jitgrad.nn.conv_transpose import ConvTranspose1d, ConvTranspose2d
+from jitgrad.nn.layers import Linear
+from jitgrad.nn.module import Module
 from jitgrad.nn.groupnorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from jitgrad.nn.more_modules import Conv3d, ConvTranspose3d
 from jitgrad.nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
@@ -529,3 +531,62 @@ class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
 
     cls_to_become = InstanceNorm3d
     _ranks, _unbatched = (4, 5), 4
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """A ``Linear`` whose ``in_features`` is read from its first input, as
+    ``torch.nn.LazyLinear``. Until then its parameters are empty placeholders; the first call
+    fills the same Parameter objects in place (an optimizer made afterwards sees them), draws
+    torch's default initialisation, and the module becomes a plain ``Linear``. The first call,
+    the rollback of one that fails and a state dict loaded before it are ``LazyModuleMixin``'s,
+    as for the lazy convolutions.
+
+    >>> import jitgrad
+    >>> fc = jitgrad.nn.LazyLinear(2)
+    >>> fc
+    LazyLinear(in_features=0, out_features=2, bias=True)
+    >>> fc(jitgrad.ones(5, 7)).shape
+    jitgrad.Size([5, 2])
+    >>> fc
+    Linear(in_features=7, out_features=2, bias=True)
+    """
+
+    cls_to_become = Linear
+    _shaped = ("weight", "bias")
+    _inferred = ("in_features",)
+
+    def __init__(self, out_features: int, bias: bool = True, dtype=None) -> None:
+        Module.__init__(self)  # (not Linear's: it would draw weights that are thrown away)
+        self.in_features, self.out_features = 0, out_features
+        self.weight = UninitializedParameter(factories.empty(0, dtype=dtype))
+        if bias:
+            self.bias = UninitializedParameter(factories.empty(0, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        # nothing to draw before the shapes are known (torch's condition)
+        if self.in_features and not self.has_uninitialized_params():
+            super().reset_parameters()
+
+    def _infer(self, input) -> None:  # noqa: A002
+        if input.ndim == 0:
+            raise ShapeError("LazyLinear: the input must have at least one dimension (its last "
+                             "one gives in_features), got a 0-d tensor")
+        w = self.weight
+        # a weight loaded from a state dict says; an attribute write, which compiled functions see
+        self.in_features = int(input.shape[-1]) if isinstance(w, UninitializedParameter) \
+            else int(w.shape[-1])
+
+    def _shapes(self) -> dict:
+        return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
+
+    def _check_loaded(self, prefix: str, shapes: dict) -> None:
+        # (torch would take any shape, and fail at the call)
+        for name, fits in (("weight", lambda s: len(s) == 2 and s[0] == self.out_features),
+                           ("bias", lambda s: s == (self.out_features,))):
+            s = shapes.get(name)
+            if s is not None and not fits(s):
+                raise ShapeError(f"size mismatch for {prefix}{name}: copying a param with shape "
+                                 f"{s} from checkpoint into a LazyLinear with "
+                                 f"out_features={self.out_features}")
