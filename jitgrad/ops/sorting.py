@@ -181,20 +181,18 @@ def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A0
     v = _eager_only(_input(input, "unique"), "unique")
     if dim is not None:
         rows, d = _slices(v, dim, "unique")
-        order = np.lexsort(rows.T[::-1]) if rows.size else np.arange(rows.shape[0])
-        start = _runs(rows[order])
-        inverse = np.empty(order.size, dtype=np.int64)
-        inverse[order] = np.cumsum(start) - 1
-        return _unique_out(v, d, order[start], inverse, start, return_inverse, return_counts)
-    # torch's: sorted (``sorted=False`` too), a new entry at every element unlike (``!=``) the
-    # one before, so each NaN is one entry
-    flat = v.reshape(-1)
-    order = np.argsort(flat, kind="stable")
-    start = _runs(flat[order].reshape(-1, 1))
-    inverse = np.empty(flat.size, dtype=np.int64)
+        src = v
+    else:  # torch's: every element sorted (``sorted=False`` too), a new entry at every one
+        # unlike (``!=``) the one before, so each NaN is one entry
+        src, d = v.reshape(-1), 0
+        rows = src.reshape(-1, 1)
+    order = np.lexsort(rows.T[::-1]) if rows.size else np.arange(rows.shape[0])
+    start = _runs(rows[order])
+    inverse = np.empty(order.size, dtype=np.int64)
     inverse[order] = np.cumsum(start) - 1
-    return _unique_out(flat, 0, order[start], inverse.reshape(v.shape), start, return_inverse,
-                       return_counts)
+    if dim is None:
+        inverse = inverse.reshape(v.shape)
+    return _unique_out(src, d, order[start], inverse, start, return_inverse, return_counts)
 
 
 def unique_consecutive(input, return_inverse: bool = False,  # noqa: A002
