@@ -23,7 +23,8 @@ import io
 import keyword
 import tokenize
 
-from jitgrad.backends.numba_segments import _ASSIGN, _FOR, _defs_and_uses, _dummy
+from jitgrad.backends.numba_segments import (_ASSIGN, _FOR, _aliases_made_again,
+                                             _defs_and_uses, _dummy)
 from jitgrad.backends.kernel_ir import Alias, has_exit, render
 from jitgrad.backends.numba_values import STATUS_OK
 
@@ -112,9 +113,7 @@ def build(lines: list[str], cuts: list[int], params: list[str], types: dict, hea
     sigs: dict = {}
     driver = [f"def kernel({', '.join(params)}):"]
     for k, body in enumerate(segs):
-        pre = [f"    {n} = {n[:-2]}" if types[n[:-2]][1] == 1 else f"    {n} = {n[:-2]}.reshape(-1)"
-               for n in sorted({n for n in info[k][1] if n.endswith("_f") and n[:-2] in ins[k]
-                                and n not in info[k][0]})]
+        pre = _aliases_made_again(info[k], ins[k], types)
         guarded = has_exit(body)
         dummies = "".join(f"{_dummy(types[n])}, " for n in outs[k])
         text = "\n".join(pre + render(body, dummies))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from jitgrad.backends.kernel_ir import has_exit, render
+from jitgrad.backends.kernel_ir import Alias, has_exit, render
 from jitgrad.backends.numba_values import STATUS_OK
 
 # Guards per segment.
@@ -42,6 +42,15 @@ def _defs_and_uses(lines: list[str]) -> tuple[set, list]:
                 reads.append(n)
         defined |= targets
     return defined, reads
+
+
+def _aliases_made_again(info: tuple, ins, types: dict) -> list[Alias]:
+    """The flat aliases a segment (or piece) reads of arrays it takes (``ins``) without making
+    them itself (``info``: its defined names and reads): each function makes its own, since
+    an alias passed between functions would be one more parameter."""
+    defined, reads = info
+    return [Alias(n[:-2], types[n[:-2]][1], 1) for n in
+            sorted({n for n in reads if n.endswith("_f") and n[:-2] in ins and n not in defined})]
 
 
 def split(lines: list[str], cuts: list[int], params: list[str], types: dict,
@@ -78,12 +87,7 @@ def split(lines: list[str], cuts: list[int], params: list[str], types: dict,
     out = []
     main = [decorator, f"def kernel({', '.join(params)}):"]
     for k, body in enumerate(segs):
-        pre = []
-        for n in sorted({n for n in info[k][1] if n.endswith("_f") and n[:-2] in ins[k]
-                         and n not in info[k][0]}):
-            base = n[:-2]
-            pre.append(f"    {n} = {base}" if types[base][1] == 1 else
-                       f"    {n} = {base}.reshape(-1)")
+        pre = _aliases_made_again(info[k], ins[k], types)
         last = k == len(segs) - 1
         guarded = has_exit(body)
         dummies = out_dummies if last else "".join(f"{_dummy(types[n])}, " for n in outs[k])
