@@ -19,7 +19,8 @@ import numpy as np
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
 from jitgrad.nn import init
-from jitgrad.nn._sliding import _pair, _stride, _windows  # noqa: F401  (nn.conv's names)
+from jitgrad.nn._sliding import (  # noqa: F401  (nn.conv's names)
+    _first_valid, _max_place, _pair, _positions, _stride, _windows)
 from jitgrad.nn.module import Module
 from jitgrad.nn.parameter import Parameter
 
@@ -113,13 +114,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,  # noqa: 
     flat = win.reshape(k[0] * k[1], -1)
     # torch's pick (the gradient goes there): a window's last NaN, if any, and in a window of
     # -inf only its first element inside the input, not the padding
-    from jitgrad.nn.pooling import _first_valid, _max_place
     valid = None
     if p[0] or p[1]:
-        pos = [(np.arange(o) * si)[:, None] + (np.arange(ki) * di)[None, :] - pi
-               for o, si, ki, di, pi in zip((oh, ow), s, k, d, p)]
         # flat's columns run over (oh, ow, n, c)
-        valid = np.repeat(_first_valid(pos, input.shape[2:]).reshape(-1), n * c)
+        valid = np.repeat(_first_valid(_positions((oh, ow), s, k, d, p),
+                                       input.shape[2:]).reshape(-1), n * c)
     best = _max_place(flat, 0, valid)
     out = flat[best, factories.arange(flat.shape[1])]
     return out.reshape(oh, ow, n, c).permute(2, 3, 0, 1).contiguous()  # row-major, as torch's

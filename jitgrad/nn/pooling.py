@@ -19,7 +19,7 @@ import numpy as np
 
 from jitgrad import factories, ops
 from jitgrad.errors import ShapeError
-from jitgrad.nn._sliding import _stride
+from jitgrad.nn._sliding import _first_valid, _max_place, _positions, _stride
 from jitgrad.nn.module import Module
 from jitgrad.nn.pad import pad as _pad
 from jitgrad.nn.pad import take
@@ -68,38 +68,6 @@ def _flat_positions(pos_per_dim, sizes) -> np.ndarray:
         stride *= sizes[i]
     o = [p.shape[0] for p in pos_per_dim]
     return np.broadcast_to(flat, o + [p.shape[1] for p in pos_per_dim]).reshape(*o, -1)
-
-
-def _first_valid(pos_per_dim, sizes) -> np.ndarray:
-    """Each window's first element inside the input (not padding), as an index among the
-    window's flattened elements: shape (o_1, ..., o_n) for windows at ``pos[i]`` (o_i, k_i).
-    Inside the input is a per-dim test, so the first one is each dim's first, row-major."""
-    first = np.zeros([1] * len(pos_per_dim), dtype=np.int64)
-    for i, (q, n) in enumerate(zip(pos_per_dim, sizes)):
-        shape = [1] * len(pos_per_dim)
-        shape[i] = q.shape[0]
-        # (every window has one: padding is at most half the kernel, and a ceil_mode window
-        # starts inside the input)
-        first = first * q.shape[1] + ((q >= 0) & (q < n)).argmax(1).reshape(shape)
-    return first
-
-
-def _max_place(win, dim: int = -1, first_valid: np.ndarray | None = None):
-    """Where torch's max pooling finds each window's max along ``dim``. Its kernels start at
-    -inf on the window's first element inside the input (``first_valid``, when the window
-    holds padding) and scan keeping ``val > max || isnan(val)``: the first largest element;
-    in a window with NaNs the last NaN (each one met replaces the one before: ``argmax``
-    alone would give the first, the same value but another index and gradient); in a window
-    of -inf only, that first element inside the input (``argmax`` would give the padding)."""
-    k = win.shape[dim]
-    shape = [1] * win.ndim
-    shape[dim] = k
-    pos = ops.arange(k).reshape(*shape)
-    best = win.argmax(dim)
-    if first_valid is not None:
-        best = ops.where((win == -math.inf).all(dim), factories.tensor(first_valid), best)
-    last_nan = ops.where(win != win, pos, -1).amax(dim)  # -1: no NaN in the window
-    return ops.where(last_nan >= 0, last_nan, best)
 
 
 def _pick_max(win, flat: np.ndarray, first_valid: np.ndarray | None = None):
@@ -151,8 +119,7 @@ def _max_pool(input, nd: int, kernel_size, stride, padding, dilation, ceil_mode,
     if min(outs) < 1:
         raise ShapeError(f"{op}: Invalid computed output size {outs} for input of shape "
                          f"{list(input.shape)}")
-    pos = [(np.arange(o) * si)[:, None] + (np.arange(ki) * di)[None, :] - pi
-           for o, si, ki, di, pi in zip(outs, s, k, d, p)]
+    pos = _positions(outs, s, k, d, p)
     # pad with -inf far enough for every window (ceil_mode windows may run past the end)
     extra = [max(int(q.max()) + 1 - n, 0) for q, n in zip(pos, sizes)]
     widths = [w for i in reversed(range(nd)) for w in (p[i], extra[i])]
@@ -207,8 +174,7 @@ def _avg_pool(input, nd: int, kernel_size, stride, padding, ceil_mode,  # noqa: 
     if min(outs) < 1:
         raise ShapeError(f"{op}: Invalid computed output size {outs} for input of shape "
                          f"{list(input.shape)}")
-    pos = [(np.arange(o) * si)[:, None] + np.arange(ki)[None, :] - pi
-           for o, si, ki, pi in zip(outs, s, k, p)]
+    pos = _positions(outs, s, k, (1,) * nd, p)
     extra = [max(int(q.max()) + 1 - n, 0) for q, n in zip(pos, sizes)]
     widths = [w for i in reversed(range(nd)) for w in (p[i], extra[i])]
     xp = _pad(x, widths) if any(widths) else x
