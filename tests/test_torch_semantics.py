@@ -467,6 +467,25 @@ def test_contiguous_copies_only_when_needed_and_stays_in_the_graph():
         np.testing.assert_array_equal(x.grad.numpy(), np.arange(24.0).reshape(6, 4).T)
 
 
+@pytest.mark.parametrize("sizes", [(1,), (1, 1), (2, 1), (3,), (2, 2)])
+def test_repeat_always_copies_into_a_writable_result(sizes):
+    """``repeat`` by ones, or along a new leading dim, was a view: writing to it changed ``x``
+    or was refused as read-only. Compared with torch, eagerly and through the gradient."""
+    got = {}
+    for lib in (torch, jitgrad):
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x.repeat(*sizes)
+        (y * lib.arange(float(y.numel())).reshape(y.shape)).sum().backward()
+        with lib.no_grad():
+            y.view(-1)[0] = 9.0
+        b = lib.ones(1, 3).expand(4, 3).repeat(*sizes[-1:] * 2)
+        b[0, 0] = 7.0
+        got[lib] = (x.detach().numpy().copy(), y.detach().numpy().copy(), x.grad.numpy().copy(),
+                    b.numpy().copy())
+    for a, b in zip(got[torch], got[jitgrad]):
+        np.testing.assert_array_equal(b, a)
+
+
 def test_a_leaf_grad_is_laid_out_like_the_leaf():
     for make in (lambda lib: lib.tensor(A46, requires_grad=True),
                  lambda lib: lib.tensor(A46.T, requires_grad=True)):

@@ -17,6 +17,7 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.errors import ShapeError
 from jitgrad.ops import _layout, _rules
+from jitgrad.ops.elementwise import clone
 from jitgrad.ir.printer import format_index as _format_index
 from jitgrad.ops.registry import Aval, bind, promote, register, scalar
 
@@ -395,7 +396,14 @@ def repeat(x, *sizes):
     spread = tuple(d for s in shape for d in (1, s))  # a new dim of 1 before each dim
     grown = tuple(d for r, s in zip(sizes, shape) for d in (int(r), s))
     out = expand(reshape(x, spread), *grown)
-    return reshape(out, tuple(int(r) * s for r, s in zip(sizes, shape)))
+    out = reshape(out, tuple(int(r) * s for r, s in zip(sizes, shape)))
+    v = out._value
+    if out._ir is None and v is not None and (
+            not v.flags.writeable or np.may_share_memory(v, x._value)):
+        # torch's repeat always copies: a result that is still a view (repeats of 1, or tiles
+        # of a broadcast dim) must neither write through to ``x`` nor refuse writes.
+        out = clone(out)
+    return out
 
 
 def tile(x, dims):
