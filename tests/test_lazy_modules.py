@@ -353,10 +353,13 @@ def test_a_lazy_model_trains_like_torchs():
 
 
 def test_a_first_call_that_fails_leaves_the_placeholders():
-    """A first call inside a compiled function cannot draw the initial weights; the module
-    stays lazy (no uninitialised memory taken later for loaded values)."""
+    """A first call inside a compiled function cannot draw the initial weights: the error names
+    the module and says to call it once outside; the module stays lazy (no uninitialised memory
+    taken later for loaded values)."""
     m = jg.nn.LazyConv2d(4, 3)
-    with pytest.raises(TraceError, match="draw its numbers outside"):
+    with pytest.raises(TraceError, match="LazyConv2d is called for the first time inside a "
+                       "compiled function, where it would draw its initial weight, bias; call "
+                       "the module once outside"):
         jg.jit(lambda x: m(x).sum())(jg.ones(1, 2, 5, 5))
     assert m.has_uninitialized_params() and type(m) is jg.nn.LazyConv2d
     jg.manual_seed(0)
@@ -370,7 +373,7 @@ def test_a_first_call_that_fails_leaves_the_placeholders():
 
 def test_a_lazy_linear_whose_first_call_fails_stays_lazy():
     fc = jg.nn.LazyLinear(3)
-    with pytest.raises(TraceError, match="draw its numbers outside"):
+    with pytest.raises(TraceError, match="LazyLinear is called for the first time inside"):
         jg.jit(lambda x: fc(x).sum())(jg.ones(2, 5))
     assert type(fc) is jg.nn.LazyLinear and fc.in_features == 0
     assert isinstance(fc.weight, jg.nn.UninitializedParameter)

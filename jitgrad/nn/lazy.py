@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from jitgrad import dtypes, factories
-from jitgrad.errors import ShapeError
+from jitgrad.errors import ShapeError, TraceError
 from jitgrad.nn import init
 from jitgrad.nn.conv import Conv1d, Conv2d
 from jitgrad.nn.conv_transpose import ConvTranspose1d, ConvTranspose2d
@@ -31,6 +31,7 @@ from jitgrad.nn.groupnorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from jitgrad.nn.more_modules import Conv3d, ConvTranspose3d
 from jitgrad.nn.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from jitgrad.nn.parameter import UninitializedBuffer, UninitializedParameter, _Placeholder
+from jitgrad.ops.registry import trace_state
 from jitgrad.tensor import Tensor
 
 
@@ -90,6 +91,13 @@ class LazyModuleMixin:
             fresh = [(n, t) for n, t in entries if _is_lazy(t)]
             if not fresh:
                 return
+            if trace_state.builder is not None:
+                # Its initial weights would be random numbers frozen into the compiled code.
+                raise TraceError(
+                    f"{type(self).__name__} is called for the first time inside a compiled "
+                    f"function, where it would draw its initial {', '.join(n for n, _ in fresh)}"
+                    "; call the module once outside compiled code (on a sample input) so its "
+                    "shapes are known, then compile")
             # Entries a state dict has already filled keep their values (a partial load).
             kept = [(t, t._value.copy()) for t in (*self._parameters.values(),
                                                    *self._buffers.values())
