@@ -61,6 +61,7 @@ class Tensor:
         self.__dict__.pop("_grad", None)
     _output_nr = 0
     _base = None
+    _view_of = None  # inside a trace: (base, prim, params, args, base's IR) (trace/views)
     _ir = None
     _aval = None
     _hooks = None

@@ -486,6 +486,26 @@ def test_repeat_always_copies_into_a_writable_result(sizes):
         np.testing.assert_array_equal(b, a)
 
 
+@pytest.mark.parametrize("args", [(0, 0, 1), (1, 1, 2), (-1, 0, 2), (2, 2, 1), (0, -1, 0)])
+def test_diagonal_is_a_view_that_writes_through(args):
+    """``cov.diagonal().add_(eps)`` must change ``cov``, as torch's diagonal is a view; the
+    result is strided (not contiguous) as torch's, and its gradient is the gather's."""
+    got = {}
+    for lib in (torch, jitgrad):
+        x = lib.tensor(np.arange(24.0).reshape(2, 3, 4))
+        d = x.diagonal(*args)
+        contiguous = d.is_contiguous()
+        d.mul_(-1.0)
+        lib.diagonal(x, *args).add_(100.0)
+        a = lib.ones(2, 3, 4, requires_grad=True)
+        g = (a * 2).diagonal(*args)
+        (g * lib.arange(float(g.numel())).reshape(g.shape)).sum().backward()
+        got[lib] = (x.numpy().copy(), contiguous, a.grad.numpy().copy())
+    np.testing.assert_array_equal(got[jitgrad][0], got[torch][0])
+    assert got[jitgrad][1] == got[torch][1]
+    np.testing.assert_array_equal(got[jitgrad][2], got[torch][2])
+
+
 def test_a_leaf_grad_is_laid_out_like_the_leaf():
     for make in (lambda lib: lib.tensor(A46, requires_grad=True),
                  lambda lib: lib.tensor(A46.T, requires_grad=True)):

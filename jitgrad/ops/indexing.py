@@ -22,9 +22,9 @@ import numpy as np
 from jitgrad import dtypes
 from jitgrad.ops import _rules
 from jitgrad.ops.elementwise import _tensor as _input, where
-from jitgrad.ops.registry import bind
-from jitgrad.ops.shape import (_const, cat, getitem, index_update, movedim, narrow, parse_index,
-                               reshape, scatter_add_p)
+from jitgrad.ops.registry import bind, trace_state
+from jitgrad.ops.shape import (_const, cat, getitem, getitem_p, index_update, movedim, narrow,
+                               parse_index, reshape, scatter_add_p)
 
 
 def _index_tensor(index, op: str):
@@ -285,7 +285,22 @@ def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1):  # noqa: A00
     cols = rows + offset
     keep = (cols >= 0) & (cols < m)
     rows, cols = rows[keep], cols[keep]
-    return getitem(x, (Ellipsis, _const(rows), _const(cols)))
+    spec, tensors = parse_index((Ellipsis, _const(rows), _const(cols)))
+    out = bind(getitem_p, (x, *tensors), {"index": spec})
+    builder = trace_state.builder
+    if builder is not None:  # a view inside a trace too: writes through it reach ``x``
+        builder.mark_view(out, x, getitem_p, {"index": spec}, tuple(tensors))
+    v = x._value
+    if out._ir is None and v is not None and rows.size:
+        # torch's diagonal is a view: ``cov.diagonal().add_(eps)`` writes into ``cov``. The
+        # gather above made a copy (its gradient stays the gather's); the result's storage is
+        # the strided view of ``x`` instead, sharing its version counter as other views do.
+        start = v[..., int(rows[0]), int(cols[0])]
+        out._value = np.lib.stride_tricks.as_strided(
+            start, v.shape[:-2] + (rows.size,), v.strides[:-2] + (v.strides[-2] + v.strides[-1],))
+        out._vc = x._vc
+        out._base = x._base if x._base is not None else x
+    return out
 
 
 def diag(input, diagonal: int = 0):  # noqa: A002

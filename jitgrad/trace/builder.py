@@ -24,6 +24,7 @@ from jitgrad.ops.registry import Aval
 from jitgrad.tensor import Tensor
 from jitgrad.trace import pytree as _pytree
 from jitgrad.trace.liveness import live_at
+from jitgrad.trace.views import current, is_view, mark, write_back
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
@@ -339,6 +340,8 @@ class Builder:
     # -- recording ---------------------------------------------------------------------------
     def bind(self, prim, args: tuple, params: dict) -> Tensor:
         src = self.src_override or user_source()
+        # (a view whose base was written in place since is made again first: trace/views)
+        args = tuple(current(a) if a._view_of is not None else a for a in args)
         atoms = [self.atom(a) for a in args]
         try:
             aval = prim.abstract(*[a.aval for a in atoms], **params)
@@ -359,8 +362,15 @@ class Builder:
         t = self.tracer(out, value)
         if not grad_mode.state.enabled and self.concrete and prim.vjp is not None:
             # Computed under no_grad: the value is used, its derivative is not.
-            return self.bind(PRIMITIVES["stop_gradient"], (t,), {})
+            t = self.bind(PRIMITIVES["stop_gradient"], (t,), {})
+        if prim.view and is_view(prim, args):
+            mark(t, args[0], prim, params, args[1:])
         return t
+
+    def mark_view(self, view: Tensor, base: Tensor, prim, params: dict, rest: tuple) -> None:
+        """Record that ``view`` is a view of ``base`` made by ``prim`` (an op whose primitive
+        copies, as ``diagonal``'s gather, but which torch defines as a view): trace/views."""
+        mark(view, base, prim, params, rest)
 
     def detach(self, t: Tensor) -> Tensor:
         return self.bind(PRIMITIVES["stop_gradient"], (t,), {})
@@ -376,6 +386,7 @@ class Builder:
                 f"compiled code (at {src.file}:{src.line}); use jitgrad's own ops (jitgrad.exp, "
                 f"jitgrad.where, ...) inside compiled functions, or .item()/float() for a scalar "
                 f"(which is guarded)" if src else "calling NumPy on a traced tensor is not allowed")
+        t = current(t)  # (a view whose base was written since)
         value = t._value
         if why == "bool":
             if value.size != 1:
@@ -544,7 +555,7 @@ class Builder:
             raise TraceError(f"{name}: a compiled function cannot modify its inputs or tensors from "
                              f"outside it in place{where}; compute a new tensor instead "
                              f"(y = x + 1 rather than x += 1)")
-        out = compute(target)
+        out = compute(current(target))
         if tuple(out.shape) != tuple(target.shape):
             out = out.expand(*target.shape) if out.ndim <= target.ndim else out
             if tuple(out.shape) != tuple(target.shape):
@@ -553,6 +564,8 @@ class Builder:
         if out.dtype is not target.dtype:
             out = out.to(target.dtype)
         target._ir, target._value, target._aval = out._ir, out._value, out._aval
+        # a view's write reaches its base, as eagerly
+        write_back(self, target, name, PRIMITIVES["index_update"])
         return target
 
     def inline(self, graph, inputs: list) -> list:

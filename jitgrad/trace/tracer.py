@@ -20,6 +20,7 @@ from jitgrad.tensor import Tensor
 from jitgrad.trace import ranges
 from jitgrad.trace.builder import Builder, locate
 from jitgrad.trace.pytree import Kind, flatten, unflatten
+from jitgrad.trace.views import current
 
 class Traced:
     """One trace: the forward graph and what the runtime needs to feed and read it."""
@@ -70,6 +71,7 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
         if scalar_output:
             out = _check_scalar(out)
         out_leaves, out_tree = flatten((out, aux) if has_aux else out, where="the result")
+        out_leaves = [current(t) for t in out_leaves]  # (views whose base changed since)
         outputs = tuple(b.atom(t) if t._ir is None else t._ir for t in out_leaves)
     except (ValueError, IndexError, RuntimeError) as e:
         # Shape and index errors name the user's line, wherever in jitgrad they were raised.

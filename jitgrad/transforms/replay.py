@@ -35,6 +35,7 @@ from jitgrad.ops.control import guard_p
 from jitgrad.tensor import Tensor
 from jitgrad.trace.builder import TRACE_ROOTS, Builder, locate
 from jitgrad.trace.pytree import flatten
+from jitgrad.trace.views import current
 from jitgrad.trace.tracer import _rebuild, module_leaves
 from jitgrad._settings import config
 from jitgrad.transforms.autodiff import Sweep, _emitting
@@ -97,7 +98,7 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
         with grad_mode.enable_grad():
             out = fn(*new_args)
         out_leaves, out_tree = flatten(out, where=f"the result of {where}")
-        outputs = tuple(b.atom(t) for t in out_leaves)
+        outputs = tuple(b.atom(current(t)) for t in out_leaves)
     except (ValueError, IndexError, RuntimeError) as e:
         new = locate(e)
         if new is e:
