@@ -506,6 +506,20 @@ def test_diagonal_is_a_view_that_writes_through(args):
     np.testing.assert_array_equal(got[jitgrad][2], got[torch][2])
 
 
+@pytest.mark.parametrize("amounts", [(0, 0), (-1, 0), (0, -1, 0, 0), (1, -1), (0, 0, 0, 0)])
+def test_pad_without_growth_is_a_copy(amounts):
+    """``F.pad`` by zeros (or cropping only) returned the input or a view of it: a write to
+    the result changed the input. torch's pad always makes a new tensor."""
+    got = {}
+    for lib in (torch, jitgrad):
+        x = lib.arange(6.0).reshape(2, 3)
+        y = lib.nn.functional.pad(x, amounts)
+        y[0, 0] = 42.0
+        got[lib] = (x.numpy().copy(), y.numpy().copy())
+    for a, b in zip(got[torch], got[jitgrad]):
+        np.testing.assert_array_equal(b, a)
+
+
 def test_a_leaf_grad_is_laid_out_like_the_leaf():
     for make in (lambda lib: lib.tensor(A46, requires_grad=True),
                  lambda lib: lib.tensor(A46.T, requires_grad=True)):

@@ -60,6 +60,7 @@ def _source_index(n: int, before: int, after: int, mode: str, dim: int, shape) -
 
 
 def _pad_constant(x, pairs, value: float):
+    grown = False
     for dim, (lo, hi) in pairs:
         n = x.shape[dim]
         if lo < 0 or hi < 0:  # crop first
@@ -74,9 +75,12 @@ def _pad_constant(x, pairs, value: float):
             shape[dim] = max(amount, 0)
             parts.append(factories.full(tuple(shape), value, dtype=x.dtype))
         if lo > 0 or hi > 0:
+            grown = True
             x = ops.cat([parts[0], x, parts[1]] if lo > 0 and hi > 0 else
                         ([parts[0], x] if lo > 0 else [x, parts[1]]), dim)
-    return x
+    # torch's pad always makes a new tensor: no padding, or cropping only, is not a view of
+    # the input that a write would go through
+    return x if grown else ops.clone(x)
 
 
 def pad(input, pad, mode: str = "constant", value: float | None = None):  # noqa: A002
