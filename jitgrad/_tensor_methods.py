@@ -7,7 +7,7 @@ import numpy as np
 
 from jitgrad import devices, dtypes, ops
 from jitgrad.autograd import grad_mode
-from jitgrad.ops import memory_format as _formats
+from jitgrad.ops import _rules, memory_format as _formats
 from jitgrad.ops import registry
 from jitgrad.ops.registry import trace_state
 from jitgrad.tensor import Tensor
@@ -192,6 +192,54 @@ Tensor.contiguous = ops.contiguous
 # Row-major (dims of 1 aside), as torch's: results are laid out as torch's (ops/_layout.py).
 Tensor.is_contiguous = lambda self, memory_format=None: self._value is None or bool(
     self._value.flags.c_contiguous)
+
+
+def _stride(self: Tensor, dim: int | None = None):
+    """Strides in elements, as torch's ``stride()`` (``stride(dim)`` for one dim); results are
+    laid out as torch's (ops/_layout.py), so they agree. An abstract traced value is row-major.
+
+    >>> import jitgrad
+    >>> x = jitgrad.zeros(2, 3)
+    >>> x.stride(), x.t().stride(), x.t().stride(0)
+    ((3, 1), (1, 3), 1)
+    """
+    v = self._value
+    shape = tuple(int(n) for n in self.shape)
+    if v is None or v.size == 0:  # (torch's empty tensors are row-major)
+        out, step = [], 1
+        for n in reversed(shape):
+            out.append(step)
+            step *= max(n, 1)
+        strides = tuple(reversed(out))
+    else:
+        strides = [s // v.itemsize for s in v.strides]
+        for d in reversed(range(len(shape))):
+            if shape[d] == 1 and strides[d] == 0:
+                # NumPy's new axis (x[:, None]) has stride 0; torch's unsqueeze gives the
+                # stride the dim would have were it row-major over the next one
+                strides[d] = strides[d + 1] * shape[d + 1] if d + 1 < len(shape) else 1
+        strides = tuple(strides)
+    if dim is None:
+        return strides
+    return strides[_rules.norm_axis(dim, len(strides), "stride")] if strides else 1
+
+
+def _storage_offset(self: Tensor) -> int:
+    """How many elements into its storage a view starts (``x[1:].storage_offset()`` is
+    ``x.shape[1:]``'s size), as torch's."""
+    v = self._value
+    if v is None:
+        return 0
+    root = v
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    return (v.__array_interface__["data"][0] - root.__array_interface__["data"][0]) // v.itemsize
+
+
+Tensor.stride = _stride
+Tensor.storage_offset = _storage_offset
+Tensor.nbytes = property(lambda self: self.numel() * self.element_size())
+Tensor.itemsize = property(lambda self: self.element_size())
 Tensor.type_as = lambda self, other: self.to(other.dtype)
 Tensor.view_as = lambda self, other: self.view(other.shape)  # a view, or the error view gives
 Tensor.reshape_as = lambda self, other: self.reshape(other.shape)

@@ -520,6 +520,23 @@ def test_pad_without_growth_is_a_copy(amounts):
         np.testing.assert_array_equal(b, a)
 
 
+_STRIDED = ["x", "x.transpose(0, 2)", "x[:, 1:]", "x[1]", "x[:, None]", "x[None]", "x[..., None]",
+            "x[:, :, None, None]", "x[0, :1].expand(5, 4)", "x.permute(2, 0, 1)",
+            "x.diagonal(0, 1, 2)", "x.view(6, 4)[2:]", "x[..., ::2]", "x.sum()",
+            "lib.ones(2, 1, 3)", "lib.empty(0, 3)", "x[:, 1:2]", "x.t().contiguous()"]
+
+
+@pytest.mark.parametrize("expr", _STRIDED)
+def test_stride_and_storage_offset_as_torch(expr):
+    got = {}
+    for lib in (torch, jitgrad):
+        x = lib.arange(24.0).reshape(2, 3, 4) if "t()" not in expr else lib.ones(3, 5)
+        y = eval(expr, {"x": x, "lib": lib})  # noqa: S307  (the expressions above)
+        got[lib] = (tuple(y.stride()), y.storage_offset(), y.stride(-1) if y.dim() else None,
+                    y.nbytes, y.itemsize)
+    assert got[jitgrad] == got[torch]
+
+
 def test_a_leaf_grad_is_laid_out_like_the_leaf():
     for make in (lambda lib: lib.tensor(A46, requires_grad=True),
                  lambda lib: lib.tensor(A46.T, requires_grad=True)):
