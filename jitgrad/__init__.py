@@ -31,6 +31,7 @@ from jitgrad.ops import (  # noqa: F401
     linspace, log, log10, log1p, log2, log_softmax, logical_and, logical_not, logical_or,
     logical_xor, logsumexp, lt,
     manual_seed, matmul, max, maximum, mean, min, minimum, mm, movedim, mul, mv, narrow, ne, neg, norm,
+    narrow_copy,
     ones, ones_like, permute, pow, prod, rand, rand_like, randint, randn, randn_like,
     randperm, reciprocal, relu, remainder, reshape, rsqrt, select, sigmoid, sign, sin, softmax, split, sqrt,
     square, squeeze, stack, std, sub, sum, t, tanh, tensor, tile, transpose, unbind, unsqueeze, var,

@@ -537,6 +537,20 @@ def test_stride_and_storage_offset_as_torch(expr):
     assert got[jitgrad] == got[torch]
 
 
+def test_narrow_copy_is_a_new_tensor_with_narrows_checks():
+    got = {}
+    for lib in (torch, jitgrad):
+        x = lib.arange(12.0, requires_grad=True)
+        y = lib.narrow_copy(x.detach().reshape(3, 4), 1, 1, 2)
+        y[0, 0] = 9.0
+        (x.reshape(3, 4).narrow_copy(-1, 0, 3) * 2.0).sum().backward()
+        with pytest.raises(RuntimeError):
+            x.narrow_copy(0, 11, 2)
+        got[lib] = (x.detach().numpy().copy(), y.numpy().copy(), x.grad.numpy().copy())
+    for a, b in zip(got[torch], got[jitgrad]):
+        np.testing.assert_array_equal(b, a)
+
+
 def test_a_leaf_grad_is_laid_out_like_the_leaf():
     for make in (lambda lib: lib.tensor(A46, requires_grad=True),
                  lambda lib: lib.tensor(A46.T, requires_grad=True)):

@@ -15,6 +15,7 @@ from jitgrad.ops.elementwise import (  # noqa: F401
 )
 from jitgrad.ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, concatenate, expand, flatten, getitem, index_update, narrow,
+    narrow_copy,
     movedim, np_index, parse_index, permute, repeat, reshape, select, split, split_ints, squeeze,
     stack, t, tile, transpose, unbind, unsqueeze, view,
 )

@@ -466,6 +466,19 @@ def narrow(x, dim: int, start: int, length: int):
     return getitem(x, tuple(idx))
 
 
+def narrow_copy(x, dim: int, start: int, length: int):
+    """``narrow`` into a new tensor (torch's ``narrow_copy``): writes to it leave ``x`` alone.
+
+    >>> import jitgrad
+    >>> x = jitgrad.arange(5.0)
+    >>> y = x.narrow_copy(0, 1, 2)
+    >>> y[0] = 9.0
+    >>> y.tolist(), x.tolist()
+    ([9.0, 2.0], [0.0, 1.0, 2.0, 3.0, 4.0])
+    """
+    return clone(narrow(x, dim, start, length))
+
+
 def cat(tensors, dim: int = 0):
     """Concatenate along ``dim``.
 
