@@ -37,7 +37,7 @@ def mark(view, base, prim, params: dict, rest: tuple) -> None:
 def current(t):
     """``t`` as it reads now: a view whose base was written in place since it was made is
     made again from the base (its tracer rebound, so later reads see it too)."""
-    info = t._view_of
+    info = getattr(t, "_view_of", None)  # (a result's leaves need not be tensors)
     if info is None:
         return t
     base, prim, params, rest, seen = info
