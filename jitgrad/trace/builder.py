@@ -340,8 +340,9 @@ class Builder:
     # -- recording ---------------------------------------------------------------------------
     def bind(self, prim, args: tuple, params: dict) -> Tensor:
         src = self.src_override or user_source()
-        # (a view whose base was written in place since is made again first: trace/views)
-        args = tuple(current(a) if a._view_of is not None else a for a in args)
+        for a in args:
+            if a._view_of is not None:
+                current(a)  # rebinds a view whose base was written in place since (trace/views)
         atoms = [self.atom(a) for a in args]
         try:
             aval = prim.abstract(*[a.aval for a in atoms], **params)
@@ -386,7 +387,7 @@ class Builder:
                 f"compiled code (at {src.file}:{src.line}); use jitgrad's own ops (jitgrad.exp, "
                 f"jitgrad.where, ...) inside compiled functions, or .item()/float() for a scalar "
                 f"(which is guarded)" if src else "calling NumPy on a traced tensor is not allowed")
-        t = current(t)  # (a view whose base was written since)
+        current(t)  # (rebinds a view whose base was written since)
         value = t._value
         if why == "bool":
             if value.size != 1:
@@ -555,7 +556,8 @@ class Builder:
             raise TraceError(f"{name}: a compiled function cannot modify its inputs or tensors from "
                              f"outside it in place{where}; compute a new tensor instead "
                              f"(y = x + 1 rather than x += 1)")
-        out = compute(current(target))
+        current(target)
+        out = compute(target)
         if tuple(out.shape) != tuple(target.shape):
             out = out.expand(*target.shape) if out.ndim <= target.ndim else out
             if tuple(out.shape) != tuple(target.shape):

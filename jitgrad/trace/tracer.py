@@ -71,7 +71,8 @@ def trace(fn, args: tuple, kwargs: dict, arg_trees: list, leaves: list, implicit
         if scalar_output:
             out = _check_scalar(out)
         out_leaves, out_tree = flatten((out, aux) if has_aux else out, where="the result")
-        out_leaves = [current(t) for t in out_leaves]  # (views whose base changed since)
+        for t in out_leaves:
+            current(t)  # (rebinds views whose base was written since)
         outputs = tuple(b.atom(t) if t._ir is None else t._ir for t in out_leaves)
     except (ValueError, IndexError, RuntimeError) as e:
         # Shape and index errors name the user's line, wherever in jitgrad they were raised.

@@ -35,8 +35,9 @@ def mark(view, base, prim, params: dict, rest: tuple) -> None:
 
 
 def current(t):
-    """``t`` as it reads now: a view whose base was written in place since it was made is
-    made again from the base (its tracer rebound, so later reads see it too)."""
+    """Bring ``t`` up to date: a view whose base was written in place since it was made is
+    made again from the base, rebinding the tracer itself (every holder of it reads the new
+    value). Returns ``t``."""
     info = getattr(t, "_view_of", None)  # (a result's leaves need not be tensors)
     if info is None:
         return t

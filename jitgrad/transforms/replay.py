@@ -98,7 +98,9 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
         with grad_mode.enable_grad():
             out = fn(*new_args)
         out_leaves, out_tree = flatten(out, where=f"the result of {where}")
-        outputs = tuple(b.atom(current(t)) for t in out_leaves)
+        for t in out_leaves:
+            current(t)  # (rebinds views whose base was written since)
+        outputs = tuple(b.atom(t) for t in out_leaves)
     except (ValueError, IndexError, RuntimeError) as e:
         new = locate(e)
         if new is e:
