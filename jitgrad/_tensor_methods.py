@@ -7,7 +7,7 @@ import numpy as np
 
 from jitgrad import devices, dtypes, ops
 from jitgrad.autograd import grad_mode
-from jitgrad.ops import _rules, memory_format as _formats
+from jitgrad.ops import _layout, _rules, memory_format as _formats
 from jitgrad.ops import registry
 from jitgrad.ops.registry import trace_state
 from jitgrad.tensor import Tensor
@@ -207,11 +207,7 @@ def _stride(self: Tensor, dim: int | None = None):
     v = self._value
     shape = tuple(int(n) for n in self.shape)
     if v is None or v.size == 0:  # (torch's empty tensors are row-major)
-        out, step = [], 1
-        for n in reversed(shape):
-            out.append(step)
-            step *= max(n, 1)
-        strides = tuple(reversed(out))
+        strides = _layout._dense_strides(shape, list(reversed(range(len(shape)))), 1)
     else:
         strides = [s // v.itemsize for s in v.strides]
         for d in reversed(range(len(shape))):
