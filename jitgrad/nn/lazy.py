@@ -108,10 +108,10 @@ class LazyModuleMixin:
                 t.materialize(shapes[n])
             self.reset_parameters()
         except BaseException:
-            # All or nothing: a first call that fails (its draws inside a compiled function,
-            # where random numbers would be frozen, or a bad input) leaves the placeholders,
-            # not uninitialised memory that a later call would take for loaded values, and the
-            # attributes read from the input as they were.
+            # All or nothing: a first call that fails (a bad input, a first call inside a
+            # compiled function, or its draws) leaves the placeholders, not uninitialised
+            # memory that a later call would take for loaded values, and the attributes read
+            # from the input as they were.
             for t, cls, value in placeholders:
                 t._value, t.__class__ = value, cls
             for n, v in inferred.items():
