@@ -380,7 +380,11 @@ def jacrev(func, argnums=0, *, has_aux: bool = False):
             def row(e, j=j):
                 return vjp_fn(unflatten(o_tree, [e if q == j else zeros(tuple(p.shape), p.dtype)
                                                  for q, p in enumerate(o_leaves)]))
-            rows = vmap(row)(_basis(n, tuple(o.shape), o.dtype))
+            basis = _basis(n, tuple(o.shape), o.dtype)
+            # (one row, a scalar's gradient, needs no vmap: so a lifted loop's reverse stays
+            # the loop's own reverse, which forward mode and a further reverse go through)
+            rows = vmap(row)(basis) if n != 1 else map_leaves(
+                lambda x: x.unsqueeze(0), row(basis[0]))
             # each row is the gradient's pytree (a dict of a model's parameters, say)
             jac = [map_leaves(lambda x, o=o: x.reshape(*o.shape, *x.shape[1:]), r)
                    for r in rows]

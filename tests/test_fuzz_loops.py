@@ -169,6 +169,8 @@ TRANSFORMS = {
         argnums=(0, 1))(x, w),
     "grad3": lambda prog: lambda x, w: jg.func.grad(
         lambda a: jg.func.grad(lambda c: jg.func.grad(prog)(c, w).sum())(a).sum())(x),
+    "grad_hessian": lambda prog: lambda x, w: jg.func.grad(
+        lambda a, b: jg.func.hessian(prog)(a, b).sum(), argnums=(0, 1))(x, w),
     "vmap_jvp": lambda prog: lambda x, w: jg.func.vmap(
         lambda a: jg.func.jvp(lambda b: prog(b, w), (a,), (jg.ones_like(a),))[1])(
             x.reshape(1, 2) * jg.tensor([[0.3], [1.0], [-2.0]], dtype=x.dtype)),

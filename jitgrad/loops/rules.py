@@ -13,14 +13,18 @@ it once for every trip count:
 - the JVP of a ``while`` carries the tangents of its floating values beside them (the body's
   JVP is the new body), and the JVP of a ``while_vjp`` is the reverse of that JVP'd loop, with
   the cotangents and their tangents swapped (``_reverse_of_loop_jvp``), so that it can be
-  reversed again (any order); where the two do not line up (an invariant's cotangent is summed
-  but it has no tangent, as in ``hessian``), it runs the JVP of the body's VJP over the tape of
-  that loop, whose entries then hold tangents too;
+  reversed again (any order; a reversed loop's floating invariants get zero tangents where
+  none flows in, so that the two line up); where they do not (the reverse of a ``jacrev``'s
+  rows), it runs the JVP of the body's VJP over the tape of that loop, whose entries then
+  hold tangents too;
 - a batched ``while`` whose condition differs between examples runs until every example is
   done, holding the values of the finished ones (as JAX's batched ``while_loop``): an ``active``
   mask is carried and kept on the tape, and the batched ``while_vjp`` passes a finished
   example's cotangent through its iterations unchanged; when every example stops together
-  (the condition reads no batched value) the loop is the batched body, run as often as before.
+  (the condition reads no batched value) the loop is the batched body, run as often as before;
+  if a ``while_vjp`` reverses it, the floating values its rows share are broadcast to them, so
+  that it is a loop of independent rows whose reverse can be reversed again (``grad`` of
+  ``hessian``).
 
 A transformed loop's results are laid out differently from the original's (tangents after the
 values, the mask after the carries): ``LiftedLoop`` says where each original result now is, for
@@ -83,16 +87,20 @@ class LiftedLoop:
     the batch; ``masked``: the batched loop carries an ``active`` mask right after its own
     carried values."""
 
-    __slots__ = ("w", "index", "tangent", "tc", "batched", "masked", "jvp", "body")
+    __slots__ = ("w", "index", "tangent", "tc", "batched", "masked", "jvp", "body", "inv")
 
     def __init__(self, w, index: dict, *, tangent: dict | None = None, tc: tuple = (),
                  batched: dict | None = None, masked: bool = False,
-                 jvp: tuple | None = None, body: Graph | None = None) -> None:
+                 jvp: tuple | None = None, body: Graph | None = None,
+                 inv: tuple | None = None) -> None:
         self.w, self.index, self.tangent, self.tc = w, index, tangent or {}, tc
         self.batched, self.masked = batched or {}, masked
         self.body = body  # a batched while's body, where every example stops together
+        # a batched while's invariants as the replay handed them, and as the loop reads them
+        # (a shared one broadcast to the examples: ``_batch_while``)
+        self.inv = inv
         # a while's JVP: (its body, its invariants, which of them have tangents, those
-        # tangents, whether it keeps a tape)
+        # tangents, whether it keeps a tape, which of those tangents are zeros it made)
         self.jvp = jvp
 
     def get(self, i: int):
@@ -222,7 +230,12 @@ def _jvp_while(jx, e, args: list, ts: list) -> bool:
     pred, carry, inv = args[0], args[1:1 + nc], args[1 + nc:]
     tcs, tis = ts[1:1 + nc], ts[1 + nc:]
     tc = tuple(q for q in range(nc) if _floating(body.inputs[q]))
-    ti = tuple(j for j in range(len(inv)) if tis[j] is not None)
+    # a reversed loop's floating invariants each get a tangent (zeros where none flows in), so
+    # that the JVP of its reverse lines up with the reverse of this JVP (hessian's invariants)
+    rev = _reversed(jx.graph, e)
+    ti = tuple(j for j in range(len(inv)) if tis[j] is not None
+               or (rev and _floating(body.inputs[nc + j])))
+    zero = frozenset(j for j in ti if tis[j] is None)
     ni = len(inv)
 
     def fn(ins):
@@ -245,12 +258,12 @@ def _jvp_while(jx, e, args: list, ts: list) -> bool:
     if params.get("tape"):  # the tape holds the tangents too: the budget is over both
         params["tape_limit"] = _tape_limit(list(body.inputs[:nc])
                                            + [body.inputs[q] for q in tc])
-    tinv = [tis[j] for j in ti]
+    tinv = [tis[j] if j not in zero else jx.zeros_like(inv[j]) for j in ti]
     w = bind(while_p, (pred, *carry, *init_t, *inv, *tinv), params)
     return _held(jx, e, LiftedLoop(w, {q: q for q in range(nc)}, tc=tc,
                                    tangent={q: nc + k for k, q in enumerate(tc)},
                                    jvp=(jbody, list(inv), ti, tinv,
-                                        bool(params.get("tape")))))
+                                        bool(params.get("tape")), zero)))
 
 
 def _jvp_while_vjp(jx, e, args: list, ts: list) -> bool:
@@ -323,11 +336,13 @@ def _reverse_of_loop_jvp(jx, e, fwd: LiftedLoop, cts, tcts, inv, tinv) -> Lifted
         return None
     p = e.params
     nc, fc, fi = p["n_carry"], p["fc"], p["fi"]
-    jbody, finv, ti, ftinv, w_tape = fwd.jvp
-    # the reverse reads the very invariants (and tangents) the loop's JVP runs on
+    jbody, finv, ti, ftinv, w_tape, zero = fwd.jvp
+    # the reverse reads the very invariants (and tangents) the loop's JVP runs on (a zero
+    # tangent the loop's JVP made: none here)
     if len(finv) != len(inv) or not all(map(same_operand, inv, finv)) or \
             any(j not in ti for j in fi) or \
-            not all(same_operand(tinv[j], t) for j, t in zip(ti, ftinv)):
+            not all(same_operand(tinv[j], t) or (tinv[j] is None and j in zero)
+                    for j, t in zip(ti, ftinv)):
         return None
     tc, ni = fwd.tc, len(inv)
     nc2 = nc + len(tc)
@@ -438,6 +453,21 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
     masked = flags[0] or pred_b
     if masked:
         cb = [True] * nc  # the examples stop at different iterations: every value differs
+    inv0, shared = list(inv), False
+    if taped and not masked:
+        # Every example stops together: a reversed loop whose floating values are all batched
+        # is a loop of independent rows, whose reverse can be reversed again (grad of hessian:
+        # jacfwd batches a JVP'd loop whose own values are shared by the rows). So a shared
+        # value is broadcast to the rows, each row computing it again, and the condition, the
+        # same in every row, is read from the first.
+        body_in = body.inputs
+        shared = not all(cb[q] for q in range(nc) if _floating(body_in[q])) or not all(
+            ib[j] for j in range(len(inv)) if _floating(body_in[nc + j]))
+        if shared:
+            cb = [b or _floating(body_in[q]) for q, b in enumerate(cb)]
+            inv = [full(x, b, size) if _floating(body_in[nc + j]) else x
+                   for j, (x, b) in enumerate(zip(inv, ib))]
+            ib = [b or _floating(body_in[nc + j]) for j, b in enumerate(ib)]
     n = len(body.inputs)
 
     def fn(ins):
@@ -447,7 +477,7 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
         outs, oflags = bx.batch(body, list(c) + list(iv), cb + ib, size)
         new = [full(o, f, size) if b else o for o, f, b in zip(outs[:nc], oflags, cb)]
         if not masked:
-            return new + [outs[nc]]
+            return new + [outs[nc][0] if oflags[nc] else outs[nc]]
         p = full(outs[nc], oflags[nc], size)
         new = [_select(active, x, old) for x, old in zip(new, c)]
         still = logical_and(active, p if expect else logical_not(p))
@@ -468,7 +498,8 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
     else:
         w = bind(while_p, (pred, *init, *inv), dict(e.params, body=nb))
     return _held(bx, e, LiftedLoop(w, {q: q for q in range(nc)}, batched=dict(enumerate(cb)),
-                                   masked=masked, body=None if masked else nb))
+                                   masked=masked, body=None if masked else nb,
+                                   inv=(inv0, inv, ib) if shared else None))
 
 
 def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
@@ -487,6 +518,9 @@ def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
     cts, inv = args[1:1 + nf], list(args[1 + nf:])
     ib = list(flags[1 + nf:])
     ni = len(inv)
+    if fwd is not None and fwd.inv is not None and len(inv) == len(fwd.inv[0]) and \
+            all(map(same_operand, inv, fwd.inv[0])):
+        inv, ib = list(fwd.inv[1]), list(fwd.inv[2])  # (the loop's, broadcast to the rows)
     if fwd is not None and fwd.body is not None and p.get("reverses") == "loop" and \
             all(cb[q] for q in fc) and all(ib[j] for j in fi):
         # Every example stops together and each has its own values and invariants: the

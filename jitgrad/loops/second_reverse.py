@@ -20,9 +20,11 @@ stay one loop.
 
 ``jacrev`` batches a reverse loop's cotangents over the output's basis (``reverses="rows"``:
 the forward loop is not batched, the summed invariants are broadcast to the rows): each row is
-the pair above, batched, and ``x``'s cotangents are summed over the rows. A reverse loop that a
-transform changed otherwise (one over a batched loop whose rows are not independent loops, as
-``hessian``'s ``jacfwd`` and a ``vmap`` with a trip count per example make, or a JVP that does
+the pair above, batched, and ``x``'s cotangents are summed over the rows. A batched reversed
+loop whose examples stop together is one loop of independent rows (``hessian``'s ``jacfwd``
+broadcasts the values its rows share: ``rules._batch_while``), so its reverse is the pair's. A
+reverse loop that a transform changed otherwise (one over a batched loop whose examples stop
+at different iterations, as a ``vmap`` with a trip count per example makes, or a JVP that does
 not line up with its loop's, ``reverses=None``) has no rule:
 ``ReverseOfLoopReverse`` makes the runtime trace the transforms with their loops unrolled
 (one trace per trip count, exact).
