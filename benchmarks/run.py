@@ -331,8 +331,8 @@ def grow(x):
 
 
 def loop_hessian() -> None:
-    print("hessian through a data-dependent while loop (jacfwd of jacrev), 3 inputs, steady "
-          "state over 64 inputs whose trip counts differ")
+    print("hessian (jacfwd of jacrev) and grad of hessian through a data-dependent while loop, "
+          "3 inputs, steady state over 64 inputs whose trip counts differ")
     rng = np.random.default_rng(5)
     xs = [rng.uniform(0.2, 2.0, 3) for _ in range(64)]
     h = jg.jit(jg.func.hessian(grow))
@@ -350,6 +350,21 @@ def loop_hessian() -> None:
         fns["torch.func eager"] = lambda: th(tx[next(it) % 64])
     compare("hessian", fns)
     print(f"    traces: {h.cache_info().traces}, compiles: {h.cache_info().compiles}, "
+          f"largest relative difference from eager: {worst:.1e}")
+    # a third order: the gradient of the hessian's sum, through the same loop
+    g3 = jg.jit(jg.func.grad(lambda x: jg.func.hessian(grow)(x).sum()))
+    worst = 0.0
+    for x in jx[:8]:
+        got = g3(x).numpy()
+        want = jg.func.grad(lambda x: jg.func.hessian(grow)(x).sum())(x).numpy()
+        worst = max(worst, float(np.max(np.abs(got - want)) / np.max(np.abs(want))))
+    fns = {"jitgrad compiled": lambda: g3(jx[next(it) % 64])}
+    if torch is not None:
+        tg3 = tfunc.grad(lambda x: tfunc.hessian(grow)(x).sum())
+        fns["torch.func eager"] = lambda: tg3(tx[next(it) % 64])
+    print("  grad of hessian (a third order):")
+    compare("grad of hessian", fns)
+    print(f"    traces: {g3.cache_info().traces}, compiles: {g3.cache_info().compiles}, "
           f"largest relative difference from eager: {worst:.1e}")
     if jax is not None:
         def jgrow(x):

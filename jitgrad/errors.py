@@ -11,10 +11,10 @@ class TraceError(RuntimeError):
 
 
 class ReverseOfLoopReverse(TraceError):
-    """Reverse mode through the reverse of a batched reverse loop whose rows are not
-    independent loops (``grad`` of ``hessian``, whose ``jacfwd`` batches the tangents only;
-    ``grad`` of ``vmap(grad)`` with a trip count per example), which has no rule yet (the reverse
-    of a reverse loop has, at any order, and of a batched one whose examples stop together:
+    """Reverse mode through the reverse of a reverse loop that a transform changed into one
+    that is not the reverse of a loop (forward mode through ``jacrev``'s rows: ``grad`` of the
+    ``hessian`` of a function with more than one output), which has no rule yet (the reverse of
+    a reverse loop has, at any order, batched or not, its examples stopping together or not:
     ``loops/second_reverse.py``): the compiled function then traces its
     function transforms with their loops unrolled (one trace per trip count). Never reaches
     users."""

@@ -7,8 +7,9 @@ must equal eager on every one: a loop lifted from a trace that could not tell tw
 apart gives a wrong answer on some later input.
 
 The same programs also run inside function transforms (jvp, jacfwd, hessian, vmap of grad
-and of jvp), compiled, against the transform run eagerly (``JITGRAD_FUZZ_TRANSFORM_EXAMPLES``
-of them; 3 by default; 200 gave no mismatch).
+and of jvp, grad of grad, a third reverse, grad of hessian and of vmap of grad), compiled,
+against the transform run eagerly (``JITGRAD_FUZZ_TRANSFORM_EXAMPLES`` of them; 6 by default;
+200 gave no mismatch).
 
 ``JITGRAD_FUZZ_EXAMPLES=N`` sets the number of programs, ``JITGRAD_FUZZ_LOOP_TARGET`` the
 backend (the reference interpreter unless told; a Numba target compiles each trace); ``-s``
@@ -149,10 +150,10 @@ def test_fuzz_loop_sides_summary():
 
 
 # (each program's eager reference traces the transform again at every call: a few seconds)
-# (the suite's five: a hessian, and a vmap of grad, a grad of grad, a third reverse and a jacfwd
-# whose loops lift)
+# (the suite's six: a grad of hessian, and a grad of vmap of grad, a jacfwd, a vmap of grad, a
+# third reverse and a grad of grad whose loops lift)
 TRANSFORM_SEEDS = (range(int(os.environ["JITGRAD_FUZZ_TRANSFORM_EXAMPLES"]))
-                   if "JITGRAD_FUZZ_TRANSFORM_EXAMPLES" in os.environ else (2, 5, 7, 15, 17))
+                   if "JITGRAD_FUZZ_TRANSFORM_EXAMPLES" in os.environ else (2, 3, 5, 7, 9, 19))
 TSTATS: dict = {"programs": 0, "lifted": 0, "unrolled": 0}
 TRANSFORMS = {
     # each: the transform of prog(x, w), called with x (a 2-vector, or a batch of 3) and w
@@ -169,6 +170,9 @@ TRANSFORMS = {
         argnums=(0, 1))(x, w),
     "grad3": lambda prog: lambda x, w: jg.func.grad(
         lambda a: jg.func.grad(lambda c: jg.func.grad(prog)(c, w).sum())(a).sum())(x),
+    "grad_vmap_grad": lambda prog: lambda x, w: jg.func.grad(
+        lambda a: jg.func.vmap(jg.func.grad(prog, argnums=(0, 1)), in_dims=(0, None))(
+            a.reshape(1, 2) * jg.tensor([[1.0], [-0.4], [2.5]], dtype=x.dtype), w)[0].sum())(x),
     "grad_hessian": lambda prog: lambda x, w: jg.func.grad(
         lambda a, b: jg.func.hessian(prog)(a, b).sum(), argnums=(0, 1))(x, w),
     "vmap_jvp": lambda prog: lambda x, w: jg.func.vmap(
@@ -179,9 +183,8 @@ TRANSFORMS = {
 
 @pytest.mark.parametrize("seed", TRANSFORM_SEEDS)
 def test_fuzz_transforms_around_loops(seed):
-    """A transform of a generated loop program (jvp, jacfwd, hessian, vmap of grad or of jvp,
-    grad of grad, a third reverse), compiled: every call equals the same transform run eagerly
-    (the loop unrolled there)."""
+    """A transform of a generated loop program (``TRANSFORMS``), compiled: every call equals
+    the same transform run eagerly (the loop unrolled there)."""
     src = make_program(5000 + seed, extras=True)
     ns: dict = {}
     exec(compile(src, f"<loop program {5000 + seed}>", "exec"), ns)

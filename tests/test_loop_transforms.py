@@ -80,6 +80,15 @@ PROGRAMS = {
     "grad_hessian": lambda x: F.grad(_total(F.hessian(grow)))(x),
     "grad_hessian_k": lambda x: F.grad(_total(lambda a: F.hessian(scaled, argnums=1)(
         a[0].abs() * 0.2 + 1.1, a)))(x),
+    # the reverse of vmap's masked loop (three trip counts), reversed again, and with a shared
+    # scalar read by every example's loop
+    "grad_vmap_grad": lambda x: F.grad(_total(lambda a: F.vmap(F.grad(grow))(
+        a.reshape(1, -1) * SCALES)))(x),
+    "jacrev_vmap_grad": lambda x: F.jacrev(lambda a: F.vmap(F.grad(grow))(
+        a.reshape(1, -1) * SCALES))(x),
+    "grad_vmap_grad_k": lambda x: F.grad(lambda a: F.vmap(
+        F.grad(scaled, argnums=(0, 1)), in_dims=(None, 0))(
+            a[0].abs() * 0.2 + 1.1, a.reshape(1, -1) * SCALES)[0].sum())(x),
     "hessian_cond": lambda x: F.hessian(branchy, argnums=(0, 1))(x, _x(1.3, 0.7, 1.1)),
     "vmap_cond": lambda x: F.vmap(F.grad(branchy), in_dims=(0, None))(
         x.reshape(1, -1) * SCALES, _x(1.3, 0.7, 1.1)),
@@ -137,7 +146,7 @@ def test_the_transforms_equal_torch_func():
     v = jg.jit(PROGRAMS["vmap_grad"], target="reference")
     rr = {name: jg.jit(PROGRAMS[name], target="reference")
           for name in ("jacrev", "grad_grad", "jacrev_jacrev", "grad_grad_grad", "grad4",
-                       "grad_hessian", "grad_hessian_k")}
+                       "grad_hessian", "grad_hessian_k", "grad_vmap_grad", "jacrev_vmap_grad")}
     for x in INPUTS[1:]:
         xt = torch.tensor(x.numpy())
         np.testing.assert_allclose(h(x).numpy(), TF.hessian(grow)(xt).numpy(), rtol=1e-10)
@@ -159,6 +168,14 @@ def test_the_transforms_equal_torch_func():
         np.testing.assert_allclose(
             rr["grad4"](x).numpy(),
             TF.grad(TF.grad(TF.grad(TF.grad(scaled))))(k, xt).numpy(), rtol=1e-10)
+        # vmap's examples, each with a trip count of its own, one after the other in torch
+        per = lambda f: lambda a: torch.stack([f(a * s) for s in (1.0, 0.05, 4.0)])  # noqa: E731
+        np.testing.assert_allclose(
+            rr["grad_vmap_grad"](x).numpy(),
+            TF.grad(ttotal(per(TF.grad(grow))))(xt).numpy(), rtol=1e-10)
+        np.testing.assert_allclose(
+            rr["jacrev_vmap_grad"](x).numpy(),
+            TF.jacrev(per(TF.grad(grow)))(xt).numpy(), rtol=1e-10)
         np.testing.assert_allclose(
             rr["grad_hessian"](x).numpy(),
             TF.grad(ttotal(TF.hessian(grow)))(xt).numpy(), rtol=1e-10)
@@ -169,19 +186,25 @@ def test_the_transforms_equal_torch_func():
     assert all(f.cache_info().traces == 1 for f in rr.values())
 
 
-def test_a_reverse_of_a_masked_batched_reverse_loop_stays_unrolled_right_and_says_so():
-    # the reverse of a batched loop's reverse whose examples have their own trip counts has no
-    # rule: the runtime traces the transforms with their loops unrolled, one trace per trip
-    # count, and the report says why
+def test_a_reverse_of_a_jvp_of_jacrev_rows_stays_unrolled_right_and_says_so():
+    # the hessian of a function with two outputs runs forward mode through jacrev's rows of a
+    # reverse loop, whose reverse has no rule: the runtime traces the transforms with their
+    # loops unrolled, one trace per trip count, and the report says why
+    def pairs(x):
+        y = x * 2
+        while y.norm() < 100:
+            y = y * 1.5 + 0.1 * y.sin()
+        return y[:2] * y[1:]
+
     def prog(x):
-        return F.grad(_total(lambda a: F.vmap(F.grad(grow))(a.reshape(1, -1) * SCALES)))(x)
+        return F.grad(_total(F.hessian(pairs)))(x)
 
     fn = jg.jit(prog, target="reference")
     for x in INPUTS[:2]:
         np.testing.assert_allclose(fn(x).numpy(), prog(x).numpy(), rtol=1e-12)
     info = fn.cache_info()
     assert info.traces == 2, info
-    assert all("not lifted" in r and "batched reverse loop" in r for r in info.loops), \
+    assert all("not lifted" in r and "after jacrev batched it" in r for r in info.loops), \
         info.loops
 
 

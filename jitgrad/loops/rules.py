@@ -95,7 +95,7 @@ class LiftedLoop:
                  inv: tuple | None = None) -> None:
         self.w, self.index, self.tangent, self.tc = w, index, tangent or {}, tc
         self.batched, self.masked = batched or {}, masked
-        self.body = body  # a batched while's body, where every example stops together
+        self.body = body  # a batched while's body
         # a batched while's invariants as the replay handed them, and as the loop reads them
         # (a shared one broadcast to the examples: ``_batch_while``)
         self.inv = inv
@@ -454,12 +454,13 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
     if masked:
         cb = [True] * nc  # the examples stop at different iterations: every value differs
     inv0, shared = list(inv), False
-    if taped and not masked:
-        # Every example stops together: a reversed loop whose floating values are all batched
-        # is a loop of independent rows, whose reverse can be reversed again (grad of hessian:
-        # jacfwd batches a JVP'd loop whose own values are shared by the rows). So a shared
-        # value is broadcast to the rows, each row computing it again, and the condition, the
-        # same in every row, is read from the first.
+    if taped:
+        # A reversed loop whose floating values are all batched is a loop of independent rows
+        # (a masked one too: each row's mask is its own), whose reverse can be reversed again
+        # (grad of hessian: jacfwd batches a JVP'd loop whose own values are shared by the
+        # rows; grad of vmap of grad). So a shared value is broadcast to the rows, each row
+        # computing it again, and a condition that is the same in every row is read from the
+        # first.
         body_in = body.inputs
         shared = not all(cb[q] for q in range(nc) if _floating(body_in[q])) or not all(
             ib[j] for j in range(len(inv)) if _floating(body_in[nc + j]))
@@ -468,6 +469,8 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
             inv = [full(x, b, size) if _floating(body_in[nc + j]) else x
                    for j, (x, b) in enumerate(zip(inv, ib))]
             ib = [b or _floating(body_in[nc + j]) for j, b in enumerate(ib)]
+            # (a value made from a broadcast one, a mask say, carries the batch too)
+            cb = _body_flags(bx, body, nc, cb, ib, size)[0]
     n = len(body.inputs)
 
     def fn(ins):
@@ -498,8 +501,7 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
     else:
         w = bind(while_p, (pred, *init, *inv), dict(e.params, body=nb))
     return _held(bx, e, LiftedLoop(w, {q: q for q in range(nc)}, batched=dict(enumerate(cb)),
-                                   masked=masked, body=None if masked else nb,
-                                   inv=(inv0, inv, ib) if shared else None))
+                                   masked=masked, body=nb, inv=(inv0, inv, ib) if shared else None))
 
 
 def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
@@ -523,11 +525,14 @@ def _batch_while_vjp(bx, e, args: list, flags: list) -> bool:
         inv, ib = list(fwd.inv[1]), list(fwd.inv[2])  # (the loop's, broadcast to the rows)
     if fwd is not None and fwd.body is not None and p.get("reverses") == "loop" and \
             all(cb[q] for q in fc) and all(ib[j] for j in fi):
-        # Every example stops together and each has its own values and invariants: the
-        # batched loop is one loop of independent rows, whose reverse is this reverse batched
-        # (its Jacobian is block-diagonal), and it can be reversed again (grad of vmap of grad)
+        # Each example has its own values and invariants: the batched loop is one loop of
+        # independent rows (each row held once it is done, when the loop is masked), whose
+        # reverse is this reverse batched (its Jacobian is block-diagonal), and it can be
+        # reversed again (grad of vmap of grad)
+        nm = nc + (1 if masked else 0)
         out = bind(while_vjp_p, (w, *[full(c, f, size) for c, f in zip(cts, flags[1:1 + nf])],
-                                 *inv), dict(p, bvjp=bx.body_vjp(fwd.body, nc, fc, fi)))
+                                 *inv), dict(p, bvjp=bx.body_vjp(fwd.body, nm, fc, fi),
+                                             n_carry=nm, tape=p["tape"] or masked))
         return _held(bx, e, LiftedLoop(out, {i: i for i in range(nf + len(fi))},
                                        batched={i: True for i in range(nf + len(fi))}))
     for j in fi:  # a summed cotangent carries the batch: so does the value it is shaped as

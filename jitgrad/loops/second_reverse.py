@@ -21,11 +21,11 @@ stay one loop.
 ``jacrev`` batches a reverse loop's cotangents over the output's basis (``reverses="rows"``:
 the forward loop is not batched, the summed invariants are broadcast to the rows): each row is
 the pair above, batched, and ``x``'s cotangents are summed over the rows. A batched reversed
-loop whose examples stop together is one loop of independent rows (``hessian``'s ``jacfwd``
-broadcasts the values its rows share: ``rules._batch_while``), so its reverse is the pair's. A
-reverse loop that a transform changed otherwise (one over a batched loop whose examples stop
-at different iterations, as a ``vmap`` with a trip count per example makes, or a JVP that does
-not line up with its loop's, ``reverses=None``) has no rule:
+loop is one loop of independent rows (``hessian``'s ``jacfwd`` broadcasts the values its rows
+share, and a ``vmap`` whose examples stop at different iterations holds each row with a mask
+of its own: ``rules._batch_while``), so its reverse is the pair's. A reverse loop that a
+transform changed otherwise (the JVP of ``jacrev``'s rows, ``reverses=None``: ``grad`` of
+the ``hessian`` of a function with more than one output) has no rule:
 ``ReverseOfLoopReverse`` makes the runtime trace the transforms with their loops unrolled
 (one trace per trip count, exact).
 
@@ -75,7 +75,7 @@ def reverse_while_vjp(sw, e) -> bool:
     p = e.params
     kind = p.get("reverses")
     if kind not in ("loop", "rows"):
-        _refuse(e, "a batched reverse loop has no reverse")
+        _refuse(e, "forward mode went through jacrev's rows of it, and that has no reverse")
     made = _producers(sw.b.eqns)
     fe = made.get(id(e.inputs[0]))
     if fe is None or fe.prim is not while_p:

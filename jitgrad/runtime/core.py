@@ -136,8 +136,8 @@ class Runtime(ResultsMixin, EagerMixin, TreeMixin):
             try:
                 return self._new_trace(call, args, kwargs)
             except ReverseOfLoopReverse:
-                # a transform reverses a batched reverse loop (grad of hessian, grad of vmap
-                # of grad with a trip count per example): trace again, and from now on, with
+                # a transform reverses a reverse loop it cannot reverse (grad of the hessian
+                # of a function with several outputs): trace again, and from now on, with
                 # those loops unrolled (exact, one trace per trip count); the attempt left no
                 # trace
                 self._unrolled, self.traces = True, traces

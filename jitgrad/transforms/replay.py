@@ -133,9 +133,9 @@ def trace_graph(fn, args: tuple, values: list | None = None, where: str = "the f
                                               f"(jitgrad.func): {r.reason}") for r in reports]
         else:
             why = ("loop lifting is off (config.lift_loops)" if not config.lift_loops else
-                   "a transform takes the reverse of a batched reverse loop (grad of "
-                   "hessian, grad of vmap of grad with a trip count per example), which "
-                   "lifted loops do not have yet"
+                   "a transform takes the reverse of a reverse loop that forward mode "
+                   "went through after jacrev batched it (grad of the hessian of a "
+                   "function with more than one output), which lifted loops do not have yet"
                    if not _lifting.on else
                    "it runs eagerly (traced again at every call)")
             outer.nested_loops += b.nested_loops + unlifted(
