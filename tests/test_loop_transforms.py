@@ -267,3 +267,18 @@ def test_a_reverse_of_a_batched_reverse_loop_whose_examples_stop_together_lifts(
     info = fn.cache_info()
     assert info.traces == 1, info
     assert all("lifted (" in r for r in info.loops), info.loops
+
+
+def test_a_counted_loop_in_a_transform_compiled_as_it_is_lifts():
+    # jit(F.grad(f)) traces jitgrad.func's wrapper: range(int(n.item())) in f's module is still
+    # the tracing range (the wrapper's module is the wrapped function's), so the count lifts
+    fn = jg.jit(F.grad(_steps), target="reference")
+    x = _x(0.3, -1.2, 2.0)
+    for k in (2, 5, 9):
+        got, want = fn(x, jg.tensor(k)).numpy(), F.grad(_steps)(x, jg.tensor(k)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    info = fn.cache_info()
+    assert info.traces == 1, info
+    assert all("lifted (" in r for r in info.loops), info.loops
+    # (jitgrad's own modules keep Python's range: nothing was left in any namespace)
+    assert "range" not in F.__dict__ and "range" not in globals()

@@ -188,21 +188,38 @@ class LoopRange:
         return self.n
 
 
+def _jitgrads(glb: dict) -> bool:
+    """Whether ``glb`` is the namespace of one of jitgrad's own modules (not a copy, as a
+    doctest's is)."""
+    name = glb.get("__name__", "")
+    mod = sys.modules.get(name) if name == "jitgrad" or name.startswith("jitgrad.") else None
+    return mod is not None and getattr(mod, "__dict__", None) is glb
+
+
 class inject:
     """Put ``TracingRange`` in the globals of the traced function's module while it is traced
-    (nothing is changed where the module has a ``range`` of its own)."""
+    (nothing is changed where the module has a ``range`` of its own). A wrapper's
+    (``functools.wraps``: ``jitgrad.func.grad(f)``) module is the wrapped function's: jitgrad's
+    own modules keep Python's ``range``."""
 
     def __init__(self, fn) -> None:
-        self.glb = getattr(fn, "__globals__", None)
-        if self.glb is None:
-            fwd = getattr(type(fn), "forward", None)
-            self.glb = getattr(fwd, "__globals__", None)
+        self.glbs: list[dict] = []
+        seen: set[int] = set()
+        while fn is not None and id(fn) not in seen:
+            seen.add(id(fn))
+            glb = getattr(fn, "__globals__", None)
+            if glb is None:
+                glb = getattr(getattr(type(fn), "forward", None), "__globals__", None)
+            if glb is not None and not _jitgrads(glb) and all(g is not glb for g in self.glbs):
+                self.glbs.append(glb)
+            fn = getattr(fn, "__wrapped__", None)
 
     def __enter__(self):
-        self.done = self.glb is not None and "range" not in self.glb
-        if self.done:
-            self.glb["range"] = TracingRange
+        self.done = [g for g in self.glbs if "range" not in g]
+        for g in self.done:
+            g["range"] = TracingRange
 
     def __exit__(self, *exc) -> None:
-        if self.done and self.glb.get("range") is TracingRange:
-            del self.glb["range"]
+        for g in self.done:
+            if g.get("range") is TracingRange:
+                del g["range"]
