@@ -150,8 +150,8 @@ def test_fuzz_loop_sides_summary():
 
 
 # (each program's eager reference traces the transform again at every call: a few seconds)
-# (the suite's six: a grad of hessian, and a grad of vmap of grad, a jacfwd, a vmap of grad, a
-# third reverse and a grad of grad whose loops lift)
+# (the suite's six: a grad of hessian, its loop unrolled by an if in the body, and a grad of vmap
+# of grad, a jacfwd, a vmap of grad, a third reverse and a grad of grad whose loops lift)
 TRANSFORM_SEEDS = (range(int(os.environ["JITGRAD_FUZZ_TRANSFORM_EXAMPLES"]))
                    if "JITGRAD_FUZZ_TRANSFORM_EXAMPLES" in os.environ else (2, 3, 5, 7, 9, 19))
 TSTATS: dict = {"programs": 0, "lifted": 0, "unrolled": 0}
