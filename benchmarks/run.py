@@ -335,12 +335,14 @@ def loop_hessian() -> None:
           "3 inputs, steady state over 64 inputs whose trip counts differ")
     rng = np.random.default_rng(5)
     xs = [rng.uniform(0.2, 2.0, 3) for _ in range(64)]
+
+    def largest_difference(compiled, eager, inputs) -> float:  # relative, over the inputs
+        diffs = [(compiled(x).numpy(), eager(x).numpy()) for x in inputs]
+        return max(float(np.max(np.abs(g - w)) / np.max(np.abs(w))) for g, w in diffs)
+
     h = jg.jit(jg.func.hessian(grow))
     jx = [jg.tensor(x) for x in xs]
-    worst = 0.0
-    for x in jx:
-        got, want = h(x).numpy(), jg.func.hessian(grow)(x).numpy()  # eager: unrolled
-        worst = max(worst, float(np.max(np.abs(got - want)) / np.max(np.abs(want))))
+    worst = largest_difference(h, jg.func.hessian(grow), jx)  # eager: unrolled
     it = iter(range(1 << 62))
     fns = {"jitgrad compiled": lambda: h(jx[next(it) % 64])}
     if torch is not None:
@@ -352,12 +354,9 @@ def loop_hessian() -> None:
     print(f"    traces: {h.cache_info().traces}, compiles: {h.cache_info().compiles}, "
           f"largest relative difference from eager: {worst:.1e}")
     # a third order: the gradient of the hessian's sum, through the same loop
-    g3 = jg.jit(jg.func.grad(lambda x: jg.func.hessian(grow)(x).sum()))
-    worst = 0.0
-    for x in jx[:8]:
-        got = g3(x).numpy()
-        want = jg.func.grad(lambda x: jg.func.hessian(grow)(x).sum())(x).numpy()
-        worst = max(worst, float(np.max(np.abs(got - want)) / np.max(np.abs(want))))
+    third = jg.func.grad(lambda x: jg.func.hessian(grow)(x).sum())
+    g3 = jg.jit(third)
+    worst = largest_difference(g3, third, jx[:8])
     fns = {"jitgrad compiled": lambda: g3(jx[next(it) % 64])}
     if torch is not None:
         tg3 = tfunc.grad(lambda x: tfunc.hessian(grow)(x).sum())

@@ -224,7 +224,8 @@ def _jvp_while(jx, e, args: list, ts: list) -> bool:
     ``while`` over the values and the tangents of the floating ones. A loop that a
     ``while_vjp`` reverses gets its JVP whenever any tangent flows in the replay: the reverse's
     JVP reads the tangents of the values on its tape (zeros, if they are)."""
-    if all(t is None for t in ts) and not (jx.seeded and _reversed(jx.graph, e)):
+    rev = _reversed(jx.graph, e)
+    if all(t is None for t in ts) and not (jx.seeded and rev):
         return False
     nc, body = e.params["n_carry"], e.params["body"]
     pred, carry, inv = args[0], args[1:1 + nc], args[1 + nc:]
@@ -232,7 +233,6 @@ def _jvp_while(jx, e, args: list, ts: list) -> bool:
     tc = tuple(q for q in range(nc) if _floating(body.inputs[q]))
     # a reversed loop's floating invariants each get a tangent (zeros where none flows in), so
     # that the JVP of its reverse lines up with the reverse of this JVP (hessian's invariants)
-    rev = _reversed(jx.graph, e)
     ti = tuple(j for j in range(len(inv)) if tis[j] is not None
                or (rev and _floating(body.inputs[nc + j])))
     zero = frozenset(j for j in ti if tis[j] is None)
@@ -461,16 +461,13 @@ def _batch_while(bx, e, args: list, flags: list) -> bool:
         # rows; grad of vmap of grad). So a shared value is broadcast to the rows, each row
         # computing it again, and a condition that is the same in every row is read from the
         # first.
-        body_in = body.inputs
-        shared = not all(cb[q] for q in range(nc) if _floating(body_in[q])) or not all(
-            ib[j] for j in range(len(inv)) if _floating(body_in[nc + j]))
+        wc = [b or _floating(v) for b, v in zip(cb, body.inputs[:nc])]
+        wi = [b or _floating(v) for b, v in zip(ib, body.inputs[nc:])]
+        shared = wc != cb or wi != ib
         if shared:
-            cb = [b or _floating(body_in[q]) for q, b in enumerate(cb)]
-            inv = [full(x, b, size) if _floating(body_in[nc + j]) else x
-                   for j, (x, b) in enumerate(zip(inv, ib))]
-            ib = [b or _floating(body_in[nc + j]) for j, b in enumerate(ib)]
+            inv, ib = [full(x, not w or b, size) for x, b, w in zip(inv, ib, wi)], wi
             # (a value made from a broadcast one, a mask say, carries the batch too)
-            cb = _body_flags(bx, body, nc, cb, ib, size)[0]
+            cb = _body_flags(bx, body, nc, wc, ib, size)[0]
     n = len(body.inputs)
 
     def fn(ins):
